@@ -1,0 +1,32 @@
+//! Strato's domain: the words every other crate speaks, with no IO and no
+//! async runtime.
+//!
+//! - [`manifest`] parses `strato.toml` into an [`AppSpec`], reporting every
+//!   error with file:line and what to fix.
+//! - [`spec`] holds the validated resources ([`FunctionSpec`]) and the
+//!   immutable [`RevisionSpec`] a deploy stores.
+//! - [`plan`] diffs a desired spec against the live revision.
+//! - [`route`] parses and matches gateway routes.
+//! - [`run`] describes executions: [`RunRecord`], [`RunStatus`], [`LogLine`].
+//!
+//! ```
+//! let spec = strato_core::manifest::parse_manifest(
+//!     "[app]\nname = \"hello\"\n[functions.hi]\ncomponent = \"hi.wasm\"\nroutes = [\"/hi\"]\n",
+//!     "strato.toml",
+//! ).unwrap();
+//! assert_eq!(spec.app.as_str(), "hello");
+//! ```
+
+pub mod manifest;
+pub mod names;
+pub mod outbound;
+pub mod plan;
+pub mod route;
+pub mod run;
+pub mod spec;
+pub mod units;
+
+pub use names::{AppName, FunctionName, NameError};
+pub use route::Route;
+pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
+pub use spec::{AppSpec, FunctionSpec, RevisionSpec};

@@ -1,0 +1,195 @@
+//! Plans: what a deploy would create, update and delete, field by field.
+
+use crate::spec::{DeployedFunction, RevisionSpec};
+use crate::units::{format_duration, format_size};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One field that differs between the live and the desired resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A change to one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub kind: ChangeKind,
+    /// `function NAME` (later: `bucket NAME`, `task NAME`, …).
+    pub resource: String,
+    pub fields: Vec<FieldChange>,
+}
+
+/// The difference between a desired revision and the live one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub app: String,
+    /// Revision number currently live, if the app exists.
+    pub live_revision: Option<i64>,
+    pub changes: Vec<ResourceChange>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
+    let s = &f.spec;
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    vec![
+        ("component", format!("sha256:{}", &f.component_digest[..f.component_digest.len().min(12)])),
+        ("routes", list(s.routes.iter().map(|r| r.to_string()).collect())),
+        ("env", list(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect())),
+        ("memory", format_size(s.memory_bytes)),
+        ("timeout", format_duration(s.timeout_ms)),
+        ("concurrency", s.concurrency.to_string()),
+        (
+            "allowed_outbound_hosts",
+            list(s.allowed_outbound_hosts.iter().map(|h| h.as_str().to_string()).collect()),
+        ),
+    ]
+}
+
+/// Diffs `desired` against `live` (None when the app does not exist yet).
+pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan {
+    let mut changes = Vec::new();
+    let empty = std::collections::BTreeMap::new();
+    let live_functions = live.map(|(_, r)| &r.functions).unwrap_or(&empty);
+    for (name, want) in &desired.functions {
+        let resource = format!("function {name}");
+        match live_functions.get(name) {
+            None => changes.push(ResourceChange {
+                kind: ChangeKind::Create,
+                resource,
+                fields: describe(want)
+                    .into_iter()
+                    .map(|(field, new)| FieldChange { field: field.into(), old: None, new: Some(new) })
+                    .collect(),
+            }),
+            Some(have) => {
+                let fields: Vec<FieldChange> = describe(have)
+                    .into_iter()
+                    .zip(describe(want))
+                    .filter(|((_, old), (_, new))| old != new)
+                    .map(|((field, old), (_, new))| FieldChange {
+                        field: field.into(),
+                        old: Some(old),
+                        new: Some(new),
+                    })
+                    .collect();
+                if !fields.is_empty() {
+                    changes.push(ResourceChange { kind: ChangeKind::Update, resource, fields });
+                }
+            }
+        }
+    }
+    for (name, have) in live_functions {
+        if !desired.functions.contains_key(name) {
+            changes.push(ResourceChange {
+                kind: ChangeKind::Delete,
+                resource: format!("function {name}"),
+                fields: describe(have)
+                    .into_iter()
+                    .map(|(field, old)| FieldChange { field: field.into(), old: Some(old), new: None })
+                    .collect(),
+            });
+        }
+    }
+    Plan {
+        app: desired.app.to_string(),
+        live_revision: live.map(|(n, _)| n),
+        changes,
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.live_revision {
+            None => writeln!(f, "app {} (new)", self.app)?,
+            Some(n) => writeln!(f, "app {} (live revision {n})", self.app)?,
+        }
+        if self.changes.is_empty() {
+            return writeln!(f, "  no changes");
+        }
+        for change in &self.changes {
+            let (sign, verb) = match change.kind {
+                ChangeKind::Create => ('+', "create"),
+                ChangeKind::Update => ('~', "update"),
+                ChangeKind::Delete => ('-', "delete"),
+            };
+            writeln!(f, "  {sign} {verb} {}", change.resource)?;
+            for field in &change.fields {
+                match (&field.old, &field.new) {
+                    (Some(old), Some(new)) => writeln!(f, "      {}: {old} -> {new}", field.field)?,
+                    (None, Some(new)) => writeln!(f, "      {}: {new}", field.field)?,
+                    (Some(old), None) => writeln!(f, "      {}: {old}", field.field)?,
+                    (None, None) => {}
+                }
+            }
+        }
+        let count = |k| self.changes.iter().filter(|c| c.kind == k).count();
+        writeln!(
+            f,
+            "  {} to create, {} to update, {} to delete",
+            count(ChangeKind::Create),
+            count(ChangeKind::Update),
+            count(ChangeKind::Delete)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse_manifest;
+    use crate::spec::DeployedFunction;
+
+    fn revision(text: &str, digest: &str) -> RevisionSpec {
+        let spec = parse_manifest(text, "strato.toml").unwrap();
+        RevisionSpec {
+            app: spec.app,
+            functions: spec
+                .functions
+                .into_iter()
+                .map(|(n, s)| (n, DeployedFunction { spec: s, component_digest: digest.repeat(64) }))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn creates_updates_and_deletes() {
+        let live = revision(
+            "[app]\nname=\"a\"\n[functions.keep]\ncomponent=\"k\"\n[functions.gone]\ncomponent=\"g\"\n",
+            "a",
+        );
+        let want = revision(
+            "[app]\nname=\"a\"\n[functions.keep]\ncomponent=\"k\"\ntimeout=\"5s\"\n[functions.new]\ncomponent=\"n\"\n",
+            "a",
+        );
+        let plan = diff(&want, Some((3, &live)));
+        assert_eq!(plan.changes.len(), 3);
+        let update = plan.changes.iter().find(|c| c.kind == ChangeKind::Update).unwrap();
+        assert_eq!(update.resource, "function keep");
+        assert_eq!(update.fields.len(), 1);
+        assert_eq!(update.fields[0].field, "timeout");
+        assert_eq!(update.fields[0].new.as_deref(), Some("5s"));
+        let text = plan.to_string();
+        assert!(text.contains("+ create function new"), "{text}");
+        assert!(text.contains("- delete function gone"), "{text}");
+        assert!(text.contains("timeout: 30s -> 5s"), "{text}");
+        assert!(diff(&live, Some((3, &live))).is_empty());
+        assert_eq!(diff(&want, None).changes.len(), 2);
+    }
+}

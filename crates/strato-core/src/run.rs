@@ -1,0 +1,163 @@
+//! Runs: one execution of a function (later: of a task), with its logs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a run ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Refused before it started (e.g. over the concurrency limit).
+    Throttled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Throttled => "throttled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        Some(match text {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "timed_out" => RunStatus::TimedOut,
+            "throttled" => RunStatus::Throttled,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A request on the gateway matched one of the function's routes.
+    Http,
+    /// `strato invoke` / the control API's invoke endpoint.
+    Invoke,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+            Trigger::Invoke => "invoke",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Trigger> {
+        match text {
+            "http" => Some(Trigger::Http),
+            "invoke" => Some(Trigger::Invoke),
+            _ => None,
+        }
+    }
+}
+
+/// Which standard stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// Written by Strato itself about the run (denied requests, traps).
+    System,
+}
+
+impl LogStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+            LogStream::System => "system",
+        }
+    }
+
+    pub fn parse(text: &str) -> LogStream {
+        match text {
+            "stdout" => LogStream::Stdout,
+            "stderr" => LogStream::Stderr,
+            _ => LogStream::System,
+        }
+    }
+}
+
+/// One line of a run's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch when the line was written.
+    pub ts_ms: i64,
+    pub stream: LogStream,
+    pub text: String,
+}
+
+/// One execution, as recorded in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub app: String,
+    pub function: String,
+    pub revision: i64,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    /// Milliseconds since the Unix epoch.
+    pub started_at_ms: i64,
+    /// Wall time in microseconds from start to the guest's return.
+    pub duration_us: i64,
+    pub cold_start: bool,
+    pub memory_limit_bytes: u64,
+    /// Duration rounded up to the next whole millisecond.
+    pub billed_ms: i64,
+    /// HTTP status answered to the caller, when one was.
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// Billing rounds up to whole milliseconds, with a minimum of one.
+    pub fn billed_ms_for(duration_us: i64) -> i64 {
+        ((duration_us + 999) / 1000).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_rounds_up() {
+        assert_eq!(RunRecord::billed_ms_for(0), 1);
+        assert_eq!(RunRecord::billed_ms_for(1000), 1);
+        assert_eq!(RunRecord::billed_ms_for(1001), 2);
+    }
+
+    #[test]
+    fn status_round_trips() {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::TimedOut,
+            RunStatus::Throttled,
+        ] {
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

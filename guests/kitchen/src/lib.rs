@@ -1,0 +1,159 @@
+//! The kitchen-sink guest: one `wasi:http/proxy` component whose paths
+//! exercise every behaviour Strato's tests need (echo, panic, endless loop,
+//! memory hog, outbound HTTP, env, stdout/stderr logging, sleeping).
+use wasi::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
+};
+use wasi::io::streams::StreamError;
+
+struct Kitchen;
+
+wasi::http::proxy::export!(Kitchen);
+
+impl wasi::exports::http::incoming_handler::Guest for Kitchen {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let path_with_query = request.path_with_query().unwrap_or_default();
+        let (path, query) = match path_with_query.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (path_with_query.clone(), String::new()),
+        };
+        let param = |name: &str| -> Option<String> {
+            query.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k == name).then(|| v.to_string())
+            })
+        };
+        let leaf = path.rsplit('/').next().unwrap_or("").to_string();
+        match leaf.as_str() {
+            "echo" => {
+                let body = read_body(request);
+                respond(out, 200, "application/octet-stream", &body);
+            }
+            "panic" => panic!("kitchen panicked on purpose"),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "hog" => {
+                let mb: usize = param("mb").and_then(|v| v.parse().ok()).unwrap_or(512);
+                let mut blocks = Vec::new();
+                for _ in 0..mb {
+                    let mut block = vec![0u8; 1 << 20];
+                    block[4096] = 1;
+                    blocks.push(block);
+                }
+                respond(out, 200, "text/plain", format!("held {} MiB\n", blocks.len()).as_bytes());
+            }
+            "fetch" => {
+                let url = param("url").unwrap_or_default();
+                match fetch(&url) {
+                    Ok((status, body)) => {
+                        let text = format!("upstream {status}: {}", String::from_utf8_lossy(&body));
+                        respond(out, 200, "text/plain", text.as_bytes());
+                    }
+                    Err(err) => {
+                        eprintln!("outbound request to {url} failed: {err}");
+                        respond(out, 502, "text/plain", format!("outbound request failed: {err}\n").as_bytes());
+                    }
+                }
+            }
+            "env" => {
+                let name = param("name").unwrap_or_default();
+                let value = std::env::var(&name).unwrap_or_else(|_| "<unset>".into());
+                respond(out, 200, "text/plain", value.as_bytes());
+            }
+            "log" => {
+                let n: usize = param("n").and_then(|v| v.parse().ok()).unwrap_or(1);
+                for i in 0..n {
+                    println!("stdout line {i}");
+                    eprintln!("stderr line {i}");
+                }
+                respond(out, 200, "text/plain", format!("logged {n}\n").as_bytes());
+            }
+            "sleep" => {
+                let ms: u64 = param("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
+                wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, "text/plain", b"slept\n");
+            }
+            _ => {
+                let method = match request.method() {
+                    Method::Get => "GET".to_string(),
+                    Method::Post => "POST".to_string(),
+                    Method::Put => "PUT".to_string(),
+                    Method::Delete => "DELETE".to_string(),
+                    other => format!("{other:?}"),
+                };
+                let text = format!("kitchen {method} {path_with_query}\n");
+                respond(out, 200, "text/plain", text.as_bytes());
+            }
+        }
+    }
+}
+
+fn read_body(request: IncomingRequest) -> Vec<u8> {
+    let body = request.consume().expect("request body taken once");
+    let stream = body.stream().expect("body stream taken once");
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => panic!("reading body: {}", e.to_debug_string()),
+        }
+    }
+    bytes
+}
+
+fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) {
+    let headers = Fields::new();
+    headers
+        .set("content-type", &[content_type.as_bytes().to_vec()])
+        .expect("content-type is allowed");
+    headers
+        .set("content-length", &[body.len().to_string().into_bytes()])
+        .expect("content-length is allowed");
+    let response = OutgoingResponse::new(headers);
+    response.set_status_code(status).expect("valid status");
+    let outgoing = response.body().expect("body taken once");
+    ResponseOutparam::set(out, Ok(response));
+    let stream = outgoing.write().expect("stream taken once");
+    for chunk in body.chunks(4096) {
+        stream.blocking_write_and_flush(chunk).expect("writing body");
+    }
+    drop(stream);
+    OutgoingBody::finish(outgoing, None).expect("finishing body");
+}
+
+fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
+    let rest = url.strip_prefix("http://").ok_or("only http:// urls")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_scheme(Some(&Scheme::Http)).map_err(|_| "bad scheme")?;
+    request.set_authority(Some(authority)).map_err(|_| "bad authority")?;
+    request.set_path_with_query(Some(path)).map_err(|_| "bad path")?;
+    let future = wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    future.subscribe().block();
+    let response = future
+        .get()
+        .ok_or("response not ready")?
+        .map_err(|_| "response taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|_| "body taken")?;
+    let stream = body.stream().map_err(|_| "stream taken")?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+        }
+    }
+    Ok((status, bytes))
+}
