@@ -1,1 +1,122 @@
-//! placeholder
+//! Strato's state: apps, immutable revisions, component metadata, runs and
+//! their logs, behind a domain-level [`Store`] trait.
+//!
+//! The trait speaks of the domain ("deploy this revision", "record these
+//! runs"), never of SQL, so a PostgreSQL backend can implement it later and
+//! prove itself with the same [`conformance`] suite the embedded
+//! [`SqliteStore`] runs. [`RunRecorder`] batches finished runs and writes them
+//! off the request path.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! use strato_store::{SqliteStore, Store, RunRecorder};
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/strato.db".as_ref()).unwrap());
+//! let recorder = RunRecorder::spawn(store.clone());
+//! // recorder.record(finished_run);
+//! recorder.flush_and_stop();
+//! ```
+
+pub mod conformance;
+mod recorder;
+mod sqlite;
+
+pub use recorder::RunRecorder;
+pub use sqlite::SqliteStore;
+
+use serde_json::Value;
+use strato_core::{LogLine, RevisionSpec, RunRecord, RunStatus};
+
+/// A storage failure. Messages carry what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error while {doing}: {source}")]
+    Database {
+        doing: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+/// A revision that is live for its app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRevision {
+    pub app: String,
+    pub number: i64,
+    pub spec: RevisionSpec,
+    pub deployed_at_ms: i64,
+}
+
+/// One line of `strato apps`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppSummary {
+    pub name: String,
+    pub live_revision: i64,
+    pub functions: usize,
+    pub deployed_at_ms: i64,
+}
+
+/// A run that has finished, with everything it printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedRun {
+    pub record: RunRecord,
+    pub logs: Vec<LogLine>,
+}
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub app: Option<String>,
+    pub function: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: usize,
+}
+
+/// Which log lines to read, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub app: Option<String>,
+    pub function: Option<String>,
+    pub run_id: Option<String>,
+    /// Only lines with a sequence number above this (for following).
+    pub after: i64,
+    pub limit: usize,
+}
+
+/// A stored log line with the run it belongs to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogEntry {
+    /// Increasing sequence number; pass the last one seen as `after`.
+    pub seq: i64,
+    pub run_id: String,
+    pub app: String,
+    pub function: String,
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// Domain-level storage. Every backend passes [`conformance::run_all`].
+pub trait Store: Send + Sync + 'static {
+    /// Records that a component's bytes are stored under `digest`.
+    fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError>;
+    fn has_component(&self, digest: &str) -> Result<bool, StoreError>;
+    /// Stores `spec` as the next immutable revision of its app and makes it
+    /// live, creating the app if needed. Returns the revision number.
+    fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError>;
+    /// The live revision of every app.
+    fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError>;
+    fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError>;
+    fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError>;
+    /// Removes an app and its revisions (runs and logs stay as history).
+    /// Returns false if there was no such app.
+    fn destroy_app(&self, app: &str) -> Result<bool, StoreError>;
+    /// Writes finished runs and their logs in one transaction.
+    fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError>;
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+    fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
+    /// Small key/value settings (e.g. ids of generated credentials).
+    fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
+    fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;
+}

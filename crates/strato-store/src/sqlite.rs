@@ -1,0 +1,439 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through one connection, reads through another, so listing runs
+//! never waits behind a batch of inserts (WAL lets readers and one writer
+//! proceed together). `synchronous = NORMAL` in WAL mode keeps every commit
+//! across a process crash; only an OS crash or power cut can lose the last
+//! few commits.
+
+use crate::{
+    AppSummary, FinishedRun, LiveRevision, LogEntry, LogFilter, RunFilter, Store, StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+use strato_core::{LogLine, LogStream, RevisionSpec, RunRecord, RunStatus, Trigger};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS apps (
+    name TEXT PRIMARY KEY,
+    live_revision INTEGER NOT NULL,
+    deployed_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    app TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (app, number)
+);
+CREATE TABLE IF NOT EXISTS components (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    function TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at_ms INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    cold_start INTEGER NOT NULL,
+    memory_limit_bytes INTEGER NOT NULL,
+    billed_ms INTEGER NOT NULL,
+    http_status INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, started_at_ms);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at_ms);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    function TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_function ON logs (app, function, seq);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn db(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Database { doing, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let writer = Connection::open(path).map_err(db("opening the database"))?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(db("configuring the database"))?;
+        writer.execute_batch(SCHEMA).map_err(db("creating the schema"))?;
+        let reader = Connection::open(path).map_err(db("opening the database"))?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(db("configuring the database"))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn write(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "revision",
+        detail: format!("app {app}: {e}"),
+    })
+}
+
+fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let trigger: String = row.get(4)?;
+    let status: String = row.get(5)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        app: row.get(1)?,
+        function: row.get(2)?,
+        revision: row.get(3)?,
+        trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Invoke),
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        started_at_ms: row.get(6)?,
+        duration_us: row.get(7)?,
+        cold_start: row.get(8)?,
+        memory_limit_bytes: row.get::<_, i64>(9)? as u64,
+        billed_ms: row.get(10)?,
+        http_status: row.get::<_, Option<i64>>(11)?.map(|s| s as u16),
+        error: row.get(12)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error";
+
+impl Store for SqliteStore {
+    fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "INSERT OR IGNORE INTO components (digest, size) VALUES (?1, ?2)",
+                params![digest, size as i64],
+            )
+            .map_err(db("recording a component"))?;
+        Ok(())
+    }
+
+    fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
+        self.read()
+            .query_row("SELECT 1 FROM components WHERE digest = ?1", [digest], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db("looking up a component"))
+    }
+
+    fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError> {
+        let text = serde_json::to_string(spec).expect("revision specs serialize");
+        let app = spec.app.as_str();
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting a deploy"))?;
+        let number: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE app = ?1",
+                [app],
+                |r| r.get(0),
+            )
+            .map_err(db("numbering a revision"))?;
+        tx.execute(
+            "INSERT INTO revisions (app, number, spec, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![app, number, text, now_ms],
+        )
+        .map_err(db("storing a revision"))?;
+        tx.execute(
+            "INSERT INTO apps (name, live_revision, deployed_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deployed_at_ms = excluded.deployed_at_ms",
+            params![app, number, now_ms],
+        )
+        .map_err(db("switching the live revision"))?;
+        tx.commit().map_err(db("committing a deploy"))?;
+        Ok(number)
+    }
+
+    fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare(
+                "SELECT a.name, a.live_revision, r.spec, a.deployed_at_ms FROM apps a
+                 JOIN revisions r ON r.app = a.name AND r.number = a.live_revision ORDER BY a.name",
+            )
+            .map_err(db("listing live revisions"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+            })
+            .map_err(db("listing live revisions"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (app, number, spec, deployed_at_ms) = row.map_err(db("listing live revisions"))?;
+            out.push(LiveRevision {
+                spec: parse_spec(&app, &spec)?,
+                app,
+                number,
+                deployed_at_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
+        let row = self
+            .read()
+            .query_row(
+                "SELECT a.live_revision, r.spec, a.deployed_at_ms FROM apps a
+                 JOIN revisions r ON r.app = a.name AND r.number = a.live_revision WHERE a.name = ?1",
+                [app],
+                |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db("reading a live revision"))?;
+        row.map(|(number, spec, deployed_at_ms)| {
+            Ok(LiveRevision {
+                app: app.to_string(),
+                number,
+                spec: parse_spec(app, &spec)?,
+                deployed_at_ms,
+            })
+        })
+        .transpose()
+    }
+
+    fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
+        Ok(self
+            .live_revisions()?
+            .into_iter()
+            .map(|l| AppSummary {
+                name: l.app,
+                live_revision: l.number,
+                functions: l.spec.functions.len(),
+                deployed_at_ms: l.deployed_at_ms,
+            })
+            .collect())
+    }
+
+    fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting a destroy"))?;
+        let removed = tx
+            .execute("DELETE FROM apps WHERE name = ?1", [app])
+            .map_err(db("deleting an app"))?;
+        tx.execute("DELETE FROM revisions WHERE app = ?1", [app])
+            .map_err(db("deleting revisions"))?;
+        tx.commit().map_err(db("committing a destroy"))?;
+        Ok(removed > 0)
+    }
+
+    fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting to record runs"))?;
+        {
+            let mut run_stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ))
+                .map_err(db("preparing to record runs"))?;
+            let mut log_stmt = tx
+                .prepare_cached(
+                    "INSERT INTO logs (run_id, app, function, ts_ms, stream, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db("preparing to record logs"))?;
+            for run in runs {
+                let r = &run.record;
+                run_stmt
+                    .execute(params![
+                        r.id,
+                        r.app,
+                        r.function,
+                        r.revision,
+                        r.trigger.as_str(),
+                        r.status.as_str(),
+                        r.started_at_ms,
+                        r.duration_us,
+                        r.cold_start,
+                        r.memory_limit_bytes as i64,
+                        r.billed_ms,
+                        r.http_status.map(i64::from),
+                        r.error,
+                    ])
+                    .map_err(db("recording a run"))?;
+                for line in &run.logs {
+                    log_stmt
+                        .execute(params![
+                            r.id,
+                            r.app,
+                            r.function,
+                            line.ts_ms,
+                            line.stream.as_str(),
+                            line.text
+                        ])
+                        .map_err(db("recording a log line"))?;
+                }
+            }
+        }
+        tx.commit().map_err(db("committing runs"))
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(app) = &filter.app {
+            args.push(app.clone());
+            sql.push_str(&format!(" AND app = ?{}", args.len()));
+        }
+        if let Some(function) = &filter.function {
+            args.push(function.clone());
+            sql.push_str(&format!(" AND function = ?{}", args.len()));
+        }
+        if let Some(status) = filter.status {
+            args.push(status.as_str().to_string());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        sql.push_str(&format!(" ORDER BY started_at_ms DESC, id DESC LIMIT {limit}"));
+        let conn = self.read();
+        let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), run_from_row)
+            .map_err(db("listing runs"))?;
+        rows.collect::<Result<_, _>>().map_err(db("listing runs"))
+    }
+
+    fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.read()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_from_row,
+            )
+            .optional()
+            .map_err(db("reading a run"))
+    }
+
+    fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT seq, run_id, app, function, ts_ms, stream, line FROM logs WHERE seq > ?1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![filter.after.into()];
+        if let Some(run) = &filter.run_id {
+            args.push(run.clone().into());
+            sql.push_str(&format!(" AND run_id = ?{}", args.len()));
+        }
+        if let Some(app) = &filter.app {
+            args.push(app.clone().into());
+            sql.push_str(&format!(" AND app = ?{}", args.len()));
+        }
+        if let Some(function) = &filter.function {
+            args.push(function.clone().into());
+            sql.push_str(&format!(" AND function = ?{}", args.len()));
+        }
+        let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+        sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
+        let conn = self.read();
+        let mut stmt = conn.prepare(&sql).map_err(db("reading logs"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let stream: String = r.get(5)?;
+                Ok(LogEntry {
+                    seq: r.get(0)?,
+                    run_id: r.get(1)?,
+                    app: r.get(2)?,
+                    function: r.get(3)?,
+                    line: LogLine {
+                        ts_ms: r.get(4)?,
+                        stream: LogStream::parse(&stream),
+                        text: r.get(6)?,
+                    },
+                })
+            })
+            .map_err(db("reading logs"))?;
+        rows.collect::<Result<_, _>>().map_err(db("reading logs"))
+    }
+
+    fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = self
+            .read()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(db("reading a setting"))?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+                what: "setting",
+                detail: format!("{key}: {e}"),
+            })
+        })
+        .transpose()
+    }
+
+    fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value.to_string()],
+            )
+            .map_err(db("writing a setting"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn sqlite_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        crate::conformance::run_all(|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Arc::new(SqliteStore::open(&dir.path().join(format!("db{n}.sqlite"))).unwrap())
+        });
+    }
+
+    #[test]
+    fn data_survives_reopening_and_uses_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strato.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.put_setting("k", &serde_json::json!({"v": 1})).unwrap();
+            let mode: String = store
+                .read()
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_setting("k").unwrap(), Some(serde_json::json!({"v": 1})));
+    }
+}
