@@ -1,1 +1,26 @@
-//! placeholder
+//! The engine: turns deployed revisions into live, routable functions and
+//! runs them.
+//!
+//! [`Platform`] is the service every HTTP surface calls. It
+//! - validates, precompiles and stores revisions ([`Platform::plan`],
+//!   [`Platform::deploy`], [`Platform::destroy`]), switching the routing
+//!   table atomically so requests in flight finish on the revision they
+//!   started on;
+//! - routes gateway requests and control-API invokes to a function and runs
+//!   them on the wasm executor within the function's concurrency limit
+//!   ([`Platform::handle_gateway`], [`Platform::invoke`]);
+//! - records every run and its logs through the batched recorder.
+//!
+//! It holds no SQL and no HTTP routing of its own: storage goes through
+//! `strato_store::Store`, execution through `strato_wasm::WasmEngine`.
+
+mod deploy;
+mod invoke;
+mod platform;
+mod routing;
+mod tokens;
+
+pub use deploy::DeployError;
+pub use invoke::{InvokeError, InvokeTarget};
+pub use platform::{Platform, PlatformConfig};
+pub use tokens::{AppToken, TokenIssuer};

@@ -1,0 +1,182 @@
+//! Plan, deploy and destroy.
+//!
+//! A deploy checks routes against other apps, validates and precompiles
+//! every component, stores the revision, then swaps the routing table in
+//! one atomic pointer store. Requests already running hold their own
+//! `Arc<LiveFunction>` and finish on the old revision.
+
+use crate::platform::Platform;
+use crate::routing::Routing;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use strato_core::plan::{Plan, diff};
+use strato_core::spec::is_digest;
+use strato_core::RevisionSpec;
+
+/// Why a plan or deploy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(
+        "function `{function}`: route `{route}` is already served by app `{other_app}` (function `{other_function}`); pick another route or destroy that app"
+    )]
+    RouteConflict {
+        function: String,
+        route: String,
+        other_app: String,
+        other_function: String,
+    },
+    #[error("function `{function}`: component sha256:{digest} was not uploaded")]
+    MissingComponent { function: String, digest: String },
+    #[error("function `{function}`: component {source}")]
+    Component {
+        function: String,
+        #[source]
+        source: strato_wasm::ComponentError,
+    },
+    #[error("uploaded bytes hash to sha256:{actual}, not the sha256:{claimed} they were sent as")]
+    DigestMismatch { claimed: String, actual: String },
+    #[error("`{0}` is not a sha256 digest (64 lowercase hex characters)")]
+    BadDigest(String),
+    #[error("app `{0}` does not exist")]
+    NoSuchApp(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+fn storage(e: impl std::fmt::Display) -> DeployError {
+    DeployError::Storage(e.to_string())
+}
+
+impl Platform {
+    /// Whether component bytes with this digest are already stored.
+    pub fn has_component(&self, digest: &str) -> Result<bool, DeployError> {
+        if !is_digest(digest) {
+            return Err(DeployError::BadDigest(digest.to_string()));
+        }
+        Ok(self.store.has_component(digest).map_err(storage)? && self.component_path(digest).exists())
+    }
+
+    /// Stores component bytes after checking they hash to `digest`.
+    pub async fn put_component(&self, digest: &str, bytes: Bytes) -> Result<(), DeployError> {
+        if !is_digest(digest) {
+            return Err(DeployError::BadDigest(digest.to_string()));
+        }
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != digest {
+            return Err(DeployError::DigestMismatch {
+                claimed: digest.to_string(),
+                actual,
+            });
+        }
+        let path = self.component_path(digest);
+        let tmp = path.with_extension(format!("upload{}", rand::random::<u32>()));
+        let len = bytes.len() as u64;
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(storage)?
+        .map_err(storage)?;
+        self.store.put_component(digest, len).map_err(storage)
+    }
+
+    fn check_routes(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
+        let routing = self.routing.load();
+        for (route, function) in spec.routes() {
+            for other in routing.functions.values() {
+                if other.app == spec.app.as_str() {
+                    continue;
+                }
+                if other.spec.routes.contains(route) {
+                    return Err(DeployError::RouteConflict {
+                        function: function.to_string(),
+                        route: route.to_string(),
+                        other_app: other.app.clone(),
+                        other_function: other.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What deploying `spec` would change; refuses route conflicts.
+    pub fn plan(&self, spec: &RevisionSpec) -> Result<Plan, DeployError> {
+        self.check_routes(spec)?;
+        let live = self.store.live_revision(spec.app.as_str()).map_err(storage)?;
+        Ok(diff(spec, live.as_ref().map(|l| (l.number, &l.spec))))
+    }
+
+    /// Validates, precompiles, stores and switches to `spec`. Returns the new
+    /// revision number and what changed.
+    pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
+        let _guard = self.deploy_lock.lock().await;
+        let plan = self.plan(&spec)?;
+        for (name, f) in &spec.functions {
+            if !self.has_component(&f.component_digest)? {
+                return Err(DeployError::MissingComponent {
+                    function: name.to_string(),
+                    digest: f.component_digest.clone(),
+                });
+            }
+        }
+        // Compile (or load from cache) off the async threads.
+        let this = self.clone();
+        let spec_for_prepare = spec.clone();
+        let previous: HashMap<_, _> = self.routing.load().functions.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (name, f) in &spec_for_prepare.functions {
+                // The revision number is filled in after storing; 0 for now.
+                let live = this
+                    .live_function(spec_for_prepare.app.as_str(), name.as_str(), 0, f, &previous)
+                    .map_err(|source| DeployError::Component {
+                        function: name.to_string(),
+                        source,
+                    })?;
+                out.push(live);
+            }
+            Ok::<_, DeployError>(out)
+        })
+        .await
+        .map_err(storage)??;
+
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let number = self.store.deploy_revision(&spec, now_ms).map_err(storage)?;
+        let fresh = prepared.into_iter().map(|f| {
+            let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
+            f.revision = number;
+            Arc::new(f)
+        });
+        self.swap_app(spec.app.as_str(), fresh.collect());
+        self.counters.deploys.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(app = %spec.app, revision = number, "deployed");
+        Ok((number, plan))
+    }
+
+    /// Removes an app: its routes stop answering at once; runs in flight finish.
+    pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
+        let _guard = self.deploy_lock.lock().await;
+        if !self.store.destroy_app(app).map_err(storage)? {
+            return Err(DeployError::NoSuchApp(app.to_string()));
+        }
+        self.swap_app(app, Vec::new());
+        tracing::info!(app, "destroyed");
+        Ok(())
+    }
+
+    fn swap_app(&self, app: &str, functions: Vec<Arc<crate::routing::LiveFunction>>) {
+        let current = self.routing.load();
+        let kept = current.functions.values().filter(|f| f.app != app).cloned();
+        let next = Routing::build(kept.chain(functions));
+        self.routing.store(Arc::new(next));
+    }
+}

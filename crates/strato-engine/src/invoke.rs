@@ -1,0 +1,196 @@
+//! Running functions: gateway routing, control-API invokes, concurrency
+//! limits, and recording each run.
+
+use crate::platform::Platform;
+use crate::routing::LiveFunction;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use strato_core::{RunRecord, RunStatus, Trigger};
+use strato_store::FinishedRun;
+use strato_wasm::{OutcomeStatus, ResponseBody, full_body};
+
+/// Header carrying the run id on every response that ran a function.
+pub const RUN_ID_HEADER: &str = "x-strato-run-id";
+
+/// Which function an invoke names.
+pub enum InvokeTarget<'a> {
+    /// `APP/FUNCTION`, or `FUNCTION` when only one app has it.
+    Function(&'a str),
+}
+
+/// Why an invoke found nothing to run.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("no deployed function `{0}`; see `strato apps`")]
+    NoSuchFunction(String),
+    #[error("function name `{name}` is ambiguous; name one of: {}", candidates.join(", "))]
+    Ambiguous { name: String, candidates: Vec<String> },
+    #[error("this token may only invoke functions of app `{0}`")]
+    Forbidden(String),
+}
+
+fn plain(status: u16, text: &str) -> http::Response<ResponseBody> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(full_body(format!("{text}\n")))
+        .expect("static response parts are valid")
+}
+
+impl Platform {
+    /// Serves a request that arrived on the gateway.
+    pub async fn handle_gateway<B>(self: &Arc<Self>, request: http::Request<B>) -> http::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<strato_wasm::BodyError>,
+    {
+        let function = self.routing.load().routes.lookup(request.uri().path()).cloned();
+        match function {
+            Some(f) => self.run_function(f, request, Trigger::Http).await,
+            None => plain(404, "no route"),
+        }
+    }
+
+    /// Invokes a function by name (control API / `strato invoke`). With
+    /// `only_app`, the caller may only reach that app's functions.
+    pub async fn invoke<B>(
+        self: &Arc<Self>,
+        target: InvokeTarget<'_>,
+        request: http::Request<B>,
+        only_app: Option<&str>,
+    ) -> Result<http::Response<ResponseBody>, InvokeError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<strato_wasm::BodyError>,
+    {
+        let InvokeTarget::Function(name) = target;
+        let function = match self.routing.load().find(name) {
+            Ok(f) => f,
+            Err(candidates) if candidates.is_empty() => {
+                return Err(InvokeError::NoSuchFunction(name.to_string()));
+            }
+            Err(candidates) => {
+                return Err(InvokeError::Ambiguous {
+                    name: name.to_string(),
+                    candidates,
+                });
+            }
+        };
+        if let Some(app) = only_app {
+            if function.app != app {
+                return Err(InvokeError::Forbidden(app.to_string()));
+            }
+        }
+        Ok(self.run_function(function, request, Trigger::Invoke).await)
+    }
+
+    async fn run_function<B>(
+        self: &Arc<Self>,
+        function: Arc<LiveFunction>,
+        request: http::Request<B>,
+        trigger: Trigger,
+    ) -> http::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<strato_wasm::BodyError>,
+    {
+        let run_id = self.next_run_id();
+        let started_at_ms = now_ms();
+        let started = Instant::now();
+
+        let permit = match function.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let waited = tokio::time::timeout(
+                    self.config.queue_wait,
+                    function.permits.clone().acquire_owned(),
+                )
+                .await;
+                match waited {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        self.counters.runs_throttled.fetch_add(1, Ordering::Relaxed);
+                        let mut response = plain(429, "function is at its concurrency limit; retry later");
+                        response.headers_mut().insert("retry-after", http::HeaderValue::from_static("1"));
+                        self.record(&function, &run_id, trigger, started_at_ms, started, RunStatus::Throttled, Some(429), Some("concurrency limit reached".into()), false, Vec::new());
+                        return response;
+                    }
+                }
+            }
+        };
+
+        let cold = function.cold.swap(false, Ordering::Relaxed);
+        let mut limits = function.limits.clone();
+        limits.env.push(("STRATO_RUN_ID".into(), run_id.clone()));
+        self.run_started();
+        let (mut response, pending) = self.wasm.invoke(&function.component, request, limits).await;
+        let http_status = response.status().as_u16();
+        if let Ok(v) = http::HeaderValue::from_str(&run_id) {
+            response.headers_mut().insert(RUN_ID_HEADER, v);
+        }
+
+        let this = self.clone();
+        tokio::spawn(async move {
+            let outcome = pending.wait().await;
+            drop(permit);
+            let status = match outcome.status {
+                OutcomeStatus::Succeeded => RunStatus::Succeeded,
+                OutcomeStatus::Failed => RunStatus::Failed,
+                OutcomeStatus::TimedOut => RunStatus::TimedOut,
+            };
+            let counter = match status {
+                RunStatus::Succeeded => &this.counters.runs_succeeded,
+                RunStatus::TimedOut => &this.counters.runs_timed_out,
+                _ => &this.counters.runs_failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            this.record(&function, &run_id, trigger, started_at_ms, started, status, Some(http_status), outcome.error, cold, outcome.logs);
+            this.run_finished();
+        });
+        response
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        function: &LiveFunction,
+        run_id: &str,
+        trigger: Trigger,
+        started_at_ms: i64,
+        started: Instant,
+        status: RunStatus,
+        http_status: Option<u16>,
+        error: Option<String>,
+        cold_start: bool,
+        logs: Vec<strato_core::LogLine>,
+    ) {
+        let duration_us = started.elapsed().as_micros() as i64;
+        self.recorder.record(FinishedRun {
+            record: RunRecord {
+                id: run_id.to_string(),
+                app: function.app.clone(),
+                function: function.name.clone(),
+                revision: function.revision,
+                trigger,
+                status,
+                started_at_ms,
+                duration_us,
+                cold_start,
+                memory_limit_bytes: function.spec.memory_bytes,
+                billed_ms: RunRecord::billed_ms_for(duration_us),
+                http_status,
+                error,
+            },
+            logs,
+        });
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,227 @@
+//! The [`Platform`]: shared state of a running server.
+
+use crate::routing::{LiveFunction, Routing};
+use crate::tokens::TokenIssuer;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use strato_core::spec::DeployedFunction;
+use strato_store::{RunRecorder, Store};
+use strato_wasm::{InvocationLimits, WasmEngine};
+use tokio::sync::{Mutex, Notify, Semaphore};
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Where uploaded component bytes live (`<data-dir>/components`).
+    pub components_dir: PathBuf,
+    /// URL of the control API as seen by runs (`STRATO_API`).
+    pub api_url: String,
+    /// How long a request over a function's concurrency waits for a slot
+    /// before it is answered 429.
+    pub queue_wait: Duration,
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub runs_succeeded: AtomicU64,
+    pub runs_failed: AtomicU64,
+    pub runs_timed_out: AtomicU64,
+    pub runs_throttled: AtomicU64,
+    pub deploys: AtomicU64,
+}
+
+/// The engine service shared by every HTTP surface.
+pub struct Platform {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) wasm: Arc<WasmEngine>,
+    pub(crate) recorder: Arc<RunRecorder>,
+    pub(crate) routing: ArcSwap<Routing>,
+    pub(crate) config: PlatformConfig,
+    pub(crate) tokens: TokenIssuer,
+    /// Serialises deploys and destroys so route checks and swaps don't race.
+    pub(crate) deploy_lock: Mutex<()>,
+    pub(crate) counters: Counters,
+    in_flight: AtomicUsize,
+    drained: Notify,
+    run_seq: AtomicU64,
+}
+
+impl Platform {
+    /// Starts the engine and makes every live revision in `store` routable
+    /// again, loading components from the compile cache.
+    pub fn start(
+        store: Arc<dyn Store>,
+        wasm: Arc<WasmEngine>,
+        tokens: TokenIssuer,
+        config: PlatformConfig,
+    ) -> Result<Arc<Platform>, crate::DeployError> {
+        std::fs::create_dir_all(&config.components_dir).map_err(|e| {
+            crate::DeployError::Storage(format!(
+                "creating {}: {e}",
+                config.components_dir.display()
+            ))
+        })?;
+        let recorder = RunRecorder::spawn(store.clone());
+        let platform = Arc::new(Platform {
+            store,
+            wasm,
+            recorder,
+            routing: ArcSwap::from_pointee(Routing::default()),
+            config,
+            tokens,
+            deploy_lock: Mutex::new(()),
+            counters: Counters::default(),
+            in_flight: AtomicUsize::new(0),
+            drained: Notify::new(),
+            run_seq: AtomicU64::new(rand::random::<u32>() as u64),
+        });
+        let live = platform.store.live_revisions().map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let mut functions = Vec::new();
+        for revision in live {
+            for (name, f) in &revision.spec.functions {
+                match platform.live_function(&revision.app, name.as_str(), revision.number, f, &HashMap::new()) {
+                    Ok(live) => functions.push(live),
+                    Err(e) => tracing::error!(app = %revision.app, function = %name, error = %e, "cannot serve function"),
+                }
+            }
+        }
+        platform.routing.store(Arc::new(Routing::build(functions)));
+        Ok(platform)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    /// How many components were compiled by this process (cache misses).
+    pub fn compilations(&self) -> u64 {
+        self.wasm.compilations()
+    }
+
+    pub(crate) fn component_path(&self, digest: &str) -> PathBuf {
+        self.config.components_dir.join(format!("{digest}.wasm"))
+    }
+
+    /// Prepares one function of a revision for serving. `previous` holds the
+    /// live functions being replaced, to carry their concurrency permits over.
+    pub(crate) fn live_function(
+        &self,
+        app: &str,
+        name: &str,
+        revision: i64,
+        f: &DeployedFunction,
+        previous: &HashMap<(String, String), Arc<LiveFunction>>,
+    ) -> Result<Arc<LiveFunction>, strato_wasm::ComponentError> {
+        let component = self
+            .wasm
+            .prepare(&f.component_digest, &self.component_path(&f.component_digest))?;
+        let mut env: Vec<(String, String)> = f.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push(("STRATO_API".into(), self.config.api_url.clone()));
+        env.push(("STRATO_TOKEN".into(), self.tokens.issue(app)));
+        env.push(("STRATO_APP".into(), app.to_string()));
+        env.push(("STRATO_FUNCTION".into(), name.to_string()));
+        let permits = match previous.get(&(app.to_string(), name.to_string())) {
+            Some(old) if old.spec.concurrency == f.spec.concurrency => old.permits.clone(),
+            _ => Arc::new(Semaphore::new(f.spec.concurrency as usize)),
+        };
+        Ok(Arc::new(LiveFunction {
+            app: app.to_string(),
+            name: name.to_string(),
+            revision,
+            spec: f.spec.clone(),
+            component,
+            limits: InvocationLimits {
+                memory_bytes: f.spec.memory_bytes,
+                timeout: Duration::from_millis(f.spec.timeout_ms),
+                env,
+                outbound: f.spec.allowed_outbound_hosts.clone().into(),
+            },
+            permits,
+            cold: AtomicBool::new(true),
+        }))
+    }
+
+    /// A new, time-ordered run id.
+    pub(crate) fn next_run_id(&self) -> String {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let seq = self.run_seq.fetch_add(1, Ordering::Relaxed);
+        format!("r{ms:012x}{:08x}", seq as u32)
+    }
+
+    pub(crate) fn run_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn run_finished(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Waits until no run is in flight, then writes every recorded run.
+    /// Call after the listeners have stopped accepting.
+    pub async fn drain(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let notified = self.drained.notified();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(limit, wait).await.is_err() {
+            tracing::warn!(
+                in_flight = self.in_flight.load(Ordering::SeqCst),
+                "runs still in flight at shutdown"
+            );
+        }
+        let recorder = self.recorder.clone();
+        let _ = tokio::task::spawn_blocking(move || recorder.flush_and_stop()).await;
+    }
+
+    /// Prometheus text exposition of the engine's counters.
+    pub fn metrics_text(&self) -> String {
+        let c = &self.counters;
+        let routing = self.routing.load();
+        let mut out = String::new();
+        out.push_str("# HELP strato_runs_total Runs finished, by status.\n# TYPE strato_runs_total counter\n");
+        for (status, v) in [
+            ("succeeded", &c.runs_succeeded),
+            ("failed", &c.runs_failed),
+            ("timed_out", &c.runs_timed_out),
+            ("throttled", &c.runs_throttled),
+        ] {
+            out.push_str(&format!("strato_runs_total{{status=\"{status}\"}} {}\n", v.load(Ordering::Relaxed)));
+        }
+        out.push_str(&format!(
+            "# HELP strato_runs_in_flight Runs executing now.\n# TYPE strato_runs_in_flight gauge\nstrato_runs_in_flight {}\n",
+            self.in_flight.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP strato_wasm_compilations_total Components compiled by this process (compile-cache misses).\n# TYPE strato_wasm_compilations_total counter\nstrato_wasm_compilations_total {}\n",
+            self.wasm.compilations()
+        ));
+        out.push_str(&format!(
+            "# HELP strato_deploys_total Revisions deployed by this process.\n# TYPE strato_deploys_total counter\nstrato_deploys_total {}\n",
+            c.deploys.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP strato_live_functions Functions currently routable.\n# TYPE strato_live_functions gauge\nstrato_live_functions {}\n",
+            routing.functions.len()
+        ));
+        out
+    }
+}

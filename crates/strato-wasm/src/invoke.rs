@@ -1,0 +1,299 @@
+//! One request in one fresh instance: limits, timeout, logs, outcome.
+
+use crate::engine::{PreparedComponent, WasmEngine};
+use crate::logs::LogCapture;
+use crate::outbound::OutboundPolicy;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::Duration;
+use strato_core::outbound::OutboundRule;
+use strato_core::{LogLine, LogStream};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The body type of every response the executor produces.
+pub type ResponseBody = HyperOutgoingBody;
+
+/// A complete body from bytes.
+pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// What one invocation may use.
+#[derive(Clone)]
+pub struct InvocationLimits {
+    pub memory_bytes: u64,
+    pub timeout: Duration,
+    /// The guest's environment variables.
+    pub env: Vec<(String, String)>,
+    pub outbound: Arc<[OutboundRule]>,
+}
+
+/// How a run ended, from the executor's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+/// The result of a run: status, the error if any, and what it printed.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: OutcomeStatus,
+    pub error: Option<String>,
+    pub logs: Vec<LogLine>,
+}
+
+/// The outcome of a run that may still be streaming its response body.
+pub enum PendingOutcome {
+    Running(tokio::task::JoinHandle<Outcome>),
+    Done(Outcome),
+}
+
+impl PendingOutcome {
+    /// Waits for the guest to return.
+    pub async fn wait(self) -> Outcome {
+        match self {
+            PendingOutcome::Done(o) => o,
+            PendingOutcome::Running(handle) => handle.await.unwrap_or_else(|e| Outcome {
+                status: OutcomeStatus::Failed,
+                error: Some(format!("host task failed: {e}")),
+                logs: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// Per-instance host state.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutboundPolicy,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Counts linear memory across all of an instance's memories and refuses
+/// growth past the function's limit, remembering that it did.
+struct MemoryLimiter {
+    limit: usize,
+    used: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let next = self.used.saturating_sub(current).saturating_add(desired);
+        if next > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.used = next;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+fn error_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(full_body(format!("{message}\n")))
+        .expect("static response parts are valid")
+}
+
+impl WasmEngine {
+    /// Runs `request` in a fresh instance of `component`. Returns the
+    /// response as soon as the guest has produced its head (the body may
+    /// still be streaming), and the run's pending outcome.
+    pub async fn invoke<B>(
+        &self,
+        component: &PreparedComponent,
+        request: hyper::Request<B>,
+        limits: InvocationLimits,
+    ) -> (hyper::Response<ResponseBody>, PendingOutcome)
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let logs = LogCapture::new();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(logs.pipe(LogStream::Stdout))
+            .stderr(logs.pipe(LogStream::Stderr))
+            .envs(&limits.env)
+            .build();
+        let state = HostState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundPolicy {
+                rules: limits.outbound.clone(),
+                logs: logs.clone(),
+            },
+            limiter: MemoryLimiter {
+                limit: limits.memory_bytes as usize,
+                used: 0,
+                exceeded: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (limits.timeout.as_micros() / self.epoch_tick.as_micros().max(1)) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = (|| {
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            wasmtime::Result::<_>::Ok((req, out))
+        })();
+        let (req, out) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                let message = format!("bad request: {e}");
+                return (
+                    error_response(400, &message),
+                    PendingOutcome::Done(Outcome {
+                        status: OutcomeStatus::Failed,
+                        error: Some(message),
+                        logs: Vec::new(),
+                    }),
+                );
+            }
+        };
+
+        let pre = component.pre.clone();
+        let timeout = limits.timeout;
+        let memory_limit = limits.memory_bytes;
+        let task = tokio::spawn(async move {
+            let result = {
+                let run = async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                };
+                tokio::time::timeout(timeout, run).await
+            };
+            let exceeded = store.data().limiter.exceeded;
+            // Dropping the store closes the response channel if the guest
+            // never answered, which is how the caller learns of a failure.
+            drop(store);
+            classify(result, exceeded, memory_limit, timeout, &logs)
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => (response, PendingOutcome::Running(task)),
+            Ok(Err(code)) => {
+                let outcome = PendingOutcome::Running(task).wait().await;
+                let response = error_response(500, &format!("function answered with an error: {code:?}"));
+                (response, PendingOutcome::Done(outcome))
+            }
+            Err(_) => {
+                let mut outcome = PendingOutcome::Running(task).wait().await;
+                let response = match outcome.status {
+                    OutcomeStatus::TimedOut => error_response(504, "function timed out"),
+                    OutcomeStatus::Failed => error_response(500, "function failed; see its run log"),
+                    OutcomeStatus::Succeeded => {
+                        outcome.status = OutcomeStatus::Failed;
+                        outcome.error = Some("function returned without setting a response".into());
+                        error_response(500, "function returned without a response")
+                    }
+                };
+                (response, PendingOutcome::Done(outcome))
+            }
+        }
+    }
+}
+
+fn classify(
+    result: Result<wasmtime::Result<()>, tokio::time::error::Elapsed>,
+    memory_exceeded: bool,
+    memory_limit: u64,
+    timeout: Duration,
+    logs: &LogCapture,
+) -> Outcome {
+    let timed_out = || format!("timed out after {}", strato_core::units::format_duration(timeout.as_millis() as u64));
+    let (status, error) = match result {
+        Err(_elapsed) => (OutcomeStatus::TimedOut, Some(timed_out())),
+        Ok(Ok(())) => (OutcomeStatus::Succeeded, None),
+        Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+            (OutcomeStatus::TimedOut, Some(timed_out()))
+        }
+        Ok(Err(e)) => {
+            let trap = match e.downcast_ref::<Trap>() {
+                Some(trap) => format!("wasm trap: {trap}"),
+                None => format!("{e}"),
+            };
+            let message = if memory_exceeded {
+                format!(
+                    "memory limit exceeded ({}); {trap}",
+                    strato_core::units::format_size(memory_limit)
+                )
+            } else {
+                let lines = logs.take_lines_peek();
+                match panic_message(&lines) {
+                    Some(panic) => format!("{panic}; {trap}"),
+                    None => trap,
+                }
+            };
+            logs.system(format!("run failed: {message}"));
+            (OutcomeStatus::Failed, Some(message))
+        }
+    };
+    if status == OutcomeStatus::TimedOut {
+        logs.system(format!("run {}", error.as_deref().unwrap_or("timed out")));
+    }
+    Outcome {
+        status,
+        error,
+        logs: logs.take_lines(),
+    }
+}
+
+/// Finds Rust's panic report (`thread '…' panicked at FILE:LINE:COL:` then
+/// the message) in what the guest wrote to stderr.
+fn panic_message(lines: &[LogLine]) -> Option<String> {
+    let i = lines
+        .iter()
+        .position(|l| l.stream == LogStream::Stderr && l.text.contains("panicked at"))?;
+    let at = lines[i].text.split("panicked at").nth(1)?.trim().trim_end_matches(':');
+    let message = lines[i + 1..]
+        .iter()
+        .find(|l| l.stream == LogStream::Stderr)
+        .map(|l| l.text.as_str())
+        .unwrap_or("");
+    Some(format!("panicked at {at}: {message}"))
+}
