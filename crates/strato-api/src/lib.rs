@@ -1,1 +1,84 @@
-//! placeholder
+//! Strato's HTTP surfaces, one module per listener:
+//!
+//! - [`gateway`]: app routes on `--http` (default 127.0.0.1:8080), served
+//!   with bare hyper for speed; every path belongs to apps.
+//! - [`control`]: the REST control API under `/api/v1/` on `--api`
+//!   (127.0.0.1:8090), plus `/metrics`; bearer-token auth.
+//! - [`s3`]: the S3 listener on `--s3` (127.0.0.1:9000); answers
+//!   `NotImplemented` until buckets land.
+//!
+//! Handlers parse a typed request and call `strato_engine::Platform`; they
+//! hold no SQL. [`error::ApiError`] is the one place internal errors become
+//! HTTP statuses.
+
+pub mod control;
+pub mod error;
+pub mod gateway;
+pub mod s3;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Serves HTTP/1.1 on `listener` with `service` until `shutdown` resolves,
+/// then stops accepting and lets open requests finish (up to `grace`).
+pub async fn serve_http1<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    S: Fn(http::Request<hyper::body::Incoming>) -> std::pin::Pin<Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let service = service.clone();
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .max_buf_size(64 * 1024)
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(move |req| {
+                            let fut = service(req);
+                            async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                        }),
+                    );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period");
+    }
+}
+
+/// Re-export so callers name one body type.
+pub mod strato_wasm_body {
+    pub use strato_engine::ResponseBody;
+}
+
+/// Everything the control API needs besides the engine.
+#[derive(Clone)]
+pub struct ControlConfig {
+    /// The admin bearer token.
+    pub admin_token: Arc<str>,
+    /// Largest component upload accepted.
+    pub max_component_bytes: usize,
+    /// Largest invoke payload accepted.
+    pub max_invoke_bytes: usize,
+}

@@ -1,0 +1,336 @@
+//! The control API under `/api/v1/`: deploys, apps, runs, logs, invokes.
+//!
+//! Every route but `/api/v1/health` and `/metrics` needs
+//! `Authorization: Bearer TOKEN`: the admin token may do anything; an
+//! app-scoped token (what runs get as `STRATO_TOKEN`) may invoke its app's
+//! functions and read its app's runs and logs.
+
+use crate::ControlConfig;
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put};
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use std::sync::Arc;
+use strato_core::{RevisionSpec, RunStatus};
+use strato_engine::{InvokeTarget, Platform};
+use strato_store::{LogFilter, RunFilter};
+
+#[derive(Clone)]
+struct Ctx {
+    platform: Arc<Platform>,
+    config: ControlConfig,
+}
+
+/// Who is calling, established by the auth middleware.
+#[derive(Clone, Debug)]
+enum Caller {
+    Admin,
+    App(String),
+}
+
+impl Caller {
+    fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::App(app) => Err(ApiError::forbidden(format!(
+                "this token is scoped to app `{app}`; use the admin token"
+            ))),
+        }
+    }
+
+    /// The app this caller is confined to, if any; refuses a different one.
+    fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+        match (self, requested) {
+            (Caller::Admin, r) => Ok(r.map(str::to_string)),
+            (Caller::App(app), Some(r)) if r != app => {
+                Err(ApiError::forbidden(format!("this token is scoped to app `{app}`")))
+            }
+            (Caller::App(app), _) => Ok(Some(app.clone())),
+        }
+    }
+}
+
+/// The control API router (mount at `/`).
+pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
+    let ctx = Ctx { platform, config };
+    let authed = Router::new()
+        .route("/api/v1/apps", get(handle_list_apps))
+        .route("/api/v1/apps/{app}", get(handle_get_app).delete(handle_destroy))
+        .route(
+            "/api/v1/components/{digest}",
+            put(handle_put_component)
+                .head(handle_has_component)
+                .layer(DefaultBodyLimit::max(ctx.config.max_component_bytes)),
+        )
+        .route("/api/v1/plan", post(handle_plan))
+        .route("/api/v1/deploy", post(handle_deploy))
+        .route("/api/v1/runs", get(handle_list_runs))
+        .route("/api/v1/runs/{id}", get(handle_get_run))
+        .route("/api/v1/logs", get(handle_logs))
+        .route("/api/v1/functions/{function}/invoke", any(handle_invoke))
+        .route("/api/v1/apps/{app}/functions/{function}/invoke", any(handle_invoke_in_app))
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), authenticate));
+    Router::new()
+        .route("/api/v1/health", get(handle_health))
+        .route("/metrics", get(handle_metrics))
+        .route("/", get(handle_index))
+        .merge(authed)
+        .with_state(ctx)
+}
+
+async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let caller = match token {
+        None => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token; set STRATO_TOKEN or run the CLI beside the server's data dir",
+            )
+            .into_response();
+        }
+        Some(t) if constant_time_eq(t.as_bytes(), ctx.config.admin_token.as_bytes()) => Caller::Admin,
+        Some(t) => match ctx.platform.tokens().verify(t) {
+            Some(app_token) => Caller::App(app_token.app),
+            None => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").into_response(),
+        },
+    };
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn handle_health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn handle_metrics(State(ctx): State<Ctx>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        ctx.platform.metrics_text(),
+    )
+}
+
+async fn handle_index() -> impl IntoResponse {
+    (
+        [("content-type", "text/html; charset=utf-8")],
+        "<!doctype html><title>Strato</title><h1>Strato</h1><p>Control API at <code>/api/v1/</code>, metrics at <a href=\"/metrics\">/metrics</a>. Use the <code>strato</code> CLI: <code>strato apps</code>, <code>strato runs</code>, <code>strato logs</code>.</p>",
+    )
+}
+
+async fn handle_list_apps(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+    let scope = caller.scope(None)?;
+    let apps = ctx.platform.store().list_apps()?;
+    let apps: Vec<_> = apps.into_iter().filter(|a| scope.as_ref().is_none_or(|s| *s == a.name)).collect();
+    Ok(Json(apps).into_response())
+}
+
+async fn handle_get_app(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.scope(Some(&app))?;
+    let live = ctx
+        .platform
+        .store()
+        .live_revision(&app)?
+        .ok_or_else(|| ApiError::not_found(format!("app `{app}` does not exist")))?;
+    Ok(Json(serde_json::json!({
+        "app": live.app,
+        "revision": live.number,
+        "deployed_at_ms": live.deployed_at_ms,
+        "spec": live.spec,
+    }))
+    .into_response())
+}
+
+async fn handle_destroy(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    ctx.platform.destroy(&app).await?;
+    Ok(Json(serde_json::json!({ "destroyed": app })).into_response())
+}
+
+async fn handle_has_component(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(digest): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    Ok(if ctx.platform.has_component(&digest)? { StatusCode::OK } else { StatusCode::NOT_FOUND })
+}
+
+async fn handle_put_component(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(digest): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    ctx.platform.put_component(&digest, body).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "digest": digest }))).into_response())
+}
+
+fn parse_spec(body: &Bytes) -> Result<RevisionSpec, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid revision spec: {e}")))
+}
+
+async fn handle_plan(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>, body: Bytes) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let spec = parse_spec(&body)?;
+    Ok(Json(ctx.platform.plan(&spec)?).into_response())
+}
+
+async fn handle_deploy(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>, body: Bytes) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let spec = parse_spec(&body)?;
+    let (revision, plan) = ctx.platform.deploy(spec).await?;
+    Ok(Json(serde_json::json!({ "revision": revision, "plan": plan })).into_response())
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    app: Option<String>,
+    function: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn handle_list_runs(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown status `{s}`; use running, succeeded, failed, timed_out or throttled"
+            ))
+        })?),
+    };
+    let filter = RunFilter {
+        app: caller.scope(q.app.as_deref())?,
+        function: q.function,
+        status,
+        limit: q.limit.unwrap_or(100).min(10_000),
+    };
+    Ok(Json(ctx.platform.store().list_runs(&filter)?).into_response())
+}
+
+async fn handle_get_run(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let run = ctx
+        .platform
+        .store()
+        .get_run(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
+    caller.scope(Some(&run.app))?;
+    Ok(Json(run).into_response())
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    app: Option<String>,
+    function: Option<String>,
+    run: Option<String>,
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn handle_logs(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
+    let filter = LogFilter {
+        app: caller.scope(q.app.as_deref())?,
+        function: q.function,
+        run_id: q.run,
+        after: q.after.unwrap_or(0),
+        limit: q.limit.unwrap_or(1000).min(10_000),
+    };
+    Ok(Json(ctx.platform.store().read_logs(&filter)?).into_response())
+}
+
+async fn handle_invoke(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(function): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    invoke(ctx, caller, function, request).await
+}
+
+async fn handle_invoke_in_app(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path((app, function)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    invoke(ctx, caller, format!("{app}/{function}"), request).await
+}
+
+/// Forwards an invoke to the function: same method, the path from
+/// `x-strato-path` (default `/`), the headers and the (bounded) body.
+async fn invoke(ctx: Ctx, caller: Caller, target: String, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = forwarded_path(&parts.headers)?;
+    let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("invoke payload over {} bytes", ctx.config.max_invoke_bytes),
+            )
+        })?
+        .to_bytes();
+    let mut builder = http::Request::builder().method(parts.method).uri(path);
+    for (name, value) in parts.headers.iter() {
+        if name == "authorization" || name == "x-strato-path" || name == "host" || name == "content-length" {
+            continue;
+        }
+        builder = builder.header(name, value);
+    }
+    let forwarded = builder
+        .header("host", "localhost")
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| ApiError::bad_request(format!("cannot forward request: {e}")))?;
+    let only_app = match &caller {
+        Caller::Admin => None,
+        Caller::App(app) => Some(app.as_str()),
+    };
+    let response = ctx.platform.invoke(InvokeTarget::Function(&target), forwarded, only_app).await?;
+    Ok(response.map(Body::new))
+}
+
+fn forwarded_path(headers: &HeaderMap) -> Result<http::uri::PathAndQuery, ApiError> {
+    let raw = headers.get("x-strato-path").map(|v| v.to_str().unwrap_or("")).unwrap_or("/");
+    if !raw.starts_with('/') {
+        return Err(ApiError::bad_request("x-strato-path must start with `/`"));
+    }
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("x-strato-path `{raw}` is not a valid path")))
+}

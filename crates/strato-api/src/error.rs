@@ -1,0 +1,69 @@
+//! The one place engine and store errors become HTTP answers. Internals are
+//! logged here, once, and never sent to clients.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use strato_engine::{DeployError, InvokeError};
+
+/// An error answered by the control API as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error while {context}; see the server log"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        match &e {
+            DeployError::Storage(_) => ApiError::internal("deploying", e),
+            DeployError::RouteConflict { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            DeployError::NoSuchApp(_) => ApiError::not_found(e.to_string()),
+            _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        }
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        match &e {
+            InvokeError::NoSuchFunction(_) => ApiError::not_found(e.to_string()),
+            InvokeError::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
+            InvokeError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+        }
+    }
+}
+
+impl From<strato_store::StoreError> for ApiError {
+    fn from(e: strato_store::StoreError) -> Self {
+        ApiError::internal("reading the store", e)
+    }
+}
