@@ -10,11 +10,14 @@ use strato_engine::{DeployError, InvokeError};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Machine-readable facts the CLI uses to point at a manifest line
+    /// (`function`, `route`).
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), details: Default::default() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -37,18 +40,31 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
+        let mut body = self.details;
+        body.insert("error".into(), self.message.into());
+        (self.status, axum::Json(serde_json::Value::Object(body))).into_response()
     }
 }
 
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
-        match &e {
-            DeployError::Storage(_) => ApiError::internal("deploying", e),
+        let mut error = match &e {
+            DeployError::Storage(_) => return ApiError::internal("deploying", e),
             DeployError::RouteConflict { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             DeployError::NoSuchApp(_) => ApiError::not_found(e.to_string()),
             _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        };
+        match &e {
+            DeployError::RouteConflict { function, route, .. } => {
+                error.details.insert("function".into(), function.clone().into());
+                error.details.insert("route".into(), route.clone().into());
+            }
+            DeployError::MissingComponent { function, .. } | DeployError::Component { function, .. } => {
+                error.details.insert("function".into(), function.clone().into());
+            }
+            _ => {}
         }
+        error
     }
 }
 

@@ -1,1 +1,117 @@
-fn main() {}
+//! `strato`: the server and the command-line client in one binary.
+//!
+//! `strato server` wires the backends (the only place that chooses them);
+//! every other verb talks to a server's control API over HTTP, found through
+//! `STRATO_URL` (or the local data dir) and authenticated with
+//! `STRATO_TOKEN` (or the local data dir's admin token).
+
+mod client;
+mod commands;
+mod deploy;
+mod server;
+mod up;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "strato", version, about = "Serverless functions and containers on your own machines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where to find the server and its credentials (client verbs).
+#[derive(clap::Args, Clone)]
+pub struct Target {
+    /// Control API URL.
+    #[arg(long, env = "STRATO_URL", global = true)]
+    url: Option<String>,
+    /// Bearer token (admin or app-scoped).
+    #[arg(long, env = "STRATO_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Data dir of a local server, to read its address and admin token.
+    #[arg(long = "data-dir", env = "STRATO_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Strato server.
+    Server(server::ServerArgs),
+    /// Dev mode: embedded server, build, deploy, watch, stream logs.
+    Up(up::UpArgs),
+    /// Show what a deploy of DIR would create, update and delete.
+    Plan {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Build, upload and deploy the app in DIR.
+    Deploy {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete an app and its routes (runs and logs stay).
+    Destroy {
+        app: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List deployed apps.
+    Apps {
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Call a function through the control API and print its response.
+    Invoke(commands::InvokeArgs),
+    /// List runs, newest first.
+    Runs(commands::RunsArgs),
+    /// Show a function's logs.
+    Logs(commands::LogsArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Up(args) => up::run(args).await,
+            Command::Plan { dir, target } => deploy::plan(&dir, &client::Client::new(&target)?).await,
+            Command::Deploy { dir, target } => deploy::deploy(&dir, &client::Client::new(&target)?).await.map(|_| ()),
+            Command::Destroy { app, target } => commands::destroy(&client::Client::new(&target)?, &app).await,
+            Command::Apps { output, target } => commands::apps(&client::Client::new(&target)?, output).await,
+            Command::Invoke(args) => commands::invoke(args).await,
+            Command::Runs(args) => commands::runs(args).await,
+            Command::Logs(args) => commands::logs(args).await,
+        }
+    });
+    if let Err(e) = result {
+        match e.downcast_ref::<commands::ExitCode>() {
+            Some(code) => std::process::exit(code.0),
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

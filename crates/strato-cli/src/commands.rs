@@ -1,0 +1,287 @@
+//! Client verbs: apps, destroy, invoke, runs, logs.
+
+use crate::client::Client;
+use crate::{Output, Target};
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::time::Duration;
+
+/// Exit the process with this code without printing an error.
+#[derive(Debug)]
+pub struct ExitCode(pub i32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitCode {}
+
+pub async fn destroy(client: &Client, app: &str) -> Result<()> {
+    client
+        .json(client.request(reqwest::Method::DELETE, &format!("/api/v1/apps/{app}")))
+        .await?;
+    println!("destroyed {app}");
+    Ok(())
+}
+
+pub async fn apps(client: &Client, output: Output) -> Result<()> {
+    let apps = client.json(client.request(reqwest::Method::GET, "/api/v1/apps")).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&apps)?);
+        return Ok(());
+    }
+    println!("{:<24} {:>8} {:>9}  DEPLOYED", "APP", "REVISION", "FUNCTIONS");
+    for app in apps.as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:>8} {:>9}  {}",
+            app["name"].as_str().unwrap_or("?"),
+            app["live_revision"],
+            app["functions"],
+            format_time(app["deployed_at_ms"].as_i64().unwrap_or(0))
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct InvokeArgs {
+    /// `FUNCTION` or `APP/FUNCTION`.
+    function: String,
+    /// Path the function sees.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// HTTP method the function sees.
+    #[arg(long, short = 'X', default_value = "GET")]
+    method: String,
+    /// Request body, or `@FILE` to read it from a file.
+    #[arg(long, short = 'd')]
+    data: Option<String>,
+    /// Extra request header, `NAME: VALUE` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub async fn invoke(args: InvokeArgs) -> Result<()> {
+    let client = Client::new(&args.target)?;
+    let url = match args.function.split_once('/') {
+        Some((app, f)) => format!("/api/v1/apps/{app}/functions/{f}/invoke"),
+        None => format!("/api/v1/functions/{}/invoke", args.function),
+    };
+    let method = reqwest::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .with_context(|| format!("`{}` is not an HTTP method", args.method))?;
+    let mut req = client.request(method, &url).header("x-strato-path", &args.path);
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("header `{h}` must look like `Name: value`"))?;
+        req = req.header(name.trim(), value.trim());
+    }
+    if let Some(data) = &args.data {
+        let body = match data.strip_prefix('@') {
+            Some(file) => std::fs::read(file).with_context(|| format!("reading {file}"))?,
+            None => data.clone().into_bytes(),
+        };
+        req = req.body(body);
+    }
+    let response = client.send(req).await?;
+    let status = response.status();
+    let run_id = response
+        .headers()
+        .get("x-strato-run-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_control_error = run_id.is_none() && status.as_u16() >= 400;
+    let body = response.bytes().await.context("reading the response")?;
+    if is_control_error {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).to_string());
+        bail!("{message}");
+    }
+    std::io::stdout().write_all(&body)?;
+    std::io::stdout().flush()?;
+    eprintln!("HTTP {} · run {}", status.as_u16(), run_id.as_deref().unwrap_or("-"));
+    if status.as_u16() >= 400 {
+        return Err(ExitCode(1).into());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RunsArgs {
+    #[arg(long)]
+    app: Option<String>,
+    #[arg(long)]
+    function: Option<String>,
+    /// running, succeeded, failed, timed_out or throttled.
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub async fn runs(args: RunsArgs) -> Result<()> {
+    let client = Client::new(&args.target)?;
+    let mut query = vec![("limit", args.limit.to_string())];
+    for (k, v) in [("app", &args.app), ("function", &args.function), ("status", &args.status)] {
+        if let Some(v) = v {
+            query.push((k, v.clone()));
+        }
+    }
+    let runs = client
+        .json(client.request(reqwest::Method::GET, "/api/v1/runs").query(&query))
+        .await?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(());
+    }
+    println!(
+        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>4}  ERROR",
+        "RUN", "FUNCTION", "TRIGGER", "STATUS", "STARTED", "DURATION", "COLD", "MEMORY", "BILLED", "HTTP"
+    );
+    for r in runs.as_array().into_iter().flatten() {
+        let duration_us = r["duration_us"].as_i64().unwrap_or(0);
+        println!(
+            "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>5}ms {:>4}  {}",
+            r["id"].as_str().unwrap_or("?"),
+            format!("{}/{}", r["app"].as_str().unwrap_or("?"), r["function"].as_str().unwrap_or("?")),
+            r["trigger"].as_str().unwrap_or("?"),
+            r["status"].as_str().unwrap_or("?"),
+            format_time(r["started_at_ms"].as_i64().unwrap_or(0)),
+            format!("{:.2}ms", duration_us as f64 / 1000.0),
+            if r["cold_start"].as_bool() == Some(true) { "yes" } else { "no" },
+            strato_core::units::format_size(r["memory_limit_bytes"].as_u64().unwrap_or(0)),
+            r["billed_ms"],
+            r["http_status"].as_u64().map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            r["error"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    /// `FUNCTION` or `APP/FUNCTION`.
+    function: String,
+    /// Only this run's lines.
+    #[arg(long)]
+    run: Option<String>,
+    /// Keep streaming new lines as they arrive.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Print at most this many earlier lines before following.
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub async fn logs(args: LogsArgs) -> Result<()> {
+    let client = Client::new(&args.target)?;
+    let (app, function) = match args.function.split_once('/') {
+        Some((a, f)) => (Some(a.to_string()), Some(f.to_string())),
+        None => (None, Some(args.function.clone())),
+    };
+    follow_logs(&client, app, function, args.run, args.follow, args.limit, args.output).await
+}
+
+/// Prints log lines, and with `follow` keeps polling for new ones.
+pub async fn follow_logs(
+    client: &Client,
+    app: Option<String>,
+    function: Option<String>,
+    run: Option<String>,
+    follow: bool,
+    limit: usize,
+    output: Output,
+) -> Result<()> {
+    let mut after = 0i64;
+    let mut first = true;
+    loop {
+        let mut query = vec![("after", after.to_string()), ("limit", limit.to_string())];
+        for (k, v) in [("app", &app), ("function", &function), ("run", &run)] {
+            if let Some(v) = v {
+                query.push((k, v.clone()));
+            }
+        }
+        let lines = client
+            .json(client.request(reqwest::Method::GET, "/api/v1/logs").query(&query))
+            .await?;
+        let lines = lines.as_array().cloned().unwrap_or_default();
+        let mut out = String::new();
+        for line in &lines {
+            after = after.max(line["seq"].as_i64().unwrap_or(after));
+            if output == Output::Json {
+                out.push_str(&format!("{line}\n"));
+            } else {
+                out.push_str(&format!(
+                    "{} {}/{} {} {:<6} {}\n",
+                    format_time(line["ts_ms"].as_i64().unwrap_or(0)),
+                    line["app"].as_str().unwrap_or("?"),
+                    line["function"].as_str().unwrap_or("?"),
+                    line["run_id"].as_str().unwrap_or("?"),
+                    line["stream"].as_str().unwrap_or("?"),
+                    line["text"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(out.as_bytes())?;
+            stdout.flush()?;
+        }
+        if !follow {
+            return Ok(());
+        }
+        // The first page may be partial history; after it, poll quickly.
+        if lines.len() < limit || !first {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        first = false;
+    }
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::format_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::format_time(1_795_000_000_123), "2026-11-19T08:26:40.123Z");
+    }
+}

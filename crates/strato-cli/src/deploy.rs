@@ -1,0 +1,172 @@
+//! `strato plan` and `strato deploy`: read the manifest, build, upload
+//! components by content hash, and ask the server to plan or deploy.
+
+use crate::client::{Client, ServerError};
+use anyhow::{Context, Result, anyhow};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use strato_core::manifest::{ManifestError, SourceMap, parse_manifest_with_sources};
+use strato_core::plan::Plan;
+use strato_core::spec::DeployedFunction;
+use strato_core::{AppSpec, RevisionSpec};
+
+/// A manifest read from disk.
+pub struct LoadedApp {
+    pub dir: PathBuf,
+    pub spec: AppSpec,
+    pub sources: SourceMap,
+}
+
+pub fn load(dir: &Path) -> Result<LoadedApp> {
+    let path = dir.join("strato.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (is this an app directory?)", path.display()))?;
+    let (spec, sources) = parse_manifest_with_sources(&text, &path.display().to_string())?;
+    Ok(LoadedApp { dir: dir.to_path_buf(), spec, sources })
+}
+
+/// Runs each distinct `build` command once, in the app directory.
+pub fn build(app: &LoadedApp) -> Result<()> {
+    let mut done = BTreeSet::new();
+    for (name, f) in &app.spec.functions {
+        let Some(command) = &f.build else { continue };
+        if !done.insert(command.clone()) {
+            continue;
+        }
+        eprintln!("building {name}: {command}");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&app.dir)
+            .status()
+            .with_context(|| format!("starting the build of function `{name}`"))?;
+        if !status.success() {
+            return Err(app
+                .sources
+                .error_at(&format!("functions.{name}.build"), format!("build of function `{name}` failed ({status}); fix the build and try again"))
+                .into());
+        }
+    }
+    Ok(())
+}
+
+fn component_path(app: &LoadedApp, component: &str) -> PathBuf {
+    app.dir.join(component)
+}
+
+/// Hashes every component; with `require`, a missing one is an error at its
+/// manifest line, else it is planned with a placeholder digest.
+fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBuf, String)>)> {
+    let mut functions = std::collections::BTreeMap::new();
+    let mut files = Vec::new();
+    for (name, f) in &app.spec.functions {
+        let path = component_path(app, &f.component);
+        let digest = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let digest = hex::encode(Sha256::digest(&bytes));
+                files.push((path.clone(), digest.clone()));
+                digest
+            }
+            Err(_) if !require && f.build.is_some() => {
+                eprintln!("note: {name}: {} is not built yet; `strato deploy` will build it", f.component);
+                "0".repeat(64)
+            }
+            Err(e) => {
+                return Err(app
+                    .sources
+                    .error_at(
+                        &format!("functions.{name}.component"),
+                        format!(
+                            "component `{}` of function `{name}` cannot be read ({e}); build it first{}",
+                            path.display(),
+                            if f.build.is_none() { " or add a `build` command" } else { "" }
+                        ),
+                    )
+                    .into());
+            }
+        };
+        functions.insert(
+            name.clone(),
+            DeployedFunction { spec: f.clone(), component_digest: digest },
+        );
+    }
+    Ok((RevisionSpec { app: app.spec.app.clone(), functions }, files))
+}
+
+/// Points a server refusal at the manifest line it is about.
+fn locate(app: &LoadedApp, error: anyhow::Error) -> anyhow::Error {
+    let Some(server) = error.downcast_ref::<ServerError>() else { return error };
+    let Some(function) = server.body.get("function").and_then(|v| v.as_str()) else {
+        return error;
+    };
+    let key = match server.body.get("route").and_then(|v| v.as_str()) {
+        Some(route) => {
+            let spec = app.spec.functions.iter().find(|(n, _)| n.as_str() == function);
+            let index = spec.and_then(|(_, f)| f.routes.iter().position(|r| r.to_string() == route));
+            match index {
+                Some(i) => format!("functions.{function}.routes.{i}"),
+                None => format!("functions.{function}"),
+            }
+        }
+        None => format!("functions.{function}.component"),
+    };
+    let located: ManifestError = app.sources.error_at(&key, server.to_string());
+    anyhow!(located)
+}
+
+pub async fn plan(dir: &Path, client: &Client) -> Result<()> {
+    let app = load(dir)?;
+    let (spec, _) = revision(&app, false)?;
+    let body = client
+        .json(client.request(reqwest::Method::POST, "/api/v1/plan").json(&spec))
+        .await
+        .map_err(|e| locate(&app, e))?;
+    let plan: Plan = serde_json::from_value(body).context("decoding the plan")?;
+    print!("{plan}");
+    Ok(())
+}
+
+/// Uploads components the server lacks.
+async fn upload(client: &Client, files: &[(PathBuf, String)]) -> Result<()> {
+    for (path, digest) in files {
+        let url = format!("/api/v1/components/{digest}");
+        let head = client.send(client.request(reqwest::Method::HEAD, &url)).await?;
+        if head.status().is_success() {
+            continue;
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        eprintln!("uploading {} ({} KiB)", path.display(), bytes.len() / 1024);
+        client
+            .json(client.request(reqwest::Method::PUT, &url).body(bytes))
+            .await
+            .with_context(|| format!("uploading {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Builds, uploads and deploys; returns the revision number and spec.
+pub async fn deploy(dir: &Path, client: &Client) -> Result<(i64, RevisionSpec)> {
+    let app = load(dir)?;
+    build(&app)?;
+    deploy_built(&app, client).await
+}
+
+pub async fn deploy_built(app: &LoadedApp, client: &Client) -> Result<(i64, RevisionSpec)> {
+    let (spec, files) = revision(app, true)?;
+    upload(client, &files).await?;
+    let started = std::time::Instant::now();
+    let body = client
+        .json(client.request(reqwest::Method::POST, "/api/v1/deploy").json(&spec))
+        .await
+        .map_err(|e| locate(app, e))?;
+    let number = body.get("revision").and_then(|r| r.as_i64()).ok_or_else(|| anyhow!("server answered without a revision number"))?;
+    let plan: Plan = serde_json::from_value(body["plan"].clone()).context("decoding the plan")?;
+    print!("{plan}");
+    println!(
+        "deployed {} revision {number} in {} ms",
+        spec.app,
+        started.elapsed().as_millis()
+    );
+    Ok((number, spec))
+}

@@ -1,0 +1,207 @@
+//! `strato server`: wires the store, executor, engine and listeners, and
+//! shuts them down gracefully on SIGTERM/SIGINT.
+
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use strato_api::ControlConfig;
+use strato_engine::{Platform, PlatformConfig, TokenIssuer};
+use strato_store::{SqliteStore, Store};
+use strato_wasm::{WasmConfig, WasmEngine};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// Gateway listener (app routes).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: String,
+    /// Control API listener.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub api: String,
+    /// S3 API listener.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub s3: String,
+    /// Where the database, components, compile cache and credentials live.
+    #[arg(long = "data-dir", default_value = ".strato")]
+    pub data_dir: PathBuf,
+    /// Most function instances alive at once (sizes the instance pool).
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+    /// How long a request over a function's concurrency waits before a 429.
+    #[arg(long, default_value = "2s")]
+    pub queue_wait: String,
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub gateway: SocketAddr,
+    pub api: SocketAddr,
+    pub s3: SocketAddr,
+    pub admin_token: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    platform: Arc<Platform>,
+    data_dir: PathBuf,
+}
+
+const GRACE: Duration = Duration::from_secs(30);
+
+async fn bind(what: &str, addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener to {addr} (is another server running? pass --{what} to pick another address)"))
+}
+
+/// Reads the admin token, creating it (owner-only) on first start.
+fn admin_token(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("admin.token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim().to_string();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let token = format!("stk_admin.{}", hex::encode(rand::random::<[u8; 32]>()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    file.sync_all()?;
+    Ok(token)
+}
+
+pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
+    let data_dir = args.data_dir.clone();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let queue_wait = strato_core::units::parse_duration_ms(&args.queue_wait)
+        .map_err(|e| anyhow::anyhow!("bad --queue-wait: {e}"))?;
+    let token = admin_token(&data_dir)?;
+
+    let gateway_listener = bind("http", &args.http).await?;
+    let api_listener = bind("api", &args.api).await?;
+    let s3_listener = bind("s3", &args.s3).await?;
+    let gateway = gateway_listener.local_addr()?;
+    let api = api_listener.local_addr()?;
+    let s3 = s3_listener.local_addr()?;
+
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&data_dir.join("strato.db")).context("opening the store")?,
+    );
+    let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
+    wasm_config.max_instances = args.max_instances;
+    let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
+    let platform = Platform::start(
+        store,
+        wasm,
+        TokenIssuer::new(token.clone()),
+        PlatformConfig {
+            components_dir: data_dir.join("components"),
+            api_url: format!("http://{api}"),
+            queue_wait: Duration::from_millis(queue_wait),
+        },
+    )
+    .context("loading deployed apps")?;
+
+    let (shutdown, rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(strato_api::serve_http1(
+        gateway_listener,
+        strato_api::gateway::service(platform.clone()),
+        stopped(rx.clone()),
+        GRACE,
+    )));
+    tasks.push(tokio::spawn(strato_api::serve_http1(
+        s3_listener,
+        strato_api::s3::service(),
+        stopped(rx.clone()),
+        GRACE,
+    )));
+    let router = strato_api::control::router(
+        platform.clone(),
+        ControlConfig {
+            admin_token: token.clone().into(),
+            max_component_bytes: 64 << 20,
+            max_invoke_bytes: 6 << 20,
+        },
+    );
+    let api_rx = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(api_listener, router).with_graceful_shutdown(stopped(api_rx));
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "control API stopped");
+        }
+    }));
+
+    let endpoints = serde_json::json!({
+        "gateway": format!("http://{gateway}"),
+        "api": format!("http://{api}"),
+        "s3": format!("http://{s3}"),
+        "pid": std::process::id(),
+    });
+    std::fs::write(data_dir.join("endpoints.json"), endpoints.to_string())?;
+    Ok(RunningServer {
+        gateway,
+        api,
+        s3,
+        admin_token: token,
+        shutdown,
+        tasks,
+        platform,
+        data_dir,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting, lets open requests and runs finish, flushes records.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.platform.drain(GRACE).await;
+        let _ = std::fs::remove_file(self.data_dir.join("endpoints.json"));
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+pub async fn run(args: ServerArgs) -> Result<()> {
+    let server = start(&args).await?;
+    println!(
+        "strato server ready: gateway http://{} · api http://{} · s3 http://{} · data {}",
+        server.gateway,
+        server.api,
+        server.s3,
+        args.data_dir.display()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    server.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
