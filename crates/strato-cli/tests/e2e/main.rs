@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `strato` binary on ephemeral ports, real
+//! guest components compiled to wasm32-wasip2 by the test setup, driven
+//! with the CLI and HTTP. One test binary for the crate keeps links cheap.
+
+mod support;
+
+mod functions;
+mod lifecycle;
+mod manifests;

@@ -1,0 +1,56 @@
+//! Bad manifests are refused with file:line and advice, before anything is
+//! deployed.
+
+use crate::support::{AppDir, Server, guest};
+
+fn deploy_error(server: &Server, manifest: &str) -> String {
+    let app = AppDir::new(manifest);
+    let err = server.cli_err(&["deploy", app.path()]);
+    let file = format!("{}/strato.toml", app.path());
+    assert!(err.contains(&file), "error names the file: {err}");
+    err
+}
+
+#[test]
+fn bad_manifests_name_file_and_line() {
+    let server = Server::start();
+    let kitchen = guest("kitchen");
+
+    let err = deploy_error(
+        &server,
+        &format!("[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\nroutes = [\"/m\"]\ncolour = \"red\"\n"),
+    );
+    assert!(err.contains("strato.toml:7:"), "{err}");
+    assert!(err.contains("unknown field `colour`"), "{err}");
+
+    let err = deploy_error(
+        &server,
+        &format!("[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\ntimeout = \"10 parsecs\"\n"),
+    );
+    assert!(err.contains("strato.toml:6:"), "{err}");
+    assert!(err.contains("bad `timeout`"), "{err}");
+
+    let err = deploy_error(&server, "[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"missing/f.wasm\"\n");
+    assert!(err.contains("strato.toml:5:"), "{err}");
+    assert!(err.contains("cannot be read"), "{err}");
+
+    // A route another app already serves is refused at plan time.
+    let first = AppDir::new(&format!(
+        "[app]\nname = \"first\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\nroutes = [\"/shared\"]\n"
+    ));
+    server.cli_ok(&["deploy", first.path()]);
+    let second = AppDir::new(&format!(
+        "[app]\nname = \"second\"\n\n[functions.g]\ncomponent = \"{kitchen}\"\nroutes = [\"/mine\",\n  \"/shared\"]\n"
+    ));
+    let out = server.cli(&["plan", second.path()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("strato.toml:7:"), "{err}");
+    assert!(err.contains("already served by app `first`"), "{err}");
+    let err = server.cli_err(&["deploy", second.path()]);
+    assert!(err.contains("strato.toml:7:"), "{err}");
+
+    let apps = server.cli_ok(&["apps", "--output", "json"]);
+    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
+    assert_eq!(apps.as_array().unwrap().len(), 1, "only the good app was deployed");
+}

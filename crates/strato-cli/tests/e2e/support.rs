@@ -1,0 +1,247 @@
+//! Test support: guest components compiled by the test setup, and a real
+//! `strato server` process on ephemeral ports driven by the real CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Builds the guest components (once per test binary) and returns the
+/// directory holding `kitchen.wasm`, `wstd-hello.wasm`, `cli-only.wasm`.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => PathBuf::from(dir).join("guests"),
+            None => root.join("guests/target"),
+        };
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target)
+            .current_dir(root.join("guests"))
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("running cargo to build guest components");
+        assert!(
+            status.success(),
+            "building guest components failed; is the wasm32-wasip2 target installed? (rustup target add wasm32-wasip2)"
+        );
+        target.join("wasm32-wasip2/release")
+    })
+}
+
+pub fn guest(name: &str) -> String {
+    guests().join(format!("{name}.wasm")).display().to_string()
+}
+
+pub fn strato_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strato")
+}
+
+/// A running `strato server` with its own data dir.
+pub struct Server {
+    pub data_dir: tempfile::TempDir,
+    pub gateway: String,
+    pub api: String,
+    pub s3: String,
+    pub token: String,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut server = Server {
+            data_dir,
+            gateway: String::new(),
+            api: String::new(),
+            s3: String::new(),
+            token: String::new(),
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.boot();
+        server
+    }
+
+    fn boot(&mut self) {
+        let endpoints = self.data_dir.path().join("endpoints.json");
+        let _ = std::fs::remove_file(&endpoints);
+        let log = std::fs::File::create(self.data_dir.path().join("server.log")).unwrap();
+        let child = Command::new(strato_bin())
+            .args(["server", "--http", "127.0.0.1:0", "--api", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data_dir.path())
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting strato server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&endpoints) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    self.gateway = v["gateway"].as_str().unwrap().to_string();
+                    self.api = v["api"].as_str().unwrap().to_string();
+                    self.s3 = v["s3"].as_str().unwrap().to_string();
+                    break;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited early ({status}): {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.token = std::fs::read_to_string(self.data_dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(status.success(), "server exited with {status}: {}", self.log());
+                    return;
+                }
+                assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_stop(&mut self) -> Child {
+        let child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.boot();
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(strato_bin())
+            .args(args)
+            .env("STRATO_DATA_DIR", self.data_dir.path())
+            .env_remove("STRATO_URL")
+            .env_remove("STRATO_TOKEN")
+            .output()
+            .expect("running the strato CLI")
+    }
+
+    /// Runs the CLI and insists it succeeds; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "strato {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the CLI and insists it fails; returns stderr.
+    pub fn cli_err(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(!out.status.success(), "strato {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// Runs recorded so far (the recorder writes off the request path, so
+    /// wait until `want` runs match or a deadline passes).
+    pub fn runs_eventually(&self, query: &str, want: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let runs: Vec<serde_json::Value> = reqwest::blocking::Client::new()
+                .get(format!("{}/api/v1/runs?{query}", self.api))
+                .bearer_auth(&self.token)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            if runs.len() >= want || Instant::now() > deadline {
+                return runs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", self.api)).unwrap().text().unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} not found in {text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A temporary app directory with a `strato.toml`.
+pub struct AppDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl AppDir {
+    pub fn new(manifest: &str) -> AppDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("strato.toml"), manifest).unwrap();
+        AppDir { dir }
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    pub fn rewrite(&self, manifest: &str) {
+        std::fs::write(self.dir.path().join("strato.toml"), manifest).unwrap();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+impl Server {
+    /// Boots again on the same data dir after the process exited by itself.
+    pub fn restart_after_exit(&mut self) {
+        assert!(self.child.is_none());
+        self.boot();
+    }
+}
