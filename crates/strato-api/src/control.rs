@@ -49,9 +49,9 @@ impl Caller {
     fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
         match (self, requested) {
             (Caller::Admin, r) => Ok(r.map(str::to_string)),
-            (Caller::App(app), Some(r)) if r != app => {
-                Err(ApiError::forbidden(format!("this token is scoped to app `{app}`")))
-            }
+            (Caller::App(app), Some(r)) if r != app => Err(ApiError::forbidden(format!(
+                "this token is scoped to app `{app}`"
+            ))),
             (Caller::App(app), _) => Ok(Some(app.clone())),
         }
     }
@@ -62,7 +62,10 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
     let ctx = Ctx { platform, config };
     let authed = Router::new()
         .route("/api/v1/apps", get(handle_list_apps))
-        .route("/api/v1/apps/{app}", get(handle_get_app).delete(handle_destroy))
+        .route(
+            "/api/v1/apps/{app}",
+            get(handle_get_app).delete(handle_destroy),
+        )
         .route(
             "/api/v1/components/{digest}",
             put(handle_put_component)
@@ -75,8 +78,14 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .route("/api/v1/runs/{id}", get(handle_get_run))
         .route("/api/v1/logs", get(handle_logs))
         .route("/api/v1/functions/{function}/invoke", any(handle_invoke))
-        .route("/api/v1/apps/{app}/functions/{function}/invoke", any(handle_invoke_in_app))
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), authenticate));
+        .route(
+            "/api/v1/apps/{app}/functions/{function}/invoke",
+            any(handle_invoke_in_app),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            authenticate,
+        ));
     Router::new()
         .route("/api/v1/health", get(handle_health))
         .route("/metrics", get(handle_metrics))
@@ -100,10 +109,14 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
             )
             .into_response();
         }
-        Some(t) if constant_time_eq(t.as_bytes(), ctx.config.admin_token.as_bytes()) => Caller::Admin,
+        Some(t) if constant_time_eq(t.as_bytes(), ctx.config.admin_token.as_bytes()) => {
+            Caller::Admin
+        }
         Some(t) => match ctx.platform.tokens().verify(t) {
             Some(app_token) => Caller::App(app_token.app),
-            None => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").into_response(),
+            None => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").into_response();
+            }
         },
     };
     request.extensions_mut().insert(caller);
@@ -132,10 +145,16 @@ async fn handle_index() -> impl IntoResponse {
     )
 }
 
-async fn handle_list_apps(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+async fn handle_list_apps(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     let scope = caller.scope(None)?;
     let apps = ctx.platform.store().list_apps()?;
-    let apps: Vec<_> = apps.into_iter().filter(|a| scope.as_ref().is_none_or(|s| *s == a.name)).collect();
+    let apps: Vec<_> = apps
+        .into_iter()
+        .filter(|a| scope.as_ref().is_none_or(|s| *s == a.name))
+        .collect();
     Ok(Json(apps).into_response())
 }
 
@@ -175,7 +194,11 @@ async fn handle_has_component(
     Path(digest): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    Ok(if ctx.platform.has_component(&digest)? { StatusCode::OK } else { StatusCode::NOT_FOUND })
+    Ok(if ctx.platform.has_component(&digest)? {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
 }
 
 async fn handle_put_component(
@@ -186,20 +209,33 @@ async fn handle_put_component(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     ctx.platform.put_component(&digest, body).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "digest": digest }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "digest": digest })),
+    )
+        .into_response())
 }
 
 fn parse_spec(body: &Bytes) -> Result<RevisionSpec, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid revision spec: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid revision spec: {e}")))
 }
 
-async fn handle_plan(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>, body: Bytes) -> Result<Response, ApiError> {
+async fn handle_plan(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spec = parse_spec(&body)?;
     Ok(Json(ctx.platform.plan(&spec)?).into_response())
 }
 
-async fn handle_deploy(State(ctx): State<Ctx>, Extension(caller): Extension<Caller>, body: Bytes) -> Result<Response, ApiError> {
+async fn handle_deploy(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spec = parse_spec(&body)?;
     let (revision, plan) = ctx.platform.deploy(spec).await?;
@@ -294,7 +330,12 @@ async fn handle_invoke_in_app(
 
 /// Forwards an invoke to the function: same method, the path from
 /// `x-strato-path` (default `/`), the headers and the (bounded) body.
-async fn invoke(ctx: Ctx, caller: Caller, target: String, request: Request) -> Result<Response, ApiError> {
+async fn invoke(
+    ctx: Ctx,
+    caller: Caller,
+    target: String,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = forwarded_path(&parts.headers)?;
     let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
@@ -309,7 +350,11 @@ async fn invoke(ctx: Ctx, caller: Caller, target: String, request: Request) -> R
         .to_bytes();
     let mut builder = http::Request::builder().method(parts.method).uri(path);
     for (name, value) in parts.headers.iter() {
-        if name == "authorization" || name == "x-strato-path" || name == "host" || name == "content-length" {
+        if name == "authorization"
+            || name == "x-strato-path"
+            || name == "host"
+            || name == "content-length"
+        {
             continue;
         }
         builder = builder.header(name, value);
@@ -322,12 +367,18 @@ async fn invoke(ctx: Ctx, caller: Caller, target: String, request: Request) -> R
         Caller::Admin => None,
         Caller::App(app) => Some(app.as_str()),
     };
-    let response = ctx.platform.invoke(InvokeTarget::Function(&target), forwarded, only_app).await?;
+    let response = ctx
+        .platform
+        .invoke(InvokeTarget::Function(&target), forwarded, only_app)
+        .await?;
     Ok(response.map(Body::new))
 }
 
 fn forwarded_path(headers: &HeaderMap) -> Result<http::uri::PathAndQuery, ApiError> {
-    let raw = headers.get("x-strato-path").map(|v| v.to_str().unwrap_or("")).unwrap_or("/");
+    let raw = headers
+        .get("x-strato-path")
+        .map(|v| v.to_str().unwrap_or(""))
+        .unwrap_or("/");
     if !raw.starts_with('/') {
         return Err(ApiError::bad_request("x-strato-path must start with `/`"));
     }

@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), details: Default::default() }
+        ApiError {
+            status,
+            message: message.into(),
+            details: Default::default(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -34,7 +38,10 @@ impl ApiError {
 
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error while {context}; see the server log"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error while {context}; see the server log"),
+        )
     }
 }
 
@@ -55,12 +62,19 @@ impl From<DeployError> for ApiError {
             _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         };
         match &e {
-            DeployError::RouteConflict { function, route, .. } => {
-                error.details.insert("function".into(), function.clone().into());
+            DeployError::RouteConflict {
+                function, route, ..
+            } => {
+                error
+                    .details
+                    .insert("function".into(), function.clone().into());
                 error.details.insert("route".into(), route.clone().into());
             }
-            DeployError::MissingComponent { function, .. } | DeployError::Component { function, .. } => {
-                error.details.insert("function".into(), function.clone().into());
+            DeployError::MissingComponent { function, .. }
+            | DeployError::Component { function, .. } => {
+                error
+                    .details
+                    .insert("function".into(), function.clone().into());
             }
             _ => {}
         }

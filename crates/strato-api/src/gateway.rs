@@ -10,7 +10,9 @@ use strato_engine::Platform;
 /// The gateway's request handler.
 pub fn service(
     platform: Arc<Platform>,
-) -> impl Fn(http::Request<hyper::body::Incoming>) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
+) -> impl Fn(
+    http::Request<hyper::body::Incoming>,
+) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
 + Clone
 + Send
 + Sync

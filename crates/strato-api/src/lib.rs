@@ -29,8 +29,11 @@ pub async fn serve_http1<S>(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) where
-    S: Fn(http::Request<hyper::body::Incoming>) -> std::pin::Pin<Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>>
-        + Clone
+    S: Fn(
+            http::Request<hyper::body::Incoming>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
+        > + Clone
         + Send
         + Sync
         + 'static,
@@ -62,7 +65,10 @@ pub async fn serve_http1<S>(
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the shutdown grace period");
     }
 }

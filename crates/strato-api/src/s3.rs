@@ -5,7 +5,9 @@ use crate::strato_wasm_body::ResponseBody;
 use std::future::Future;
 use std::pin::Pin;
 
-pub fn service() -> impl Fn(http::Request<hyper::body::Incoming>) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
+pub fn service() -> impl Fn(
+    http::Request<hyper::body::Incoming>,
+) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
 + Clone
 + Send
 + Sync
@@ -26,5 +28,7 @@ pub fn service() -> impl Fn(http::Request<hyper::body::Incoming>) -> Pin<Box<dyn
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -29,26 +29,39 @@ impl std::fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 impl Client {
     /// Resolves the server: `--url`/`STRATO_URL`, else the address a local
     /// server wrote into its data dir, else the default port.
     pub fn new(target: &Target) -> Result<Client> {
-        let data_dir = target.data_dir.clone().unwrap_or_else(|| PathBuf::from(".strato"));
+        let data_dir = target
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".strato"));
         let base = match &target.url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => read_endpoints(&data_dir)
                 .and_then(|e| e.get("api").and_then(|a| a.as_str()).map(str::to_string))
                 .unwrap_or_else(|| "http://127.0.0.1:8090".to_string()),
         };
-        let token = target.token.clone().or_else(|| read_trimmed(&data_dir.join("admin.token")));
+        let token = target
+            .token
+            .clone()
+            .or_else(|| read_trimmed(&data_dir.join("admin.token")));
         Ok(Client::with(base, token))
     }
 
     pub fn with(base: String, token: Option<String>) -> Client {
-        Client { base, token, http: reqwest::Client::new() }
+        Client {
+            base,
+            token,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -77,8 +90,12 @@ impl Client {
     pub async fn json(&self, req: reqwest::RequestBuilder) -> Result<serde_json::Value> {
         let response = self.send(req).await?;
         let status = response.status().as_u16();
-        let text = response.text().await.context("reading the server's answer")?;
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        let text = response
+            .text()
+            .await
+            .context("reading the server's answer")?;
+        let body: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         if status >= 400 {
             if status == 401 {
                 bail!(

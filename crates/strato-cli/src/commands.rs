@@ -27,12 +27,17 @@ pub async fn destroy(client: &Client, app: &str) -> Result<()> {
 }
 
 pub async fn apps(client: &Client, output: Output) -> Result<()> {
-    let apps = client.json(client.request(reqwest::Method::GET, "/api/v1/apps")).await?;
+    let apps = client
+        .json(client.request(reqwest::Method::GET, "/api/v1/apps"))
+        .await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&apps)?);
         return Ok(());
     }
-    println!("{:<24} {:>8} {:>9}  DEPLOYED", "APP", "REVISION", "FUNCTIONS");
+    println!(
+        "{:<24} {:>8} {:>9}  DEPLOYED",
+        "APP", "REVISION", "FUNCTIONS"
+    );
     for app in apps.as_array().into_iter().flatten() {
         println!(
             "{:<24} {:>8} {:>9}  {}",
@@ -73,7 +78,9 @@ pub async fn invoke(args: InvokeArgs) -> Result<()> {
     };
     let method = reqwest::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .with_context(|| format!("`{}` is not an HTTP method", args.method))?;
-    let mut req = client.request(method, &url).header("x-strato-path", &args.path);
+    let mut req = client
+        .request(method, &url)
+        .header("x-strato-path", &args.path);
     for h in &args.headers {
         let (name, value) = h
             .split_once(':')
@@ -105,7 +112,11 @@ pub async fn invoke(args: InvokeArgs) -> Result<()> {
     }
     std::io::stdout().write_all(&body)?;
     std::io::stdout().flush()?;
-    eprintln!("HTTP {} · run {}", status.as_u16(), run_id.as_deref().unwrap_or("-"));
+    eprintln!(
+        "HTTP {} · run {}",
+        status.as_u16(),
+        run_id.as_deref().unwrap_or("-")
+    );
     if status.as_u16() >= 400 {
         return Err(ExitCode(1).into());
     }
@@ -132,13 +143,21 @@ pub struct RunsArgs {
 pub async fn runs(args: RunsArgs) -> Result<()> {
     let client = Client::new(&args.target)?;
     let mut query = vec![("limit", args.limit.to_string())];
-    for (k, v) in [("app", &args.app), ("function", &args.function), ("status", &args.status)] {
+    for (k, v) in [
+        ("app", &args.app),
+        ("function", &args.function),
+        ("status", &args.status),
+    ] {
         if let Some(v) = v {
             query.push((k, v.clone()));
         }
     }
     let runs = client
-        .json(client.request(reqwest::Method::GET, "/api/v1/runs").query(&query))
+        .json(
+            client
+                .request(reqwest::Method::GET, "/api/v1/runs")
+                .query(&query),
+        )
         .await?;
     if args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -146,22 +165,42 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
     }
     println!(
         "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>4}  ERROR",
-        "RUN", "FUNCTION", "TRIGGER", "STATUS", "STARTED", "DURATION", "COLD", "MEMORY", "BILLED", "HTTP"
+        "RUN",
+        "FUNCTION",
+        "TRIGGER",
+        "STATUS",
+        "STARTED",
+        "DURATION",
+        "COLD",
+        "MEMORY",
+        "BILLED",
+        "HTTP"
     );
     for r in runs.as_array().into_iter().flatten() {
         let duration_us = r["duration_us"].as_i64().unwrap_or(0);
         println!(
             "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>5}ms {:>4}  {}",
             r["id"].as_str().unwrap_or("?"),
-            format!("{}/{}", r["app"].as_str().unwrap_or("?"), r["function"].as_str().unwrap_or("?")),
+            format!(
+                "{}/{}",
+                r["app"].as_str().unwrap_or("?"),
+                r["function"].as_str().unwrap_or("?")
+            ),
             r["trigger"].as_str().unwrap_or("?"),
             r["status"].as_str().unwrap_or("?"),
             format_time(r["started_at_ms"].as_i64().unwrap_or(0)),
             format!("{:.2}ms", duration_us as f64 / 1000.0),
-            if r["cold_start"].as_bool() == Some(true) { "yes" } else { "no" },
+            if r["cold_start"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
             strato_core::units::format_size(r["memory_limit_bytes"].as_u64().unwrap_or(0)),
             r["billed_ms"],
-            r["http_status"].as_u64().map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            r["http_status"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             r["error"].as_str().unwrap_or("")
         );
     }
@@ -193,7 +232,16 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         Some((a, f)) => (Some(a.to_string()), Some(f.to_string())),
         None => (None, Some(args.function.clone())),
     };
-    follow_logs(&client, app, function, args.run, args.follow, args.limit, args.output).await
+    follow_logs(
+        &client,
+        app,
+        function,
+        args.run,
+        args.follow,
+        args.limit,
+        args.output,
+    )
+    .await
 }
 
 /// Prints log lines, and with `follow` keeps polling for new ones.
@@ -216,7 +264,11 @@ pub async fn follow_logs(
             }
         }
         let lines = client
-            .json(client.request(reqwest::Method::GET, "/api/v1/logs").query(&query))
+            .json(
+                client
+                    .request(reqwest::Method::GET, "/api/v1/logs")
+                    .query(&query),
+            )
             .await?;
         let lines = lines.as_array().cloned().unwrap_or_default();
         let mut out = String::new();
@@ -282,6 +334,9 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::format_time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::format_time(1_795_000_000_123), "2026-11-19T08:26:40.123Z");
+        assert_eq!(
+            super::format_time(1_795_000_000_123),
+            "2026-11-19T08:26:40.123Z"
+        );
     }
 }

@@ -23,7 +23,11 @@ pub fn load(dir: &Path) -> Result<LoadedApp> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (is this an app directory?)", path.display()))?;
     let (spec, sources) = parse_manifest_with_sources(&text, &path.display().to_string())?;
-    Ok(LoadedApp { dir: dir.to_path_buf(), spec, sources })
+    Ok(LoadedApp {
+        dir: dir.to_path_buf(),
+        spec,
+        sources,
+    })
 }
 
 /// Runs each distinct `build` command once, in the app directory.
@@ -44,7 +48,12 @@ pub fn build(app: &LoadedApp) -> Result<()> {
         if !status.success() {
             return Err(app
                 .sources
-                .error_at(&format!("functions.{name}.build"), format!("build of function `{name}` failed ({status}); fix the build and try again"))
+                .error_at(
+                    &format!("functions.{name}.build"),
+                    format!(
+                        "build of function `{name}` failed ({status}); fix the build and try again"
+                    ),
+                )
                 .into());
         }
     }
@@ -69,7 +78,10 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBu
                 digest
             }
             Err(_) if !require && f.build.is_some() => {
-                eprintln!("note: {name}: {} is not built yet; `strato deploy` will build it", f.component);
+                eprintln!(
+                    "note: {name}: {} is not built yet; `strato deploy` will build it",
+                    f.component
+                );
                 "0".repeat(64)
             }
             Err(e) => {
@@ -88,22 +100,38 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBu
         };
         functions.insert(
             name.clone(),
-            DeployedFunction { spec: f.clone(), component_digest: digest },
+            DeployedFunction {
+                spec: f.clone(),
+                component_digest: digest,
+            },
         );
     }
-    Ok((RevisionSpec { app: app.spec.app.clone(), functions }, files))
+    Ok((
+        RevisionSpec {
+            app: app.spec.app.clone(),
+            functions,
+        },
+        files,
+    ))
 }
 
 /// Points a server refusal at the manifest line it is about.
 fn locate(app: &LoadedApp, error: anyhow::Error) -> anyhow::Error {
-    let Some(server) = error.downcast_ref::<ServerError>() else { return error };
+    let Some(server) = error.downcast_ref::<ServerError>() else {
+        return error;
+    };
     let Some(function) = server.body.get("function").and_then(|v| v.as_str()) else {
         return error;
     };
     let key = match server.body.get("route").and_then(|v| v.as_str()) {
         Some(route) => {
-            let spec = app.spec.functions.iter().find(|(n, _)| n.as_str() == function);
-            let index = spec.and_then(|(_, f)| f.routes.iter().position(|r| r.to_string() == route));
+            let spec = app
+                .spec
+                .functions
+                .iter()
+                .find(|(n, _)| n.as_str() == function);
+            let index =
+                spec.and_then(|(_, f)| f.routes.iter().position(|r| r.to_string() == route));
             match index {
                 Some(i) => format!("functions.{function}.routes.{i}"),
                 None => format!("functions.{function}"),
@@ -119,7 +147,11 @@ pub async fn plan(dir: &Path, client: &Client) -> Result<()> {
     let app = load(dir)?;
     let (spec, _) = revision(&app, false)?;
     let body = client
-        .json(client.request(reqwest::Method::POST, "/api/v1/plan").json(&spec))
+        .json(
+            client
+                .request(reqwest::Method::POST, "/api/v1/plan")
+                .json(&spec),
+        )
         .await
         .map_err(|e| locate(&app, e))?;
     let plan: Plan = serde_json::from_value(body).context("decoding the plan")?;
@@ -131,7 +163,9 @@ pub async fn plan(dir: &Path, client: &Client) -> Result<()> {
 async fn upload(client: &Client, files: &[(PathBuf, String)]) -> Result<()> {
     for (path, digest) in files {
         let url = format!("/api/v1/components/{digest}");
-        let head = client.send(client.request(reqwest::Method::HEAD, &url)).await?;
+        let head = client
+            .send(client.request(reqwest::Method::HEAD, &url))
+            .await?;
         if head.status().is_success() {
             continue;
         }
@@ -157,10 +191,17 @@ pub async fn deploy_built(app: &LoadedApp, client: &Client) -> Result<(i64, Revi
     upload(client, &files).await?;
     let started = std::time::Instant::now();
     let body = client
-        .json(client.request(reqwest::Method::POST, "/api/v1/deploy").json(&spec))
+        .json(
+            client
+                .request(reqwest::Method::POST, "/api/v1/deploy")
+                .json(&spec),
+        )
         .await
         .map_err(|e| locate(app, e))?;
-    let number = body.get("revision").and_then(|r| r.as_i64()).ok_or_else(|| anyhow!("server answered without a revision number"))?;
+    let number = body
+        .get("revision")
+        .and_then(|r| r.as_i64())
+        .ok_or_else(|| anyhow!("server answered without a revision number"))?;
     let plan: Plan = serde_json::from_value(body["plan"].clone()).context("decoding the plan")?;
     print!("{plan}");
     println!(

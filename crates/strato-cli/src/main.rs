@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "strato", version, about = "Serverless functions and containers on your own machines")]
+#[command(
+    name = "strato",
+    version,
+    about = "Serverless functions and containers on your own machines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,9 +88,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATO_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -96,10 +104,18 @@ fn main() {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Up(args) => up::run(args).await,
-            Command::Plan { dir, target } => deploy::plan(&dir, &client::Client::new(&target)?).await,
-            Command::Deploy { dir, target } => deploy::deploy(&dir, &client::Client::new(&target)?).await.map(|_| ()),
-            Command::Destroy { app, target } => commands::destroy(&client::Client::new(&target)?, &app).await,
-            Command::Apps { output, target } => commands::apps(&client::Client::new(&target)?, output).await,
+            Command::Plan { dir, target } => {
+                deploy::plan(&dir, &client::Client::new(&target)?).await
+            }
+            Command::Deploy { dir, target } => deploy::deploy(&dir, &client::Client::new(&target)?)
+                .await
+                .map(|_| ()),
+            Command::Destroy { app, target } => {
+                commands::destroy(&client::Client::new(&target)?, &app).await
+            }
+            Command::Apps { output, target } => {
+                commands::apps(&client::Client::new(&target)?, output).await
+            }
             Command::Invoke(args) => commands::invoke(args).await,
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,

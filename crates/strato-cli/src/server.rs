@@ -97,9 +97,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let api = api_listener.local_addr()?;
     let s3 = s3_listener.local_addr()?;
 
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&data_dir.join("strato.db")).context("opening the store")?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&data_dir.join("strato.db")).context("opening the store")?);
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;

@@ -33,7 +33,9 @@ fn snapshot(dir: &Path, extra: &[PathBuf]) -> BTreeMap<PathBuf, SystemTime> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name();
@@ -57,7 +59,13 @@ fn snapshot(dir: &Path, extra: &[PathBuf]) -> BTreeMap<PathBuf, SystemTime> {
 
 fn components(dir: &Path) -> Vec<PathBuf> {
     deploy::load(dir)
-        .map(|app| app.spec.functions.values().map(|f| dir.join(&f.component)).collect())
+        .map(|app| {
+            app.spec
+                .functions
+                .values()
+                .map(|f| dir.join(&f.component))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -67,7 +75,11 @@ async fn build_and_deploy(dir: &Path, client: &Client) -> Result<()> {
     let (_, spec) = deploy::deploy_built(&app, client).await?;
     for (name, f) in &spec.functions {
         for route in &f.spec.routes {
-            println!("  {name}: {}{}", GATEWAY.get().map(String::as_str).unwrap_or(""), route);
+            println!(
+                "  {name}: {}{}",
+                GATEWAY.get().map(String::as_str).unwrap_or(""),
+                route
+            );
         }
     }
     Ok(())
@@ -96,15 +108,31 @@ pub async fn run(args: UpArgs) -> Result<()> {
         server.s3,
         server_args.data_dir.display()
     );
-    let client = Client::with(format!("http://{}", server.api), Some(server.admin_token.clone()));
+    let client = Client::with(
+        format!("http://{}", server.api),
+        Some(server.admin_token.clone()),
+    );
     if let Err(e) = build_and_deploy(&dir, &client).await {
         eprintln!("error: {e:#}");
     }
 
-    let log_client = Client::with(format!("http://{}", server.api), Some(server.admin_token.clone()));
+    let log_client = Client::with(
+        format!("http://{}", server.api),
+        Some(server.admin_token.clone()),
+    );
     let app_name = app.spec.app.to_string();
     let logs = tokio::spawn(async move {
-        if let Err(e) = crate::commands::follow_logs(&log_client, Some(app_name), None, None, true, 1000, Output::Table).await {
+        if let Err(e) = crate::commands::follow_logs(
+            &log_client,
+            Some(app_name),
+            None,
+            None,
+            true,
+            1000,
+            Output::Table,
+        )
+        .await
+        {
             eprintln!("log stream stopped: {e:#}");
         }
     });

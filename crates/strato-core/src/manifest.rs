@@ -31,7 +31,11 @@ pub struct ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -181,7 +185,10 @@ fn validate_function(
     let raw = raw.get_ref();
 
     let component = raw.component.get_ref().trim().to_string();
-    sources.record(format!("{key}.component"), loc.position(raw.component.span().start));
+    sources.record(
+        format!("{key}.component"),
+        loc.position(raw.component.span().start),
+    );
     if component.is_empty() {
         return Err(loc.error(
             &raw.component,
@@ -220,8 +227,9 @@ fn validate_function(
     let memory_bytes = match &raw.memory {
         None => DEFAULT_MEMORY_BYTES,
         Some(m) => {
-            let bytes = parse_size_bytes(m.get_ref()).map_err(|e| loc.error(m, format!("bad `memory`: {e}")))?;
-            if bytes < (1 << 20) || bytes > MAX_MEMORY_BYTES {
+            let bytes = parse_size_bytes(m.get_ref())
+                .map_err(|e| loc.error(m, format!("bad `memory`: {e}")))?;
+            if !((1 << 20)..=MAX_MEMORY_BYTES).contains(&bytes) {
                 return Err(loc.error(m, "`memory` must be between 1MiB and 4GiB"));
             }
             bytes
@@ -231,7 +239,8 @@ fn validate_function(
     let timeout_ms = match &raw.timeout {
         None => DEFAULT_TIMEOUT_MS,
         Some(t) => {
-            let ms = parse_duration_ms(t.get_ref()).map_err(|e| loc.error(t, format!("bad `timeout`: {e}")))?;
+            let ms = parse_duration_ms(t.get_ref())
+                .map_err(|e| loc.error(t, format!("bad `timeout`: {e}")))?;
             if ms == 0 || ms > 15 * 60_000 {
                 return Err(loc.error(t, "`timeout` must be between 1ms and 15m"));
             }
@@ -336,7 +345,8 @@ build = "make"
 
     #[test]
     fn unknown_key_names_its_line() {
-        let e = err("[app]\nname = \"a\"\n\n[functions.f]\ncomponent = \"f.wasm\"\ncolour = \"red\"\n");
+        let e =
+            err("[app]\nname = \"a\"\n\n[functions.f]\ncomponent = \"f.wasm\"\ncolour = \"red\"\n");
         assert_eq!(e.line, 6, "{e}");
         assert!(e.message.contains("unknown field `colour`"), "{e}");
         assert!(e.to_string().starts_with("strato.toml:6:"), "{e}");
@@ -344,7 +354,8 @@ build = "make"
 
     #[test]
     fn bad_duration_names_its_line() {
-        let e = err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\ntimeout = \"soon\"\n");
+        let e =
+            err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\ntimeout = \"soon\"\n");
         assert_eq!(e.line, 5, "{e}");
         assert!(e.message.contains("bad `timeout`"), "{e}");
     }
@@ -355,10 +366,13 @@ build = "make"
         assert_eq!(e.line, 2, "{e}");
         let e = err("[app]\nname = \"a\"\n[functions.Hello]\ncomponent = \"f.wasm\"\n");
         assert_eq!(e.line, 3, "{e}");
-        let e = err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\nroutes = [\"nope\"]\n");
+        let e = err(
+            "[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\nroutes = [\"nope\"]\n",
+        );
         assert_eq!(e.line, 5, "{e}");
         assert!(e.message.contains("must start with `/`"), "{e}");
-        let e = err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\nmemory = \"8GiB\"\n");
+        let e =
+            err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\nmemory = \"8GiB\"\n");
         assert_eq!(e.line, 5, "{e}");
         let e = err("[app]\nname = \"a\"\n[functions.f]\nroutes = [\"/x\"]\n");
         assert!(e.message.contains("missing field `component`"), "{e}");

@@ -34,7 +34,9 @@ impl OutboundRule {
             other => return Err(format!("outbound scheme `{other}` is not http, https or *")),
         };
         if rest.contains('/') {
-            return Err(format!("outbound host `{text}` must not have a path; {hint}"));
+            return Err(format!(
+                "outbound host `{text}` must not have a path; {hint}"
+            ));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, None),
@@ -78,16 +80,14 @@ impl OutboundRule {
 
     /// Whether a request to `scheme://host:port` is allowed by this rule.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        if let Some(s) = &self.scheme {
-            if s != scheme {
+        if let Some(s) = &self.scheme
+            && s != scheme {
                 return false;
             }
-        }
-        if let Some(p) = self.port {
-            if p != port {
+        if let Some(p) = self.port
+            && p != port {
                 return false;
             }
-        }
         let host = host.to_ascii_lowercase();
         match &self.host {
             HostPattern::Any => true,

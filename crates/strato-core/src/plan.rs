@@ -49,15 +49,32 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
     let s = &f.spec;
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
     vec![
-        ("component", format!("sha256:{}", &f.component_digest[..f.component_digest.len().min(12)])),
-        ("routes", list(s.routes.iter().map(|r| r.to_string()).collect())),
-        ("env", list(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect())),
+        (
+            "component",
+            format!(
+                "sha256:{}",
+                &f.component_digest[..f.component_digest.len().min(12)]
+            ),
+        ),
+        (
+            "routes",
+            list(s.routes.iter().map(|r| r.to_string()).collect()),
+        ),
+        (
+            "env",
+            list(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        ),
         ("memory", format_size(s.memory_bytes)),
         ("timeout", format_duration(s.timeout_ms)),
         ("concurrency", s.concurrency.to_string()),
         (
             "allowed_outbound_hosts",
-            list(s.allowed_outbound_hosts.iter().map(|h| h.as_str().to_string()).collect()),
+            list(
+                s.allowed_outbound_hosts
+                    .iter()
+                    .map(|h| h.as_str().to_string())
+                    .collect(),
+            ),
         ),
     ]
 }
@@ -75,7 +92,11 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
                 resource,
                 fields: describe(want)
                     .into_iter()
-                    .map(|(field, new)| FieldChange { field: field.into(), old: None, new: Some(new) })
+                    .map(|(field, new)| FieldChange {
+                        field: field.into(),
+                        old: None,
+                        new: Some(new),
+                    })
                     .collect(),
             }),
             Some(have) => {
@@ -90,7 +111,11 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
                     })
                     .collect();
                 if !fields.is_empty() {
-                    changes.push(ResourceChange { kind: ChangeKind::Update, resource, fields });
+                    changes.push(ResourceChange {
+                        kind: ChangeKind::Update,
+                        resource,
+                        fields,
+                    });
                 }
             }
         }
@@ -102,7 +127,11 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
                 resource: format!("function {name}"),
                 fields: describe(have)
                     .into_iter()
-                    .map(|(field, old)| FieldChange { field: field.into(), old: Some(old), new: None })
+                    .map(|(field, old)| FieldChange {
+                        field: field.into(),
+                        old: Some(old),
+                        new: None,
+                    })
                     .collect(),
             });
         }
@@ -163,7 +192,15 @@ mod tests {
             functions: spec
                 .functions
                 .into_iter()
-                .map(|(n, s)| (n, DeployedFunction { spec: s, component_digest: digest.repeat(64) }))
+                .map(|(n, s)| {
+                    (
+                        n,
+                        DeployedFunction {
+                            spec: s,
+                            component_digest: digest.repeat(64),
+                        },
+                    )
+                })
                 .collect(),
         }
     }
@@ -180,7 +217,11 @@ mod tests {
         );
         let plan = diff(&want, Some((3, &live)));
         assert_eq!(plan.changes.len(), 3);
-        let update = plan.changes.iter().find(|c| c.kind == ChangeKind::Update).unwrap();
+        let update = plan
+            .changes
+            .iter()
+            .find(|c| c.kind == ChangeKind::Update)
+            .unwrap();
         assert_eq!(update.resource, "function keep");
         assert_eq!(update.fields.len(), 1);
         assert_eq!(update.fields[0].field, "timeout");

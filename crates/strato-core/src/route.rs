@@ -22,13 +22,14 @@ impl Route {
         if !text.starts_with('/') {
             return Err(format!("route `{text}` must start with `/`"));
         }
-        if text.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if text
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             return Err(format!("route `{text}` must not contain spaces"));
         }
         if text.contains('?') || text.contains('#') {
-            return Err(format!(
-                "route `{text}` must be a path without `?` or `#`"
-            ));
+            return Err(format!("route `{text}` must be a path without `?` or `#`"));
         }
         if let Some(prefix) = text.strip_suffix("/*") {
             if prefix.contains('*') {
@@ -113,7 +114,7 @@ impl<T: Clone> RouteTable<T> {
                 }
             }
         }
-        table.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        table.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         table
     }
 

@@ -63,5 +63,8 @@ impl RevisionSpec {
 
 /// Whether `text` is a plausible lowercase hex SHA-256 digest.
 pub fn is_digest(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

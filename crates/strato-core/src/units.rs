@@ -20,10 +20,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             .parse()
             .map_err(|_| format!("`{text}` is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let factor = match unit {
@@ -84,7 +81,7 @@ pub fn parse_size_bytes(text: &str) -> Result<u64, String> {
 /// Formats bytes the way manifests write them (`128MiB`).
 pub fn format_size(bytes: u64) -> String {
     for (unit, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }
@@ -93,11 +90,11 @@ pub fn format_size(bytes: u64) -> String {
 
 /// Formats milliseconds the way manifests write them (`30s`).
 pub fn format_duration(ms: u64) -> String {
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(1_000) && ms > 0 {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
@@ -117,7 +114,11 @@ mod tests {
         assert!(parse_duration_ms("30").unwrap_err().contains("no unit"));
         assert!(parse_duration_ms("30 seconds").is_err());
         assert!(parse_duration_ms("fast").is_err());
-        assert!(parse_duration_ms("5d").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            parse_duration_ms("5d")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
     }
 
     #[test]

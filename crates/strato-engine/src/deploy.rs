@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use strato_core::RevisionSpec;
 use strato_core::plan::{Plan, diff};
 use strato_core::spec::is_digest;
-use strato_core::RevisionSpec;
 
 /// Why a plan or deploy was refused.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,8 @@ impl Platform {
         if !is_digest(digest) {
             return Err(DeployError::BadDigest(digest.to_string()));
         }
-        Ok(self.store.has_component(digest).map_err(storage)? && self.component_path(digest).exists())
+        Ok(self.store.has_component(digest).map_err(storage)?
+            && self.component_path(digest).exists())
     }
 
     /// Stores component bytes after checking they hash to `digest`.
@@ -108,7 +109,10 @@ impl Platform {
     /// What deploying `spec` would change; refuses route conflicts.
     pub fn plan(&self, spec: &RevisionSpec) -> Result<Plan, DeployError> {
         self.check_routes(spec)?;
-        let live = self.store.live_revision(spec.app.as_str()).map_err(storage)?;
+        let live = self
+            .store
+            .live_revision(spec.app.as_str())
+            .map_err(storage)?;
         Ok(diff(spec, live.as_ref().map(|l| (l.number, &l.spec))))
     }
 
@@ -134,7 +138,13 @@ impl Platform {
             for (name, f) in &spec_for_prepare.functions {
                 // The revision number is filled in after storing; 0 for now.
                 let live = this
-                    .live_function(spec_for_prepare.app.as_str(), name.as_str(), 0, f, &previous)
+                    .live_function(
+                        spec_for_prepare.app.as_str(),
+                        name.as_str(),
+                        0,
+                        f,
+                        &previous,
+                    )
                     .map_err(|source| DeployError::Component {
                         function: name.to_string(),
                         source,

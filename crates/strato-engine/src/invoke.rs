@@ -26,7 +26,10 @@ pub enum InvokeError {
     #[error("no deployed function `{0}`; see `strato apps`")]
     NoSuchFunction(String),
     #[error("function name `{name}` is ambiguous; name one of: {}", candidates.join(", "))]
-    Ambiguous { name: String, candidates: Vec<String> },
+    Ambiguous {
+        name: String,
+        candidates: Vec<String>,
+    },
     #[error("this token may only invoke functions of app `{0}`")]
     Forbidden(String),
 }
@@ -41,12 +44,20 @@ fn plain(status: u16, text: &str) -> http::Response<ResponseBody> {
 
 impl Platform {
     /// Serves a request that arrived on the gateway.
-    pub async fn handle_gateway<B>(self: &Arc<Self>, request: http::Request<B>) -> http::Response<ResponseBody>
+    pub async fn handle_gateway<B>(
+        self: &Arc<Self>,
+        request: http::Request<B>,
+    ) -> http::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<strato_wasm::BodyError>,
     {
-        let function = self.routing.load().routes.lookup(request.uri().path()).cloned();
+        let function = self
+            .routing
+            .load()
+            .routes
+            .lookup(request.uri().path())
+            .cloned();
         match function {
             Some(f) => self.run_function(f, request, Trigger::Http).await,
             None => plain(404, "no route"),
@@ -78,11 +89,10 @@ impl Platform {
                 });
             }
         };
-        if let Some(app) = only_app {
-            if function.app != app {
+        if let Some(app) = only_app
+            && function.app != app {
                 return Err(InvokeError::Forbidden(app.to_string()));
             }
-        }
         Ok(self.run_function(function, request, Trigger::Invoke).await)
     }
 
@@ -112,9 +122,23 @@ impl Platform {
                     Ok(Ok(p)) => p,
                     _ => {
                         self.counters.runs_throttled.fetch_add(1, Ordering::Relaxed);
-                        let mut response = plain(429, "function is at its concurrency limit; retry later");
-                        response.headers_mut().insert("retry-after", http::HeaderValue::from_static("1"));
-                        self.record(&function, &run_id, trigger, started_at_ms, started, RunStatus::Throttled, Some(429), Some("concurrency limit reached".into()), false, Vec::new());
+                        let mut response =
+                            plain(429, "function is at its concurrency limit; retry later");
+                        response
+                            .headers_mut()
+                            .insert("retry-after", http::HeaderValue::from_static("1"));
+                        self.record(
+                            &function,
+                            &run_id,
+                            trigger,
+                            started_at_ms,
+                            started,
+                            RunStatus::Throttled,
+                            Some(429),
+                            Some("concurrency limit reached".into()),
+                            false,
+                            Vec::new(),
+                        );
                         return response;
                     }
                 }
@@ -146,7 +170,18 @@ impl Platform {
                 _ => &this.counters.runs_failed,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            this.record(&function, &run_id, trigger, started_at_ms, started, status, Some(http_status), outcome.error, cold, outcome.logs);
+            this.record(
+                &function,
+                &run_id,
+                trigger,
+                started_at_ms,
+                started,
+                status,
+                Some(http_status),
+                outcome.error,
+                cold,
+                outcome.logs,
+            );
             this.run_finished();
         });
         response

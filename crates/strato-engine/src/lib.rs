@@ -23,5 +23,5 @@ mod tokens;
 pub use deploy::DeployError;
 pub use invoke::{InvokeError, InvokeTarget};
 pub use platform::{Platform, PlatformConfig};
-pub use tokens::{AppToken, TokenIssuer};
 pub use strato_wasm::{ResponseBody, full_body};
+pub use tokens::{AppToken, TokenIssuer};

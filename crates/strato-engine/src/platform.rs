@@ -80,13 +80,24 @@ impl Platform {
             drained: Notify::new(),
             run_seq: AtomicU64::new(rand::random::<u32>() as u64),
         });
-        let live = platform.store.live_revisions().map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let live = platform
+            .store
+            .live_revisions()
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let mut functions = Vec::new();
         for revision in live {
             for (name, f) in &revision.spec.functions {
-                match platform.live_function(&revision.app, name.as_str(), revision.number, f, &HashMap::new()) {
+                match platform.live_function(
+                    &revision.app,
+                    name.as_str(),
+                    revision.number,
+                    f,
+                    &HashMap::new(),
+                ) {
                     Ok(live) => functions.push(live),
-                    Err(e) => tracing::error!(app = %revision.app, function = %name, error = %e, "cannot serve function"),
+                    Err(e) => {
+                        tracing::error!(app = %revision.app, function = %name, error = %e, "cannot serve function")
+                    }
                 }
             }
         }
@@ -121,10 +132,16 @@ impl Platform {
         f: &DeployedFunction,
         previous: &HashMap<(String, String), Arc<LiveFunction>>,
     ) -> Result<Arc<LiveFunction>, strato_wasm::ComponentError> {
-        let component = self
-            .wasm
-            .prepare(&f.component_digest, &self.component_path(&f.component_digest))?;
-        let mut env: Vec<(String, String)> = f.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let component = self.wasm.prepare(
+            &f.component_digest,
+            &self.component_path(&f.component_digest),
+        )?;
+        let mut env: Vec<(String, String)> = f
+            .spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         env.push(("STRATO_API".into(), self.config.api_url.clone()));
         env.push(("STRATO_TOKEN".into(), self.tokens.issue(app)));
         env.push(("STRATO_APP".into(), app.to_string()));
@@ -204,7 +221,10 @@ impl Platform {
             ("timed_out", &c.runs_timed_out),
             ("throttled", &c.runs_throttled),
         ] {
-            out.push_str(&format!("strato_runs_total{{status=\"{status}\"}} {}\n", v.load(Ordering::Relaxed)));
+            out.push_str(&format!(
+                "strato_runs_total{{status=\"{status}\"}} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
         }
         out.push_str(&format!(
             "# HELP strato_runs_in_flight Runs executing now.\n# TYPE strato_runs_in_flight gauge\nstrato_runs_in_flight {}\n",

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use strato_core::route::RouteTable;
 use strato_core::FunctionSpec;
+use strato_core::route::RouteTable;
 use strato_wasm::{InvocationLimits, PreparedComponent};
 use tokio::sync::Semaphore;
 
@@ -56,10 +56,17 @@ impl Routing {
                 .cloned()
                 .ok_or_else(Vec::new);
         }
-        let matches: Vec<_> = self.functions.values().filter(|f| f.name == target).collect();
+        let matches: Vec<_> = self
+            .functions
+            .values()
+            .filter(|f| f.name == target)
+            .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            many => Err(many.iter().map(|f| format!("{}/{}", f.app, f.name)).collect()),
+            many => Err(many
+                .iter()
+                .map(|f| format!("{}/{}", f.app, f.name))
+                .collect()),
         }
     }
 }

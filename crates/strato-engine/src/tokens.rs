@@ -20,7 +20,9 @@ const PREFIX: &str = "stk_app.";
 
 impl TokenIssuer {
     pub fn new(secret: impl Into<String>) -> Self {
-        TokenIssuer { secret: secret.into() }
+        TokenIssuer {
+            secret: secret.into(),
+        }
     }
 
     fn mac(&self, app: &str) -> String {
@@ -44,8 +46,14 @@ impl TokenIssuer {
         let expected = self.mac(app);
         // Compare without early exit so timing says nothing about the MAC.
         let same = expected.len() == mac.len()
-            && expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        same.then(|| AppToken { app: app.to_string() })
+            && expected
+                .bytes()
+                .zip(mac.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        same.then(|| AppToken {
+            app: app.to_string(),
+        })
     }
 }
 
@@ -57,7 +65,12 @@ mod tests {
     fn tokens_verify_only_for_their_app_and_secret() {
         let issuer = TokenIssuer::new("s3cret");
         let token = issuer.issue("hello");
-        assert_eq!(issuer.verify(&token), Some(AppToken { app: "hello".into() }));
+        assert_eq!(
+            issuer.verify(&token),
+            Some(AppToken {
+                app: "hello".into()
+            })
+        );
         assert_eq!(TokenIssuer::new("other").verify(&token), None);
         let forged = token.replace("hello", "admin");
         assert_eq!(issuer.verify(&forged), None);

@@ -38,7 +38,9 @@ impl RunRecorder {
             Some(tx) => {
                 let _ = tx.send(run);
             }
-            None => tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded"),
+            None => {
+                tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded")
+            }
         }
     }
 

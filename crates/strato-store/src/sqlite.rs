@@ -85,7 +85,9 @@ impl SqliteStore {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
             )
             .map_err(db("configuring the database"))?;
-        writer.execute_batch(SCHEMA).map_err(db("creating the schema"))?;
+        writer
+            .execute_batch(SCHEMA)
+            .map_err(db("creating the schema"))?;
         let reader = Connection::open(path).map_err(db("opening the database"))?;
         reader
             .execute_batch("PRAGMA busy_timeout = 5000;")
@@ -147,7 +149,11 @@ impl Store for SqliteStore {
 
     fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
         self.read()
-            .query_row("SELECT 1 FROM components WHERE digest = ?1", [digest], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM components WHERE digest = ?1",
+                [digest],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
             .map_err(db("looking up a component"))
@@ -190,7 +196,12 @@ impl Store for SqliteStore {
             .map_err(db("listing live revisions"))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                ))
             })
             .map_err(db("listing live revisions"))?;
         let mut out = Vec::new();
@@ -319,7 +330,9 @@ impl Store for SqliteStore {
             sql.push_str(&format!(" AND status = ?{}", args.len()));
         }
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        sql.push_str(&format!(" ORDER BY started_at_ms DESC, id DESC LIMIT {limit}"));
+        sql.push_str(&format!(
+            " ORDER BY started_at_ms DESC, id DESC LIMIT {limit}"
+        ));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
         let rows = stmt
@@ -356,7 +369,11 @@ impl Store for SqliteStore {
             args.push(function.clone().into());
             sql.push_str(&format!(" AND function = ?{}", args.len()));
         }
-        let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
         sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("reading logs"))?;
@@ -382,7 +399,9 @@ impl Store for SqliteStore {
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let text: Option<String> = self
             .read()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db("reading a setting"))?;
         text.map(|t| {
@@ -426,7 +445,9 @@ mod tests {
         let path = dir.path().join("strato.db");
         {
             let store = SqliteStore::open(&path).unwrap();
-            store.put_setting("k", &serde_json::json!({"v": 1})).unwrap();
+            store
+                .put_setting("k", &serde_json::json!({"v": 1}))
+                .unwrap();
             let mode: String = store
                 .read()
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -434,6 +455,9 @@ mod tests {
             assert_eq!(mode, "wal");
         }
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.get_setting("k").unwrap(), Some(serde_json::json!({"v": 1})));
+        assert_eq!(
+            store.get_setting("k").unwrap(),
+            Some(serde_json::json!({"v": 1}))
+        );
     }
 }

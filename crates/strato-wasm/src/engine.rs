@@ -37,7 +37,10 @@ pub enum WasmError {
     #[error("configuring wasmtime: {0:#}")]
     Engine(wasmtime::Error),
     #[error("creating the compile cache {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Why a component cannot be deployed. Messages are written for the user
@@ -143,13 +146,18 @@ impl WasmEngine {
     }
 
     fn cache_path(&self, digest: &str) -> PathBuf {
-        self.cache_dir.join(format!("{digest}-{}.cwasm", self.engine_key))
+        self.cache_dir
+            .join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
     /// Validates the component stored at `wasm_path` (whose SHA-256 is
     /// `digest`), compiling it unless the cache already holds it, and
     /// pre-instantiates it against the `wasi:http/proxy` world.
-    pub fn prepare(&self, digest: &str, wasm_path: &Path) -> Result<PreparedComponent, ComponentError> {
+    pub fn prepare(
+        &self,
+        digest: &str,
+        wasm_path: &Path,
+    ) -> Result<PreparedComponent, ComponentError> {
         let cached = self.cache_path(digest);
         let component = match load_cached(&self.engine, &cached) {
             Some(c) => c,
@@ -162,9 +170,10 @@ impl WasmEngine {
                 component
             }
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            ComponentError::UnsatisfiedImport(format!("{e:#}").replace("\n", " "))
-        })?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| ComponentError::UnsatisfiedImport(format!("{e:#}").replace("\n", " ")))?;
         let pre = ProxyPre::new(instance_pre)
             .map_err(|e| ComponentError::WrongWorld(format!("{e:#}").replace("\n", " ")))?;
         Ok(PreparedComponent {

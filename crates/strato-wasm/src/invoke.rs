@@ -109,7 +109,12 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let next = self.used.saturating_sub(current).saturating_add(desired);
         if next > self.limit {
             self.exceeded = true;
@@ -119,7 +124,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -174,7 +184,10 @@ impl WasmEngine {
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| {
-            let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
             wasmtime::Result::<_>::Ok((req, out))
         })();
@@ -218,14 +231,17 @@ impl WasmEngine {
             Ok(Ok(response)) => (response, PendingOutcome::Running(task)),
             Ok(Err(code)) => {
                 let outcome = PendingOutcome::Running(task).wait().await;
-                let response = error_response(500, &format!("function answered with an error: {code:?}"));
+                let response =
+                    error_response(500, &format!("function answered with an error: {code:?}"));
                 (response, PendingOutcome::Done(outcome))
             }
             Err(_) => {
                 let mut outcome = PendingOutcome::Running(task).wait().await;
                 let response = match outcome.status {
                     OutcomeStatus::TimedOut => error_response(504, "function timed out"),
-                    OutcomeStatus::Failed => error_response(500, "function failed; see its run log"),
+                    OutcomeStatus::Failed => {
+                        error_response(500, "function failed; see its run log")
+                    }
                     OutcomeStatus::Succeeded => {
                         outcome.status = OutcomeStatus::Failed;
                         outcome.error = Some("function returned without setting a response".into());
@@ -245,7 +261,12 @@ fn classify(
     timeout: Duration,
     logs: &LogCapture,
 ) -> Outcome {
-    let timed_out = || format!("timed out after {}", strato_core::units::format_duration(timeout.as_millis() as u64));
+    let timed_out = || {
+        format!(
+            "timed out after {}",
+            strato_core::units::format_duration(timeout.as_millis() as u64)
+        )
+    };
     let (status, error) = match result {
         Err(_elapsed) => (OutcomeStatus::TimedOut, Some(timed_out())),
         Ok(Ok(())) => (OutcomeStatus::Succeeded, None),
@@ -289,7 +310,12 @@ fn panic_message(lines: &[LogLine]) -> Option<String> {
     let i = lines
         .iter()
         .position(|l| l.stream == LogStream::Stderr && l.text.contains("panicked at"))?;
-    let at = lines[i].text.split("panicked at").nth(1)?.trim().trim_end_matches(':');
+    let at = lines[i]
+        .text
+        .split("panicked at")
+        .nth(1)?
+        .trim()
+        .trim_end_matches(':');
     let message = lines[i + 1..]
         .iter()
         .find(|l| l.stream == LogStream::Stderr)

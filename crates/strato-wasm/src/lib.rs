@@ -20,7 +20,9 @@ mod logs;
 mod outbound;
 
 pub use engine::{ComponentError, PreparedComponent, WasmConfig, WasmEngine, WasmError};
-pub use invoke::{InvocationLimits, Outcome, OutcomeStatus, PendingOutcome, ResponseBody, full_body};
+pub use invoke::{
+    InvocationLimits, Outcome, OutcomeStatus, PendingOutcome, ResponseBody, full_body,
+};
 pub use logs::LogCapture;
 
 /// The error type request bodies handed to [`WasmEngine::invoke`] convert into.

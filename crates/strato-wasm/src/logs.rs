@@ -78,7 +78,9 @@ impl LogCapture {
                 lines.push(LogLine {
                     ts_ms: ts,
                     stream,
-                    text: String::from_utf8_lossy(partial).trim_end_matches('\r').to_string(),
+                    text: String::from_utf8_lossy(partial)
+                        .trim_end_matches('\r')
+                        .to_string(),
                 });
                 partial.clear();
                 if byte == b'\n' {
@@ -167,7 +169,11 @@ impl OutputStream for LogPipe {
 }
 
 impl tokio::io::AsyncWrite for LogPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.capture.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -214,7 +220,11 @@ mod tests {
         }
         let lines = capture.take_lines();
         assert!(lines.last().unwrap().text.contains("dropped"));
-        let kept: usize = lines.iter().filter(|l| l.stream == LogStream::Stdout).map(|l| l.text.len()).sum();
+        let kept: usize = lines
+            .iter()
+            .filter(|l| l.stream == LogStream::Stdout)
+            .map(|l| l.text.len())
+            .sum();
         assert!(kept <= MAX_LOG_BYTES);
     }
 }

@@ -66,13 +66,19 @@ fn run_of(server: &Server, run_id: &str) -> serde_json::Value {
         if r.status() == 200 {
             return r.json().unwrap();
         }
-        assert!(std::time::Instant::now() < deadline, "run {run_id} never recorded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {run_id} never recorded"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
 fn run_id(response: &reqwest::blocking::Response) -> String {
-    response.headers()["x-strato-run-id"].to_str().unwrap().to_string()
+    response.headers()["x-strato-run-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -83,22 +89,39 @@ fn hello_echo_and_env() {
     let r = http.get(server.url("/k/anything?x=1")).send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "kitchen GET /k/anything?x=1\n");
-    assert_eq!(http.get(server.url("/nowhere")).send().unwrap().status(), 404);
+    assert_eq!(
+        http.get(server.url("/nowhere")).send().unwrap().status(),
+        404
+    );
 
     // A large body streams through the guest and back unchanged.
-    let body: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
-    let r = http.post(server.url("/k/echo")).body(body.clone()).send().unwrap();
+    let body: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let r = http
+        .post(server.url("/k/echo"))
+        .body(body.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().unwrap().as_ref(), body.as_slice());
 
-    let env = |name: &str| http.get(server.url(&format!("/k/env?name={name}"))).send().unwrap();
+    let env = |name: &str| {
+        http.get(server.url(&format!("/k/env?name={name}")))
+            .send()
+            .unwrap()
+    };
     assert_eq!(env("GREETING").text().unwrap(), "hej");
     assert_eq!(env("STRATO_APP").text().unwrap(), "kitchen");
     assert_eq!(env("STRATO_API").text().unwrap(), server.api);
     let r = env("STRATO_RUN_ID");
     let id = run_id(&r);
     assert_eq!(r.text().unwrap(), id, "each run sees its own id");
-    assert_eq!(env("HOME").text().unwrap(), "<unset>", "the host's environment does not leak");
+    assert_eq!(
+        env("HOME").text().unwrap(),
+        "<unset>",
+        "the host's environment does not leak"
+    );
 }
 
 #[test]
@@ -112,7 +135,10 @@ fn panic_is_a_failed_run_with_the_message() {
     assert!(error.contains("kitchen panicked on purpose"), "{error}");
     assert!(error.contains("unreachable"), "{error}");
     // The server survives and serves the next request.
-    assert_eq!(client().get(server.url("/k/")).send().unwrap().status(), 200);
+    assert_eq!(
+        client().get(server.url("/k/")).send().unwrap().status(),
+        200
+    );
 }
 
 #[test]
@@ -122,7 +148,10 @@ fn endless_loop_times_out_with_504() {
     let r = client().get(server.url("/k/loop")).send().unwrap();
     assert_eq!(r.status(), 504);
     let elapsed = started.elapsed();
-    assert!(elapsed.as_millis() >= 1000 && elapsed.as_millis() < 3000, "{elapsed:?}");
+    assert!(
+        elapsed.as_millis() >= 1000 && elapsed.as_millis() < 3000,
+        "{elapsed:?}"
+    );
     let run = run_of(&server, &run_id(&r));
     assert_eq!(run["status"], "timed_out");
     assert_eq!(run["error"], "timed out after 1s");
@@ -138,7 +167,13 @@ fn memory_limit_fails_the_run() {
     assert_eq!(r.status(), 500);
     let run = run_of(&server, &run_id(&r));
     assert_eq!(run["status"], "failed");
-    assert!(run["error"].as_str().unwrap().starts_with("memory limit exceeded (32MiB)"), "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("memory limit exceeded (32MiB)"),
+        "{run}"
+    );
     assert_eq!(run["memory_limit_bytes"], 32 << 20);
 }
 
@@ -164,7 +199,12 @@ fn outbound_http_is_allowed_only_to_listed_hosts() {
     assert!(r.text().unwrap().contains("HttpRequestDenied"));
     run_of(&server, &id);
     let logs = server.cli_ok(&["logs", "kitchen/kitchen", "--run", &id]);
-    assert!(logs.contains(&format!("outbound request to http://127.0.0.1:{denied} denied")), "{logs}");
+    assert!(
+        logs.contains(&format!(
+            "outbound request to http://127.0.0.1:{denied} denied"
+        )),
+        "{logs}"
+    );
     assert!(logs.contains(&format!("stderr outbound request to http://127.0.0.1:{denied}/x failed: ErrorCode::HttpRequestDenied")), "{logs}");
 }
 
@@ -176,14 +216,28 @@ fn stdout_and_stderr_are_captured_line_by_line() {
     let id = run_id(&r);
     run_of(&server, &id);
     let out = server.cli_ok(&["logs", "kitchen", "--run", &id, "--output", "json"]);
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let texts: Vec<(String, String)> = lines
         .iter()
-        .map(|l| (l["stream"].as_str().unwrap().to_string(), l["text"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (
+                l["stream"].as_str().unwrap().to_string(),
+                l["text"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     for i in 0..3 {
-        assert!(texts.contains(&("stdout".into(), format!("stdout line {i}"))), "{texts:?}");
-        assert!(texts.contains(&("stderr".into(), format!("stderr line {i}"))), "{texts:?}");
+        assert!(
+            texts.contains(&("stdout".into(), format!("stdout line {i}"))),
+            "{texts:?}"
+        );
+        assert!(
+            texts.contains(&("stderr".into(), format!("stderr line {i}"))),
+            "{texts:?}"
+        );
     }
     assert!(lines.iter().all(|l| l["run_id"] == id.as_str()));
 }
@@ -195,13 +249,26 @@ fn over_concurrency_waits_then_answers_429() {
     let first = std::thread::spawn(move || client().get(url).send().unwrap().status());
     std::thread::sleep(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let r = client().get(server.url("/narrow/sleep?ms=10")).send().unwrap();
+    let r = client()
+        .get(server.url("/narrow/sleep?ms=10"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
-    assert!(started.elapsed().as_millis() >= 250, "it waited the bounded time first");
+    assert!(
+        started.elapsed().as_millis() >= 250,
+        "it waited the bounded time first"
+    );
     assert_eq!(first.join().unwrap(), 200);
     // Once the slot is free, requests run again.
-    assert_eq!(client().get(server.url("/narrow/sleep?ms=10")).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(server.url("/narrow/sleep?ms=10"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     let throttled = server.runs_eventually("status=throttled", 1);
     assert_eq!(throttled.len(), 1);
 }
@@ -210,9 +277,21 @@ fn over_concurrency_waits_then_answers_429() {
 fn runs_record_trigger_cold_start_and_billing() {
     let (server, _app) = deployed_kitchen(1);
     for _ in 0..2 {
-        assert_eq!(client().get(server.url("/k/")).send().unwrap().status(), 200);
+        assert_eq!(
+            client().get(server.url("/k/")).send().unwrap().status(),
+            200
+        );
     }
-    let out = server.cli_ok(&["invoke", "kitchen/kitchen", "--path", "/k/echo", "-X", "POST", "--data", "ping"]);
+    let out = server.cli_ok(&[
+        "invoke",
+        "kitchen/kitchen",
+        "--path",
+        "/k/echo",
+        "-X",
+        "POST",
+        "--data",
+        "ping",
+    ]);
     assert_eq!(out, "ping");
     let runs = server.runs_eventually("app=kitchen&function=kitchen", 3);
     assert_eq!(runs.len(), 3);
@@ -225,12 +304,20 @@ fn runs_record_trigger_cold_start_and_billing() {
         assert_eq!(r["status"], "succeeded");
         assert_eq!(r["revision"], 1);
         assert!(r["billed_ms"].as_i64().unwrap() >= 1);
-        assert_eq!(r["billed_ms"].as_i64().unwrap(), (r["duration_us"].as_i64().unwrap() + 999) / 1000);
+        assert_eq!(
+            r["billed_ms"].as_i64().unwrap(),
+            (r["duration_us"].as_i64().unwrap() + 999) / 1000
+        );
     }
     let table = server.cli_ok(&["runs", "--app", "kitchen", "--status", "succeeded"]);
     assert_eq!(table.lines().count(), 4, "{table}");
     let json = server.cli_ok(&["runs", "--function", "narrow", "--output", "json"]);
-    assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&json).unwrap().len(), 0);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&json)
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]

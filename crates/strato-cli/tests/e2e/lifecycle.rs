@@ -30,7 +30,8 @@ fn deploy_redeploy_under_load_restart_and_destroy() {
     let seen_last = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (stop, ok, seen_last, url) = (stop.clone(), ok.clone(), seen_last.clone(), url.clone());
+            let (stop, ok, seen_last, url) =
+                (stop.clone(), ok.clone(), seen_last.clone(), url.clone());
             std::thread::spawn(move || {
                 let http = client();
                 let mut failures = Vec::new();
@@ -58,15 +59,30 @@ fn deploy_redeploy_under_load_restart_and_destroy() {
         std::thread::sleep(std::time::Duration::from_millis(200));
         app.rewrite(&manifest(version));
         let plan = server.cli_ok(&["plan", app.path()]);
-        assert!(plan.contains("~ update function web") && plan.contains("env: [GREETING="), "{plan}");
+        assert!(
+            plan.contains("~ update function web") && plan.contains("env: [GREETING="),
+            "{plan}"
+        );
         server.cli_ok(&["deploy", app.path()]);
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
-    let failures: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
-    assert!(failures.is_empty(), "requests failed during redeploys: {failures:?}");
-    assert!(ok.load(Ordering::Relaxed) > 50, "load was too light to mean anything");
-    assert!(seen_last.load(Ordering::Relaxed), "the last revision never answered");
+    let failures: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "requests failed during redeploys: {failures:?}"
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 50,
+        "load was too light to mean anything"
+    );
+    assert!(
+        seen_last.load(Ordering::Relaxed),
+        "the last revision never answered"
+    );
     let apps = server.cli_ok(&["apps", "--output", "json"]);
     let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
     assert_eq!(apps[0]["live_revision"], 4);
@@ -74,13 +90,28 @@ fn deploy_redeploy_under_load_restart_and_destroy() {
     // A restart serves the live revision again without compiling anything.
     assert!(server.metric("strato_wasm_compilations_total") >= 1.0);
     server.restart();
-    assert_eq!(client().get(server.url("/life/env?name=GREETING")).send().unwrap().text().unwrap(), "v4");
+    assert_eq!(
+        client()
+            .get(server.url("/life/env?name=GREETING"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "v4"
+    );
     assert_eq!(server.metric("strato_wasm_compilations_total"), 0.0);
     let plan = server.cli_ok(&["plan", app.path()]);
     assert!(plan.contains("no changes"), "{plan}");
 
     server.cli_ok(&["destroy", "life"]);
-    assert_eq!(client().get(server.url("/life/env?name=GREETING")).send().unwrap().status(), 404);
+    assert_eq!(
+        client()
+            .get(server.url("/life/env?name=GREETING"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
     let apps = server.cli_ok(&["apps", "--output", "json"]);
     assert_eq!(apps.trim(), "[]");
     let err = server.cli_err(&["destroy", "life"]);
@@ -120,23 +151,56 @@ fn control_api_needs_a_token_and_app_tokens_are_scoped() {
     let app = AppDir::new(&manifest("v1"));
     server.cli_ok(&["deploy", app.path()]);
     let http = client();
-    let r = http.get(format!("{}/api/v1/apps", server.api)).send().unwrap();
+    let r = http
+        .get(format!("{}/api/v1/apps", server.api))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = http.get(format!("{}/api/v1/apps", server.api)).bearer_auth("wrong").send().unwrap();
+    let r = http
+        .get(format!("{}/api/v1/apps", server.api))
+        .bearer_auth("wrong")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(http.get(format!("{}/api/v1/health", server.api)).send().unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{}/api/v1/health", server.api))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
 
     // The token a run gets works for its own app only.
-    let app_token = http.get(server.url("/life/env?name=STRATO_TOKEN")).send().unwrap().text().unwrap();
+    let app_token = http
+        .get(server.url("/life/env?name=STRATO_TOKEN"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(app_token.starts_with("stk_app.life."), "{app_token}");
-    let r = http.get(format!("{}/api/v1/runs?app=life", server.api)).bearer_auth(&app_token).send().unwrap();
+    let r = http
+        .get(format!("{}/api/v1/runs?app=life", server.api))
+        .bearer_auth(&app_token)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.get(format!("{}/api/v1/runs?app=other", server.api)).bearer_auth(&app_token).send().unwrap();
-    assert_eq!(r.status(), 403);
-    let r = http.delete(format!("{}/api/v1/apps/life", server.api)).bearer_auth(&app_token).send().unwrap();
+    let r = http
+        .get(format!("{}/api/v1/runs?app=other", server.api))
+        .bearer_auth(&app_token)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = http
-        .post(format!("{}/api/v1/apps/life/functions/web/invoke", server.api))
+        .delete(format!("{}/api/v1/apps/life", server.api))
+        .bearer_auth(&app_token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!(
+            "{}/api/v1/apps/life/functions/web/invoke",
+            server.api
+        ))
         .bearer_auth(&app_token)
         .header("x-strato-path", "/life/env?name=GREETING")
         .send()
@@ -145,7 +209,10 @@ fn control_api_needs_a_token_and_app_tokens_are_scoped() {
 
     // The token file is readable by its owner only.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(server.data_dir.path().join("admin.token")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(server.data_dir.path().join("admin.token"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -158,9 +225,15 @@ fn components_of_the_wrong_kind_are_refused_naming_the_function() {
     let text_file = dir.path().join("notes.wasm");
     std::fs::write(&text_file, b"hello, I am not wasm").unwrap();
     let cases = [
-        (core_module.display().to_string(), "is a core WebAssembly module, not a component"),
+        (
+            core_module.display().to_string(),
+            "is a core WebAssembly module, not a component",
+        ),
         (text_file.display().to_string(), "is not a WebAssembly file"),
-        (guest("cli-only"), "does not target the wasi:http/proxy world"),
+        (
+            guest("cli-only"),
+            "does not target the wasi:http/proxy world",
+        ),
     ];
     for (component, expected) in cases {
         let app = AppDir::new(&format!(
@@ -169,7 +242,14 @@ fn components_of_the_wrong_kind_are_refused_naming_the_function() {
         let err = server.cli_err(&["deploy", app.path()]);
         assert!(err.contains("function `broken`: component"), "{err}");
         assert!(err.contains(expected), "{err}");
-        assert!(err.contains("strato.toml:5:"), "the error points at the component line: {err}");
+        assert!(
+            err.contains("strato.toml:5:"),
+            "the error points at the component line: {err}"
+        );
     }
-    assert_eq!(server.cli_ok(&["apps", "--output", "json"]).trim(), "[]", "nothing was deployed");
+    assert_eq!(
+        server.cli_ok(&["apps", "--output", "json"]).trim(),
+        "[]",
+        "nothing was deployed"
+    );
 }

@@ -18,19 +18,26 @@ fn bad_manifests_name_file_and_line() {
 
     let err = deploy_error(
         &server,
-        &format!("[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\nroutes = [\"/m\"]\ncolour = \"red\"\n"),
+        &format!(
+            "[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\nroutes = [\"/m\"]\ncolour = \"red\"\n"
+        ),
     );
     assert!(err.contains("strato.toml:7:"), "{err}");
     assert!(err.contains("unknown field `colour`"), "{err}");
 
     let err = deploy_error(
         &server,
-        &format!("[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\ntimeout = \"10 parsecs\"\n"),
+        &format!(
+            "[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"{kitchen}\"\ntimeout = \"10 parsecs\"\n"
+        ),
     );
     assert!(err.contains("strato.toml:6:"), "{err}");
     assert!(err.contains("bad `timeout`"), "{err}");
 
-    let err = deploy_error(&server, "[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"missing/f.wasm\"\n");
+    let err = deploy_error(
+        &server,
+        "[app]\nname = \"m\"\n\n[functions.f]\ncomponent = \"missing/f.wasm\"\n",
+    );
     assert!(err.contains("strato.toml:5:"), "{err}");
     assert!(err.contains("cannot be read"), "{err}");
 
@@ -52,5 +59,9 @@ fn bad_manifests_name_file_and_line() {
 
     let apps = server.cli_ok(&["apps", "--output", "json"]);
     let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
-    assert_eq!(apps.as_array().unwrap().len(), 1, "only the good app was deployed");
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        1,
+        "only the good app was deployed"
+    );
 }

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Builds the guest components (once per test binary) and returns the
@@ -79,7 +82,16 @@ impl Server {
         let _ = std::fs::remove_file(&endpoints);
         let log = std::fs::File::create(self.data_dir.path().join("server.log")).unwrap();
         let child = Command::new(strato_bin())
-            .args(["server", "--http", "127.0.0.1:0", "--api", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "server",
+                "--http",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+                "--s3",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(self.data_dir.path())
             .args(&self.extra_args)
             .stdout(Stdio::null())
@@ -89,18 +101,21 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(text) = std::fs::read_to_string(&endpoints) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Ok(text) = std::fs::read_to_string(&endpoints)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
                     self.gateway = v["gateway"].as_str().unwrap().to_string();
                     self.api = v["api"].as_str().unwrap().to_string();
                     self.s3 = v["s3"].as_str().unwrap().to_string();
                     break;
                 }
-            }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited early ({status}): {}", self.log());
             }
-            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         self.token = std::fs::read_to_string(self.data_dir.path().join("admin.token"))
@@ -120,7 +135,11 @@ impl Server {
             let deadline = Instant::now() + Duration::from_secs(40);
             loop {
                 if let Some(status) = child.try_wait().unwrap() {
-                    assert!(status.success(), "server exited with {status}: {}", self.log());
+                    assert!(
+                        status.success(),
+                        "server exited with {status}: {}",
+                        self.log()
+                    );
                     return;
                 }
                 assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
@@ -167,7 +186,11 @@ impl Server {
     /// Runs the CLI and insists it fails; returns stderr.
     pub fn cli_err(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(!out.status.success(), "strato {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "strato {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -195,7 +218,10 @@ impl Server {
     }
 
     pub fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::blocking::get(format!("{}/metrics", self.api)).unwrap().text().unwrap();
+        let text = reqwest::blocking::get(format!("{}/metrics", self.api))
+            .unwrap()
+            .text()
+            .unwrap();
         text.lines()
             .find(|l| l.starts_with(name) && !l.starts_with('#'))
             .and_then(|l| l.rsplit(' ').next())
@@ -235,7 +261,10 @@ impl AppDir {
 }
 
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 impl Server {
