@@ -81,13 +81,15 @@ impl OutboundRule {
     /// Whether a request to `scheme://host:port` is allowed by this rule.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         if let Some(s) = &self.scheme
-            && s != scheme {
-                return false;
-            }
+            && s != scheme
+        {
+            return false;
+        }
         if let Some(p) = self.port
-            && p != port {
-                return false;
-            }
+            && p != port
+        {
+            return false;
+        }
         let host = host.to_ascii_lowercase();
         match &self.host {
             HostPattern::Any => true,

@@ -90,9 +90,10 @@ impl Platform {
             }
         };
         if let Some(app) = only_app
-            && function.app != app {
-                return Err(InvokeError::Forbidden(app.to_string()));
-            }
+            && function.app != app
+        {
+            return Err(InvokeError::Forbidden(app.to_string()));
+        }
         Ok(self.run_function(function, request, Trigger::Invoke).await)
     }
 

@@ -266,7 +266,15 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
     std::fs::write(dir.path().join("strato.toml"), manifest("first")).unwrap();
     let out_path = dir.path().join("up.out");
     let mut child = std::process::Command::new(crate::support::strato_bin())
-        .args(["up", "--http", "127.0.0.1:0", "--api", "127.0.0.1:0", "--s3", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--http",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--s3",
+            "127.0.0.1:0",
+        ])
         .arg(dir.path())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::process::Stdio::null())
@@ -275,13 +283,17 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
     let wait_for = |what: &str, check: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !check() {
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
     let endpoints = dir.path().join(".strato/endpoints.json");
     wait_for("the embedded server", &|| endpoints.exists());
-    let endpoints: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
+    let endpoints: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
     let gateway = endpoints["gateway"].as_str().unwrap().to_string();
     let greeting = || {
         client()
@@ -291,19 +303,29 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
             .filter(|r| r.status() == 200)
             .and_then(|r| r.text().ok())
     };
-    wait_for("the first deploy", &|| greeting().as_deref() == Some("first"));
+    wait_for("the first deploy", &|| {
+        greeting().as_deref() == Some("first")
+    });
     assert!(dir.path().join("k.wasm").exists(), "the build command ran");
 
     std::thread::sleep(std::time::Duration::from_millis(600));
     std::fs::write(dir.path().join("strato.toml"), manifest("second")).unwrap();
     wait_for("the redeploy", &|| greeting().as_deref() == Some("second"));
 
-    client().get(format!("{gateway}/dev/log?n=1")).send().unwrap();
+    client()
+        .get(format!("{gateway}/dev/log?n=1"))
+        .send()
+        .unwrap();
     wait_for("streamed logs", &|| {
-        std::fs::read_to_string(&out_path).unwrap_or_default().contains("stdout line 0")
+        std::fs::read_to_string(&out_path)
+            .unwrap_or_default()
+            .contains("stdout line 0")
     });
     let out = std::fs::read_to_string(&out_path).unwrap();
-    assert!(out.contains(&format!("{gateway}/dev/*")), "URLs are printed: {out}");
+    assert!(
+        out.contains(&format!("{gateway}/dev/*")),
+        "URLs are printed: {out}"
+    );
 
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());

@@ -102,12 +102,13 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(text) = std::fs::read_to_string(&endpoints)
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    self.gateway = v["gateway"].as_str().unwrap().to_string();
-                    self.api = v["api"].as_str().unwrap().to_string();
-                    self.s3 = v["s3"].as_str().unwrap().to_string();
-                    break;
-                }
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                self.gateway = v["gateway"].as_str().unwrap().to_string();
+                self.api = v["api"].as_str().unwrap().to_string();
+                self.s3 = v["s3"].as_str().unwrap().to_string();
+                break;
+            }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited early ({status}): {}", self.log());
             }
