@@ -17,5 +17,5 @@ build_guests
 echo "== clippy"
 cargo clippy --release --all-targets -- -D warnings
 echo "== tests"
-cargo test --release --workspace
+cargo test --release --workspace --no-fail-fast
 echo "== all tests passed"

@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(super::format_time(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             super::format_time(1_795_000_000_123),
-            "2026-11-19T08:26:40.123Z"
+            "2026-11-18T11:06:40.123Z"
         );
     }
 }

@@ -86,6 +86,9 @@ pub struct WasmEngine {
     engine_key: String,
     compilations: AtomicU64,
     pub(crate) epoch_tick: Duration,
+    /// One permit per pooled instance slot: past the pool's size, requests
+    /// wait for a slot instead of failing to instantiate.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -136,6 +139,7 @@ impl WasmEngine {
             engine_key,
             compilations: AtomicU64::new(0),
             epoch_tick: config.epoch_tick,
+            slots: Arc::new(tokio::sync::Semaphore::new(n as usize)),
             stop_ticker,
         }))
     }

@@ -156,6 +156,15 @@ impl WasmEngine {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the slot semaphore is never closed"),
+        };
         let logs = LogCapture::new();
         let wasi = WasiCtxBuilder::new()
             .stdout(logs.pipe(LogStream::Stdout))
@@ -224,6 +233,7 @@ impl WasmEngine {
             // Dropping the store closes the response channel if the guest
             // never answered, which is how the caller learns of a failure.
             drop(store);
+            drop(slot);
             classify(result, exceeded, memory_limit, timeout, &logs)
         });
 
