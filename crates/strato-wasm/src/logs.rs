@@ -91,6 +91,18 @@ impl LogCapture {
         }
         if take < bytes.len() {
             b.truncated = true;
+            // Keep the cut-off line before the note saying output stopped.
+            let partial = match stream {
+                LogStream::Stderr => std::mem::take(&mut b.partial_err),
+                _ => std::mem::take(&mut b.partial_out),
+            };
+            if !partial.is_empty() {
+                b.lines.push(LogLine {
+                    ts_ms: ts,
+                    stream,
+                    text: String::from_utf8_lossy(&partial).to_string(),
+                });
+            }
             b.lines.push(LogLine {
                 ts_ms: ts,
                 stream: LogStream::System,
