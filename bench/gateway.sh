@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gateway benchmark, side by side in one run on this machine:
 #   1. hyper-hello     raw hyper server, no wasm (the floor)
-#   2. wasmtime serve  wasmtime-cli 48.0.8 `serve -S cli`, same component (the peer)
+#   2. wasmtime serve  wasmtime-cli 48.0.8 `serve -S cli`, same component (the peer),
+#      as a user runs it, and tuned with the pooling options Strato uses
 #   3. strato          Strato's gateway serving examples/hello
 # Each gets the same wrk load (closed loop, peak throughput), then an open-loop
 # fixed-rate load at half of Strato's peak for latency, then Strato's
@@ -37,16 +38,21 @@ wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return
 
 "$TOOLS/hyper-hello" 127.0.0.1:18070 & PIDS+=($!)
 "$WASMTIME" serve -S cli --env GREETING=Hello --addr 127.0.0.1:18071 "$HELLO" >/dev/null 2>&1 & PIDS+=($!)
+"$WASMTIME" serve -S cli -O pooling-allocator=y -O pooling-memory-keep-resident=8388608 \
+    -O pooling-table-keep-resident=1048576 -O pooling-decommit-batch-size=64 \
+    -O pooling-async-stack-keep-resident=524288 \
+    --env GREETING=Hello --addr 127.0.0.1:18072 "$HELLO" >/dev/null 2>&1 & PIDS+=($!)
 "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
 wait_http http://127.0.0.1:18090/api/v1/health
 "$STRATO" deploy examples/hello >/dev/null 2>&1
 wait_http http://127.0.0.1:18070/hello
 wait_http http://127.0.0.1:18071/hello
+wait_http http://127.0.0.1:18072/hello
 wait_http http://127.0.0.1:18080/hello
 
 declare -A RPS P50 P99
-for target in hyper:18070 wasmtime:18071 strato:18080; do
+for target in hyper:18070 wasmtime:18071 wasmtime_tuned:18072 strato:18080; do
     name="${target%%:*}"; port="${target##*:}"
     wrk -t1 -c32 -d2s "http://127.0.0.1:$port/hello" >/dev/null   # warm-up
     out="$(wrk "${WRK_ARGS[@]}" "http://127.0.0.1:$port/hello")"
@@ -59,7 +65,7 @@ done
 
 HALF="$(awk -v r="${RPS[strato]}" 'BEGIN {printf "%d", r/2}')"
 declare -A OPEN
-for target in hyper:18070 wasmtime:18071 strato:18080; do
+for target in hyper:18070 wasmtime:18071 wasmtime_tuned:18072 strato:18080; do
     name="${target%%:*}"; port="${target##*:}"
     OPEN[$name]="$("$TOOLS/loadgen" "http://127.0.0.1:$port/hello" "$HALF" "$DUR" 32)"
     echo "open loop at $HALF req/s, $name: ${OPEN[$name]}"
@@ -87,6 +93,7 @@ cat <<TABLE
 |---|---|---|---|---|
 | raw hyper (floor) | ${RPS[hyper]} | ${P50[hyper]} | ${P99[hyper]} | $(sed -E 's/.*p50_ms=([0-9.]+).*p99_ms=([0-9.]+).*max_ms=([0-9.]+).*/\1 \/ \2 \/ \3/' <<<"${OPEN[hyper]}") |
 | wasmtime serve -S cli 48.0.8 | ${RPS[wasmtime]} | ${P50[wasmtime]} | ${P99[wasmtime]} | $(sed -E 's/.*p50_ms=([0-9.]+).*p99_ms=([0-9.]+).*max_ms=([0-9.]+).*/\1 \/ \2 \/ \3/' <<<"${OPEN[wasmtime]}") |
+| wasmtime serve -S cli, pooling tuned | ${RPS[wasmtime_tuned]} | ${P50[wasmtime_tuned]} | ${P99[wasmtime_tuned]} | $(sed -E 's/.*p50_ms=([0-9.]+).*p99_ms=([0-9.]+).*max_ms=([0-9.]+).*/\1 \/ \2 \/ \3/' <<<"${OPEN[wasmtime_tuned]}") |
 | strato gateway | ${RPS[strato]} | ${P50[strato]} | ${P99[strato]} | $(sed -E 's/.*p50_ms=([0-9.]+).*p99_ms=([0-9.]+).*max_ms=([0-9.]+).*/\1 \/ \2 \/ \3/' <<<"${OPEN[strato]}") |
 
 strato / wasmtime serve throughput: ${ratio}x

@@ -113,6 +113,8 @@ pub trait Store: Send + Sync + 'static {
     fn destroy_app(&self, app: &str) -> Result<bool, StoreError>;
     /// Writes finished runs and their logs in one transaction.
     fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError>;
+    /// Runs newest first. Run ids sort in start order (the engine makes
+    /// them so), so backends order by id.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
     fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;

@@ -46,9 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (
     billed_ms INTEGER NOT NULL,
     http_status INTEGER,
     error TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, started_at_ms);
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at_ms);
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, id);
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -331,7 +330,7 @@ impl Store for SqliteStore {
         }
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
         sql.push_str(&format!(
-            " ORDER BY started_at_ms DESC, id DESC LIMIT {limit}"
+            " ORDER BY id DESC LIMIT {limit}"
         ));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
