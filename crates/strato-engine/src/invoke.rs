@@ -148,17 +148,14 @@ impl Platform {
 
         let cold = function.cold.swap(false, Ordering::Relaxed);
         let mut limits = function.limits.clone();
-        limits.env.push(("STRATO_RUN_ID".into(), run_id.clone()));
+        limits
+            .extra_env
+            .push(("STRATO_RUN_ID".into(), run_id.clone()));
         self.run_started();
-        let (mut response, pending) = self.wasm.invoke(&function.component, request, limits).await;
-        let http_status = response.status().as_u16();
-        if let Ok(v) = http::HeaderValue::from_str(&run_id) {
-            response.headers_mut().insert(RUN_ID_HEADER, v);
-        }
-
+        let component = function.component.clone();
         let this = self.clone();
-        tokio::spawn(async move {
-            let outcome = pending.wait().await;
+        let record_id = run_id.clone();
+        let on_done = move |outcome: strato_wasm::Outcome| {
             drop(permit);
             let status = match outcome.status {
                 OutcomeStatus::Succeeded => RunStatus::Succeeded,
@@ -173,18 +170,22 @@ impl Platform {
             counter.fetch_add(1, Ordering::Relaxed);
             this.record(
                 &function,
-                &run_id,
+                &record_id,
                 trigger,
                 started_at_ms,
                 started,
                 status,
-                Some(http_status),
+                Some(outcome.http_status),
                 outcome.error,
                 cold,
                 outcome.logs,
             );
             this.run_finished();
-        });
+        };
+        let mut response = self.wasm.invoke(&component, request, limits, on_done).await;
+        if let Ok(v) = http::HeaderValue::from_str(&run_id) {
+            response.headers_mut().insert(RUN_ID_HEADER, v);
+        }
         response
     }
 

@@ -159,7 +159,8 @@ impl Platform {
             limits: InvocationLimits {
                 memory_bytes: f.spec.memory_bytes,
                 timeout: Duration::from_millis(f.spec.timeout_ms),
-                env,
+                env: env.into(),
+                extra_env: Vec::new(),
                 outbound: f.spec.allowed_outbound_hosts.clone().into(),
             },
             permits,

@@ -329,9 +329,7 @@ impl Store for SqliteStore {
             sql.push_str(&format!(" AND status = ?{}", args.len()));
         }
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        sql.push_str(&format!(
-            " ORDER BY id DESC LIMIT {limit}"
-        ));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
         let rows = stmt

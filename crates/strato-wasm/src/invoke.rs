@@ -5,7 +5,7 @@ use crate::logs::LogCapture;
 use crate::outbound::OutboundPolicy;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strato_core::outbound::OutboundRule;
 use strato_core::{LogLine, LogStream};
@@ -31,8 +31,10 @@ pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
 pub struct InvocationLimits {
     pub memory_bytes: u64,
     pub timeout: Duration,
-    /// The guest's environment variables.
-    pub env: Vec<(String, String)>,
+    /// The guest's environment variables, shared by every run of a function.
+    pub env: Arc<[(String, String)]>,
+    /// Variables of this run only (`STRATO_RUN_ID`).
+    pub extra_env: Vec<(String, String)>,
     pub outbound: Arc<[OutboundRule]>,
 }
 
@@ -50,26 +52,8 @@ pub struct Outcome {
     pub status: OutcomeStatus,
     pub error: Option<String>,
     pub logs: Vec<LogLine>,
-}
-
-/// The outcome of a run that may still be streaming its response body.
-pub enum PendingOutcome {
-    Running(tokio::task::JoinHandle<Outcome>),
-    Done(Outcome),
-}
-
-impl PendingOutcome {
-    /// Waits for the guest to return.
-    pub async fn wait(self) -> Outcome {
-        match self {
-            PendingOutcome::Done(o) => o,
-            PendingOutcome::Running(handle) => handle.await.unwrap_or_else(|e| Outcome {
-                status: OutcomeStatus::Failed,
-                error: Some(format!("host task failed: {e}")),
-                logs: Vec::new(),
-            }),
-        }
-    }
+    /// The status the caller was answered with.
+    pub http_status: u16,
 }
 
 /// Per-instance host state.
@@ -142,19 +126,39 @@ fn error_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
         .expect("static response parts are valid")
 }
 
+/// The response channel shared by the guest's `response-outparam` and the
+/// task that runs the guest: whichever answers first sends the response.
+struct Answer {
+    sender: Option<tokio::sync::oneshot::Sender<hyper::Response<ResponseBody>>>,
+    status: u16,
+    guest_error: Option<String>,
+}
+
+impl Answer {
+    fn send(&mut self, response: hyper::Response<ResponseBody>) {
+        if let Some(sender) = self.sender.take() {
+            self.status = response.status().as_u16();
+            let _ = sender.send(response);
+        }
+    }
+}
+
 impl WasmEngine {
     /// Runs `request` in a fresh instance of `component`. Returns the
     /// response as soon as the guest has produced its head (the body may
-    /// still be streaming), and the run's pending outcome.
-    pub async fn invoke<B>(
+    /// still be streaming); `on_done` receives the run's outcome when the
+    /// guest returns, on the task that ran it.
+    pub async fn invoke<B, F>(
         &self,
         component: &PreparedComponent,
         request: hyper::Request<B>,
         limits: InvocationLimits,
-    ) -> (hyper::Response<ResponseBody>, PendingOutcome)
+        on_done: F,
+    ) -> hyper::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
+        F: FnOnce(Outcome) + Send + 'static,
     {
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -166,13 +170,15 @@ impl WasmEngine {
                 .expect("the slot semaphore is never closed"),
         };
         let logs = LogCapture::new();
-        let wasi = WasiCtxBuilder::new()
-            .stdout(logs.pipe(LogStream::Stdout))
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(logs.pipe(LogStream::Stdout))
             .stderr(logs.pipe(LogStream::Stderr))
-            .envs(&limits.env)
-            .build();
+            .envs(&limits.env);
+        for (k, v) in &limits.extra_env {
+            wasi.env(k, v);
+        }
         let state = HostState {
-            wasi,
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundPolicy {
@@ -192,33 +198,51 @@ impl WasmEngine {
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let answer = Arc::new(Mutex::new(Answer {
+            sender: Some(sender),
+            status: 0,
+            guest_error: None,
+        }));
+        let guest_answer = answer.clone();
         let prepared = (|| {
             let req = store
                 .data_mut()
                 .http()
                 .new_incoming_request(Scheme::Http, request)?;
-            let out = store.data_mut().http().new_response_outparam(sender)?;
+            let out = store
+                .data_mut()
+                .http()
+                .new_response_outparam_from_callback(move |result| {
+                    let mut answer = guest_answer.lock().expect("answer lock");
+                    match result {
+                        Ok(response) => answer.send(response),
+                        Err(code) => {
+                            let message = format!("function answered with an error: {code:?}");
+                            answer.send(error_response(500, &message));
+                            answer.guest_error = Some(message);
+                        }
+                    }
+                })?;
             wasmtime::Result::<_>::Ok((req, out))
         })();
         let (req, out) = match prepared {
             Ok(v) => v,
             Err(e) => {
                 let message = format!("bad request: {e}");
-                return (
-                    error_response(400, &message),
-                    PendingOutcome::Done(Outcome {
-                        status: OutcomeStatus::Failed,
-                        error: Some(message),
-                        logs: Vec::new(),
-                    }),
-                );
+                on_done(Outcome {
+                    status: OutcomeStatus::Failed,
+                    error: Some(message.clone()),
+                    logs: Vec::new(),
+                    http_status: 400,
+                });
+                return error_response(400, &message);
             }
         };
 
         let pre = component.pre.clone();
         let timeout = limits.timeout;
         let memory_limit = limits.memory_bytes;
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             let result = {
                 let run = async {
                     let proxy = pre.instantiate_async(&mut store).await?;
@@ -230,23 +254,12 @@ impl WasmEngine {
                 tokio::time::timeout(timeout, run).await
             };
             let exceeded = store.data().limiter.exceeded;
-            // Dropping the store closes the response channel if the guest
-            // never answered, which is how the caller learns of a failure.
             drop(store);
             drop(slot);
-            classify(result, exceeded, memory_limit, timeout, &logs)
-        });
-
-        match receiver.await {
-            Ok(Ok(response)) => (response, PendingOutcome::Running(task)),
-            Ok(Err(code)) => {
-                let outcome = PendingOutcome::Running(task).wait().await;
-                let response =
-                    error_response(500, &format!("function answered with an error: {code:?}"));
-                (response, PendingOutcome::Done(outcome))
-            }
-            Err(_) => {
-                let mut outcome = PendingOutcome::Running(task).wait().await;
+            let mut outcome = classify(result, exceeded, memory_limit, timeout, &logs);
+            let mut answer = answer.lock().expect("answer lock");
+            if answer.sender.is_some() {
+                // The guest never answered: answer for it.
                 let response = match outcome.status {
                     OutcomeStatus::TimedOut => error_response(504, "function timed out"),
                     OutcomeStatus::Failed => {
@@ -258,9 +271,22 @@ impl WasmEngine {
                         error_response(500, "function returned without a response")
                     }
                 };
-                (response, PendingOutcome::Done(outcome))
+                answer.send(response);
             }
-        }
+            if let Some(error) = answer.guest_error.take() {
+                if outcome.status == OutcomeStatus::Succeeded {
+                    outcome.status = OutcomeStatus::Failed;
+                    outcome.error = Some(error);
+                }
+            }
+            outcome.http_status = answer.status;
+            drop(answer);
+            on_done(outcome);
+        });
+
+        receiver
+            .await
+            .unwrap_or_else(|_| error_response(500, "function host task failed"))
     }
 }
 
@@ -311,6 +337,7 @@ fn classify(
         status,
         error,
         logs: logs.take_lines(),
+        http_status: 0,
     }
 }
 

@@ -10,8 +10,9 @@
 //!
 //! [`WasmEngine::invoke`] runs one request in a fresh instance with an
 //! [`InvocationLimits`] (memory, timeout, env, outbound allow-list) and
-//! returns the HTTP response at once plus a handle on the run's [`Outcome`]
-//! (status, error, captured stdout/stderr lines). It knows nothing of routes,
+//! returns the HTTP response at once, handing the run's [`Outcome`]
+//! (status, error, captured stdout/stderr lines) to a callback when the guest
+//! returns. It knows nothing of routes,
 //! apps or storage.
 
 mod engine;
@@ -20,9 +21,7 @@ mod logs;
 mod outbound;
 
 pub use engine::{ComponentError, PreparedComponent, WasmConfig, WasmEngine, WasmError};
-pub use invoke::{
-    InvocationLimits, Outcome, OutcomeStatus, PendingOutcome, ResponseBody, full_body,
-};
+pub use invoke::{InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body};
 pub use logs::LogCapture;
 
 /// The error type request bodies handed to [`WasmEngine::invoke`] convert into.
