@@ -273,11 +273,11 @@ impl WasmEngine {
                 };
                 answer.send(response);
             }
-            if let Some(error) = answer.guest_error.take() {
-                if outcome.status == OutcomeStatus::Succeeded {
-                    outcome.status = OutcomeStatus::Failed;
-                    outcome.error = Some(error);
-                }
+            if let Some(error) = answer.guest_error.take()
+                && outcome.status == OutcomeStatus::Succeeded
+            {
+                outcome.status = OutcomeStatus::Failed;
+                outcome.error = Some(error);
             }
             outcome.http_status = answer.status;
             drop(answer);
