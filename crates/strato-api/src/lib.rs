@@ -23,21 +23,12 @@ use tokio::net::TcpListener;
 
 /// Serves HTTP/1.1 on `listener` with `service` until `shutdown` resolves,
 /// then stops accepting and lets open requests finish (up to `grace`).
-pub async fn serve_http1<S>(
+pub async fn serve_http1(
     listener: TcpListener,
-    service: S,
+    service: impl HttpService,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) where
-    S: Fn(
-            http::Request<hyper::body::Incoming>,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-{
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -71,6 +62,31 @@ pub async fn serve_http1<S>(
     {
         tracing::warn!("connections still open after the shutdown grace period");
     }
+}
+
+/// A request handler for [`serve_http1`].
+pub trait HttpService:
+    Fn(
+        http::Request<hyper::body::Incoming>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Fn(
+            http::Request<hyper::body::Incoming>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// Re-export so callers name one body type.

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_store::FinishedRun;
-use strato_wasm::{OutcomeStatus, ResponseBody, full_body};
+use strato_wasm::{OutcomeStatus, ResponseBody, text_response};
 
 /// Header carrying the run id on every response that ran a function.
 pub const RUN_ID_HEADER: &str = "x-strato-run-id";
@@ -34,14 +34,6 @@ pub enum InvokeError {
     Forbidden(String),
 }
 
-fn plain(status: u16, text: &str) -> http::Response<ResponseBody> {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(full_body(format!("{text}\n")))
-        .expect("static response parts are valid")
-}
-
 impl Platform {
     /// Serves a request that arrived on the gateway.
     pub async fn handle_gateway<B>(
@@ -60,7 +52,7 @@ impl Platform {
             .cloned();
         match function {
             Some(f) => self.run_function(f, request, Trigger::Http).await,
-            None => plain(404, "no route"),
+            None => text_response(404, "no route"),
         }
     }
 
@@ -124,7 +116,7 @@ impl Platform {
                     _ => {
                         self.counters.runs_throttled.fetch_add(1, Ordering::Relaxed);
                         let mut response =
-                            plain(429, "function is at its concurrency limit; retry later");
+                            text_response(429, "function is at its concurrency limit; retry later");
                         response
                             .headers_mut()
                             .insert("retry-after", http::HeaderValue::from_static("1"));

@@ -118,7 +118,8 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-fn error_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
+/// A plain-text response (`message` plus a newline).
+pub fn text_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
     hyper::Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
@@ -218,7 +219,7 @@ impl WasmEngine {
                         Ok(response) => answer.send(response),
                         Err(code) => {
                             let message = format!("function answered with an error: {code:?}");
-                            answer.send(error_response(500, &message));
+                            answer.send(text_response(500, &message));
                             answer.guest_error = Some(message);
                         }
                     }
@@ -235,7 +236,7 @@ impl WasmEngine {
                     logs: Vec::new(),
                     http_status: 400,
                 });
-                return error_response(400, &message);
+                return text_response(400, &message);
             }
         };
 
@@ -261,14 +262,12 @@ impl WasmEngine {
             if answer.sender.is_some() {
                 // The guest never answered: answer for it.
                 let response = match outcome.status {
-                    OutcomeStatus::TimedOut => error_response(504, "function timed out"),
-                    OutcomeStatus::Failed => {
-                        error_response(500, "function failed; see its run log")
-                    }
+                    OutcomeStatus::TimedOut => text_response(504, "function timed out"),
+                    OutcomeStatus::Failed => text_response(500, "function failed; see its run log"),
                     OutcomeStatus::Succeeded => {
                         outcome.status = OutcomeStatus::Failed;
                         outcome.error = Some("function returned without setting a response".into());
-                        error_response(500, "function returned without a response")
+                        text_response(500, "function returned without a response")
                     }
                 };
                 answer.send(response);
@@ -286,7 +285,7 @@ impl WasmEngine {
 
         receiver
             .await
-            .unwrap_or_else(|_| error_response(500, "function host task failed"))
+            .unwrap_or_else(|_| text_response(500, "function host task failed"))
     }
 }
 

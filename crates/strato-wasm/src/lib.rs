@@ -21,7 +21,9 @@ mod logs;
 mod outbound;
 
 pub use engine::{ComponentError, PreparedComponent, WasmConfig, WasmEngine, WasmError};
-pub use invoke::{InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body};
+pub use invoke::{
+    InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body, text_response,
+};
 pub use logs::LogCapture;
 
 /// The error type request bodies handed to [`WasmEngine::invoke`] convert into.

@@ -23,6 +23,23 @@ struct Buffer {
     truncated: bool,
 }
 
+impl Buffer {
+    /// Turns an unterminated line of `stream` into a log line.
+    fn flush_partial(&mut self, stream: LogStream, ts_ms: i64) {
+        let partial = match stream {
+            LogStream::Stderr => std::mem::take(&mut self.partial_err),
+            _ => std::mem::take(&mut self.partial_out),
+        };
+        if !partial.is_empty() {
+            self.lines.push(LogLine {
+                ts_ms,
+                stream,
+                text: String::from_utf8_lossy(&partial).to_string(),
+            });
+        }
+    }
+}
+
 /// The shared sink both streams of one run write into.
 #[derive(Clone, Default)]
 pub struct LogCapture {
@@ -92,17 +109,7 @@ impl LogCapture {
         if take < bytes.len() {
             b.truncated = true;
             // Keep the cut-off line before the note saying output stopped.
-            let partial = match stream {
-                LogStream::Stderr => std::mem::take(&mut b.partial_err),
-                _ => std::mem::take(&mut b.partial_out),
-            };
-            if !partial.is_empty() {
-                b.lines.push(LogLine {
-                    ts_ms: ts,
-                    stream,
-                    text: String::from_utf8_lossy(&partial).to_string(),
-                });
-            }
+            b.flush_partial(stream, ts);
             b.lines.push(LogLine {
                 ts_ms: ts,
                 stream: LogStream::System,
@@ -120,19 +127,8 @@ impl LogCapture {
     pub fn take_lines(&self) -> Vec<LogLine> {
         let mut b = self.inner.lock().expect("log lock");
         let ts = now_ms();
-        for stream in [LogStream::Stdout, LogStream::Stderr] {
-            let partial = match stream {
-                LogStream::Stderr => std::mem::take(&mut b.partial_err),
-                _ => std::mem::take(&mut b.partial_out),
-            };
-            if !partial.is_empty() {
-                b.lines.push(LogLine {
-                    ts_ms: ts,
-                    stream,
-                    text: String::from_utf8_lossy(&partial).to_string(),
-                });
-            }
-        }
+        b.flush_partial(LogStream::Stdout, ts);
+        b.flush_partial(LogStream::Stderr, ts);
         std::mem::take(&mut b.lines)
     }
 }
