@@ -6,6 +6,8 @@
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
+command -v curl >/dev/null || { echo "installing curl"; apt-get install -y curl >/dev/null; }
+
 echo "== building strato"
 cargo build --release -p strato-cli
 STRATO="$CARGO_TARGET_DIR/release/strato"
