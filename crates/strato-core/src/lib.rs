@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod plan;
 pub mod route;
 pub mod run;
+pub mod s3names;
 pub mod spec;
 pub mod units;
 
