@@ -43,7 +43,9 @@ impl Client {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(".strato"));
-        let base = match &target.url {
+        // An empty STRATO_URL / STRATO_TOKEN counts as unset.
+        let url = target.url.as_deref().filter(|u| !u.trim().is_empty());
+        let base = match url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => read_endpoints(&data_dir)
                 .and_then(|e| e.get("api").and_then(|a| a.as_str()).map(str::to_string))
@@ -52,6 +54,7 @@ impl Client {
         let token = target
             .token
             .clone()
+            .filter(|t| !t.trim().is_empty())
             .or_else(|| read_trimmed(&data_dir.join("admin.token")));
         Ok(Client::with(base, token))
     }
