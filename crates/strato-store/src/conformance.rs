@@ -1,7 +1,10 @@
 //! The behaviour every [`Store`] backend must show. Backends call
 //! [`run_all`] from their tests with a factory of fresh, empty stores.
 
-use crate::{FinishedRun, LogFilter, RunFilter, RunRecorder, Store};
+use crate::{
+    BucketDeletion, FinishedRun, LogFilter, NewBucketEvent, ObjectMeta, RunFilter, RunRecorder,
+    Store,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strato_core::spec::DeployedFunction;
@@ -18,6 +21,10 @@ pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
     logs_follow_by_sequence(fresh());
     recorder_flushes_everything_on_stop(fresh());
     components_and_settings(fresh());
+    buckets_are_created_listed_and_deleted_only_when_empty(fresh());
+    objects_and_their_events_are_written_together(fresh());
+    objects_list_in_key_order_by_prefix(fresh());
+    bucket_events_are_leased_retried_and_finished(fresh());
 }
 
 fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
@@ -261,4 +268,183 @@ fn components_and_settings(store: Arc<dyn Store>) {
     store.put_setting("x", &serde_json::json!(1)).unwrap();
     store.put_setting("x", &serde_json::json!(2)).unwrap();
     assert_eq!(store.get_setting("x").unwrap(), Some(serde_json::json!(2)));
+}
+
+fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
+    ObjectMeta {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: 4,
+        etag: format!("\"{blob}\""),
+        content_type: Some("text/plain".into()),
+        headers: [("x-amz-meta-colour".to_string(), "red".to_string())].into(),
+        blob: blob.into(),
+        modified_ms: 7,
+    }
+}
+
+fn event(name: &str) -> NewBucketEvent {
+    NewBucketEvent {
+        name: name.into(),
+        at_ms: 7,
+    }
+}
+
+fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>) {
+    assert!(store.create_bucket("media", Some("app"), 1).unwrap());
+    assert!(!store.create_bucket("media", None, 2).unwrap());
+    assert!(store.create_bucket("logs", None, 3).unwrap());
+    let names: Vec<_> = store
+        .list_buckets()
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.name, b.app))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("logs".to_string(), None),
+            ("media".to_string(), Some("app".to_string()))
+        ]
+    );
+    store.put_object(&object("media", "a", "b1"), None).unwrap();
+    assert_eq!(
+        store.delete_bucket("media").unwrap(),
+        BucketDeletion::NotEmpty
+    );
+    store.delete_object("media", "a", None).unwrap();
+    assert_eq!(
+        store.delete_bucket("media").unwrap(),
+        BucketDeletion::Deleted
+    );
+    assert_eq!(
+        store.delete_bucket("media").unwrap(),
+        BucketDeletion::NotFound
+    );
+}
+
+fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
+    store.create_bucket("media", None, 1).unwrap();
+    assert_eq!(
+        store
+            .put_object(
+                &object("media", "clip.mp4", "b1"),
+                Some(&event("ObjectCreated:Put"))
+            )
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_object("media", "clip.mp4").unwrap(),
+        Some(object("media", "clip.mp4", "b1"))
+    );
+    // Replacing returns the old blob for cleanup.
+    let replaced = store
+        .put_object(
+            &object("media", "clip.mp4", "b2"),
+            Some(&event("ObjectCreated:Put")),
+        )
+        .unwrap();
+    assert_eq!(replaced.as_deref(), Some("b1"));
+    let removed = store
+        .delete_object("media", "clip.mp4", Some(&event("ObjectRemoved:Delete")))
+        .unwrap();
+    assert_eq!(removed.map(|o| o.blob).as_deref(), Some("b2"));
+    // Deleting what is not there writes no event.
+    assert!(
+        store
+            .delete_object("media", "clip.mp4", Some(&event("ObjectRemoved:Delete")))
+            .unwrap()
+            .is_none()
+    );
+    let events = store.claim_bucket_events(100, 1000, 10).unwrap();
+    let names: Vec<_> = events
+        .iter()
+        .map(|e| (e.name.as_str(), e.etag.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ObjectCreated:Put", "\"b1\""),
+            ("ObjectCreated:Put", "\"b2\""),
+            ("ObjectRemoved:Delete", "\"b2\"")
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.bucket == "media" && e.key == "clip.mp4" && e.attempts == 1)
+    );
+}
+
+fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).unwrap();
+    for key in ["a/1", "a/2", "a%x", "a_y", "b/1", "a/10", "A/upper"] {
+        store.put_object(&object("b", key, key), None).unwrap();
+    }
+    let keys = |prefix: &str, after: &str, limit: usize| -> Vec<String> {
+        store
+            .list_objects("b", prefix, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    };
+    assert_eq!(
+        keys("", "", 100),
+        ["A/upper", "a%x", "a/1", "a/10", "a/2", "a_y", "b/1"]
+    );
+    assert_eq!(keys("a/", "", 100), ["a/1", "a/10", "a/2"]);
+    assert_eq!(keys("a/", "a/1", 100), ["a/10", "a/2"]);
+    assert_eq!(keys("a", "", 2), ["a%x", "a/1"]);
+    assert_eq!(
+        keys("a%", "", 100),
+        ["a%x"],
+        "LIKE wildcards in a prefix are literal"
+    );
+    assert!(keys("c", "", 100).is_empty());
+    assert!(store.list_objects("other", "", "", 10).unwrap().is_empty());
+}
+
+fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).unwrap();
+    store
+        .put_object(&object("b", "one", "1"), Some(&event("ObjectCreated:Put")))
+        .unwrap();
+    store
+        .put_object(&object("b", "two", "2"), Some(&event("ObjectCreated:Put")))
+        .unwrap();
+    let first = store.claim_bucket_events(100, 1000, 10).unwrap();
+    assert_eq!(first.len(), 2);
+    // Leased: nobody else gets them.
+    assert!(store.claim_bucket_events(200, 1000, 10).unwrap().is_empty());
+    // The lease runs out (a deliverer crashed): they come back, attempt 2.
+    let again = store.claim_bucket_events(1200, 1000, 10).unwrap();
+    assert_eq!(
+        again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
+        [(first[0].id, 2), (first[1].id, 2)]
+    );
+    store.finish_bucket_event(again[0].id).unwrap();
+    store.retry_bucket_event(again[1].id, 5000).unwrap();
+    assert!(
+        store
+            .claim_bucket_events(3000, 1000, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store.claim_bucket_events(5000, 1000, 10).unwrap();
+    assert_eq!(
+        retried
+            .iter()
+            .map(|e| (e.key.as_str(), e.attempts))
+            .collect::<Vec<_>>(),
+        [("two", 3)]
+    );
+    store.finish_bucket_event(retried[0].id).unwrap();
+    assert!(
+        store
+            .claim_bucket_events(100_000, 1000, 10)
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -17,9 +17,11 @@
 //! ```
 
 pub mod conformance;
+mod objects;
 mod recorder;
 mod sqlite;
 
+pub use objects::{BucketDeletion, BucketEvent, BucketInfo, NewBucketEvent, ObjectMeta};
 pub use recorder::RunRecorder;
 pub use sqlite::SqliteStore;
 
@@ -118,6 +120,50 @@ pub trait Store: Send + Sync + 'static {
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
     fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
+    /// Creates a bucket; false if it already existed.
+    fn create_bucket(&self, name: &str, app: Option<&str>, now_ms: i64)
+    -> Result<bool, StoreError>;
+    /// Deletes an empty bucket.
+    fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError>;
+    fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
+    /// Makes `meta` the visible version of its key and, in the same
+    /// transaction, records `event`. Returns the blob of the object it
+    /// replaced, for the caller to delete.
+    fn put_object(
+        &self,
+        meta: &ObjectMeta,
+        event: Option<&NewBucketEvent>,
+    ) -> Result<Option<String>, StoreError>;
+    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    /// Removes a key and, in the same transaction, records `event` (only if
+    /// something was removed). Returns what was removed.
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        event: Option<&NewBucketEvent>,
+    ) -> Result<Option<ObjectMeta>, StoreError>;
+    /// Objects of `bucket` whose keys start with `prefix` and sort after
+    /// `start_after`, in key order.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError>;
+    /// Claims up to `limit` undelivered events that are due and not leased,
+    /// leasing them for `lease_ms` and counting an attempt.
+    fn claim_bucket_events(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BucketEvent>, StoreError>;
+    /// Marks an event delivered (or given up on).
+    fn finish_bucket_event(&self, id: i64) -> Result<(), StoreError>;
+    /// Releases an event to be claimed again at `due_ms`.
+    fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;

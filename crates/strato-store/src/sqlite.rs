@@ -7,7 +7,8 @@
 //! few commits.
 
 use crate::{
-    AppSummary, FinishedRun, LiveRevision, LogEntry, LogFilter, RunFilter, Store, StoreError,
+    AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision, LogEntry,
+    LogFilter, NewBucketEvent, ObjectMeta, RunFilter, Store, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -59,6 +60,36 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (app, function, seq);
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    app TEXT,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT,
+    headers TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bucket_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS bucket_events_due ON bucket_events (done, due_ms);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -131,6 +162,35 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         http_status: row.get::<_, Option<i64>>(11)?.map(|s| s as u16),
         error: row.get(12)?,
     })
+}
+
+const OBJECT_COLUMNS: &str = "bucket, key, size, etag, content_type, headers, blob, modified_ms";
+
+fn object_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectMeta> {
+    let headers: String = row.get(5)?;
+    Ok(ObjectMeta {
+        bucket: row.get(0)?,
+        key: row.get(1)?,
+        size: row.get::<_, i64>(2)? as u64,
+        etag: row.get(3)?,
+        content_type: row.get(4)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        blob: row.get(6)?,
+        modified_ms: row.get(7)?,
+    })
+}
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    object: &ObjectMeta,
+    event: &NewBucketEvent,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![object.bucket, object.key, event.name, object.size as i64, object.etag, event.at_ms],
+    )
+    .map_err(db("recording a bucket event"))?;
+    Ok(())
 }
 
 const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error";
@@ -391,6 +451,227 @@ impl Store for SqliteStore {
             })
             .map_err(db("reading logs"))?;
         rows.collect::<Result<_, _>>().map_err(db("reading logs"))
+    }
+
+    fn create_bucket(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .write()
+            .execute(
+                "INSERT OR IGNORE INTO buckets (name, app, created_at_ms) VALUES (?1, ?2, ?3)",
+                params![name, app, now_ms],
+            )
+            .map_err(db("creating a bucket"))?;
+        Ok(inserted == 1)
+    }
+
+    fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("deleting a bucket"))?;
+        let has_objects = tx
+            .query_row(
+                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db("checking a bucket is empty"))?
+            .is_some();
+        if has_objects {
+            return Ok(BucketDeletion::NotEmpty);
+        }
+        let removed = tx
+            .execute("DELETE FROM buckets WHERE name = ?1", [name])
+            .map_err(db("deleting a bucket"))?;
+        tx.commit().map_err(db("committing a bucket deletion"))?;
+        Ok(if removed == 1 {
+            BucketDeletion::Deleted
+        } else {
+            BucketDeletion::NotFound
+        })
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare("SELECT name, app, created_at_ms FROM buckets ORDER BY name")
+            .map_err(db("listing buckets"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(BucketInfo {
+                    name: r.get(0)?,
+                    app: r.get(1)?,
+                    created_at_ms: r.get(2)?,
+                })
+            })
+            .map_err(db("listing buckets"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing buckets"))
+    }
+
+    fn put_object(
+        &self,
+        meta: &ObjectMeta,
+        event: Option<&NewBucketEvent>,
+    ) -> Result<Option<String>, StoreError> {
+        let headers = serde_json::to_string(&meta.headers).expect("headers serialize");
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("storing an object"))?;
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![meta.bucket, meta.key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("looking up an object"))?;
+        tx.execute(
+            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![
+                meta.bucket,
+                meta.key,
+                meta.size as i64,
+                meta.etag,
+                meta.content_type,
+                headers,
+                meta.blob,
+                meta.modified_ms
+            ],
+        )
+        .map_err(db("storing an object"))?;
+        if let Some(event) = event {
+            insert_event(&tx, meta, event)?;
+        }
+        tx.commit().map_err(db("committing an object"))?;
+        Ok(previous.filter(|b| *b != meta.blob))
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.read()
+            .query_row(
+                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+                params![bucket, key],
+                object_from_row,
+            )
+            .optional()
+            .map_err(db("reading an object"))
+    }
+
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        event: Option<&NewBucketEvent>,
+    ) -> Result<Option<ObjectMeta>, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("deleting an object"))?;
+        let removed = tx
+            .query_row(
+                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+                params![bucket, key],
+                object_from_row,
+            )
+            .optional()
+            .map_err(db("looking up an object"))?;
+        if let Some(object) = &removed {
+            tx.execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+            )
+            .map_err(db("deleting an object"))?;
+            if let Some(event) = event {
+                insert_event(&tx, object, event)?;
+            }
+        }
+        tx.commit().map_err(db("committing an object deletion"))?;
+        Ok(removed)
+    }
+
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        // Keys compare as bytes (BINARY collation), as S3 lists them. The
+        // prefix bound uses `substr` so LIKE's wildcards in keys are inert.
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND key >= ?3
+                 AND substr(key, 1, length(?3)) = ?3 ORDER BY key LIMIT ?4"
+            ))
+            .map_err(db("listing objects"))?;
+        let rows = stmt
+            .query_map(
+                params![bucket, start_after, prefix, limit as i64],
+                object_from_row,
+            )
+            .map_err(db("listing objects"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing objects"))
+    }
+
+    fn claim_bucket_events(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BucketEvent>, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("claiming bucket events"))?;
+        let events: Vec<BucketEvent> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE bucket_events SET lease_until_ms = ?2, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM bucket_events WHERE done = 0 AND due_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY id LIMIT ?3)
+                     RETURNING id, bucket, key, name, size, etag, at_ms, attempts",
+                )
+                .map_err(db("claiming bucket events"))?;
+            let rows = stmt
+                .query_map(params![now_ms, now_ms + lease_ms, limit as i64], |r| {
+                    Ok(BucketEvent {
+                        id: r.get(0)?,
+                        bucket: r.get(1)?,
+                        key: r.get(2)?,
+                        name: r.get(3)?,
+                        size: r.get::<_, i64>(4)? as u64,
+                        etag: r.get(5)?,
+                        at_ms: r.get(6)?,
+                        attempts: r.get(7)?,
+                    })
+                })
+                .map_err(db("claiming bucket events"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(db("claiming bucket events"))?
+        };
+        tx.commit()
+            .map_err(db("committing claimed bucket events"))?;
+        let mut events = events;
+        events.sort_by_key(|e| e.id);
+        Ok(events)
+    }
+
+    fn finish_bucket_event(&self, id: i64) -> Result<(), StoreError> {
+        self.write()
+            .execute("UPDATE bucket_events SET done = 1 WHERE id = ?1", [id])
+            .map_err(db("finishing a bucket event"))?;
+        Ok(())
+    }
+
+    fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "UPDATE bucket_events SET due_ms = ?2, lease_until_ms = 0 WHERE id = ?1 AND done = 0",
+                params![id, due_ms],
+            )
+            .map_err(db("scheduling a bucket event retry"))?;
+        Ok(())
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
