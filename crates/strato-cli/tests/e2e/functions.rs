@@ -332,3 +332,45 @@ fn a_plain_wasmtime_serve_component_runs_unchanged() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "hello from wstd at /any/path\n");
 }
+
+#[test]
+fn logs_follow_streams_new_lines_as_they_arrive() {
+    let (server, _app) = deployed_kitchen(1);
+    let out_path = server.data_dir.path().join("follow.out");
+    let mut follower = std::process::Command::new(crate::support::strato_bin())
+        .args(["logs", "kitchen/kitchen", "-f"])
+        .env("STRATO_DATA_DIR", server.data_dir.path())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for n in 1..=2 {
+        let r = client()
+            .get(server.url(&format!("/k/log?n={n}")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let want = format!("stderr line {}", n - 1);
+        while !std::fs::read_to_string(&out_path).unwrap().contains(&want) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`logs -f` never printed {want:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "follow keeps running"
+    );
+    follower.kill().unwrap();
+    let _ = follower.wait();
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(
+        text.matches("stdout line 0").count(),
+        2,
+        "each line printed once: {text}"
+    );
+}
