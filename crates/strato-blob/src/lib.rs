@@ -1,0 +1,332 @@
+//! Bucket bytes: blobs stored through the `object_store` crate (a local
+//! directory by default; S3-compatible stores later), named by random ids.
+//!
+//! Object *metadata* lives in the store; a blob only becomes an object when
+//! the store commits a row naming it. So [`BlobStore::put_stream`] writes the
+//! bytes first (streamed in bounded chunks, never whole in memory), makes
+//! them durable, and returns the blob's id, size and MD5; a failed or
+//! aborted upload leaves nothing visible. Blobs no metadata row names
+//! (after a crash between the two steps) are found with
+//! [`BlobStore::list_ids`] and deleted.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strato_blob::BlobError> {
+//! let blobs = strato_blob::BlobStore::local("data/blobs".as_ref())?;
+//! let chunks = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from("hi"))]);
+//! let stored = blobs.put_stream(chunks).await?;
+//! let bytes = blobs.read_all(&stored.id, None).await?;
+//! # Ok(()) }
+//! ```
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes buffered per chunk while streaming an upload to the backend.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// A blob operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob `{0}` does not exist")]
+    NotFound(String),
+    #[error("reading the upload failed: {0}")]
+    Upload(String),
+    #[error("blob storage failed while {doing}: {source}")]
+    Backend {
+        doing: &'static str,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("blob storage failed while {doing}: {source}")]
+    Io {
+        doing: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a completed upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub id: String,
+    pub size: u64,
+    pub md5: [u8; 16],
+}
+
+/// Blob storage.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Set for the local backend, which must fsync what it writes.
+    local_root: Option<PathBuf>,
+}
+
+fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
+    move |source| match source {
+        object_store::Error::NotFound { path, .. } => BlobError::NotFound(path),
+        source => BlobError::Backend { doing, source },
+    }
+}
+
+/// Blob ids are 128 random bits in hex; stored under two levels of fan-out.
+fn path_of(id: &str) -> StorePath {
+    StorePath::from(format!("{}/{}/{id}", &id[..2], &id[2..4]))
+}
+
+fn is_blob_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobStore {
+    /// Blobs in a local directory (created if missing).
+    pub fn local(root: &Path) -> Result<BlobStore, BlobError> {
+        std::fs::create_dir_all(root).map_err(|source| BlobError::Io {
+            doing: "creating the blob directory",
+            source,
+        })?;
+        let store = LocalFileSystem::new_with_prefix(root)
+            .map_err(backend("opening the blob directory"))?
+            .with_automatic_cleanup(true);
+        Ok(BlobStore {
+            store: Arc::new(store),
+            local_root: Some(root.to_path_buf()),
+        })
+    }
+
+    /// Streams `chunks` into a new blob and makes it durable. On any error
+    /// the partial upload is aborted and nothing is left behind.
+    pub async fn put_stream<S, E>(&self, chunks: S) -> Result<StoredBlob, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let path = path_of(&id);
+        let upload = self
+            .store
+            .put_multipart(&path)
+            .await
+            .map_err(backend("starting an upload"))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK_BYTES);
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(BlobError::Upload(e.to_string()));
+                }
+            };
+            // Bound memory: wait for in-flight parts before buffering more.
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                let _ = writer.abort().await;
+                return Err(backend("writing an upload")(e));
+            }
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            writer.put(chunk);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(backend("completing an upload"))?;
+        self.make_durable(&id).await?;
+        Ok(StoredBlob {
+            id,
+            size,
+            md5: md5.finalize().into(),
+        })
+    }
+
+    /// Local backend: fsync the file and its directory so the bytes survive
+    /// a crash before the metadata commit acknowledges the upload.
+    async fn make_durable(&self, id: &str) -> Result<(), BlobError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let file = root.join(path_of(id).as_ref());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&file)?.sync_all()?;
+            if let Some(dir) = file.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BlobError::Io {
+            doing: "syncing an upload",
+            source: std::io::Error::other(e),
+        })?
+        .map_err(|source| BlobError::Io {
+            doing: "syncing an upload",
+            source,
+        })
+    }
+
+    /// Streams a blob, or the byte `range` of it.
+    pub async fn get(
+        &self,
+        id: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<impl Stream<Item = Result<Bytes, BlobError>> + use<>, BlobError> {
+        if !is_blob_id(id) {
+            return Err(BlobError::NotFound(id.to_string()));
+        }
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .get_opts(&path_of(id), options)
+            .await
+            .map_err(backend("reading a blob"))?;
+        Ok(result.into_stream().map_err(backend("reading a blob")))
+    }
+
+    /// Reads a whole blob (or range) into memory; for small blobs and tests.
+    pub async fn read_all(
+        &self,
+        id: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Vec<u8>, BlobError> {
+        let mut out = Vec::new();
+        let mut stream = std::pin::pin!(self.get(id, range).await?);
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a blob; deleting a missing blob is not an error.
+    pub async fn delete(&self, id: &str) -> Result<(), BlobError> {
+        if !is_blob_id(id) {
+            return Ok(());
+        }
+        match self.store.delete(&path_of(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend("deleting a blob")(e)),
+        }
+    }
+
+    /// Every stored blob id (for removing blobs no object names).
+    pub async fn list_ids(&self) -> Result<Vec<String>, BlobError> {
+        let mut ids: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|meta| meta.location.filename().unwrap_or_default().to_string())
+            .try_collect()
+            .await
+            .map_err(backend("listing blobs"))?;
+        ids.retain(|id| is_blob_id(id));
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
+        let parts: Vec<_> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        futures::stream::iter(parts)
+    }
+
+    #[tokio::test]
+    async fn put_get_range_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let stored = blobs
+            .put_stream(chunks(&[b"hello ", b"blob ", b"world"]))
+            .await
+            .unwrap();
+        assert_eq!(stored.size, 16);
+        assert_eq!(
+            hex::encode(stored.md5),
+            hex::encode(Md5::digest(b"hello blob world"))
+        );
+        assert_eq!(
+            blobs.read_all(&stored.id, None).await.unwrap(),
+            b"hello blob world"
+        );
+        assert_eq!(
+            blobs.read_all(&stored.id, Some(6..10)).await.unwrap(),
+            b"blob"
+        );
+        assert_eq!(blobs.list_ids().await.unwrap(), std::slice::from_ref(&stored.id));
+        blobs.delete(&stored.id).await.unwrap();
+        blobs.delete(&stored.id).await.unwrap();
+        assert!(matches!(
+            blobs.read_all(&stored.id, None).await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(blobs.list_ids().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let failing = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"partial")),
+            Err(std::io::Error::other("client went away")),
+        ]);
+        let err = blobs.put_stream(failing).await.unwrap_err();
+        assert!(err.to_string().contains("client went away"), "{err}");
+        assert!(blobs.list_ids().await.unwrap().is_empty());
+        let leftovers: Vec<_> = walk(dir.path());
+        assert!(leftovers.is_empty(), "no staging files left: {leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn large_uploads_stream_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        // 20 MiB in 64 KiB chunks: more than two upload parts.
+        let chunk = Bytes::from(vec![7u8; 64 << 10]);
+        let stream =
+            futures::stream::iter((0..320).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        let stored = blobs.put_stream(stream).await.unwrap();
+        assert_eq!(stored.size, 20 << 20);
+        let tail = blobs
+            .read_all(&stored.id, Some((20 << 20) - 3..20 << 20))
+            .await
+            .unwrap();
+        assert_eq!(tail, [7, 7, 7]);
+    }
+
+    #[test]
+    fn ids_that_are_not_ours_are_refused() {
+        assert!(!is_blob_id("../../etc/passwd"));
+        assert!(!is_blob_id("ABCDEF"));
+        assert!(is_blob_id(&"ab".repeat(16)));
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+}
