@@ -268,7 +268,10 @@ mod tests {
             blobs.read_all(&stored.id, Some(6..10)).await.unwrap(),
             b"blob"
         );
-        assert_eq!(blobs.list_ids().await.unwrap(), std::slice::from_ref(&stored.id));
+        assert_eq!(
+            blobs.list_ids().await.unwrap(),
+            std::slice::from_ref(&stored.id)
+        );
         blobs.delete(&stored.id).await.unwrap();
         blobs.delete(&stored.id).await.unwrap();
         assert!(matches!(
