@@ -10,11 +10,14 @@ use std::time::Duration;
 use strato_core::outbound::OutboundRule;
 use strato_core::{LogLine, LogStream};
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Epoch ticks a guest may run before yielding to other tasks.
+const YIELD_EVERY_TICKS: u64 = 2;
 
 /// The body type of every response the executor produces.
 pub type ResponseBody = HyperOutgoingBody;
@@ -194,9 +197,21 @@ impl WasmEngine {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = (limits.timeout.as_micros() / self.epoch_tick.as_micros().max(1)) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // A guest computing without pause yields to the scheduler every few
+        // ticks so it cannot hold a worker thread (and every request queued
+        // behind it) until its timeout; past the timeout it is interrupted.
+        let total_ticks =
+            (limits.timeout.as_micros() / self.epoch_tick.as_micros().max(1)) as u64 + 1;
+        let mut used_ticks = 0u64;
+        store.set_epoch_deadline(YIELD_EVERY_TICKS.min(total_ticks));
+        store.epoch_deadline_callback(move |_| {
+            used_ticks += YIELD_EVERY_TICKS;
+            Ok(if used_ticks >= total_ticks {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(YIELD_EVERY_TICKS.min(total_ticks - used_ticks))
+            })
+        });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let answer = Arc::new(Mutex::new(Answer {

@@ -374,3 +374,27 @@ fn logs_follow_streams_new_lines_as_they_arrive() {
         "each line printed once: {text}"
     );
 }
+
+#[test]
+fn busy_guests_do_not_starve_other_requests() {
+    let (server, _app) = deployed_kitchen(1);
+    // More endless loops (1 s timeout each) than the server has worker threads.
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let url = server.url("/k/loop");
+            std::thread::spawn(move || client().get(url).send().unwrap().status())
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let r = client().get(server.url("/k/quick")).send().unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 200);
+    assert!(
+        waited.as_millis() < 400,
+        "a quick request waited {waited:?} behind looping guests"
+    );
+    for l in loops {
+        assert_eq!(l.join().unwrap(), 504);
+    }
+}
