@@ -1,7 +1,7 @@
 //! The gateway: every request on `--http` goes to the function whose route
 //! matches its path.
 
-use crate::strato_wasm_body::ResponseBody;
+use crate::ResponseBody;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -16,6 +16,9 @@ pub mod error;
 pub mod gateway;
 pub mod s3;
 
+/// The body type every surface answers with.
+pub use strato_engine::ResponseBody;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,9 +71,8 @@ pub async fn serve_http1(
 pub trait HttpService:
     Fn(
         http::Request<hyper::body::Incoming>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
-    > + Clone
+    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
+    + Clone
     + Send
     + Sync
     + 'static
@@ -80,18 +82,12 @@ pub trait HttpService:
 impl<S> HttpService for S where
     S: Fn(
             http::Request<hyper::body::Incoming>,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = http::Response<strato_wasm_body::ResponseBody>> + Send>,
-        > + Clone
+        ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
+        + Clone
         + Send
         + Sync
         + 'static
 {
-}
-
-/// Re-export so callers name one body type.
-pub mod strato_wasm_body {
-    pub use strato_engine::ResponseBody;
 }
 
 /// Everything the control API needs besides the engine.

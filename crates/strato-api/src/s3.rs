@@ -1,7 +1,7 @@
 //! The S3 listener. Buckets are not built yet: every request gets S3's
 //! `NotImplemented` error document, so S3 clients fail clearly.
 
-use crate::strato_wasm_body::ResponseBody;
+use crate::ResponseBody;
 use std::future::Future;
 use std::pin::Pin;
 
