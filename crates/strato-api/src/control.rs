@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use strato_core::{RevisionSpec, RunStatus};
-use strato_engine::{InvokeTarget, Platform};
+use strato_engine::Platform;
 use strato_store::{LogFilter, RunFilter};
 
 #[derive(Clone)]
@@ -115,7 +115,11 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
         Some(t) => match ctx.platform.tokens().verify(t) {
             Some(app_token) => Caller::App(app_token.app),
             None => {
-                return ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").into_response();
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid token; use the server's <data-dir>/admin.token or a run's STRATO_TOKEN",
+                )
+                .into_response();
             }
         },
     };
@@ -293,6 +297,7 @@ struct LogsQuery {
     run: Option<String>,
     after: Option<i64>,
     limit: Option<usize>,
+    tail: Option<bool>,
 }
 
 async fn handle_logs(
@@ -306,6 +311,7 @@ async fn handle_logs(
         run_id: q.run,
         after: q.after.unwrap_or(0),
         limit: q.limit.unwrap_or(1000).min(10_000),
+        tail: q.tail.unwrap_or(false),
     };
     Ok(Json(ctx.platform.store().read_logs(&filter)?).into_response())
 }
@@ -367,10 +373,7 @@ async fn invoke(
         Caller::Admin => None,
         Caller::App(app) => Some(app.as_str()),
     };
-    let response = ctx
-        .platform
-        .invoke(InvokeTarget::Function(&target), forwarded, only_app)
-        .await?;
+    let response = ctx.platform.invoke(&target, forwarded, only_app).await?;
     Ok(response.map(Body::new))
 }
 

@@ -67,26 +67,18 @@ pub async fn serve_http1(
     }
 }
 
+/// What a surface's handler returns for one request.
+pub type ResponseFuture =
+    std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>;
+
 /// A request handler for [`serve_http1`].
 pub trait HttpService:
-    Fn(
-        http::Request<hyper::body::Incoming>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
-    + Clone
-    + Send
-    + Sync
-    + 'static
+    Fn(http::Request<hyper::body::Incoming>) -> ResponseFuture + Clone + Send + Sync + 'static
 {
 }
 
 impl<S> HttpService for S where
-    S: Fn(
-            http::Request<hyper::body::Incoming>,
-        ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
-        + Clone
-        + Send
-        + Sync
-        + 'static
+    S: Fn(http::Request<hyper::body::Incoming>) -> ResponseFuture + Clone + Send + Sync + 'static
 {
 }
 

@@ -1,18 +1,8 @@
 //! The S3 listener. Buckets are not built yet: every request gets S3's
 //! `NotImplemented` error document, so S3 clients fail clearly.
 
-use crate::ResponseBody;
-use std::future::Future;
-use std::pin::Pin;
-
-pub fn service() -> impl Fn(
-    http::Request<hyper::body::Incoming>,
-) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
-    |request| {
+pub fn service() -> impl crate::HttpService {
+    |request: http::Request<hyper::body::Incoming>| -> crate::ResponseFuture {
         Box::pin(async move {
             let body = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>Strato's S3 API is not available in this version</Message><Resource>{}</Resource><RequestId>0</RequestId></Error>",

@@ -217,7 +217,7 @@ pub struct LogsArgs {
     /// Keep streaming new lines as they arrive.
     #[arg(long, short = 'f')]
     follow: bool,
-    /// Print at most this many earlier lines before following.
+    /// Print the newest this-many lines (then, with -f, every new one).
     #[arg(long, default_value_t = 1000)]
     limit: usize,
     #[arg(long, value_enum, default_value = "table")]
@@ -254,10 +254,15 @@ pub async fn follow_logs(
     limit: usize,
     output: Output,
 ) -> Result<()> {
+    // First the newest `limit` lines, then everything after them.
     let mut after = 0i64;
     let mut first = true;
     loop {
-        let mut query = vec![("after", after.to_string()), ("limit", limit.to_string())];
+        let mut query = vec![
+            ("after", after.to_string()),
+            ("limit", limit.to_string()),
+            ("tail", first.to_string()),
+        ];
         for (k, v) in [("app", &app), ("function", &function), ("run", &run)] {
             if let Some(v) = v {
                 query.push((k, v.clone()));
@@ -296,8 +301,8 @@ pub async fn follow_logs(
         if !follow {
             return Ok(());
         }
-        // The first page may be partial history; after it, poll quickly.
-        if lines.len() < limit || !first {
+        // A full page may have more behind it: fetch again at once.
+        if first || lines.len() < limit {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         first = false;

@@ -69,23 +69,17 @@ fn components(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-async fn build_and_deploy(dir: &Path, client: &Client) -> Result<()> {
+async fn build_and_deploy(dir: &Path, client: &Client, gateway: &str) -> Result<()> {
     let app = deploy::load(dir)?;
     deploy::build(&app)?;
     let (_, spec) = deploy::deploy_built(&app, client).await?;
     for (name, f) in &spec.functions {
         for route in &f.spec.routes {
-            println!(
-                "  {name}: {}{}",
-                GATEWAY.get().map(String::as_str).unwrap_or(""),
-                route
-            );
+            println!("  {name}: {}{}", gateway, route);
         }
     }
     Ok(())
 }
-
-static GATEWAY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 pub async fn run(args: UpArgs) -> Result<()> {
     let dir = args.dir.clone();
@@ -100,7 +94,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         queue_wait: "2s".into(),
     };
     let server = server::start(&server_args).await?;
-    let _ = GATEWAY.set(format!("http://{}", server.gateway));
+    let gateway = format!("http://{}", server.gateway);
     println!(
         "strato up: gateway http://{} · api http://{} · s3 http://{} · data {}",
         server.gateway,
@@ -112,7 +106,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         format!("http://{}", server.api),
         Some(server.admin_token.clone()),
     );
-    if let Err(e) = build_and_deploy(&dir, &client).await {
+    if let Err(e) = build_and_deploy(&dir, &client, &gateway).await {
         eprintln!("error: {e:#}");
     }
 
@@ -149,7 +143,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
                 continue;
             }
             println!("change detected; rebuilding and redeploying");
-            if let Err(e) = build_and_deploy(&dir, &client).await {
+            if let Err(e) = build_and_deploy(&dir, &client, &gateway).await {
                 eprintln!("error: {e:#}");
             }
             // Our own build rewrote the component; don't redeploy for that.

@@ -28,7 +28,9 @@ pub enum DeployError {
         other_app: String,
         other_function: String,
     },
-    #[error("function `{function}`: component sha256:{digest} was not uploaded")]
+    #[error(
+        "function `{function}`: component sha256:{digest} was not uploaded; upload it first (`strato deploy` does)"
+    )]
     MissingComponent { function: String, digest: String },
     #[error("function `{function}`: component {source}")]
     Component {

@@ -14,12 +14,6 @@ use strato_wasm::{OutcomeStatus, ResponseBody, text_response};
 /// Header carrying the run id on every response that ran a function.
 pub const RUN_ID_HEADER: &str = "x-strato-run-id";
 
-/// Which function an invoke names.
-pub enum InvokeTarget<'a> {
-    /// `APP/FUNCTION`, or `FUNCTION` when only one app has it.
-    Function(&'a str),
-}
-
 /// Why an invoke found nothing to run.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -52,15 +46,19 @@ impl Platform {
             .cloned();
         match function {
             Some(f) => self.run_function(f, request, Trigger::Http).await,
-            None => text_response(404, "no route"),
+            None => text_response(
+                404,
+                "no deployed function serves this path; see `strato apps`",
+            ),
         }
     }
 
-    /// Invokes a function by name (control API / `strato invoke`). With
+    /// Invokes a function by name, `APP/FUNCTION` or `FUNCTION` when only
+    /// one app has it (control API / `strato invoke`). With
     /// `only_app`, the caller may only reach that app's functions.
     pub async fn invoke<B>(
         self: &Arc<Self>,
-        target: InvokeTarget<'_>,
+        name: &str,
         request: http::Request<B>,
         only_app: Option<&str>,
     ) -> Result<http::Response<ResponseBody>, InvokeError>
@@ -68,7 +66,6 @@ impl Platform {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<strato_wasm::BodyError>,
     {
-        let InvokeTarget::Function(name) = target;
         let function = match self.routing.load().find(name) {
             Ok(f) => f,
             Err(candidates) if candidates.is_empty() => {

@@ -21,7 +21,7 @@ mod routing;
 mod tokens;
 
 pub use deploy::DeployError;
-pub use invoke::{InvokeError, InvokeTarget};
+pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
 pub use strato_wasm::{ResponseBody, full_body};
 pub use tokens::{AppToken, TokenIssuer};

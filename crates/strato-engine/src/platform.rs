@@ -227,22 +227,35 @@ impl Platform {
                 v.load(Ordering::Relaxed)
             ));
         }
-        out.push_str(&format!(
-            "# HELP strato_runs_in_flight Runs executing now.\n# TYPE strato_runs_in_flight gauge\nstrato_runs_in_flight {}\n",
-            self.in_flight.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "# HELP strato_wasm_compilations_total Components compiled by this process (compile-cache misses).\n# TYPE strato_wasm_compilations_total counter\nstrato_wasm_compilations_total {}\n",
-            self.wasm.compilations()
-        ));
-        out.push_str(&format!(
-            "# HELP strato_deploys_total Revisions deployed by this process.\n# TYPE strato_deploys_total counter\nstrato_deploys_total {}\n",
-            c.deploys.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "# HELP strato_live_functions Functions currently routable.\n# TYPE strato_live_functions gauge\nstrato_live_functions {}\n",
-            routing.functions.len()
-        ));
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        metric(
+            "strato_runs_in_flight",
+            "gauge",
+            "Runs executing now.",
+            self.in_flight.load(Ordering::Relaxed) as u64,
+        );
+        metric(
+            "strato_wasm_compilations_total",
+            "counter",
+            "Components compiled by this process (compile-cache misses).",
+            self.wasm.compilations(),
+        );
+        metric(
+            "strato_deploys_total",
+            "counter",
+            "Revisions deployed by this process.",
+            c.deploys.load(Ordering::Relaxed),
+        );
+        metric(
+            "strato_live_functions",
+            "gauge",
+            "Functions currently routable.",
+            routing.functions.len() as u64,
+        );
         out
     }
 }

@@ -220,6 +220,21 @@ fn logs_follow_by_sequence(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         ["r2 out", "r2 err"]
     );
+    // A tail is the newest lines, still in order.
+    let tail = store
+        .read_logs(&LogFilter {
+            app: Some("a".into()),
+            limit: 3,
+            tail: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        tail.iter()
+            .map(|l| l.line.text.as_str())
+            .collect::<Vec<_>>(),
+        ["r2 err", "r3 out", "r3 err"]
+    );
     let by_run = store
         .read_logs(&LogFilter {
             run_id: Some("r3".into()),

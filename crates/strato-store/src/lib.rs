@@ -84,6 +84,9 @@ pub struct LogFilter {
     /// Only lines with a sequence number above this (for following).
     pub after: i64,
     pub limit: usize,
+    /// Return the newest `limit` matching lines (still oldest first)
+    /// instead of the oldest ones.
+    pub tail: bool,
 }
 
 /// A stored log line with the run it belongs to.

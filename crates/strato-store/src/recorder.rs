@@ -17,8 +17,16 @@ const MAX_BATCH: usize = 4096;
 /// How long the writer gathers runs before committing them together.
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
+/// What the writer thread receives.
+enum Message {
+    Run(FinishedRun),
+    /// Write what came before, then exit.
+    Stop,
+}
+
 pub struct RunRecorder {
-    sender: Mutex<Option<Sender<FinishedRun>>>,
+    // A plain `Sender` (it is `Sync`): recording a run takes no lock.
+    sender: Sender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -30,36 +38,35 @@ impl RunRecorder {
             .spawn(move || write_batches(store, rx))
             .expect("spawning the run recorder thread");
         Arc::new(RunRecorder {
-            sender: Mutex::new(Some(tx)),
+            sender: tx,
             writer: Mutex::new(Some(writer)),
         })
     }
 
     /// Queues a finished run for writing. Never blocks on the database.
     pub fn record(&self, run: FinishedRun) {
-        let sender = self.sender.lock().expect("recorder lock");
-        match sender.as_ref() {
-            Some(tx) => {
-                let _ = tx.send(run);
-            }
-            None => {
-                tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded")
-            }
+        let id = run.record.id.clone();
+        if self.sender.send(Message::Run(run)).is_err() {
+            tracing::warn!(run = %id, "run finished after shutdown; not recorded");
         }
     }
 
     /// Writes everything queued so far and stops the writer.
     pub fn flush_and_stop(&self) {
-        drop(self.sender.lock().expect("recorder lock").take());
+        let _ = self.sender.send(Message::Stop);
         if let Some(handle) = self.writer.lock().expect("recorder lock").take() {
             let _ = handle.join();
         }
     }
 }
 
-fn write_batches(store: Arc<dyn Store>, rx: Receiver<FinishedRun>) {
+fn write_batches(store: Arc<dyn Store>, rx: Receiver<Message>) {
     lower_priority();
-    while let Ok(first) = rx.recv() {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(Message::Run(first)) = rx.recv() else {
+            break;
+        };
         // Group commit: gather what arrives within a short window so one
         // transaction (and one set of WAL page writes) covers many runs.
         let deadline = Instant::now() + BATCH_WINDOW;
@@ -67,7 +74,11 @@ fn write_batches(store: Arc<dyn Store>, rx: Receiver<FinishedRun>) {
         while batch.len() < MAX_BATCH {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(run) => batch.push(run),
+                Ok(Message::Run(run)) => batch.push(run),
+                Ok(Message::Stop) => {
+                    stopping = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }

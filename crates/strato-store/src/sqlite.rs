@@ -144,6 +144,16 @@ fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
     })
 }
 
+/// A stored enum value this version does not know: refuse it rather than
+/// report a run as something it was not.
+fn unknown_value(column: usize, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown value `{value}`").into(),
+    )
+}
+
 fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let trigger: String = row.get(4)?;
     let status: String = row.get(5)?;
@@ -152,8 +162,8 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         app: row.get(1)?,
         function: row.get(2)?,
         revision: row.get(3)?,
-        trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Invoke),
-        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        trigger: Trigger::parse(&trigger).ok_or_else(|| unknown_value(4, &trigger))?,
+        status: RunStatus::parse(&status).ok_or_else(|| unknown_value(5, &status))?,
         started_at_ms: row.get(6)?,
         duration_us: row.get(7)?,
         cold_start: row.get(8)?,
@@ -431,7 +441,8 @@ impl Store for SqliteStore {
         } else {
             filter.limit
         };
-        sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
+        let order = if filter.tail { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {limit}"));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("reading logs"))?;
         let rows = stmt
@@ -450,7 +461,12 @@ impl Store for SqliteStore {
                 })
             })
             .map_err(db("reading logs"))?;
-        rows.collect::<Result<_, _>>().map_err(db("reading logs"))
+        let mut lines: Vec<LogEntry> =
+            rows.collect::<Result<_, _>>().map_err(db("reading logs"))?;
+        if filter.tail {
+            lines.reverse();
+        }
+        Ok(lines)
     }
 
     fn create_bucket(

@@ -334,7 +334,7 @@ fn classify(
                     strato_core::units::format_size(memory_limit)
                 )
             } else {
-                let lines = logs.take_lines_peek();
+                let lines = logs.lines_so_far();
                 match panic_message(&lines) {
                     Some(panic) => format!("{panic}; {trap}"),
                     None => trap,

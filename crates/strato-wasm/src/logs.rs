@@ -119,7 +119,7 @@ impl LogCapture {
     }
 
     /// A copy of the complete lines captured so far.
-    pub fn take_lines_peek(&self) -> Vec<LogLine> {
+    pub fn lines_so_far(&self) -> Vec<LogLine> {
         self.inner.lock().expect("log lock").lines.clone()
     }
 

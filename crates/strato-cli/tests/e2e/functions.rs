@@ -2,7 +2,9 @@
 //! memory limit, outbound HTTP allowed and denied, env, logging,
 //! concurrency limit, and a third-party `wasmtime serve` component.
 
-use crate::support::{AppDir, Server, client, guest};
+use crate::support::{AppDir, Server, client, guest, wait_until};
+
+const TEN_SECONDS: std::time::Duration = std::time::Duration::from_secs(10);
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
@@ -56,22 +58,17 @@ fn deployed_kitchen(allowed_port: u16) -> (Server, AppDir) {
 }
 
 fn run_of(server: &Server, run_id: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let mut run = None;
+    wait_until(&format!("run {run_id} to be recorded"), TEN_SECONDS, || {
         let r = client()
             .get(format!("{}/api/v1/runs/{run_id}", server.api))
             .bearer_auth(&server.token)
             .send()
             .unwrap();
-        if r.status() == 200 {
-            return r.json().unwrap();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {run_id} never recorded"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        run = (r.status() == 200).then(|| r.json().unwrap());
+        run.is_some()
+    });
+    run.unwrap()
 }
 
 fn run_id(response: &reqwest::blocking::Response) -> String {
@@ -351,15 +348,10 @@ fn logs_follow_streams_new_lines_as_they_arrive() {
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let want = format!("stderr line {}", n - 1);
-        while !std::fs::read_to_string(&out_path).unwrap().contains(&want) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "`logs -f` never printed {want:?}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_until(&format!("`logs -f` to print {want:?}"), TEN_SECONDS, || {
+            std::fs::read_to_string(&out_path).unwrap().contains(&want)
+        });
     }
     assert!(
         follower.try_wait().unwrap().is_none(),

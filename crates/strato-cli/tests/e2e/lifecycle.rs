@@ -281,14 +281,7 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
         .spawn()
         .unwrap();
     let wait_for = |what: &str, check: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !check() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        crate::support::wait_until(what, std::time::Duration::from_secs(30), check)
     };
     let endpoints = dir.path().join(".strato/endpoints.json");
     wait_for("the embedded server", &|| endpoints.exists());
