@@ -45,9 +45,10 @@ impl RunRecorder {
 
     /// Queues a finished run for writing. Never blocks on the database.
     pub fn record(&self, run: FinishedRun) {
-        let id = run.record.id.clone();
-        if self.sender.send(Message::Run(run)).is_err() {
-            tracing::warn!(run = %id, "run finished after shutdown; not recorded");
+        if let Err(std::sync::mpsc::SendError(Message::Run(run))) =
+            self.sender.send(Message::Run(run))
+        {
+            tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded");
         }
     }
 
