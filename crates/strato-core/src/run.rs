@@ -52,6 +52,8 @@ pub enum Trigger {
     Http,
     /// `strato invoke` / the control API's invoke endpoint.
     Invoke,
+    /// An object was written to or removed from a subscribed bucket.
+    Bucket,
 }
 
 impl Trigger {
@@ -59,6 +61,7 @@ impl Trigger {
         match self {
             Trigger::Http => "http",
             Trigger::Invoke => "invoke",
+            Trigger::Bucket => "bucket",
         }
     }
 
@@ -66,6 +69,7 @@ impl Trigger {
         match text {
             "http" => Some(Trigger::Http),
             "invoke" => Some(Trigger::Invoke),
+            "bucket" => Some(Trigger::Bucket),
             _ => None,
         }
     }
@@ -128,6 +132,16 @@ pub struct RunRecord {
     /// HTTP status answered to the caller, when one was.
     pub http_status: Option<u16>,
     pub error: Option<String>,
+    /// The event this run delivered (bucket events), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// 1 for the first try; retries of the same event count up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 impl RunRecord {

@@ -2,8 +2,8 @@
 //! [`run_all`] from their tests with a factory of fresh, empty stores.
 
 use crate::{
-    BucketDeletion, FinishedRun, LogFilter, NewBucketEvent, ObjectMeta, RunFilter, RunRecorder,
-    Store,
+    AccessKey, BucketDeletion, FinishedRun, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta,
+    RunFilter, RunRecorder, Store, StoreError, UploadPart,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
     objects_and_their_events_are_written_together(fresh());
     objects_list_in_key_order_by_prefix(fresh());
     bucket_events_are_leased_retried_and_finished(fresh());
+    multipart_uploads_complete_and_abort(fresh());
+    access_keys_are_stored_and_revoked(fresh());
 }
 
 fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
@@ -70,6 +72,8 @@ fn run(id: &str, app: &str, function: &str, status: RunStatus, started: i64) -> 
             billed_ms: 2,
             http_status: Some(200),
             error: None,
+            event_id: None,
+            attempt: 1,
         },
         logs: vec![
             LogLine {
@@ -302,6 +306,9 @@ fn event(name: &str) -> NewBucketEvent {
     NewBucketEvent {
         name: name.into(),
         at_ms: 7,
+        app: "app".into(),
+        function: "f".into(),
+        leased_until_ms: 0,
     }
 }
 
@@ -322,12 +329,14 @@ fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>)
             ("media".to_string(), Some("app".to_string()))
         ]
     );
-    store.put_object(&object("media", "a", "b1"), None).unwrap();
+    assert!(store.set_bucket_app("logs", Some("other")).unwrap());
+    assert!(!store.set_bucket_app("nope", None).unwrap());
+    store.put_object(&object("media", "a", "b1"), &[]).unwrap();
     assert_eq!(
         store.delete_bucket("media").unwrap(),
         BucketDeletion::NotEmpty
     );
-    store.delete_object("media", "a", None).unwrap();
+    store.delete_object("media", "a", &[]).unwrap();
     assert_eq!(
         store.delete_bucket("media").unwrap(),
         BucketDeletion::Deleted
@@ -336,19 +345,29 @@ fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>)
         store.delete_bucket("media").unwrap(),
         BucketDeletion::NotFound
     );
+    // Emptying hands back every blob, objects' and unfinished parts'.
+    store.put_object(&object("logs", "x", "bx"), &[]).unwrap();
+    store.create_upload(&upload("u1", "logs", "big")).unwrap();
+    store.put_part(&part("u1", 1, "p1")).unwrap();
+    let mut blobs = store.empty_bucket("logs").unwrap();
+    blobs.sort();
+    assert_eq!(blobs, ["bx", "p1"]);
+    assert_eq!(
+        store.delete_bucket("logs").unwrap(),
+        BucketDeletion::Deleted
+    );
 }
 
 fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
     store.create_bucket("media", None, 1).unwrap();
-    assert_eq!(
-        store
-            .put_object(
-                &object("media", "clip.mp4", "b1"),
-                Some(&event("ObjectCreated:Put"))
-            )
-            .unwrap(),
-        None
-    );
+    let first = store
+        .put_object(
+            &object("media", "clip.mp4", "b1"),
+            &[event("ObjectCreated:Put")],
+        )
+        .unwrap();
+    assert_eq!(first.replaced_blob, None);
+    assert_eq!(first.events.len(), 1);
     assert_eq!(
         store.get_object("media", "clip.mp4").unwrap(),
         Some(object("media", "clip.mp4", "b1"))
@@ -357,21 +376,24 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
     let replaced = store
         .put_object(
             &object("media", "clip.mp4", "b2"),
-            Some(&event("ObjectCreated:Put")),
+            &[event("ObjectCreated:Put")],
         )
         .unwrap();
-    assert_eq!(replaced.as_deref(), Some("b1"));
+    assert_eq!(replaced.replaced_blob.as_deref(), Some("b1"));
     let removed = store
-        .delete_object("media", "clip.mp4", Some(&event("ObjectRemoved:Delete")))
+        .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
+        .unwrap()
         .unwrap();
-    assert_eq!(removed.map(|o| o.blob).as_deref(), Some("b2"));
+    assert_eq!(removed.object.blob, "b2");
+    assert_eq!(removed.events[0].name, "ObjectRemoved:Delete");
     // Deleting what is not there writes no event.
     assert!(
         store
-            .delete_object("media", "clip.mp4", Some(&event("ObjectRemoved:Delete")))
+            .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
             .unwrap()
             .is_none()
     );
+    assert_eq!(store.pending_bucket_events().unwrap(), 3);
     let events = store.claim_bucket_events(100, 1000, 10).unwrap();
     let names: Vec<_> = events
         .iter()
@@ -385,17 +407,17 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
             ("ObjectRemoved:Delete", "\"b2\"")
         ]
     );
-    assert!(
-        events
-            .iter()
-            .all(|e| e.bucket == "media" && e.key == "clip.mp4" && e.attempts == 1)
-    );
+    assert!(events.iter().all(|e| e.bucket == "media"
+        && e.key == "clip.mp4"
+        && e.attempts == 1
+        && e.app == "app"
+        && e.function == "f"));
 }
 
 fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
     store.create_bucket("b", None, 1).unwrap();
     for key in ["a/1", "a/2", "a%x", "a_y", "b/1", "a/10", "A/upper"] {
-        store.put_object(&object("b", key, key), None).unwrap();
+        store.put_object(&object("b", key, key), &[]).unwrap();
     }
     let keys = |prefix: &str, after: &str, limit: usize| -> Vec<String> {
         store
@@ -424,10 +446,10 @@ fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
 fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
     store.create_bucket("b", None, 1).unwrap();
     store
-        .put_object(&object("b", "one", "1"), Some(&event("ObjectCreated:Put")))
+        .put_object(&object("b", "one", "1"), &[event("ObjectCreated:Put")])
         .unwrap();
     store
-        .put_object(&object("b", "two", "2"), Some(&event("ObjectCreated:Put")))
+        .put_object(&object("b", "two", "2"), &[event("ObjectCreated:Put")])
         .unwrap();
     let first = store.claim_bucket_events(100, 1000, 10).unwrap();
     assert_eq!(first.len(), 2);
@@ -439,7 +461,7 @@ fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
         again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(first[0].id, 2), (first[1].id, 2)]
     );
-    store.finish_bucket_event(again[0].id).unwrap();
+    store.finish_bucket_events(&[again[0].id]).unwrap();
     store.retry_bucket_event(again[1].id, 5000).unwrap();
     assert!(
         store
@@ -455,11 +477,146 @@ fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         [("two", 3)]
     );
-    store.finish_bucket_event(retried[0].id).unwrap();
+    store.finish_bucket_events(&[retried[0].id]).unwrap();
     assert!(
         store
             .claim_bucket_events(100_000, 1000, 10)
             .unwrap()
             .is_empty()
     );
+    assert_eq!(store.pending_bucket_events().unwrap(), 0);
+    // An event the writer delivers itself starts leased, attempt 1 counted:
+    // the sweeper only sees it once that lease has run out.
+    let mut fast = event("ObjectCreated:Put");
+    fast.at_ms = 200_000;
+    fast.leased_until_ms = 230_000;
+    let write = store
+        .put_object(&object("b", "three", "3"), &[fast])
+        .unwrap();
+    assert_eq!(write.events[0].attempts, 1);
+    assert!(
+        store
+            .claim_bucket_events(229_999, 1000, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let swept = store.claim_bucket_events(230_000, 1000, 10).unwrap();
+    assert_eq!(
+        swept.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
+        [(write.events[0].id, 2)]
+    );
+}
+
+fn upload(id: &str, bucket: &str, key: &str) -> MultipartUpload {
+    MultipartUpload {
+        id: id.into(),
+        bucket: bucket.into(),
+        key: key.into(),
+        content_type: Some("video/mp4".into()),
+        headers: [("x-amz-meta-a".to_string(), "1".to_string())].into(),
+        created_ms: 5,
+    }
+}
+
+fn part(upload_id: &str, number: u32, blob: &str) -> UploadPart {
+    UploadPart {
+        upload_id: upload_id.into(),
+        number,
+        size: 10,
+        etag: format!("\"{blob}\""),
+        blob: blob.into(),
+        modified_ms: 6,
+    }
+}
+
+fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).unwrap();
+    store.create_upload(&upload("u1", "b", "big")).unwrap();
+    store.create_upload(&upload("u2", "b", "other")).unwrap();
+    assert_eq!(
+        store.get_upload("u1").unwrap(),
+        Some(upload("u1", "b", "big"))
+    );
+    assert_eq!(
+        store
+            .list_uploads("b", "bi")
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id)
+            .collect::<Vec<_>>(),
+        ["u1"]
+    );
+    for n in [2, 1, 3] {
+        assert_eq!(
+            store.put_part(&part("u1", n, &format!("p{n}"))).unwrap(),
+            None
+        );
+    }
+    // Uploading a part again replaces it and hands back the old blob.
+    assert_eq!(
+        store.put_part(&part("u1", 2, "p2b")).unwrap().as_deref(),
+        Some("p2")
+    );
+    let numbers = |after| -> Vec<u32> {
+        store
+            .list_parts("u1", after, 2)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.number)
+            .collect()
+    };
+    assert_eq!(numbers(0), [1, 2]);
+    assert_eq!(numbers(2), [3]);
+    let referenced = store.referenced_blobs().unwrap();
+    assert!(referenced.contains("p2b") && !referenced.contains("p2"));
+
+    let (write, mut parts) = store
+        .complete_upload(
+            "u1",
+            &object("b", "big", "whole"),
+            &[event("ObjectCreated:CompleteMultipartUpload")],
+        )
+        .unwrap();
+    parts.sort();
+    assert_eq!(parts, ["p1", "p2b", "p3"]);
+    assert_eq!(write.events.len(), 1);
+    assert_eq!(store.get_object("b", "big").unwrap().unwrap().blob, "whole");
+    assert_eq!(store.get_upload("u1").unwrap(), None);
+    // Completing twice is a conflict, and leaves nothing half done.
+    assert!(matches!(
+        store.complete_upload("u1", &object("b", "big", "again"), &[]),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.get_object("b", "big").unwrap().unwrap().blob, "whole");
+
+    store.put_part(&part("u2", 1, "q1")).unwrap();
+    assert_eq!(
+        store.abort_upload("u2").unwrap(),
+        Some(vec!["q1".to_string()])
+    );
+    assert_eq!(store.abort_upload("u2").unwrap(), None);
+    let referenced = store.referenced_blobs().unwrap();
+    assert_eq!(referenced, ["whole".to_string()].into());
+}
+
+fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
+    let admin = AccessKey {
+        id: "AKADMIN".into(),
+        secret: "s1".into(),
+        app: None,
+        created_at_ms: 1,
+    };
+    let app = AccessKey {
+        id: "AKAPP".into(),
+        secret: "s2".into(),
+        app: Some("shop".into()),
+        created_at_ms: 2,
+    };
+    store.put_access_key(&admin).unwrap();
+    store.put_access_key(&app).unwrap();
+    assert!(store.put_access_key(&app).is_err(), "ids are unique");
+    assert_eq!(store.list_access_keys().unwrap(), [admin.clone(), app]);
+    assert!(store.revoke_access_key("AKAPP").unwrap());
+    assert!(!store.revoke_access_key("AKAPP").unwrap());
+    assert_eq!(store.list_access_keys().unwrap(), [admin]);
 }

@@ -21,7 +21,10 @@ mod objects;
 mod recorder;
 mod sqlite;
 
-pub use objects::{BucketDeletion, BucketEvent, BucketInfo, NewBucketEvent, ObjectMeta};
+pub use objects::{
+    AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
+    ObjectMeta, ObjectRemoval, ObjectWrite, UploadPart,
+};
 pub use recorder::RunRecorder;
 pub use sqlite::SqliteStore;
 
@@ -39,6 +42,10 @@ pub enum StoreError {
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("{what} changed meanwhile: {detail}")]
+    Conflict { what: &'static str, detail: String },
+    #[error("the store is shut down")]
+    Closed,
 }
 
 /// A revision that is live for its app.
@@ -123,31 +130,35 @@ pub trait Store: Send + Sync + 'static {
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
     fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
-    /// Creates a bucket; false if it already existed.
+    /// Creates a bucket owned by `app`; false if it already existed.
     fn create_bucket(&self, name: &str, app: Option<&str>, now_ms: i64)
     -> Result<bool, StoreError>;
+    /// Sets (or clears) the app owning a bucket; false if there is none.
+    fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError>;
     /// Deletes an empty bucket.
     fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError>;
+    /// Removes every object of a bucket (no events: the bucket is going
+    /// away) and returns their blobs and those of its unfinished uploads.
+    fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError>;
     fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
     /// Makes `meta` the visible version of its key and, in the same
-    /// transaction, records `event`. Returns the blob of the object it
-    /// replaced, for the caller to delete.
+    /// transaction, records `events`. Durable when it returns.
     fn put_object(
         &self,
         meta: &ObjectMeta,
-        event: Option<&NewBucketEvent>,
-    ) -> Result<Option<String>, StoreError>;
+        events: &[NewBucketEvent],
+    ) -> Result<ObjectWrite, StoreError>;
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
-    /// Removes a key and, in the same transaction, records `event` (only if
-    /// something was removed). Returns what was removed.
+    /// Removes a key and, in the same transaction, records `events` (only
+    /// if something was removed). Durable when it returns.
     fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        event: Option<&NewBucketEvent>,
-    ) -> Result<Option<ObjectMeta>, StoreError>;
+        events: &[NewBucketEvent],
+    ) -> Result<Option<ObjectRemoval>, StoreError>;
     /// Objects of `bucket` whose keys start with `prefix` and sort after
-    /// `start_after`, in key order.
+    /// `start_after`, in key (byte) order.
     fn list_objects(
         &self,
         bucket: &str,
@@ -155,18 +166,49 @@ pub trait Store: Send + Sync + 'static {
         start_after: &str,
         limit: usize,
     ) -> Result<Vec<ObjectMeta>, StoreError>;
+    fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError>;
+    fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError>;
+    /// Unfinished uploads of a bucket under `prefix`, by key then start.
+    fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<MultipartUpload>, StoreError>;
+    /// Stores a part, returning the blob of the part it replaced.
+    fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError>;
+    /// Parts numbered above `after`, in order.
+    fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, StoreError>;
+    /// Ends an upload: makes `meta` visible with `events` and forgets the
+    /// upload, in one transaction. Returns the write and the parts' blobs.
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        events: &[NewBucketEvent],
+    ) -> Result<(ObjectWrite, Vec<String>), StoreError>;
+    /// Forgets an upload; returns its parts' blobs, or `None` if unknown.
+    fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Every blob an object or an upload part refers to.
+    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError>;
+    fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError>;
+    /// Removes a key; false if there was none.
+    fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError>;
+    fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError>;
     /// Claims up to `limit` undelivered events that are due and not leased,
-    /// leasing them for `lease_ms` and counting an attempt.
+    /// leasing them until `now_ms + lease_ms` and counting an attempt.
     fn claim_bucket_events(
         &self,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<BucketEvent>, StoreError>;
-    /// Marks an event delivered (or given up on).
-    fn finish_bucket_event(&self, id: i64) -> Result<(), StoreError>;
+    /// Marks events delivered (or given up on).
+    fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Releases an event to be claimed again at `due_ms`.
     fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
+    /// Events not yet finished (for stats and tests).
+    fn pending_bucket_events(&self) -> Result<u64, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;

@@ -1,10 +1,13 @@
-//! Bucket and object metadata, and the bucket-event outbox.
+//! Bucket and object metadata, multipart uploads, access keys, and the
+//! bucket-event outbox.
 //!
 //! Object bytes live in blobs; the store holds what makes an object visible
-//! (its metadata row) and, in the same transaction, the event announcing it
+//! (its metadata row) and, in the same transaction, the events announcing it
 //! (design invariant 4: no object without its event, no event without its
-//! object). Deliverers claim due events with a lease, then finish or retry
-//! them, so a crash between claim and finish redelivers (at least once).
+//! object). One event row is written per subscribed function, so each
+//! delivery is retried on its own. Deliverers claim due events with a lease,
+//! then finish or retry them, so a crash between claim and finish redelivers
+//! (at least once).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,12 +45,18 @@ pub struct ObjectMeta {
     pub modified_ms: i64,
 }
 
-/// An event to write with an object change.
+/// An event to write with an object change, for one subscribed function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBucketEvent {
     /// S3's event name, e.g. `ObjectCreated:Put`, `ObjectRemoved:Delete`.
     pub name: String,
     pub at_ms: i64,
+    /// The function to deliver it to.
+    pub app: String,
+    pub function: String,
+    /// When non-zero, the writer delivers it at once (its first attempt is
+    /// counted) and nobody else may claim it before this time.
+    pub leased_until_ms: i64,
 }
 
 /// A stored bucket event, as claimed by a deliverer.
@@ -60,6 +69,57 @@ pub struct BucketEvent {
     pub size: u64,
     pub etag: String,
     pub at_ms: i64,
+    pub app: String,
+    pub function: String,
     /// Deliveries started so far, this one included.
     pub attempts: u32,
+}
+
+/// What a put made happen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectWrite {
+    /// The blob of the object it replaced, for the caller to delete.
+    pub replaced_blob: Option<String>,
+    /// The events written with it, ids assigned.
+    pub events: Vec<BucketEvent>,
+}
+
+/// What a delete removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRemoval {
+    pub object: ObjectMeta,
+    pub events: Vec<BucketEvent>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartUpload {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadPart {
+    pub upload_id: String,
+    pub number: u32,
+    pub size: u64,
+    /// MD5 of the part, quoted.
+    pub etag: String,
+    pub blob: String,
+    pub modified_ms: i64,
+}
+
+/// An S3 access key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    /// Scoped to this app's buckets; `None` for an admin key.
+    pub app: Option<String>,
+    pub created_at_ms: i64,
 }

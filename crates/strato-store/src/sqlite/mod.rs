@@ -2,18 +2,23 @@
 //!
 //! Writes go through one connection, reads through another, so listing runs
 //! never waits behind a batch of inserts (WAL lets readers and one writer
-//! proceed together). `synchronous = NORMAL` in WAL mode keeps every commit
-//! across a process crash; only an OS crash or power cut can lose the last
-//! few commits.
+//! proceed together). `synchronous = FULL`: a commit is on disk when it
+//! returns, which an acknowledged S3 PUT needs; object writes share their
+//! fsyncs through a group commit (`commit.rs`), runs through the recorder's
+//! batches.
+
+mod commit;
+mod objects;
 
 use crate::{
-    AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision, LogEntry,
-    LogFilter, NewBucketEvent, ObjectMeta, RunFilter, Store, StoreError,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision,
+    LogEntry, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectWrite,
+    RunFilter, Store, StoreError, UploadPart,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use strato_core::{LogLine, LogStream, RevisionSpec, RunRecord, RunStatus, Trigger};
 
 const SCHEMA: &str = r#"
@@ -46,7 +51,9 @@ CREATE TABLE IF NOT EXISTS runs (
     memory_limit_bytes INTEGER NOT NULL,
     billed_ms INTEGER NOT NULL,
     http_status INTEGER,
-    error TEXT
+    error TEXT,
+    event_id TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, id);
 CREATE TABLE IF NOT EXISTS logs (
@@ -60,36 +67,6 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (app, function, seq);
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
-CREATE TABLE IF NOT EXISTS buckets (
-    name TEXT PRIMARY KEY,
-    app TEXT,
-    created_at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS objects (
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    content_type TEXT,
-    headers TEXT NOT NULL,
-    blob TEXT NOT NULL,
-    modified_ms INTEGER NOT NULL,
-    PRIMARY KEY (bucket, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bucket_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    due_ms INTEGER NOT NULL,
-    lease_until_ms INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS bucket_events_due ON bucket_events (done, due_ms);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -98,8 +75,9 @@ CREATE TABLE IF NOT EXISTS settings (
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     reader: Mutex<Connection>,
+    group: commit::GroupCommit,
 }
 
 fn db(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -112,18 +90,22 @@ impl SqliteStore {
         let writer = Connection::open(path).map_err(db("opening the database"))?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
             )
             .map_err(db("configuring the database"))?;
         writer
             .execute_batch(SCHEMA)
+            .and_then(|_| writer.execute_batch(objects::SCHEMA))
             .map_err(db("creating the schema"))?;
+        migrate(&writer)?;
         let reader = Connection::open(path).map_err(db("opening the database"))?;
         reader
             .execute_batch("PRAGMA busy_timeout = 5000;")
             .map_err(db("configuring the database"))?;
+        let writer = Arc::new(Mutex::new(writer));
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            group: commit::GroupCommit::spawn(writer.clone()),
+            writer,
             reader: Mutex::new(reader),
         })
     }
@@ -135,6 +117,33 @@ impl SqliteStore {
     fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Columns added after a table first shipped: (table, column, declaration).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("runs", "event_id", "TEXT"),
+    ("runs", "attempt", "INTEGER NOT NULL DEFAULT 1"),
+    ("bucket_events", "app", "TEXT NOT NULL DEFAULT ''"),
+    ("bucket_events", "function", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// Brings a database written by an older Strato up to this schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(db("inspecting the schema"))?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
+                .map_err(db("upgrading the schema"))?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
@@ -171,39 +180,12 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         billed_ms: row.get(10)?,
         http_status: row.get::<_, Option<i64>>(11)?.map(|s| s as u16),
         error: row.get(12)?,
+        event_id: row.get(13)?,
+        attempt: row.get(14)?,
     })
 }
 
-const OBJECT_COLUMNS: &str = "bucket, key, size, etag, content_type, headers, blob, modified_ms";
-
-fn object_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectMeta> {
-    let headers: String = row.get(5)?;
-    Ok(ObjectMeta {
-        bucket: row.get(0)?,
-        key: row.get(1)?,
-        size: row.get::<_, i64>(2)? as u64,
-        etag: row.get(3)?,
-        content_type: row.get(4)?,
-        headers: serde_json::from_str(&headers).unwrap_or_default(),
-        blob: row.get(6)?,
-        modified_ms: row.get(7)?,
-    })
-}
-
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    object: &ObjectMeta,
-    event: &NewBucketEvent,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![object.bucket, object.key, event.name, object.size as i64, object.etag, event.at_ms],
-    )
-    .map_err(db("recording a bucket event"))?;
-    Ok(())
-}
-
-const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error";
+const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt";
 
 impl Store for SqliteStore {
     fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
@@ -339,7 +321,7 @@ impl Store for SqliteStore {
         {
             let mut run_stmt = tx
                 .prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                    "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                 ))
                 .map_err(db("preparing to record runs"))?;
             let mut log_stmt = tx
@@ -364,6 +346,8 @@ impl Store for SqliteStore {
                         r.billed_ms,
                         r.http_status.map(i64::from),
                         r.error,
+                        r.event_id,
+                        r.attempt,
                     ])
                     .map_err(db("recording a run"))?;
                 for line in &run.logs {
@@ -485,19 +469,30 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
+    fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
+        let changed = self
+            .write()
+            .execute(
+                "UPDATE buckets SET app = ?2 WHERE name = ?1",
+                params![name, app],
+            )
+            .map_err(db("changing a bucket's owner"))?;
+        Ok(changed == 1)
+    }
+
     fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("deleting a bucket"))?;
-        let has_objects = tx
+        let in_use = tx
             .query_row(
-                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                "SELECT 1 FROM objects WHERE bucket = ?1 UNION ALL SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
                 [name],
                 |_| Ok(()),
             )
             .optional()
             .map_err(db("checking a bucket is empty"))?
             .is_some();
-        if has_objects {
+        if in_use {
             return Ok(BucketDeletion::NotEmpty);
         }
         let removed = tx
@@ -509,6 +504,11 @@ impl Store for SqliteStore {
         } else {
             BucketDeletion::NotFound
         })
+    }
+
+    fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let name = name.to_string();
+        self.group.write(move |tx| objects::empty_bucket(tx, &name))
     }
 
     fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
@@ -532,79 +532,26 @@ impl Store for SqliteStore {
     fn put_object(
         &self,
         meta: &ObjectMeta,
-        event: Option<&NewBucketEvent>,
-    ) -> Result<Option<String>, StoreError> {
-        let headers = serde_json::to_string(&meta.headers).expect("headers serialize");
-        let mut conn = self.write();
-        let tx = conn.transaction().map_err(db("storing an object"))?;
-        let previous: Option<String> = tx
-            .query_row(
-                "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![meta.bucket, meta.key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("looking up an object"))?;
-        tx.execute(
-            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                meta.bucket,
-                meta.key,
-                meta.size as i64,
-                meta.etag,
-                meta.content_type,
-                headers,
-                meta.blob,
-                meta.modified_ms
-            ],
-        )
-        .map_err(db("storing an object"))?;
-        if let Some(event) = event {
-            insert_event(&tx, meta, event)?;
-        }
-        tx.commit().map_err(db("committing an object"))?;
-        Ok(previous.filter(|b| *b != meta.blob))
+        events: &[NewBucketEvent],
+    ) -> Result<ObjectWrite, StoreError> {
+        let (meta, events) = (meta.clone(), events.to_vec());
+        self.group
+            .write(move |tx| objects::put_object(tx, &meta, &events))
     }
 
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.read()
-            .query_row(
-                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
-                params![bucket, key],
-                object_from_row,
-            )
-            .optional()
-            .map_err(db("reading an object"))
+        objects::get_object(&self.read(), bucket, key)
     }
 
     fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        event: Option<&NewBucketEvent>,
-    ) -> Result<Option<ObjectMeta>, StoreError> {
-        let mut conn = self.write();
-        let tx = conn.transaction().map_err(db("deleting an object"))?;
-        let removed = tx
-            .query_row(
-                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
-                params![bucket, key],
-                object_from_row,
-            )
-            .optional()
-            .map_err(db("looking up an object"))?;
-        if let Some(object) = &removed {
-            tx.execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-            )
-            .map_err(db("deleting an object"))?;
-            if let Some(event) = event {
-                insert_event(&tx, object, event)?;
-            }
-        }
-        tx.commit().map_err(db("committing an object deletion"))?;
-        Ok(removed)
+        events: &[NewBucketEvent],
+    ) -> Result<Option<ObjectRemoval>, StoreError> {
+        let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
+        self.group
+            .write(move |tx| objects::delete_object(tx, &bucket, &key, &events))
     }
 
     fn list_objects(
@@ -614,23 +561,92 @@ impl Store for SqliteStore {
         start_after: &str,
         limit: usize,
     ) -> Result<Vec<ObjectMeta>, StoreError> {
-        // Keys compare as bytes (BINARY collation), as S3 lists them. The
-        // prefix bound uses `substr` so LIKE's wildcards in keys are inert.
+        objects::list_objects(&self.read(), bucket, prefix, start_after, limit)
+    }
+
+    fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError> {
+        objects::create_upload(&self.write(), upload)
+    }
+
+    fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError> {
+        objects::get_upload(&self.read(), id)
+    }
+
+    fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<MultipartUpload>, StoreError> {
+        objects::list_uploads(&self.read(), bucket, prefix)
+    }
+
+    fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError> {
+        let part = part.clone();
+        self.group.write(move |tx| objects::put_part(tx, &part))
+    }
+
+    fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, StoreError> {
+        objects::list_parts(&self.read(), upload_id, after, limit)
+    }
+
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        events: &[NewBucketEvent],
+    ) -> Result<(ObjectWrite, Vec<String>), StoreError> {
+        let (upload_id, meta, events) = (upload_id.to_string(), meta.clone(), events.to_vec());
+        self.group.write(move |tx| {
+            let parts = objects::drop_upload(tx, &upload_id)?.ok_or(StoreError::Conflict {
+                what: "multipart upload",
+                detail: format!("{upload_id} is no longer in progress"),
+            })?;
+            let write = objects::put_object(tx, &meta, &events)?;
+            Ok((write, parts))
+        })
+    }
+
+    fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let upload_id = upload_id.to_string();
+        self.group
+            .write(move |tx| objects::drop_upload(tx, &upload_id))
+    }
+
+    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        objects::referenced_blobs(&self.read())
+    }
+
+    fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "INSERT INTO access_keys (id, secret, app, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![key.id, key.secret, key.app, key.created_at_ms],
+            )
+            .map_err(db("storing an access key"))?;
+        Ok(())
+    }
+
+    fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .write()
+            .execute("DELETE FROM access_keys WHERE id = ?1", [id])
+            .map_err(db("revoking an access key"))?;
+        Ok(removed == 1)
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND key >= ?3
-                 AND substr(key, 1, length(?3)) = ?3 ORDER BY key LIMIT ?4"
-            ))
-            .map_err(db("listing objects"))?;
-        let rows = stmt
-            .query_map(
-                params![bucket, start_after, prefix, limit as i64],
-                object_from_row,
+            .prepare(
+                "SELECT id, secret, app, created_at_ms FROM access_keys ORDER BY created_at_ms, id",
             )
-            .map_err(db("listing objects"))?;
+            .map_err(db("listing access keys"))?;
+        let rows = stmt
+            .query_map([], objects::key_from_row)
+            .map_err(db("listing access keys"))?;
         rows.collect::<Result<_, _>>()
-            .map_err(db("listing objects"))
+            .map_err(db("listing access keys"))
     }
 
     fn claim_bucket_events(
@@ -641,43 +657,24 @@ impl Store for SqliteStore {
     ) -> Result<Vec<BucketEvent>, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("claiming bucket events"))?;
-        let events: Vec<BucketEvent> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE bucket_events SET lease_until_ms = ?2, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM bucket_events WHERE done = 0 AND due_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY id LIMIT ?3)
-                     RETURNING id, bucket, key, name, size, etag, at_ms, attempts",
-                )
-                .map_err(db("claiming bucket events"))?;
-            let rows = stmt
-                .query_map(params![now_ms, now_ms + lease_ms, limit as i64], |r| {
-                    Ok(BucketEvent {
-                        id: r.get(0)?,
-                        bucket: r.get(1)?,
-                        key: r.get(2)?,
-                        name: r.get(3)?,
-                        size: r.get::<_, i64>(4)? as u64,
-                        etag: r.get(5)?,
-                        at_ms: r.get(6)?,
-                        attempts: r.get(7)?,
-                    })
-                })
-                .map_err(db("claiming bucket events"))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(db("claiming bucket events"))?
-        };
+        let events = objects::claim_bucket_events(&tx, now_ms, lease_ms, limit)?;
         tx.commit()
             .map_err(db("committing claimed bucket events"))?;
-        let mut events = events;
-        events.sort_by_key(|e| e.id);
         Ok(events)
     }
 
-    fn finish_bucket_event(&self, id: i64) -> Result<(), StoreError> {
-        self.write()
-            .execute("UPDATE bucket_events SET done = 1 WHERE id = ?1", [id])
-            .map_err(db("finishing a bucket event"))?;
-        Ok(())
+    fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("finishing bucket events"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
+                .map_err(db("finishing bucket events"))?;
+            for id in ids {
+                stmt.execute([id]).map_err(db("finishing bucket events"))?;
+            }
+        }
+        tx.commit().map_err(db("finishing bucket events"))
     }
 
     fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
@@ -688,6 +685,17 @@ impl Store for SqliteStore {
             )
             .map_err(db("scheduling a bucket event retry"))?;
         Ok(())
+    }
+
+    fn pending_bucket_events(&self) -> Result<u64, StoreError> {
+        self.read()
+            .query_row(
+                "SELECT COUNT(*) FROM bucket_events WHERE done = 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(db("counting bucket events"))
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
