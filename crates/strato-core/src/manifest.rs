@@ -10,13 +10,14 @@
 use crate::names::{AppName, FunctionName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
+use crate::s3names::validate_bucket_name;
 use crate::spec::{
-    AppSpec, DEFAULT_CONCURRENCY, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_MS, FunctionSpec,
-    MAX_MEMORY_BYTES,
+    AppSpec, BucketEventKind, BucketSubscription, DEFAULT_CONCURRENCY, DEFAULT_MEMORY_BYTES,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, FunctionSpec, MAX_MEMORY_BYTES,
 };
 use crate::units::{parse_duration_ms, parse_size_bytes};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
 
@@ -71,6 +72,8 @@ impl SourceMap {
 struct RawManifest {
     app: Spanned<RawApp>,
     #[serde(default)]
+    buckets: BTreeMap<Spanned<String>, Spanned<RawBucket>>,
+    #[serde(default)]
     functions: BTreeMap<Spanned<String>, Spanned<RawFunction>>,
 }
 
@@ -78,6 +81,27 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawApp {
     name: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBucket {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscription {
+    bucket: Spanned<String>,
+    events: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    suffix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsync {
+    retries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +118,10 @@ struct RawFunction {
     concurrency: Option<Spanned<i64>>,
     #[serde(default)]
     allowed_outbound_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    on_bucket: Vec<Spanned<RawSubscription>>,
+    #[serde(rename = "async")]
+    async_: Option<RawAsync>,
 }
 
 struct Locator<'a> {
@@ -149,11 +177,22 @@ pub fn parse_manifest_with_sources(
         .map_err(|e| loc.error(&raw.app.get_ref().name, e.to_string()))?;
     sources.record("app".into(), loc.position(raw.app.span().start));
 
+    let mut buckets = BTreeSet::new();
+    for (name, table) in &raw.buckets {
+        validate_bucket_name(name.get_ref())
+            .map_err(|e| loc.error(name, e.to_string()))?;
+        sources.record(
+            format!("buckets.{}", name.get_ref()),
+            loc.position(table.span().start),
+        );
+        buckets.insert(name.get_ref().clone());
+    }
+
     let mut functions = BTreeMap::new();
     for (name, raw_fn) in &raw.functions {
         let fname = FunctionName::new(name.get_ref().clone())
             .map_err(|e| loc.error(name, format!("{e} (in [functions.{}])", name.get_ref())))?;
-        let spec = validate_function(&loc, &mut sources, &fname, raw_fn)?;
+        let spec = validate_function(&loc, &mut sources, &fname, raw_fn, &buckets)?;
         functions.insert(fname, spec);
     }
 
@@ -171,7 +210,14 @@ pub fn parse_manifest_with_sources(
             }
         }
     }
-    Ok((AppSpec { app, functions }, sources))
+    Ok((
+        AppSpec {
+            app,
+            buckets,
+            functions,
+        },
+        sources,
+    ))
 }
 
 fn validate_function(
@@ -179,6 +225,7 @@ fn validate_function(
     sources: &mut SourceMap,
     name: &FunctionName,
     raw: &Spanned<RawFunction>,
+    buckets: &BTreeSet<String>,
 ) -> Result<FunctionSpec, ManifestError> {
     let key = format!("functions.{name}");
     sources.record(key.clone(), loc.position(raw.span().start));
@@ -275,6 +322,22 @@ fn validate_function(
         None => None,
     };
 
+    let mut on_bucket = Vec::new();
+    for sub in &raw.on_bucket {
+        on_bucket.push(validate_subscription(loc, sub, buckets)?);
+    }
+
+    let retries = match raw.async_.as_ref().and_then(|a| a.retries.as_ref()) {
+        None => DEFAULT_RETRIES,
+        Some(r) => {
+            let v = *r.get_ref();
+            if !(0..=10).contains(&v) {
+                return Err(loc.error(r, "`retries` must be between 0 and 10"));
+            }
+            v as u32
+        }
+    };
+
     Ok(FunctionSpec {
         component,
         build,
@@ -284,6 +347,52 @@ fn validate_function(
         timeout_ms,
         concurrency,
         allowed_outbound_hosts,
+        on_bucket,
+        retries,
+    })
+}
+
+fn validate_subscription(
+    loc: &Locator<'_>,
+    raw: &Spanned<RawSubscription>,
+    buckets: &BTreeSet<String>,
+) -> Result<BucketSubscription, ManifestError> {
+    let sub = raw.get_ref();
+    let bucket = sub.bucket.get_ref();
+    if !buckets.contains(bucket) {
+        return Err(loc.error(
+            &sub.bucket,
+            format!("bucket `{bucket}` is not declared in this manifest; add `[buckets.{bucket}]`"),
+        ));
+    }
+    let mut events = Vec::new();
+    match &sub.events {
+        None => events = vec![BucketEventKind::Put, BucketEventKind::Delete],
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(loc.error(list, "`events` is empty; use [\"put\"], [\"delete\"] or both"));
+            }
+            for e in list.get_ref() {
+                events.push(match e.get_ref().as_str() {
+                    "put" => BucketEventKind::Put,
+                    "delete" => BucketEventKind::Delete,
+                    other => {
+                        return Err(loc.error(
+                            e,
+                            format!("unknown bucket event `{other}`; use \"put\" or \"delete\""),
+                        ));
+                    }
+                });
+            }
+        }
+    }
+    events.sort();
+    events.dedup();
+    Ok(BucketSubscription {
+        bucket: bucket.clone(),
+        events,
+        prefix: sub.prefix.clone(),
+        suffix: sub.suffix.clone(),
     })
 }
 
@@ -341,6 +450,55 @@ build = "make"
         assert_eq!(other.timeout_ms, 2_000);
         assert_eq!(other.concurrency, 5);
         assert_eq!(other.build.as_deref(), Some("make"));
+    }
+
+    #[test]
+    fn buckets_and_subscriptions_parse() {
+        let spec = parse_manifest(
+            r#"
+[app]
+name = "media"
+
+[buckets.uploads]
+
+[functions.upper]
+component = "u.wasm"
+[functions.upper.async]
+retries = 4
+[[functions.upper.on_bucket]]
+bucket = "uploads"
+events = ["put"]
+prefix = "in/"
+suffix = ".txt"
+"#,
+            "strato.toml",
+        )
+        .unwrap();
+        assert!(spec.buckets.contains("uploads"));
+        let f = &spec.functions[&FunctionName::new("upper").unwrap()];
+        assert_eq!(f.retries, 4);
+        let sub = &f.on_bucket[0];
+        assert!(sub.matches("ObjectCreated:Put", "in/a.txt"));
+        assert!(sub.matches("ObjectCreated:Copy", "in/a.txt"));
+        assert!(!sub.matches("ObjectRemoved:Delete", "in/a.txt"));
+        assert!(!sub.matches("ObjectCreated:Put", "out/a.txt"));
+        assert!(!sub.matches("ObjectCreated:Put", "in/a.TXT"));
+    }
+
+    #[test]
+    fn bucket_mistakes_are_located() {
+        let base = "[app]\nname = \"a\"\n[buckets.okay]\n[functions.f]\ncomponent = \"f.wasm\"\n";
+        let e = err("[app]\nname = \"a\"\n[buckets.Bad_Name]\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("Bad_Name"), "{e}");
+        let e = err(&format!("{base}[[functions.f.on_bucket]]\nbucket = \"missing\"\n"));
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("[buckets.missing]"), "{e}");
+        let e = err(&format!(
+            "{base}[[functions.f.on_bucket]]\nbucket = \"okay\"\nevents = [\"put\", \"copy\"]\n"
+        ));
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("unknown bucket event `copy`"), "{e}");
     }
 
     #[test]

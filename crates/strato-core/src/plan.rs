@@ -68,6 +68,23 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
         ("timeout", format_duration(s.timeout_ms)),
         ("concurrency", s.concurrency.to_string()),
         (
+            "on_bucket",
+            list(
+                s.on_bucket
+                    .iter()
+                    .map(|b| {
+                        let events: Vec<_> = b
+                            .events
+                            .iter()
+                            .map(|e| format!("{e:?}").to_lowercase())
+                            .collect();
+                        format!("{} {} {}*{}", b.bucket, events.join("+"), b.prefix, b.suffix)
+                    })
+                    .collect(),
+            ),
+        ),
+        ("retries", s.retries.to_string()),
+        (
             "allowed_outbound_hosts",
             list(
                 s.allowed_outbound_hosts
@@ -136,10 +153,26 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
             });
         }
     }
+    let no_buckets = std::collections::BTreeSet::new();
+    let live_buckets = live.map(|(_, r)| &r.buckets).unwrap_or(&no_buckets);
+    for name in desired.buckets.difference(live_buckets) {
+        changes.push(bucket_change(ChangeKind::Create, name));
+    }
+    for name in live_buckets.difference(&desired.buckets) {
+        changes.push(bucket_change(ChangeKind::Delete, name));
+    }
     Plan {
         app: desired.app.to_string(),
         live_revision: live.map(|(n, _)| n),
         changes,
+    }
+}
+
+fn bucket_change(kind: ChangeKind, name: &str) -> ResourceChange {
+    ResourceChange {
+        kind,
+        resource: format!("bucket {name}"),
+        fields: Vec::new(),
     }
 }
 
@@ -188,6 +221,7 @@ mod tests {
     fn revision(text: &str, digest: &str) -> RevisionSpec {
         let spec = parse_manifest(text, "strato.toml").unwrap();
         RevisionSpec {
+            buckets: Default::default(),
             app: spec.app,
             functions: spec
                 .functions

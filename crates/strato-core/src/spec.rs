@@ -4,7 +4,7 @@ use crate::names::{AppName, FunctionName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Default memory limit of a function.
 pub const DEFAULT_MEMORY_BYTES: u64 = 128 << 20;
@@ -14,6 +14,46 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_CONCURRENCY: u32 = 100;
 /// Largest memory limit a wasm32 function can use.
 pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+/// Retries of a failed asynchronous delivery (bucket events), as Lambda.
+pub const DEFAULT_RETRIES: u32 = 2;
+
+fn default_retries() -> u32 {
+    DEFAULT_RETRIES
+}
+
+/// Which object changes a subscription wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketEventKind {
+    /// ObjectCreated:* (put, copy, completed multipart upload).
+    Put,
+    /// ObjectRemoved:*.
+    Delete,
+}
+
+/// A `[[functions.NAME.on_bucket]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSubscription {
+    pub bucket: String,
+    pub events: Vec<BucketEventKind>,
+    /// Keys must start with this (may be empty).
+    pub prefix: String,
+    /// Keys must end with this (may be empty).
+    pub suffix: String,
+}
+
+impl BucketSubscription {
+    /// Whether an event named like S3's (`ObjectCreated:Put`) on `key`
+    /// matches.
+    pub fn matches(&self, event_name: &str, key: &str) -> bool {
+        let kind = if event_name.starts_with("ObjectCreated:") {
+            BucketEventKind::Put
+        } else {
+            BucketEventKind::Delete
+        };
+        self.events.contains(&kind) && key.starts_with(&self.prefix) && key.ends_with(&self.suffix)
+    }
+}
 
 /// A `[functions.NAME]` table, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,12 +68,19 @@ pub struct FunctionSpec {
     pub timeout_ms: u64,
     pub concurrency: u32,
     pub allowed_outbound_hosts: Vec<OutboundRule>,
+    #[serde(default)]
+    pub on_bucket: Vec<BucketSubscription>,
+    /// Retries of a failed event delivery (`[functions.NAME.async] retries`).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
 }
 
 /// A whole manifest, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSpec {
     pub app: AppName,
+    /// Buckets the app declares (`[buckets.NAME]`).
+    pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, FunctionSpec>,
 }
 
@@ -49,6 +96,8 @@ pub struct DeployedFunction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionSpec {
     pub app: AppName,
+    #[serde(default)]
+    pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, DeployedFunction>,
 }
 

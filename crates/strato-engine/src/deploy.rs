@@ -5,8 +5,10 @@
 //! one atomic pointer store. Requests already running hold their own
 //! `Arc<LiveFunction>` and finish on the old revision.
 
+use crate::buckets::{BucketError, ListRequest, Scope};
 use crate::platform::Platform;
 use crate::routing::Routing;
+use crate::util::now_ms;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -44,6 +46,12 @@ pub enum DeployError {
     BadDigest(String),
     #[error("app `{0}` does not exist")]
     NoSuchApp(String),
+    #[error("bucket `{0}` belongs to another app; rename the bucket in this manifest")]
+    BucketTaken(String),
+    #[error(
+        "bucket `{0}` is not empty; empty it first, keep it in the manifest, or destroy with --force"
+    )]
+    BucketNotEmpty(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -108,9 +116,22 @@ impl Platform {
         Ok(())
     }
 
-    /// What deploying `spec` would change; refuses route conflicts.
+    fn check_buckets(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
+        for name in &spec.buckets {
+            if let Ok(b) = self.buckets.bucket(name, &Scope::Admin)
+                && b.app.as_deref().is_some_and(|a| a != spec.app.as_str())
+            {
+                return Err(DeployError::BucketTaken(name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// What deploying `spec` would change; refuses route and bucket
+    /// conflicts.
     pub fn plan(&self, spec: &RevisionSpec) -> Result<Plan, DeployError> {
         self.check_routes(spec)?;
+        self.check_buckets(spec)?;
         let live = self
             .store
             .live_revision(spec.app.as_str())
@@ -158,11 +179,24 @@ impl Platform {
         .await
         .map_err(storage)??;
 
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let number = self.store.deploy_revision(&spec, now_ms).map_err(storage)?;
+        // Buckets the new revision drops go first: a non-empty one stops
+        // the deploy before anything changed.
+        let live = self.store.live_revision(spec.app.as_str()).map_err(storage)?;
+        if let Some(live) = &live {
+            for dropped in live.spec.buckets.difference(&spec.buckets) {
+                self.remove_bucket(dropped, false).await?;
+            }
+        }
+        self.buckets
+            .declare_buckets(spec.app.as_str(), &spec.buckets)
+            .map_err(|e| match e {
+                BucketError::BucketAlreadyExists(name) => DeployError::BucketTaken(name),
+                other => storage(other),
+            })?;
+        let number = self
+            .store
+            .deploy_revision(&spec, now_ms())
+            .map_err(storage)?;
         let fresh = prepared.into_iter().map(|f| {
             let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
             f.revision = number;
@@ -174,9 +208,30 @@ impl Platform {
         Ok((number, plan))
     }
 
-    /// Removes an app: its routes stop answering at once; runs in flight finish.
-    pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
+    /// Removes an app: its routes stop answering at once; runs in flight
+    /// finish. Its buckets go too, refused if not empty unless `force`.
+    pub async fn destroy(&self, app: &str, force: bool) -> Result<(), DeployError> {
         let _guard = self.deploy_lock.lock().await;
+        let live = self
+            .store
+            .live_revision(app)
+            .map_err(storage)?
+            .ok_or_else(|| DeployError::NoSuchApp(app.to_string()))?;
+        if !force {
+            for name in &live.spec.buckets {
+                if !self
+                    .buckets
+                    .list_objects(name, &Scope::Admin, &ListRequest { max_keys: 1, ..Default::default() })
+                    .map(|p| p.objects.is_empty() && p.common_prefixes.is_empty())
+                    .unwrap_or(true)
+                {
+                    return Err(DeployError::BucketNotEmpty(name.clone()));
+                }
+            }
+        }
+        for name in &live.spec.buckets {
+            self.remove_bucket(name, force).await?;
+        }
         if !self.store.destroy_app(app).map_err(storage)? {
             return Err(DeployError::NoSuchApp(app.to_string()));
         }
@@ -185,10 +240,17 @@ impl Platform {
         Ok(())
     }
 
+    async fn remove_bucket(&self, name: &str, force: bool) -> Result<(), DeployError> {
+        match self.buckets.delete_bucket(name, &Scope::Admin, force).await {
+            Ok(()) | Err(BucketError::NoSuchBucket(_)) => Ok(()),
+            Err(BucketError::BucketNotEmpty(name)) => Err(DeployError::BucketNotEmpty(name)),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     fn swap_app(&self, app: &str, functions: Vec<Arc<crate::routing::LiveFunction>>) {
         let current = self.routing.load();
         let kept = current.functions.values().filter(|f| f.app != app).cloned();
-        let next = Routing::build(kept.chain(functions));
-        self.routing.store(Arc::new(next));
+        self.set_routing(Routing::build(kept.chain(functions)));
     }
 }

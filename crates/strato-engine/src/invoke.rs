@@ -3,6 +3,7 @@
 
 use crate::platform::Platform;
 use crate::routing::LiveFunction;
+use crate::util::now_ms;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,6 +29,30 @@ pub enum InvokeError {
     Forbidden(String),
 }
 
+/// How a run came to be, and who waits for its outcome.
+pub(crate) struct RunContext {
+    pub trigger: Trigger,
+    pub event_id: Option<String>,
+    pub attempt: u32,
+    /// Wait for a concurrency slot however long it takes (async work)
+    /// instead of answering 429 after the bounded queue wait.
+    pub wait_for_slot: bool,
+    /// Told the run's final status when it is recorded.
+    pub on_status: Option<tokio::sync::oneshot::Sender<RunStatus>>,
+}
+
+impl RunContext {
+    pub(crate) fn new(trigger: Trigger) -> RunContext {
+        RunContext {
+            trigger,
+            event_id: None,
+            attempt: 1,
+            wait_for_slot: false,
+            on_status: None,
+        }
+    }
+}
+
 impl Platform {
     /// Serves a request that arrived on the gateway.
     pub async fn handle_gateway<B>(
@@ -45,7 +70,7 @@ impl Platform {
             .lookup(request.uri().path())
             .cloned();
         match function {
-            Some(f) => self.run_function(f, request, Trigger::Http).await,
+            Some(f) => self.run_function(f, request, RunContext::new(Trigger::Http)).await,
             None => text_response(
                 404,
                 "no deployed function serves this path; see `strato apps`",
@@ -83,14 +108,16 @@ impl Platform {
         {
             return Err(InvokeError::Forbidden(app.to_string()));
         }
-        Ok(self.run_function(function, request, Trigger::Invoke).await)
+        Ok(self
+            .run_function(function, request, RunContext::new(Trigger::Invoke))
+            .await)
     }
 
-    async fn run_function<B>(
+    pub(crate) async fn run_function<B>(
         self: &Arc<Self>,
         function: Arc<LiveFunction>,
         request: http::Request<B>,
-        trigger: Trigger,
+        mut cx: RunContext,
     ) -> http::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -102,6 +129,11 @@ impl Platform {
 
         let permit = match function.permits.clone().try_acquire_owned() {
             Ok(p) => p,
+            // Async work waits for a slot rather than failing.
+            Err(_) if cx.wait_for_slot => match function.permits.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return text_response(503, "function is shutting down"),
+            },
             Err(_) => {
                 let waited = tokio::time::timeout(
                     self.config.queue_wait,
@@ -120,7 +152,7 @@ impl Platform {
                         self.record(
                             &function,
                             &run_id,
-                            trigger,
+                            &mut cx,
                             started_at_ms,
                             started,
                             RunStatus::Throttled,
@@ -160,7 +192,7 @@ impl Platform {
             this.record(
                 &function,
                 &record_id,
-                trigger,
+                &mut cx,
                 started_at_ms,
                 started,
                 status,
@@ -183,7 +215,7 @@ impl Platform {
         &self,
         function: &LiveFunction,
         run_id: &str,
-        trigger: Trigger,
+        cx: &mut RunContext,
         started_at_ms: i64,
         started: Instant,
         status: RunStatus,
@@ -199,7 +231,7 @@ impl Platform {
                 app: function.app.clone(),
                 function: function.name.clone(),
                 revision: function.revision,
-                trigger,
+                trigger: cx.trigger,
                 status,
                 started_at_ms,
                 duration_us,
@@ -208,15 +240,13 @@ impl Platform {
                 billed_ms: RunRecord::billed_ms_for(duration_us),
                 http_status,
                 error,
+                event_id: cx.event_id.clone(),
+                attempt: cx.attempt,
             },
             logs,
         });
+        if let Some(tell) = cx.on_status.take() {
+            let _ = tell.send(status);
+        }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

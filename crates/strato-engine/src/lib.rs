@@ -9,16 +9,22 @@
 //! - routes gateway requests and control-API invokes to a function and runs
 //!   them on the wasm executor within the function's concurrency limit
 //!   ([`Platform::handle_gateway`], [`Platform::invoke`]);
-//! - records every run and its logs through the batched recorder.
+//! - records every run and its logs through the batched recorder;
+//! - keeps buckets ([`buckets::Buckets`]: objects, multipart uploads, access
+//!   keys) and delivers their events to subscribed functions at least once
+//!   ([`events`]).
 //!
 //! It holds no SQL and no HTTP routing of its own: storage goes through
 //! `strato_store::Store`, execution through `strato_wasm::WasmEngine`.
 
+pub mod buckets;
 mod deploy;
+pub mod events;
 mod invoke;
 mod platform;
 mod routing;
 mod tokens;
+mod util;
 
 pub use deploy::DeployError;
 pub use invoke::InvokeError;

@@ -1,5 +1,6 @@
 //! The [`Platform`]: shared state of a running server.
 
+use crate::buckets::{Buckets, Subscriber};
 use crate::routing::{LiveFunction, Routing};
 use crate::tokens::TokenIssuer;
 use arc_swap::ArcSwap;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use strato_core::spec::DeployedFunction;
+use strato_blob::BlobStore;
 use strato_store::{RunRecorder, Store};
 use strato_wasm::{InvocationLimits, WasmEngine};
 use tokio::sync::{Mutex, Notify, Semaphore};
@@ -23,6 +25,15 @@ pub struct PlatformConfig {
     /// How long a request over a function's concurrency waits for a slot
     /// before it is answered 429.
     pub queue_wait: Duration,
+    /// Where object bytes live (`<data-dir>/blobs`).
+    pub blobs_dir: PathBuf,
+    /// URL of the S3 API as seen by runs (`AWS_ENDPOINT_URL`).
+    pub s3_url: String,
+    /// Region reported to clients and in events (`AWS_REGION`).
+    pub region: String,
+    /// Wait before the first retry of a failed event delivery; doubles
+    /// with each further attempt.
+    pub event_retry_base: Duration,
 }
 
 /// Counters exported at `/metrics`.
@@ -38,6 +49,7 @@ pub(crate) struct Counters {
 /// The engine service shared by every HTTP surface.
 pub struct Platform {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) buckets: Arc<Buckets>,
     pub(crate) wasm: Arc<WasmEngine>,
     pub(crate) recorder: Arc<RunRecorder>,
     pub(crate) routing: ArcSwap<Routing>,
@@ -67,8 +79,19 @@ impl Platform {
             ))
         })?;
         let recorder = RunRecorder::spawn(store.clone());
+        let blobs = BlobStore::local(&config.blobs_dir)
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        // One server owns the store: leases left by a previous process
+        // (a crash mid-delivery) are void, so those events go out again now.
+        store
+            .release_bucket_event_leases()
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let buckets = Buckets::open(store.clone(), blobs, events_tx)
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let platform = Arc::new(Platform {
             store,
+            buckets: Arc::new(buckets),
             wasm,
             recorder,
             routing: ArcSwap::from_pointee(Routing::default()),
@@ -101,12 +124,36 @@ impl Platform {
                 }
             }
         }
-        platform.routing.store(Arc::new(Routing::build(functions)));
+        platform.set_routing(Routing::build(functions));
+        tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
         Ok(platform)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn buckets(&self) -> &Arc<Buckets> {
+        &self.buckets
+    }
+
+    /// Makes `routing` live, with its bucket subscriptions.
+    pub(crate) fn set_routing(&self, routing: Routing) {
+        let subscribers = routing
+            .functions
+            .values()
+            .flat_map(|f| {
+                let lease_ms = (f.spec.timeout_ms + 60_000) as i64;
+                f.spec.on_bucket.iter().map(move |s| Subscriber {
+                    app: f.app.clone(),
+                    function: f.name.clone(),
+                    subscription: s.clone(),
+                    lease_ms,
+                })
+            })
+            .collect();
+        self.routing.store(Arc::new(routing));
+        self.buckets.set_subscribers(subscribers);
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -146,6 +193,15 @@ impl Platform {
         env.push(("STRATO_TOKEN".into(), self.tokens.issue(app)));
         env.push(("STRATO_APP".into(), app.to_string()));
         env.push(("STRATO_FUNCTION".into(), name.to_string()));
+        match self.buckets.keys().for_app(app) {
+            Ok(key) => {
+                env.push(("AWS_ENDPOINT_URL".into(), self.config.s3_url.clone()));
+                env.push(("AWS_ACCESS_KEY_ID".into(), key.id));
+                env.push(("AWS_SECRET_ACCESS_KEY".into(), key.secret));
+                env.push(("AWS_REGION".into(), self.config.region.clone()));
+            }
+            Err(e) => tracing::error!(app, error = %e, "no S3 key for the app's runs"),
+        }
         let permits = match previous.get(&(app.to_string(), name.to_string())) {
             Some(old) if old.spec.concurrency == f.spec.concurrency => old.permits.clone(),
             _ => Arc::new(Semaphore::new(f.spec.concurrency as usize)),

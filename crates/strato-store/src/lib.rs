@@ -207,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
     fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Releases an event to be claimed again at `due_ms`.
     fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
+    /// Voids every lease, so leased events can be claimed at once (at
+    /// start, when no other process is delivering).
+    fn release_bucket_event_leases(&self) -> Result<(), StoreError>;
     /// Events not yet finished (for stats and tests).
     fn pending_bucket_events(&self) -> Result<u64, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).

@@ -687,6 +687,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "UPDATE bucket_events SET lease_until_ms = 0 WHERE done = 0 AND lease_until_ms > 0",
+                [],
+            )
+            .map_err(db("releasing bucket event leases"))?;
+        Ok(())
+    }
+
     fn pending_bucket_events(&self) -> Result<u64, StoreError> {
         self.read()
             .query_row(

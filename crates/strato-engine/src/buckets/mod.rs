@@ -1,0 +1,539 @@
+//! Buckets: object storage behind the S3 API and the control API.
+//!
+//! [`Buckets`] is the one service both surfaces call. Bytes go to blobs
+//! first (fsynced); then one store transaction makes the object visible and
+//! writes one event per subscribed function (the outbox), so an
+//! acknowledged PUT is durable and never lacks its events. Blobs left
+//! behind by a crash between those two steps, or by a replaced object, are
+//! deleted (at once, or by [`Buckets::collect_orphans`] at start).
+
+mod keys;
+mod listing;
+mod multipart;
+
+pub use keys::{KeyRing, KeyError};
+pub use listing::{ListPage, ListRequest};
+pub use multipart::CompletedPart;
+
+use crate::util::now_ms;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use futures::Stream;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
+use strato_blob::{BlobError, BlobStore};
+use strato_core::BucketSubscription;
+use strato_core::s3names::{validate_bucket_name, validate_object_key};
+use strato_store::{BucketDeletion, BucketEvent, BucketInfo, NewBucketEvent, ObjectMeta, Store};
+use tokio::sync::mpsc;
+
+/// What failed in a bucket operation; the S3 and control APIs map these to
+/// their own error codes in one place each.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("bucket `{0}` does not exist")]
+    NoSuchBucket(String),
+    #[error("no object `{key}` in bucket `{bucket}`")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("bucket `{0}` already exists and belongs to someone else")]
+    BucketAlreadyExists(String),
+    #[error("bucket `{0}` already exists and is yours")]
+    BucketAlreadyOwnedByYou(String),
+    #[error("bucket `{0}` is not empty; delete its objects first (or `strato destroy --force`)")]
+    BucketNotEmpty(String),
+    #[error("{0}")]
+    InvalidBucketName(String),
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("the body's MD5 does not match Content-MD5")]
+    BadDigest,
+    #[error("the body ended after {got} of {expected} bytes")]
+    IncompleteBody { expected: u64, got: u64 },
+    #[error("the body is larger than its declared {0} bytes")]
+    BodyTooLong(u64),
+    #[error("no multipart upload `{0}`")]
+    NoSuchUpload(String),
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("parts must be listed in ascending order")]
+    InvalidPartOrder,
+    #[error("part {0} is smaller than 5 MiB; only the last part may be")]
+    EntityTooSmall(u32),
+    #[error("these credentials may not use bucket `{0}`")]
+    AccessDenied(String),
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<strato_store::StoreError> for BucketError {
+    fn from(e: strato_store::StoreError) -> Self {
+        match e {
+            strato_store::StoreError::Conflict { .. } => BucketError::Conflict(e.to_string()),
+            other => BucketError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for BucketError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Upload(msg) => BucketError::Body(msg),
+            other => BucketError::Storage(other.to_string()),
+        }
+    }
+}
+
+/// Who is asking: the admin (every bucket) or one app (its own buckets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Admin,
+    App(String),
+}
+
+impl Scope {
+    fn may_use(&self, bucket: &BucketInfo) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::App(app) => bucket.app.as_deref() == Some(app),
+        }
+    }
+
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Scope::Admin => None,
+            Scope::App(app) => Some(app),
+        }
+    }
+}
+
+/// Headers stored with an object and given back on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    /// `cache-control`, `expires`, `content-disposition`, … and
+    /// `x-amz-meta-*`, lower-case names.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Checks the client asked for on an upload.
+#[derive(Debug, Clone, Default)]
+pub struct UploadChecks {
+    /// Content-MD5, decoded.
+    pub md5: Option<[u8; 16]>,
+    /// Content-Length (decoded length for aws-chunked bodies).
+    pub length: Option<u64>,
+}
+
+/// A function subscribed to a bucket.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub app: String,
+    pub function: String,
+    pub subscription: BucketSubscription,
+    /// How long one delivery may take (its timeout plus slack): the lease.
+    pub lease_ms: i64,
+}
+
+/// Object storage with events. Cheap to share (`Arc`).
+pub struct Buckets {
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    keys: KeyRing,
+    /// Every bucket, by name (few; read on every request).
+    buckets: ArcSwap<HashMap<String, BucketInfo>>,
+    subscribers: ArcSwap<HashMap<String, Vec<Subscriber>>>,
+    /// Events committed with a write, for immediate delivery.
+    events: mpsc::UnboundedSender<BucketEvent>,
+}
+
+/// A stream of object bytes.
+pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BucketError>> + Send>>;
+
+impl Buckets {
+    /// Opens the service. Events committed by writes are sent to `events`.
+    pub fn open(
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+        events: mpsc::UnboundedSender<BucketEvent>,
+    ) -> Result<Buckets, BucketError> {
+        let keys = KeyRing::load(store.clone())?;
+        let buckets = Buckets {
+            store,
+            blobs,
+            keys,
+            buckets: ArcSwap::from_pointee(HashMap::new()),
+            subscribers: ArcSwap::from_pointee(HashMap::new()),
+            events,
+        };
+        buckets.reload_buckets()?;
+        Ok(buckets)
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    fn reload_buckets(&self) -> Result<(), BucketError> {
+        let all = self.store.list_buckets()?;
+        self.buckets
+            .store(Arc::new(all.into_iter().map(|b| (b.name.clone(), b)).collect()));
+        Ok(())
+    }
+
+    /// Replaces the set of subscribed functions (after a deploy).
+    pub fn set_subscribers(&self, subscribers: Vec<Subscriber>) {
+        let mut by_bucket: HashMap<String, Vec<Subscriber>> = HashMap::new();
+        for s in subscribers {
+            by_bucket
+                .entry(s.subscription.bucket.clone())
+                .or_default()
+                .push(s);
+        }
+        self.subscribers.store(Arc::new(by_bucket));
+    }
+
+    /// The bucket if it exists and `scope` may use it.
+    pub fn bucket(&self, name: &str, scope: &Scope) -> Result<BucketInfo, BucketError> {
+        match self.buckets.load().get(name) {
+            None => Err(BucketError::NoSuchBucket(name.to_string())),
+            Some(b) if !scope.may_use(b) => Err(BucketError::AccessDenied(name.to_string())),
+            Some(b) => Ok(b.clone()),
+        }
+    }
+
+    pub fn list_buckets(&self, scope: &Scope) -> Vec<BucketInfo> {
+        let mut list: Vec<BucketInfo> = self
+            .buckets
+            .load()
+            .values()
+            .filter(|b| scope.may_use(b))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Creates a bucket owned by the scope's app (none for the admin).
+    pub fn create_bucket(&self, name: &str, scope: &Scope) -> Result<(), BucketError> {
+        validate_bucket_name(name).map_err(|e| BucketError::InvalidBucketName(e.to_string()))?;
+        let created = self.store.create_bucket(name, scope.owner(), now_ms())?;
+        self.reload_buckets()?;
+        if created {
+            return Ok(());
+        }
+        let existing = self.bucket(name, &Scope::Admin)?;
+        if scope.may_use(&existing) {
+            Err(BucketError::BucketAlreadyOwnedByYou(name.to_string()))
+        } else {
+            Err(BucketError::BucketAlreadyExists(name.to_string()))
+        }
+    }
+
+    /// Makes the buckets an app declares exist and belong to it.
+    /// Fails, changing nothing, if one belongs to another app.
+    pub fn declare_buckets<'a>(
+        &self,
+        app: &str,
+        names: impl IntoIterator<Item = &'a String> + Clone,
+    ) -> Result<(), BucketError> {
+        for name in names.clone() {
+            if let Some(b) = self.buckets.load().get(name.as_str())
+                && b.app.as_deref().is_some_and(|owner| owner != app)
+            {
+                return Err(BucketError::BucketAlreadyExists(name.clone()));
+            }
+        }
+        for name in names {
+            if !self.store.create_bucket(name, Some(app), now_ms())? {
+                self.store.set_bucket_app(name, Some(app))?;
+            }
+        }
+        self.reload_buckets()
+    }
+
+    /// Deletes a bucket; with `force`, its objects and uploads first.
+    pub async fn delete_bucket(
+        &self,
+        name: &str,
+        scope: &Scope,
+        force: bool,
+    ) -> Result<(), BucketError> {
+        self.bucket(name, scope)?;
+        if force {
+            let store = self.store.clone();
+            let owned = name.to_string();
+            let blobs = blocking(move || store.empty_bucket(&owned)).await?;
+            self.delete_blobs(blobs).await;
+        }
+        let outcome = self.store.delete_bucket(name)?;
+        self.reload_buckets()?;
+        match outcome {
+            BucketDeletion::Deleted => Ok(()),
+            BucketDeletion::NotFound => Err(BucketError::NoSuchBucket(name.to_string())),
+            BucketDeletion::NotEmpty => Err(BucketError::BucketNotEmpty(name.to_string())),
+        }
+    }
+
+    /// Stores an object from a stream of bytes; returns its metadata once
+    /// bytes, metadata and events are durable.
+    pub async fn put_object<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        scope: &Scope,
+        body: S,
+        headers: ObjectHeaders,
+        checks: UploadChecks,
+    ) -> Result<ObjectMeta, BucketError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.bucket(bucket, scope)?;
+        validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        let stored = self.store_checked_blob(body, &checks).await?;
+        let meta = ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: stored.size,
+            etag: format!("\"{}\"", hex::encode(stored.md5)),
+            content_type: headers.content_type,
+            headers: headers.headers,
+            blob: stored.id,
+            modified_ms: now_ms(),
+        };
+        self.commit_object(meta, "ObjectCreated:Put").await
+    }
+
+    /// Writes a blob, refusing (and deleting) it if it does not match the
+    /// length or MD5 the client declared.
+    async fn store_checked_blob<S, E>(
+        &self,
+        body: S,
+        checks: &UploadChecks,
+    ) -> Result<strato_blob::StoredBlob, BucketError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        use futures::StreamExt;
+        let limit = checks.length;
+        let mut seen = 0u64;
+        // Stop reading as soon as a body runs past its declared length.
+        let body = body.map(move |chunk| {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            seen += chunk.len() as u64;
+            match limit {
+                Some(n) if seen > n => Err(format!("{}", BucketError::BodyTooLong(n))),
+                _ => Ok(chunk),
+            }
+        });
+        let stored = self.blobs.put_stream(body).await?;
+        let problem = match (checks.length, checks.md5) {
+            (Some(n), _) if stored.size != n => Some(BucketError::IncompleteBody {
+                expected: n,
+                got: stored.size,
+            }),
+            (_, Some(md5)) if md5 != stored.md5 => Some(BucketError::BadDigest),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.delete_blobs(vec![stored.id]).await;
+            return Err(problem);
+        }
+        Ok(stored)
+    }
+
+    /// Makes an object visible with its events, hands the events to the
+    /// deliverer and deletes the blob it replaced.
+    async fn commit_object(
+        &self,
+        meta: ObjectMeta,
+        event_name: &str,
+    ) -> Result<ObjectMeta, BucketError> {
+        let events = self.events_for(&meta.bucket, &meta.key, event_name);
+        let store = self.store.clone();
+        let to_write = meta.clone();
+        let written = blocking(move || store.put_object(&to_write, &events)).await;
+        let write = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.delete_blobs(vec![meta.blob.clone()]).await;
+                return Err(e);
+            }
+        };
+        self.announce(write.events);
+        if let Some(old) = write.replaced_blob {
+            self.delete_blobs(vec![old]).await;
+        }
+        Ok(meta)
+    }
+
+    fn announce(&self, events: Vec<BucketEvent>) {
+        for e in events {
+            // The deliverer is gone only at shutdown; the sweeper after the
+            // next start delivers what was not sent.
+            let _ = self.events.send(e);
+        }
+    }
+
+    /// One event per subscribed function whose filter matches.
+    fn events_for(&self, bucket: &str, key: &str, name: &str) -> Vec<NewBucketEvent> {
+        let now = now_ms();
+        self.subscribers
+            .load()
+            .get(bucket)
+            .map(|subs| {
+                subs.iter()
+                    .filter(|s| s.subscription.matches(name, key))
+                    .map(|s| NewBucketEvent {
+                        name: name.to_string(),
+                        at_ms: now,
+                        app: s.app.clone(),
+                        function: s.function.clone(),
+                        leased_until_ms: now + s.lease_ms,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// An object's metadata.
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        scope: &Scope,
+    ) -> Result<ObjectMeta, BucketError> {
+        self.bucket(bucket, scope)?;
+        self.store
+            .get_object(bucket, key)?
+            .ok_or_else(|| BucketError::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            })
+    }
+
+    /// The bytes of an object (a byte range of them).
+    pub async fn read_object(
+        &self,
+        meta: &ObjectMeta,
+        range: Option<Range<u64>>,
+    ) -> Result<ObjectStream, BucketError> {
+        use futures::TryStreamExt;
+        if meta.size == 0 {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let stream = self.blobs.get(&meta.blob, range).await?;
+        Ok(Box::pin(stream.map_err(BucketError::from)))
+    }
+
+    /// Deletes an object (S3: deleting a missing key succeeds).
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        scope: &Scope,
+    ) -> Result<bool, BucketError> {
+        self.bucket(bucket, scope)?;
+        let events = self.events_for(bucket, key, "ObjectRemoved:Delete");
+        let store = self.store.clone();
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let removed = blocking(move || store.delete_object(&b, &k, &events)).await?;
+        Ok(match removed {
+            Some(r) => {
+                self.announce(r.events);
+                self.delete_blobs(vec![r.object.blob]).await;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Copies an object; `headers` replaces the metadata (REPLACE) or,
+    /// when `None`, the source's is kept (COPY).
+    pub async fn copy_object(
+        &self,
+        source: (&str, &str),
+        target: (&str, &str),
+        scope: &Scope,
+        headers: Option<ObjectHeaders>,
+    ) -> Result<ObjectMeta, BucketError> {
+        let src = self.head_object(source.0, source.1, scope)?;
+        self.bucket(target.0, scope)?;
+        validate_object_key(target.1).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        let body = self.read_object(&src, None).await?;
+        let stored = self
+            .store_checked_blob(
+                body,
+                &UploadChecks {
+                    md5: None,
+                    length: Some(src.size),
+                },
+            )
+            .await?;
+        let headers = headers.unwrap_or(ObjectHeaders {
+            content_type: src.content_type.clone(),
+            headers: src.headers.clone(),
+        });
+        let meta = ObjectMeta {
+            bucket: target.0.to_string(),
+            key: target.1.to_string(),
+            size: stored.size,
+            // A multipart source keeps its ETag, as S3 does for a copy of
+            // unchanged bytes; otherwise it is the MD5.
+            etag: if src.etag.contains('-') {
+                src.etag.clone()
+            } else {
+                format!("\"{}\"", hex::encode(stored.md5))
+            },
+            content_type: headers.content_type,
+            headers: headers.headers,
+            blob: stored.id,
+            modified_ms: now_ms(),
+        };
+        self.commit_object(meta, "ObjectCreated:Copy").await
+    }
+
+    async fn delete_blobs(&self, ids: Vec<String>) {
+        for id in ids {
+            if let Err(e) = self.blobs.delete(&id).await {
+                // Left for the orphan sweep at the next start.
+                tracing::warn!(blob = %id, error = %e, "could not delete a blob");
+            }
+        }
+    }
+
+    /// Deletes blobs nothing refers to (left by a crash mid-upload).
+    /// Call at start, before serving.
+    pub async fn collect_orphans(&self) -> Result<usize, BucketError> {
+        let store = self.store.clone();
+        let referenced = blocking(move || store.referenced_blobs()).await?;
+        let orphans: Vec<String> = self
+            .blobs
+            .list_ids()
+            .await?
+            .into_iter()
+            .filter(|id| !referenced.contains(id))
+            .collect();
+        let n = orphans.len();
+        self.delete_blobs(orphans).await;
+        Ok(n)
+    }
+}
+
+/// Runs a blocking store call (a group commit waits for an fsync) off the
+/// async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, strato_store::StoreError> + Send + 'static,
+) -> Result<T, BucketError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BucketError::Storage(e.to_string()))?
+        .map_err(BucketError::from)
+}

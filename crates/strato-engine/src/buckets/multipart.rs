@@ -1,0 +1,247 @@
+//! Multipart uploads: parts are blobs of their own; completing streams the
+//! chosen parts, in order, into one new blob and makes it visible in the
+//! same transaction that forgets the upload.
+
+use super::{Buckets, BucketError, ObjectHeaders, Scope, UploadChecks, blocking};
+use crate::util::now_ms;
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use strato_core::s3names::validate_object_key;
+use strato_store::{MultipartUpload, ObjectMeta, UploadPart};
+
+/// S3's smallest part, except for the last one.
+const MIN_PART_BYTES: u64 = 5 << 20;
+/// S3's part numbers run from 1 to 10,000.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// A part as named in a CompleteMultipartUpload request.
+#[derive(Debug, Clone)]
+pub struct CompletedPart {
+    pub number: u32,
+    /// With or without quotes.
+    pub etag: String,
+}
+
+impl Buckets {
+    /// Starts an upload; returns its id.
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        scope: &Scope,
+        headers: ObjectHeaders,
+    ) -> Result<MultipartUpload, BucketError> {
+        self.bucket(bucket, scope)?;
+        validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        let upload = MultipartUpload {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            content_type: headers.content_type,
+            headers: headers.headers,
+            created_ms: now_ms(),
+        };
+        self.store.create_upload(&upload)?;
+        Ok(upload)
+    }
+
+    /// The upload, if it is in progress for this bucket and key.
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        scope: &Scope,
+    ) -> Result<MultipartUpload, BucketError> {
+        self.bucket(bucket, scope)?;
+        match self.store.get_upload(upload_id)? {
+            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+            _ => Err(BucketError::NoSuchUpload(upload_id.to_string())),
+        }
+    }
+
+    /// Stores one part; returns it (its ETag is the part's MD5).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        scope: &Scope,
+        body: S,
+        checks: UploadChecks,
+    ) -> Result<UploadPart, BucketError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(BucketError::InvalidPart(format!(
+                "part number {number} is outside 1..={MAX_PART_NUMBER}"
+            )));
+        }
+        self.upload(bucket, key, upload_id, scope)?;
+        let stored = self.store_checked_blob(body, &checks).await?;
+        let part = UploadPart {
+            upload_id: upload_id.to_string(),
+            number,
+            size: stored.size,
+            etag: format!("\"{}\"", hex::encode(stored.md5)),
+            blob: stored.id,
+            modified_ms: now_ms(),
+        };
+        let store = self.store.clone();
+        let to_write = part.clone();
+        match blocking(move || store.put_part(&to_write)).await {
+            Ok(replaced) => {
+                self.delete_blobs(replaced.into_iter().collect()).await;
+                Ok(part)
+            }
+            Err(e) => {
+                self.delete_blobs(vec![part.blob]).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Parts numbered above `after`, at most `limit`.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        scope: &Scope,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, BucketError> {
+        self.upload(bucket, key, upload_id, scope)?;
+        Ok(self.store.list_parts(upload_id, after, limit)?)
+    }
+
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        scope: &Scope,
+    ) -> Result<Vec<MultipartUpload>, BucketError> {
+        self.bucket(bucket, scope)?;
+        Ok(self.store.list_uploads(bucket, prefix)?)
+    }
+
+    pub async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        scope: &Scope,
+    ) -> Result<(), BucketError> {
+        self.upload(bucket, key, upload_id, scope)?;
+        let store = self.store.clone();
+        let id = upload_id.to_string();
+        let blobs = blocking(move || store.abort_upload(&id))
+            .await?
+            .ok_or_else(|| BucketError::NoSuchUpload(upload_id.to_string()))?;
+        self.delete_blobs(blobs).await;
+        Ok(())
+    }
+
+    /// Assembles the listed parts into the object.
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        scope: &Scope,
+        listed: &[CompletedPart],
+    ) -> Result<ObjectMeta, BucketError> {
+        let upload = self.upload(bucket, key, upload_id, scope)?;
+        if listed.is_empty() {
+            return Err(BucketError::InvalidPart(
+                "a multipart upload needs at least one part".into(),
+            ));
+        }
+        if listed.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(BucketError::InvalidPartOrder);
+        }
+        let stored: std::collections::HashMap<u32, UploadPart> = self
+            .store
+            .list_parts(upload_id, 0, MAX_PART_NUMBER as usize)?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+        let mut chosen = Vec::with_capacity(listed.len());
+        for (i, want) in listed.iter().enumerate() {
+            let part = stored
+                .get(&want.number)
+                .filter(|p| p.etag.trim_matches('"') == want.etag.trim_matches('"'))
+                .ok_or_else(|| {
+                    BucketError::InvalidPart(format!(
+                        "part {} was not uploaded with ETag {}",
+                        want.number, want.etag
+                    ))
+                })?;
+            if i + 1 < listed.len() && part.size < MIN_PART_BYTES {
+                return Err(BucketError::EntityTooSmall(part.number));
+            }
+            chosen.push(part.clone());
+        }
+
+        // S3's multipart ETag: MD5 of the parts' binary MD5s, then "-N".
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            let raw = hex::decode(p.etag.trim_matches('"'))
+                .map_err(|e| BucketError::Storage(format!("stored part ETag: {e}")))?;
+            md5s.update(&raw);
+        }
+        let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
+        let total: u64 = chosen.iter().map(|p| p.size).sum();
+
+        let blobs = self.blobs.clone();
+        let body = futures::stream::iter(chosen.into_iter().map(|p| p.blob))
+            .then(move |id| {
+                let blobs = blobs.clone();
+                async move { blobs.get(&id, None).await }
+            })
+            .try_flatten();
+        let whole = self
+            .store_checked_blob(
+                body,
+                &UploadChecks {
+                    md5: None,
+                    length: Some(total),
+                },
+            )
+            .await?;
+        let meta = ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: whole.size,
+            etag,
+            content_type: upload.content_type,
+            headers: upload.headers,
+            blob: whole.id,
+            modified_ms: now_ms(),
+        };
+        let events = self.events_for(bucket, key, "ObjectCreated:CompleteMultipartUpload");
+        let store = self.store.clone();
+        let (id, to_write) = (upload_id.to_string(), meta.clone());
+        let done = blocking(move || store.complete_upload(&id, &to_write, &events)).await;
+        let (write, part_blobs) = match done {
+            Ok(d) => d,
+            Err(e) => {
+                self.delete_blobs(vec![meta.blob.clone()]).await;
+                return Err(match e {
+                    BucketError::Conflict(_) => BucketError::NoSuchUpload(upload_id.to_string()),
+                    other => other,
+                });
+            }
+        };
+        self.announce(write.events);
+        let mut garbage = part_blobs;
+        garbage.extend(write.replaced_blob);
+        self.delete_blobs(garbage).await;
+        Ok(meta)
+    }
+}

@@ -1,0 +1,217 @@
+//! Delivering bucket events to functions, at least once.
+//!
+//! A write hands the events it committed straight to the deliverer (fast
+//! path: they were stored already leased to this process, attempt 1
+//! counted). A sweeper claims what is due from the store: retries whose
+//! backoff has passed and anything whose lease ran out. At start every
+//! lease is released (one server owns the store), so events a crash left
+//! leased are delivered again at once. Each delivery is a run with trigger
+//! `bucket`, the event id and its attempt number.
+
+use crate::invoke::RunContext;
+use crate::platform::Platform;
+use crate::util::{iso8601_ms, now_ms};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use std::time::Duration;
+use strato_core::{RunStatus, Trigger};
+use strato_store::BucketEvent;
+use tokio::sync::{mpsc, oneshot};
+
+/// How often the sweeper looks for due events.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// Lease taken by the sweeper: longer than any function may run.
+const SWEEP_LEASE_MS: i64 = 16 * 60_000;
+
+/// The id a run and the `ce-id` header show for a stored event.
+pub fn event_id(id: i64) -> String {
+    format!("be{id:016x}")
+}
+
+/// Runs until the channel closes (the platform is dropped).
+pub(crate) async fn run_deliverer(
+    platform: Arc<Platform>,
+    mut fresh: mpsc::UnboundedReceiver<BucketEvent>,
+) {
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<i64>();
+    tokio::spawn(finish_in_batches(platform.clone(), done_rx));
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = fresh.recv() => match event {
+                Some(event) => {
+                    tokio::spawn(deliver(platform.clone(), event, done_tx.clone()));
+                }
+                None => break,
+            },
+            _ = sweep.tick() => {
+                let store = platform.store.clone();
+                let claimed = tokio::task::spawn_blocking(move || {
+                    store.claim_bucket_events(now_ms(), SWEEP_LEASE_MS, 256)
+                })
+                .await;
+                match claimed {
+                    Ok(Ok(events)) => {
+                        for event in events {
+                            tokio::spawn(deliver(platform.clone(), event, done_tx.clone()));
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "claiming bucket events"),
+                    Err(e) => tracing::error!(error = %e, "claiming bucket events"),
+                }
+            }
+        }
+    }
+}
+
+/// Marks delivered events done, many per transaction.
+async fn finish_in_batches(platform: Arc<Platform>, mut done: mpsc::UnboundedReceiver<i64>) {
+    while let Some(first) = done.recv().await {
+        let mut ids = vec![first];
+        while let Ok(id) = done.try_recv() {
+            ids.push(id);
+        }
+        let store = platform.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.finish_bucket_events(&ids)).await;
+        if let Ok(Err(e)) = result {
+            // Not fatal: the events are delivered again after their lease.
+            tracing::error!(error = %e, "finishing bucket events");
+        }
+    }
+}
+
+/// Delivers one event to its function; on failure schedules a retry with
+/// exponential backoff, until the function's retries are used up.
+async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::UnboundedSender<i64>) {
+    let function = platform
+        .routing
+        .load()
+        .functions
+        .get(&(event.app.clone(), event.function.clone()))
+        .cloned();
+    let Some(function) = function else {
+        tracing::warn!(app = %event.app, function = %event.function, event = event.id,
+            "bucket event for a function that is no longer deployed; dropped");
+        let _ = done.send(event.id);
+        return;
+    };
+    let id = event_id(event.id);
+    let body = event_payload(&event, &platform.config.region);
+    let request = http::Request::post("/")
+        .header("content-type", "application/json")
+        .header("ce-id", &id)
+        .header("ce-type", format!("com.amazonaws.s3.{}", event.name))
+        .header("ce-source", format!("strato:bucket:{}", event.bucket))
+        .header("ce-specversion", "1.0")
+        .header("ce-time", iso8601_ms(event.at_ms))
+        .header("ce-subject", event.key.as_str())
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid event request");
+    let (tell, status) = oneshot::channel();
+    let cx = RunContext {
+        trigger: Trigger::Bucket,
+        event_id: Some(id),
+        attempt: event.attempts,
+        wait_for_slot: true,
+        on_status: Some(tell),
+    };
+    let retries = function.spec.retries;
+    let response = platform.run_function(function, request, cx).await;
+    // Read the whole answer so the guest can finish writing it.
+    let _ = response.into_body().collect().await;
+    let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
+    if succeeded || event.attempts > retries {
+        if !succeeded {
+            tracing::warn!(event = event.id, attempts = event.attempts, "bucket event failed; retries used up");
+        }
+        let _ = done.send(event.id);
+        return;
+    }
+    let backoff = platform.config.event_retry_base * 2u32.pow(event.attempts.saturating_sub(1).min(16));
+    let due = now_ms() + backoff.as_millis() as i64;
+    let store = platform.store.clone();
+    let result =
+        tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
+    if let Ok(Err(e)) = result {
+        tracing::error!(error = %e, "scheduling a bucket event retry");
+    }
+}
+
+/// An S3 event notification, as AWS sends it.
+pub fn event_payload(event: &BucketEvent, region: &str) -> String {
+    let key: String = form_urlencode(&event.key);
+    serde_json::json!({
+        "Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": region,
+            "eventTime": iso8601_ms(event.at_ms),
+            "eventName": event.name,
+            "userIdentity": {"principalId": "strato"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": event_id(event.id)},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": format!("{}/{}", event.app, event.function),
+                "bucket": {
+                    "name": event.bucket,
+                    "ownerIdentity": {"principalId": "strato"},
+                    "arn": format!("arn:aws:s3:::{}", event.bucket),
+                },
+                "object": {
+                    "key": key,
+                    "size": event.size,
+                    "eTag": event.etag.trim_matches('"'),
+                    "sequencer": format!("{:016X}", event.id),
+                },
+            },
+        }]
+    })
+    .to_string()
+}
+
+/// S3 events carry keys form-encoded (`my file.txt` → `my+file.txt`).
+fn form_urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_aws_shape() {
+        let event = BucketEvent {
+            id: 42,
+            bucket: "media".into(),
+            key: "in/my clip+1.mp4".into(),
+            name: "ObjectCreated:Put".into(),
+            size: 10,
+            etag: "\"abc\"".into(),
+            at_ms: 0,
+            app: "a".into(),
+            function: "f".into(),
+            attempts: 1,
+        };
+        let v: serde_json::Value = serde_json::from_str(&event_payload(&event, "us-east-1")).unwrap();
+        let r = &v["Records"][0];
+        assert_eq!(r["eventName"], "ObjectCreated:Put");
+        assert_eq!(r["eventTime"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(r["s3"]["bucket"]["name"], "media");
+        assert_eq!(r["s3"]["object"]["key"], "in/my+clip%2B1.mp4");
+        assert_eq!(r["s3"]["object"]["eTag"], "abc");
+        assert_eq!(r["s3"]["object"]["size"], 10);
+    }
+}
