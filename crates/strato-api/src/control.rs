@@ -23,20 +23,20 @@ use strato_engine::Platform;
 use strato_store::{LogFilter, RunFilter};
 
 #[derive(Clone)]
-struct Ctx {
-    platform: Arc<Platform>,
-    config: ControlConfig,
+pub(crate) struct Ctx {
+    pub(crate) platform: Arc<Platform>,
+    pub(crate) config: ControlConfig,
 }
 
 /// Who is calling, established by the auth middleware.
 #[derive(Clone, Debug)]
-enum Caller {
+pub(crate) enum Caller {
     Admin,
     App(String),
 }
 
 impl Caller {
-    fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
             Caller::App(app) => Err(ApiError::forbidden(format!(
@@ -82,6 +82,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
             "/api/v1/apps/{app}/functions/{function}/invoke",
             any(handle_invoke_in_app),
         )
+        .merge(crate::objects::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,
@@ -182,13 +183,20 @@ async fn handle_get_app(
     .into_response())
 }
 
+#[derive(Deserialize)]
+struct DestroyQuery {
+    #[serde(default)]
+    force: bool,
+}
+
 async fn handle_destroy(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Caller>,
     Path(app): Path<String>,
+    Query(q): Query<DestroyQuery>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    ctx.platform.destroy(&app).await?;
+    ctx.platform.destroy(&app, q.force).await?;
     Ok(Json(serde_json::json!({ "destroyed": app })).into_response())
 }
 

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use strato_engine::buckets::{BucketError, KeyError};
 use strato_engine::{DeployError, InvokeError};
 
 /// An error answered by the control API as `{"error": "..."}`.
@@ -57,7 +58,9 @@ impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         let mut error = match &e {
             DeployError::Storage(_) => return ApiError::internal("deploying", e),
-            DeployError::RouteConflict { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            DeployError::RouteConflict { .. }
+            | DeployError::BucketTaken(_)
+            | DeployError::BucketNotEmpty(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             DeployError::NoSuchApp(_) => ApiError::not_found(e.to_string()),
             _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         };
@@ -95,5 +98,33 @@ impl From<InvokeError> for ApiError {
 impl From<strato_store::StoreError> for ApiError {
     fn from(e: strato_store::StoreError) -> Self {
         ApiError::internal("reading the store", e)
+    }
+}
+
+impl From<BucketError> for ApiError {
+    fn from(e: BucketError) -> Self {
+        let status = match &e {
+            BucketError::Storage(_) | BucketError::Conflict(_) => {
+                return ApiError::internal("using a bucket", e);
+            }
+            BucketError::NoSuchBucket(_)
+            | BucketError::NoSuchKey { .. }
+            | BucketError::NoSuchUpload(_) => StatusCode::NOT_FOUND,
+            BucketError::AccessDenied(_) => StatusCode::FORBIDDEN,
+            BucketError::BucketAlreadyExists(_)
+            | BucketError::BucketAlreadyOwnedByYou(_)
+            | BucketError::BucketNotEmpty(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotFound(_) => ApiError::not_found(e.to_string()),
+            KeyError::Store(e) => ApiError::internal("managing access keys", e),
+        }
     }
 }

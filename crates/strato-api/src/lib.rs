@@ -4,8 +4,9 @@
 //!   with bare hyper for speed; every path belongs to apps.
 //! - [`control`]: the REST control API under `/api/v1/` on `--api`
 //!   (127.0.0.1:8090), plus `/metrics`; bearer-token auth.
-//! - [`s3`]: the S3 listener on `--s3` (127.0.0.1:9000); answers
-//!   `NotImplemented` until buckets land.
+//! - [`s3`]: the S3 API on `--s3` (127.0.0.1:9000), SigV4 by Strato's
+//!   access keys. The control API also serves objects to bearer tokens
+//!   (`/api/v1/buckets/...`), the simple path for functions.
 //!
 //! Handlers parse a typed request and call `strato_engine::Platform`; they
 //! hold no SQL. [`error::ApiError`] is the one place internal errors become
@@ -14,6 +15,7 @@
 pub mod control;
 pub mod error;
 pub mod gateway;
+mod objects;
 pub mod s3;
 
 /// The body type every surface answers with.

@@ -18,9 +18,12 @@ impl std::fmt::Display for ExitCode {
 
 impl std::error::Error for ExitCode {}
 
-pub async fn destroy(client: &Client, app: &str) -> Result<()> {
+pub async fn destroy(client: &Client, app: &str, force: bool) -> Result<()> {
     client
-        .json(client.request(reqwest::Method::DELETE, &format!("/api/v1/apps/{app}")))
+        .json(client.request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/apps/{app}?force={force}"),
+        ))
         .await?;
     println!("destroyed {app}");
     Ok(())

@@ -109,6 +109,7 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBu
     Ok((
         RevisionSpec {
             app: app.spec.app.clone(),
+            buckets: app.spec.buckets.clone(),
             functions,
         },
         files,

@@ -8,6 +8,7 @@
 mod client;
 mod commands;
 mod deploy;
+mod keys;
 mod server;
 mod up;
 
@@ -71,9 +72,12 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Delete an app and its routes (runs and logs stay).
+    /// Delete an app, its routes and its buckets (runs and logs stay).
     Destroy {
         app: String,
+        /// Delete the app's buckets even if they still hold objects.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -90,6 +94,8 @@ enum Command {
     Runs(commands::RunsArgs),
     /// Show a function's logs.
     Logs(commands::LogsArgs),
+    /// List, create and revoke S3 access keys.
+    Keys(keys::KeysArgs),
 }
 
 fn main() {
@@ -117,8 +123,8 @@ fn main() {
             Command::Deploy { dir, target } => deploy::deploy(&dir, &client::Client::new(&target)?)
                 .await
                 .map(|_| ()),
-            Command::Destroy { app, target } => {
-                commands::destroy(&client::Client::new(&target)?, &app).await
+            Command::Destroy { app, force, target } => {
+                commands::destroy(&client::Client::new(&target)?, &app, force).await
             }
             Command::Apps { output, target } => {
                 commands::apps(&client::Client::new(&target)?, output).await
@@ -126,6 +132,7 @@ fn main() {
             Command::Invoke(args) => commands::invoke(args).await,
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,
+            Command::Keys(args) => keys::run(args).await,
         }
     });
     if let Err(e) = result {

@@ -50,6 +50,22 @@ pub struct RunningServer {
 }
 
 const GRACE: Duration = Duration::from_secs(30);
+/// The region Strato reports to S3 clients and in events.
+const REGION: &str = "us-east-1";
+
+/// Writes a file only its owner may read.
+fn write_owner_only(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
 
 async fn bind(what: &str, addr: &str) -> Result<TcpListener> {
     TcpListener::bind(addr)
@@ -67,15 +83,7 @@ fn admin_token(data_dir: &Path) -> Result<String> {
         }
     }
     let token = format!("stk_admin.{}", hex::encode(rand::random::<[u8; 32]>()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(file, "{token}")?;
-    file.sync_all()?;
+    write_owner_only(&path, &format!("{token}\n"))?;
     Ok(token)
 }
 
@@ -110,9 +118,33 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             components_dir: data_dir.join("components"),
             api_url: format!("http://{api}"),
             queue_wait: Duration::from_millis(queue_wait),
+            blobs_dir: data_dir.join("blobs"),
+            s3_url: format!("http://{s3}"),
+            region: REGION.to_string(),
+            event_retry_base: Duration::from_secs(1),
         },
     )
     .context("loading deployed apps")?;
+    let orphans = platform
+        .buckets()
+        .collect_orphans()
+        .await
+        .context("cleaning up unreferenced object bytes")?;
+    if orphans > 0 {
+        tracing::info!(orphans, "deleted object bytes a crash left unreferenced");
+    }
+    let admin_key = platform
+        .buckets()
+        .keys()
+        .admin()
+        .context("creating the admin S3 key")?;
+    write_owner_only(
+        &data_dir.join("s3.credentials"),
+        &format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = {REGION}\n",
+            admin_key.id, admin_key.secret
+        ),
+    )?;
 
     let (shutdown, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -127,7 +159,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     )));
     tasks.push(tokio::spawn(strato_api::serve_http1(
         s3_listener,
-        strato_api::s3::service(),
+        strato_api::s3::service(platform.buckets().clone(), REGION),
         stopped(rx.clone()),
         GRACE,
     )));

@@ -29,5 +29,5 @@ mod util;
 pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
-pub use strato_wasm::{ResponseBody, full_body};
+pub use strato_wasm::{BodyError, ResponseBody, full_body};
 pub use tokens::{AppToken, TokenIssuer};

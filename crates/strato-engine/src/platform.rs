@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use strato_core::outbound::OutboundRule;
 use strato_core::spec::DeployedFunction;
 use strato_blob::BlobStore;
 use strato_store::{RunRecorder, Store};
@@ -217,11 +218,22 @@ impl Platform {
                 timeout: Duration::from_millis(f.spec.timeout_ms),
                 env: env.into(),
                 extra_env: Vec::new(),
-                outbound: f.spec.allowed_outbound_hosts.clone().into(),
+                outbound: self.outbound_rules(&f.spec.allowed_outbound_hosts).into(),
             },
             permits,
             cold: AtomicBool::new(true),
         }))
+    }
+
+    /// A function's outbound allow-list plus Strato's own control API,
+    /// which every run may call with its token (objects, invokes).
+    fn outbound_rules(&self, declared: &[OutboundRule]) -> Vec<OutboundRule> {
+        let mut rules = declared.to_vec();
+        match OutboundRule::parse(&self.config.api_url) {
+            Ok(api) => rules.push(api),
+            Err(e) => tracing::error!(error = %e, "the API URL is not a valid outbound rule"),
+        }
+        rules
     }
 
     /// A new, time-ordered run id.

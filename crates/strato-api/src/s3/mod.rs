@@ -1,0 +1,244 @@
+//! The S3 API on `--s3`: the `s3s` crate parses requests, checks SigV4
+//! (headers, presigned URLs, unsigned and aws-chunked payloads) and writes
+//! XML; [`StratoS3`] turns each operation into a call on
+//! `strato_engine::buckets::Buckets`. One file per operation family:
+//! `bucket.rs`, `object.rs`, `list.rs`, `multipart.rs`. Errors become S3
+//! error codes in one place ([`s3_error_of`]); every response carries a
+//! request id, and every error document names it.
+
+mod bucket;
+mod list;
+mod multipart;
+mod object;
+
+use crate::ResponseBody;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
+use std::sync::Arc;
+use strato_engine::buckets::{BucketError, Buckets, Scope};
+
+/// Largest error document we rewrite to add a request id.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest request head (request line + headers) accepted.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Strato's side of the S3 protocol.
+#[derive(Clone)]
+pub struct StratoS3 {
+    buckets: Arc<Buckets>,
+    region: Arc<str>,
+}
+
+struct KeyAuth {
+    buckets: Arc<Buckets>,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for KeyAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.buckets.keys().get(access_key) {
+            Some(key) => Ok(SecretKey::from(key.secret)),
+            None => Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "the access key id you provided does not exist; see `strato keys ls`"
+            )),
+        }
+    }
+}
+
+impl StratoS3 {
+    /// Who signed the request. s3s has verified the signature by now, and
+    /// refuses unsigned requests before any operation runs.
+    fn scope<T>(&self, req: &S3Request<T>) -> S3Result<Scope> {
+        let id = req
+            .credentials
+            .as_ref()
+            .map(|c| c.access_key.as_str())
+            .ok_or_else(|| s3s::s3_error!(AccessDenied, "the request is not signed"))?;
+        match self.buckets.keys().get(id) {
+            Some(key) => Ok(match key.app {
+                Some(app) => Scope::App(app),
+                None => Scope::Admin,
+            }),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId)),
+        }
+    }
+}
+
+/// The one mapping from bucket errors to S3 error codes.
+pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
+    let code = match &e {
+        BucketError::NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
+        BucketError::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
+        BucketError::BucketAlreadyExists(_) => S3ErrorCode::BucketAlreadyExists,
+        BucketError::BucketAlreadyOwnedByYou(_) => S3ErrorCode::BucketAlreadyOwnedByYou,
+        BucketError::BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
+        BucketError::InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
+        BucketError::InvalidKey(msg) if msg.contains("longer than") => S3ErrorCode::KeyTooLongError,
+        BucketError::InvalidKey(_) => S3ErrorCode::InvalidArgument,
+        BucketError::BadDigest => S3ErrorCode::BadDigest,
+        BucketError::IncompleteBody { .. } | BucketError::Body(_) => S3ErrorCode::IncompleteBody,
+        BucketError::BodyTooLong(_) => S3ErrorCode::InvalidRequest,
+        BucketError::NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
+        BucketError::InvalidPart(_) => S3ErrorCode::InvalidPart,
+        BucketError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+        BucketError::EntityTooSmall(_) => S3ErrorCode::EntityTooSmall,
+        BucketError::AccessDenied(_) => S3ErrorCode::AccessDenied,
+        BucketError::Storage(_) | BucketError::Conflict(_) => {
+            tracing::error!(error = %e, "s3 request failed");
+            return S3Error::with_message(S3ErrorCode::InternalError, "internal error; see the server log");
+        }
+    };
+    S3Error::with_message(code, e.to_string())
+}
+
+/// Builds the S3 service: auth by Strato's access keys, path-style
+/// buckets, request ids on every answer.
+pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
+    let s3 = StratoS3 {
+        buckets: buckets.clone(),
+        region: region.into(),
+    };
+    let mut builder = S3ServiceBuilder::new(s3);
+    builder.set_auth(KeyAuth { buckets });
+    let service: S3Service = builder.build();
+    move |request: http::Request<hyper::body::Incoming>| -> crate::ResponseFuture {
+        let service = service.clone();
+        Box::pin(async move {
+            let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
+            let response = match service.call(request.map(s3s::Body::from)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = ?e, "s3 service failed");
+                    let mut r = http::Response::new(s3s::Body::from(error_xml(
+                        "InternalError",
+                        "internal error; see the server log",
+                        &request_id,
+                    )));
+                    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    r
+                }
+            };
+            with_request_id(response, &request_id).await
+        })
+    }
+}
+
+fn error_xml(code: &str, message: &str, request_id: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+    )
+}
+
+/// Adds `x-amz-request-id` and, to error documents, a `<RequestId>`.
+async fn with_request_id(
+    response: http::Response<s3s::Body>,
+    request_id: &str,
+) -> http::Response<ResponseBody> {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-amz-request-id", v);
+    }
+    let is_error = parts.status.is_client_error() || parts.status.is_server_error();
+    let small = body
+        .bytes()
+        .map(|b| b.len() <= MAX_ERROR_BODY)
+        .unwrap_or(false);
+    if is_error && small {
+        let bytes = body.bytes().unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let rewritten = match text.rfind("</Error>") {
+            Some(at) if !text.contains("<RequestId>") => format!(
+                "{}<RequestId>{request_id}</RequestId>{}",
+                &text[..at],
+                &text[at..]
+            ),
+            _ => text.into_owned(),
+        };
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        return http::Response::from_parts(parts, strato_engine::full_body(rewritten));
+    }
+    let body = body
+        .map_err(|e| strato_engine::BodyError::InternalError(Some(e.to_string())))
+        .boxed_unsync();
+    http::Response::from_parts(parts, body)
+}
+
+/// A request body as the byte stream the engine stores.
+pub(crate) fn body_stream(
+    body: Option<s3s::dto::StreamingBlob>,
+) -> impl futures::Stream<Item = Result<Bytes, String>> + Send {
+    use futures::StreamExt;
+    match body {
+        Some(b) => b.map(|r| r.map_err(|e| e.to_string())).left_stream(),
+        None => futures::stream::empty().right_stream(),
+    }
+}
+
+/// Each operation lives in its family's file; this only dispatches.
+#[async_trait::async_trait]
+impl s3s::S3 for StratoS3 {
+    async fn list_buckets(&self, r: S3Request<s3s::dto::ListBucketsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+        self.handle_list_buckets(r).await
+    }
+    async fn create_bucket(&self, r: S3Request<s3s::dto::CreateBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
+        self.handle_create_bucket(r).await
+    }
+    async fn head_bucket(&self, r: S3Request<s3s::dto::HeadBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+        self.handle_head_bucket(r).await
+    }
+    async fn get_bucket_location(&self, r: S3Request<s3s::dto::GetBucketLocationInput>) -> S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
+        self.handle_get_bucket_location(r).await
+    }
+    async fn delete_bucket(&self, r: S3Request<s3s::dto::DeleteBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketOutput>> {
+        self.handle_delete_bucket(r).await
+    }
+    async fn put_object(&self, r: S3Request<s3s::dto::PutObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        self.handle_put_object(r).await
+    }
+    async fn get_object(&self, r: S3Request<s3s::dto::GetObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        self.handle_get_object(r).await
+    }
+    async fn head_object(&self, r: S3Request<s3s::dto::HeadObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+        self.handle_head_object(r).await
+    }
+    async fn delete_object(&self, r: S3Request<s3s::dto::DeleteObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+        self.handle_delete_object(r).await
+    }
+    async fn delete_objects(&self, r: S3Request<s3s::dto::DeleteObjectsInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectsOutput>> {
+        self.handle_delete_objects(r).await
+    }
+    async fn copy_object(&self, r: S3Request<s3s::dto::CopyObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::CopyObjectOutput>> {
+        self.handle_copy_object(r).await
+    }
+    async fn list_objects_v2(&self, r: S3Request<s3s::dto::ListObjectsV2Input>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        self.handle_list_objects_v2(r).await
+    }
+    async fn list_objects(&self, r: S3Request<s3s::dto::ListObjectsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
+        self.handle_list_objects(r).await
+    }
+    async fn list_object_versions(&self, r: S3Request<s3s::dto::ListObjectVersionsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectVersionsOutput>> {
+        self.handle_list_object_versions(r).await
+    }
+    async fn create_multipart_upload(&self, r: S3Request<s3s::dto::CreateMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::CreateMultipartUploadOutput>> {
+        self.handle_create_multipart_upload(r).await
+    }
+    async fn upload_part(&self, r: S3Request<s3s::dto::UploadPartInput>) -> S3Result<s3s::S3Response<s3s::dto::UploadPartOutput>> {
+        self.handle_upload_part(r).await
+    }
+    async fn complete_multipart_upload(&self, r: S3Request<s3s::dto::CompleteMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::CompleteMultipartUploadOutput>> {
+        self.handle_complete_multipart_upload(r).await
+    }
+    async fn abort_multipart_upload(&self, r: S3Request<s3s::dto::AbortMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::AbortMultipartUploadOutput>> {
+        self.handle_abort_multipart_upload(r).await
+    }
+    async fn list_parts(&self, r: S3Request<s3s::dto::ListPartsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListPartsOutput>> {
+        self.handle_list_parts(r).await
+    }
+    async fn list_multipart_uploads(&self, r: S3Request<s3s::dto::ListMultipartUploadsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListMultipartUploadsOutput>> {
+        self.handle_list_multipart_uploads(r).await
+    }
+}

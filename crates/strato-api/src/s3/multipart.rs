@@ -1,0 +1,200 @@
+//! CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListParts, ListMultipartUploads.
+
+use super::object::{HeaderFields, etag_of, timestamp_ms, upload_checks};
+use super::{StratoS3, body_stream, s3_error_of};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strato_engine::buckets::CompletedPart as Listed;
+
+const DEFAULT_MAX_PARTS: i32 = 1000;
+
+impl StratoS3 {
+    pub(crate) async fn handle_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let headers = HeaderFields {
+            content_type: input.content_type.as_deref(),
+            cache_control: input.cache_control.as_deref(),
+            content_disposition: input.content_disposition.as_deref(),
+            content_encoding: input.content_encoding.as_deref(),
+            content_language: input.content_language.as_deref(),
+            expires: input.expires.as_ref(),
+            metadata: input.metadata.as_ref(),
+        }
+        .into_headers()?;
+        let upload = self
+            .buckets
+            .create_upload(&input.bucket, &input.key, &scope, headers)
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.id),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let number = u32::try_from(input.part_number)
+            .map_err(|_| s3_error!(InvalidArgument, "part numbers run from 1 to 10000"))?;
+        let checks = upload_checks(input.content_md5.as_deref(), input.content_length)?;
+        let part = self
+            .buckets
+            .upload_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                number,
+                &scope,
+                body_stream(input.body),
+                checks,
+            )
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(part.etag.trim_matches('"').to_string())),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let mut listed = Vec::new();
+        for part in input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+        {
+            let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
+                return Err(s3_error!(MalformedXML, "each part needs a PartNumber and an ETag"));
+            };
+            listed.push(Listed {
+                number: u32::try_from(number)
+                    .map_err(|_| s3_error!(InvalidPart, "bad part number {number}"))?,
+                etag: etag.value().to_string(),
+            });
+        }
+        let meta = self
+            .buckets
+            .complete_upload(&input.bucket, &input.key, &input.upload_id, &scope, &listed)
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag_of(&meta)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        self.buckets
+            .abort_upload(&input.bucket, &input.key, &input.upload_id, &scope)
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::with_status(
+            AbortMultipartUploadOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    pub(crate) async fn handle_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let max = input.max_parts.unwrap_or(DEFAULT_MAX_PARTS).clamp(0, DEFAULT_MAX_PARTS) as usize;
+        let after = u32::try_from(input.part_number_marker.unwrap_or(0))
+            .map_err(|_| s3_error!(InvalidArgument, "part-number-marker must not be negative"))?;
+        // One more than asked tells whether the listing is truncated.
+        let mut parts = self
+            .buckets
+            .list_parts(&input.bucket, &input.key, &input.upload_id, &scope, after, max + 1)
+            .map_err(s3_error_of)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            is_truncated: Some(truncated),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: parts.last().map(|p| p.number as i32),
+            parts: Some(
+                parts
+                    .iter()
+                    .map(|p| Part {
+                        part_number: Some(p.number as i32),
+                        e_tag: Some(ETag::Strong(p.etag.trim_matches('"').to_string())),
+                        size: Some(p.size as i64),
+                        last_modified: Some(timestamp_ms(p.modified_ms)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads = self
+            .buckets
+            .list_uploads(&input.bucket, &prefix, &scope)
+            .map_err(s3_error_of)?;
+        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+        let marker = input.key_marker.clone().unwrap_or_default();
+        let listed: Vec<_> = uploads
+            .into_iter()
+            .filter(|u| u.key > marker)
+            .collect();
+        let truncated = listed.len() > max;
+        let page = &listed[..listed.len().min(max)];
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: truncated.then(|| page.last().map(|u| u.key.clone())).flatten(),
+            next_upload_id_marker: truncated.then(|| page.last().map(|u| u.id.clone())).flatten(),
+            uploads: Some(
+                page.iter()
+                    .map(|u| MultipartUpload {
+                        key: Some(u.key.clone()),
+                        upload_id: Some(u.id.clone()),
+                        initiated: Some(timestamp_ms(u.created_ms)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,434 @@
+//! PutObject, GetObject, HeadObject, DeleteObject(s), CopyObject.
+
+use super::{StratoS3, body_stream, s3_error_of};
+use base64::Engine;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use std::collections::BTreeMap;
+use strato_engine::buckets::{ObjectHeaders, UploadChecks};
+use strato_store::ObjectMeta;
+
+/// The headers S3 stores with an object, as the input DTOs carry them.
+pub(crate) struct HeaderFields<'a> {
+    pub content_type: Option<&'a str>,
+    pub cache_control: Option<&'a str>,
+    pub content_disposition: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub content_language: Option<&'a str>,
+    pub expires: Option<&'a Timestamp>,
+    pub metadata: Option<&'a Metadata>,
+}
+
+/// Largest total size of user metadata, as S3 (2 KiB).
+const MAX_METADATA_BYTES: usize = 2048;
+
+impl HeaderFields<'_> {
+    pub(crate) fn into_headers(self) -> S3Result<ObjectHeaders> {
+        let mut headers = BTreeMap::new();
+        for (name, value) in [
+            ("cache-control", self.cache_control),
+            ("content-disposition", self.content_disposition),
+            ("content-encoding", self.content_encoding),
+            ("content-language", self.content_language),
+        ] {
+            if let Some(v) = value {
+                headers.insert(name.to_string(), v.to_string());
+            }
+        }
+        if let Some(t) = self.expires {
+            let mut out = Vec::new();
+            t.format(TimestampFormat::HttpDate, &mut out)
+                .map_err(|_| s3_error!(InvalidArgument, "bad Expires"))?;
+            headers.insert("expires".into(), String::from_utf8_lossy(&out).into_owned());
+        }
+        let mut meta_bytes = 0;
+        for (k, v) in self.metadata.into_iter().flatten() {
+            meta_bytes += k.len() + v.len();
+            headers.insert(format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone());
+        }
+        if meta_bytes > MAX_METADATA_BYTES {
+            return Err(s3_error!(
+                MetadataTooLarge,
+                "user metadata is limited to 2 KiB"
+            ));
+        }
+        Ok(ObjectHeaders {
+            content_type: self.content_type.map(str::to_string),
+            headers,
+        })
+    }
+}
+
+/// What GET and HEAD answer about an object.
+pub(crate) struct Described {
+    pub e_tag: ETag,
+    pub last_modified: Timestamp,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub expires: Option<Timestamp>,
+    pub metadata: Option<Metadata>,
+}
+
+pub(crate) fn etag_of(meta: &ObjectMeta) -> ETag {
+    ETag::Strong(meta.etag.trim_matches('"').to_string())
+}
+
+pub(crate) fn timestamp_ms(ms: i64) -> Timestamp {
+    Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
+pub(crate) fn describe(meta: &ObjectMeta) -> Described {
+    let h = |name: &str| meta.headers.get(name).cloned();
+    let metadata: Metadata = meta
+        .headers
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|k| (k.to_string(), v.clone())))
+        .collect();
+    Described {
+        e_tag: etag_of(meta),
+        last_modified: timestamp_ms(meta.modified_ms),
+        cache_control: h("cache-control"),
+        content_disposition: h("content-disposition"),
+        content_encoding: h("content-encoding"),
+        content_language: h("content-language"),
+        expires: h("expires").and_then(|t| Timestamp::parse(TimestampFormat::HttpDate, &t).ok()),
+        metadata: (!metadata.is_empty()).then_some(metadata),
+    }
+}
+
+fn decode_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
+    let Some(text) = header else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not base64"))?;
+    let md5: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not 16 bytes"))?;
+    Ok(Some(md5))
+}
+
+pub(crate) fn upload_checks(md5: Option<&str>, length: Option<i64>) -> S3Result<UploadChecks> {
+    Ok(UploadChecks {
+        md5: decode_md5(md5)?,
+        length: length.map(|n| n.max(0) as u64),
+    })
+}
+
+/// Evaluates If-Match / If-None-Match / If-(Un)Modified-Since as S3 does:
+/// `Err` with 412 PreconditionFailed or 304 NotModified.
+fn check_conditions(
+    meta: &ObjectMeta,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let etag = meta.etag.trim_matches('"');
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(t) => t.value() == etag,
+    };
+    let modified = timestamp_ms(meta.modified_ms / 1000 * 1000);
+    let after = |t: &Timestamp| {
+        let a: time::OffsetDateTime = modified.clone().into();
+        let b: time::OffsetDateTime = t.clone().into();
+        a > b
+    };
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed));
+        }
+    } else if let Some(t) = if_unmodified_since
+        && after(t)
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(s3_error!(NotModified));
+        }
+    } else if let Some(t) = if_modified_since
+        && !after(t)
+    {
+        return Err(s3_error!(NotModified));
+    }
+    Ok(())
+}
+
+impl StratoS3 {
+    pub(crate) async fn handle_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let headers = HeaderFields {
+            content_type: input.content_type.as_deref(),
+            cache_control: input.cache_control.as_deref(),
+            content_disposition: input.content_disposition.as_deref(),
+            content_encoding: input.content_encoding.as_deref(),
+            content_language: input.content_language.as_deref(),
+            expires: input.expires.as_ref(),
+            metadata: input.metadata.as_ref(),
+        }
+        .into_headers()?;
+        let checks = upload_checks(input.content_md5.as_deref(), input.content_length)?;
+        let meta = self
+            .buckets
+            .put_object(
+                &input.bucket,
+                &input.key,
+                &scope,
+                body_stream(input.body),
+                headers,
+                checks,
+            )
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag_of(&meta)),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let meta = self
+            .buckets
+            .head_object(&input.bucket, &input.key, &scope)
+            .map_err(s3_error_of)?;
+        check_conditions(
+            &meta,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let range = match &input.range {
+            None => None,
+            Some(r) => Some(r.check(meta.size).map_err(|_| {
+                s3_error!(InvalidRange, "the requested range is not satisfiable")
+            })?),
+        };
+        let (content_length, content_range) = match &range {
+            None => (meta.size, None),
+            Some(r) => (
+                r.end - r.start,
+                Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)),
+            ),
+        };
+        let stream = self
+            .buckets
+            .read_object(&meta, range)
+            .await
+            .map_err(s3_error_of)?;
+        let d = describe(&meta);
+        let output = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(SyncStream(std::sync::Mutex::new(stream)))),
+            content_length: Some(content_length as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            content_type: meta.content_type.clone(),
+            e_tag: Some(d.e_tag),
+            last_modified: Some(d.last_modified),
+            cache_control: d.cache_control,
+            content_disposition: d.content_disposition,
+            content_encoding: d.content_encoding,
+            content_language: d.content_language,
+            expires: d.expires,
+            metadata: d.metadata,
+            ..Default::default()
+        };
+        let mut response = S3Response::new(output);
+        if input.range.is_some() {
+            response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(response)
+    }
+
+    pub(crate) async fn handle_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let meta = self
+            .buckets
+            .head_object(&input.bucket, &input.key, &scope)
+            .map_err(s3_error_of)?;
+        check_conditions(
+            &meta,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let d = describe(&meta);
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(meta.size as i64),
+            accept_ranges: Some("bytes".into()),
+            content_type: meta.content_type.clone(),
+            e_tag: Some(d.e_tag),
+            last_modified: Some(d.last_modified),
+            cache_control: d.cache_control,
+            content_disposition: d.content_disposition,
+            content_encoding: d.content_encoding,
+            content_language: d.content_language,
+            expires: d.expires,
+            metadata: d.metadata,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let scope = self.scope(&req)?;
+        self.buckets
+            .delete_object(&req.input.bucket, &req.input.key, &scope)
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::with_status(
+            DeleteObjectOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    pub(crate) async fn handle_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            match self
+                .buckets
+                .delete_object(&input.bucket, &object.key, &scope)
+                .await
+            {
+                Ok(_) => {
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            ..Default::default()
+                        });
+                    }
+                }
+                Err(e) => {
+                    let e = s3_error_of(e);
+                    errors.push(Error {
+                        code: Some(e.code().as_str().to_string()),
+                        key: Some(object.key),
+                        message: e.message().map(str::to_string),
+                        version_id: None,
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => return Err(s3_error!(NotImplemented, "access point copy sources")),
+        };
+        let source = self
+            .buckets
+            .head_object(&src_bucket, &src_key, &scope)
+            .map_err(s3_error_of)?;
+        check_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|_| s3_error!(PreconditionFailed))?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if !replace && src_bucket == input.bucket && src_key == input.key {
+            return Err(s3_error!(
+                InvalidRequest,
+                "copying an object onto itself needs MetadataDirective REPLACE"
+            ));
+        }
+        let headers = if replace {
+            Some(
+                HeaderFields {
+                    content_type: input.content_type.as_deref(),
+                    cache_control: input.cache_control.as_deref(),
+                    content_disposition: input.content_disposition.as_deref(),
+                    content_encoding: input.content_encoding.as_deref(),
+                    content_language: input.content_language.as_deref(),
+                    expires: input.expires.as_ref(),
+                    metadata: input.metadata.as_ref(),
+                }
+                .into_headers()?,
+            )
+        } else {
+            None
+        };
+        let meta = self
+            .buckets
+            .copy_object(
+                (&src_bucket, &src_key),
+                (&input.bucket, &input.key),
+                &scope,
+                headers,
+            )
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag_of(&meta)),
+                last_modified: Some(timestamp_ms(meta.modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+}
+
+/// s3s wants a `Sync` stream; the blob stream is only `Send`. Polling goes
+/// through a mutex that is never contended (one reader per response).
+struct SyncStream(std::sync::Mutex<strato_engine::buckets::ObjectStream>);
+
+impl futures::Stream for SyncStream {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let mut inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map_err(std::io::Error::other)))
+    }
+}
