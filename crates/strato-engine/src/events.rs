@@ -99,7 +99,9 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::Unboun
     };
     let id = event_id(event.id);
     let body = event_payload(&event, &platform.config.region);
+    // Event deliveries are POSTs to `/`, as Lambda-style handlers expect.
     let request = http::Request::post("/")
+        .header("host", "localhost")
         .header("content-type", "application/json")
         .header("ce-id", &id)
         .header("ce-type", format!("com.amazonaws.s3.{}", event.name))
