@@ -33,7 +33,10 @@ pub(crate) fn routes() -> Router<Ctx> {
                 // Objects stream through; no body limit beyond S3's own.
                 .layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/v1/keys", get(handle_list_keys).post(handle_create_key))
+        .route(
+            "/api/v1/keys",
+            get(handle_list_keys).post(handle_create_key),
+        )
         .route("/api/v1/keys/{id}", delete(handle_revoke_key))
 }
 
@@ -87,7 +90,10 @@ async fn handle_list_objects(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "objects": objects, "truncated": page.truncated })).into_response())
+    Ok(
+        Json(serde_json::json!({ "objects": objects, "truncated": page.truncated }))
+            .into_response(),
+    )
 }
 
 async fn handle_get_object(

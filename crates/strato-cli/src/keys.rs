@@ -45,7 +45,10 @@ pub async fn run(args: KeysArgs) -> Result<()> {
                 println!(
                     "{:<24} {:<20} {}",
                     k["id"].as_str().unwrap_or("?"),
-                    k["app"].as_str().map(|a| format!("app {a}")).unwrap_or("admin".into()),
+                    k["app"]
+                        .as_str()
+                        .map(|a| format!("app {a}"))
+                        .unwrap_or("admin".into()),
                     format_time(k["created_at_ms"].as_i64().unwrap_or(0))
                 );
             }
@@ -59,7 +62,10 @@ pub async fn run(args: KeysArgs) -> Result<()> {
                 )
                 .await?;
             println!("AWS_ACCESS_KEY_ID={}", key["id"].as_str().unwrap_or("?"));
-            println!("AWS_SECRET_ACCESS_KEY={}", key["secret"].as_str().unwrap_or("?"));
+            println!(
+                "AWS_SECRET_ACCESS_KEY={}",
+                key["secret"].as_str().unwrap_or("?")
+            );
             eprintln!("(the secret is shown only now; store it)");
         }
         KeysAction::Revoke { id } => {

@@ -179,8 +179,7 @@ pub fn parse_manifest_with_sources(
 
     let mut buckets = BTreeSet::new();
     for (name, table) in &raw.buckets {
-        validate_bucket_name(name.get_ref())
-            .map_err(|e| loc.error(name, e.to_string()))?;
+        validate_bucket_name(name.get_ref()).map_err(|e| loc.error(name, e.to_string()))?;
         sources.record(
             format!("buckets.{}", name.get_ref()),
             loc.position(table.span().start),
@@ -370,7 +369,10 @@ fn validate_subscription(
         None => events = vec![BucketEventKind::Put, BucketEventKind::Delete],
         Some(list) => {
             if list.get_ref().is_empty() {
-                return Err(loc.error(list, "`events` is empty; use [\"put\"], [\"delete\"] or both"));
+                return Err(loc.error(
+                    list,
+                    "`events` is empty; use [\"put\"], [\"delete\"] or both",
+                ));
             }
             for e in list.get_ref() {
                 events.push(match e.get_ref().as_str() {
@@ -491,7 +493,9 @@ suffix = ".txt"
         let e = err("[app]\nname = \"a\"\n[buckets.Bad_Name]\n");
         assert_eq!(e.line, 3, "{e}");
         assert!(e.message.contains("Bad_Name"), "{e}");
-        let e = err(&format!("{base}[[functions.f.on_bucket]]\nbucket = \"missing\"\n"));
+        let e = err(&format!(
+            "{base}[[functions.f.on_bucket]]\nbucket = \"missing\"\n"
+        ));
         assert_eq!(e.line, 7, "{e}");
         assert!(e.message.contains("[buckets.missing]"), "{e}");
         let e = err(&format!(

@@ -78,7 +78,13 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
                             .iter()
                             .map(|e| format!("{e:?}").to_lowercase())
                             .collect();
-                        format!("{} {} {}*{}", b.bucket, events.join("+"), b.prefix, b.suffix)
+                        format!(
+                            "{} {} {}*{}",
+                            b.bucket,
+                            events.join("+"),
+                            b.prefix,
+                            b.suffix
+                        )
                     })
                     .collect(),
             ),

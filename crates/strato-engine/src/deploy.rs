@@ -181,7 +181,10 @@ impl Platform {
 
         // Buckets the new revision drops go first: a non-empty one stops
         // the deploy before anything changed.
-        let live = self.store.live_revision(spec.app.as_str()).map_err(storage)?;
+        let live = self
+            .store
+            .live_revision(spec.app.as_str())
+            .map_err(storage)?;
         if let Some(live) = &live {
             for dropped in live.spec.buckets.difference(&spec.buckets) {
                 self.remove_bucket(dropped, false).await?;
@@ -221,7 +224,14 @@ impl Platform {
             for name in &live.spec.buckets {
                 if !self
                     .buckets
-                    .list_objects(name, &Scope::Admin, &ListRequest { max_keys: 1, ..Default::default() })
+                    .list_objects(
+                        name,
+                        &Scope::Admin,
+                        &ListRequest {
+                            max_keys: 1,
+                            ..Default::default()
+                        },
+                    )
                     .map(|p| p.objects.is_empty() && p.common_prefixes.is_empty())
                     .unwrap_or(true)
                 {

@@ -126,16 +126,20 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::Unboun
     let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
     if succeeded || event.attempts > retries {
         if !succeeded {
-            tracing::warn!(event = event.id, attempts = event.attempts, "bucket event failed; retries used up");
+            tracing::warn!(
+                event = event.id,
+                attempts = event.attempts,
+                "bucket event failed; retries used up"
+            );
         }
         let _ = done.send(event.id);
         return;
     }
-    let backoff = platform.config.event_retry_base * 2u32.pow(event.attempts.saturating_sub(1).min(16));
+    let backoff =
+        platform.config.event_retry_base * 2u32.pow(event.attempts.saturating_sub(1).min(16));
     let due = now_ms() + backoff.as_millis() as i64;
     let store = platform.store.clone();
-    let result =
-        tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
+    let result = tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
     if let Ok(Err(e)) = result {
         tracing::error!(error = %e, "scheduling a bucket event retry");
     }
@@ -207,7 +211,8 @@ mod tests {
             function: "f".into(),
             attempts: 1,
         };
-        let v: serde_json::Value = serde_json::from_str(&event_payload(&event, "us-east-1")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&event_payload(&event, "us-east-1")).unwrap();
         let r = &v["Records"][0];
         assert_eq!(r["eventName"], "ObjectCreated:Put");
         assert_eq!(r["eventTime"], "1970-01-01T00:00:00.000Z");

@@ -34,8 +34,8 @@ pub(crate) struct RunContext {
     pub trigger: Trigger,
     pub event_id: Option<String>,
     pub attempt: u32,
-    /// Wait for a concurrency slot however long it takes (async work)
-    /// instead of answering 429 after the bounded queue wait.
+    /// Async work: wait for a concurrency slot however long it takes
+    /// instead of answering 429, and count a non-2xx answer as a failure.
     pub wait_for_slot: bool,
     /// Told the run's final status when it is recorded.
     pub on_status: Option<tokio::sync::oneshot::Sender<RunStatus>>,
@@ -70,7 +70,10 @@ impl Platform {
             .lookup(request.uri().path())
             .cloned();
         match function {
-            Some(f) => self.run_function(f, request, RunContext::new(Trigger::Http)).await,
+            Some(f) => {
+                self.run_function(f, request, RunContext::new(Trigger::Http))
+                    .await
+            }
             None => text_response(
                 404,
                 "no deployed function serves this path; see `strato apps`",
@@ -178,7 +181,16 @@ impl Platform {
         let record_id = run_id.clone();
         let on_done = move |outcome: strato_wasm::Outcome| {
             drop(permit);
+            let mut error = outcome.error;
             let status = match outcome.status {
+                // For async work the answer is the only verdict: a function
+                // answering an error status has failed (and is retried).
+                OutcomeStatus::Succeeded
+                    if cx.wait_for_slot && !(200..300).contains(&outcome.http_status) =>
+                {
+                    error = Some(format!("function answered HTTP {}", outcome.http_status));
+                    RunStatus::Failed
+                }
                 OutcomeStatus::Succeeded => RunStatus::Succeeded,
                 OutcomeStatus::Failed => RunStatus::Failed,
                 OutcomeStatus::TimedOut => RunStatus::TimedOut,
@@ -197,7 +209,7 @@ impl Platform {
                 started,
                 status,
                 Some(outcome.http_status),
-                outcome.error,
+                error,
                 cold,
                 outcome.logs,
             );

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use strato_blob::BlobStore;
 use strato_core::outbound::OutboundRule;
 use strato_core::spec::DeployedFunction;
-use strato_blob::BlobStore;
 use strato_store::{RunRecorder, Store};
 use strato_wasm::{InvocationLimits, WasmEngine};
 use tokio::sync::{Mutex, Notify, Semaphore};
@@ -317,6 +317,12 @@ impl Platform {
             "counter",
             "Revisions deployed by this process.",
             c.deploys.load(Ordering::Relaxed),
+        );
+        metric(
+            "strato_bucket_events_pending",
+            "gauge",
+            "Bucket events written but not yet delivered or given up on.",
+            self.store.pending_bucket_events().unwrap_or(0),
         );
         metric(
             "strato_live_functions",

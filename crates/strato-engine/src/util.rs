@@ -36,7 +36,13 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::iso8601_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::iso8601_ms(1_795_341_845_123), "2026-11-22T10:04:05.123Z");
-        assert_eq!(super::iso8601_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            super::iso8601_ms(1_795_341_845_123),
+            "2026-11-22T10:04:05.123Z"
+        );
+        assert_eq!(
+            super::iso8601_ms(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 }

@@ -78,6 +78,25 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                 wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 respond(out, 200, "text/plain", b"slept\n");
             }
+            // A bucket event (POST / with an S3 notification): log the key;
+            // keys containing "fail" fail, to exercise retries.
+            "" if matches!(request.method(), Method::Post) => {
+                let now = wasi::clocks::wall_clock::now();
+                let started_us = now.seconds * 1_000_000 + u64::from(now.nanoseconds / 1000);
+                let body = String::from_utf8_lossy(&read_body(request)).into_owned();
+                let key = body
+                    .split("\"key\":\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or("?")
+                    .to_string();
+                println!("event {key} started_us {started_us}");
+                if key.contains("fail") {
+                    respond(out, 500, "text/plain", b"failing on purpose\n");
+                } else {
+                    respond(out, 200, "text/plain", b"ok\n");
+                }
+            }
             _ => {
                 let method = match request.method() {
                     Method::Get => "GET".to_string(),

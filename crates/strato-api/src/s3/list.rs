@@ -62,7 +62,9 @@ fn contents(page: &ListPage, encode: &impl Fn(&str) -> String) -> Vec<Object> {
             size: Some(o.size as i64),
             e_tag: Some(etag_of(o)),
             last_modified: Some(timestamp_ms(o.modified_ms)),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
             ..Default::default()
         })
         .collect()
@@ -167,7 +169,10 @@ impl StratoS3 {
             marker: Some(encode(input.marker.as_deref().unwrap_or(""))),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            next_marker: page.truncated.then(|| page.next.as_deref().map(&encode)).flatten(),
+            next_marker: page
+                .truncated
+                .then(|| page.next.as_deref().map(&encode))
+                .flatten(),
             contents: Some(contents(&page, &encode)),
             common_prefixes: prefixes(&page, &encode),
             delimiter: input.delimiter.map(|d| encode(&d)),

@@ -22,8 +22,9 @@ use strato_engine::buckets::{BucketError, Buckets, Scope};
 
 /// Largest error document we rewrite to add a request id.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Largest request head (request line + headers) accepted.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest total size of request headers accepted (S3 allows 8 KiB; the
+/// slack covers long presigned-URL-style signatures).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Strato's side of the S3 protocol.
 #[derive(Clone)]
@@ -89,7 +90,10 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::AccessDenied(_) => S3ErrorCode::AccessDenied,
         BucketError::Storage(_) | BucketError::Conflict(_) => {
             tracing::error!(error = %e, "s3 request failed");
-            return S3Error::with_message(S3ErrorCode::InternalError, "internal error; see the server log");
+            return S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "internal error; see the server log",
+            );
         }
     };
     S3Error::with_message(code, e.to_string())
@@ -109,6 +113,20 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
         let service = service.clone();
         Box::pin(async move {
             let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
+            let header_bytes: usize = request
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum();
+            if header_bytes > MAX_HEADER_BYTES {
+                let mut r = http::Response::new(strato_engine::full_body(error_xml(
+                    "RequestHeaderSectionTooLarge",
+                    "request headers are larger than 16 KiB",
+                    &request_id,
+                )));
+                *r.status_mut() = http::StatusCode::BAD_REQUEST;
+                return r;
+            }
             let response = match service.call(request.map(s3s::Body::from)).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -181,64 +199,124 @@ pub(crate) fn body_stream(
 /// Each operation lives in its family's file; this only dispatches.
 #[async_trait::async_trait]
 impl s3s::S3 for StratoS3 {
-    async fn list_buckets(&self, r: S3Request<s3s::dto::ListBucketsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        r: S3Request<s3s::dto::ListBucketsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
         self.handle_list_buckets(r).await
     }
-    async fn create_bucket(&self, r: S3Request<s3s::dto::CreateBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        r: S3Request<s3s::dto::CreateBucketInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
         self.handle_create_bucket(r).await
     }
-    async fn head_bucket(&self, r: S3Request<s3s::dto::HeadBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        r: S3Request<s3s::dto::HeadBucketInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
         self.handle_head_bucket(r).await
     }
-    async fn get_bucket_location(&self, r: S3Request<s3s::dto::GetBucketLocationInput>) -> S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
+    async fn get_bucket_location(
+        &self,
+        r: S3Request<s3s::dto::GetBucketLocationInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
         self.handle_get_bucket_location(r).await
     }
-    async fn delete_bucket(&self, r: S3Request<s3s::dto::DeleteBucketInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketOutput>> {
         self.handle_delete_bucket(r).await
     }
-    async fn put_object(&self, r: S3Request<s3s::dto::PutObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        r: S3Request<s3s::dto::PutObjectInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
         self.handle_put_object(r).await
     }
-    async fn get_object(&self, r: S3Request<s3s::dto::GetObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        r: S3Request<s3s::dto::GetObjectInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
         self.handle_get_object(r).await
     }
-    async fn head_object(&self, r: S3Request<s3s::dto::HeadObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        r: S3Request<s3s::dto::HeadObjectInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
         self.handle_head_object(r).await
     }
-    async fn delete_object(&self, r: S3Request<s3s::dto::DeleteObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        r: S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
         self.handle_delete_object(r).await
     }
-    async fn delete_objects(&self, r: S3Request<s3s::dto::DeleteObjectsInput>) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        r: S3Request<s3s::dto::DeleteObjectsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectsOutput>> {
         self.handle_delete_objects(r).await
     }
-    async fn copy_object(&self, r: S3Request<s3s::dto::CopyObjectInput>) -> S3Result<s3s::S3Response<s3s::dto::CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        r: S3Request<s3s::dto::CopyObjectInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::CopyObjectOutput>> {
         self.handle_copy_object(r).await
     }
-    async fn list_objects_v2(&self, r: S3Request<s3s::dto::ListObjectsV2Input>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        r: S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
         self.handle_list_objects_v2(r).await
     }
-    async fn list_objects(&self, r: S3Request<s3s::dto::ListObjectsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        r: S3Request<s3s::dto::ListObjectsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
         self.handle_list_objects(r).await
     }
-    async fn list_object_versions(&self, r: S3Request<s3s::dto::ListObjectVersionsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListObjectVersionsOutput>> {
+    async fn list_object_versions(
+        &self,
+        r: S3Request<s3s::dto::ListObjectVersionsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListObjectVersionsOutput>> {
         self.handle_list_object_versions(r).await
     }
-    async fn create_multipart_upload(&self, r: S3Request<s3s::dto::CreateMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::CreateMultipartUploadOutput>> {
+    async fn create_multipart_upload(
+        &self,
+        r: S3Request<s3s::dto::CreateMultipartUploadInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::CreateMultipartUploadOutput>> {
         self.handle_create_multipart_upload(r).await
     }
-    async fn upload_part(&self, r: S3Request<s3s::dto::UploadPartInput>) -> S3Result<s3s::S3Response<s3s::dto::UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        r: S3Request<s3s::dto::UploadPartInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::UploadPartOutput>> {
         self.handle_upload_part(r).await
     }
-    async fn complete_multipart_upload(&self, r: S3Request<s3s::dto::CompleteMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::CompleteMultipartUploadOutput>> {
+    async fn complete_multipart_upload(
+        &self,
+        r: S3Request<s3s::dto::CompleteMultipartUploadInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::CompleteMultipartUploadOutput>> {
         self.handle_complete_multipart_upload(r).await
     }
-    async fn abort_multipart_upload(&self, r: S3Request<s3s::dto::AbortMultipartUploadInput>) -> S3Result<s3s::S3Response<s3s::dto::AbortMultipartUploadOutput>> {
+    async fn abort_multipart_upload(
+        &self,
+        r: S3Request<s3s::dto::AbortMultipartUploadInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::AbortMultipartUploadOutput>> {
         self.handle_abort_multipart_upload(r).await
     }
-    async fn list_parts(&self, r: S3Request<s3s::dto::ListPartsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        r: S3Request<s3s::dto::ListPartsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListPartsOutput>> {
         self.handle_list_parts(r).await
     }
-    async fn list_multipart_uploads(&self, r: S3Request<s3s::dto::ListMultipartUploadsInput>) -> S3Result<s3s::S3Response<s3s::dto::ListMultipartUploadsOutput>> {
+    async fn list_multipart_uploads(
+        &self,
+        r: S3Request<s3s::dto::ListMultipartUploadsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::ListMultipartUploadsOutput>> {
         self.handle_list_multipart_uploads(r).await
     }
 }

@@ -79,7 +79,10 @@ impl StratoS3 {
             .unwrap_or_default()
         {
             let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
-                return Err(s3_error!(MalformedXML, "each part needs a PartNumber and an ETag"));
+                return Err(s3_error!(
+                    MalformedXML,
+                    "each part needs a PartNumber and an ETag"
+                ));
             };
             listed.push(Listed {
                 number: u32::try_from(number)
@@ -123,13 +126,23 @@ impl StratoS3 {
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let scope = self.scope(&req)?;
         let input = req.input;
-        let max = input.max_parts.unwrap_or(DEFAULT_MAX_PARTS).clamp(0, DEFAULT_MAX_PARTS) as usize;
+        let max = input
+            .max_parts
+            .unwrap_or(DEFAULT_MAX_PARTS)
+            .clamp(0, DEFAULT_MAX_PARTS) as usize;
         let after = u32::try_from(input.part_number_marker.unwrap_or(0))
             .map_err(|_| s3_error!(InvalidArgument, "part-number-marker must not be negative"))?;
         // One more than asked tells whether the listing is truncated.
         let mut parts = self
             .buckets
-            .list_parts(&input.bucket, &input.key, &input.upload_id, &scope, after, max + 1)
+            .list_parts(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                &scope,
+                after,
+                max + 1,
+            )
             .map_err(s3_error_of)?;
         let truncated = parts.len() > max;
         parts.truncate(max);
@@ -170,10 +183,7 @@ impl StratoS3 {
             .map_err(s3_error_of)?;
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = input.key_marker.clone().unwrap_or_default();
-        let listed: Vec<_> = uploads
-            .into_iter()
-            .filter(|u| u.key > marker)
-            .collect();
+        let listed: Vec<_> = uploads.into_iter().filter(|u| u.key > marker).collect();
         let truncated = listed.len() > max;
         let page = &listed[..listed.len().min(max)];
         Ok(S3Response::new(ListMultipartUploadsOutput {
@@ -182,8 +192,12 @@ impl StratoS3 {
             key_marker: input.key_marker,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: truncated.then(|| page.last().map(|u| u.key.clone())).flatten(),
-            next_upload_id_marker: truncated.then(|| page.last().map(|u| u.id.clone())).flatten(),
+            next_key_marker: truncated
+                .then(|| page.last().map(|u| u.key.clone()))
+                .flatten(),
+            next_upload_id_marker: truncated
+                .then(|| page.last().map(|u| u.id.clone()))
+                .flatten(),
             uploads: Some(
                 page.iter()
                     .map(|u| MultipartUpload {

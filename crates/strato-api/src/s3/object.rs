@@ -84,7 +84,10 @@ pub(crate) fn describe(meta: &ObjectMeta) -> Described {
     let metadata: Metadata = meta
         .headers
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|k| (k.to_string(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("x-amz-meta-")
+                .map(|k| (k.to_string(), v.clone()))
+        })
         .collect();
     Described {
         e_tag: etag_of(meta),
@@ -210,17 +213,23 @@ impl StratoS3 {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        let range = match &input.range {
-            None => None,
-            Some(r) => Some(r.check(meta.size).map_err(|_| {
-                s3_error!(InvalidRange, "the requested range is not satisfiable")
-            })?),
-        };
+        let range =
+            match &input.range {
+                None => None,
+                Some(r) => Some(r.check(meta.size).map_err(|_| {
+                    s3_error!(InvalidRange, "the requested range is not satisfiable")
+                })?),
+            };
         let (content_length, content_range) = match &range {
             None => (meta.size, None),
             Some(r) => (
                 r.end - r.start,
-                Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)),
+                Some(format!(
+                    "bytes {}-{}/{}",
+                    r.start,
+                    r.end.saturating_sub(1),
+                    meta.size
+                )),
             ),
         };
         let stream = self
@@ -230,7 +239,9 @@ impl StratoS3 {
             .map_err(s3_error_of)?;
         let d = describe(&meta);
         let output = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(SyncStream(std::sync::Mutex::new(stream)))),
+            body: Some(StreamingBlob::wrap(SyncStream(std::sync::Mutex::new(
+                stream,
+            )))),
             content_length: Some(content_length as i64),
             content_range,
             accept_ranges: Some("bytes".into()),

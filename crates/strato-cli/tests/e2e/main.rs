@@ -4,6 +4,8 @@
 
 mod support;
 
+mod buckets;
+mod events;
 mod functions;
 mod lifecycle;
 mod manifests;

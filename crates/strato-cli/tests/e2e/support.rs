@@ -284,3 +284,69 @@ impl Server {
         self.boot();
     }
 }
+
+impl Server {
+    /// Kills the server with SIGKILL (no shutdown work at all).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
+    /// The admin S3 key pair from `<data-dir>/s3.credentials`.
+    pub fn admin_key(&self) -> (String, String) {
+        let text = std::fs::read_to_string(self.data_dir.path().join("s3.credentials")).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+                .unwrap_or_else(|| panic!("{name} missing from s3.credentials"))
+        };
+        (field("aws_access_key_id"), field("aws_secret_access_key"))
+    }
+
+    /// An AWS SDK S3 client signed with the admin key.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        let (id, secret) = self.admin_key();
+        self.s3_client_with(&id, &secret)
+    }
+
+    /// An AWS SDK S3 client for this server with the given key pair.
+    pub fn s3_client_with(&self, id: &str, secret: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .endpoint_url(&self.s3)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "strato-test",
+            ))
+            .force_path_style(true)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+/// A runtime for tests driving async clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// Bucket events not yet delivered (from the metrics).
+    pub fn pending_events(&self) -> u64 {
+        self.metric("strato_bucket_events_pending") as u64
+    }
+}

@@ -44,8 +44,9 @@ impl KeyRing {
 
     fn reload(&self) -> Result<(), StoreError> {
         let keys = self.store.list_access_keys()?;
-        self.keys
-            .store(Arc::new(keys.into_iter().map(|k| (k.id.clone(), k)).collect()));
+        self.keys.store(Arc::new(
+            keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+        ));
         Ok(())
     }
 
@@ -63,8 +64,7 @@ impl KeyRing {
     /// Makes a new key pair, for an app or (with `None`) an admin.
     pub fn create(&self, app: Option<&str>) -> Result<AccessKey, KeyError> {
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        const SECRET: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let key = AccessKey {
             id: format!("STRATO{}", random_string(14, UPPER)),
             secret: random_string(40, SECRET),

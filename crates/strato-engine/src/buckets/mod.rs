@@ -11,7 +11,7 @@ mod keys;
 mod listing;
 mod multipart;
 
-pub use keys::{KeyRing, KeyError};
+pub use keys::{KeyError, KeyRing};
 pub use listing::{ListPage, ListRequest};
 pub use multipart::CompletedPart;
 
@@ -180,8 +180,9 @@ impl Buckets {
 
     fn reload_buckets(&self) -> Result<(), BucketError> {
         let all = self.store.list_buckets()?;
-        self.buckets
-            .store(Arc::new(all.into_iter().map(|b| (b.name.clone(), b)).collect()));
+        self.buckets.store(Arc::new(
+            all.into_iter().map(|b| (b.name.clone(), b)).collect(),
+        ));
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! chosen parts, in order, into one new blob and makes it visible in the
 //! same transaction that forgets the upload.
 
-use super::{Buckets, BucketError, ObjectHeaders, Scope, UploadChecks, blocking};
+use super::{BucketError, Buckets, ObjectHeaders, Scope, UploadChecks, blocking};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};

@@ -1,0 +1,232 @@
+//! Bucket events: delivery to subscribed functions, filters, retries, and
+//! no event lost across kill -9.
+
+use crate::buckets::code_of;
+use crate::support::{AppDir, Server, guest, runtime, wait_until};
+use aws_sdk_s3::primitives::ByteStream;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+fn manifest(extra: &str) -> String {
+    format!(
+        "[app]\nname = \"watch\"\n\n[buckets.inbox]\n\n[functions.on-txt]\ncomponent = \"{}\"\n{extra}\n[[functions.on-txt.on_bucket]]\nbucket = \"inbox\"\nevents = [\"put\", \"delete\"]\nsuffix = \".txt\"\n",
+        guest("kitchen")
+    )
+}
+
+/// Every bucket-triggered run of `on-txt`, with the key its log names.
+fn event_runs(server: &Server) -> Vec<(String, String, String, u64)> {
+    let http = reqwest::blocking::Client::new();
+    let runs: Vec<serde_json::Value> = http
+        .get(format!(
+            "{}/api/v1/runs?function=on-txt&limit=10000",
+            server.api
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let logs: Vec<serde_json::Value> = http
+        .get(format!(
+            "{}/api/v1/logs?function=on-txt&limit=100000",
+            server.api
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let keys: BTreeMap<String, String> = logs
+        .iter()
+        .filter_map(|l| {
+            let rest = l["text"].as_str()?.strip_prefix("event ")?;
+            let key = rest.split(' ').next()?;
+            Some((l["run_id"].as_str()?.to_string(), key.to_string()))
+        })
+        .collect();
+    runs.iter()
+        .filter(|r| r["trigger"] == "bucket")
+        .map(|r| {
+            let id = r["id"].as_str().unwrap();
+            (
+                keys.get(id).cloned().unwrap_or_default(),
+                r["event_id"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn events_reach_matching_functions_and_failures_are_retried() {
+    let server = Server::start();
+    let app = AppDir::new(&manifest("[functions.on-txt.async]\nretries = 2\n"));
+    server.cli_ok(&["deploy", app.path()]);
+    let s3 = server.s3_client();
+    runtime().block_on(async {
+        for key in ["hello.txt", "image.png", "must-fail.txt"] {
+            s3.put_object()
+                .bucket("inbox")
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap();
+        }
+        s3.delete_object()
+            .bucket("inbox")
+            .key("hello.txt")
+            .send()
+            .await
+            .unwrap();
+    });
+    // hello.txt: put + delete succeed; must-fail.txt: 3 attempts (1 + 2
+    // retries at 1 s and 2 s backoff), then given up; image.png: nothing.
+    wait_until("deliveries and retries", Duration::from_secs(20), || {
+        event_runs(&server).len() >= 5
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let runs = event_runs(&server);
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    assert!(
+        runs.iter().all(|(key, ..)| key.ends_with(".txt")),
+        "{runs:?}"
+    );
+    let hello: Vec<_> = runs.iter().filter(|r| r.0 == "hello.txt").collect();
+    assert_eq!(hello.len(), 2);
+    assert!(hello.iter().all(|r| r.2 == "succeeded" && r.3 == 1));
+    assert_ne!(hello[0].1, hello[1].1, "put and delete are two events");
+    let mut failing: Vec<_> = runs.iter().filter(|r| r.0 == "must-fail.txt").collect();
+    failing.sort_by_key(|r| r.3);
+    assert_eq!(failing.iter().map(|r| r.3).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        failing
+            .iter()
+            .all(|r| r.2 == "failed" && r.1 == failing[0].1 && !r.1.is_empty())
+    );
+}
+
+#[test]
+fn no_event_is_lost_across_kill_9() {
+    let mut server = Server::start();
+    let app = AppDir::new(&manifest("concurrency = 4\n"));
+    server.cli_ok(&["deploy", app.path()]);
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("obj-{i:04}.{}", if i % 3 == 0 { "bin" } else { "txt" }))
+        .collect();
+
+    // Put from 8 writers; after 500 acknowledged puts, kill -9.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut unsure: Vec<String> = Vec::new();
+    let s3 = server.s3_client();
+    let pid = server.pid();
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let s3 = s3.clone();
+            let acked = acked.clone();
+            let mine: Vec<String> = keys.iter().skip(w).step_by(8).cloned().collect();
+            tasks.push(tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for key in mine {
+                    let put = s3
+                        .put_object()
+                        .bucket("inbox")
+                        .key(&key)
+                        .body(ByteStream::from_static(b"payload"))
+                        .send()
+                        .await;
+                    match put {
+                        Ok(_) => {
+                            if acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 500 {
+                                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                            }
+                        }
+                        Err(_) => failed.push(key),
+                    }
+                }
+                failed
+            }));
+        }
+        for t in tasks {
+            unsure.extend(t.await.unwrap());
+        }
+    });
+    server.kill9();
+    assert!(acked.load(std::sync::atomic::Ordering::SeqCst) >= 500);
+    server.restart_after_exit();
+
+    // Puts that got no answer: put again only what did not land.
+    let s3 = server.s3_client();
+    runtime().block_on(async {
+        for key in &unsure {
+            match s3.head_object().bucket("inbox").key(key).send().await {
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(code_of(&e).1, Some(404));
+                    s3.put_object()
+                        .bucket("inbox")
+                        .key(key)
+                        .body(ByteStream::from_static(b"payload"))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let mut listed = 0;
+        let mut token = None;
+        loop {
+            let page = s3
+                .list_objects_v2()
+                .bucket("inbox")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .unwrap();
+            listed += page.contents().len();
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            token = page.next_continuation_token().map(str::to_string);
+        }
+        assert_eq!(listed, 1000, "every object is stored");
+    });
+
+    let want: BTreeSet<&String> = keys.iter().filter(|k| k.ends_with(".txt")).collect();
+    wait_until(
+        "every .txt object delivered",
+        Duration::from_secs(60),
+        || {
+            let done: BTreeSet<String> = event_runs(&server)
+                .into_iter()
+                .filter(|r| r.2 == "succeeded")
+                .map(|r| r.0)
+                .collect();
+            want.iter().all(|k| done.contains(*k))
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let runs = event_runs(&server);
+    let mut events_by_key: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (key, event, status, _) in &runs {
+        assert!(key.ends_with(".txt"), "a run for a non-matching key: {key}");
+        if status == "succeeded" {
+            events_by_key
+                .entry(key.clone())
+                .or_default()
+                .insert(event.clone());
+        }
+    }
+    assert_eq!(events_by_key.len(), want.len());
+    for (key, events) in &events_by_key {
+        assert_eq!(
+            events.len(),
+            1,
+            "{key}: successful runs of different events {events:?}"
+        );
+    }
+    assert_eq!(server.pending_events(), 0, "the outbox drains");
+}
