@@ -28,8 +28,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Bytes buffered per chunk while streaming an upload to the backend.
-const CHUNK_BYTES: usize = 8 << 20;
+/// Bytes buffered per chunk while streaming an upload to a local
+/// directory. Small, because every concurrent upload holds up to two
+/// chunks in memory (ten parallel multipart parts at 8 MiB cost 160 MiB);
+/// an S3 backend will need 5 MiB at least.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// A blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +78,12 @@ fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
     }
 }
 
-/// Blob ids are 128 random bits in hex; stored under two levels of fan-out.
+/// Blob ids are 128 random bits in hex, stored under one level of 256
+/// directories: few enough that they all exist after the first few hundred
+/// writes (a new directory per write costs more than the write), many
+/// enough to keep each directory small.
 fn path_of(id: &str) -> StorePath {
-    StorePath::from(format!("{}/{}/{id}", &id[..2], &id[2..4]))
+    StorePath::from(format!("{}/{id}", &id[..2]))
 }
 
 fn is_blob_id(id: &str) -> bool {
@@ -96,7 +102,9 @@ impl BlobStore {
         })?;
         let store = LocalFileSystem::new_with_prefix(root)
             .map_err(backend("opening the blob directory"))?
-            .with_automatic_cleanup(true);
+            // The 256 fan-out directories stay; removing and recreating
+            // them would cost a metadata write per object.
+            .with_automatic_cleanup(false);
         Ok(BlobStore {
             store: Arc::new(store),
             local_root: Some(root.to_path_buf()),
@@ -150,32 +158,136 @@ impl BlobStore {
         })
     }
 
-    /// Local backend: fsync the file and its directory so the bytes survive
-    /// a crash before the metadata commit acknowledges the upload.
+    /// Flushes a finished blob's bytes to disk.
+    ///
+    /// The directory entry is not fsynced separately: a blob only matters
+    /// once the store commits the metadata naming it, and that commit's
+    /// fsync goes through the same journaling filesystem (ext4, xfs), which
+    /// commits metadata in order, so the rename is durable by then. A blob
+    /// whose entry is lost in a power cut was never acknowledged.
     async fn make_durable(&self, id: &str) -> Result<(), BlobError> {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
         let file = root.join(path_of(id).as_ref());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::File::open(&file)?.sync_all()?;
-            if let Some(dir) = file.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| BlobError::Io {
-            doing: "syncing an upload",
-            source: std::io::Error::other(e),
-        })?
-        .map_err(|source| BlobError::Io {
-            doing: "syncing an upload",
-            source,
+        tokio::task::spawn_blocking(move || std::fs::File::open(&file)?.sync_all())
+            .await
+            .map_err(|e| BlobError::Io {
+                doing: "syncing an upload",
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| BlobError::Io {
+                doing: "syncing an upload",
+                source,
+            })
+    }
+
+    /// Whether the small-object fast paths ([`BlobStore::write_small`],
+    /// [`BlobStore::read_small`]) are available (local directory stores).
+    pub fn has_fast_path(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// Writes a small blob in one blocking call: temp file, write, fsync,
+    /// rename. For callers already on a blocking thread, so a small PUT
+    /// costs one thread hop instead of one per filesystem step.
+    pub fn write_small(&self, data: &[u8]) -> Result<StoredBlob, BlobError> {
+        use std::io::Write;
+        let root = self
+            .local_root
+            .as_ref()
+            .expect("write_small needs a local store");
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let path = root.join(path_of(&id).as_ref());
+        let io = |doing| move |source| BlobError::Io { doing, source };
+        let dir = path.parent().expect("blob paths have a directory");
+        let tmp = dir.join(format!("{id}.tmp"));
+        let written = (|| {
+            let mut file = match std::fs::File::create(&tmp) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dir)?;
+                    std::fs::File::create(&tmp)?
+                }
+                other => other?,
+            };
+            file.write_all(data)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("writing a blob")(e));
+        }
+        Ok(StoredBlob {
+            id,
+            size: data.len() as u64,
+            md5: Md5::digest(data).into(),
         })
     }
 
-    /// Streams a blob, or the byte `range` of it.
+    /// Deletes temporary files a crash left mid-write. Call at start.
+    pub fn remove_temp_files(&self) -> Result<usize, BlobError> {
+        fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    walk(&path, removed)?;
+                } else if path.extension().is_some_and(|e| e == "tmp") {
+                    std::fs::remove_file(&path)?;
+                    *removed += 1;
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        if let Some(root) = &self.local_root {
+            walk(root, &mut removed).map_err(|source| BlobError::Io {
+                doing: "removing temporary files",
+                source,
+            })?;
+        }
+        Ok(removed)
+    }
+
+    /// Reads (a range of) a blob in one blocking call.
+    pub fn read_small(&self, id: &str, range: Option<Range<u64>>) -> Result<Bytes, BlobError> {
+        use std::io::{Read, Seek};
+        let root = self
+            .local_root
+            .as_ref()
+            .expect("read_small needs a local store");
+        if !is_blob_id(id) {
+            return Err(BlobError::NotFound(id.to_string()));
+        }
+        let mut file = std::fs::File::open(root.join(path_of(id).as_ref())).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BlobError::NotFound(id.to_string())
+            } else {
+                BlobError::Io {
+                    doing: "reading a blob",
+                    source: e,
+                }
+            }
+        })?;
+        let io = |source| BlobError::Io {
+            doing: "reading a blob",
+            source,
+        };
+        let mut out = Vec::new();
+        match range {
+            None => {
+                file.read_to_end(&mut out).map_err(io)?;
+            }
+            Some(r) => {
+                file.seek(std::io::SeekFrom::Start(r.start)).map_err(io)?;
+                file.take(r.end - r.start)
+                    .read_to_end(&mut out)
+                    .map_err(io)?;
+            }
+        }
+        Ok(Bytes::from(out))
+    }
+
     pub async fn get(
         &self,
         id: &str,

@@ -2,6 +2,7 @@
 //!
 //!   s3bench put   ENDPOINT ID SECRET BUCKET CONC SECS    4 KiB PUTs/s
 //!   s3bench get   ENDPOINT ID SECRET BUCKET CONC SECS    4 KiB GETs/s (of keys put first)
+//!   s3bench presign-put ENDPOINT ID SECRET BUCKET KEY    prints a presigned PUT URL
 //!   s3bench fsync DIR CONC SECS                          write 4 KiB + fsync + rename
 //!   s3bench events ENDPOINT ID SECRET BUCKET RATE COUNT API TOKEN FUNCTION
 //!       PUTs at a fixed rate, then reads the function's logs
@@ -177,6 +178,12 @@ async fn main() {
             let s3 = client(&a(2), &a(3), &a(4));
             let op: &'static str = if op == "put" { "put" } else { "get" };
             closed_loop(s3, a(5), op, a(6).parse().unwrap(), a(7).parse().unwrap()).await
+        }
+        "presign-put" => {
+            let s3 = client(&a(2), &a(3), &a(4));
+            let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(3600)).unwrap();
+            let url = s3.put_object().bucket(a(5)).key(a(6)).presigned(config).await.unwrap();
+            println!("{}", url.uri());
         }
         "fsync" => fsync_floor(&a(2), a(3).parse().unwrap(), a(4).parse().unwrap()),
         "events" => {

@@ -297,6 +297,14 @@ impl Buckets {
     {
         self.bucket(bucket, scope)?;
         validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        let body = match gather_small(body, &checks).await? {
+            Gathered::Small(bytes) => {
+                return self
+                    .put_small_object(bucket, key, bytes, headers, checks)
+                    .await;
+            }
+            Gathered::Large(stream) => stream,
+        };
         let stored = self.store_checked_blob(body, &checks).await?;
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
@@ -309,6 +317,69 @@ impl Buckets {
             modified_ms: now_ms(),
         };
         self.commit_object(meta, "ObjectCreated:Put").await
+    }
+
+    /// The small-object path: checks, blob write, fsync and the metadata
+    /// commit in one blocking task (one thread hop, not one per step).
+    async fn put_small_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Bytes,
+        headers: ObjectHeaders,
+        checks: UploadChecks,
+    ) -> Result<ObjectMeta, BucketError> {
+        use md5::{Digest, Md5};
+        if let Some(n) = checks.length
+            && n != bytes.len() as u64
+        {
+            return Err(BucketError::IncompleteBody {
+                expected: n,
+                got: bytes.len() as u64,
+            });
+        }
+        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        if checks.md5.is_some_and(|want| want != md5) {
+            return Err(BucketError::BadDigest);
+        }
+        let events = self.events_for(bucket, key, "ObjectCreated:Put");
+        let (store, blobs) = (self.store.clone(), self.blobs.clone());
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let (meta, write) = tokio::task::spawn_blocking(move || {
+            let stored = blobs
+                .write_small(&bytes)
+                .map_err(|e| (BucketError::from(e), None))?;
+            let meta = ObjectMeta {
+                bucket,
+                key,
+                size: stored.size,
+                etag: format!("\"{}\"", hex::encode(md5)),
+                content_type: headers.content_type,
+                headers: headers.headers,
+                blob: stored.id,
+                modified_ms: now_ms(),
+            };
+            match store.put_object(&meta, &events) {
+                Ok(write) => Ok((meta, write)),
+                Err(e) => Err((e.into(), Some(meta.blob))),
+            }
+        })
+        .await
+        .map_err(|e| BucketError::Storage(e.to_string()))?
+        .map_err(|(e, blob): (BucketError, Option<String>)| {
+            if let Some(blob) = blob {
+                tracing::warn!(
+                    blob,
+                    "object commit failed; its blob is collected at next start"
+                );
+            }
+            e
+        })?;
+        self.announce(write.events);
+        if let Some(old) = write.replaced_blob {
+            self.delete_blobs(vec![old]).await;
+        }
+        Ok(meta)
     }
 
     /// Writes a blob, refusing (and deleting) it if it does not match the
@@ -430,6 +501,13 @@ impl Buckets {
         if meta.size == 0 {
             return Ok(Box::pin(futures::stream::empty()));
         }
+        if meta.size <= SMALL_OBJECT_BYTES as u64 && self.blobs.has_fast_path() {
+            let (blobs, id) = (self.blobs.clone(), meta.blob.clone());
+            let bytes = tokio::task::spawn_blocking(move || blobs.read_small(&id, range))
+                .await
+                .map_err(|e| BucketError::Storage(e.to_string()))??;
+            return Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })));
+        }
         let stream = self.blobs.get(&meta.blob, range).await?;
         Ok(Box::pin(stream.map_err(BucketError::from)))
     }
@@ -513,6 +591,10 @@ impl Buckets {
     /// Deletes blobs nothing refers to (left by a crash mid-upload).
     /// Call at start, before serving.
     pub async fn collect_orphans(&self) -> Result<usize, BucketError> {
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.remove_temp_files())
+            .await
+            .map_err(|e| BucketError::Storage(e.to_string()))??;
         let store = self.store.clone();
         let referenced = blocking(move || store.referenced_blobs()).await?;
         let orphans: Vec<String> = self
@@ -526,6 +608,52 @@ impl Buckets {
         self.delete_blobs(orphans).await;
         Ok(n)
     }
+}
+
+/// Objects up to this size take the one-hop paths (PUT and GET).
+const SMALL_OBJECT_BYTES: usize = 1 << 20;
+
+/// A request body: whole, if it turned out small, or still streaming.
+enum Gathered<'a> {
+    Small(Bytes),
+    Large(std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send + 'a>>),
+}
+
+/// Reads up to [`SMALL_OBJECT_BYTES`] of a body; if it ends by then, the
+/// whole body, else a stream of what was read followed by the rest.
+async fn gather_small<'a, S, E>(body: S, checks: &UploadChecks) -> Result<Gathered<'a>, BucketError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'a,
+    E: std::fmt::Display + 'a,
+{
+    use futures::StreamExt;
+    if checks.length.is_some_and(|n| n > SMALL_OBJECT_BYTES as u64) {
+        return Ok(Gathered::Large(Box::pin(
+            body.map(|c| c.map_err(|e| e.to_string())),
+        )));
+    }
+    let mut body = Box::pin(body.map(|c| c.map_err(|e| e.to_string())));
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut size = 0;
+    while size <= SMALL_OBJECT_BYTES {
+        match body.next().await {
+            None => {
+                let whole = match head.len() {
+                    0 => Bytes::new(),
+                    1 => head.pop().expect("one chunk"),
+                    _ => Bytes::from(head.concat()),
+                };
+                return Ok(Gathered::Small(whole));
+            }
+            Some(Ok(chunk)) => {
+                size += chunk.len();
+                head.push(chunk);
+            }
+            Some(Err(e)) => return Err(BucketError::Body(e)),
+        }
+    }
+    let head = futures::stream::iter(head.into_iter().map(Ok));
+    Ok(Gathered::Large(Box::pin(head.chain(body))))
 }
 
 /// Runs a blocking store call (a group commit waits for an fsync) off the

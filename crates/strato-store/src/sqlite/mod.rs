@@ -88,9 +88,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let writer = Connection::open(path).map_err(db("opening the database"))?;
+        // temp_store = MEMORY: each group-commit write runs in a savepoint,
+        // and a savepoint's statement journal would otherwise be a temp
+        // file created and unlinked per write.
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
             )
             .map_err(db("configuring the database"))?;
         writer
