@@ -112,27 +112,30 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::Unboun
         .body(Full::new(Bytes::from(body)))
         .expect("a valid event request");
     let (tell, status) = oneshot::channel();
+    let last_attempt = event.attempts > function.spec.retries;
     let cx = RunContext {
         trigger: Trigger::Bucket,
         event_id: Some(id),
         attempt: event.attempts,
         wait_for_slot: true,
         on_status: Some(tell),
+        // The run's record settles the event (success, or a last failure)
+        // in the same transaction, so a crash never separates the two.
+        delivers_event: Some((event.id, last_attempt)),
     };
-    let retries = function.spec.retries;
     let response = platform.run_function(function, request, cx).await;
     // Read the whole answer so the guest can finish writing it.
     let _ = response.into_body().collect().await;
     let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
-    if succeeded || event.attempts > retries {
-        if !succeeded {
-            tracing::warn!(
-                event = event.id,
-                attempts = event.attempts,
-                "bucket event failed; retries used up"
-            );
-        }
-        let _ = done.send(event.id);
+    if succeeded {
+        return;
+    }
+    if last_attempt {
+        tracing::warn!(
+            event = event.id,
+            attempts = event.attempts,
+            "bucket event failed; retries used up"
+        );
         return;
     }
     let backoff =

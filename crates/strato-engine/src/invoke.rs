@@ -39,6 +39,10 @@ pub(crate) struct RunContext {
     pub wait_for_slot: bool,
     /// Told the run's final status when it is recorded.
     pub on_status: Option<tokio::sync::oneshot::Sender<RunStatus>>,
+    /// The bucket event this run delivers, and whether it is the last
+    /// attempt: success (or a last failure) settles the event together
+    /// with the run record.
+    pub delivers_event: Option<(i64, bool)>,
 }
 
 impl RunContext {
@@ -49,6 +53,7 @@ impl RunContext {
             attempt: 1,
             wait_for_slot: false,
             on_status: None,
+            delivers_event: None,
         }
     }
 }
@@ -237,7 +242,12 @@ impl Platform {
         logs: Vec<strato_core::LogLine>,
     ) {
         let duration_us = started.elapsed().as_micros() as i64;
+        let completes_event = cx
+            .delivers_event
+            .filter(|(_, last)| status == RunStatus::Succeeded || *last)
+            .map(|(id, _)| id);
         self.recorder.record(FinishedRun {
+            completes_event,
             record: RunRecord {
                 id: run_id.to_string(),
                 app: function.app.clone(),

@@ -61,6 +61,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
 
 fn run(id: &str, app: &str, function: &str, status: RunStatus, started: i64) -> FinishedRun {
     FinishedRun {
+        completes_event: None,
         record: RunRecord {
             id: id.into(),
             app: app.into(),
@@ -487,6 +488,14 @@ fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(store.pending_bucket_events().unwrap(), 0);
+    // A run that settles an event marks it done in the same transaction.
+    let settled = store
+        .put_object(&object("b", "four", "4"), &[event("ObjectCreated:Put")])
+        .unwrap();
+    let mut delivery = run("r-settle", "app", "f", RunStatus::Succeeded, 1);
+    delivery.completes_event = Some(settled.events[0].id);
+    store.record_runs(&[delivery]).unwrap();
     assert_eq!(store.pending_bucket_events().unwrap(), 0);
     // An event the writer delivers itself starts leased, attempt 1 counted:
     // the sweeper only sees it once that lease has run out.

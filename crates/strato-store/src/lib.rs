@@ -71,6 +71,10 @@ pub struct AppSummary {
 pub struct FinishedRun {
     pub record: RunRecord,
     pub logs: Vec<LogLine>,
+    /// A bucket event this run settles (delivered, or out of retries):
+    /// marked done in the same transaction that records the run, so a
+    /// crash never leaves an event done without its run.
+    pub completes_event: Option<i64>,
 }
 
 /// Which runs to list, newest first.

@@ -205,7 +205,16 @@ fn no_event_is_lost_across_kill_9() {
                 .filter(|r| r.2 == "succeeded")
                 .map(|r| r.0)
                 .collect();
-            want.iter().all(|k| done.contains(*k))
+            let missing: Vec<_> = want.iter().filter(|k| !done.contains(**k)).collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "waiting for {} deliveries, e.g. {:?}; pending {}",
+                    missing.len(),
+                    &missing[..missing.len().min(3)],
+                    server.pending_events()
+                );
+            }
+            missing.is_empty()
         },
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -229,4 +238,107 @@ fn no_event_is_lost_across_kill_9() {
         );
     }
     assert_eq!(server.pending_events(), 0, "the outbox drains");
+}
+
+#[test]
+fn uppercase_example_reads_and_writes_objects_from_a_function() {
+    let server = Server::start();
+    let example = crate::support::workspace_root().join("examples/uppercase");
+    server.cli_ok(&["deploy", example.to_str().unwrap()]);
+    let s3 = server.s3_client();
+    runtime().block_on(async {
+        s3.put_object()
+            .bucket("docs")
+            .key("incoming/a note.txt")
+            .body(ByteStream::from_static(b"quiet words"))
+            .send()
+            .await
+            .unwrap();
+        s3.put_object()
+            .bucket("docs")
+            .key("incoming/skip.md")
+            .body(ByteStream::from_static(b"no"))
+            .send()
+            .await
+            .unwrap();
+        let mut upper = None;
+        for _ in 0..200 {
+            if let Ok(o) = s3
+                .get_object()
+                .bucket("docs")
+                .key("upper/a note.txt")
+                .send()
+                .await
+            {
+                upper = Some(o.body.collect().await.unwrap().into_bytes().to_vec());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(upper.as_deref(), Some(&b"QUIET WORDS"[..]));
+        let e = s3
+            .head_object()
+            .bucket("docs")
+            .key("upper/skip.md")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_of(&e).1,
+            Some(404),
+            "the .md file matched no subscription"
+        );
+    });
+    let runs = server.runs_eventually("app=uppercase", 1);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["trigger"], "bucket");
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert!(runs[0]["event_id"].as_str().unwrap().starts_with("be"));
+}
+
+#[test]
+fn runs_get_aws_credentials_scoped_to_their_app() {
+    let server = Server::start();
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"creds\"\n\n[buckets.creds-data]\n\n[functions.f]\ncomponent = \"{}\"\nroutes = [\"/creds/*\"]\n",
+        guest("kitchen")
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    let env = |name: &str| {
+        reqwest::blocking::get(server.url(&format!("/creds/env?name={name}")))
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert_eq!(env("AWS_ENDPOINT_URL"), server.s3);
+    assert_eq!(env("AWS_REGION"), "us-east-1");
+    let (id, secret) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"));
+    assert!(id.starts_with("STRATO"), "{id}");
+    assert_ne!(id, server.admin_key().0, "not the admin key");
+    // The run's key works for its app's bucket and nothing else.
+    let scoped = server.s3_client_with(&id, &secret);
+    let admin = server.s3_client();
+    runtime().block_on(async {
+        admin
+            .create_bucket()
+            .bucket("not-theirs")
+            .send()
+            .await
+            .unwrap();
+        scoped
+            .put_object()
+            .bucket("creds-data")
+            .key("k")
+            .body(ByteStream::from_static(b"v"))
+            .send()
+            .await
+            .unwrap();
+        let e = scoped
+            .list_objects_v2()
+            .bucket("not-theirs")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e).0.as_deref(), Some("AccessDenied"));
+    });
 }

@@ -327,12 +327,20 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                 ))
                 .map_err(db("preparing to record runs"))?;
+            let mut done_stmt = tx
+                .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
+                .map_err(db("preparing to settle events"))?;
             let mut log_stmt = tx
                 .prepare_cached(
                     "INSERT INTO logs (run_id, app, function, ts_ms, stream, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(db("preparing to record logs"))?;
             for run in runs {
+                if let Some(event) = run.completes_event {
+                    done_stmt
+                        .execute([event])
+                        .map_err(db("settling a bucket event"))?;
+                }
                 let r = &run.record;
                 run_stmt
                     .execute(params![
