@@ -158,28 +158,29 @@ impl BlobStore {
         })
     }
 
-    /// Flushes a finished blob's bytes to disk.
-    ///
-    /// The directory entry is not fsynced separately: a blob only matters
-    /// once the store commits the metadata naming it, and that commit's
-    /// fsync goes through the same journaling filesystem (ext4, xfs), which
-    /// commits metadata in order, so the rename is durable by then. A blob
-    /// whose entry is lost in a power cut was never acknowledged.
+    /// Flushes a finished (staged, then renamed) blob and its directory
+    /// entry to disk.
     async fn make_durable(&self, id: &str) -> Result<(), BlobError> {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
         let file = root.join(path_of(id).as_ref());
-        tokio::task::spawn_blocking(move || std::fs::File::open(&file)?.sync_all())
-            .await
-            .map_err(|e| BlobError::Io {
-                doing: "syncing an upload",
-                source: std::io::Error::other(e),
-            })?
-            .map_err(|source| BlobError::Io {
-                doing: "syncing an upload",
-                source,
-            })
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&file)?.sync_all()?;
+            if let Some(dir) = file.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BlobError::Io {
+            doing: "syncing an upload",
+            source: std::io::Error::other(e),
+        })?
+        .map_err(|source| BlobError::Io {
+            doing: "syncing an upload",
+            source,
+        })
     }
 
     /// Whether the small-object fast paths ([`BlobStore::write_small`],
@@ -188,9 +189,14 @@ impl BlobStore {
         self.local_root.is_some()
     }
 
-    /// Writes a small blob in one blocking call: temp file, write, fsync,
-    /// rename. For callers already on a blocking thread, so a small PUT
-    /// costs one thread hop instead of one per filesystem step.
+    /// Writes a small blob in one blocking call: create the file under its
+    /// final name (new, exclusive), write, fsync. No staging name: a blob
+    /// is invisible until the store commits metadata naming it, and a file
+    /// cut short by a crash is named by nothing, so the orphan sweep at
+    /// start deletes it. fsync of a newly created file also makes its
+    /// directory entry durable on ext4 (journal and no-journal modes alike),
+    /// which a rename would not be. For callers already on a blocking
+    /// thread: a small PUT costs one thread hop, not one per step.
     pub fn write_small(&self, data: &[u8]) -> Result<StoredBlob, BlobError> {
         use std::io::Write;
         let root = self
@@ -199,24 +205,29 @@ impl BlobStore {
             .expect("write_small needs a local store");
         let id = hex::encode(rand::random::<[u8; 16]>());
         let path = root.join(path_of(&id).as_ref());
-        let io = |doing| move |source| BlobError::Io { doing, source };
-        let dir = path.parent().expect("blob paths have a directory");
-        let tmp = dir.join(format!("{id}.tmp"));
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        };
         let written = (|| {
-            let mut file = match std::fs::File::create(&tmp) {
+            let mut file = match create() {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(dir)?;
-                    std::fs::File::create(&tmp)?
+                    std::fs::create_dir_all(path.parent().expect("blob paths have a directory"))?;
+                    create()?
                 }
                 other => other?,
             };
             file.write_all(data)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
+            file.sync_all()
         })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("writing a blob")(e));
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(BlobError::Io {
+                doing: "writing a blob",
+                source,
+            });
         }
         Ok(StoredBlob {
             id,
@@ -225,14 +236,20 @@ impl BlobStore {
         })
     }
 
-    /// Deletes temporary files a crash left mid-write. Call at start.
+    /// Deletes staging files a crash left mid-upload (object_store names
+    /// them `<id>#<n>`): every file whose name is not a blob id. Call at
+    /// start, before serving.
     pub fn remove_temp_files(&self) -> Result<usize, BlobError> {
         fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
             for entry in std::fs::read_dir(dir)? {
                 let path = entry?.path();
                 if path.is_dir() {
                     walk(&path, removed)?;
-                } else if path.extension().is_some_and(|e| e == "tmp") {
+                } else if !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_blob_id)
+                {
                     std::fs::remove_file(&path)?;
                     *removed += 1;
                 }
@@ -423,6 +440,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tail, [7, 7, 7]);
+    }
+
+    #[test]
+    fn small_blobs_round_trip_and_stray_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let stored = blobs.write_small(b"hello world").unwrap();
+        assert_eq!(stored.size, 11);
+        assert_eq!(hex::encode(stored.md5), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(
+            &blobs.read_small(&stored.id, None).unwrap()[..],
+            b"hello world"
+        );
+        assert_eq!(
+            &blobs.read_small(&stored.id, Some(6..11)).unwrap()[..],
+            b"world"
+        );
+        // A staging file left by a crash is swept; the blob stays.
+        let stray = dir
+            .path()
+            .join(&stored.id[..2])
+            .join(format!("{}#3", stored.id));
+        std::fs::write(&stray, b"partial").unwrap();
+        assert_eq!(blobs.remove_temp_files().unwrap(), 1);
+        assert!(!stray.exists());
+        assert_eq!(
+            &blobs.read_small(&stored.id, None).unwrap()[..],
+            b"hello world"
+        );
     }
 
     #[test]

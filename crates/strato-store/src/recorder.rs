@@ -18,6 +18,9 @@ const MAX_BATCH: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 /// What the writer thread receives.
+// Runs are the hot path and `Stop` is sent once: boxing the run to shrink
+// the enum would cost an allocation per run for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Run(FinishedRun),
     /// Write what came before, then exit.
