@@ -114,6 +114,7 @@ impl From<BucketError> for ApiError {
             BucketError::BucketAlreadyExists(_)
             | BucketError::BucketAlreadyOwnedByYou(_)
             | BucketError::BucketNotEmpty(_) => StatusCode::CONFLICT,
+            BucketError::EntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())

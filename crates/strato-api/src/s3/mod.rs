@@ -83,6 +83,7 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::BadDigest => S3ErrorCode::BadDigest,
         BucketError::IncompleteBody { .. } | BucketError::Body(_) => S3ErrorCode::IncompleteBody,
         BucketError::BodyTooLong(_) => S3ErrorCode::InvalidRequest,
+        BucketError::EntityTooLarge => S3ErrorCode::EntityTooLarge,
         BucketError::NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
         BucketError::InvalidPart(_) => S3ErrorCode::InvalidPart,
         BucketError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,

@@ -844,7 +844,7 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
     raw_request(&server, &request);
     // Oversized headers: refused before any handler runs.
     let huge = format!(
-        "PUT /inbox/big-head HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\nx-pad: {}\r\n\r\nz",
+        "GET /inbox/big-head HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
         "p".repeat(20 * 1024)
     );
     let answer = raw_request(&server, huge.as_bytes());
@@ -853,6 +853,16 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
         answer.contains("<Code>RequestHeaderSectionTooLarge</Code>"),
         "{answer}"
     );
+    // A single PUT declaring more than S3's 5 GiB is refused before any
+    // byte is read. (No body bytes are sent: the server answers early, and
+    // unread bytes would make it reset the connection over its answer.)
+    let too_big = format!(
+        "PUT /{path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n\r\n",
+        server.s3.trim_start_matches("http://"),
+        (5u64 << 30) + 1
+    );
+    let answer = raw_request(&server, too_big.as_bytes());
+    assert!(answer.contains("<Code>EntityTooLarge</Code>"), "{answer}");
     let larger = format!(
         "GET /inbox HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
         "p".repeat(1 << 20)

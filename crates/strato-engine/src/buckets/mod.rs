@@ -52,6 +52,8 @@ pub enum BucketError {
     IncompleteBody { expected: u64, got: u64 },
     #[error("the body is larger than its declared {0} bytes")]
     BodyTooLong(u64),
+    #[error("an object sent in one request may be at most 5 GiB; use a multipart upload")]
+    EntityTooLarge,
     #[error("no multipart upload `{0}`")]
     NoSuchUpload(String),
     #[error("{0}")]
@@ -297,6 +299,9 @@ impl Buckets {
     {
         self.bucket(bucket, scope)?;
         validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        if checks.length.is_some_and(|n| n > MAX_SINGLE_PUT_BYTES) {
+            return Err(BucketError::EntityTooLarge);
+        }
         let body = match gather_small(body, &checks).await? {
             Gathered::Small(bytes) => {
                 return self
@@ -609,6 +614,9 @@ impl Buckets {
         Ok(n)
     }
 }
+
+/// S3's limit for one PUT (and one part).
+pub(super) const MAX_SINGLE_PUT_BYTES: u64 = 5 << 30;
 
 /// Objects up to this size take the one-hop paths (PUT and GET).
 const SMALL_OBJECT_BYTES: usize = 1 << 20;

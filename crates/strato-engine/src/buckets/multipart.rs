@@ -83,6 +83,12 @@ impl Buckets {
             )));
         }
         self.upload(bucket, key, upload_id, scope)?;
+        if checks
+            .length
+            .is_some_and(|n| n > super::MAX_SINGLE_PUT_BYTES)
+        {
+            return Err(BucketError::EntityTooLarge);
+        }
         let stored = self.store_checked_blob(body, &checks).await?;
         let part = UploadPart {
             upload_id: upload_id.to_string(),
