@@ -26,6 +26,7 @@ pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
     objects_list_in_key_order_by_prefix(fresh());
     bucket_events_are_leased_retried_and_finished(fresh());
     multipart_uploads_complete_and_abort(fresh());
+    inline_objects_keep_their_bytes_in_the_store(fresh());
     access_keys_are_stored_and_revoked(fresh());
 }
 
@@ -303,6 +304,7 @@ fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
         headers: [("x-amz-meta-colour".to_string(), "red".to_string())].into(),
         blob: blob.into(),
         modified_ms: 7,
+        inline: None,
     }
 }
 
@@ -416,6 +418,25 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
         && e.attempts == 1
         && e.app == "app"
         && e.function == "f"));
+}
+
+fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).unwrap();
+    let mut small = object("b", "tiny", "");
+    small.inline = Some(b"tiny!".to_vec());
+    store.put_object(&small, &[]).unwrap();
+    assert_eq!(store.get_object("b", "tiny").unwrap(), Some(small.clone()));
+    // Listings leave the bytes out; no blob is referenced.
+    let listed = store.list_objects("b", "", "", 10).unwrap();
+    assert_eq!(listed[0].inline, None);
+    assert!(store.referenced_blobs().unwrap().is_empty());
+    // Replacing it with a blob-backed object hands back no blob to delete.
+    let write = store.put_object(&object("b", "tiny", "b1"), &[]).unwrap();
+    assert_eq!(write.replaced_blob, None);
+    assert_eq!(store.get_object("b", "tiny").unwrap().unwrap().inline, None);
+    store.put_object(&small, &[]).unwrap();
+    assert_eq!(store.empty_bucket("b").unwrap(), Vec::<String>::new());
+    assert_eq!(store.get_object("b", "tiny").unwrap(), None);
 }
 
 fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {

@@ -40,9 +40,13 @@ pub struct ObjectMeta {
     pub content_type: Option<String>,
     /// Stored headers (`cache-control`, `expires`, …) and `x-amz-meta-*`.
     pub headers: BTreeMap<String, String>,
-    /// Name of the blob holding the bytes.
+    /// Name of the blob holding the bytes; empty when they are inline.
     pub blob: String,
     pub modified_ms: i64,
+    /// The bytes themselves, for small objects kept in the store (one
+    /// commit makes them durable, no blob file and no second fsync).
+    #[serde(skip, default)]
+    pub inline: Option<Vec<u8>>,
 }
 
 /// An event to write with an object change, for one subscribed function.

@@ -320,6 +320,7 @@ impl Buckets {
             headers: headers.headers,
             blob: stored.id,
             modified_ms: now_ms(),
+            inline: None,
         };
         self.commit_object(meta, "ObjectCreated:Put").await
     }
@@ -351,18 +352,27 @@ impl Buckets {
         let (store, blobs) = (self.store.clone(), self.blobs.clone());
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let (meta, write) = tokio::task::spawn_blocking(move || {
-            let stored = blobs
-                .write_small(&bytes)
-                .map_err(|e| (BucketError::from(e), None))?;
+            // The smallest objects live in the store itself: one group
+            // commit makes them durable, with no blob file and no second
+            // fsync.
+            let (blob, inline) = if bytes.len() <= INLINE_OBJECT_BYTES {
+                (String::new(), Some(bytes.to_vec()))
+            } else {
+                let stored = blobs
+                    .write_small(&bytes)
+                    .map_err(|e| (BucketError::from(e), None))?;
+                (stored.id, None)
+            };
             let meta = ObjectMeta {
                 bucket,
                 key,
-                size: stored.size,
+                size: bytes.len() as u64,
                 etag: format!("\"{}\"", hex::encode(md5)),
                 content_type: headers.content_type,
                 headers: headers.headers,
-                blob: stored.id,
+                blob,
                 modified_ms: now_ms(),
+                inline,
             };
             match store.put_object(&meta, &events) {
                 Ok(write) => Ok((meta, write)),
@@ -506,6 +516,13 @@ impl Buckets {
         if meta.size == 0 {
             return Ok(Box::pin(futures::stream::empty()));
         }
+        if let Some(data) = &meta.inline {
+            let bytes = Bytes::copy_from_slice(match &range {
+                Some(r) => &data[r.start as usize..(r.end as usize).min(data.len())],
+                None => data,
+            });
+            return Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })));
+        }
         if meta.size <= SMALL_OBJECT_BYTES as u64 && self.blobs.has_fast_path() {
             let (blobs, id) = (self.blobs.clone(), meta.blob.clone());
             let bytes = tokio::task::spawn_blocking(move || blobs.read_small(&id, range))
@@ -580,6 +597,7 @@ impl Buckets {
             headers: headers.headers,
             blob: stored.id,
             modified_ms: now_ms(),
+            inline: None,
         };
         self.commit_object(meta, "ObjectCreated:Copy").await
     }
@@ -617,6 +635,9 @@ impl Buckets {
 
 /// S3's limit for one PUT (and one part).
 pub(super) const MAX_SINGLE_PUT_BYTES: u64 = 5 << 30;
+
+/// Objects up to this size are kept inline in the store.
+const INLINE_OBJECT_BYTES: usize = 64 << 10;
 
 /// Objects up to this size take the one-hop paths (PUT and GET).
 const SMALL_OBJECT_BYTES: usize = 1 << 20;

@@ -229,6 +229,7 @@ impl Buckets {
             headers: upload.headers,
             blob: whole.id,
             modified_ms: now_ms(),
+            inline: None,
         };
         let events = self.events_for(bucket, key, "ObjectCreated:CompleteMultipartUpload");
         let store = self.store.clone();

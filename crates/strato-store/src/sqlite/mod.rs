@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS settings (
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
-    reader: Mutex<Connection>,
+    /// A few reader connections: GETs look objects up concurrently.
+    readers: Vec<Mutex<Connection>>,
     group: commit::GroupCommit,
 }
 
@@ -101,15 +102,19 @@ impl SqliteStore {
             .and_then(|_| writer.execute_batch(objects::SCHEMA))
             .map_err(db("creating the schema"))?;
         migrate(&writer)?;
-        let reader = Connection::open(path).map_err(db("opening the database"))?;
-        reader
-            .execute_batch("PRAGMA busy_timeout = 5000;")
-            .map_err(db("configuring the database"))?;
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let reader = Connection::open(path).map_err(db("opening the database"))?;
+            reader
+                .execute_batch("PRAGMA busy_timeout = 5000;")
+                .map_err(db("configuring the database"))?;
+            readers.push(Mutex::new(reader));
+        }
         let writer = Arc::new(Mutex::new(writer));
         Ok(SqliteStore {
             group: commit::GroupCommit::spawn(writer.clone()),
             writer,
-            reader: Mutex::new(reader),
+            readers,
         })
     }
 
@@ -117,10 +122,20 @@ impl SqliteStore {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A free reader connection, or (all busy) a wait for the first one.
     fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        self.readers[0].lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Reader connections (one per core here is plenty; each is a file handle
+/// and a page cache).
+const READERS: usize = 4;
 
 /// Columns added after a table first shipped: (table, column, declaration).
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
@@ -128,6 +143,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("runs", "attempt", "INTEGER NOT NULL DEFAULT 1"),
     ("bucket_events", "app", "TEXT NOT NULL DEFAULT ''"),
     ("bucket_events", "function", "TEXT NOT NULL DEFAULT ''"),
+    ("objects", "data", "BLOB"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

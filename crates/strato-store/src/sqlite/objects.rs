@@ -68,7 +68,10 @@ CREATE TABLE IF NOT EXISTS access_keys (
 "#;
 
 pub(super) const OBJECT_COLUMNS: &str =
-    "bucket, key, size, etag, content_type, headers, blob, modified_ms";
+    "bucket, key, size, etag, content_type, headers, blob, modified_ms, data";
+/// The same columns for listings, which never need the inline bytes.
+const LISTED_COLUMNS: &str =
+    "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL";
 const EVENT_COLUMNS: &str = "id, bucket, key, name, size, etag, at_ms, app, function, attempts";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, headers, created_ms";
 const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms";
@@ -88,6 +91,7 @@ pub(super) fn object_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Objec
         headers: serde_json::from_str(&headers).unwrap_or_default(),
         blob: row.get(6)?,
         modified_ms: row.get(7)?,
+        inline: row.get(8)?,
     })
 }
 
@@ -187,7 +191,7 @@ pub(super) fn put_object(
         })
         .map_err(db("looking up an object"))?;
     tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))
     .and_then(|mut s| {
         s.execute(params![
@@ -198,13 +202,14 @@ pub(super) fn put_object(
             meta.content_type,
             headers_json(&meta.headers),
             meta.blob,
-            meta.modified_ms
+            meta.modified_ms,
+            meta.inline
         ])
     })
     .map_err(db("storing an object"))?;
     let events = insert_events(tx, meta, events)?;
     Ok(ObjectWrite {
-        replaced_blob: previous.filter(|b| *b != meta.blob),
+        replaced_blob: previous.filter(|b| !b.is_empty() && *b != meta.blob),
         events,
     })
 }
@@ -253,7 +258,7 @@ pub(super) fn list_objects(
     // prefix bound uses `substr` so LIKE's wildcards in keys are inert.
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND key >= ?3
+            "SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND key >= ?3
              AND substr(key, 1, length(?3)) = ?3 ORDER BY key LIMIT ?4"
         ))
         .map_err(db("listing objects"))?;
@@ -270,7 +275,7 @@ pub(super) fn list_objects(
 pub(super) fn empty_bucket(tx: &Connection, bucket: &str) -> Result<Vec<String>, StoreError> {
     let mut blobs = collect_strings(
         tx,
-        "DELETE FROM objects WHERE bucket = ?1 RETURNING blob",
+        "DELETE FROM objects WHERE bucket = ?1 AND blob != '' RETURNING blob",
         bucket,
     )?;
     blobs.extend(collect_strings(
@@ -278,6 +283,8 @@ pub(super) fn empty_bucket(tx: &Connection, bucket: &str) -> Result<Vec<String>,
         "DELETE FROM upload_parts WHERE upload_id IN (SELECT id FROM uploads WHERE bucket = ?1) RETURNING blob",
         bucket,
     )?);
+    tx.execute("DELETE FROM objects WHERE bucket = ?1", [bucket])
+        .map_err(db("emptying a bucket"))?;
     tx.execute("DELETE FROM uploads WHERE bucket = ?1", [bucket])
         .map_err(db("emptying a bucket"))?;
     Ok(blobs)
@@ -406,7 +413,7 @@ pub(super) fn referenced_blobs(
     conn: &Connection,
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT blob FROM objects UNION SELECT blob FROM upload_parts")
+        .prepare("SELECT blob FROM objects WHERE blob != '' UNION SELECT blob FROM upload_parts")
         .map_err(db("listing referenced blobs"))?;
     let rows = stmt
         .query_map([], |r| r.get(0))
