@@ -14,7 +14,11 @@ DUR="${1:-10}"
 PY="$HOME/.cache/strato-py"
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y wrk >/dev/null; }
-[ -x "$PY/bin/aws" ] || { echo "installing the aws CLI from PyPI"; python3 -m venv "$PY" && "$PY/bin/pip" install -q awscli; }
+if [ ! -x "$PY/bin/aws" ]; then
+    echo "installing the aws CLI from PyPI"
+    python3 -m venv "$PY" 2>/dev/null || { apt-get install -y python3-venv >/dev/null; python3 -m venv --clear "$PY"; }
+    "$PY/bin/pip" install -q awscli
+fi
 echo "building strato, the guests and the bench tools"
 cargo build --release -p strato-cli >/dev/null 2>&1
 build_guests >/dev/null 2>&1

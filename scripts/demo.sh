@@ -44,7 +44,7 @@ PY="$HOME/.cache/strato-py"
 if [ ! -x "$PY/bin/aws" ]; then
     echo "== installing the aws CLI from PyPI into $PY"
     command -v python3 >/dev/null || apt-get install -y python3 >/dev/null
-    python3 -m venv "$PY" 2>/dev/null || { apt-get install -y python3-venv >/dev/null; python3 -m venv "$PY"; }
+    python3 -m venv "$PY" 2>/dev/null || { apt-get install -y python3-venv >/dev/null; python3 -m venv --clear "$PY"; }
     "$PY/bin/pip" install -q awscli
 fi
 # The server wrote an admin key pair in the AWS credentials format.
