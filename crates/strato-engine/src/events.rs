@@ -34,15 +34,13 @@ pub(crate) async fn run_deliverer(
     platform: Arc<Platform>,
     mut fresh: mpsc::UnboundedReceiver<BucketEvent>,
 ) {
-    let (done_tx, done_rx) = mpsc::unbounded_channel::<i64>();
-    tokio::spawn(finish_in_batches(platform.clone(), done_rx));
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = fresh.recv() => match event {
                 Some(event) => {
-                    tokio::spawn(deliver(platform.clone(), event, done_tx.clone()));
+                    tokio::spawn(deliver(platform.clone(), event));
                 }
                 None => break,
             },
@@ -55,7 +53,7 @@ pub(crate) async fn run_deliverer(
                 match claimed {
                     Ok(Ok(events)) => {
                         for event in events {
-                            tokio::spawn(deliver(platform.clone(), event, done_tx.clone()));
+                            tokio::spawn(deliver(platform.clone(), event));
                         }
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "claiming bucket events"),
@@ -66,25 +64,9 @@ pub(crate) async fn run_deliverer(
     }
 }
 
-/// Marks delivered events done, many per transaction.
-async fn finish_in_batches(platform: Arc<Platform>, mut done: mpsc::UnboundedReceiver<i64>) {
-    while let Some(first) = done.recv().await {
-        let mut ids = vec![first];
-        while let Ok(id) = done.try_recv() {
-            ids.push(id);
-        }
-        let store = platform.store.clone();
-        let result = tokio::task::spawn_blocking(move || store.finish_bucket_events(&ids)).await;
-        if let Ok(Err(e)) = result {
-            // Not fatal: the events are delivered again after their lease.
-            tracing::error!(error = %e, "finishing bucket events");
-        }
-    }
-}
-
 /// Delivers one event to its function; on failure schedules a retry with
 /// exponential backoff, until the function's retries are used up.
-async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::UnboundedSender<i64>) {
+async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let function = platform
         .routing
         .load()
@@ -94,7 +76,12 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent, done: mpsc::Unboun
     let Some(function) = function else {
         tracing::warn!(app = %event.app, function = %event.function, event = event.id,
             "bucket event for a function that is no longer deployed; dropped");
-        let _ = done.send(event.id);
+        let store = platform.store.clone();
+        let finished =
+            tokio::task::spawn_blocking(move || store.finish_bucket_events(&[event.id])).await;
+        if let Ok(Err(e)) = finished {
+            tracing::error!(error = %e, "dropping a bucket event");
+        }
         return;
     };
     let id = event_id(event.id);

@@ -94,6 +94,30 @@ fn token_decode(token: &str) -> S3Result<String> {
 }
 
 impl StratoS3 {
+    /// One page of keys, the same for all three listing operations.
+    fn page(
+        &self,
+        bucket: &str,
+        scope: &strato_engine::buckets::Scope,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        start_after: String,
+        max_keys: usize,
+    ) -> S3Result<ListPage> {
+        self.buckets
+            .list_objects(
+                bucket,
+                scope,
+                &ListRequest {
+                    prefix: prefix.unwrap_or_default().to_string(),
+                    delimiter: delimiter.map(str::to_string),
+                    start_after,
+                    max_keys,
+                },
+            )
+            .map_err(s3_error_of)
+    }
+
     pub(crate) async fn handle_list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
@@ -107,19 +131,14 @@ impl StratoS3 {
             None => input.start_after.clone().unwrap_or_default(),
         };
         let max = max_keys(input.max_keys)?;
-        let page = self
-            .buckets
-            .list_objects(
-                &input.bucket,
-                &scope,
-                &ListRequest {
-                    prefix: input.prefix.clone().unwrap_or_default(),
-                    delimiter: input.delimiter.clone(),
-                    start_after,
-                    max_keys: max,
-                },
-            )
-            .map_err(s3_error_of)?;
+        let page = self.page(
+            &input.bucket,
+            &scope,
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            start_after,
+            max,
+        )?;
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -150,19 +169,14 @@ impl StratoS3 {
         let encode = encoder(input.encoding_type.as_ref())?;
         let encoding_type = input.encoding_type.clone();
         let max = max_keys(input.max_keys)?;
-        let page = self
-            .buckets
-            .list_objects(
-                &input.bucket,
-                &scope,
-                &ListRequest {
-                    prefix: input.prefix.clone().unwrap_or_default(),
-                    delimiter: input.delimiter.clone(),
-                    start_after: input.marker.clone().unwrap_or_default(),
-                    max_keys: max,
-                },
-            )
-            .map_err(s3_error_of)?;
+        let page = self.page(
+            &input.bucket,
+            &scope,
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            input.marker.clone().unwrap_or_default(),
+            max,
+        )?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(input.prefix.as_deref().unwrap_or(""))),
@@ -190,19 +204,14 @@ impl StratoS3 {
         let encode = encoder(input.encoding_type.as_ref())?;
         let encoding_type = input.encoding_type.clone();
         let max = max_keys(input.max_keys)?;
-        let page = self
-            .buckets
-            .list_objects(
-                &input.bucket,
-                &scope,
-                &ListRequest {
-                    prefix: input.prefix.clone().unwrap_or_default(),
-                    delimiter: input.delimiter.clone(),
-                    start_after: input.key_marker.clone().unwrap_or_default(),
-                    max_keys: max,
-                },
-            )
-            .map_err(s3_error_of)?;
+        let page = self.page(
+            &input.bucket,
+            &scope,
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            input.key_marker.clone().unwrap_or_default(),
+            max,
+        )?;
         let versions = page
             .objects
             .iter()

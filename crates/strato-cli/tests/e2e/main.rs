@@ -9,3 +9,4 @@ mod events;
 mod functions;
 mod lifecycle;
 mod manifests;
+mod s3_refusals;

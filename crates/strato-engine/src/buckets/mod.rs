@@ -62,7 +62,9 @@ pub enum BucketError {
     InvalidPartOrder,
     #[error("part {0} is smaller than 5 MiB; only the last part may be")]
     EntityTooSmall(u32),
-    #[error("these credentials may not use bucket `{0}`")]
+    #[error(
+        "these credentials may not use bucket `{0}`; use a key of the app that declares it, or an admin key (`strato keys`)"
+    )]
     AccessDenied(String),
     #[error("reading the request body failed: {0}")]
     Body(String),
