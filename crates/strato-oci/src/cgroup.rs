@@ -1,0 +1,118 @@
+//! The per-run cgroup Strato owns around each container.
+//!
+//! runc creates the container's own cgroup (`<parent>/<run>/ctr`) and
+//! removes it when the container exits, taking its counters with it. The
+//! memory limit is therefore set one level up, on `<parent>/<run>`, which
+//! Strato creates and removes itself: the OOM kill is counted where the
+//! limit was hit, and that counter is still there to read after runc has
+//! cleaned up. Works on cgroup v2 and on v1 (this machine's hybrid layout).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Unified,
+    Legacy,
+}
+
+fn layout() -> Layout {
+    if Path::new(ROOT).join("cgroup.controllers").exists() {
+        Layout::Unified
+    } else {
+        Layout::Legacy
+    }
+}
+
+/// Strato's cgroup for one run.
+#[derive(Debug)]
+pub struct RunCgroup {
+    /// Path relative to every hierarchy's root: `<parent>/<run>`.
+    rel: PathBuf,
+    layout: Layout,
+}
+
+impl RunCgroup {
+    /// Creates `<parent>/<run>` with the memory limit (and no swap beyond
+    /// it, where the kernel offers that knob).
+    pub fn create(parent: &str, run: &str, memory_bytes: Option<u64>) -> io::Result<RunCgroup> {
+        let cg = RunCgroup {
+            rel: Path::new(parent).join(run),
+            layout: layout(),
+        };
+        let dir = cg.memory_dir();
+        fs::create_dir_all(&dir)?;
+        if let Some(limit) = memory_bytes {
+            match cg.layout {
+                Layout::Unified => {
+                    // Children need the controller enabled on each level.
+                    enable_memory_controller(Path::new(ROOT), &cg.rel)?;
+                    fs::write(dir.join("memory.max"), limit.to_string())?;
+                    let _ = fs::write(dir.join("memory.swap.max"), "0");
+                }
+                Layout::Legacy => {
+                    fs::write(dir.join("memory.limit_in_bytes"), limit.to_string())?;
+                    let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), limit.to_string());
+                }
+            }
+        }
+        Ok(cg)
+    }
+
+    /// The `cgroupsPath` to give runc for the container itself.
+    pub fn container_path(&self) -> String {
+        format!("/{}/ctr", self.rel.display())
+    }
+
+    fn memory_dir(&self) -> PathBuf {
+        match self.layout {
+            Layout::Unified => Path::new(ROOT).join(&self.rel),
+            Layout::Legacy => Path::new(ROOT).join("memory").join(&self.rel),
+        }
+    }
+
+    /// How many processes the kernel killed for exceeding the limit.
+    pub fn oom_kills(&self) -> u64 {
+        let (file, key) = match self.layout {
+            Layout::Unified => ("memory.events", "oom_kill"),
+            Layout::Legacy => ("memory.oom_control", "oom_kill"),
+        };
+        fs::read_to_string(self.memory_dir().join(file))
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|l| {
+                    let (k, v) = l.split_once(' ')?;
+                    (k == key).then(|| v.trim().parse().ok()).flatten()
+                })
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Removes `<rel>/ctr` and `<rel>` wherever they exist.
+pub fn remove_run_cgroups(rel: &Path) {
+    let hierarchies: Vec<PathBuf> = match layout() {
+        Layout::Unified => vec![PathBuf::from(ROOT)],
+        Layout::Legacy => fs::read_dir(ROOT)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default(),
+    };
+    for h in hierarchies {
+        let dir = h.join(rel);
+        let _ = fs::remove_dir(dir.join("ctr"));
+        let _ = fs::remove_dir(&dir);
+    }
+}
+
+fn enable_memory_controller(root: &Path, rel: &Path) -> io::Result<()> {
+    let mut dir = root.to_path_buf();
+    for part in rel.components() {
+        let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids +cpu");
+        dir.push(part);
+    }
+    let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids +cpu");
+    Ok(())
+}
