@@ -67,28 +67,35 @@ impl RunCgroup {
         format!("/{}/ctr", self.rel.display())
     }
 
+    /// Whether the kernel killed the container's process for exceeding
+    /// the memory limit, given how it exited.
+    pub fn oom_killed(&self, exit_code: i32) -> bool {
+        let dir = self.memory_dir();
+        let read = |file: &str| fs::read_to_string(dir.join(file)).unwrap_or_default();
+        match self.layout {
+            // v2 counts OOM kills of descendants in the parent's events.
+            Layout::Unified => read("memory.events").lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            }),
+            // v1 counts a kill only in the victim's own cgroup, which runc
+            // has removed by now, and its failcnt stays 0 on this kernel;
+            // the parent still remembers its peak: a SIGKILL after the peak
+            // reached the limit is the OOM killer's.
+            Layout::Legacy => {
+                let number = |file: &str| read(file).trim().parse::<u64>().unwrap_or(0);
+                let (peak, limit) = (number("memory.max_usage_in_bytes"), number("memory.limit_in_bytes"));
+                exit_code == 128 + libc::SIGKILL && limit > 0 && peak + 64 * 1024 >= limit
+            }
+        }
+    }
+
     fn memory_dir(&self) -> PathBuf {
         match self.layout {
             Layout::Unified => Path::new(ROOT).join(&self.rel),
             Layout::Legacy => Path::new(ROOT).join("memory").join(&self.rel),
         }
-    }
-
-    /// How many processes the kernel killed for exceeding the limit.
-    pub fn oom_kills(&self) -> u64 {
-        let (file, key) = match self.layout {
-            Layout::Unified => ("memory.events", "oom_kill"),
-            Layout::Legacy => ("memory.oom_control", "oom_kill"),
-        };
-        fs::read_to_string(self.memory_dir().join(file))
-            .ok()
-            .and_then(|text| {
-                text.lines().find_map(|l| {
-                    let (k, v) = l.split_once(' ')?;
-                    (k == key).then(|| v.trim().parse().ok()).flatten()
-                })
-            })
-            .unwrap_or(0)
     }
 }
 

@@ -253,7 +253,7 @@ impl ContainerRuntime {
             .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
         let end = if timed_out {
             ContainerEnd::TimedOut
-        } else if cgroup.oom_kills() > 0 {
+        } else if spec.memory_bytes.is_some() && cgroup.oom_killed(exit_code) {
             ContainerEnd::OomKilled
         } else {
             ContainerEnd::Exited(exit_code)
