@@ -1,6 +1,8 @@
 //! Plans: what a deploy would create, update and delete, field by field.
 
-use crate::spec::{DeployedFunction, RevisionSpec};
+use crate::names::FunctionName;
+use crate::spec::{BucketSubscription, DeployedFunction, RevisionSpec, TaskSpec};
+use std::collections::BTreeMap;
 use crate::units::{format_duration, format_size};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -67,28 +69,7 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
         ("memory", format_size(s.memory_bytes)),
         ("timeout", format_duration(s.timeout_ms)),
         ("concurrency", s.concurrency.to_string()),
-        (
-            "on_bucket",
-            list(
-                s.on_bucket
-                    .iter()
-                    .map(|b| {
-                        let events: Vec<_> = b
-                            .events
-                            .iter()
-                            .map(|e| format!("{e:?}").to_lowercase())
-                            .collect();
-                        format!(
-                            "{} {} {}*{}",
-                            b.bucket,
-                            events.join("+"),
-                            b.prefix,
-                            b.suffix
-                        )
-                    })
-                    .collect(),
-            ),
-        ),
+        ("on_bucket", describe_subscriptions(&s.on_bucket)),
         ("retries", s.retries.to_string()),
         (
             "allowed_outbound_hosts",
@@ -102,14 +83,96 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
     ]
 }
 
+fn describe_subscriptions(subs: &[BucketSubscription]) -> String {
+    let items: Vec<String> = subs
+        .iter()
+        .map(|b| {
+            let events: Vec<_> = b
+                .events
+                .iter()
+                .map(|e| format!("{e:?}").to_lowercase())
+                .collect();
+            format!("{} {} {}*{}", b.bucket, events.join("+"), b.prefix, b.suffix)
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn describe_task(t: &TaskSpec) -> Vec<(&'static str, String)> {
+    let argv = |v: &Option<Vec<String>>| match v {
+        None => "(image's)".to_string(),
+        Some(list) => format!("{list:?}"),
+    };
+    vec![
+        ("image", t.image.clone()),
+        ("entrypoint", argv(&t.entrypoint)),
+        ("command", argv(&t.command)),
+        (
+            "env",
+            format!(
+                "[{}]",
+                t.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        ("memory", format_size(t.memory_bytes)),
+        (
+            "cpus",
+            t.cpus_milli
+                .map(|m| format!("{}", m as f64 / 1000.0))
+                .unwrap_or_else(|| "unlimited".into()),
+        ),
+        ("pids", t.pids.to_string()),
+        (
+            "timeout",
+            t.timeout_ms
+                .map(format_duration)
+                .unwrap_or_else(|| "none".into()),
+        ),
+        ("network", t.network.as_str().to_string()),
+        ("retries", t.retries.to_string()),
+        ("on_bucket", describe_subscriptions(&t.on_bucket)),
+    ]
+}
+
 /// Diffs `desired` against `live` (None when the app does not exist yet).
 pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan {
     let mut changes = Vec::new();
-    let empty = std::collections::BTreeMap::new();
+    let empty = BTreeMap::new();
     let live_functions = live.map(|(_, r)| &r.functions).unwrap_or(&empty);
-    for (name, want) in &desired.functions {
-        let resource = format!("function {name}");
-        match live_functions.get(name) {
+    diff_resources("function", &desired.functions, live_functions, describe, &mut changes);
+    let no_tasks = BTreeMap::new();
+    let live_tasks = live.map(|(_, r)| &r.tasks).unwrap_or(&no_tasks);
+    diff_resources("task", &desired.tasks, live_tasks, describe_task, &mut changes);
+    let no_buckets = std::collections::BTreeSet::new();
+    let live_buckets = live.map(|(_, r)| &r.buckets).unwrap_or(&no_buckets);
+    for name in desired.buckets.difference(live_buckets) {
+        changes.push(bucket_change(ChangeKind::Create, name));
+    }
+    for name in live_buckets.difference(&desired.buckets) {
+        changes.push(bucket_change(ChangeKind::Delete, name));
+    }
+    Plan {
+        app: desired.app.to_string(),
+        live_revision: live.map(|(n, _)| n),
+        changes,
+    }
+}
+
+/// Creates, updates (field by field) and deletes of one kind of resource.
+fn diff_resources<T>(
+    kind: &str,
+    desired: &BTreeMap<FunctionName, T>,
+    live: &BTreeMap<FunctionName, T>,
+    describe: fn(&T) -> Vec<(&'static str, String)>,
+    changes: &mut Vec<ResourceChange>,
+) {
+    for (name, want) in desired {
+        let resource = format!("{kind} {name}");
+        match live.get(name) {
             None => changes.push(ResourceChange {
                 kind: ChangeKind::Create,
                 resource,
@@ -143,11 +206,11 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
             }
         }
     }
-    for (name, have) in live_functions {
-        if !desired.functions.contains_key(name) {
+    for (name, have) in live {
+        if !desired.contains_key(name) {
             changes.push(ResourceChange {
                 kind: ChangeKind::Delete,
-                resource: format!("function {name}"),
+                resource: format!("{kind} {name}"),
                 fields: describe(have)
                     .into_iter()
                     .map(|(field, old)| FieldChange {
@@ -158,19 +221,6 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
                     .collect(),
             });
         }
-    }
-    let no_buckets = std::collections::BTreeSet::new();
-    let live_buckets = live.map(|(_, r)| &r.buckets).unwrap_or(&no_buckets);
-    for name in desired.buckets.difference(live_buckets) {
-        changes.push(bucket_change(ChangeKind::Create, name));
-    }
-    for name in live_buckets.difference(&desired.buckets) {
-        changes.push(bucket_change(ChangeKind::Delete, name));
-    }
-    Plan {
-        app: desired.app.to_string(),
-        live_revision: live.map(|(n, _)| n),
-        changes,
     }
 }
 
@@ -228,6 +278,7 @@ mod tests {
         let spec = parse_manifest(text, "strato.toml").unwrap();
         RevisionSpec {
             buckets: Default::default(),
+            tasks: spec.tasks,
             app: spec.app,
             functions: spec
                 .functions

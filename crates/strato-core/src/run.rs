@@ -1,4 +1,4 @@
-//! Runs: one execution of a function (later: of a task), with its logs.
+//! Runs: one execution of a function or a task, with its logs.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -7,32 +7,40 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Accepted and durable, not started yet (tasks).
+    Queued,
     Running,
     Succeeded,
     Failed,
     TimedOut,
     /// Refused before it started (e.g. over the concurrency limit).
     Throttled,
+    /// Killed by the kernel for exceeding its memory limit (tasks).
+    OomKilled,
 }
 
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::TimedOut => "timed_out",
             RunStatus::Throttled => "throttled",
+            RunStatus::OomKilled => "oom_killed",
         }
     }
 
     pub fn parse(text: &str) -> Option<RunStatus> {
         Some(match text {
+            "queued" => RunStatus::Queued,
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
             "timed_out" => RunStatus::TimedOut,
             "throttled" => RunStatus::Throttled,
+            "oom_killed" => RunStatus::OomKilled,
             _ => return None,
         })
     }
@@ -135,9 +143,12 @@ pub struct RunRecord {
     /// The event this run delivered (bucket events), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    /// 1 for the first try; retries of the same event count up.
+    /// 1 for the first try; retries of the same event or task count up.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// A task's exit code, once it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 fn first_attempt() -> u32 {

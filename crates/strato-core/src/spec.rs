@@ -82,6 +82,8 @@ pub struct AppSpec {
     /// Buckets the app declares (`[buckets.NAME]`).
     pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, FunctionSpec>,
+    /// Container tasks (`[tasks.NAME]`); names never clash with functions'.
+    pub tasks: BTreeMap<FunctionName, TaskSpec>,
 }
 
 /// A function as deployed: its spec and the content hash of its component.
@@ -99,6 +101,8 @@ pub struct RevisionSpec {
     #[serde(default)]
     pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, DeployedFunction>,
+    #[serde(default)]
+    pub tasks: BTreeMap<FunctionName, TaskSpec>,
 }
 
 impl RevisionSpec {
@@ -116,4 +120,62 @@ pub fn is_digest(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Default memory limit of a task (Fargate's smallest size).
+pub const DEFAULT_TASK_MEMORY_BYTES: u64 = 512 << 20;
+/// Default process limit of a task.
+pub const DEFAULT_TASK_PIDS: i64 = 4096;
+/// Default wait between SIGTERM and SIGKILL when a task is stopped.
+pub const DEFAULT_STOP_TIMEOUT_MS: u64 = 10_000;
+
+/// Which network a task's container gets (design.md section 6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskNetwork {
+    /// Its own namespace with loopback only, Strato's API and S3 endpoints
+    /// forwarded in at 127.0.0.1.
+    #[default]
+    Platform,
+    /// The host's network.
+    Host,
+    /// Loopback only, nothing forwarded.
+    None,
+}
+
+impl TaskNetwork {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskNetwork::Platform => "platform",
+            TaskNetwork::Host => "host",
+            TaskNetwork::None => "none",
+        }
+    }
+}
+
+/// A `[tasks.NAME]` table, validated: an OCI image run to completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Image name (`thumbnailer/ffmpeg:1`) as stored by `strato image`.
+    pub image: String,
+    /// Replaces the image's ENTRYPOINT (and then drops its CMD), as Docker.
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's CMD.
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub memory_bytes: u64,
+    /// CPU limit in thousandths of a CPU; `None` = no limit.
+    pub cpus_milli: Option<u32>,
+    pub pids: i64,
+    /// `None` = runs until it exits.
+    pub timeout_ms: Option<u64>,
+    /// Between SIGTERM and SIGKILL when the timeout strikes.
+    pub stop_timeout_ms: u64,
+    pub network: TaskNetwork,
+    /// New attempts after a failed one (non-zero exit, timeout, OOM, crash).
+    pub retries: u32,
+    #[serde(default)]
+    pub on_bucket: Vec<BucketSubscription>,
 }

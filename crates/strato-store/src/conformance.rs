@@ -28,6 +28,7 @@ pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
     multipart_uploads_complete_and_abort(fresh());
     inline_objects_keep_their_bytes_in_the_store(fresh());
     access_keys_are_stored_and_revoked(fresh());
+    task_runs_are_durable_from_queue_to_end(fresh());
 }
 
 fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
@@ -57,6 +58,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
                 )
             })
             .collect(),
+        tasks: BTreeMap::new(),
     }
 }
 
@@ -79,6 +81,7 @@ fn run(id: &str, app: &str, function: &str, status: RunStatus, started: i64) -> 
             error: None,
             event_id: None,
             attempt: 1,
+            exit_code: None,
         },
         logs: vec![
             LogLine {
@@ -654,4 +657,59 @@ fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
     assert!(store.revoke_access_key("AKAPP").unwrap());
     assert!(!store.revoke_access_key("AKAPP").unwrap());
     assert_eq!(store.list_access_keys().unwrap(), [admin]);
+}
+
+fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
+    let queued = |id: &str, attempt: u32| {
+        let mut r = run(id, "a", "ffmpeg", RunStatus::Queued, 10).record;
+        r.attempt = attempt;
+        r.trigger = Trigger::Invoke;
+        r
+    };
+    let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
+    store.enqueue_task_run(&queued("t1", 1), &request, None).unwrap();
+    store.enqueue_task_run(&queued("t2", 1), &request, None).unwrap();
+    let pending = store.unfinished_task_runs().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].record.id, "t1");
+    assert_eq!(pending[0].request, request);
+    assert_eq!(store.get_run("t1").unwrap().unwrap().status, RunStatus::Queued);
+
+    store.start_task_run("t1", 20).unwrap();
+    let running = store.get_run("t1").unwrap().unwrap();
+    assert_eq!((running.status, running.started_at_ms), (RunStatus::Running, 20));
+    let line = |text: &str| LogLine {
+        ts_ms: 21,
+        stream: LogStream::Stdout,
+        text: text.into(),
+    };
+    store.append_logs(&running, &[line("first")]).unwrap();
+
+    // t1 fails and its retry is queued in the same step.
+    let mut failed = running.clone();
+    failed.status = RunStatus::Failed;
+    failed.exit_code = Some(3);
+    let retry = queued("t1b", 2);
+    store
+        .finish_task_run(&failed, &[line("last")], Some((&retry, &request)))
+        .unwrap();
+    let ids: Vec<String> = store
+        .unfinished_task_runs()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.record.id)
+        .collect();
+    assert_eq!(ids, ["t1b", "t2"]);
+    let done = store.get_run("t1").unwrap().unwrap();
+    assert_eq!((done.status, done.exit_code), (RunStatus::Failed, Some(3)));
+    assert_eq!(store.get_run("t1b").unwrap().unwrap().attempt, 2);
+    let logs = store
+        .read_logs(&LogFilter {
+            run_id: Some("t1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let texts: Vec<&str> = logs.iter().map(|l| l.line.text.as_str()).collect();
+    assert_eq!(texts, ["first", "last"]);
 }

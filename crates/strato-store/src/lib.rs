@@ -77,6 +77,14 @@ pub struct FinishedRun {
     pub completes_event: Option<i64>,
 }
 
+/// A task run that has not ended: its record (queued or running) and
+/// what to run (the engine's request, opaque to the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRunRequest {
+    pub record: RunRecord,
+    pub request: Value,
+}
+
 /// Which runs to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -216,6 +224,28 @@ pub trait Store: Send + Sync + 'static {
     fn release_bucket_event_leases(&self) -> Result<(), StoreError>;
     /// Events not yet finished (for stats and tests).
     fn pending_bucket_events(&self) -> Result<u64, StoreError>;
+    /// Makes a task run durable as queued: its record and its request, and
+    /// (when it answers a bucket event) the event settled, in one transaction.
+    fn enqueue_task_run(
+        &self,
+        run: &RunRecord,
+        request: &Value,
+        completes_event: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Marks a queued task run running.
+    fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;
+    /// Adds output lines of a run still going.
+    fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError>;
+    /// Records a task run's end with its last lines and forgets its
+    /// request; queues `next` (the retry) in the same transaction.
+    fn finish_task_run(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        next: Option<(&RunRecord, &Value)>,
+    ) -> Result<(), StoreError>;
+    /// Task runs queued or running, oldest first (recovery at start).
+    fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;

@@ -10,11 +10,12 @@
 mod commit;
 mod objects;
 mod schema;
+mod tasks;
 
 use crate::{
     AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision,
     LogEntry, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectWrite,
-    RunFilter, Store, StoreError, UploadPart,
+    RunFilter, Store, StoreError, TaskRunRequest, UploadPart,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -122,10 +123,60 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         error: row.get(12)?,
         event_id: row.get(13)?,
         attempt: row.get(14)?,
+        exit_code: row.get(15)?,
     })
 }
 
-const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt";
+/// Writes (or overwrites) a run's record.
+fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            r.id,
+            r.app,
+            r.function,
+            r.revision,
+            r.trigger.as_str(),
+            r.status.as_str(),
+            r.started_at_ms,
+            r.duration_us,
+            r.cold_start,
+            r.memory_limit_bytes as i64,
+            r.billed_ms,
+            r.http_status.map(i64::from),
+            r.error,
+            r.event_id,
+            r.attempt,
+            r.exit_code,
+        ])
+    })
+    .map(|_| ())
+    .map_err(db("recording a run"))
+}
+
+fn insert_logs(conn: &Connection, r: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO logs (run_id, app, function, ts_ms, stream, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db("preparing to record logs"))?;
+    for line in lines {
+        stmt.execute(params![
+            r.id,
+            r.app,
+            r.function,
+            line.ts_ms,
+            line.stream.as_str(),
+            line.text
+        ])
+        .map_err(db("recording a log line"))?;
+    }
+    Ok(())
+}
+
+const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code";
 
 impl Store for SqliteStore {
     fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
@@ -259,19 +310,9 @@ impl Store for SqliteStore {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting to record runs"))?;
         {
-            let mut run_stmt = tx
-                .prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-                ))
-                .map_err(db("preparing to record runs"))?;
             let mut done_stmt = tx
                 .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
                 .map_err(db("preparing to settle events"))?;
-            let mut log_stmt = tx
-                .prepare_cached(
-                    "INSERT INTO logs (run_id, app, function, ts_ms, stream, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(db("preparing to record logs"))?;
             for run in runs {
                 if let Some(event) = run.completes_event {
                     done_stmt
@@ -279,37 +320,8 @@ impl Store for SqliteStore {
                         .map_err(db("settling a bucket event"))?;
                 }
                 let r = &run.record;
-                run_stmt
-                    .execute(params![
-                        r.id,
-                        r.app,
-                        r.function,
-                        r.revision,
-                        r.trigger.as_str(),
-                        r.status.as_str(),
-                        r.started_at_ms,
-                        r.duration_us,
-                        r.cold_start,
-                        r.memory_limit_bytes as i64,
-                        r.billed_ms,
-                        r.http_status.map(i64::from),
-                        r.error,
-                        r.event_id,
-                        r.attempt,
-                    ])
-                    .map_err(db("recording a run"))?;
-                for line in &run.logs {
-                    log_stmt
-                        .execute(params![
-                            r.id,
-                            r.app,
-                            r.function,
-                            line.ts_ms,
-                            line.stream.as_str(),
-                            line.text
-                        ])
-                        .map_err(db("recording a log line"))?;
-                }
+                insert_run(&tx, r)?;
+                insert_logs(&tx, r, &run.logs)?;
             }
         }
         tx.commit().map_err(db("committing runs"))
@@ -654,6 +666,36 @@ impl Store for SqliteStore {
             )
             .map(|n| n as u64)
             .map_err(db("counting bucket events"))
+    }
+
+    fn enqueue_task_run(
+        &self,
+        run: &RunRecord,
+        request: &Value,
+        completes_event: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.enqueue_task_run_sql(run, request, completes_event)
+    }
+
+    fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+        self.start_task_run_sql(id, started_at_ms)
+    }
+
+    fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+        self.append_logs_sql(run, lines)
+    }
+
+    fn finish_task_run(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        next: Option<(&RunRecord, &Value)>,
+    ) -> Result<(), StoreError> {
+        self.finish_task_run_sql(finished, logs, next)
+    }
+
+    fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+        self.unfinished_task_runs_sql()
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {

@@ -1,4 +1,5 @@
-//! The tables of the runs side (apps, revisions, runs, logs) and the
+//! The tables of the runs side (apps, revisions, runs, logs, task
+//! requests) and the
 //! column migrations that bring an older database up to date. The bucket
 //! tables live beside their queries in `objects.rs`.
 
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     http_status INTEGER,
     error TEXT,
     event_id TEXT,
-    attempt INTEGER NOT NULL DEFAULT 1
+    attempt INTEGER NOT NULL DEFAULT 1,
+    exit_code INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, id);
 CREATE TABLE IF NOT EXISTS logs (
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (app, function, seq);
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
+CREATE TABLE IF NOT EXISTS task_requests (
+    run_id TEXT PRIMARY KEY,
+    request TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -65,6 +71,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("bucket_events", "app", "TEXT NOT NULL DEFAULT ''"),
     ("bucket_events", "function", "TEXT NOT NULL DEFAULT ''"),
     ("objects", "data", "BLOB"),
+    ("runs", "exit_code", "INTEGER"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

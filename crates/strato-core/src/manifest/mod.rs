@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
 
+mod task;
+
 /// A problem in a manifest, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
@@ -75,6 +77,8 @@ struct RawManifest {
     buckets: BTreeMap<Spanned<String>, Spanned<RawBucket>>,
     #[serde(default)]
     functions: BTreeMap<Spanned<String>, Spanned<RawFunction>>,
+    #[serde(default)]
+    tasks: BTreeMap<Spanned<String>, Spanned<task::RawTask>>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +199,20 @@ pub fn parse_manifest_with_sources(
         functions.insert(fname, spec);
     }
 
+    let mut tasks = BTreeMap::new();
+    for (name, raw_task) in &raw.tasks {
+        let tname = FunctionName::new(name.get_ref().clone())
+            .map_err(|e| loc.error(name, format!("{e} (in [tasks.{}])", name.get_ref())))?;
+        if functions.contains_key(&tname) {
+            return Err(loc.error(
+                name,
+                format!("`{tname}` is both a function and a task; give them different names"),
+            ));
+        }
+        let spec = task::validate_task(&loc, &mut sources, &tname, raw_task, &buckets)?;
+        tasks.insert(tname, spec);
+    }
+
     // Two functions of one app may not claim the same route.
     let mut claimed: BTreeMap<Route, &FunctionName> = BTreeMap::new();
     for (fname, spec) in &functions {
@@ -214,6 +232,7 @@ pub fn parse_manifest_with_sources(
             app,
             buckets,
             functions,
+            tasks,
         },
         sources,
     ))
@@ -248,27 +267,7 @@ fn validate_function(
         routes.push(Route::parse(r.get_ref()).map_err(|e| loc.error(r, e))?);
     }
 
-    let mut env = BTreeMap::new();
-    for (k, v) in &raw.env {
-        let kname = k.get_ref();
-        if kname.is_empty()
-            || kname.contains('=')
-            || kname.contains('\0')
-            || kname.as_bytes()[0].is_ascii_digit()
-        {
-            return Err(loc.error(
-                k,
-                format!("env name `{kname}` is not valid; use letters, digits and `_`, not starting with a digit"),
-            ));
-        }
-        if kname.starts_with("STRATO_") {
-            return Err(loc.error(
-                k,
-                format!("env name `{kname}` is reserved: Strato sets STRATO_* itself"),
-            ));
-        }
-        env.insert(kname.clone(), v.get_ref().clone());
-    }
+    let env = validate_env(loc, &raw.env)?;
 
     let memory_bytes = match &raw.memory {
         None => DEFAULT_MEMORY_BYTES,
@@ -349,6 +348,36 @@ fn validate_function(
         on_bucket,
         retries,
     })
+}
+
+/// Environment variables a manifest sets; `STRATO_*` belongs to Strato.
+fn validate_env(
+    loc: &Locator<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<String>>,
+) -> Result<BTreeMap<String, String>, ManifestError> {
+    let mut env = BTreeMap::new();
+    for (k, v) in raw {
+        let kname = k.get_ref();
+        if kname.is_empty()
+            || kname.contains('=')
+            || kname.contains('\0')
+            || kname.as_bytes()[0].is_ascii_digit()
+        {
+            return Err(loc.error(
+                k,
+                format!("env name `{kname}` is not valid; use letters, digits and `_`, not starting with a digit"),
+            ));
+        }
+        if kname.starts_with("STRATO_") {
+            return Err(loc.error(
+                k,
+                format!("env name `{kname}` is reserved: Strato sets STRATO_* itself"),
+            ));
+        }
+        env.insert(kname.clone(), v.get_ref().clone());
+    }
+    Ok(env)
+
 }
 
 fn validate_subscription(

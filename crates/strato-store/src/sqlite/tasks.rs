@@ -1,0 +1,104 @@
+//! Task runs: durable from the moment they are accepted. A queued run is
+//! its `runs` row (status `queued`) plus its request in `task_requests`;
+//! the request goes when the run ends, in the same transaction that
+//! records the end (and queues the next attempt, if there is one).
+
+use super::{SqliteStore, db, insert_logs, insert_run, run_from_row, RUN_COLUMNS};
+use crate::{StoreError, TaskRunRequest};
+use rusqlite::params;
+use serde_json::Value;
+use strato_core::{LogLine, RunRecord};
+
+impl SqliteStore {
+    pub(super) fn enqueue_task_run_sql(
+        &self,
+        run: &RunRecord,
+        request: &Value,
+        completes_event: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting to queue a task run"))?;
+        insert_run(&tx, run)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)",
+            params![run.id, request.to_string()],
+        )
+        .map_err(db("queueing a task run"))?;
+        if let Some(event) = completes_event {
+            tx.execute("UPDATE bucket_events SET done = 1 WHERE id = ?1", [event])
+                .map_err(db("settling a bucket event"))?;
+        }
+        tx.commit().map_err(db("committing a task run"))
+    }
+
+    pub(super) fn start_task_run_sql(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "UPDATE runs SET status = 'running', started_at_ms = ?2 WHERE id = ?1",
+                params![id, started_at_ms],
+            )
+            .map(|_| ())
+            .map_err(db("starting a task run"))
+    }
+
+    pub(super) fn append_logs_sql(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting to append logs"))?;
+        insert_logs(&tx, run, lines)?;
+        tx.commit().map_err(db("committing logs"))
+    }
+
+    pub(super) fn finish_task_run_sql(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        next: Option<(&RunRecord, &Value)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("starting to finish a task run"))?;
+        insert_run(&tx, finished)?;
+        insert_logs(&tx, finished, logs)?;
+        tx.execute("DELETE FROM task_requests WHERE run_id = ?1", [&finished.id])
+            .map_err(db("finishing a task run"))?;
+        if let Some((run, request)) = next {
+            insert_run(&tx, run)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)",
+                params![run.id, request.to_string()],
+            )
+            .map_err(db("queueing the next attempt"))?;
+        }
+        tx.commit().map_err(db("committing a finished task run"))
+    }
+
+    pub(super) fn unfinished_task_runs_sql(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+        let conn = self.read();
+        let columns: String = RUN_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {columns}, q.request FROM task_requests q JOIN runs r ON r.id = q.run_id ORDER BY r.id"
+            ))
+            .map_err(db("listing unfinished task runs"))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let record = run_from_row(row)?;
+                let request: String = row.get(16)?;
+                Ok((record, request))
+            })
+            .map_err(db("listing unfinished task runs"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (record, request) = row.map_err(db("reading an unfinished task run"))?;
+            let request = serde_json::from_str(&request).map_err(|e| StoreError::Corrupt {
+                what: "task request",
+                detail: format!("run {}: {e}", record.id),
+            })?;
+            out.push(TaskRunRequest { record, request });
+        }
+        Ok(out)
+    }
+}
