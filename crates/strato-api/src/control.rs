@@ -83,6 +83,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
             any(handle_invoke_in_app),
         )
         .merge(crate::objects::routes())
+        .merge(crate::tasks::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

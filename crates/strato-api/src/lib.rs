@@ -17,6 +17,7 @@ pub mod error;
 pub mod gateway;
 mod objects;
 pub mod s3;
+mod tasks;
 
 /// The body type every surface answers with.
 pub use strato_engine::ResponseBody;

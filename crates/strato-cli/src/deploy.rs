@@ -111,6 +111,7 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBu
             app: app.spec.app.clone(),
             buckets: app.spec.buckets.clone(),
             functions,
+            tasks: app.spec.tasks.clone(),
         },
         files,
     ))

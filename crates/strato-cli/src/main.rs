@@ -10,6 +10,7 @@ mod commands;
 mod deploy;
 mod keys;
 mod server;
+mod tasks;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -96,6 +97,10 @@ enum Command {
     Logs(commands::LogsArgs),
     /// List, create and revoke S3 access keys.
     Keys(keys::KeysArgs),
+    /// Run container tasks.
+    Task(tasks::TaskArgs),
+    /// Import, pull, build, list and remove container images.
+    Image(tasks::ImageArgs),
 }
 
 fn main() {
@@ -133,6 +138,8 @@ fn main() {
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,
             Command::Keys(args) => keys::run(args).await,
+            Command::Task(args) => tasks::task(args).await,
+            Command::Image(args) => tasks::image(args).await,
         }
     });
     if let Err(e) = result {

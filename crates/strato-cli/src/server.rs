@@ -35,6 +35,10 @@ pub struct ServerArgs {
     /// How long a request over a function's concurrency waits before a 429.
     #[arg(long, default_value = "2s")]
     pub queue_wait: String,
+    /// OCI runtime for container tasks (runc; crun and youki take the same
+    /// command line).
+    #[arg(long, env = "STRATO_RUNTIME", default_value = "runc")]
+    pub runtime: PathBuf,
 }
 
 /// A started server.
@@ -122,6 +126,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             s3_url: format!("http://{s3}"),
             region: REGION.to_string(),
             event_retry_base: Duration::from_secs(1),
+            images_dir: data_dir.join("images"),
+            containers: strato_engine::strato_oci::RuntimeConfig {
+                runtime: args.runtime.clone(),
+                state_dir: data_dir.join("runc"),
+                runs_dir: data_dir.join("task-runs"),
+                cgroup_parent: "strato".into(),
+            },
+            api_addr: api,
+            s3_addr: s3,
         },
     )
     .context("loading deployed apps")?;

@@ -92,6 +92,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         data_dir: dir.join(".strato"),
         max_instances: 1000,
         queue_wait: "2s".into(),
+        runtime: "runc".into(),
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

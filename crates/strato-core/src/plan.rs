@@ -2,9 +2,9 @@
 
 use crate::names::FunctionName;
 use crate::spec::{BucketSubscription, DeployedFunction, RevisionSpec, TaskSpec};
-use std::collections::BTreeMap;
 use crate::units::{format_duration, format_size};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +92,13 @@ fn describe_subscriptions(subs: &[BucketSubscription]) -> String {
                 .iter()
                 .map(|e| format!("{e:?}").to_lowercase())
                 .collect();
-            format!("{} {} {}*{}", b.bucket, events.join("+"), b.prefix, b.suffix)
+            format!(
+                "{} {} {}*{}",
+                b.bucket,
+                events.join("+"),
+                b.prefix,
+                b.suffix
+            )
         })
         .collect();
     format!("[{}]", items.join(", "))
@@ -143,10 +149,22 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
     let mut changes = Vec::new();
     let empty = BTreeMap::new();
     let live_functions = live.map(|(_, r)| &r.functions).unwrap_or(&empty);
-    diff_resources("function", &desired.functions, live_functions, describe, &mut changes);
+    diff_resources(
+        "function",
+        &desired.functions,
+        live_functions,
+        describe,
+        &mut changes,
+    );
     let no_tasks = BTreeMap::new();
     let live_tasks = live.map(|(_, r)| &r.tasks).unwrap_or(&no_tasks);
-    diff_resources("task", &desired.tasks, live_tasks, describe_task, &mut changes);
+    diff_resources(
+        "task",
+        &desired.tasks,
+        live_tasks,
+        describe_task,
+        &mut changes,
+    );
     let no_buckets = std::collections::BTreeSet::new();
     let live_buckets = live.map(|(_, r)| &r.buckets).unwrap_or(&no_buckets);
     for name in desired.buckets.difference(live_buckets) {

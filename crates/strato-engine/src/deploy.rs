@@ -52,6 +52,10 @@ pub enum DeployError {
         "bucket `{0}` is not empty; empty it first, keep it in the manifest, or destroy with --force"
     )]
     BucketNotEmpty(String),
+    #[error(
+        "task `{task}`: image `{image}` is not in the image store; import it first (`strato image import FILE`, `strato image pull REF`)"
+    )]
+    MissingImage { task: String, image: String },
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -144,6 +148,14 @@ impl Platform {
     pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
         let _guard = self.deploy_lock.lock().await;
         let plan = self.plan(&spec)?;
+        for (name, t) in &spec.tasks {
+            if self.images.resolve(&t.image).is_err() {
+                return Err(DeployError::MissingImage {
+                    task: name.to_string(),
+                    image: t.image.clone(),
+                });
+            }
+        }
         for (name, f) in &spec.functions {
             if !self.has_component(&f.component_digest)? {
                 return Err(DeployError::MissingComponent {
@@ -205,7 +217,17 @@ impl Platform {
             f.revision = number;
             Arc::new(f)
         });
-        self.swap_app(spec.app.as_str(), fresh.collect());
+        let tasks = spec
+            .tasks
+            .iter()
+            .map(|(name, t)| crate::tasks::LiveTask {
+                app: spec.app.to_string(),
+                name: name.to_string(),
+                revision: number,
+                spec: t.clone(),
+            })
+            .collect();
+        self.swap_app(spec.app.as_str(), fresh.collect(), tasks);
         self.counters.deploys.fetch_add(1, Ordering::Relaxed);
         tracing::info!(app = %spec.app, revision = number, "deployed");
         Ok((number, plan))
@@ -245,7 +267,7 @@ impl Platform {
         if !self.store.destroy_app(app).map_err(storage)? {
             return Err(DeployError::NoSuchApp(app.to_string()));
         }
-        self.swap_app(app, Vec::new());
+        self.swap_app(app, Vec::new(), Vec::new());
         tracing::info!(app, "destroyed");
         Ok(())
     }
@@ -258,7 +280,23 @@ impl Platform {
         }
     }
 
-    fn swap_app(&self, app: &str, functions: Vec<Arc<crate::routing::LiveFunction>>) {
+    fn swap_app(
+        &self,
+        app: &str,
+        functions: Vec<Arc<crate::routing::LiveFunction>>,
+        tasks: Vec<crate::tasks::LiveTask>,
+    ) {
+        let mut live_tasks: HashMap<_, _> = self
+            .tasks
+            .load()
+            .iter()
+            .filter(|((a, _), _)| a != app)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for t in tasks {
+            live_tasks.insert((t.app.clone(), t.name.clone()), t);
+        }
+        self.tasks.store(Arc::new(live_tasks));
         let current = self.routing.load();
         let kept = current.functions.values().filter(|f| f.app != app).cloned();
         self.set_routing(Routing::build(kept.chain(functions)));

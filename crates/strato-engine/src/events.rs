@@ -73,6 +73,12 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         .functions
         .get(&(event.app.clone(), event.function.clone()))
         .cloned();
+    if function.is_none()
+        && let Some(task) = platform.live_task(&event.app, &event.function)
+    {
+        deliver_to_task(&platform, &task, &event).await;
+        return;
+    }
     let Some(function) = function else {
         tracing::warn!(app = %event.app, function = %event.function, event = event.id,
             "bucket event for a function that is no longer deployed; dropped");
@@ -132,6 +138,41 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let result = tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
     if let Ok(Err(e)) = result {
         tracing::error!(error = %e, "scheduling a bucket event retry");
+    }
+}
+
+/// Starts the subscribed task with the event in its environment: the
+/// event is settled in the transaction that queues the run (the run has
+/// its own retries from there).
+async fn deliver_to_task(
+    platform: &Arc<Platform>,
+    task: &crate::tasks::LiveTask,
+    event: &BucketEvent,
+) {
+    let mut overrides = crate::tasks::TaskOverrides::default();
+    for (k, v) in [
+        ("BUCKET", event.bucket.clone()),
+        ("KEY", event.key.clone()),
+        ("EVENT_NAME", event.name.clone()),
+        ("S3_EVENT", event_payload(event, &platform.config.region)),
+    ] {
+        overrides.env.insert(k.to_string(), v);
+    }
+    let queued = platform
+        .queue_task(
+            task,
+            overrides,
+            Trigger::Bucket,
+            Some((event.id, event_id(event.id))),
+            None,
+        )
+        .await;
+    if let Err(e) = queued {
+        tracing::error!(error = %e, event = event.id, "queueing a task for a bucket event");
+        let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
+        let store = platform.store.clone();
+        let id = event.id;
+        let _ = tokio::task::spawn_blocking(move || store.retry_bucket_event(id, due)).await;
     }
 }
 

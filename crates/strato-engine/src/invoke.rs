@@ -264,6 +264,7 @@ impl Platform {
                 error,
                 event_id: cx.event_id.clone(),
                 attempt: cx.attempt,
+                exit_code: None,
             },
             logs,
         });

@@ -12,10 +12,13 @@
 //! - records every run and its logs through the batched recorder;
 //! - keeps buckets ([`buckets::Buckets`]: objects, multipart uploads, access
 //!   keys) and delivers their events to subscribed functions at least once
-//!   ([`events`]).
+//!   ([`events`]);
+//! - runs container tasks on the OCI executor, durably queued, retried and
+//!   recovered after a crash ([`Platform::start_task`]), from images in its
+//!   image store ([`Platform::images`]).
 //!
 //! It holds no SQL and no HTTP routing of its own: storage goes through
-//! `strato_store::Store`, execution through `strato_wasm::WasmEngine`.
+//! `strato_store::Store`, execution through `strato_wasm::WasmEngine` and `strato_oci`.
 
 pub mod buckets;
 mod deploy;
@@ -23,11 +26,14 @@ pub mod events;
 mod invoke;
 mod platform;
 mod routing;
+mod tasks;
 mod tokens;
 mod util;
 
 pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
+pub use strato_oci;
 pub use strato_wasm::{BodyError, ResponseBody, full_body};
+pub use tasks::{TaskError, TaskOverrides};
 pub use tokens::{AppToken, TokenIssuer};

@@ -2,6 +2,7 @@
 
 use crate::buckets::{Buckets, Subscriber};
 use crate::routing::{LiveFunction, Routing};
+use crate::tasks::LiveTask;
 use crate::tokens::TokenIssuer;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use strato_blob::BlobStore;
 use strato_core::outbound::OutboundRule;
 use strato_core::spec::DeployedFunction;
+use strato_oci::{ContainerRuntime, ImageStore};
 use strato_store::{RunRecorder, Store};
 use strato_wasm::{InvocationLimits, WasmEngine};
 use tokio::sync::{Mutex, Notify, Semaphore};
@@ -32,9 +34,18 @@ pub struct PlatformConfig {
     pub s3_url: String,
     /// Region reported to clients and in events (`AWS_REGION`).
     pub region: String,
-    /// Wait before the first retry of a failed event delivery; doubles
-    /// with each further attempt.
+    /// Wait before the first retry of a failed event delivery (or task
+    /// run); doubles with each further attempt.
     pub event_retry_base: Duration,
+    /// Where images live (`<data-dir>/images`).
+    pub images_dir: PathBuf,
+    /// The OCI runtime and where task runs keep their bundles.
+    pub containers: strato_oci::RuntimeConfig,
+    /// The control API's listening address (forwarded into tasks'
+    /// platform network at 127.0.0.1 on the same port).
+    pub api_addr: std::net::SocketAddr,
+    /// The S3 API's listening address (forwarded likewise).
+    pub s3_addr: std::net::SocketAddr,
 }
 
 /// Counters exported at `/metrics`.
@@ -59,6 +70,10 @@ pub struct Platform {
     /// Serialises deploys and destroys so route checks and swaps don't race.
     pub(crate) deploy_lock: Mutex<()>,
     pub(crate) counters: Counters,
+    /// Tasks of live revisions, by (app, task).
+    pub(crate) tasks: ArcSwap<HashMap<(String, String), LiveTask>>,
+    pub(crate) images: Arc<ImageStore>,
+    pub(crate) containers: Arc<ContainerRuntime>,
     in_flight: AtomicUsize,
     drained: Notify,
     run_seq: AtomicU64,
@@ -90,6 +105,10 @@ impl Platform {
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let buckets = Buckets::open(store.clone(), blobs, events_tx)
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let images = ImageStore::open(&config.images_dir)
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let containers = ContainerRuntime::new(config.containers.clone())
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let platform = Arc::new(Platform {
             store,
             buckets: Arc::new(buckets),
@@ -100,6 +119,9 @@ impl Platform {
             tokens,
             deploy_lock: Mutex::new(()),
             counters: Counters::default(),
+            tasks: ArcSwap::from_pointee(HashMap::new()),
+            images: Arc::new(images),
+            containers: Arc::new(containers),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
             run_seq: AtomicU64::new(rand::random::<u32>() as u64),
@@ -109,7 +131,17 @@ impl Platform {
             .live_revisions()
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let mut functions = Vec::new();
+        let mut tasks = HashMap::new();
         for revision in live {
+            for (name, spec) in &revision.spec.tasks {
+                let task = LiveTask {
+                    app: revision.app.clone(),
+                    name: name.to_string(),
+                    revision: revision.number,
+                    spec: spec.clone(),
+                };
+                tasks.insert((revision.app.clone(), name.to_string()), task);
+            }
             for (name, f) in &revision.spec.functions {
                 match platform.live_function(
                     &revision.app,
@@ -125,8 +157,10 @@ impl Platform {
                 }
             }
         }
+        platform.tasks.store(Arc::new(tasks));
         platform.set_routing(Routing::build(functions));
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
+        tokio::spawn(crate::tasks::recover(platform.clone()));
         Ok(platform)
     }
 
@@ -138,8 +172,21 @@ impl Platform {
         &self.buckets
     }
 
-    /// Makes `routing` live, with its bucket subscriptions.
+    /// The image store tasks run from.
+    pub fn images(&self) -> &Arc<ImageStore> {
+        &self.images
+    }
+
+    /// Whether this machine can run containers (root, runtime installed),
+    /// and if not what to do.
+    pub fn containers_available(&self) -> Result<(), String> {
+        self.containers.check()
+    }
+
+    /// Makes `routing` live, with the bucket subscriptions of its
+    /// functions and of the live tasks.
     pub(crate) fn set_routing(&self, routing: Routing) {
+        let tasks = self.tasks.load();
         let subscribers = routing
             .functions
             .values()
@@ -152,6 +199,15 @@ impl Platform {
                     lease_ms,
                 })
             })
+            .chain(tasks.values().flat_map(|t| {
+                // Delivering to a task is queueing its run: quick.
+                t.spec.on_bucket.iter().map(move |s| Subscriber {
+                    app: t.app.clone(),
+                    function: t.name.clone(),
+                    subscription: s.clone(),
+                    lease_ms: 60_000,
+                })
+            }))
             .collect();
         self.routing.store(Arc::new(routing));
         self.buckets.set_subscribers(subscribers);

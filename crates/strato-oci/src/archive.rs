@@ -310,9 +310,9 @@ pub(crate) fn diff_ids(config: &Value) -> Result<Vec<Digest>, ImageError> {
         .unwrap_or(&empty)
         .iter()
         .map(|d| {
-            d.as_str().and_then(Digest::parse).ok_or_else(|| {
-                ImageError::Invalid(format!("config lists a bad diff_id {d}"))
-            })
+            d.as_str()
+                .and_then(Digest::parse)
+                .ok_or_else(|| ImageError::Invalid(format!("config lists a bad diff_id {d}")))
         })
         .collect()
 }

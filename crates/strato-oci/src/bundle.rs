@@ -6,11 +6,11 @@
 //! devices limited to the standard ones runc creates.
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_maskedpaths,
-    get_default_mounts, get_default_readonly_paths,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts,
+    get_default_readonly_paths,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -155,7 +155,12 @@ pub fn build(spec: &BundleSpec<'_>) -> Result<Spec, oci_spec::OciSpecError> {
                 .destination(dest.clone())
                 .typ("bind")
                 .source(source.clone())
-                .options(vec!["rbind".into(), "ro".into(), "nosuid".into(), "nodev".into()])
+                .options(vec![
+                    "rbind".into(),
+                    "ro".into(),
+                    "nosuid".into(),
+                    "nodev".into(),
+                ])
                 .build()?,
         );
     }
@@ -221,7 +226,9 @@ mod tests {
         for want in ["pid", "ipc", "uts", "mount", "network"] {
             assert!(ns.contains(&want), "{ns:?}");
         }
-        let caps = json["process"]["capabilities"]["bounding"].as_array().unwrap();
+        let caps = json["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap();
         assert!(!caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
         assert!(json["linux"]["maskedPaths"].as_array().unwrap().len() > 3);
     }

@@ -85,7 +85,10 @@ impl RunCgroup {
             // reached the limit is the OOM killer's.
             Layout::Legacy => {
                 let number = |file: &str| read(file).trim().parse::<u64>().unwrap_or(0);
-                let (peak, limit) = (number("memory.max_usage_in_bytes"), number("memory.limit_in_bytes"));
+                let (peak, limit) = (
+                    number("memory.max_usage_in_bytes"),
+                    number("memory.limit_in_bytes"),
+                );
                 exit_code == 128 + libc::SIGKILL && limit > 0 && peak + 64 * 1024 >= limit
             }
         }

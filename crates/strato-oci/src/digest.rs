@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 
 /// A validated `sha256:` digest. Only SHA-256 is accepted: it is what
 /// every registry and archive tool writes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
 

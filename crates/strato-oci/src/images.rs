@@ -33,7 +33,9 @@ pub enum ImageError {
         expected: String,
         actual: String,
     },
-    #[error("bad image name {0:?}: use lowercase letters, digits and . _ - / with an optional :tag")]
+    #[error(
+        "bad image name {0:?}: use lowercase letters, digits and . _ - / with an optional :tag"
+    )]
     BadName(String),
     #[error(transparent)]
     Unpack(#[from] UnpackError),
@@ -150,6 +152,18 @@ impl ImageStore {
         })
     }
 
+    /// A fresh path under the store's staging dir for an upload or a
+    /// pull (removed at the next start if left behind).
+    pub fn staging_path(&self, what: &str) -> PathBuf {
+        let n: u64 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        self.root
+            .join("tmp")
+            .join(format!("{what}-{n:x}-{:x}", std::process::id()))
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
     }
@@ -207,8 +221,8 @@ impl ImageStore {
         let staging = self.staging_dir("rootfs")?;
         let layer_path = staging.path().join("layer");
         let file = fs::File::create(&layer_path).map_err(ImageError::write(&layer_path))?;
-        let (digest, size) =
-            copy_hashed(tarball, io::BufWriter::new(file)).map_err(ImageError::read("the tarball"))?;
+        let (digest, size) = copy_hashed(tarball, io::BufWriter::new(file))
+            .map_err(ImageError::read("the tarball"))?;
         let diff_id = diff_id_of(&layer_path)?;
         let config_json = serde_json::json!({
             "architecture": "amd64",
@@ -267,8 +281,8 @@ impl ImageStore {
         let mut layers = Vec::new();
         let mut size = config_bytes.len() as u64;
         for (layer, diff_id) in image.layers.iter().zip(&diff_ids) {
-            let (digest, blob_size) =
-                copy_hashed(archive::open(&layer.path)?, io::sink()).map_err(ImageError::read("a layer"))?;
+            let (digest, blob_size) = copy_hashed(archive::open(&layer.path)?, io::sink())
+                .map_err(ImageError::read("a layer"))?;
             if let Some(claimed) = &layer.digest
                 && *claimed != digest
             {
@@ -301,7 +315,11 @@ impl ImageStore {
     }
 
     /// Stores a blob fetched elsewhere (registry pulls), verifying it.
-    pub(crate) fn put_verified_blob(&self, expected: &Digest, path: &Path) -> Result<u64, ImageError> {
+    pub(crate) fn put_verified_blob(
+        &self,
+        expected: &Digest,
+        path: &Path,
+    ) -> Result<u64, ImageError> {
         let (digest, size) =
             copy_hashed(archive::open(path)?, io::sink()).map_err(ImageError::read("a blob"))?;
         if digest != *expected {
@@ -337,7 +355,9 @@ impl ImageStore {
             .map_err(|e| ImageError::Invalid(format!("image config is not JSON: {e}")))?;
         let diff_ids = archive::diff_ids(&config)?;
         if diff_ids.len() != layers.len() {
-            return Err(ImageError::Invalid("layer count and diff_ids differ".into()));
+            return Err(ImageError::Invalid(
+                "layer count and diff_ids differ".into(),
+            ));
         }
         for (layer, diff_id) in layers.iter().zip(&diff_ids) {
             let actual = diff_id_of(&self.blob_path(layer))?;
@@ -352,7 +372,11 @@ impl ImageStore {
         self.put_blob_bytes(&id, config_bytes)?;
         let size = layers
             .iter()
-            .map(|l| fs::metadata(self.blob_path(l)).map(|m| m.len()).unwrap_or(0))
+            .map(|l| {
+                fs::metadata(self.blob_path(l))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
             .sum::<u64>()
             + config_bytes.len() as u64;
         let info = ImageInfo {
@@ -378,10 +402,7 @@ impl ImageStore {
         let removed = collect_unused(&mut index);
         drop(index);
         self.delete_unused(removed);
-        Ok(names
-            .iter()
-            .map(|name| summary(name, &info))
-            .collect())
+        Ok(names.iter().map(|name| summary(name, &info)).collect())
     }
 
     fn save_index(&self, index: &Index) -> Result<(), ImageError> {
@@ -470,7 +491,8 @@ impl ImageStore {
         fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(ImageError::write(&target))?;
         for layer in &info.layers {
-            let reader = unpack::decompressed(self.blob(layer)?).map_err(ImageError::read("a layer"))?;
+            let reader =
+                unpack::decompressed(self.blob(layer)?).map_err(ImageError::read("a layer"))?;
             unpack::apply_layer(&target, reader)?;
         }
         fs::rename(&target, &dir).map_err(ImageError::write(&dir))?;
@@ -557,7 +579,11 @@ fn image_config(config: &Value) -> ImageConfig {
     let c = &config["config"];
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     ImageConfig {
@@ -641,7 +667,12 @@ mod tempdir {
     fn rand_u64() -> u64 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         h.finish()
     }
 }
@@ -653,7 +684,10 @@ mod tests {
     #[test]
     fn names_get_latest_and_bad_ones_are_refused() {
         assert_eq!(normalize_name("busybox").unwrap(), "busybox:latest");
-        assert_eq!(normalize_name("thumbnailer/ffmpeg:1").unwrap(), "thumbnailer/ffmpeg:1");
+        assert_eq!(
+            normalize_name("thumbnailer/ffmpeg:1").unwrap(),
+            "thumbnailer/ffmpeg:1"
+        );
         assert_eq!(
             normalize_name("localhost:5000/a/b").unwrap(),
             "localhost:5000/a/b:latest"

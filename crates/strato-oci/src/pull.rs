@@ -49,7 +49,9 @@ fn parse_reference(text: &str) -> Result<Reference, ImageError> {
         },
     };
     let (registry, repository) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (first.to_string(), rest.to_string())
         }
         _ => ("docker.io".to_string(), name.to_string()),
@@ -124,7 +126,9 @@ impl Registry {
             }
             return Ok(resp);
         }
-        Err(ImageError::Registry(format!("{url}: the token was refused")))
+        Err(ImageError::Registry(format!(
+            "{url}: the token was refused"
+        )))
     }
 
     async fn fetch_token(&self, challenge: &str) -> Result<String, ImageError> {
@@ -134,14 +138,18 @@ impl Registry {
             .find(|(k, _)| k == "realm")
             .map(|(_, v)| v.clone())
             .ok_or_else(|| ImageError::Registry("auth challenge without a realm".into()))?;
-        let query: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "realm").collect();
+        let query: Vec<(String, String)> =
+            params.into_iter().filter(|(k, _)| k != "realm").collect();
         let mut req = self.http.get(&realm).query(&query);
         if let Some(a) = &self.auth {
             req = req.basic_auth(&a.username, Some(&a.password));
         }
         let resp = req.send().await.map_err(net_err(&realm))?;
         if !resp.status().is_success() {
-            return Err(ImageError::Registry(format!("token from {realm}: {}", resp.status())));
+            return Err(ImageError::Registry(format!(
+                "token from {realm}: {}",
+                resp.status()
+            )));
         }
         let body: Value = resp.json().await.map_err(net_err(&realm))?;
         body["token"]
@@ -197,8 +205,16 @@ pub async fn pull_image(
     };
     let mut manifest_ref = r.reference.clone();
     let manifest = loop {
-        let url = format!("{}/v2/{}/manifests/{}", r.base_url, r.repository, manifest_ref);
-        let bytes = registry.get(&url, ACCEPT).await?.bytes().await.map_err(net_err(&url))?;
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            r.base_url, r.repository, manifest_ref
+        );
+        let bytes = registry
+            .get(&url, ACCEPT)
+            .await?
+            .bytes()
+            .await
+            .map_err(net_err(&url))?;
         if let Some(expected) = Digest::parse(&manifest_ref) {
             let actual = Digest::of_bytes(&bytes);
             if actual != expected {
@@ -298,7 +314,10 @@ mod tests {
         let p = parse_challenge(
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
         );
-        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
         assert_eq!(p[2].1, "repository:library/busybox:pull");
     }
 }

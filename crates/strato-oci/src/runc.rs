@@ -173,7 +173,8 @@ impl ContainerRuntime {
             .map_err(setup("creating the run's cgroup"))?;
         let network = match &spec.network {
             NetworkMode::Platform(forwards) => Some(
-                PlatformNetwork::create(forwards).map_err(setup("creating the network namespace"))?,
+                PlatformNetwork::create(forwards)
+                    .map_err(setup("creating the network namespace"))?,
             ),
             _ => None,
         };
@@ -248,9 +249,9 @@ impl ContainerRuntime {
         let _ = out.await;
         let _ = err.await;
         drop(network);
-        let exit_code = status
-            .code()
-            .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+        let exit_code = status.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+        });
         let end = if timed_out {
             ContainerEnd::TimedOut
         } else if spec.memory_bytes.is_some() && cgroup.oom_killed(exit_code) {

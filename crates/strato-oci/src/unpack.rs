@@ -400,7 +400,12 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let root = tempfile::tempdir().unwrap();
         let t = layer(|b| {
-            link(b, tar::EntryType::Symlink, "evil", outside.path().to_str().unwrap());
+            link(
+                b,
+                tar::EntryType::Symlink,
+                "evil",
+                outside.path().to_str().unwrap(),
+            );
             file(b, "evil/pwned", b"x");
         });
         let err = apply_layer(root.path(), &t[..]).unwrap_err().to_string();
@@ -411,7 +416,9 @@ mod tests {
             file(b, "up/tmp/pwned", b"x");
         });
         let root = tempfile::tempdir().unwrap();
-        let err = apply_layer(root.path(), &climb[..]).unwrap_err().to_string();
+        let err = apply_layer(root.path(), &climb[..])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("climbs out"), "{err}");
     }
 
@@ -453,7 +460,10 @@ mod tests {
             b.append(&h, &[][..]).unwrap();
             let t = b.into_inner().unwrap();
             let err = apply_layer(root.path(), &t[..]).unwrap_err();
-            assert!(matches!(err, UnpackError::Refused { .. }), "{target}: {err}");
+            assert!(
+                matches!(err, UnpackError::Refused { .. }),
+                "{target}: {err}"
+            );
         }
     }
 

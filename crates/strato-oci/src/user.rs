@@ -30,7 +30,10 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), UserEr
         table
             .lines()
             .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
-            .find(|f| f.first().map(String::as_str) == Some(name) || f.get(2).map(String::as_str) == Some(name))
+            .find(|f| {
+                f.first().map(String::as_str) == Some(name)
+                    || f.get(2).map(String::as_str) == Some(name)
+            })
     };
     let (uid, primary_gid, name) = match who.parse::<u32>() {
         Ok(uid) => {
@@ -43,9 +46,16 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), UserEr
             (uid, gid, name)
         }
         Err(_) => {
-            let f = entry(who, &passwd).ok_or_else(|| err("no such user in the image's /etc/passwd"))?;
-            let uid = f.get(2).and_then(|v| v.parse().ok()).ok_or_else(|| err("bad /etc/passwd entry"))?;
-            let gid = f.get(3).and_then(|v| v.parse().ok()).ok_or_else(|| err("bad /etc/passwd entry"))?;
+            let f = entry(who, &passwd)
+                .ok_or_else(|| err("no such user in the image's /etc/passwd"))?;
+            let uid = f
+                .get(2)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| err("bad /etc/passwd entry"))?;
+            let gid = f
+                .get(3)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| err("bad /etc/passwd entry"))?;
             (uid, gid, Some(who.to_string()))
         }
     };
@@ -64,7 +74,10 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), UserEr
             .filter_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
                 let members = f.get(3)?;
-                members.split(',').any(|m| m == name).then(|| f.get(2)?.parse().ok())?
+                members
+                    .split(',')
+                    .any(|m| m == name)
+                    .then(|| f.get(2)?.parse().ok())?
             })
             .filter(|g| *g != gid)
             .collect(),
@@ -81,13 +94,27 @@ mod tests {
     fn names_and_numbers_resolve_in_the_image() {
         let root = tempfile::tempdir().unwrap();
         fs::create_dir(root.path().join("etc")).unwrap();
-        fs::write(root.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
-        fs::write(root.path().join("etc/group"), "root:x:0:\napp:x:1001:\nvideo:x:44:app\n").unwrap();
+        fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            root.path().join("etc/group"),
+            "root:x:0:\napp:x:1001:\nvideo:x:44:app\n",
+        )
+        .unwrap();
         assert_eq!(resolve(root.path(), "").unwrap(), (0, 0, vec![]));
         assert_eq!(resolve(root.path(), "app").unwrap(), (1000, 1001, vec![44]));
-        assert_eq!(resolve(root.path(), "1000").unwrap(), (1000, 1001, vec![44]));
+        assert_eq!(
+            resolve(root.path(), "1000").unwrap(),
+            (1000, 1001, vec![44])
+        );
         assert_eq!(resolve(root.path(), "4242:7").unwrap(), (4242, 7, vec![]));
-        assert_eq!(resolve(root.path(), "app:video").unwrap(), (1000, 44, vec![]));
+        assert_eq!(
+            resolve(root.path(), "app:video").unwrap(),
+            (1000, 44, vec![])
+        );
         assert!(resolve(root.path(), "nobody-here").is_err());
     }
 }

@@ -667,17 +667,27 @@ fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         r
     };
     let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
-    store.enqueue_task_run(&queued("t1", 1), &request, None).unwrap();
-    store.enqueue_task_run(&queued("t2", 1), &request, None).unwrap();
+    store
+        .enqueue_task_run(&queued("t1", 1), &request, None)
+        .unwrap();
+    store
+        .enqueue_task_run(&queued("t2", 1), &request, None)
+        .unwrap();
     let pending = store.unfinished_task_runs().unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].record.id, "t1");
     assert_eq!(pending[0].request, request);
-    assert_eq!(store.get_run("t1").unwrap().unwrap().status, RunStatus::Queued);
+    assert_eq!(
+        store.get_run("t1").unwrap().unwrap().status,
+        RunStatus::Queued
+    );
 
     store.start_task_run("t1", 20).unwrap();
     let running = store.get_run("t1").unwrap().unwrap();
-    assert_eq!((running.status, running.started_at_ms), (RunStatus::Running, 20));
+    assert_eq!(
+        (running.status, running.started_at_ms),
+        (RunStatus::Running, 20)
+    );
     let line = |text: &str| LogLine {
         ts_ms: 21,
         stream: LogStream::Stdout,

@@ -377,7 +377,6 @@ fn validate_env(
         env.insert(kname.clone(), v.get_ref().clone());
     }
     Ok(env)
-
 }
 
 fn validate_subscription(

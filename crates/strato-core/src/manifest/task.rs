@@ -1,12 +1,12 @@
 //! `[tasks.NAME]`: container tasks in the manifest.
 
 use super::{Locator, RawSubscription, SourceMap, validate_env, validate_subscription};
+use crate::manifest::ManifestError;
 use crate::names::FunctionName;
 use crate::spec::{
     DEFAULT_STOP_TIMEOUT_MS, DEFAULT_TASK_MEMORY_BYTES, DEFAULT_TASK_PIDS, TaskNetwork, TaskSpec,
 };
 use crate::units::{parse_duration_ms, parse_size_bytes};
-use crate::manifest::ManifestError;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -53,7 +53,9 @@ pub(super) fn validate_task(
             "`image` must name an image, e.g. \"thumbnailer/ffmpeg:1\" (see `strato image ls`)",
         ));
     }
-    let argv = |v: &Option<Spanned<Vec<String>>>, field: &str| -> Result<Option<Vec<String>>, ManifestError> {
+    let argv = |v: &Option<Spanned<Vec<String>>>,
+                field: &str|
+     -> Result<Option<Vec<String>>, ManifestError> {
         match v {
             None => Ok(None),
             Some(list) if list.get_ref().iter().any(|a| a.contains('\0')) => {
@@ -107,7 +109,11 @@ pub(super) fn validate_task(
         }
         Ok(ms)
     };
-    let timeout_ms = raw.timeout.as_ref().map(|t| duration(t, "timeout")).transpose()?;
+    let timeout_ms = raw
+        .timeout
+        .as_ref()
+        .map(|t| duration(t, "timeout"))
+        .transpose()?;
     let stop_timeout_ms = raw
         .stop_timeout
         .as_ref()
@@ -189,12 +195,36 @@ mod tests {
     fn bad_task_fields_point_at_their_line() {
         for (body, line, needle) in [
             ("[tasks.x]\nimage = \"\"\n", 5, "`image` must name an image"),
-            ("[tasks.x]\nimage = \"a\"\nnetwork = \"bridge\"\n", 6, "unknown network `bridge`"),
-            ("[tasks.x]\nimage = \"a\"\ncpus = \"two\"\n", 6, "`cpus` must be a number"),
-            ("[tasks.x]\nimage = \"a\"\nmemory = \"1KiB\"\n", 6, "`memory` must be between"),
-            ("[tasks.x]\nimage = \"a\"\nbogus = 1\n", 6, "unknown field `bogus`"),
-            ("[tasks.x]\nimage = \"a\"\n[[tasks.x.on_bucket]]\nbucket = \"nope\"\n", 7, "not declared"),
-            ("[functions.x]\ncomponent = \"x.wasm\"\n[tasks.x]\nimage = \"a\"\n", 6, "both a function and a task"),
+            (
+                "[tasks.x]\nimage = \"a\"\nnetwork = \"bridge\"\n",
+                6,
+                "unknown network `bridge`",
+            ),
+            (
+                "[tasks.x]\nimage = \"a\"\ncpus = \"two\"\n",
+                6,
+                "`cpus` must be a number",
+            ),
+            (
+                "[tasks.x]\nimage = \"a\"\nmemory = \"1KiB\"\n",
+                6,
+                "`memory` must be between",
+            ),
+            (
+                "[tasks.x]\nimage = \"a\"\nbogus = 1\n",
+                6,
+                "unknown field `bogus`",
+            ),
+            (
+                "[tasks.x]\nimage = \"a\"\n[[tasks.x.on_bucket]]\nbucket = \"nope\"\n",
+                7,
+                "not declared",
+            ),
+            (
+                "[functions.x]\ncomponent = \"x.wasm\"\n[tasks.x]\nimage = \"a\"\n",
+                6,
+                "both a function and a task",
+            ),
         ] {
             let text = format!("{HEAD}{body}");
             let err = parse_manifest(&text, "strato.toml").unwrap_err();

@@ -3,7 +3,7 @@
 //! the request goes when the run ends, in the same transaction that
 //! records the end (and queues the next attempt, if there is one).
 
-use super::{SqliteStore, db, insert_logs, insert_run, run_from_row, RUN_COLUMNS};
+use super::{RUN_COLUMNS, SqliteStore, db, insert_logs, insert_run, run_from_row};
 use crate::{StoreError, TaskRunRequest};
 use rusqlite::params;
 use serde_json::Value;
@@ -17,7 +17,9 @@ impl SqliteStore {
         completes_event: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction().map_err(db("starting to queue a task run"))?;
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to queue a task run"))?;
         insert_run(&tx, run)?;
         tx.execute(
             "INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)",
@@ -31,7 +33,11 @@ impl SqliteStore {
         tx.commit().map_err(db("committing a task run"))
     }
 
-    pub(super) fn start_task_run_sql(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+    pub(super) fn start_task_run_sql(
+        &self,
+        id: &str,
+        started_at_ms: i64,
+    ) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "UPDATE runs SET status = 'running', started_at_ms = ?2 WHERE id = ?1",
@@ -41,7 +47,11 @@ impl SqliteStore {
             .map_err(db("starting a task run"))
     }
 
-    pub(super) fn append_logs_sql(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+    pub(super) fn append_logs_sql(
+        &self,
+        run: &RunRecord,
+        lines: &[LogLine],
+    ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting to append logs"))?;
         insert_logs(&tx, run, lines)?;
@@ -55,11 +65,16 @@ impl SqliteStore {
         next: Option<(&RunRecord, &Value)>,
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction().map_err(db("starting to finish a task run"))?;
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to finish a task run"))?;
         insert_run(&tx, finished)?;
         insert_logs(&tx, finished, logs)?;
-        tx.execute("DELETE FROM task_requests WHERE run_id = ?1", [&finished.id])
-            .map_err(db("finishing a task run"))?;
+        tx.execute(
+            "DELETE FROM task_requests WHERE run_id = ?1",
+            [&finished.id],
+        )
+        .map_err(db("finishing a task run"))?;
         if let Some((run, request)) = next {
             insert_run(&tx, run)?;
             tx.execute(

@@ -1,0 +1,498 @@
+//! Container tasks: accept a run durably, run it with the OCI executor,
+//! record its output and end, retry it, and pick up what a crash left.
+//!
+//! A run is written to the store as `queued` with its request (the task's
+//! spec as deployed plus the caller's overrides) before it is
+//! acknowledged. Its end, with its last output lines, is written together
+//! with the next attempt when it failed and retries remain. At start,
+//! [`recover`] kills containers a crashed server left behind and resumes
+//! unfinished runs: queued ones run; running ones count as a failed
+//! attempt and are retried as their `retries` allow.
+
+use crate::platform::Platform;
+use crate::util::now_ms;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use strato_core::spec::{TaskNetwork, TaskSpec};
+use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
+use strato_oci::{ContainerEnd, ContainerSpec, Forward, NetworkMode};
+use strato_store::TaskRunRequest;
+use tokio::sync::mpsc;
+
+/// Why a task run was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("no deployed task `{task}` in app `{app}`; see `strato apps`")]
+    NoSuchTask { app: String, task: String },
+    #[error("this token may only start tasks of app `{0}`")]
+    Forbidden(String),
+    #[error("bad override: {0}")]
+    BadOverride(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// What the caller may change for one run (like ECS RunTask overrides).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskOverrides {
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+}
+
+/// What is stored with a queued run: everything needed to run it, so a
+/// restart does not depend on the revision still being live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TaskRequest {
+    spec: TaskSpec,
+    overrides: TaskOverrides,
+}
+
+/// A task of a live revision.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTask {
+    pub app: String,
+    pub name: String,
+    pub revision: i64,
+    pub spec: TaskSpec,
+}
+
+impl Platform {
+    /// Queues a run of `app`'s task `task` durably and starts it; returns
+    /// its record (status `queued`).
+    pub async fn start_task(
+        self: &Arc<Self>,
+        app: &str,
+        task: &str,
+        overrides: TaskOverrides,
+        only_app: Option<&str>,
+    ) -> Result<RunRecord, TaskError> {
+        if let Some(scope) = only_app
+            && scope != app
+        {
+            return Err(TaskError::Forbidden(scope.to_string()));
+        }
+        for key in overrides.env.keys() {
+            if key.is_empty()
+                || key.contains('=')
+                || key.contains('\0')
+                || key.starts_with("STRATO_")
+            {
+                return Err(TaskError::BadOverride(format!(
+                    "env name `{key}` is not allowed (empty, contains `=`, or reserved STRATO_*)"
+                )));
+            }
+        }
+        let live = self
+            .tasks
+            .load()
+            .get(&(app.to_string(), task.to_string()))
+            .cloned()
+            .ok_or_else(|| TaskError::NoSuchTask {
+                app: app.to_string(),
+                task: task.to_string(),
+            })?;
+        self.queue_task(&live, overrides, Trigger::Invoke, None, None)
+            .await
+    }
+
+    /// Makes a run durable (settling `event` with it) and spawns it.
+    pub(crate) async fn queue_task(
+        self: &Arc<Self>,
+        live: &LiveTask,
+        overrides: TaskOverrides,
+        trigger: Trigger,
+        event: Option<(i64, String)>,
+        attempt: Option<u32>,
+    ) -> Result<RunRecord, TaskError> {
+        let record = RunRecord {
+            id: self.next_run_id(),
+            app: live.app.clone(),
+            function: live.name.clone(),
+            revision: live.revision,
+            trigger,
+            status: RunStatus::Queued,
+            started_at_ms: now_ms(),
+            duration_us: 0,
+            cold_start: false,
+            memory_limit_bytes: live.spec.memory_bytes,
+            billed_ms: 0,
+            http_status: None,
+            error: None,
+            event_id: event.as_ref().map(|(_, id)| id.clone()),
+            attempt: attempt.unwrap_or(1),
+            exit_code: None,
+        };
+        let request = serde_json::to_value(TaskRequest {
+            spec: live.spec.clone(),
+            overrides,
+        })
+        .expect("task requests serialize");
+        let store = self.store.clone();
+        let (r, q) = (record.clone(), request.clone());
+        let settles = event.map(|(id, _)| id);
+        tokio::task::spawn_blocking(move || store.enqueue_task_run(&r, &q, settles))
+            .await
+            .map_err(|e| TaskError::Storage(e.to_string()))?
+            .map_err(|e| TaskError::Storage(e.to_string()))?;
+        spawn_execute(self.clone(), record.clone(), request, Duration::ZERO);
+        Ok(record)
+    }
+
+    /// A live task whose image is `image`, if any: (app, task).
+    pub fn tasks_using_image(&self, image: &str) -> Option<(String, String)> {
+        let wanted = strato_oci::normalize_name(image).ok()?;
+        self.tasks
+            .load()
+            .values()
+            .find(|t| strato_oci::normalize_name(&t.spec.image).ok().as_deref() == Some(&wanted))
+            .map(|t| (t.app.clone(), t.name.clone()))
+    }
+
+    pub(crate) fn live_task(&self, app: &str, name: &str) -> Option<LiveTask> {
+        self.tasks
+            .load()
+            .get(&(app.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+/// Runs a queued run after `delay`. A plain function, so the retry that
+/// `finish` starts does not make `execute`'s future type recursive.
+fn spawn_execute(
+    platform: Arc<Platform>,
+    record: RunRecord,
+    request: serde_json::Value,
+    delay: Duration,
+) {
+    let run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            execute(platform, record, request).await
+        });
+    tokio::spawn(run);
+}
+
+/// Runs one queued task run to its end and records it.
+async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_json::Value) {
+    platform.run_started();
+    let request: TaskRequest = match serde_json::from_value(request.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            record.status = RunStatus::Failed;
+            record.error = Some(format!("stored request is unreadable: {e}"));
+            finish(&platform, record, Vec::new(), None).await;
+            platform.run_finished();
+            return;
+        }
+    };
+    record.status = RunStatus::Running;
+    record.started_at_ms = now_ms();
+    let store = platform.store.clone();
+    let (id, at) = (record.id.clone(), record.started_at_ms);
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.start_task_run(&id, at)).await {
+        tracing::error!(error = %e, run = %record.id, "marking a task run running");
+    }
+
+    let (logs_tx, logs_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
+    let outcome = run_container(&platform, &record, &request, logs_tx).await;
+    let tail = writer.await.unwrap_or_default();
+
+    match outcome {
+        Ok(o) => {
+            record.duration_us = o.duration.as_micros() as i64;
+            record.exit_code = Some(o.exit_code);
+            (record.status, record.error) = match o.end {
+                ContainerEnd::Exited(0) => (RunStatus::Succeeded, None),
+                ContainerEnd::Exited(code) => {
+                    (RunStatus::Failed, Some(format!("exited with code {code}")))
+                }
+                ContainerEnd::TimedOut => (
+                    RunStatus::TimedOut,
+                    Some(format!(
+                        "timed out after {} ms; stopped with SIGTERM, then SIGKILL",
+                        request.spec.timeout_ms.unwrap_or(0)
+                    )),
+                ),
+                ContainerEnd::OomKilled => (
+                    RunStatus::OomKilled,
+                    Some(format!(
+                        "killed for exceeding its memory limit of {} bytes",
+                        request.spec.memory_bytes
+                    )),
+                ),
+            };
+        }
+        Err(message) => {
+            record.status = RunStatus::Failed;
+            record.error = Some(message);
+        }
+    }
+    record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
+    let counter = match record.status {
+        RunStatus::Succeeded => &platform.counters.runs_succeeded,
+        RunStatus::TimedOut => &platform.counters.runs_timed_out,
+        _ => &platform.counters.runs_failed,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    let retry = retry_of(&platform, &record, &request);
+    finish(&platform, record, tail, retry).await;
+    platform.run_finished();
+}
+
+/// The next attempt's record if this one failed and retries remain.
+fn retry_of(
+    platform: &Platform,
+    record: &RunRecord,
+    request: &TaskRequest,
+) -> Option<(RunRecord, TaskRequest)> {
+    if record.status == RunStatus::Succeeded || record.attempt > request.spec.retries {
+        return None;
+    }
+    let mut next = record.clone();
+    next.id = platform.next_run_id();
+    next.status = RunStatus::Queued;
+    next.attempt += 1;
+    next.started_at_ms = now_ms();
+    next.duration_us = 0;
+    next.billed_ms = 0;
+    next.error = None;
+    next.exit_code = None;
+    Some((next, request.clone()))
+}
+
+/// Records the end (and queues the retry, started after a backoff).
+async fn finish(
+    platform: &Arc<Platform>,
+    record: RunRecord,
+    tail: Vec<LogLine>,
+    retry: Option<(RunRecord, TaskRequest)>,
+) {
+    let store = platform.store.clone();
+    let next = retry.map(|(r, q)| (r, serde_json::to_value(q).expect("task requests serialize")));
+    let n = next.clone();
+    let rec = record.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        store.finish_task_run(&rec, &tail, n.as_ref().map(|(r, q)| (r, q)))
+    })
+    .await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!(run = %record.id, result = ?result.map(|r| r.map_err(|e| e.to_string())), "recording a task run's end");
+        return;
+    }
+    if let Some((next, request)) = next {
+        let backoff = platform.config.event_retry_base * 2u32.pow((record.attempt - 1).min(16));
+        spawn_execute(platform.clone(), next, request, backoff);
+    }
+}
+
+/// Writes output lines as they come (in batches), returning the last
+/// unwritten ones when the run's output ends.
+async fn stream_logs(
+    platform: Arc<Platform>,
+    record: RunRecord,
+    mut rx: mpsc::UnboundedReceiver<LogLine>,
+) -> Vec<LogLine> {
+    let mut batch = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => batch.push(line),
+                None => return batch,
+            },
+            _ = tick.tick(), if !batch.is_empty() => {
+                let lines = std::mem::take(&mut batch);
+                let store = platform.store.clone();
+                let r = record.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_logs(&r, &lines)).await {
+                    tracing::error!(error = %e, "writing a task's output");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves the image and runs the container; `Err` is a setup failure
+/// told to the user as the run's error.
+async fn run_container(
+    platform: &Arc<Platform>,
+    record: &RunRecord,
+    request: &TaskRequest,
+    logs: mpsc::UnboundedSender<LogLine>,
+) -> Result<strato_oci::ContainerOutcome, String> {
+    platform.containers.check()?;
+    let spec = &request.spec;
+    let images = platform.images.clone();
+    let name = spec.image.clone();
+    let (image, rootfs) = tokio::task::spawn_blocking(move || {
+        let image = images.resolve(&name)?;
+        let rootfs = images.rootfs(&image)?;
+        Ok::<_, strato_oci::ImageError>((image, rootfs))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+
+    let o = &request.overrides;
+    // Docker's rules: a new entrypoint drops the image's CMD; a command
+    // replaces CMD.
+    let entrypoint_set = o.entrypoint.is_some() || spec.entrypoint.is_some();
+    let entrypoint = o
+        .entrypoint
+        .clone()
+        .or_else(|| spec.entrypoint.clone())
+        .unwrap_or_else(|| image.config.entrypoint.clone());
+    let command = o
+        .command
+        .clone()
+        .or_else(|| spec.command.clone())
+        .unwrap_or_else(|| {
+            if entrypoint_set {
+                Vec::new()
+            } else {
+                image.config.cmd.clone()
+            }
+        });
+    let args: Vec<String> = entrypoint.into_iter().chain(command).collect();
+    if args.is_empty() {
+        return Err(format!(
+            "nothing to run: image {} has no ENTRYPOINT or CMD and the task sets no `command`",
+            spec.image
+        ));
+    }
+
+    let c = &platform.config;
+    let (api_url, s3_url, network) = match spec.network {
+        TaskNetwork::Host => (c.api_url.clone(), c.s3_url.clone(), NetworkMode::Host),
+        mode => {
+            let api = format!("http://127.0.0.1:{}", c.api_addr.port());
+            let s3 = format!("http://127.0.0.1:{}", c.s3_addr.port());
+            let net = if mode == TaskNetwork::Platform {
+                NetworkMode::Platform(vec![
+                    Forward {
+                        port: c.api_addr.port(),
+                        target: loopback_if_unspecified(c.api_addr),
+                    },
+                    Forward {
+                        port: c.s3_addr.port(),
+                        target: loopback_if_unspecified(c.s3_addr),
+                    },
+                ])
+            } else {
+                NetworkMode::None
+            };
+            (api, s3, net)
+        }
+    };
+    let mut env: BTreeMap<String, String> = image
+        .config
+        .env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.entry("PATH".into())
+        .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    env.insert(
+        "HOME".into(),
+        env.get("HOME").cloned().unwrap_or_else(|| "/root".into()),
+    );
+    env.insert("STRATO_API".into(), api_url);
+    env.insert("STRATO_TOKEN".into(), platform.tokens.issue(&record.app));
+    env.insert("STRATO_APP".into(), record.app.clone());
+    env.insert("STRATO_TASK".into(), record.function.clone());
+    env.insert("STRATO_RUN_ID".into(), record.id.clone());
+    env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
+    match platform.buckets.keys().for_app(&record.app) {
+        Ok(key) => {
+            env.insert("AWS_ENDPOINT_URL".into(), s3_url);
+            env.insert("AWS_ACCESS_KEY_ID".into(), key.id);
+            env.insert("AWS_SECRET_ACCESS_KEY".into(), key.secret);
+            env.insert("AWS_REGION".into(), c.region.clone());
+            env.insert("AWS_DEFAULT_REGION".into(), c.region.clone());
+        }
+        Err(e) => tracing::error!(app = %record.app, error = %e, "no S3 key for the task"),
+    }
+    env.extend(spec.env.clone());
+    env.extend(o.env.clone());
+
+    let container = ContainerSpec {
+        id: record.id.clone(),
+        image_rootfs: rootfs,
+        args,
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cwd: spec
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| image.config.working_dir.clone()),
+        user: spec
+            .user
+            .clone()
+            .unwrap_or_else(|| image.config.user.clone()),
+        memory_bytes: Some(spec.memory_bytes),
+        cpus: spec.cpus_milli.map(|m| m as f64 / 1000.0),
+        pids: Some(spec.pids),
+        network,
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        stop_grace: Duration::from_millis(spec.stop_timeout_ms),
+    };
+    platform
+        .containers
+        .run(&container, logs)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// At start: kills containers a crashed server left, then resumes every
+/// unfinished run (see the module docs).
+pub(crate) async fn recover(platform: Arc<Platform>) {
+    for id in platform.containers.leftovers() {
+        tracing::warn!(run = %id, "removing a container left by a previous server");
+        platform.containers.clean_leftover(&id).await;
+    }
+    let store = platform.store.clone();
+    let pending = match tokio::task::spawn_blocking(move || store.unfinished_task_runs()).await {
+        Ok(Ok(p)) => p,
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ()).map_err(|e| e.to_string())), "listing unfinished task runs");
+            return;
+        }
+    };
+    for TaskRunRequest {
+        mut record,
+        request,
+    } in pending
+    {
+        if record.status == RunStatus::Queued {
+            spawn_execute(platform.clone(), record, request, Duration::ZERO);
+            continue;
+        }
+        record.status = RunStatus::Failed;
+        record.error = Some("the server stopped while this run was running".into());
+        let retry = serde_json::from_value::<TaskRequest>(request)
+            .ok()
+            .and_then(|req| retry_of(&platform, &record, &req));
+        tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
+        finish(&platform, record, Vec::new(), retry).await;
+    }
+}
