@@ -74,11 +74,13 @@ async fn handle_start_task(
     let overrides: TaskOverrides = if body.is_empty() {
         TaskOverrides::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "bad body: {e}; send {{\"env\": {{\"K\": \"V\"}}, \"command\": [\"...\"]}}"
-            ))
-        })?
+        serde_json::from_slice::<Option<TaskOverrides>>(&body)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "bad body: {e}; send {{\"env\": {{\"K\": \"V\"}}, \"command\": [\"...\"]}}"
+                ))
+            })?
     };
     let only_app = match &caller {
         Caller::Admin => None,

@@ -40,8 +40,10 @@ pub(crate) fn extract(archive: impl Read + 'static, staging: &Path) -> Result<()
     let reader = crate::unpack::decompressed(archive).map_err(ImageError::read("the archive"))?;
     let mut tar = tar::Archive::new(reader);
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for entry in tar.entries().map_err(ImageError::read("the archive"))? {
-        let mut entry = entry.map_err(ImageError::read("the archive"))?;
+    let unreadable =
+        |e: std::io::Error| ImageError::Invalid(format!("the archive is not a readable tar: {e}"));
+    for entry in tar.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
         let raw = entry.path_bytes().into_owned();
         let rel = safe_relative(&raw)?;
         let Some(rel) = rel else { continue };

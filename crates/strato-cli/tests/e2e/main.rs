@@ -9,4 +9,6 @@ mod events;
 mod functions;
 mod lifecycle;
 mod manifests;
+mod oci_images;
 mod s3_refusals;
+mod tasks;
