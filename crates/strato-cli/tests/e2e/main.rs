@@ -10,5 +10,6 @@ mod functions;
 mod lifecycle;
 mod manifests;
 mod oci_images;
+mod registry;
 mod s3_refusals;
 mod tasks;
