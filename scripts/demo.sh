@@ -9,7 +9,7 @@
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-command -v curl >/dev/null || { echo "installing curl"; apt-get install -y curl >/dev/null; }
+ensure_packages curl:curl
 
 echo "== building strato"
 cargo build --release -p strato-cli
@@ -40,28 +40,22 @@ echo "== strato logs hello"
 
 echo "== strato deploy examples/uppercase (a bucket and a function subscribed to it)"
 "$STRATO" deploy "$ROOT/examples/uppercase"
-PY="$HOME/.cache/strato-py"
-if [ ! -x "$PY/bin/aws" ]; then
-    echo "== installing the aws CLI from PyPI into $PY"
-    command -v python3 >/dev/null || apt-get install -y python3 >/dev/null
-    python3 -m venv "$PY" 2>/dev/null || { apt-get install -y python3-venv >/dev/null; python3 -m venv --clear "$PY"; }
-    "$PY/bin/pip" install -q awscli
-fi
+ensure_aws_cli
 # The server wrote an admin key pair in the AWS credentials format.
 export AWS_SHARED_CREDENTIALS_FILE="$STRATO_DATA_DIR/s3.credentials" AWS_CONFIG_FILE=/dev/null
 export AWS_ENDPOINT_URL=http://127.0.0.1:9000
 echo "== aws s3 cp note.txt s3://docs/incoming/note.txt"
 echo "hello from the strato demo" > "$ROOT/target-demo-note.txt"
-"$PY/bin/aws" s3 cp "$ROOT/target-demo-note.txt" s3://docs/incoming/note.txt
+"$AWS" s3 cp "$ROOT/target-demo-note.txt" s3://docs/incoming/note.txt
 rm -f "$ROOT/target-demo-note.txt"
 for _ in $(seq 1 100); do
-    "$PY/bin/aws" s3api head-object --bucket docs --key upper/note.txt >/dev/null 2>&1 && break
+    "$AWS" s3api head-object --bucket docs --key upper/note.txt >/dev/null 2>&1 && break
     sleep 0.1
 done
 echo "== aws s3 ls s3://docs --recursive"
-"$PY/bin/aws" s3 ls s3://docs --recursive
+"$AWS" s3 ls s3://docs --recursive
 echo "== aws s3 cp s3://docs/upper/note.txt -"
-"$PY/bin/aws" s3 cp s3://docs/upper/note.txt -
+"$AWS" s3 cp s3://docs/upper/note.txt -
 sleep 0.3
 echo "== strato runs --app uppercase"
 "$STRATO" runs --app uppercase --limit 5

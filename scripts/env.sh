@@ -21,3 +21,35 @@ fi
 build_guests() {
     (cd "$ROOT/guests" && cargo build --release --target wasm32-wasip2 --target-dir "$CARGO_TARGET_DIR/guests")
 }
+
+# Installs Debian packages whose command is missing: `ensure_packages
+# runc:runc busybox-static:/bin/busybox` (package:command-or-path).
+ensure_packages() {
+    local missing=()
+    for pair in "$@"; do
+        local pkg="${pair%%:*}" probe="${pair#*:}"
+        if [ "${probe#/}" != "$probe" ]; then
+            [ -e "$probe" ] || missing+=("$pkg")
+        else
+            command -v "$probe" >/dev/null || missing+=("$pkg")
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
+            || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
+    fi
+}
+
+# The stock aws CLI from PyPI, in a venv under ~/.cache/strato-py; sets $AWS.
+ensure_aws_cli() {
+    local py="$HOME/.cache/strato-py"
+    if [ ! -x "$py/bin/aws" ]; then
+        echo "installing the aws CLI from PyPI into $py"
+        ensure_packages python3:python3
+        python3 -m venv "$py" 2>/dev/null || { ensure_packages python3-venv:/usr/share/doc/python3-venv; python3 -m venv --clear "$py"; }
+        "$py/bin/pip" install -q awscli
+    fi
+    AWS="$py/bin/aws"
+}

@@ -10,6 +10,12 @@ if command -v rustup >/dev/null; then
     rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 fi
 
+# Container tests run real runc on a static busybox; the registry test
+# pushes with skopeo to Debian's docker-registry; the thumbnailer example
+# builds its image with mmdebstrap.
+ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
+    skopeo:skopeo mmdebstrap:mmdebstrap curl:curl
+
 echo "== fmt"
 cargo fmt --all --check
 echo "== guest components"

@@ -285,15 +285,29 @@ async fn handle_list_runs(
     Ok(Json(ctx.platform.store().list_runs(&filter)?).into_response())
 }
 
+#[derive(Deserialize)]
+struct GetRunQuery {
+    /// Long poll: answer as soon as the run has ended, or after this long
+    /// (`500ms`, `30s`; at most 60 s) with the run as it is then.
+    wait: Option<String>,
+}
+
 async fn handle_get_run(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(q): Query<GetRunQuery>,
 ) -> Result<Response, ApiError> {
+    let wait = match &q.wait {
+        None => std::time::Duration::ZERO,
+        Some(text) => strato_core::units::parse_duration_ms(text)
+            .map(|ms| std::time::Duration::from_millis(ms.min(60_000)))
+            .map_err(|e| ApiError::bad_request(format!("bad `wait`: {e}")))?,
+    };
     let run = ctx
         .platform
-        .store()
-        .get_run(&id)?
+        .wait_for_run(&id, wait)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
     caller.scope(Some(&run.app))?;
     Ok(Json(run).into_response())

@@ -8,7 +8,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct TaskArgs {
@@ -91,8 +90,13 @@ pub async fn task(args: TaskArgs) -> Result<()> {
 async fn wait_for_run(client: &Client, id: &str) -> Result<()> {
     let mut after = 0i64;
     loop {
+        // Long poll: answers at once when the run ends.
         let run = client
-            .json(client.request(reqwest::Method::GET, &format!("/api/v1/runs/{id}")))
+            .json(
+                client
+                    .request(reqwest::Method::GET, &format!("/api/v1/runs/{id}"))
+                    .query(&[("wait", "250ms")]),
+            )
             .await?;
         let status = run["status"].as_str().unwrap_or("?").to_string();
         // Read the logs after the status: a run seen ended has all its
@@ -138,7 +142,6 @@ async fn wait_for_run(client: &Client, id: &str) -> Result<()> {
                 _ => Err(ExitCode(1).into()),
             };
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

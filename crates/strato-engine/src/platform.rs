@@ -74,6 +74,8 @@ pub struct Platform {
     pub(crate) tasks: ArcSwap<HashMap<(String, String), LiveTask>>,
     pub(crate) images: Arc<ImageStore>,
     pub(crate) containers: Arc<ContainerRuntime>,
+    /// Ids of task runs whose end was just recorded (for long polls).
+    pub(crate) run_ended: tokio::sync::broadcast::Sender<String>,
     in_flight: AtomicUsize,
     drained: Notify,
     run_seq: AtomicU64,
@@ -122,6 +124,7 @@ impl Platform {
             tasks: ArcSwap::from_pointee(HashMap::new()),
             images: Arc::new(images),
             containers: Arc::new(containers),
+            run_ended: tokio::sync::broadcast::channel(1024).0,
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
             run_seq: AtomicU64::new(rand::random::<u32>() as u64),

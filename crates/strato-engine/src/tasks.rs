@@ -145,6 +145,39 @@ impl Platform {
         Ok(record)
     }
 
+    /// The run `id`; with a `wait`, as soon as it has ended (or when the
+    /// wait is over, as it is then). `None` if there is no such run.
+    pub async fn wait_for_run(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Result<Option<RunRecord>, strato_store::StoreError> {
+        // Subscribe before reading, so an end between the two is not missed.
+        let mut ended = self.run_ended.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let store = self.store.clone();
+            let key = id.to_string();
+            let run = tokio::task::spawn_blocking(move || store.get_run(&key))
+                .await
+                .map_err(|_| strato_store::StoreError::Closed)??;
+            let running = run
+                .as_ref()
+                .is_some_and(|r| matches!(r.status, RunStatus::Queued | RunStatus::Running));
+            if !running {
+                return Ok(run);
+            }
+            loop {
+                match tokio::time::timeout_at(deadline, ended.recv()).await {
+                    Err(_) => return Ok(run),
+                    Ok(Ok(done)) if done != id => continue,
+                    // Ours ended, or we lagged behind and must look again.
+                    Ok(_) => break,
+                }
+            }
+        }
+    }
+
     /// A live task whose image is `image`, if any: (app, task).
     pub fn tasks_using_image(&self, image: &str) -> Option<(String, String)> {
         let wanted = strato_oci::normalize_name(image).ok()?;
@@ -196,16 +229,19 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
     };
     record.status = RunStatus::Running;
     record.started_at_ms = now_ms();
+    // Marking the run running is written while the container starts; the
+    // end is written only after it (the later write must win).
     let store = platform.store.clone();
     let (id, at) = (record.id.clone(), record.started_at_ms);
-    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.start_task_run(&id, at)).await {
-        tracing::error!(error = %e, run = %record.id, "marking a task run running");
-    }
+    let marked = tokio::task::spawn_blocking(move || store.start_task_run(&id, at));
 
     let (logs_tx, logs_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
     let outcome = run_container(&platform, &record, &request, logs_tx).await;
     let tail = writer.await.unwrap_or_default();
+    if let Ok(Err(e)) = marked.await {
+        tracing::error!(error = %e, run = %record.id, "marking a task run running");
+    }
 
     match outcome {
         Ok(o) => {
@@ -289,6 +325,7 @@ async fn finish(
         tracing::error!(run = %record.id, result = ?result.map(|r| r.map_err(|e| e.to_string())), "recording a task run's end");
         return;
     }
+    let _ = platform.run_ended.send(record.id.clone());
     if let Some((next, request)) = next {
         let backoff = platform.config.event_retry_base * 2u32.pow((record.attempt - 1).min(16));
         spawn_execute(platform.clone(), next, request, backoff);

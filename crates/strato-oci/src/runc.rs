@@ -103,6 +103,9 @@ pub struct ContainerOutcome {
 /// Drives the OCI runtime.
 pub struct ContainerRuntime {
     config: RuntimeConfig,
+    /// Set once a check passed: asking `runc --version` costs a process
+    /// spawn, too much to repeat on every run.
+    checked: std::sync::Arc<std::sync::OnceLock<()>>,
 }
 
 impl ContainerRuntime {
@@ -111,11 +114,17 @@ impl ContainerRuntime {
         for dir in [&config.state_dir, &config.runs_dir] {
             fs::create_dir_all(dir).map_err(setup("creating the runtime's directories"))?;
         }
-        Ok(ContainerRuntime { config })
+        Ok(ContainerRuntime {
+            config,
+            checked: Default::default(),
+        })
     }
 
     /// Whether containers can run here, and if not what to install or do.
     pub fn check(&self) -> Result<(), String> {
+        if self.checked.get().is_some() {
+            return Ok(());
+        }
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err("container tasks need the server to run as root (runc drives namespaces and cgroups)".into());
@@ -124,11 +133,21 @@ impl ContainerRuntime {
             .arg("--version")
             .output()
         {
-            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) if o.status.success() => {
+                let _ = self.checked.set(());
+                Ok(())
+            }
             _ => Err(format!(
                 "the OCI runtime {} is not installed: apt-get install runc",
                 self.config.runtime.display()
             )),
+        }
+    }
+
+    fn clone_handle(&self) -> ContainerRuntime {
+        ContainerRuntime {
+            config: self.config.clone(),
+            checked: self.checked.clone(),
         }
     }
 
@@ -148,7 +167,13 @@ impl ContainerRuntime {
         let dir = self.config.runs_dir.join(&spec.id);
         let prepared = Prepared::new(&dir, &self.config.cgroup_parent, &spec.id);
         let result = self.run_prepared(spec, &prepared, logs).await;
-        prepared.clean(self).await;
+        // The outcome is known: tidy up off the caller's path. `runc run`
+        // deletes the container when it exits; only a run that failed
+        // before or while starting may have left runc state. (A crash
+        // before this finishes is handled by `clean_leftover` at start.)
+        let failed = result.is_err();
+        let runtime = self.clone_handle();
+        tokio::spawn(async move { prepared.clean(&runtime, failed).await });
         result
     }
 
@@ -297,7 +322,7 @@ impl ContainerRuntime {
             id,
         );
         self.signal(id, "KILL").await;
-        prepared.clean(self).await;
+        prepared.clean(self, true).await;
     }
 }
 
@@ -317,14 +342,16 @@ impl Prepared {
         }
     }
 
-    async fn clean(&self, runtime: &ContainerRuntime) {
-        let _ = runtime
-            .runtime_cmd()
-            .args(["delete", "--force", &self.id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
+    async fn clean(&self, runtime: &ContainerRuntime, delete_container: bool) {
+        if delete_container {
+            let _ = runtime
+                .runtime_cmd()
+                .args(["delete", "--force", &self.id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        }
         cgroup::remove_run_cgroups(&self.cgroup_rel);
         let rootfs = self.dir.join("rootfs");
         if let Ok(c) = CString::new(rootfs.as_os_str().as_bytes()) {

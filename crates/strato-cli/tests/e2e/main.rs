@@ -13,3 +13,4 @@ mod oci_images;
 mod registry;
 mod s3_refusals;
 mod tasks;
+mod thumbnailer;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Container task benchmark, side by side in one run on this machine, all on
+# the same busybox image (Debian's static busybox, one layer):
+#   runc    bare `runc run` of a bundle on the image's unpacked rootfs
+#           (process `true`): the floor
+#   strato  a task running `true`: POST /api/v1/apps/b/tasks/t/runs to the
+#           run's exit recorded in the store (a long poll, GET
+#           /api/v1/runs/ID?wait=30s, answers when it is), default
+#           `platform` network, and `none`
+#   podman  `podman run --rm --runtime runc --network none` of the same
+#           image, loaded with `podman load` (the peer a user would pick)
+# Each figure is the median of N sequential runs (default 50; podman 20).
+# Usage: bench/tasks.sh [N]   (needs root)
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$ROOT"
+N="${1:-50}"
+ensure_packages runc:runc busybox-static:/bin/busybox podman:podman curl:curl
+echo "building strato"
+cargo build --release -p strato-cli >/dev/null 2>&1
+STRATO="$CARGO_TARGET_DIR/release/strato"
+WORK="$(mktemp -d -p "$HOME")"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# The image: a docker-archive around busybox.
+python3 - "$WORK" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+work = sys.argv[1]
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    t.add("/bin/busybox", arcname="bin/busybox")
+    for name in ["sh", "true"]:
+        i = tarfile.TarInfo("bin/" + name); i.type = tarfile.SYMTYPE; i.linkname = "busybox"; t.addfile(i)
+layer = buf.getvalue()
+cfg = json.dumps({"architecture": "amd64", "os": "linux",
+    "config": {"Cmd": ["true"], "Env": ["PATH=/bin"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+cname = hashlib.sha256(cfg).hexdigest() + ".json"
+manifest = json.dumps([{"Config": cname, "RepoTags": ["localhost/bench/bb:1"], "Layers": ["l/layer.tar"]}]).encode()
+with tarfile.open(os.path.join(work, "bb.tar"), "w") as t:
+    for n, b in [(cname, cfg), ("l/layer.tar", layer), ("manifest.json", manifest)]:
+        i = tarfile.TarInfo(n); i.size = len(b); t.addfile(i, io.BytesIO(b))
+PY
+
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18280 --api 127.0.0.1:18290 --s3 127.0.0.1:18299 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+export STRATO_DATA_DIR="$WORK/strato"
+for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18290/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
+"$STRATO" image import "$WORK/bb.tar" >/dev/null
+mkdir -p "$WORK/app"
+cat > "$WORK/app/strato.toml" <<'TOML'
+[app]
+name = "b"
+[tasks.t]
+image = "localhost/bench/bb:1"
+command = ["true"]
+[tasks.none]
+image = "localhost/bench/bb:1"
+command = ["true"]
+network = "none"
+TOML
+"$STRATO" deploy "$WORK/app" >/dev/null
+ROOTFS="$(ls -d "$WORK"/strato/images/rootfs/*)"
+
+# The bare runc bundle: runc's own default config on the same rootfs.
+mkdir -p "$WORK/bundle"
+(cd "$WORK/bundle" && runc spec)
+python3 - "$WORK/bundle/config.json" "$ROOTFS" <<'PY'
+import json, sys
+path, rootfs = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["root"] = {"path": rootfs, "readonly": True}
+c["process"]["terminal"] = False
+c["process"]["args"] = ["true"]
+json.dump(c, open(path, "w"))
+PY
+
+podman load -q -i "$WORK/bb.tar" >/dev/null 2>&1
+TOKEN="$(cat "$WORK/strato/admin.token")"
+python3 - "$N" "$WORK" "$TOKEN" <<'PY'
+import http.client, json, statistics, subprocess, sys, time
+n, work, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+def timed(fn, count):
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter(); fn(); out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+def runc():
+    subprocess.run(["runc", "--root", work + "/runc-state", "run", "--bundle", work + "/bundle", "bench"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+conn = http.client.HTTPConnection("127.0.0.1", 18290)
+auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+def strato(task):
+    def go():
+        conn.request("POST", "/api/v1/apps/b/tasks/%s/runs" % task, body="{}", headers=auth)
+        r = conn.getresponse(); run = json.loads(r.read()); assert r.status == 202, run
+        # Long poll: the answer comes when the run's end is recorded.
+        conn.request("GET", "/api/v1/runs/%s?wait=30s" % run["id"], headers=auth)
+        r = conn.getresponse(); got = json.loads(r.read())
+        assert got["status"] == "succeeded", got
+    return go
+
+def podman():
+    subprocess.run(["podman", "run", "--rm", "--runtime", "runc", "--network", "none",
+                    "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                    "localhost/bench/bb:1", "true"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+for f in (runc, strato("t"), podman):  # warm caches once
+    f()
+rows = [("bare runc run", timed(runc, n)),
+        ("strato task (platform network)", timed(strato("t"), n)),
+        ("strato task (network none)", timed(strato("none"), n)),
+        ("podman run --rm", timed(podman, max(5, n // 2)))]
+floor = statistics.median(rows[0][1])
+print("%-34s %6s %9s %9s %9s %8s" % ("", "runs", "p50 ms", "p90 ms", "max ms", "vs runc"))
+for name, xs in rows:
+    xs.sort(); p50 = statistics.median(xs)
+    print("%-34s %6d %9.1f %9.1f %9.1f %7.2fx" % (name, len(xs), p50, xs[int(len(xs) * 0.9) - 1], xs[-1], p50 / floor))
+PY

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The seed example end to end, on a fresh data dir:
+#  1. builds the ffmpeg + aws CLI image from Debian's packages with
+#     mmdebstrap (cached in ~/.cache/strato-thumbnailer; about 2 minutes
+#     the first time) and a 3-second test clip with that image's ffmpeg;
+#  2. starts `strato server`, imports the image, deploys this directory
+#     (a bucket, two wasm functions, the ffmpeg task);
+#  3. uploads the clip with the stock aws CLI and waits until
+#     `on-thumbnail` has logged the .jpg the ffmpeg task wrote back.
+# Needs root (runc). Ports: STRATO_HTTP/STRATO_API/STRATO_S3 (defaults
+# 127.0.0.1:8080/8090/9000); STRATO_BIN skips building strato.
+source "$(dirname "$0")/../../scripts/env.sh"
+HERE="$ROOT/examples/thumbnailer"
+HTTP="${STRATO_HTTP:-127.0.0.1:8080}" API="${STRATO_API_ADDR:-127.0.0.1:8090}" S3="${STRATO_S3:-127.0.0.1:9000}"
+CACHE="${STRATO_THUMBNAILER_CACHE:-$HOME/.cache/strato-thumbnailer}"
+IMAGE_TAR="$CACHE/ffmpeg-rootfs.tar" CLIP="$CACHE/clip.mp4"
+
+ensure_packages runc:runc mmdebstrap:mmdebstrap curl:curl
+mkdir -p "$CACHE"
+if [ ! -s "$IMAGE_TAR" ] || [ ! -s "$CLIP" ]; then
+    echo "== building the ffmpeg image with mmdebstrap (Debian bookworm: ffmpeg, awscli)"
+    rm -rf "$CACHE/rootfs"
+    mmdebstrap --quiet --variant=minbase --include=ffmpeg,awscli,ca-certificates \
+        bookworm "$CACHE/rootfs" http://deb.debian.org/debian
+    echo "== making a test clip with the image's ffmpeg"
+    chroot "$CACHE/rootfs" ffmpeg -loglevel error -y -f lavfi \
+        -i testsrc=duration=3:size=320x240:rate=25 -pix_fmt yuv420p /tmp/clip.mp4
+    mv "$CACHE/rootfs/tmp/clip.mp4" "$CLIP.tmp"
+    tar -C "$CACHE/rootfs" --numeric-owner -cf "$IMAGE_TAR.tmp" .
+    rm -rf "$CACHE/rootfs"
+    mv "$CLIP.tmp" "$CLIP" && mv "$IMAGE_TAR.tmp" "$IMAGE_TAR"
+fi
+
+if [ -z "${STRATO_BIN:-}" ]; then
+    echo "== building strato"
+    cargo build --release -p strato-cli
+    STRATO_BIN="$CARGO_TARGET_DIR/release/strato"
+fi
+DATA="$(mktemp -d)"
+export STRATO_DATA_DIR="$DATA"
+"$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do
+    curl -fsS "http://$API/api/v1/health" >/dev/null 2>&1 && break
+    kill -0 $SERVER 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
+    sleep 0.1
+done
+
+echo "== strato image import --rootfs -t thumbnailer/ffmpeg:1"
+"$STRATO_BIN" image import --rootfs -t thumbnailer/ffmpeg:1 "$IMAGE_TAR"
+echo "== strato deploy examples/thumbnailer"
+"$STRATO_BIN" deploy "$HERE"
+
+ensure_aws_cli
+export AWS_SHARED_CREDENTIALS_FILE="$DATA/s3.credentials" AWS_CONFIG_FILE=/dev/null
+echo "== aws s3 cp clip.mp4 s3://media/clip.mp4"
+"$AWS" --endpoint-url "http://$S3" s3 cp "$CLIP" s3://media/clip.mp4
+
+echo "== waiting for on-thumbnail to log clip.mp4.jpg"
+for _ in $(seq 1 600); do
+    if "$STRATO_BIN" logs thumbnailer/on-thumbnail --limit 5 2>/dev/null | grep -q "clip.mp4.jpg is ready"; then
+        break
+    fi
+    sleep 0.5
+done
+echo "== strato logs on-video / ffmpeg / on-thumbnail"
+"$STRATO_BIN" logs thumbnailer/on-video --limit 5
+"$STRATO_BIN" logs thumbnailer/ffmpeg --limit 20
+"$STRATO_BIN" logs thumbnailer/on-thumbnail --limit 5
+echo "== strato runs --app thumbnailer"
+"$STRATO_BIN" runs --app thumbnailer --limit 10
+echo "== aws s3 ls s3://media"
+"$AWS" --endpoint-url "http://$S3" s3 ls s3://media
+if "$STRATO_BIN" logs thumbnailer/on-thumbnail --limit 5 | grep -q "clip.mp4.jpg is ready"; then
+    echo "== thumbnailer example: done"
+else
+    echo "error: no thumbnail was logged; server log:" >&2
+    tail -50 "$DATA/server.log" >&2
+    exit 1
+fi
