@@ -4,8 +4,10 @@
 # calls the function through the gateway and the CLI, shows its runs and
 # logs; then deploys examples/uppercase and drops a file into its bucket
 # with the stock aws CLI (installed from PyPI into ~/.cache/strato-py): the
-# bucket event runs the function, which writes an uppercased copy. Stops the
-# server at the end.
+# bucket event runs the function, which writes an uppercased copy. Stops that
+# server, then runs the seed example, examples/thumbnailer/run.sh: an .mp4
+# uploaded with the aws CLI starts an ffmpeg container task (runc) whose
+# thumbnail fires a second function. Needs root for the containers.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
@@ -62,4 +64,9 @@ echo "== strato runs --app uppercase"
 echo "== strato logs upper"
 "$STRATO" logs upper --limit 5
 "$STRATO" destroy uppercase --force
-echo "== demo done; stopping the server"
+echo "== stopping the strato up server"
+kill -INT $UP; wait $UP 2>/dev/null || true
+
+echo "== the seed example: examples/thumbnailer/run.sh (a container task runs ffmpeg)"
+STRATO_BIN="$STRATO" "$ROOT/examples/thumbnailer/run.sh"
+echo "== demo done"
