@@ -75,7 +75,7 @@ pub fn apply_layer(root: &Path, tar_stream: impl Read) -> Result<(), UnpackError
             entry: shown.clone(),
             why: why.to_string(),
         };
-        let Some(rel) = clean_relative(&raw).map_err(|why| refuse(why))? else {
+        let Some(rel) = clean_relative(&raw).map_err(&refuse)? else {
             continue; // the layer's root directory itself
         };
         let name = rel.file_name().unwrap_or_default().as_bytes().to_vec();

@@ -224,7 +224,7 @@ fn hostile_and_corrupt_images_are_refused() {
     }
     // An OCI blob whose bytes do not match the digest it is stored under.
     let good = busybox_layer();
-    let mut oci = oci_archive("tampered:1", &[gzip(&good)], &[good.clone()]);
+    let mut oci = oci_archive("tampered:1", &[gzip(&good)], std::slice::from_ref(&good));
     let mut archive = tar::Archive::new(&oci[..]);
     let mut files = Vec::new();
     for e in archive.entries().unwrap() {
