@@ -167,7 +167,7 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>4}  ERROR",
+        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>7}  ERROR",
         "RUN",
         "FUNCTION",
         "TRIGGER",
@@ -177,12 +177,12 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
         "COLD",
         "MEMORY",
         "BILLED",
-        "HTTP"
+        "HTTP/EXIT"
     );
     for r in runs.as_array().into_iter().flatten() {
         let duration_us = r["duration_us"].as_i64().unwrap_or(0);
         println!(
-            "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>5}ms {:>4}  {}",
+            "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>5}ms {:>9}  {}",
             r["id"].as_str().unwrap_or("?"),
             format!(
                 "{}/{}",
@@ -200,10 +200,12 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
             },
             strato_core::units::format_size(r["memory_limit_bytes"].as_u64().unwrap_or(0)),
             r["billed_ms"],
-            r["http_status"]
-                .as_u64()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
+            // Functions answer with an HTTP status; tasks end with an exit code.
+            match (r["http_status"].as_u64(), r["exit_code"].as_i64()) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(code)) => format!("exit {code}"),
+                _ => "-".into(),
+            },
             r["error"].as_str().unwrap_or("")
         );
     }
