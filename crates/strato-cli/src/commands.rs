@@ -167,7 +167,7 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>7}  ERROR",
+        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>9}  ERROR",
         "RUN",
         "FUNCTION",
         "TRIGGER",
