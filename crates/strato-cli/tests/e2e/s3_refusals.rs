@@ -165,7 +165,16 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
         "GET /inbox/big-head HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
         "p".repeat(20 * 1024)
     );
-    let answer = raw_request(&server, huge.as_bytes());
+    // The server answers and closes before reading the rest of the
+    // request; if that rest arrives after the close, the kernel resets
+    // the connection and the answer can be lost on the way: ask again.
+    let mut answer = String::new();
+    for _ in 0..5 {
+        answer = raw_request(&server, huge.as_bytes());
+        if !answer.is_empty() {
+            break;
+        }
+    }
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:.80}");
     assert!(
         answer.contains("<Code>RequestHeaderSectionTooLarge</Code>"),
