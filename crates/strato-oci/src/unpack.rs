@@ -255,7 +255,7 @@ fn resolve_dir(root: &Path, rel: &Path, create: bool) -> Result<PathBuf, String>
 
 /// Removes whatever is at `path` (never following a symlink); fine if
 /// nothing is there.
-fn remove_any(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),

@@ -462,6 +462,17 @@ command = ["sh", "-c", "echo $STRATO_RUN_ID > /tmp/mine; sleep 1; cat /tmp/mine;
     assert!(!rootfs.join("tmp/mine").exists());
 }
 
+/// `runc list` of a server's runc state dir.
+fn runc_list(state_dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(state_dir)
+        .arg("list")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn a_crash_mid_run_kills_the_container_and_retries_the_task() {
     let mut server = server_with_busybox(&[]);
@@ -485,14 +496,8 @@ command = ["sh", "-c", "if [ $STRATO_ATTEMPT = 1 ]; then echo first; sleep 600; 
     let state_dir = server.data_dir.path().join("runc");
     server.kill9();
     // The container outlived the server.
-    let listed = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(&state_dir)
-        .arg("list")
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&listed.stdout).contains(&id),
+        runc_list(&state_dir).contains(&id),
         "container still running"
     );
     server.restart();
@@ -515,13 +520,7 @@ command = ["sh", "-c", "if [ $STRATO_ATTEMPT = 1 ]; then echo first; sleep 600; 
     assert_eq!(retry["status"], "succeeded", "{retry}");
     assert!(run_logs(&server, retry["id"].as_str().unwrap()).contains("second-attempt"));
     // The first attempt's container is gone.
-    let listed = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(&state_dir)
-        .arg("list")
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&id));
+    assert!(!runc_list(&state_dir).contains(&id));
     let ps = std::process::Command::new("pgrep")
         .args(["-f", "sleep 600"])
         .output()
