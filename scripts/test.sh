@@ -11,10 +11,10 @@ if command -v rustup >/dev/null; then
 fi
 
 # Container tests run real runc on a static busybox; the registry test
-# pushes with skopeo to Debian's docker-registry; the thumbnailer example
-# builds its image with mmdebstrap.
+# pushes with skopeo to Debian's docker-registry; `image build` uses
+# buildah; the thumbnailer example builds its image with mmdebstrap.
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
-    skopeo:skopeo mmdebstrap:mmdebstrap curl:curl
+    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl
 
 echo "== fmt"
 cargo fmt --all --check

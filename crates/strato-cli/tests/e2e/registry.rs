@@ -1,6 +1,7 @@
-//! `strato image pull` from a real registry: Debian's docker-registry
-//! (CNCF distribution) on 127.0.0.1 with htpasswd auth, the image pushed
-//! there by skopeo.
+//! Image sources beyond archives: `strato image pull` from a real
+//! registry (Debian's docker-registry, CNCF distribution, on 127.0.0.1 with
+//! htpasswd auth, the image pushed there by skopeo) and `strato image
+//! build` through buildah.
 
 use crate::oci_images::{busybox_layer, docker_archive, require_containers, write};
 use crate::support::{AppDir, Server};
@@ -145,4 +146,42 @@ fn images_are_pulled_from_a_registry_with_credentials() {
         0,
         "its blobs went with it"
     );
+}
+
+#[test]
+fn images_are_built_from_a_dockerfile_with_buildah() {
+    require_containers();
+    let found = Command::new("sh")
+        .args(["-c", "command -v buildah"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "the build test needs buildah: apt-get install buildah"
+    );
+    let server = Server::start();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", context.path().join("busybox")).unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"built-with-buildah\"]\n",
+    )
+    .unwrap();
+    let tag = format!("strato-test/built:{}", std::process::id());
+    let out = server.cli_ok(&[
+        "image",
+        "build",
+        context.path().to_str().unwrap(),
+        "-t",
+        &tag,
+    ]);
+    assert!(out.contains(&format!("imported {tag}")), "{out}");
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"built\"\n[tasks.t]\nimage = \"{tag}\"\n"
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    let out = server.cli_ok(&["task", "run", "--wait", "built/t"]);
+    assert_eq!(out.trim(), "built-with-buildah", "the image's CMD runs");
+    let _ = Command::new("buildah").args(["rmi", &tag]).output();
 }
