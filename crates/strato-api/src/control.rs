@@ -367,6 +367,30 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = forwarded_path(&parts.headers)?;
+    let only_app = match &caller {
+        Caller::Admin => None,
+        Caller::App(app) => Some(app.as_str()),
+    };
+    if strato_engine::wants_async(&parts.headers) {
+        let priority =
+            strato_engine::requested_priority(&parts.headers).map_err(ApiError::bad_request)?;
+        let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
+            .collect()
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("invoke payload over {} bytes", ctx.config.max_invoke_bytes),
+                )
+            })?
+            .to_bytes();
+        let head = strato_engine::head_of(&parts, path.as_str());
+        let id = ctx
+            .platform
+            .invoke_async(&target, head, body, priority, only_app)
+            .await?;
+        return Ok(strato_engine::accepted_response(&id).map(Body::new));
+    }
     let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
         .collect()
         .await
@@ -392,10 +416,6 @@ async fn invoke(
         .header("host", "localhost")
         .body(http_body_util::Full::new(body))
         .map_err(|e| ApiError::bad_request(format!("cannot forward request: {e}")))?;
-    let only_app = match &caller {
-        Caller::Admin => None,
-        Caller::App(app) => Some(app.as_str()),
-    };
     let response = ctx.platform.invoke(&target, forwarded, only_app).await?;
     Ok(response.map(Body::new))
 }

@@ -91,6 +91,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::NoSuchFunction(_) => ApiError::not_found(e.to_string()),
             InvokeError::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
             InvokeError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            InvokeError::Storage(_) => ApiError::internal("queueing an invocation", e),
         }
     }
 }

@@ -69,6 +69,13 @@ pub struct InvokeArgs {
     /// Extra request header, `NAME: VALUE` (repeatable).
     #[arg(long = "header", short = 'H')]
     headers: Vec<String>,
+    /// Queue the invocation durably and return at once with its id; it
+    /// runs with retries (`[functions.NAME.async]`).
+    #[arg(long = "async")]
+    is_async: bool,
+    /// Priority of an --async invocation: high, normal or low.
+    #[arg(long, requires = "is_async")]
+    priority: Option<String>,
     #[command(flatten)]
     target: Target,
 }
@@ -89,6 +96,12 @@ pub async fn invoke(args: InvokeArgs) -> Result<()> {
             .split_once(':')
             .with_context(|| format!("header `{h}` must look like `Name: value`"))?;
         req = req.header(name.trim(), value.trim());
+    }
+    if args.is_async {
+        req = req.header("x-strato-invocation-type", "Event");
+        if let Some(p) = &args.priority {
+            req = req.header("x-strato-priority", p);
+        }
     }
     if let Some(data) = &args.data {
         let body = match data.strip_prefix('@') {
@@ -113,6 +126,12 @@ pub async fn invoke(args: InvokeArgs) -> Result<()> {
             .unwrap_or_else(|| String::from_utf8_lossy(&body).to_string());
         bail!("{message}");
     }
+    if args.is_async {
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        println!("{}", answer["invocation_id"].as_str().unwrap_or("?"));
+        eprintln!("queued; see `strato runs --function {}`", args.function);
+        return Ok(());
+    }
     std::io::stdout().write_all(&body)?;
     std::io::stdout().flush()?;
     eprintln!(
@@ -132,7 +151,7 @@ pub struct RunsArgs {
     app: Option<String>,
     #[arg(long)]
     function: Option<String>,
-    /// running, succeeded, failed, timed_out or throttled.
+    /// queued, running, succeeded, failed, timed_out, throttled or oom_killed.
     #[arg(long)]
     status: Option<String>,
     #[arg(long, default_value_t = 50)]

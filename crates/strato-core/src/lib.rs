@@ -17,6 +17,7 @@
 //! assert_eq!(spec.app.as_str(), "hello");
 //! ```
 
+pub mod invocation;
 pub mod manifest;
 pub mod names;
 pub mod outbound;

@@ -71,6 +71,7 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
         ("concurrency", s.concurrency.to_string()),
         ("on_bucket", describe_subscriptions(&s.on_bucket)),
         ("retries", s.retries.to_string()),
+        ("max_age", format_duration(s.max_age_ms)),
         (
             "allowed_outbound_hosts",
             list(

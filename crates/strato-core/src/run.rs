@@ -62,6 +62,8 @@ pub enum Trigger {
     Invoke,
     /// An object was written to or removed from a subscribed bucket.
     Bucket,
+    /// An asynchronous invocation taken from the durable queue.
+    Async,
 }
 
 impl Trigger {
@@ -70,6 +72,7 @@ impl Trigger {
             Trigger::Http => "http",
             Trigger::Invoke => "invoke",
             Trigger::Bucket => "bucket",
+            Trigger::Async => "async",
         }
     }
 
@@ -78,6 +81,7 @@ impl Trigger {
             "http" => Some(Trigger::Http),
             "invoke" => Some(Trigger::Invoke),
             "bucket" => Some(Trigger::Bucket),
+            "async" => Some(Trigger::Async),
             _ => None,
         }
     }
@@ -140,7 +144,7 @@ pub struct RunRecord {
     /// HTTP status answered to the caller, when one was.
     pub http_status: Option<u16>,
     pub error: Option<String>,
-    /// The event this run delivered (bucket events), if any.
+    /// The bucket event or async invocation this run delivered, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// 1 for the first try; retries of the same event or task count up.

@@ -70,9 +70,18 @@ pub struct FunctionSpec {
     pub allowed_outbound_hosts: Vec<OutboundRule>,
     #[serde(default)]
     pub on_bucket: Vec<BucketSubscription>,
-    /// Retries of a failed event delivery (`[functions.NAME.async] retries`).
+    /// Retries of a failed event delivery or async invocation
+    /// (`[functions.NAME.async] retries`).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Longest an async invocation may wait for a successful attempt
+    /// (`[functions.NAME.async] max_age`).
+    #[serde(default = "default_max_age_ms")]
+    pub max_age_ms: u64,
+}
+
+fn default_max_age_ms() -> u64 {
+    crate::invocation::DEFAULT_MAX_AGE_MS
 }
 
 /// A whole manifest, validated.

@@ -27,6 +27,8 @@ pub enum InvokeError {
     },
     #[error("this token may only invoke functions of app `{0}`")]
     Forbidden(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
 }
 
 /// How a run came to be, and who waits for its outcome.
@@ -43,6 +45,9 @@ pub(crate) struct RunContext {
     /// attempt: success (or a last failure) settles the event together
     /// with the run record.
     pub delivers_event: Option<(i64, bool)>,
+    /// The async invocation this run is an attempt of, and whether it is
+    /// the last: success (or a last failure) settles it with the record.
+    pub delivers_invocation: Option<(String, bool)>,
 }
 
 impl RunContext {
@@ -54,6 +59,7 @@ impl RunContext {
             wait_for_slot: false,
             on_status: None,
             delivers_event: None,
+            delivers_invocation: None,
         }
     }
 }
@@ -75,6 +81,9 @@ impl Platform {
             .lookup(request.uri().path())
             .cloned();
         match function {
+            Some(f) if crate::async_invoke::wants_async(request.headers()) => {
+                self.queue_gateway_request(&f, request).await
+            }
             Some(f) => {
                 self.run_function(f, request, RunContext::new(Trigger::Http))
                     .await
@@ -83,6 +92,58 @@ impl Platform {
                 404,
                 "no deployed function serves this path; see `strato apps`",
             ),
+        }
+    }
+
+    /// A gateway request with `X-Strato-Invocation-Type: Event`: queued
+    /// durably, answered 202 with the invocation id.
+    async fn queue_gateway_request<B>(
+        self: &Arc<Self>,
+        function: &LiveFunction,
+        request: http::Request<B>,
+    ) -> http::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<strato_wasm::BodyError>,
+    {
+        use crate::async_invoke::{MAX_ASYNC_BODY, accepted_response, head_of, requested_priority};
+        use http_body_util::BodyExt;
+        let priority = match requested_priority(request.headers()) {
+            Ok(p) => p,
+            Err(e) => return text_response(400, &e),
+        };
+        let (parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let body = body.map_err(|e| {
+            let e: strato_wasm::BodyError = e.into();
+            std::io::Error::other(format!("{e:?}"))
+        });
+        let body = match http_body_util::Limited::new(body, MAX_ASYNC_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return text_response(
+                    413,
+                    &format!("async invocation payload over {MAX_ASYNC_BODY} bytes"),
+                );
+            }
+        };
+        let name = format!("{}/{}", function.app, function.name);
+        match self
+            .invoke_async(&name, head_of(&parts, &path), body, priority, None)
+            .await
+        {
+            Ok(id) => accepted_response(&id),
+            Err(e) => {
+                tracing::error!(error = %e, "queueing an async invocation");
+                text_response(503, "could not queue the invocation; retry later")
+            }
         }
     }
 
@@ -99,6 +160,19 @@ impl Platform {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<strato_wasm::BodyError>,
     {
+        let function = self.find_function(name, only_app)?;
+        Ok(self
+            .run_function(function, request, RunContext::new(Trigger::Invoke))
+            .await)
+    }
+
+    /// The live function `APP/FUNCTION` or `FUNCTION` names, if the caller
+    /// (confined to `only_app`, when given) may reach it.
+    pub(crate) fn find_function(
+        &self,
+        name: &str,
+        only_app: Option<&str>,
+    ) -> Result<Arc<LiveFunction>, InvokeError> {
         let function = match self.routing.load().find(name) {
             Ok(f) => f,
             Err(candidates) if candidates.is_empty() => {
@@ -116,9 +190,7 @@ impl Platform {
         {
             return Err(InvokeError::Forbidden(app.to_string()));
         }
-        Ok(self
-            .run_function(function, request, RunContext::new(Trigger::Invoke))
-            .await)
+        Ok(function)
     }
 
     pub(crate) async fn run_function<B>(
@@ -246,8 +318,14 @@ impl Platform {
             .delivers_event
             .filter(|(_, last)| status == RunStatus::Succeeded || *last)
             .map(|(id, _)| id);
+        let completes_invocation = cx
+            .delivers_invocation
+            .take()
+            .filter(|(_, last)| status == RunStatus::Succeeded || *last)
+            .map(|(id, _)| id);
         self.recorder.record(FinishedRun {
             completes_event,
+            completes_invocation,
             record: RunRecord {
                 id: run_id.to_string(),
                 app: function.app.clone(),

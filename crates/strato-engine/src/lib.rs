@@ -20,6 +20,7 @@
 //! It holds no SQL and no HTTP routing of its own: storage goes through
 //! `strato_store::Store`, execution through `strato_wasm::WasmEngine` and `strato_oci`.
 
+mod async_invoke;
 pub mod buckets;
 mod deploy;
 pub mod events;
@@ -30,6 +31,9 @@ mod tasks;
 mod tokens;
 mod util;
 
+pub use async_invoke::{
+    InvocationHead, accepted_response, head_of, requested_priority, wants_async,
+};
 pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};

@@ -103,6 +103,7 @@ impl Platform {
         // (a crash mid-delivery) are void, so those events go out again now.
         store
             .release_bucket_event_leases()
+            .and_then(|_| store.release_invocation_leases())
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let buckets = Buckets::open(store.clone(), blobs, events_tx)
@@ -164,6 +165,7 @@ impl Platform {
         platform.set_routing(Routing::build(functions));
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
         tokio::spawn(crate::tasks::recover(platform.clone()));
+        tokio::spawn(crate::async_invoke::run_sweeper(Arc::downgrade(&platform)));
         Ok(platform)
     }
 
@@ -382,6 +384,12 @@ impl Platform {
             "gauge",
             "Bucket events written but not yet delivered or given up on.",
             self.store.pending_bucket_events().unwrap_or(0),
+        );
+        metric(
+            "strato_async_invocations_pending",
+            "gauge",
+            "Async invocations accepted and not yet settled.",
+            self.store.pending_invocations().unwrap_or(0),
         );
         metric(
             "strato_live_functions",

@@ -17,10 +17,12 @@
 //! ```
 
 pub mod conformance;
+mod invocations;
 mod objects;
 mod recorder;
 mod sqlite;
 
+pub use invocations::{Invocation, NewInvocation};
 pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
     ObjectMeta, ObjectRemoval, ObjectWrite, UploadPart,
@@ -75,6 +77,9 @@ pub struct FinishedRun {
     /// marked done in the same transaction that records the run, so a
     /// crash never leaves an event done without its run.
     pub completes_event: Option<i64>,
+    /// An async invocation this run settles (success, or the last
+    /// attempt), deleted from the queue in the same transaction.
+    pub completes_invocation: Option<String>,
 }
 
 /// A task run that has not ended: its record (queued or running) and
@@ -246,6 +251,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Task runs queued or running, oldest first (recovery at start).
     fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
+    /// Queues async invocations durably. Those due now are stored leased
+    /// for `lease_ms` with their first attempt counted (the caller runs
+    /// them at once); 0 stores them unleased for a claimer.
+    fn enqueue_invocations(
+        &self,
+        new: &[NewInvocation],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Claims up to `limit` due, unleased invocations, best rank first
+    /// (due time + priority head start), leasing them and counting an
+    /// attempt.
+    fn claim_invocations(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Invocation>, StoreError>;
+    /// Releases an invocation to be claimed again at `due_ms`.
+    fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
+    /// Voids every invocation lease (at start, one server owns the store).
+    fn release_invocation_leases(&self) -> Result<(), StoreError>;
+    /// Invocations not yet settled.
+    fn pending_invocations(&self) -> Result<u64, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;

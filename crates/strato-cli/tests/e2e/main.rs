@@ -4,6 +4,7 @@
 
 mod support;
 
+mod async_invoke;
 mod buckets;
 mod events;
 mod functions;

@@ -106,6 +106,7 @@ struct RawSubscription {
 #[serde(deny_unknown_fields)]
 struct RawAsync {
     retries: Option<Spanned<i64>>,
+    max_age: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -336,6 +337,18 @@ fn validate_function(
         }
     };
 
+    let max_age_ms = match raw.async_.as_ref().and_then(|a| a.max_age.as_ref()) {
+        None => crate::invocation::DEFAULT_MAX_AGE_MS,
+        Some(m) => {
+            let ms = parse_duration_ms(m.get_ref())
+                .map_err(|e| loc.error(m, format!("bad `max_age`: {e}")))?;
+            if !(1_000..=6 * 3_600_000).contains(&ms) {
+                return Err(loc.error(m, "`max_age` must be between 1s and 6h"));
+            }
+            ms
+        }
+    };
+
     Ok(FunctionSpec {
         component,
         build,
@@ -347,6 +360,7 @@ fn validate_function(
         allowed_outbound_hosts,
         on_bucket,
         retries,
+        max_age_ms,
     })
 }
 

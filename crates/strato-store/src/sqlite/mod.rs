@@ -8,14 +8,15 @@
 //! batches.
 
 mod commit;
+mod invocations;
 mod objects;
 mod schema;
 mod tasks;
 
 use crate::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision,
-    LogEntry, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectWrite,
-    RunFilter, Store, StoreError, TaskRunRequest, UploadPart,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
+    LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
+    ObjectRemoval, ObjectWrite, RunFilter, Store, StoreError, TaskRunRequest, UploadPart,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -50,6 +51,7 @@ impl SqliteStore {
         writer
             .execute_batch(schema::SCHEMA)
             .and_then(|_| writer.execute_batch(objects::SCHEMA))
+            .and_then(|_| writer.execute_batch(invocations::SCHEMA))
             .map_err(db("creating the schema"))?;
         schema::migrate(&writer)?;
         let mut readers = Vec::new();
@@ -314,6 +316,9 @@ impl Store for SqliteStore {
                 .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
                 .map_err(db("preparing to settle events"))?;
             for run in runs {
+                if let Some(id) = &run.completes_invocation {
+                    invocations::settle(&tx, id)?;
+                }
                 if let Some(event) = run.completes_event {
                     done_stmt
                         .execute([event])
@@ -696,6 +701,36 @@ impl Store for SqliteStore {
 
     fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         self.unfinished_task_runs_sql()
+    }
+
+    fn enqueue_invocations(
+        &self,
+        new: &[NewInvocation],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.enqueue_invocations_sql(new, now_ms, lease_ms)
+    }
+
+    fn claim_invocations(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        self.claim_invocations_sql(now_ms, lease_ms, limit)
+    }
+
+    fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+        self.retry_invocation_sql(id, due_ms)
+    }
+
+    fn release_invocation_leases(&self) -> Result<(), StoreError> {
+        self.release_invocation_leases_sql()
+    }
+
+    fn pending_invocations(&self) -> Result<u64, StoreError> {
+        self.pending_invocations_sql()
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {

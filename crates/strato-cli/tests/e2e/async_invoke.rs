@@ -1,0 +1,161 @@
+//! Durable async invocations: queued before the 202, run with retries,
+//! never lost across kill -9.
+
+use crate::support::{AppDir, Server, client, guest, wait_until};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn manifest(concurrency: u32) -> String {
+    format!(
+        r#"
+[app]
+name = "aq"
+[functions.k]
+component = "{}"
+routes = ["/k/*"]
+concurrency = {concurrency}
+[functions.k.async]
+retries = 2
+max_age = "1h"
+"#,
+        guest("kitchen")
+    )
+}
+
+fn runs_of(server: &Server) -> Vec<Value> {
+    client()
+        .get(format!("{}/api/v1/runs?app=aq&limit=10000", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn invoke_async(
+    server: &Server,
+    path: &str,
+    priority: Option<&str>,
+) -> reqwest::blocking::Response {
+    let mut req = client()
+        .post(format!("{}/api/v1/apps/aq/functions/k/invoke", server.api))
+        .bearer_auth(&server.token)
+        .header("x-strato-path", path)
+        .header("x-strato-invocation-type", "Event")
+        .body("payload");
+    if let Some(p) = priority {
+        req = req.header("x-strato-priority", p);
+    }
+    req.send().unwrap()
+}
+
+#[test]
+fn async_invocations_run_once_or_are_retried_with_backoff() {
+    let server = Server::start();
+    let app = AppDir::new(&manifest(10));
+    server.cli_ok(&["deploy", app.path()]);
+
+    let ok = server.cli_ok(&["invoke", "aq/k", "--path", "/k/echo", "--async", "-d", "hi"]);
+    let ok_id = ok.trim().to_string();
+    assert!(ok_id.starts_with('i'), "{ok}");
+    // The gateway takes the same header and answers 202 at once.
+    let resp = client()
+        .post(server.url("/k/panic"))
+        .header("X-Strato-Invocation-Type", "Event")
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let fail_id = resp.json::<Value>().unwrap()["invocation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        invoke_async(&server, "/k/echo", Some("urgent")).status(),
+        400
+    );
+
+    let mut runs = Vec::new();
+    wait_until(
+        "three attempts of the failing invocation",
+        Duration::from_secs(20),
+        || {
+            runs = runs_of(&server);
+            runs.iter()
+                .filter(|r| r["event_id"] == fail_id.as_str())
+                .count()
+                == 3
+        },
+    );
+    let ok_runs: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["event_id"] == ok_id.as_str())
+        .collect();
+    assert_eq!(ok_runs.len(), 1);
+    assert_eq!(ok_runs[0]["status"], "succeeded");
+    assert_eq!(ok_runs[0]["trigger"], "async");
+    let mut failed: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["event_id"] == fail_id.as_str())
+        .collect();
+    failed.sort_by_key(|r| r["attempt"].as_u64());
+    let attempts: Vec<u64> = failed
+        .iter()
+        .map(|r| r["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert!(failed.iter().all(|r| r["status"] == "failed"));
+    // Backoff: base 1 s doubling, with jitter of 50-100%.
+    let starts: Vec<i64> = failed
+        .iter()
+        .map(|r| r["started_at_ms"].as_i64().unwrap())
+        .collect();
+    assert!(starts[1] - starts[0] >= 450, "{starts:?}");
+    assert!(starts[2] - starts[1] >= 950, "{starts:?}");
+    wait_until("the queue to drain", Duration::from_secs(5), || {
+        server.metric("strato_async_invocations_pending") == 0.0
+    });
+}
+
+#[test]
+fn no_async_invocation_is_lost_across_kill_9() {
+    let mut server = Server::start();
+    let app = AppDir::new(&manifest(4));
+    server.cli_ok(&["deploy", app.path()]);
+    // 300 invocations of a 50 ms function, 4 at a time: most are still
+    // queued when the server dies.
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let priority = ["high", "normal", "low"][i % 3];
+        let resp = invoke_async(&server, "/k/sleep?ms=50", Some(priority));
+        assert_eq!(resp.status(), 202);
+        ids.push(
+            resp.json::<Value>().unwrap()["invocation_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let pending = server.metric("strato_async_invocations_pending");
+    assert!(pending > 0.0, "the kill must interrupt queued work");
+    server.kill9();
+    server.restart();
+    wait_until(
+        "every invocation to settle",
+        Duration::from_secs(60),
+        || server.metric("strato_async_invocations_pending") == 0.0,
+    );
+    wait_until("every run to be recorded", Duration::from_secs(10), || {
+        let runs = runs_of(&server);
+        let mut succeeded: HashMap<String, usize> = HashMap::new();
+        for r in &runs {
+            if r["status"] == "succeeded" {
+                *succeeded
+                    .entry(r["event_id"].as_str().unwrap_or("").to_string())
+                    .or_default() += 1;
+            }
+        }
+        ids.iter().all(|id| succeeded.get(id) == Some(&1))
+    });
+}

@@ -1,0 +1,294 @@
+//! Durable asynchronous invocations of functions (Lambda's `Event`
+//! invocation type).
+//!
+//! Accepting one writes it to the store's queue before the caller gets its
+//! 202; work due now is stored leased to this process and dispatched at
+//! once (no claim round trip). A sweeper claims what is due from the
+//! store: retries whose backoff has passed and anything whose lease ran
+//! out; at start every lease is released, so work a crash interrupted runs
+//! again. Each attempt is a run (trigger `async`, the invocation id, its
+//! attempt number) and waits for a concurrency slot rather than failing.
+//! A failed attempt is retried with exponential backoff and jitter until
+//! `retries` are used up or `max_age` has passed; the run that settles the
+//! invocation deletes it from the queue in the same transaction.
+
+use crate::invoke::{InvokeError, RunContext};
+use crate::platform::Platform;
+use crate::util::now_ms;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use strato_core::invocation::Priority;
+use strato_core::{RunRecord, RunStatus, Trigger};
+use strato_store::{FinishedRun, Invocation, NewInvocation};
+use tokio::sync::oneshot;
+
+/// How often the sweeper looks for due work.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// Lease the sweeper takes: longer than any function may run.
+const SWEEP_LEASE_MS: i64 = 16 * 60_000;
+
+/// The request an invocation replays: method, path and headers (the body
+/// is stored beside it as bytes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvocationHead {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Platform {
+    /// Queues an invocation of `name` (`APP/FUNCTION` or `FUNCTION`)
+    /// durably and starts it; returns the invocation id.
+    pub async fn invoke_async(
+        self: &Arc<Self>,
+        name: &str,
+        head: InvocationHead,
+        body: Bytes,
+        priority: Priority,
+        only_app: Option<&str>,
+    ) -> Result<String, InvokeError> {
+        let function = self.find_function(name, only_app)?;
+        let now = now_ms();
+        let id = format!("i{}", &self.next_run_id()[1..]);
+        let new = NewInvocation {
+            id: id.clone(),
+            app: function.app.clone(),
+            target: function.name.clone(),
+            priority,
+            head: serde_json::to_string(&head).expect("heads serialize"),
+            body: body.to_vec(),
+            due_ms: now,
+            expires_ms: now + function.spec.max_age_ms as i64,
+            max_attempts: function.spec.retries + 1,
+        };
+        let lease_ms = (function.spec.timeout_ms + 60_000) as i64;
+        let store = self.store.clone();
+        let queued = new.clone();
+        tokio::task::spawn_blocking(move || store.enqueue_invocations(&[queued], now, lease_ms))
+            .await
+            .map_err(|e| InvokeError::Storage(e.to_string()))?
+            .map_err(|e| InvokeError::Storage(e.to_string()))?;
+        let invocation = Invocation {
+            id: new.id,
+            app: new.app,
+            target: new.target,
+            priority: new.priority,
+            head: new.head,
+            body: new.body,
+            created_ms: now,
+            expires_ms: new.expires_ms,
+            attempts: 1,
+            max_attempts: new.max_attempts,
+        };
+        tokio::spawn(dispatch(self.clone(), invocation));
+        Ok(id)
+    }
+}
+
+/// Header asking for an asynchronous invocation (`Event`, as Lambda's
+/// `X-Amz-Invocation-Type`).
+pub const INVOCATION_TYPE_HEADER: &str = "x-strato-invocation-type";
+/// Header giving an async invocation's priority (`high`, `normal`, `low`).
+pub const PRIORITY_HEADER: &str = "x-strato-priority";
+/// Largest request body an async invocation may carry.
+pub const MAX_ASYNC_BODY: usize = 1 << 20;
+
+/// Whether a request asks to be queued rather than answered.
+pub fn wants_async(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(INVOCATION_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("event"))
+}
+
+/// The priority a request asks for; an unknown value is refused.
+pub fn requested_priority(headers: &http::HeaderMap) -> Result<Priority, String> {
+    match headers
+        .get(PRIORITY_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => Ok(Priority::Normal),
+        Some(text) => Priority::parse(&text.to_ascii_lowercase())
+            .ok_or_else(|| format!("{PRIORITY_HEADER} must be high, normal or low, not {text:?}")),
+    }
+}
+
+/// The head to replay: method, path, and the headers worth keeping.
+pub fn head_of(parts: &http::request::Parts, path: &str) -> InvocationHead {
+    InvocationHead {
+        method: parts.method.to_string(),
+        path: path.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "authorization" | "host" | "content-length" | "x-strato-path"
+                ) && *k != INVOCATION_TYPE_HEADER
+                    && *k != PRIORITY_HEADER
+            })
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+    }
+}
+
+/// The 202 an accepted async invocation gets.
+pub fn accepted_response(id: &str) -> http::Response<strato_wasm::ResponseBody> {
+    http::Response::builder()
+        .status(202)
+        .header("content-type", "application/json")
+        .header(crate::invoke::RUN_ID_HEADER, id)
+        .body(strato_wasm::full_body(
+            serde_json::json!({ "invocation_id": id }).to_string(),
+        ))
+        .expect("static response parts are valid")
+}
+
+/// Runs until the platform is dropped: claims due work every
+/// [`SWEEP_EVERY`].
+pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        sweep.tick().await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let store = platform.store.clone();
+        let claimed = tokio::task::spawn_blocking(move || {
+            store.claim_invocations(now_ms(), SWEEP_LEASE_MS, 256)
+        })
+        .await;
+        match claimed {
+            Ok(Ok(work)) => {
+                for invocation in work {
+                    tokio::spawn(dispatch(platform.clone(), invocation));
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "claiming async invocations"),
+            Err(e) => tracing::error!(error = %e, "claiming async invocations"),
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `base * 2^(attempt-1)`, with
+/// jitter (50% to 100% of it) so retries of many failures spread out.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base * 2u32.pow(attempt.saturating_sub(1).min(16));
+    full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
+/// One attempt of an invocation; schedules the next one if it failed.
+async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
+    let now = now_ms();
+    let function = platform
+        .routing
+        .load()
+        .functions
+        .get(&(invocation.app.clone(), invocation.target.clone()))
+        .cloned();
+    let Some(function) = function else {
+        settle_without_running(&platform, &invocation, "the function is no longer deployed");
+        return;
+    };
+    if now > invocation.expires_ms {
+        settle_without_running(&platform, &invocation, "max_age passed before this attempt");
+        return;
+    }
+    let wait = backoff(platform.config.event_retry_base, invocation.attempts);
+    let next_due = now + wait.as_millis() as i64;
+    let last = invocation.attempts >= invocation.max_attempts || next_due > invocation.expires_ms;
+    let request = match rebuild_request(&invocation) {
+        Ok(r) => r,
+        Err(e) => {
+            settle_without_running(&platform, &invocation, &e);
+            return;
+        }
+    };
+    let (tell, status) = oneshot::channel();
+    let cx = RunContext {
+        trigger: Trigger::Async,
+        event_id: Some(invocation.id.clone()),
+        attempt: invocation.attempts,
+        wait_for_slot: true,
+        on_status: Some(tell),
+        delivers_event: None,
+        delivers_invocation: Some((invocation.id.clone(), last)),
+    };
+    let response = platform.run_function(function, request, cx).await;
+    let _ = response.into_body().collect().await;
+    let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
+    if succeeded || last {
+        return;
+    }
+    let store = platform.store.clone();
+    let id = invocation.id.clone();
+    let result = tokio::task::spawn_blocking(move || store.retry_invocation(&id, next_due)).await;
+    if let Ok(Err(e)) = result {
+        tracing::error!(error = %e, "scheduling an async invocation retry");
+    }
+}
+
+fn rebuild_request(invocation: &Invocation) -> Result<http::Request<Full<Bytes>>, String> {
+    let head: InvocationHead = serde_json::from_str(&invocation.head)
+        .map_err(|e| format!("stored request is unreadable: {e}"))?;
+    let mut builder = http::Request::builder()
+        .method(head.method.as_str())
+        .uri(head.path.as_str());
+    for (k, v) in &head.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from(invocation.body.clone())))
+        .map_err(|e| format!("stored request is invalid: {e}"))
+}
+
+/// Ends an invocation that cannot run, with a failed run saying why.
+fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &str) {
+    tracing::warn!(invocation = %invocation.id, why, "async invocation given up");
+    platform.recorder.record(FinishedRun {
+        completes_event: None,
+        completes_invocation: Some(invocation.id.clone()),
+        record: RunRecord {
+            id: platform.next_run_id(),
+            app: invocation.app.clone(),
+            function: invocation.target.clone(),
+            revision: 0,
+            trigger: Trigger::Async,
+            status: RunStatus::Failed,
+            started_at_ms: now_ms(),
+            duration_us: 0,
+            cold_start: false,
+            memory_limit_bytes: 0,
+            billed_ms: 0,
+            http_status: None,
+            error: Some(why.to_string()),
+            event_id: Some(invocation.id.clone()),
+            attempt: invocation.attempts,
+            exit_code: None,
+        },
+        logs: Vec::new(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..6 {
+            let full = base * 2u32.pow(attempt - 1);
+            for _ in 0..50 {
+                let b = backoff(base, attempt);
+                assert!(b >= full / 2 && b <= full, "attempt {attempt}: {b:?}");
+            }
+        }
+    }
+}

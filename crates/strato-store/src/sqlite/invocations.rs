@@ -1,0 +1,175 @@
+//! The async invocation queue. An invocation is one row from the moment it
+//! is accepted until the run that settles it (success, or the last failed
+//! attempt) is recorded, in the same transaction that deletes the row.
+//! Taking work is "claim the next due rows by rank": a lease, renewed by
+//! finishing or retrying; rank = due time + the priority's head start.
+
+use super::{SqliteStore, db};
+use crate::{Invocation, NewInvocation, StoreError};
+use rusqlite::{Connection, params};
+use strato_core::invocation::Priority;
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS invocations (
+    id TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    target TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    rank_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    lease_until_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    head TEXT NOT NULL,
+    body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invocations_by_rank ON invocations (rank_ms);
+"#;
+
+const COLUMNS: &str =
+    "id, app, target, priority, head, body, created_ms, expires_ms, attempts, max_attempts";
+
+fn invocation_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Invocation> {
+    let priority: String = row.get(3)?;
+    Ok(Invocation {
+        id: row.get(0)?,
+        app: row.get(1)?,
+        target: row.get(2)?,
+        priority: Priority::parse(&priority).unwrap_or_default(),
+        head: row.get(4)?,
+        body: row.get(5)?,
+        created_ms: row.get(6)?,
+        expires_ms: row.get(7)?,
+        attempts: row.get(8)?,
+        max_attempts: row.get(9)?,
+    })
+}
+
+/// Deletes a settled invocation (inside the run-recording transaction).
+pub(super) fn settle(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM invocations WHERE id = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .map(|_| ())
+        .map_err(db("settling an invocation"))
+}
+
+impl SqliteStore {
+    pub(super) fn enqueue_invocations_sql(
+        &self,
+        new: &[NewInvocation],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to queue invocations"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, created_ms, head, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(db("preparing to queue invocations"))?;
+            for n in new {
+                // Work due now is stored leased to this process with its
+                // first attempt counted: it goes straight to the dispatcher.
+                let (attempts, lease) = if n.due_ms <= now_ms && lease_ms > 0 {
+                    (1, now_ms + lease_ms)
+                } else {
+                    (0, 0)
+                };
+                stmt.execute(params![
+                    n.id,
+                    n.app,
+                    n.target,
+                    n.priority.as_str(),
+                    n.due_ms + n.priority.offset_ms(),
+                    n.due_ms,
+                    n.expires_ms,
+                    attempts,
+                    n.max_attempts,
+                    lease,
+                    now_ms,
+                    n.head,
+                    n.body,
+                ])
+                .map_err(db("queueing an invocation"))?;
+            }
+        }
+        tx.commit().map_err(db("committing invocations"))
+    }
+
+    pub(super) fn claim_invocations_sql(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        let mut conn = self.write();
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to claim invocations"))?;
+        let claimed = {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE invocations SET lease_until_ms = ?2, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM invocations WHERE due_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY rank_ms LIMIT ?3)
+                     RETURNING {COLUMNS}, rank_ms"
+                ))
+                .map_err(db("claiming invocations"))?;
+            let rows = stmt
+                .query_map(params![now_ms, now_ms + lease_ms, limit as i64], |row| {
+                    Ok((invocation_from_row(row)?, row.get::<_, i64>(10)?))
+                })
+                .map_err(db("claiming invocations"))?;
+            let mut out = rows
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db("reading claimed invocations"))?;
+            // RETURNING has no order of its own.
+            out.sort_by_key(|(_, rank)| *rank);
+            out.into_iter().map(|(i, _)| i).collect()
+        };
+        tx.commit().map_err(db("committing claimed invocations"))?;
+        Ok(claimed)
+    }
+
+    pub(super) fn retry_invocation_sql(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "UPDATE invocations SET due_ms = ?2, lease_until_ms = 0,
+                 rank_ms = ?2 + CASE priority WHEN 'high' THEN ?3 WHEN 'low' THEN ?5 ELSE ?4 END
+                 WHERE id = ?1",
+                params![
+                    id,
+                    due_ms,
+                    Priority::High.offset_ms(),
+                    Priority::Normal.offset_ms(),
+                    Priority::Low.offset_ms()
+                ],
+            )
+            .map(|_| ())
+            .map_err(db("scheduling an invocation retry"))
+    }
+
+    pub(super) fn release_invocation_leases_sql(&self) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "UPDATE invocations SET lease_until_ms = 0 WHERE lease_until_ms > 0",
+                [],
+            )
+            .map(|_| ())
+            .map_err(db("releasing invocation leases"))
+    }
+
+    pub(super) fn pending_invocations_sql(&self) -> Result<u64, StoreError> {
+        self.read()
+            .query_row("SELECT COUNT(*) FROM invocations", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db("counting invocations"))
+    }
+}
