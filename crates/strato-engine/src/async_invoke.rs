@@ -199,9 +199,6 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         settle_without_running(&platform, &invocation, "max_age passed before this attempt");
         return;
     }
-    let wait = backoff(platform.config.event_retry_base, invocation.attempts);
-    let next_due = now + wait.as_millis() as i64;
-    let last = invocation.attempts >= invocation.max_attempts || next_due > invocation.expires_ms;
     let request = match rebuild_request(&invocation) {
         Ok(r) => r,
         Err(e) => {
@@ -209,6 +206,18 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
             return;
         }
     };
+    // Wait for a slot in priority order (a busy function's async backlog
+    // runs best rank first).
+    let rank = now + invocation.priority.offset_ms();
+    let Some(permit) = function.async_slots.acquire(&function.permits, rank).await else {
+        return;
+    };
+    // Whether this is the last attempt is decided before it runs (its
+    // record settles the invocation): out of retries, or the next one
+    // could not start within `max_age`.
+    let wait = backoff(platform.config.event_retry_base, invocation.attempts);
+    let last = invocation.attempts >= invocation.max_attempts
+        || now_ms() + wait.as_millis() as i64 > invocation.expires_ms;
     let (tell, status) = oneshot::channel();
     let cx = RunContext {
         trigger: Trigger::Async,
@@ -218,6 +227,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         on_status: Some(tell),
         delivers_event: None,
         delivers_invocation: Some((invocation.id.clone(), last)),
+        permit: Some(permit),
     };
     let response = platform.run_function(function, request, cx).await;
     let _ = response.into_body().collect().await;
@@ -225,6 +235,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
     if succeeded || last {
         return;
     }
+    let next_due = now_ms() + wait.as_millis() as i64;
     let store = platform.store.clone();
     let id = invocation.id.clone();
     let result = tokio::task::spawn_blocking(move || store.retry_invocation(&id, next_due)).await;

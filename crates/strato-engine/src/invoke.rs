@@ -48,6 +48,8 @@ pub(crate) struct RunContext {
     /// The async invocation this run is an attempt of, and whether it is
     /// the last: success (or a last failure) settles it with the record.
     pub delivers_invocation: Option<(String, bool)>,
+    /// A concurrency permit already taken (async work, in priority order).
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl RunContext {
@@ -60,6 +62,7 @@ impl RunContext {
             on_status: None,
             delivers_event: None,
             delivers_invocation: None,
+            permit: None,
         }
     }
 }
@@ -207,7 +210,12 @@ impl Platform {
         let started_at_ms = now_ms();
         let started = Instant::now();
 
-        let permit = match function.permits.clone().try_acquire_owned() {
+        let permit = match cx
+            .permit
+            .take()
+            .map(Ok)
+            .unwrap_or_else(|| function.permits.clone().try_acquire_owned())
+        {
             Ok(p) => p,
             // Async work waits for a slot rather than failing.
             Err(_) if cx.wait_for_slot => match function.permits.clone().acquire_owned().await {

@@ -27,6 +27,7 @@ pub mod events;
 mod invoke;
 mod platform;
 mod routing;
+mod slots;
 mod tasks;
 mod tokens;
 mod util;

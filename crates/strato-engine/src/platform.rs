@@ -264,9 +264,14 @@ impl Platform {
             }
             Err(e) => tracing::error!(app, error = %e, "no S3 key for the app's runs"),
         }
-        let permits = match previous.get(&(app.to_string(), name.to_string())) {
-            Some(old) if old.spec.concurrency == f.spec.concurrency => old.permits.clone(),
-            _ => Arc::new(Semaphore::new(f.spec.concurrency as usize)),
+        let (permits, async_slots) = match previous.get(&(app.to_string(), name.to_string())) {
+            Some(old) if old.spec.concurrency == f.spec.concurrency => {
+                (old.permits.clone(), old.async_slots.clone())
+            }
+            _ => (
+                Arc::new(Semaphore::new(f.spec.concurrency as usize)),
+                Default::default(),
+            ),
         };
         Ok(Arc::new(LiveFunction {
             app: app.to_string(),
@@ -282,6 +287,7 @@ impl Platform {
                 outbound: self.outbound_rules(&f.spec.allowed_outbound_hosts).into(),
             },
             permits,
+            async_slots,
             cold: AtomicBool::new(true),
         }))
     }

@@ -21,6 +21,8 @@ pub struct LiveFunction {
     /// Shared across revisions while the limit is unchanged, so a deploy
     /// does not double the allowed concurrency.
     pub permits: Arc<Semaphore>,
+    /// Async work waiting for `permits`, by priority (paired with them).
+    pub async_slots: Arc<crate::slots::AsyncSlots>,
     /// Cleared by the first run after the component was loaded.
     pub cold: AtomicBool,
 }

@@ -159,3 +159,34 @@ fn no_async_invocation_is_lost_across_kill_9() {
         ids.iter().all(|id| succeeded.get(id) == Some(&1))
     });
 }
+
+#[test]
+fn a_busy_function_runs_its_async_backlog_by_priority() {
+    let server = Server::start();
+    let app = AppDir::new(&manifest(1));
+    server.cli_ok(&["deploy", app.path()]);
+    // One slot: the first takes it for 400 ms while the rest queue up.
+    let first = invoke_async(&server, "/k/first/sleep?ms=400", None);
+    assert_eq!(first.status(), 202);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut priority_of = HashMap::new();
+    for priority in ["low", "normal", "high", "low", "normal", "high"] {
+        let resp = invoke_async(&server, "/k/x/sleep?ms=10", Some(priority));
+        let id = resp.json::<Value>().unwrap()["invocation_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        priority_of.insert(id, priority);
+    }
+    let mut runs = Vec::new();
+    wait_until("all seven runs", Duration::from_secs(20), || {
+        runs = runs_of(&server);
+        runs.len() == 7
+    });
+    runs.sort_by_key(|r| r["started_at_ms"].as_i64().unwrap());
+    let order: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| priority_of.get(r["event_id"].as_str().unwrap()).copied())
+        .collect();
+    assert_eq!(order, ["high", "high", "normal", "normal", "low", "low"]);
+}
