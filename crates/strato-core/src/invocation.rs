@@ -46,6 +46,48 @@ impl Priority {
     }
 }
 
+/// Where an async invocation's outcome goes once it is settled
+/// (`on_success` / `on_failure`), as a Lambda destination record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "target")]
+pub enum Destination {
+    /// Another function of the app, invoked asynchronously.
+    Function(String),
+    /// A task of the app, started with the record in `STRATO_DESTINATION_RECORD`.
+    Task(String),
+    /// An HTTP POST of the record to this URL.
+    Webhook(String),
+}
+
+impl Destination {
+    /// `function:NAME`, `task:NAME` or an `http(s)://` URL.
+    pub fn parse(text: &str) -> Result<Destination, String> {
+        if let Some(name) = text.strip_prefix("function:") {
+            return Ok(Destination::Function(name.to_string()));
+        }
+        if let Some(name) = text.strip_prefix("task:") {
+            return Ok(Destination::Task(name.to_string()));
+        }
+        if text.starts_with("queue:") {
+            return Err(
+                "queue destinations are not available yet; use a function, a task or a webhook URL"
+                    .into(),
+            );
+        }
+        if text.starts_with("https://") {
+            return Err(
+                "https:// webhooks are not supported yet; use http:// (e.g. a local relay)".into(),
+            );
+        }
+        if text.starts_with("http://") && text.len() > 7 {
+            return Ok(Destination::Webhook(text.to_string()));
+        }
+        Err(format!(
+            "destination `{text}` is not `function:NAME`, `task:NAME` or an http:// URL"
+        ))
+    }
+}
+
 /// Default longest time an async invocation may wait for a successful
 /// attempt (Lambda's six hours).
 pub const DEFAULT_MAX_AGE_MS: u64 = 6 * 3_600_000;
@@ -53,6 +95,28 @@ pub const DEFAULT_MAX_AGE_MS: u64 = 6 * 3_600_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_parse() {
+        assert_eq!(
+            Destination::parse("function:sink"),
+            Ok(Destination::Function("sink".into()))
+        );
+        assert_eq!(
+            Destination::parse("task:ffmpeg"),
+            Ok(Destination::Task("ffmpeg".into()))
+        );
+        assert!(matches!(
+            Destination::parse("http://127.0.0.1:9/hook"),
+            Ok(Destination::Webhook(_))
+        ));
+        assert!(
+            Destination::parse("queue:q")
+                .unwrap_err()
+                .contains("not available yet")
+        );
+        assert!(Destination::parse("ftp://x").is_err());
+    }
 
     #[test]
     fn priorities_parse_and_order_by_offset() {

@@ -78,6 +78,11 @@ pub struct FunctionSpec {
     /// (`[functions.NAME.async] max_age`).
     #[serde(default = "default_max_age_ms")]
     pub max_age_ms: u64,
+    /// Where a settled async invocation's outcome goes.
+    #[serde(default)]
+    pub on_success: Option<crate::invocation::Destination>,
+    #[serde(default)]
+    pub on_failure: Option<crate::invocation::Destination>,
 }
 
 fn default_max_age_ms() -> u64 {

@@ -10,7 +10,9 @@
 //! attempt number) and waits for a concurrency slot rather than failing.
 //! A failed attempt is retried with exponential backoff and jitter until
 //! `retries` are used up or `max_age` has passed; the run that settles the
-//! invocation deletes it from the queue in the same transaction.
+//! invocation deletes it from the queue in the same transaction, and
+//! queues its destination (`on_success` / `on_failure`: another function,
+//! a task, or a webhook) in that transaction too.
 
 use crate::invoke::{InvokeError, RunContext};
 use crate::platform::Platform;
@@ -182,8 +184,174 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
+/// Target of a queued webhook delivery (the URL is the head's path).
+const WEBHOOK_TARGET: &str = "@webhook";
+/// Prefix of a queued task-start destination's target.
+const TASK_TARGET: &str = "@task:";
+/// Attempts at delivering a destination record to a webhook or task.
+const DESTINATION_ATTEMPTS: u32 = 5;
+
+/// The destination invocations a settling run queues (in the same
+/// transaction that records it): its function's `on_success` or
+/// `on_failure`, with a Lambda-shaped destination record.
+pub(crate) fn destinations(
+    platform: &Platform,
+    function: &crate::routing::LiveFunction,
+    invocation_id: &str,
+    cx: &RunContext,
+    status: RunStatus,
+    http_status: Option<u16>,
+    error: Option<&str>,
+) -> Vec<NewInvocation> {
+    let succeeded = status == RunStatus::Succeeded;
+    let destination = if succeeded {
+        &function.spec.on_success
+    } else {
+        &function.spec.on_failure
+    };
+    let Some(destination) = destination else {
+        return Vec::new();
+    };
+    let payload = serde_json::from_slice::<serde_json::Value>(&cx.invocation_payload)
+        .unwrap_or_else(|_| {
+            String::from_utf8_lossy(&cx.invocation_payload)
+                .into_owned()
+                .into()
+        });
+    let now = now_ms();
+    let record = serde_json::json!({
+        "version": "1.0",
+        "timestamp": crate::util::iso8601_ms(now),
+        "requestContext": {
+            "requestId": invocation_id,
+            "functionArn": format!("strato:{}:{}", function.app, function.name),
+            "condition": if succeeded { "Success" } else { "RetriesExhausted" },
+            "approximateInvokeCount": cx.attempt,
+        },
+        "requestPayload": payload,
+        "responseContext": {
+            "statusCode": http_status,
+            "functionError": error,
+        },
+    })
+    .to_string();
+    let json_head = |method: &str, path: &str| InvocationHead {
+        method: method.into(),
+        path: path.into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+    };
+    let (target, head, max_attempts, max_age_ms) = match destination {
+        strato_core::invocation::Destination::Function(name) => {
+            let spec = platform
+                .routing
+                .load()
+                .functions
+                .get(&(function.app.clone(), name.clone()))
+                .map(|f| (f.spec.retries + 1, f.spec.max_age_ms));
+            let (attempts, age) = spec.unwrap_or((DESTINATION_ATTEMPTS, function.spec.max_age_ms));
+            (name.clone(), json_head("POST", "/"), attempts, age)
+        }
+        strato_core::invocation::Destination::Task(name) => (
+            format!("{TASK_TARGET}{name}"),
+            json_head("POST", "/"),
+            DESTINATION_ATTEMPTS,
+            function.spec.max_age_ms,
+        ),
+        strato_core::invocation::Destination::Webhook(url) => (
+            WEBHOOK_TARGET.to_string(),
+            json_head("POST", url),
+            DESTINATION_ATTEMPTS,
+            function.spec.max_age_ms,
+        ),
+    };
+    vec![NewInvocation {
+        id: format!("i{}", &platform.next_run_id()[1..]),
+        app: function.app.clone(),
+        target,
+        priority: Priority::Normal,
+        head: serde_json::to_string(&head).expect("heads serialize"),
+        body: record.into_bytes(),
+        due_ms: now,
+        expires_ms: now + max_age_ms as i64,
+        max_attempts,
+    }]
+}
+
+/// Delivers a destination record to a webhook or starts a task with it;
+/// retried with backoff, given up after its attempts.
+async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
+    let delivered = if invocation.target == WEBHOOK_TARGET {
+        post_webhook(&invocation).await
+    } else {
+        let name = invocation.target.trim_start_matches(TASK_TARGET);
+        match platform.live_task(&invocation.app, name) {
+            None => Err(format!("task `{name}` is no longer deployed")),
+            Some(task) => {
+                let mut overrides = crate::tasks::TaskOverrides::default();
+                overrides.env.insert(
+                    "STRATO_DESTINATION_RECORD".into(),
+                    String::from_utf8_lossy(&invocation.body).into_owned(),
+                );
+                platform
+                    .queue_task(&task, overrides, Trigger::Async, None, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    let store = platform.store.clone();
+    let id = invocation.id.clone();
+    let settle = match delivered {
+        Ok(()) => true,
+        Err(e) if invocation.attempts >= invocation.max_attempts => {
+            tracing::warn!(invocation = %id, error = %e, "destination delivery given up");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(invocation = %id, error = %e, "destination delivery failed; will retry");
+            false
+        }
+    };
+    let due = now_ms()
+        + backoff(platform.config.event_retry_base, invocation.attempts).as_millis() as i64;
+    let result = tokio::task::spawn_blocking(move || {
+        if settle {
+            store.finish_invocation(&id)
+        } else {
+            store.retry_invocation(&id, due)
+        }
+    })
+    .await;
+    if let Ok(Err(e)) = result {
+        tracing::error!(error = %e, "settling a destination delivery");
+    }
+}
+
+async fn post_webhook(invocation: &Invocation) -> Result<(), String> {
+    let head: InvocationHead = serde_json::from_str(&invocation.head).map_err(|e| e.to_string())?;
+    let response = reqwest::Client::new()
+        .post(&head.path)
+        .header("content-type", "application/json")
+        .header("x-strato-invocation-id", &invocation.id)
+        .timeout(Duration::from_secs(10))
+        .body(invocation.body.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{} answered {}", head.path, response.status()))
+    }
+}
+
 /// One attempt of an invocation; schedules the next one if it failed.
 async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
+    if invocation.target.starts_with('@') {
+        deliver_destination(platform, invocation).await;
+        return;
+    }
     let now = now_ms();
     let function = platform
         .routing
@@ -227,6 +395,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         on_status: Some(tell),
         delivers_event: None,
         delivers_invocation: Some((invocation.id.clone(), last)),
+        invocation_payload: invocation.body.clone(),
         permit: Some(permit),
     };
     let response = platform.run_function(function, request, cx).await;
@@ -265,6 +434,7 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
     platform.recorder.record(FinishedRun {
         completes_event: None,
         completes_invocation: Some(invocation.id.clone()),
+        then_invoke: Vec::new(),
         record: RunRecord {
             id: platform.next_run_id(),
             app: invocation.app.clone(),

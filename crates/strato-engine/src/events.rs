@@ -116,6 +116,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         // in the same transaction, so a crash never separates the two.
         delivers_event: Some((event.id, last_attempt)),
         delivers_invocation: None,
+        invocation_payload: Vec::new(),
         permit: None,
     };
     let response = platform.run_function(function, request, cx).await;

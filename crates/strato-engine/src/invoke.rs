@@ -48,6 +48,8 @@ pub(crate) struct RunContext {
     /// The async invocation this run is an attempt of, and whether it is
     /// the last: success (or a last failure) settles it with the record.
     pub delivers_invocation: Option<(String, bool)>,
+    /// The async invocation's request body, for a destination record.
+    pub invocation_payload: Vec<u8>,
     /// A concurrency permit already taken (async work, in priority order).
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -62,6 +64,7 @@ impl RunContext {
             on_status: None,
             delivers_event: None,
             delivers_invocation: None,
+            invocation_payload: Vec::new(),
             permit: None,
         }
     }
@@ -331,9 +334,22 @@ impl Platform {
             .take()
             .filter(|(_, last)| status == RunStatus::Succeeded || *last)
             .map(|(id, _)| id);
+        let then_invoke = match &completes_invocation {
+            Some(id) => crate::async_invoke::destinations(
+                self,
+                function,
+                id,
+                cx,
+                status,
+                http_status,
+                error.as_deref(),
+            ),
+            None => Vec::new(),
+        };
         self.recorder.record(FinishedRun {
             completes_event,
             completes_invocation,
+            then_invoke,
             record: RunRecord {
                 id: run_id.to_string(),
                 app: function.app.clone(),

@@ -54,6 +54,8 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
                             on_bucket: vec![],
                             retries: 2,
                             max_age_ms: 60_000,
+                            on_success: None,
+                            on_failure: None,
                         },
                         component_digest: "0".repeat(64),
                     },
@@ -68,6 +70,7 @@ fn run(id: &str, app: &str, function: &str, status: RunStatus, started: i64) -> 
     FinishedRun {
         completes_event: None,
         completes_invocation: None,
+        then_invoke: Vec::new(),
         record: RunRecord {
             id: id.into(),
             app: app.into(),
@@ -802,9 +805,20 @@ fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Sto
         .collect();
     assert!(freed.contains(&"fast".to_string()), "{freed:?}");
     // The run that settles one deletes it in the same transaction.
+    // ... and may queue follow-up work (a destination) in it too.
     let mut done = run("r-inv", "a", "f", RunStatus::Succeeded, now);
     done.completes_invocation = Some("fast".into());
+    done.then_invoke = vec![new("dest", Priority::Normal, now)];
     store.record_runs(&[done]).unwrap();
+    assert_eq!(store.pending_invocations().unwrap(), 5);
+    let next: Vec<String> = store
+        .claim_invocations(now + 1, 1_000, 10)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(next.contains(&"dest".to_string()), "{next:?}");
+    store.finish_invocation("dest").unwrap();
     assert_eq!(store.pending_invocations().unwrap(), 4);
     assert!(store.get_run("r-inv").unwrap().is_some());
 }

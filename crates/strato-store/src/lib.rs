@@ -80,6 +80,9 @@ pub struct FinishedRun {
     /// An async invocation this run settles (success, or the last
     /// attempt), deleted from the queue in the same transaction.
     pub completes_invocation: Option<String>,
+    /// Invocations to queue in the same transaction (destinations of the
+    /// invocation this run settles), due at once, unleased.
+    pub then_invoke: Vec<NewInvocation>,
 }
 
 /// A task run that has not ended: its record (queued or running) and
@@ -269,6 +272,9 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Invocation>, StoreError>;
+    /// Removes an invocation settled without a run (a webhook delivered,
+    /// a task queued).
+    fn finish_invocation(&self, id: &str) -> Result<(), StoreError>;
     /// Releases an invocation to be claimed again at `due_ms`.
     fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
     /// Voids every invocation lease (at start, one server owns the store).

@@ -190,3 +190,96 @@ fn a_busy_function_runs_its_async_backlog_by_priority() {
         .collect();
     assert_eq!(order, ["high", "high", "normal", "normal", "low", "low"]);
 }
+
+/// A webhook receiver of the test's own on 127.0.0.1: every POST body,
+/// answered 200.
+fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn settled_invocations_go_to_their_destinations() {
+    let server = Server::start();
+    let (port, hooks) = webhook_receiver();
+    let app = AppDir::new(&format!(
+        r#"
+[app]
+name = "aq"
+[functions.k]
+component = "{k}"
+routes = ["/k/*"]
+[functions.k.async]
+retries = 0
+on_success = "function:sink"
+on_failure = "http://127.0.0.1:{port}/hook"
+[functions.sink]
+component = "{k}"
+[functions.sink.async]
+retries = 0
+"#,
+        k = guest("kitchen")
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    let failing = invoke_async(&server, "/k/panic", None);
+    let failing_id = failing.json::<Value>().unwrap()["invocation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record: Value =
+        serde_json::from_str(&hooks.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["requestId"], failing_id.as_str());
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(record["requestPayload"], "payload");
+    assert!(
+        record["responseContext"]["functionError"]
+            .as_str()
+            .unwrap()
+            .contains("panicked"),
+        "{record}"
+    );
+
+    invoke_async(&server, "/k/echo", None);
+    let mut sink_runs = Vec::new();
+    wait_until(
+        "the success destination to run",
+        Duration::from_secs(20),
+        || {
+            sink_runs = runs_of(&server)
+                .into_iter()
+                .filter(|r| r["function"] == "sink")
+                .collect();
+            !sink_runs.is_empty()
+        },
+    );
+    assert_eq!(sink_runs[0]["trigger"], "async");
+    assert_eq!(sink_runs[0]["status"], "succeeded");
+    wait_until("the queue to drain", Duration::from_secs(10), || {
+        server.metric("strato_async_invocations_pending") == 0.0
+    });
+}

@@ -107,6 +107,8 @@ struct RawSubscription {
 struct RawAsync {
     retries: Option<Spanned<i64>>,
     max_age: Option<Spanned<String>>,
+    on_success: Option<Spanned<String>>,
+    on_failure: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +214,30 @@ pub fn parse_manifest_with_sources(
         }
         let spec = task::validate_task(&loc, &mut sources, &tname, raw_task, &buckets)?;
         tasks.insert(tname, spec);
+    }
+
+    // Destinations name functions and tasks of this app.
+    for (fname, spec) in &functions {
+        for (field, dest) in [
+            ("on_success", &spec.on_success),
+            ("on_failure", &spec.on_failure),
+        ] {
+            let missing = match dest {
+                Some(crate::invocation::Destination::Function(n)) => {
+                    (!functions.keys().any(|f| f.as_str() == n)).then(|| format!("function `{n}`"))
+                }
+                Some(crate::invocation::Destination::Task(n)) => {
+                    (!tasks.keys().any(|t| t.as_str() == n)).then(|| format!("task `{n}`"))
+                }
+                _ => None,
+            };
+            if let Some(what) = missing {
+                return Err(sources.error_at(
+                    &format!("functions.{fname}.async.{field}"),
+                    format!("`{field}` names {what}, which this manifest does not declare"),
+                ));
+            }
+        }
     }
 
     // Two functions of one app may not claim the same route.
@@ -349,6 +375,22 @@ fn validate_function(
         }
     };
 
+    let mut destination = |d: Option<&Spanned<String>>, field: &str| {
+        d.map(|d| {
+            sources.record(format!("{key}.async.{field}"), loc.position(d.span().start));
+            crate::invocation::Destination::parse(d.get_ref()).map_err(|e| loc.error(d, e))
+        })
+        .transpose()
+    };
+    let on_success = destination(
+        raw.async_.as_ref().and_then(|a| a.on_success.as_ref()),
+        "on_success",
+    )?;
+    let on_failure = destination(
+        raw.async_.as_ref().and_then(|a| a.on_failure.as_ref()),
+        "on_failure",
+    )?;
+
     Ok(FunctionSpec {
         component,
         build,
@@ -361,6 +403,8 @@ fn validate_function(
         on_bucket,
         retries,
         max_age_ms,
+        on_success,
+        on_failure,
     })
 }
 
@@ -602,5 +646,29 @@ suffix = ".txt"
         .unwrap();
         let e = sources.error_at("functions.f.component", "missing");
         assert_eq!((e.file.as_str(), e.line), ("dir/strato.toml", 5));
+    }
+
+    #[test]
+    fn async_destinations_parse_and_must_name_declared_targets() {
+        let head = "[app]\nname = \"d\"\n[functions.sink]\ncomponent = \"s.wasm\"\n[tasks.t]\nimage = \"x\"\n[functions.f]\ncomponent = \"f.wasm\"\n[functions.f.async]\n";
+        let ok = parse_manifest(
+            &format!("{head}on_success = \"function:sink\"\non_failure = \"http://127.0.0.1:9/hook\"\nmax_age = \"10m\"\n"),
+            "strato.toml",
+        )
+        .unwrap();
+        let f = &ok.functions[&FunctionName::new("f").unwrap()];
+        assert_eq!(f.max_age_ms, 600_000);
+        assert!(f.on_failure.is_some() && f.on_success.is_some());
+        for (line, needle) in [
+            ("on_success = \"function:nope\"", "does not declare"),
+            ("on_failure = \"task:nope\"", "does not declare"),
+            ("on_failure = \"queue:q\"", "not available yet"),
+            ("on_failure = \"ftp://x\"", "is not `function:NAME`"),
+            ("max_age = \"7h\"", "between 1s and 6h"),
+        ] {
+            let err = err(&format!("{head}{line}\n"));
+            assert_eq!(err.line, 10, "{line}: {err}");
+            assert!(err.message.contains(needle), "{line}: {err}");
+        }
     }
 }

@@ -55,6 +55,47 @@ pub(super) fn settle(conn: &Connection, id: &str) -> Result<(), StoreError> {
         .map_err(db("settling an invocation"))
 }
 
+/// Inserts invocations (see [`crate::Store::enqueue_invocations`]).
+pub(super) fn insert(
+    tx: &Connection,
+    new: &[NewInvocation],
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, created_ms, head, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .map_err(db("preparing to queue invocations"))?;
+    for n in new {
+        // Work due now is stored leased to this process with its
+        // first attempt counted: it goes straight to the dispatcher.
+        let (attempts, lease) = if n.due_ms <= now_ms && lease_ms > 0 {
+            (1, now_ms + lease_ms)
+        } else {
+            (0, 0)
+        };
+        stmt.execute(params![
+            n.id,
+            n.app,
+            n.target,
+            n.priority.as_str(),
+            n.due_ms + n.priority.offset_ms(),
+            n.due_ms,
+            n.expires_ms,
+            attempts,
+            n.max_attempts,
+            lease,
+            now_ms,
+            n.head,
+            n.body,
+        ])
+        .map_err(db("queueing an invocation"))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) fn enqueue_invocations_sql(
         &self,
@@ -66,39 +107,7 @@ impl SqliteStore {
         let tx = conn
             .transaction()
             .map_err(db("starting to queue invocations"))?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, created_ms, head, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .map_err(db("preparing to queue invocations"))?;
-            for n in new {
-                // Work due now is stored leased to this process with its
-                // first attempt counted: it goes straight to the dispatcher.
-                let (attempts, lease) = if n.due_ms <= now_ms && lease_ms > 0 {
-                    (1, now_ms + lease_ms)
-                } else {
-                    (0, 0)
-                };
-                stmt.execute(params![
-                    n.id,
-                    n.app,
-                    n.target,
-                    n.priority.as_str(),
-                    n.due_ms + n.priority.offset_ms(),
-                    n.due_ms,
-                    n.expires_ms,
-                    attempts,
-                    n.max_attempts,
-                    lease,
-                    now_ms,
-                    n.head,
-                    n.body,
-                ])
-                .map_err(db("queueing an invocation"))?;
-            }
-        }
+        insert(&tx, new, now_ms, lease_ms)?;
         tx.commit().map_err(db("committing invocations"))
     }
 
@@ -162,6 +171,10 @@ impl SqliteStore {
             )
             .map(|_| ())
             .map_err(db("releasing invocation leases"))
+    }
+
+    pub(super) fn finish_invocation_sql(&self, id: &str) -> Result<(), StoreError> {
+        settle(&self.write(), id)
     }
 
     pub(super) fn pending_invocations_sql(&self) -> Result<u64, StoreError> {

@@ -319,6 +319,9 @@ impl Store for SqliteStore {
                 if let Some(id) = &run.completes_invocation {
                     invocations::settle(&tx, id)?;
                 }
+                if !run.then_invoke.is_empty() {
+                    invocations::insert(&tx, &run.then_invoke, run.record.started_at_ms, 0)?;
+                }
                 if let Some(event) = run.completes_event {
                     done_stmt
                         .execute([event])
@@ -719,6 +722,10 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Invocation>, StoreError> {
         self.claim_invocations_sql(now_ms, lease_ms, limit)
+    }
+
+    fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
+        self.finish_invocation_sql(id)
     }
 
     fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
