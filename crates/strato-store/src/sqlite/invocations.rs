@@ -103,12 +103,10 @@ impl SqliteStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.write();
-        let tx = conn
-            .transaction()
-            .map_err(db("starting to queue invocations"))?;
-        insert(&tx, new, now_ms, lease_ms)?;
-        tx.commit().map_err(db("committing invocations"))
+        // Through the group commit: concurrent enqueues share one fsync.
+        let new = new.to_vec();
+        self.group
+            .write(move |tx| insert(tx, &new, now_ms, lease_ms))
     }
 
     pub(super) fn claim_invocations_sql(
