@@ -67,25 +67,36 @@ impl Platform {
             max_attempts: function.spec.retries + 1,
         };
         let lease_ms = (function.spec.timeout_ms + 60_000) as i64;
-        let store = self.store.clone();
-        let queued = new.clone();
-        tokio::task::spawn_blocking(move || store.enqueue_invocations(&[queued], now, lease_ms))
+        // Queue and dispatch on a task of their own: if the caller goes
+        // away mid-way (a client disconnecting), a committed invocation is
+        // still dispatched now, not only when its lease runs out.
+        let platform = self.clone();
+        tokio::spawn(async move {
+            let store = platform.store.clone();
+            let queued = new.clone();
+            tokio::task::spawn_blocking(move || {
+                store.enqueue_invocations(&[queued], now, lease_ms)
+            })
             .await
             .map_err(|e| InvokeError::Storage(e.to_string()))?
             .map_err(|e| InvokeError::Storage(e.to_string()))?;
-        let invocation = Invocation {
-            id: new.id,
-            app: new.app,
-            target: new.target,
-            priority: new.priority,
-            head: new.head,
-            body: new.body,
-            created_ms: now,
-            expires_ms: new.expires_ms,
-            attempts: 1,
-            max_attempts: new.max_attempts,
-        };
-        tokio::spawn(dispatch(self.clone(), invocation));
+            let invocation = Invocation {
+                id: new.id,
+                app: new.app,
+                target: new.target,
+                priority: new.priority,
+                head: new.head,
+                body: new.body,
+                created_ms: now,
+                expires_ms: new.expires_ms,
+                attempts: 1,
+                max_attempts: new.max_attempts,
+            };
+            tokio::spawn(dispatch(platform, invocation));
+            Ok::<_, InvokeError>(())
+        })
+        .await
+        .map_err(|e| InvokeError::Storage(e.to_string()))??;
         Ok(id)
     }
 }

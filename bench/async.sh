@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Async invocation benchmark (issue 5, work in progress), side by side in
+# one run on this machine:
+#   floor   raw SQLite, WAL + synchronous=FULL like Strato's store: insert a
+#           row and update it (queue + settle), one transaction per 256
+#           operations, 16 writers' worth of rows (Python's sqlite3)
+#   strato  no-op async invocations of the kitchen guest through the
+#           gateway (`X-Strato-Invocation-Type: Event`) with wrk at 32
+#           connections for DUR seconds: accepted/s (durable before each
+#           202), then the time until the queue is drained (end to end)
+# Usage: bench/async.sh [SECONDS]   (default 10)
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$ROOT"
+DUR="${1:-10}"
+ensure_packages wrk:wrk curl:curl
+echo "building strato and the guests"
+cargo build --release -p strato-cli >/dev/null 2>&1
+build_guests >/dev/null 2>&1
+STRATO="$CARGO_TARGET_DIR/release/strato"
+KITCHEN="$CARGO_TARGET_DIR/guests/wasm32-wasip2/release/kitchen.wasm"
+WORK="$(mktemp -d -p "$HOME")"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+echo "== floor: SQLite insert + update, WAL, synchronous=FULL, 256 per transaction"
+python3 - "$WORK/floor.db" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body BLOB, done INTEGER)")
+n, batch = 100_000, 256
+t0 = time.time()
+for start in range(0, n, batch):
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO q (id, body, done) VALUES (?, x'00', 0)", [(i,) for i in range(start, start + batch)])
+    db.execute("COMMIT")
+for start in range(0, n, batch):
+    db.execute("BEGIN")
+    db.executemany("UPDATE q SET done = 1 WHERE id = ?", [(i,) for i in range(start, start + batch)])
+    db.execute("COMMIT")
+print("floor: %.0f queue+settle pairs/s" % (n / (time.time() - t0)))
+PY
+
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18680 --api 127.0.0.1:18690 --s3 127.0.0.1:18699 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+export STRATO_DATA_DIR="$WORK/strato"
+for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18690/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$WORK/app"
+printf '[app]\nname = "ab"\n[functions.k]\ncomponent = "%s"\nroutes = ["/k/*"]\nconcurrency = 1000\n' "$KITCHEN" > "$WORK/app/strato.toml"
+"$STRATO" deploy "$WORK/app" >/dev/null
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "x"
+wrk.headers["X-Strato-Invocation-Type"] = "Event"
+LUA
+pending() { curl -fsS http://127.0.0.1:18690/metrics | awk '/^strato_async_invocations_pending /{print $2}'; }
+echo "== strato: async invocations through the gateway, wrk -c32 -t2 -d${DUR}s"
+START=$(date +%s.%N)
+wrk -c32 -t2 -d"${DUR}s" -s "$WORK/post.lua" http://127.0.0.1:18680/k/echo | grep -E "Requests/sec|Non-2xx|requests in"
+SENT_END=$(date +%s.%N)
+while [ "$(pending)" != "0" ]; do sleep 0.05; done
+DONE=$(date +%s.%N)
+RUNS=$(curl -fsS http://127.0.0.1:18690/metrics | awk '/^strato_runs_total\{status="succeeded"\}/{print $2}')
+python3 - "$START" "$SENT_END" "$DONE" "$RUNS" <<'PY'
+import sys
+start, sent, done, runs = map(float, sys.argv[1:])
+print("strato: %d invocations run; queue drained %.2f s after the load stopped; %.0f invocations/s end to end" % (runs, done - sent, runs / (done - start)))
+PY
