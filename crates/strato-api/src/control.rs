@@ -371,26 +371,6 @@ async fn invoke(
         Caller::Admin => None,
         Caller::App(app) => Some(app.as_str()),
     };
-    if strato_engine::wants_async(&parts.headers) {
-        let priority =
-            strato_engine::requested_priority(&parts.headers).map_err(ApiError::bad_request)?;
-        let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
-            .collect()
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("invoke payload over {} bytes", ctx.config.max_invoke_bytes),
-                )
-            })?
-            .to_bytes();
-        let head = strato_engine::head_of(&parts, path.as_str());
-        let id = ctx
-            .platform
-            .invoke_async(&target, head, body, priority, only_app)
-            .await?;
-        return Ok(strato_engine::accepted_response(&id).map(Body::new));
-    }
     let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
         .collect()
         .await
@@ -401,6 +381,16 @@ async fn invoke(
             )
         })?
         .to_bytes();
+    if strato_engine::wants_async(&parts.headers) {
+        let priority =
+            strato_engine::requested_priority(&parts.headers).map_err(ApiError::bad_request)?;
+        let head = strato_engine::head_of(&parts, path.as_str());
+        let id = ctx
+            .platform
+            .invoke_async(&target, head, body, priority, only_app)
+            .await?;
+        return Ok(strato_engine::accepted_response(&id).map(Body::new));
+    }
     let mut builder = http::Request::builder().method(parts.method).uri(path);
     for (name, value) in parts.headers.iter() {
         if name == "authorization"

@@ -193,3 +193,19 @@ pub struct TaskSpec {
     #[serde(default)]
     pub on_bucket: Vec<BucketSubscription>,
 }
+
+/// Whether `name` may be set as an environment variable by a manifest or
+/// a caller; the error says why not and what to use instead.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['=', '\0']) || name.as_bytes()[0].is_ascii_digit() {
+        return Err(format!(
+            "env name `{name}` is not valid; use letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    if name.starts_with("STRATO_") {
+        return Err(format!(
+            "env name `{name}` is reserved: Strato sets STRATO_* itself"
+        ));
+    }
+    Ok(())
+}

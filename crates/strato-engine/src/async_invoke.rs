@@ -80,18 +80,7 @@ impl Platform {
             .await
             .map_err(|e| InvokeError::Storage(e.to_string()))?
             .map_err(|e| InvokeError::Storage(e.to_string()))?;
-            let invocation = Invocation {
-                id: new.id,
-                app: new.app,
-                target: new.target,
-                priority: new.priority,
-                head: new.head,
-                body: new.body,
-                created_ms: now,
-                expires_ms: new.expires_ms,
-                attempts: 1,
-                max_attempts: new.max_attempts,
-            };
+            let invocation = new.claimed_by_enqueuer(now);
             tokio::spawn(dispatch(platform, invocation));
             Ok::<_, InvokeError>(())
         })

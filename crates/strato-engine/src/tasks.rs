@@ -79,15 +79,7 @@ impl Platform {
             return Err(TaskError::Forbidden(scope.to_string()));
         }
         for key in overrides.env.keys() {
-            if key.is_empty()
-                || key.contains('=')
-                || key.contains('\0')
-                || key.starts_with("STRATO_")
-            {
-                return Err(TaskError::BadOverride(format!(
-                    "env name `{key}` is not allowed (empty, contains `=`, or reserved STRATO_*)"
-                )));
-            }
+            strato_core::spec::check_env_name(key).map_err(TaskError::BadOverride)?;
         }
         let live = self
             .tasks

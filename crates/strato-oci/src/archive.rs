@@ -9,7 +9,7 @@
 use crate::digest::Digest;
 use crate::images::ImageError;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -331,9 +331,9 @@ pub(crate) fn open(path: &Path) -> Result<fs::File, ImageError> {
 
 /// Maps names the archive uses twice to one image, keeping order.
 pub(crate) fn dedupe_names(names: Vec<String>) -> Vec<String> {
-    let mut seen = HashMap::new();
+    let mut seen = HashSet::new();
     names
         .into_iter()
-        .filter(|n| seen.insert(n.clone(), ()).is_none())
+        .filter(|n| seen.insert(n.clone()))
         .collect()
 }

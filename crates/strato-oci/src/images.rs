@@ -12,6 +12,7 @@
 use crate::archive::{self, ArchivedImage};
 use crate::digest::{Digest, copy_hashed};
 use crate::unpack::{self, UnpackError, remove_any};
+use crate::{now_ms, unique_suffix};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -155,13 +156,9 @@ impl ImageStore {
     /// A fresh path under the store's staging dir for an upload or a
     /// pull (removed at the next start if left behind).
     pub fn staging_path(&self, what: &str) -> PathBuf {
-        let n: u64 = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
         self.root
             .join("tmp")
-            .join(format!("{what}-{n:x}-{:x}", std::process::id()))
+            .join(format!("{what}-{}", unique_suffix()))
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -624,13 +621,6 @@ pub fn normalize_name(name: &str) -> Result<String, ImageError> {
     Ok(format!("{repo}:{tag}"))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 mod tempdir {
     use super::ImageError;
     use std::path::{Path, PathBuf};
@@ -640,7 +630,7 @@ mod tempdir {
 
     impl Staging {
         pub fn new(parent: &Path, what: &str) -> Result<Staging, ImageError> {
-            let dir = parent.join(format!("{what}-{:016x}", rand_u64()));
+            let dir = parent.join(format!("{what}-{}", crate::unique_suffix()));
             std::fs::create_dir_all(&dir).map_err(ImageError::write(&dir))?;
             Ok(Staging(dir))
         }
@@ -653,18 +643,6 @@ mod tempdir {
         fn drop(&mut self) {
             let _ = super::remove_any(&self.0);
         }
-    }
-
-    fn rand_u64() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        h.finish()
     }
 }
 

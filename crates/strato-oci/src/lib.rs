@@ -64,3 +64,19 @@ pub use runc::{
     ContainerEnd, ContainerOutcome, ContainerRuntime, ContainerSpec, NetworkMode, RuntimeConfig,
     RuntimeError,
 };
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A name no other staging file of this process or an earlier one uses:
+/// the time, the process id and a counter.
+pub(crate) fn unique_suffix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{:x}-{n}", now_ms(), std::process::id())
+}

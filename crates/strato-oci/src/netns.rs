@@ -46,6 +46,9 @@ impl PlatformNetwork {
             tasks.push(tokio::spawn(async move {
                 loop {
                     let Ok((mut inbound, _)) = listener.accept().await else {
+                        // Out of file descriptors, say: back off rather
+                        // than spin on the error.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue;
                     };
                     tokio::spawn(async move {

@@ -10,6 +10,7 @@
 use crate::bundle::{self, BundleSpec, NetworkNamespace};
 use crate::cgroup::{self, RunCgroup};
 use crate::netns::{Forward, PlatformNetwork};
+use crate::now_ms;
 use crate::unpack::copy_tree;
 use std::ffi::CString;
 use std::fs;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use strato_core::{LogLine, LogStream};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt as _, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -422,13 +423,4 @@ async fn pump(
             }
         }
     }
-}
-
-use tokio::io::AsyncReadExt as _;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

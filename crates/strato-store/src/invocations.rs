@@ -33,3 +33,22 @@ pub struct Invocation {
     pub attempts: u32,
     pub max_attempts: u32,
 }
+
+impl NewInvocation {
+    /// The invocation as its enqueuer holds it after queueing it due now:
+    /// leased to itself with the first attempt counted (the fast path).
+    pub fn claimed_by_enqueuer(self, created_ms: i64) -> Invocation {
+        Invocation {
+            id: self.id,
+            app: self.app,
+            target: self.target,
+            priority: self.priority,
+            head: self.head,
+            body: self.body,
+            created_ms,
+            expires_ms: self.expires_ms,
+            attempts: 1,
+            max_attempts: self.max_attempts,
+        }
+    }
+}

@@ -21,18 +21,19 @@ impl Drop for Registry {
     }
 }
 
+/// Fails the test (rather than skipping it) when a tool is missing.
+fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "this test needs {tool}: apt-get install {package}");
+}
+
 fn start_registry(user: &str, password: &str) -> Registry {
-    for (tool, package) in [("docker-registry", "docker-registry"), ("skopeo", "skopeo")] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        assert!(
-            found,
-            "the registry test needs {tool}: apt-get install {package}"
-        );
-    }
+    require_tool("docker-registry", "docker-registry");
+    require_tool("skopeo", "skopeo");
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -151,15 +152,7 @@ fn images_are_pulled_from_a_registry_with_credentials() {
 #[test]
 fn images_are_built_from_a_dockerfile_with_buildah() {
     require_containers();
-    let found = Command::new("sh")
-        .args(["-c", "command -v buildah"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "the build test needs buildah: apt-get install buildah"
-    );
+    require_tool("buildah", "buildah");
     let server = Server::start();
     let context = tempfile::tempdir().unwrap();
     std::fs::copy("/bin/busybox", context.path().join("busybox")).unwrap();

@@ -416,22 +416,7 @@ fn validate_env(
     let mut env = BTreeMap::new();
     for (k, v) in raw {
         let kname = k.get_ref();
-        if kname.is_empty()
-            || kname.contains('=')
-            || kname.contains('\0')
-            || kname.as_bytes()[0].is_ascii_digit()
-        {
-            return Err(loc.error(
-                k,
-                format!("env name `{kname}` is not valid; use letters, digits and `_`, not starting with a digit"),
-            ));
-        }
-        if kname.starts_with("STRATO_") {
-            return Err(loc.error(
-                k,
-                format!("env name `{kname}` is reserved: Strato sets STRATO_* itself"),
-            ));
-        }
+        crate::spec::check_env_name(kname).map_err(|e| loc.error(k, e))?;
         env.insert(kname.clone(), v.get_ref().clone());
     }
     Ok(env)

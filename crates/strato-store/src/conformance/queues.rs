@@ -1,0 +1,164 @@
+//! Conformance of the work queues: task runs and async invocations.
+
+use super::run;
+use crate::{LogFilter, NewInvocation, Store};
+use std::sync::Arc;
+use strato_core::{LogLine, LogStream, RunStatus, Trigger};
+
+pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
+    let queued = |id: &str, attempt: u32| {
+        let mut r = run(id, "a", "ffmpeg", RunStatus::Queued, 10).record;
+        r.attempt = attempt;
+        r.trigger = Trigger::Invoke;
+        r
+    };
+    let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
+    store
+        .enqueue_task_run(&queued("t1", 1), &request, None)
+        .unwrap();
+    store
+        .enqueue_task_run(&queued("t2", 1), &request, None)
+        .unwrap();
+    let pending = store.unfinished_task_runs().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].record.id, "t1");
+    assert_eq!(pending[0].request, request);
+    assert_eq!(
+        store.get_run("t1").unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+
+    store.start_task_run("t1", 20).unwrap();
+    let running = store.get_run("t1").unwrap().unwrap();
+    assert_eq!(
+        (running.status, running.started_at_ms),
+        (RunStatus::Running, 20)
+    );
+    let line = |text: &str| LogLine {
+        ts_ms: 21,
+        stream: LogStream::Stdout,
+        text: text.into(),
+    };
+    store.append_logs(&running, &[line("first")]).unwrap();
+
+    // t1 fails and its retry is queued in the same step.
+    let mut failed = running.clone();
+    failed.status = RunStatus::Failed;
+    failed.exit_code = Some(3);
+    let retry = queued("t1b", 2);
+    store
+        .finish_task_run(&failed, &[line("last")], Some((&retry, &request)))
+        .unwrap();
+    let ids: Vec<String> = store
+        .unfinished_task_runs()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.record.id)
+        .collect();
+    assert_eq!(ids, ["t1b", "t2"]);
+    let done = store.get_run("t1").unwrap().unwrap();
+    assert_eq!((done.status, done.exit_code), (RunStatus::Failed, Some(3)));
+    assert_eq!(store.get_run("t1b").unwrap().unwrap().attempt, 2);
+    let logs = store
+        .read_logs(&LogFilter {
+            run_id: Some("t1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let texts: Vec<&str> = logs.iter().map(|l| l.line.text.as_str()).collect();
+    assert_eq!(texts, ["first", "last"]);
+}
+
+pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {
+    use strato_core::invocation::Priority;
+    let new = |id: &str, priority: Priority, due_ms: i64| NewInvocation {
+        id: id.into(),
+        app: "a".into(),
+        target: "f".into(),
+        priority,
+        head: "{}".into(),
+        body: id.as_bytes().to_vec(),
+        due_ms,
+        expires_ms: due_ms + 60_000,
+        max_attempts: 3,
+    };
+    let now = 100_000;
+    // Queued for a claimer (lease 0): a low one from 20 s ago outranks a
+    // high one due now (its head start is 10 s), a normal one due now
+    // comes after the high one, one due later is not claimed yet.
+    store
+        .enqueue_invocations(
+            &[
+                new("high", Priority::High, now),
+                new("normal", Priority::Normal, now),
+                new("old-low", Priority::Low, now - 20_000),
+                new("later", Priority::High, now + 5_000),
+            ],
+            now,
+            0,
+        )
+        .unwrap();
+    assert_eq!(store.pending_invocations().unwrap(), 4);
+    let claimed = store.claim_invocations(now, 1_000, 10).unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["old-low", "high", "normal"]);
+    assert!(claimed.iter().all(|i| i.attempts == 1));
+    assert_eq!(claimed[0].body, b"old-low");
+    // Leased: nobody else gets them until the lease runs out.
+    assert!(
+        store
+            .claim_invocations(now + 500, 1_000, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_invocations(now + 1_001, 1_000, 1).unwrap();
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("old-low", 2));
+    // A retry waits for its due time; expired leases come back.
+    store.retry_invocation("high", now + 3_000).unwrap();
+    let ids: Vec<String> = store
+        .claim_invocations(now + 2_500, 1_000, 10)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["old-low", "normal"]);
+    let retried = store.claim_invocations(now + 3_000, 1_000, 10).unwrap();
+    assert_eq!((retried[0].id.as_str(), retried[0].attempts), ("high", 2));
+    // Work due now is stored already leased to its enqueuer.
+    store
+        .enqueue_invocations(&[new("fast", Priority::Normal, now)], now, 5_000)
+        .unwrap();
+    assert!(
+        store
+            .claim_invocations(now + 1, 5_000, 10)
+            .unwrap()
+            .iter()
+            .all(|i| i.id != "fast")
+    );
+    store.release_invocation_leases().unwrap();
+    let freed: Vec<String> = store
+        .claim_invocations(now + 1, 5_000, 10)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(freed.contains(&"fast".to_string()), "{freed:?}");
+    // The run that settles one deletes it in the same transaction.
+    // ... and may queue follow-up work (a destination) in it too.
+    let mut done = run("r-inv", "a", "f", RunStatus::Succeeded, now);
+    done.completes_invocation = Some("fast".into());
+    done.then_invoke = vec![new("dest", Priority::Normal, now)];
+    store.record_runs(&[done]).unwrap();
+    assert_eq!(store.pending_invocations().unwrap(), 5);
+    let next: Vec<String> = store
+        .claim_invocations(now + 1, 1_000, 10)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(next.contains(&"dest".to_string()), "{next:?}");
+    store.finish_invocation("dest").unwrap();
+    assert_eq!(store.pending_invocations().unwrap(), 4);
+    assert!(store.get_run("r-inv").unwrap().is_some());
+}

@@ -1,0 +1,95 @@
+//! Rows of the `runs` and `logs` tables, shared by every query that
+//! writes or reads runs (finished runs, task runs, their logs).
+
+use super::db;
+use crate::StoreError;
+use rusqlite::{Connection, params};
+use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
+
+pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code";
+
+/// A stored enum value this version does not know: refuse it rather than
+/// report a run as something it was not.
+fn unknown_value(column: usize, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown value `{value}`").into(),
+    )
+}
+
+pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let trigger: String = row.get(4)?;
+    let status: String = row.get(5)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        app: row.get(1)?,
+        function: row.get(2)?,
+        revision: row.get(3)?,
+        trigger: Trigger::parse(&trigger).ok_or_else(|| unknown_value(4, &trigger))?,
+        status: RunStatus::parse(&status).ok_or_else(|| unknown_value(5, &status))?,
+        started_at_ms: row.get(6)?,
+        duration_us: row.get(7)?,
+        cold_start: row.get(8)?,
+        memory_limit_bytes: row.get::<_, i64>(9)? as u64,
+        billed_ms: row.get(10)?,
+        http_status: row.get::<_, Option<i64>>(11)?.map(|s| s as u16),
+        error: row.get(12)?,
+        event_id: row.get(13)?,
+        attempt: row.get(14)?,
+        exit_code: row.get(15)?,
+    })
+}
+
+/// Writes (or overwrites) a run's record.
+pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            r.id,
+            r.app,
+            r.function,
+            r.revision,
+            r.trigger.as_str(),
+            r.status.as_str(),
+            r.started_at_ms,
+            r.duration_us,
+            r.cold_start,
+            r.memory_limit_bytes as i64,
+            r.billed_ms,
+            r.http_status.map(i64::from),
+            r.error,
+            r.event_id,
+            r.attempt,
+            r.exit_code,
+        ])
+    })
+    .map(|_| ())
+    .map_err(db("recording a run"))
+}
+
+pub(super) fn insert_logs(
+    conn: &Connection,
+    r: &RunRecord,
+    lines: &[LogLine],
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO logs (run_id, app, function, ts_ms, stream, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db("preparing to record logs"))?;
+    for line in lines {
+        stmt.execute(params![
+            r.id,
+            r.app,
+            r.function,
+            line.ts_ms,
+            line.stream.as_str(),
+            line.text
+        ])
+        .map_err(db("recording a log line"))?;
+    }
+    Ok(())
+}
