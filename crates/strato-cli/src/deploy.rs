@@ -112,6 +112,8 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBu
             buckets: app.spec.buckets.clone(),
             functions,
             tasks: app.spec.tasks.clone(),
+            queues: app.spec.queues.clone(),
+            schedules: app.spec.schedules.clone(),
         },
         files,
     ))

@@ -57,10 +57,12 @@ pub enum Destination {
     Task(String),
     /// An HTTP POST of the record to this URL.
     Webhook(String),
+    /// A queue of the app: the record is sent as a message.
+    Queue(String),
 }
 
 impl Destination {
-    /// `function:NAME`, `task:NAME` or an `http(s)://` URL.
+    /// `function:NAME`, `task:NAME`, `queue:NAME` or an `http://` URL.
     pub fn parse(text: &str) -> Result<Destination, String> {
         if let Some(name) = text.strip_prefix("function:") {
             return Ok(Destination::Function(name.to_string()));
@@ -68,11 +70,8 @@ impl Destination {
         if let Some(name) = text.strip_prefix("task:") {
             return Ok(Destination::Task(name.to_string()));
         }
-        if text.starts_with("queue:") {
-            return Err(
-                "queue destinations are not available yet; use a function, a task or a webhook URL"
-                    .into(),
-            );
+        if let Some(name) = text.strip_prefix("queue:") {
+            return Ok(Destination::Queue(name.to_string()));
         }
         if text.starts_with("https://") {
             return Err(
@@ -83,7 +82,7 @@ impl Destination {
             return Ok(Destination::Webhook(text.to_string()));
         }
         Err(format!(
-            "destination `{text}` is not `function:NAME`, `task:NAME` or an http:// URL"
+            "destination `{text}` is not `function:NAME`, `task:NAME`, `queue:NAME` or an http:// URL"
         ))
     }
 }
@@ -110,10 +109,9 @@ mod tests {
             Destination::parse("http://127.0.0.1:9/hook"),
             Ok(Destination::Webhook(_))
         ));
-        assert!(
-            Destination::parse("queue:q")
-                .unwrap_err()
-                .contains("not available yet")
+        assert_eq!(
+            Destination::parse("queue:q"),
+            Ok(Destination::Queue("q".into()))
         );
         assert!(Destination::parse("ftp://x").is_err());
     }

@@ -7,6 +7,8 @@
 //!   immutable [`RevisionSpec`] a deploy stores.
 //! - [`plan`] diffs a desired spec against the live revision.
 //! - [`route`] parses and matches gateway routes.
+//! - [`queue`] and [`schedule`] describe queues and schedules; the
+//!   schedule's slot planning is pure, so its policies test with any clock.
 //! - [`run`] describes executions: [`RunRecord`], [`RunStatus`], [`LogLine`].
 //!
 //! ```
@@ -22,9 +24,11 @@ pub mod manifest;
 pub mod names;
 pub mod outbound;
 pub mod plan;
+pub mod queue;
 pub mod route;
 pub mod run;
 pub mod s3names;
+pub mod schedule;
 pub mod spec;
 pub mod units;
 

@@ -1,6 +1,8 @@
 //! Plans: what a deploy would create, update and delete, field by field.
 
 use crate::names::FunctionName;
+use crate::queue::{ConsumerTarget, QueueSpec};
+use crate::schedule::{Every, ScheduleSpec};
 use crate::spec::{BucketSubscription, DeployedFunction, RevisionSpec, TaskSpec};
 use crate::units::{format_duration, format_size};
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,58 @@ fn describe_task(t: &TaskSpec) -> Vec<(&'static str, String)> {
     ]
 }
 
+fn describe_queue(q: &QueueSpec) -> Vec<(&'static str, String)> {
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    vec![
+        ("visibility_timeout", format_duration(q.visibility_timeout_ms)),
+        ("max_receives", or_none(q.max_receives.map(|m| m.to_string()))),
+        ("dead_letter", or_none(q.dead_letter.clone())),
+        ("retention", format_duration(q.retention_ms)),
+        ("delay", format_duration(q.delay_ms)),
+        ("max_message_size", format_size(q.max_message_bytes)),
+        (
+            "consumer",
+            or_none(q.consumer.as_ref().map(|c| {
+                let kind = match c.target {
+                    ConsumerTarget::Function(_) => "function",
+                    ConsumerTarget::Task(_) => "task",
+                };
+                format!(
+                    "{kind}:{} batch {} x{}",
+                    c.target.name(),
+                    c.batch_size,
+                    c.concurrency
+                )
+            })),
+        ),
+    ]
+}
+
+fn describe_schedule(s: &ScheduleSpec) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "every",
+            match &s.every {
+                Every::Cron(c) => format!("cron {c}"),
+                Every::Rate(ms) => format!("rate {}", format_duration(*ms)),
+            },
+        ),
+        ("timezone", s.timezone.clone()),
+        ("target", s.target.describe()),
+        ("payload", s.payload.clone()),
+        ("overlap", format!("{:?}", s.overlap).to_lowercase()),
+        (
+            "catch_up",
+            format!(
+                "{:?} within {}",
+                s.catch_up,
+                format_duration(s.catch_up_window_ms)
+            )
+            .to_lowercase(),
+        ),
+    ]
+}
+
 /// Diffs `desired` against `live` (None when the app does not exist yet).
 pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan {
     let mut changes = Vec::new();
@@ -164,6 +218,24 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
         &desired.tasks,
         live_tasks,
         describe_task,
+        &mut changes,
+    );
+    let no_queues = BTreeMap::new();
+    let live_queues = live.map(|(_, r)| &r.queues).unwrap_or(&no_queues);
+    diff_resources(
+        "queue",
+        &desired.queues,
+        live_queues,
+        describe_queue,
+        &mut changes,
+    );
+    let no_schedules = BTreeMap::new();
+    let live_schedules = live.map(|(_, r)| &r.schedules).unwrap_or(&no_schedules);
+    diff_resources(
+        "schedule",
+        &desired.schedules,
+        live_schedules,
+        describe_schedule,
         &mut changes,
     );
     let no_buckets = std::collections::BTreeSet::new();
@@ -298,6 +370,8 @@ mod tests {
         RevisionSpec {
             buckets: Default::default(),
             tasks: spec.tasks,
+            queues: spec.queues,
+            schedules: spec.schedules,
             app: spec.app,
             functions: spec
                 .functions
@@ -342,5 +416,22 @@ mod tests {
         assert!(text.contains("timeout: 30s -> 5s"), "{text}");
         assert!(diff(&live, Some((3, &live))).is_empty());
         assert_eq!(diff(&want, None).changes.len(), 2);
+    }
+
+    #[test]
+    fn queues_and_schedules_diff_field_by_field() {
+        let head = "[app]\nname=\"a\"\n[functions.f]\ncomponent=\"f\"\n";
+        let live = revision(
+            &format!("{head}[queues.jobs]\n[schedules.tick]\nrate=\"1m\"\nfunction=\"f\"\n"),
+            "a",
+        );
+        let want = revision(
+            &format!("{head}[queues.jobs]\nvisibility_timeout=\"2m\"\n[schedules.tick]\ncron=\"*/5 * * * *\"\nfunction=\"f\"\n"),
+            "a",
+        );
+        let text = diff(&want, Some((1, &live))).to_string();
+        assert!(text.contains("~ update queue jobs"), "{text}");
+        assert!(text.contains("visibility_timeout: 30s -> 2m"), "{text}");
+        assert!(text.contains("every: rate 1m -> cron */5 * * * *"), "{text}");
     }
 }

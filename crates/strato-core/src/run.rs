@@ -64,6 +64,10 @@ pub enum Trigger {
     Bucket,
     /// An asynchronous invocation taken from the durable queue.
     Async,
+    /// A batch of messages from a queue the target consumes.
+    Queue,
+    /// A schedule's slot came.
+    Schedule,
 }
 
 impl Trigger {
@@ -73,6 +77,8 @@ impl Trigger {
             Trigger::Invoke => "invoke",
             Trigger::Bucket => "bucket",
             Trigger::Async => "async",
+            Trigger::Queue => "queue",
+            Trigger::Schedule => "schedule",
         }
     }
 
@@ -82,6 +88,8 @@ impl Trigger {
             "invoke" => Some(Trigger::Invoke),
             "bucket" => Some(Trigger::Bucket),
             "async" => Some(Trigger::Async),
+            "queue" => Some(Trigger::Queue),
+            "schedule" => Some(Trigger::Schedule),
             _ => None,
         }
     }

@@ -98,6 +98,8 @@ pub struct AppSpec {
     pub functions: BTreeMap<FunctionName, FunctionSpec>,
     /// Container tasks (`[tasks.NAME]`); names never clash with functions'.
     pub tasks: BTreeMap<FunctionName, TaskSpec>,
+    pub queues: BTreeMap<FunctionName, crate::queue::QueueSpec>,
+    pub schedules: BTreeMap<FunctionName, crate::schedule::ScheduleSpec>,
 }
 
 /// A function as deployed: its spec and the content hash of its component.
@@ -117,6 +119,10 @@ pub struct RevisionSpec {
     pub functions: BTreeMap<FunctionName, DeployedFunction>,
     #[serde(default)]
     pub tasks: BTreeMap<FunctionName, TaskSpec>,
+    #[serde(default)]
+    pub queues: BTreeMap<FunctionName, crate::queue::QueueSpec>,
+    #[serde(default)]
+    pub schedules: BTreeMap<FunctionName, crate::schedule::ScheduleSpec>,
 }
 
 impl RevisionSpec {
@@ -192,6 +198,14 @@ pub struct TaskSpec {
     pub retries: u32,
     #[serde(default)]
     pub on_bucket: Vec<BucketSubscription>,
+    /// No new attempt starts this long after the first was queued.
+    #[serde(default = "default_max_age_ms")]
+    pub max_age_ms: u64,
+    /// Where a finished run's outcome goes (`[tasks.NAME.async]`).
+    #[serde(default)]
+    pub on_success: Option<crate::invocation::Destination>,
+    #[serde(default)]
+    pub on_failure: Option<crate::invocation::Destination>,
 }
 
 /// Whether `name` may be set as an environment variable by a manifest or

@@ -1,7 +1,7 @@
 //! Human units in manifests: durations (`30s`, `1m30s`, `250ms`) and sizes
 //! (`128MiB`, `1GiB`, `512MB`).
 
-/// Parses a duration like `30s`, `250ms`, `1m30s`, `2h` into milliseconds.
+/// Parses a duration like `30s`, `250ms`, `1m30s`, `2h`, `4d` into milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -28,6 +28,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,
+            "d" => 86_400_000,
             "" => {
                 return Err(format!(
                     "`{text}` has no unit; write e.g. \"{value}s\" or \"{value}ms\""
@@ -35,7 +36,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown duration unit `{other}` in `{text}`; use ms, s, m or h"
+                    "unknown duration unit `{other}` in `{text}`; use ms, s, m, h or d"
                 ));
             }
         };
@@ -111,11 +112,12 @@ mod tests {
         assert_eq!(parse_duration_ms("250ms"), Ok(250));
         assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
         assert_eq!(parse_duration_ms("2h"), Ok(7_200_000));
+        assert_eq!(parse_duration_ms("4d"), Ok(345_600_000));
         assert!(parse_duration_ms("30").unwrap_err().contains("no unit"));
         assert!(parse_duration_ms("30 seconds").is_err());
         assert!(parse_duration_ms("fast").is_err());
         assert!(
-            parse_duration_ms("5d")
+            parse_duration_ms("5w")
                 .unwrap_err()
                 .contains("unknown duration unit")
         );

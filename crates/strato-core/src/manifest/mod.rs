@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
 
+mod queue;
+mod schedule;
 mod task;
 
 /// A problem in a manifest, located.
@@ -79,6 +81,10 @@ struct RawManifest {
     functions: BTreeMap<Spanned<String>, Spanned<RawFunction>>,
     #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<task::RawTask>>,
+    #[serde(default)]
+    queues: BTreeMap<Spanned<String>, Spanned<queue::RawQueue>>,
+    #[serde(default)]
+    schedules: BTreeMap<Spanned<String>, Spanned<schedule::RawSchedule>>,
 }
 
 #[derive(Deserialize)]
@@ -216,27 +222,96 @@ pub fn parse_manifest_with_sources(
         tasks.insert(tname, spec);
     }
 
-    // Destinations name functions and tasks of this app.
-    for (fname, spec) in &functions {
-        for (field, dest) in [
-            ("on_success", &spec.on_success),
-            ("on_failure", &spec.on_failure),
-        ] {
-            let missing = match dest {
-                Some(crate::invocation::Destination::Function(n)) => {
-                    (!functions.keys().any(|f| f.as_str() == n)).then(|| format!("function `{n}`"))
-                }
-                Some(crate::invocation::Destination::Task(n)) => {
-                    (!tasks.keys().any(|t| t.as_str() == n)).then(|| format!("task `{n}`"))
-                }
-                _ => None,
-            };
-            if let Some(what) = missing {
+    let mut queues = BTreeMap::new();
+    for (name, raw_queue) in &raw.queues {
+        let qname = FunctionName::new(name.get_ref().clone())
+            .map_err(|e| loc.error(name, format!("{e} (in [queues.{}])", name.get_ref())))?;
+        queues.insert(
+            qname.clone(),
+            queue::validate_queue(&loc, &mut sources, &qname, raw_queue)?,
+        );
+    }
+    let mut schedules = BTreeMap::new();
+    for (name, raw_schedule) in &raw.schedules {
+        let sname = FunctionName::new(name.get_ref().clone())
+            .map_err(|e| loc.error(name, format!("{e} (in [schedules.{}])", name.get_ref())))?;
+        schedules.insert(
+            sname.clone(),
+            schedule::validate_schedule(&loc, &mut sources, &sname, raw_schedule)?,
+        );
+    }
+
+    // References name functions, tasks and queues of this app.
+    let has = |names: &[&str], wanted: &str| names.contains(&wanted);
+    let function_names: Vec<&str> = functions.keys().map(|f| f.as_str()).collect();
+    let task_names: Vec<&str> = tasks.keys().map(|t| t.as_str()).collect();
+    let queue_names: Vec<&str> = queues.keys().map(|q| q.as_str()).collect();
+    let missing_destination = |dest: &Option<crate::invocation::Destination>| match dest {
+        Some(crate::invocation::Destination::Function(n)) => {
+            (!has(&function_names, n)).then(|| format!("function `{n}`"))
+        }
+        Some(crate::invocation::Destination::Task(n)) => {
+            (!has(&task_names, n)).then(|| format!("task `{n}`"))
+        }
+        Some(crate::invocation::Destination::Queue(n)) => {
+            (!has(&queue_names, n)).then(|| format!("queue `{n}`"))
+        }
+        _ => None,
+    };
+    let destinations = functions
+        .iter()
+        .map(|(n, f)| (format!("functions.{n}"), &f.on_success, &f.on_failure))
+        .chain(
+            tasks
+                .iter()
+                .map(|(n, t)| (format!("tasks.{n}"), &t.on_success, &t.on_failure)),
+        );
+    for (key, on_success, on_failure) in destinations {
+        for (field, dest) in [("on_success", on_success), ("on_failure", on_failure)] {
+            if let Some(what) = missing_destination(dest) {
                 return Err(sources.error_at(
-                    &format!("functions.{fname}.async.{field}"),
+                    &format!("{key}.async.{field}"),
                     format!("`{field}` names {what}, which this manifest does not declare"),
                 ));
             }
+        }
+    }
+    for (qname, spec) in &queues {
+        if let Some(dlq) = &spec.dead_letter
+            && !has(&queue_names, dlq)
+        {
+            return Err(sources.error_at(
+                &format!("queues.{qname}.dead_letter"),
+                format!("`dead_letter` names queue `{dlq}`, which this manifest does not declare; add `[queues.{dlq}]`"),
+            ));
+        }
+        let missing = match spec.consumer.as_ref().map(|c| &c.target) {
+            Some(crate::queue::ConsumerTarget::Function(n)) if !has(&function_names, n) => {
+                Some(format!("function `{n}`"))
+            }
+            Some(crate::queue::ConsumerTarget::Task(n)) if !has(&task_names, n) => {
+                Some(format!("task `{n}`"))
+            }
+            _ => None,
+        };
+        if let Some(what) = missing {
+            return Err(sources.error_at(
+                &format!("queues.{qname}.consumer"),
+                format!("the consumer names {what}, which this manifest does not declare"),
+            ));
+        }
+    }
+    for (sname, spec) in &schedules {
+        let (kind, n, names) = match &spec.target {
+            crate::schedule::ScheduleTarget::Function(n) => ("function", n, &function_names),
+            crate::schedule::ScheduleTarget::Task(n) => ("task", n, &task_names),
+            crate::schedule::ScheduleTarget::Queue(n) => ("queue", n, &queue_names),
+        };
+        if !has(names, n) {
+            return Err(sources.error_at(
+                &format!("schedules.{sname}.target"),
+                format!("the schedule's target names {kind} `{n}`, which this manifest does not declare"),
+            ));
         }
     }
 
@@ -260,6 +335,8 @@ pub fn parse_manifest_with_sources(
             buckets,
             functions,
             tasks,
+            queues,
+            schedules,
         },
         sources,
     ))
@@ -352,44 +429,12 @@ fn validate_function(
         on_bucket.push(validate_subscription(loc, sub, buckets)?);
     }
 
-    let retries = match raw.async_.as_ref().and_then(|a| a.retries.as_ref()) {
-        None => DEFAULT_RETRIES,
-        Some(r) => {
-            let v = *r.get_ref();
-            if !(0..=10).contains(&v) {
-                return Err(loc.error(r, "`retries` must be between 0 and 10"));
-            }
-            v as u32
-        }
-    };
-
-    let max_age_ms = match raw.async_.as_ref().and_then(|a| a.max_age.as_ref()) {
-        None => crate::invocation::DEFAULT_MAX_AGE_MS,
-        Some(m) => {
-            let ms = parse_duration_ms(m.get_ref())
-                .map_err(|e| loc.error(m, format!("bad `max_age`: {e}")))?;
-            if !(1_000..=6 * 3_600_000).contains(&ms) {
-                return Err(loc.error(m, "`max_age` must be between 1s and 6h"));
-            }
-            ms
-        }
-    };
-
-    let mut destination = |d: Option<&Spanned<String>>, field: &str| {
-        d.map(|d| {
-            sources.record(format!("{key}.async.{field}"), loc.position(d.span().start));
-            crate::invocation::Destination::parse(d.get_ref()).map_err(|e| loc.error(d, e))
-        })
-        .transpose()
-    };
-    let on_success = destination(
-        raw.async_.as_ref().and_then(|a| a.on_success.as_ref()),
-        "on_success",
-    )?;
-    let on_failure = destination(
-        raw.async_.as_ref().and_then(|a| a.on_failure.as_ref()),
-        "on_failure",
-    )?;
+    let AsyncSettings {
+        retries,
+        max_age_ms,
+        on_success,
+        on_failure,
+    } = validate_async(loc, sources, &key, raw.async_.as_ref(), DEFAULT_RETRIES)?;
 
     Ok(FunctionSpec {
         component,
@@ -401,6 +446,56 @@ fn validate_function(
         concurrency,
         allowed_outbound_hosts,
         on_bucket,
+        retries,
+        max_age_ms,
+        on_success,
+        on_failure,
+    })
+}
+
+/// `[functions.NAME.async]` / `[tasks.NAME.async]`, validated.
+struct AsyncSettings {
+    pub retries: u32,
+    pub max_age_ms: u64,
+    pub on_success: Option<crate::invocation::Destination>,
+    pub on_failure: Option<crate::invocation::Destination>,
+}
+
+fn validate_async(
+    loc: &Locator<'_>,
+    sources: &mut SourceMap,
+    key: &str,
+    raw: Option<&RawAsync>,
+    default_retries: u32,
+) -> Result<AsyncSettings, ManifestError> {
+    let retries = match raw.and_then(|a| a.retries.as_ref()) {
+        None => default_retries,
+        Some(r) => {
+            let v = *r.get_ref();
+            if !(0..=10).contains(&v) {
+                return Err(loc.error(r, "`retries` must be between 0 and 10"));
+            }
+            v as u32
+        }
+    };
+    let max_age_ms = queue::duration_in(
+        loc,
+        &raw.and_then(|a| a.max_age.clone()),
+        "max_age",
+        crate::invocation::DEFAULT_MAX_AGE_MS,
+        1_000..=6 * 3_600_000,
+        "between 1s and 6h",
+    )?;
+    let mut destination = |d: Option<&Spanned<String>>, field: &str| {
+        d.map(|d| {
+            sources.record(format!("{key}.async.{field}"), loc.position(d.span().start));
+            crate::invocation::Destination::parse(d.get_ref()).map_err(|e| loc.error(d, e))
+        })
+        .transpose()
+    };
+    let on_success = destination(raw.and_then(|a| a.on_success.as_ref()), "on_success")?;
+    let on_failure = destination(raw.and_then(|a| a.on_failure.as_ref()), "on_failure")?;
+    Ok(AsyncSettings {
         retries,
         max_age_ms,
         on_success,
@@ -647,13 +742,94 @@ suffix = ".txt"
         for (line, needle) in [
             ("on_success = \"function:nope\"", "does not declare"),
             ("on_failure = \"task:nope\"", "does not declare"),
-            ("on_failure = \"queue:q\"", "not available yet"),
+            ("on_failure = \"queue:q\"", "does not declare"),
             ("on_failure = \"ftp://x\"", "is not `function:NAME`"),
             ("max_age = \"7h\"", "between 1s and 6h"),
         ] {
             let err = err(&format!("{head}{line}\n"));
             assert_eq!(err.line, 10, "{line}: {err}");
             assert!(err.message.contains(needle), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn queues_and_schedules_parse_with_defaults() {
+        let spec = parse_manifest(
+            r#"
+[app]
+name = "jobs"
+[functions.work]
+component = "w.wasm"
+[tasks.batch]
+image = "busybox"
+[tasks.batch.async]
+retries = 1
+on_failure = "queue:dead"
+[queues.todo]
+visibility_timeout = "45s"
+dead_letter = "dead"
+consumer = { function = "work", batch_size = 5 }
+[queues.dead]
+retention = "14d"
+[schedules.nightly]
+cron = "0 3 * * *"
+timezone = "Europe/Paris"
+task = "batch"
+payload = { full = true }
+overlap = "queue_one"
+catch_up = "latest"
+[schedules.poke]
+rate = "30s"
+queue = "todo"
+payload = "ping"
+"#,
+            "strato.toml",
+        )
+        .unwrap();
+        let name = |n: &str| FunctionName::new(n).unwrap();
+        let todo = &spec.queues[&name("todo")];
+        assert_eq!(todo.visibility_timeout_ms, 45_000);
+        assert_eq!(todo.max_receives, Some(crate::queue::DEFAULT_MAX_RECEIVES));
+        assert_eq!(todo.max_message_bytes, 256 << 10);
+        let consumer = todo.consumer.as_ref().unwrap();
+        assert_eq!((consumer.target.name(), consumer.batch_size), ("work", 5));
+        assert_eq!(spec.queues[&name("dead")].retention_ms, 14 * 86_400_000);
+        let nightly = &spec.schedules[&name("nightly")];
+        assert_eq!(nightly.payload, r#"{"full":true}"#);
+        assert_eq!(nightly.overlap, crate::schedule::Overlap::QueueOne);
+        assert_eq!(nightly.catch_up, crate::schedule::CatchUp::Latest);
+        let poke = &spec.schedules[&name("poke")];
+        assert_eq!(poke.every, crate::schedule::Every::Rate(30_000));
+        assert_eq!(poke.payload, "ping");
+        let batch = &spec.tasks[&name("batch")];
+        assert_eq!(batch.retries, 1);
+        assert!(batch.on_failure.is_some());
+    }
+
+    #[test]
+    fn queue_and_schedule_mistakes_are_located() {
+        let head = "[app]\nname = \"q\"\n[functions.f]\ncomponent = \"f.wasm\"\n";
+        for (body, line, needle) in [
+            ("[queues.a]\ndead_letter = \"b\"\n", 6, "does not declare"),
+            ("[queues.a]\nmax_receives = 3\n", 6, "needs a `dead_letter`"),
+            ("[queues.a]\ndead_letter = \"a\"\n", 6, "its own `dead_letter`"),
+            ("[queues.a]\nvisibility_timeout = \"13h\"\n", 6, "between 0s and 12h"),
+            ("[queues.a]\nmax_message_size = \"2MiB\"\n", 6, "between 1KiB and 1MiB"),
+            ("[queues.a]\nconsumer = { function = \"g\" }\n", 6, "function `g`"),
+            ("[queues.a]\nconsumer = { batch_size = 3 }\n", 6, "exactly one of"),
+            ("[queues.a]\nconsumer = { function = \"f\", batch_size = 11 }\n", 6, "between 1 and 10"),
+            ("[schedules.s]\ncron = \"* * *\"\nfunction = \"f\"\n", 6, "bad cron"),
+            ("[schedules.s]\ncron = \"* * * * *\"\ntimezone = \"Mars/Base\"\nfunction = \"f\"\n", 7, "unknown timezone"),
+            ("[schedules.s]\nrate = \"5m\"\n", 5, "exactly one target"),
+            ("[schedules.s]\nrate = \"5m\"\ncron = \"* * * * *\"\nfunction = \"f\"\n", 5, "exactly one of"),
+            ("[schedules.s]\nrate = \"5m\"\nqueue = \"nope\"\n", 7, "queue `nope`"),
+            ("[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\noverlap = \"never\"\n", 8, "unknown overlap"),
+            ("[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\ncatch_up = \"some\"\n", 8, "unknown catch_up"),
+            ("[schedules.s]\nrate = \"500ms\"\nfunction = \"f\"\n", 6, "at least 1s"),
+        ] {
+            let e = err(&format!("{head}{body}"));
+            assert_eq!(e.line, line, "{body}: {e}");
+            assert!(e.message.contains(needle), "{body}: {e}");
         }
     }
 }

@@ -33,6 +33,8 @@ pub(super) struct RawTask {
     retries: Option<Spanned<i64>>,
     #[serde(default)]
     on_bucket: Vec<Spanned<RawSubscription>>,
+    #[serde(rename = "async")]
+    async_: Option<super::RawAsync>,
 }
 
 pub(super) fn validate_task(
@@ -134,11 +136,24 @@ pub(super) fn validate_task(
             }
         },
     };
-    let retries = match &raw.retries {
+    let mut retries = match &raw.retries {
         None => 0,
         Some(r) if (0..=10).contains(r.get_ref()) => *r.get_ref() as u32,
         Some(r) => return Err(loc.error(r, "`retries` must be between 0 and 10")),
     };
+    // `[tasks.NAME.async]` may say `retries` too (as functions do), but
+    // not both places: which would win is not obvious.
+    if let (Some(r), Some(_)) = (
+        raw.async_.as_ref().and_then(|a| a.retries.as_ref()),
+        &raw.retries,
+    ) {
+        return Err(loc.error(
+            r,
+            "`retries` is set both in [tasks.NAME] and in its async table; keep one",
+        ));
+    }
+    let settings = super::validate_async(loc, sources, &key, raw.async_.as_ref(), retries)?;
+    retries = settings.retries;
     let on_bucket = raw
         .on_bucket
         .iter()
@@ -159,6 +174,9 @@ pub(super) fn validate_task(
         network,
         retries,
         on_bucket,
+        max_age_ms: settings.max_age_ms,
+        on_success: settings.on_success,
+        on_failure: settings.on_failure,
     })
 }
 
