@@ -150,8 +150,14 @@ fn describe_task(t: &TaskSpec) -> Vec<(&'static str, String)> {
 fn describe_queue(q: &QueueSpec) -> Vec<(&'static str, String)> {
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     vec![
-        ("visibility_timeout", format_duration(q.visibility_timeout_ms)),
-        ("max_receives", or_none(q.max_receives.map(|m| m.to_string()))),
+        (
+            "visibility_timeout",
+            format_duration(q.visibility_timeout_ms),
+        ),
+        (
+            "max_receives",
+            or_none(q.max_receives.map(|m| m.to_string())),
+        ),
         ("dead_letter", or_none(q.dead_letter.clone())),
         ("retention", format_duration(q.retention_ms)),
         ("delay", format_duration(q.delay_ms)),
@@ -426,12 +432,17 @@ mod tests {
             "a",
         );
         let want = revision(
-            &format!("{head}[queues.jobs]\nvisibility_timeout=\"2m\"\n[schedules.tick]\ncron=\"*/5 * * * *\"\nfunction=\"f\"\n"),
+            &format!(
+                "{head}[queues.jobs]\nvisibility_timeout=\"2m\"\n[schedules.tick]\ncron=\"*/5 * * * *\"\nfunction=\"f\"\n"
+            ),
             "a",
         );
         let text = diff(&want, Some((1, &live))).to_string();
         assert!(text.contains("~ update queue jobs"), "{text}");
         assert!(text.contains("visibility_timeout: 30s -> 2m"), "{text}");
-        assert!(text.contains("every: rate 1m -> cron */5 * * * *"), "{text}");
+        assert!(
+            text.contains("every: rate 1m -> cron */5 * * * *"),
+            "{text}"
+        );
     }
 }

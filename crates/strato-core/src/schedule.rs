@@ -92,7 +92,9 @@ pub enum CatchUp {
 /// A schedule that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("bad cron `{expr}`: {reason}; write 5 fields (\"*/5 * * * *\") or 6 with seconds first")]
+    #[error(
+        "bad cron `{expr}`: {reason}; write 5 fields (\"*/5 * * * *\") or 6 with seconds first"
+    )]
     Cron { expr: String, reason: String },
     #[error("unknown timezone `{0}`; use an IANA name such as \"Europe/Paris\" or \"UTC\"")]
     Timezone(String),

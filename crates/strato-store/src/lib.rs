@@ -19,6 +19,7 @@
 pub mod conformance;
 mod invocations;
 mod objects;
+mod queues;
 mod recorder;
 mod sqlite;
 
@@ -26,6 +27,9 @@ pub use invocations::{Invocation, NewInvocation};
 pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
     ObjectMeta, ObjectRemoval, ObjectWrite, UploadPart,
+};
+pub use queues::{
+    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
 };
 pub use recorder::RunRecorder;
 pub use sqlite::SqliteStore;
@@ -281,6 +285,87 @@ pub trait Store: Send + Sync + 'static {
     fn release_invocation_leases(&self) -> Result<(), StoreError>;
     /// Invocations not yet settled.
     fn pending_invocations(&self) -> Result<u64, StoreError>;
+    /// Extends the leases of invocations still running (the heartbeat of
+    /// the process running them) to `until_ms`.
+    fn renew_invocation_leases(&self, ids: &[String], until_ms: i64) -> Result<(), StoreError>;
+    /// Whether an invocation is still queued or running.
+    fn invocation_pending(&self, id: &str) -> Result<bool, StoreError>;
+    /// Adds messages to a queue, durable when it returns.
+    fn send_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Claims up to `max` visible messages, oldest first: each gets a new
+    /// receipt and stays hidden for the visibility timeout. In the same
+    /// transaction, expired messages are dropped and those received
+    /// `max_receives` times move to the dead-letter queue.
+    fn receive_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Deletes messages by receipt; false for a receipt that is not the
+    /// message's current one (or no message).
+    fn delete_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Makes received messages visible again at `visible_ms` (also the
+    /// heartbeat that keeps a long delivery's messages hidden).
+    fn change_message_visibility(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        visible_ms: i64,
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Deletes every message of a queue; returns how many.
+    fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError>;
+    fn queue_stats(&self, app: &str, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError>;
+    /// Moves the messages of a dead-letter queue back to the queues they
+    /// came from, visible at once with their receive counts reset.
+    fn redrive_messages(
+        &self,
+        app: &str,
+        dead_letter: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
+    /// Records a schedule's slot with `outcome` and, only if the slot was
+    /// not recorded before, queues `work` in the same transaction.
+    /// Returns whether this call recorded it (exactly once per slot).
+    fn record_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: SlotOutcome,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Fires a slot recorded as waiting, queueing `work`; false if it was
+    /// not waiting (already fired).
+    fn fire_waiting_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// The latest recorded slot of a schedule.
+    fn latest_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+    ) -> Result<Option<SlotRecord>, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;

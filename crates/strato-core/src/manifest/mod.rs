@@ -310,7 +310,9 @@ pub fn parse_manifest_with_sources(
         if !has(names, n) {
             return Err(sources.error_at(
                 &format!("schedules.{sname}.target"),
-                format!("the schedule's target names {kind} `{n}`, which this manifest does not declare"),
+                format!(
+                    "the schedule's target names {kind} `{n}`, which this manifest does not declare"
+                ),
             ));
         }
     }
@@ -812,20 +814,72 @@ payload = "ping"
         for (body, line, needle) in [
             ("[queues.a]\ndead_letter = \"b\"\n", 6, "does not declare"),
             ("[queues.a]\nmax_receives = 3\n", 6, "needs a `dead_letter`"),
-            ("[queues.a]\ndead_letter = \"a\"\n", 6, "its own `dead_letter`"),
-            ("[queues.a]\nvisibility_timeout = \"13h\"\n", 6, "between 0s and 12h"),
-            ("[queues.a]\nmax_message_size = \"2MiB\"\n", 6, "between 1KiB and 1MiB"),
-            ("[queues.a]\nconsumer = { function = \"g\" }\n", 6, "function `g`"),
-            ("[queues.a]\nconsumer = { batch_size = 3 }\n", 6, "exactly one of"),
-            ("[queues.a]\nconsumer = { function = \"f\", batch_size = 11 }\n", 6, "between 1 and 10"),
-            ("[schedules.s]\ncron = \"* * *\"\nfunction = \"f\"\n", 6, "bad cron"),
-            ("[schedules.s]\ncron = \"* * * * *\"\ntimezone = \"Mars/Base\"\nfunction = \"f\"\n", 7, "unknown timezone"),
+            (
+                "[queues.a]\ndead_letter = \"a\"\n",
+                6,
+                "its own `dead_letter`",
+            ),
+            (
+                "[queues.a]\nvisibility_timeout = \"13h\"\n",
+                6,
+                "between 0s and 12h",
+            ),
+            (
+                "[queues.a]\nmax_message_size = \"2MiB\"\n",
+                6,
+                "between 1KiB and 1MiB",
+            ),
+            (
+                "[queues.a]\nconsumer = { function = \"g\" }\n",
+                6,
+                "function `g`",
+            ),
+            (
+                "[queues.a]\nconsumer = { batch_size = 3 }\n",
+                6,
+                "exactly one of",
+            ),
+            (
+                "[queues.a]\nconsumer = { function = \"f\", batch_size = 11 }\n",
+                6,
+                "between 1 and 10",
+            ),
+            (
+                "[schedules.s]\ncron = \"* * *\"\nfunction = \"f\"\n",
+                6,
+                "bad cron",
+            ),
+            (
+                "[schedules.s]\ncron = \"* * * * *\"\ntimezone = \"Mars/Base\"\nfunction = \"f\"\n",
+                7,
+                "unknown timezone",
+            ),
             ("[schedules.s]\nrate = \"5m\"\n", 5, "exactly one target"),
-            ("[schedules.s]\nrate = \"5m\"\ncron = \"* * * * *\"\nfunction = \"f\"\n", 5, "exactly one of"),
-            ("[schedules.s]\nrate = \"5m\"\nqueue = \"nope\"\n", 7, "queue `nope`"),
-            ("[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\noverlap = \"never\"\n", 8, "unknown overlap"),
-            ("[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\ncatch_up = \"some\"\n", 8, "unknown catch_up"),
-            ("[schedules.s]\nrate = \"500ms\"\nfunction = \"f\"\n", 6, "at least 1s"),
+            (
+                "[schedules.s]\nrate = \"5m\"\ncron = \"* * * * *\"\nfunction = \"f\"\n",
+                5,
+                "exactly one of",
+            ),
+            (
+                "[schedules.s]\nrate = \"5m\"\nqueue = \"nope\"\n",
+                7,
+                "queue `nope`",
+            ),
+            (
+                "[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\noverlap = \"never\"\n",
+                8,
+                "unknown overlap",
+            ),
+            (
+                "[schedules.s]\nrate = \"5m\"\nfunction = \"f\"\ncatch_up = \"some\"\n",
+                8,
+                "unknown catch_up",
+            ),
+            (
+                "[schedules.s]\nrate = \"500ms\"\nfunction = \"f\"\n",
+                6,
+                "at least 1s",
+            ),
         ] {
             let e = err(&format!("{head}{body}"));
             assert_eq!(e.line, line, "{body}: {e}");

@@ -42,8 +42,8 @@ pub(super) fn duration_in(
     range_text: &str,
 ) -> Result<u64, ManifestError> {
     let Some(d) = raw else { return Ok(default) };
-    let ms = parse_duration_ms(d.get_ref())
-        .map_err(|e| loc.error(d, format!("bad `{field}`: {e}")))?;
+    let ms =
+        parse_duration_ms(d.get_ref()).map_err(|e| loc.error(d, format!("bad `{field}`: {e}")))?;
     if !range.contains(&ms) {
         return Err(loc.error(d, format!("`{field}` must be {range_text}")));
     }
@@ -75,7 +75,14 @@ pub(super) fn validate_queue(
         60_000..=MAX_RETENTION_MS,
         "between 1m and 14d",
     )?;
-    let delay_ms = duration_in(loc, &raw.delay, "delay", 0, 0..=MAX_DELAY_MS, "between 0s and 15m")?;
+    let delay_ms = duration_in(
+        loc,
+        &raw.delay,
+        "delay",
+        0,
+        0..=MAX_DELAY_MS,
+        "between 0s and 15m",
+    )?;
     let max_message_bytes = match &raw.max_message_size {
         None => DEFAULT_MAX_MESSAGE_BYTES,
         Some(s) => {
@@ -92,7 +99,10 @@ pub(super) fn validate_queue(
         Some(d) => {
             sources.record(format!("{key}.dead_letter"), loc.position(d.span().start));
             if d.get_ref() == name.as_str() {
-                return Err(loc.error(d, "a queue cannot be its own `dead_letter`; name another queue"));
+                return Err(loc.error(
+                    d,
+                    "a queue cannot be its own `dead_letter`; name another queue",
+                ));
             }
             Some(d.get_ref().clone())
         }

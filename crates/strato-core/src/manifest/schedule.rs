@@ -59,7 +59,9 @@ pub(super) fn validate_schedule(
         .unwrap_or_else(|| "UTC".into());
     if let Err(e) = crate::schedule::validate(&every, &timezone) {
         let at = match (&e, &raw.timezone, &raw.cron) {
-            (crate::schedule::ScheduleError::Timezone(_), Some(t), _) => loc.error(t, e.to_string()),
+            (crate::schedule::ScheduleError::Timezone(_), Some(t), _) => {
+                loc.error(t, e.to_string())
+            }
             (_, _, Some(c)) => loc.error(c, e.to_string()),
             _ => loc.error(table, e.to_string()),
         };
@@ -72,7 +74,9 @@ pub(super) fn validate_schedule(
         _ => {
             return Err(loc.error(
                 table,
-                format!("[schedules.{name}] needs exactly one target: `function`, `task` or `queue`"),
+                format!(
+                    "[schedules.{name}] needs exactly one target: `function`, `task` or `queue`"
+                ),
             ));
         }
     };
@@ -82,7 +86,10 @@ pub(super) fn validate_schedule(
         .or(raw.task.as_ref())
         .or(raw.queue.as_ref())
         .expect("one target is set");
-    sources.record(format!("{key}.target"), loc.position(target_at.span().start));
+    sources.record(
+        format!("{key}.target"),
+        loc.position(target_at.span().start),
+    );
     let payload = match raw.payload.as_ref().map(|p| p.get_ref()) {
         None => "{}".to_string(),
         Some(toml::Value::String(s)) => s.clone(),

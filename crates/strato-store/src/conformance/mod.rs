@@ -13,6 +13,7 @@ use strato_core::{
     Trigger,
 };
 
+mod messages;
 mod queues;
 
 /// Runs every conformance check, each on a fresh store from `fresh`.
@@ -32,6 +33,8 @@ pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
     access_keys_are_stored_and_revoked(fresh());
     queues::task_runs_are_durable_from_queue_to_end(fresh());
     queues::invocations_are_claimed_by_rank_leased_retried_and_settled(fresh());
+    messages::messages_are_received_hidden_deleted_and_dead_lettered(fresh());
+    messages::schedule_slots_fire_once_and_queue_their_work(fresh());
 }
 
 fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
@@ -65,6 +68,8 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
             })
             .collect(),
         tasks: BTreeMap::new(),
+        queues: BTreeMap::new(),
+        schedules: BTreeMap::new(),
     }
 }
 

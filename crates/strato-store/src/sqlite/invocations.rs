@@ -171,6 +171,26 @@ impl SqliteStore {
             .map_err(db("releasing invocation leases"))
     }
 
+    pub(super) fn renew_invocation_leases_sql(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.group.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE invocations SET lease_until_ms = ?2 WHERE id = ?1 AND lease_until_ms > 0",
+                )
+                .map_err(db("renewing invocation leases"))?;
+            for id in &ids {
+                stmt.execute(params![id, until_ms])
+                    .map_err(db("renewing an invocation lease"))?;
+            }
+            Ok(())
+        })
+    }
+
     pub(super) fn finish_invocation_sql(&self, id: &str) -> Result<(), StoreError> {
         settle(&self.write(), id)
     }

@@ -10,6 +10,7 @@
 mod commit;
 mod invocations;
 mod objects;
+mod queues;
 mod runs;
 mod schema;
 mod tasks;
@@ -19,6 +20,7 @@ use crate::{
     LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
     ObjectRemoval, ObjectWrite, RunFilter, Store, StoreError, TaskRunRequest, UploadPart,
 };
+use crate::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork};
 use runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -54,6 +56,7 @@ impl SqliteStore {
             .execute_batch(schema::SCHEMA)
             .and_then(|_| writer.execute_batch(objects::SCHEMA))
             .and_then(|_| writer.execute_batch(invocations::SCHEMA))
+            .and_then(|_| writer.execute_batch(queues::SCHEMA))
             .map_err(db("creating the schema"))?;
         schema::migrate(&writer)?;
         let mut readers = Vec::new();
@@ -656,6 +659,102 @@ impl Store for SqliteStore {
 
     fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.pending_invocations_sql()
+    }
+
+    fn renew_invocation_leases(&self, ids: &[String], until_ms: i64) -> Result<(), StoreError> {
+        self.renew_invocation_leases_sql(ids, until_ms)
+    }
+
+    fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
+        self.invocation_pending_sql(id)
+    }
+
+    fn send_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.send_messages_sql(app, queue, messages, now_ms)
+    }
+
+    fn receive_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.receive_messages_sql(app, queue, now_ms, max, policy)
+    }
+
+    fn delete_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.delete_messages_sql(app, queue, receipts)
+    }
+
+    fn change_message_visibility(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        visible_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.change_visibility_sql(app, queue, receipts, visible_ms)
+    }
+
+    fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+        self.purge_queue_sql(app, queue)
+    }
+
+    fn queue_stats(&self, app: &str, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError> {
+        self.queue_stats_sql(app, queue, now_ms)
+    }
+
+    fn redrive_messages(
+        &self,
+        app: &str,
+        dead_letter: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.redrive_messages_sql(app, dead_letter, now_ms)
+    }
+
+    fn record_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: SlotOutcome,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.record_schedule_slot_sql(app, schedule, slot_ms, outcome, work, now_ms)
+    }
+
+    fn fire_waiting_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.fire_waiting_slot_sql(app, schedule, slot_ms, work, now_ms)
+    }
+
+    fn latest_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+    ) -> Result<Option<SlotRecord>, StoreError> {
+        self.latest_schedule_slot_sql(app, schedule)
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {

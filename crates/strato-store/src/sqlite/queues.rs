@@ -1,0 +1,396 @@
+//! Queue messages and schedule slots.
+//!
+//! A message is one row from send to delete. Receiving is "claim the next
+//! visible rows": they get a new receipt, a receive count and a visibility
+//! deadline, in the transaction that also drops expired messages and
+//! moves those received too often to the dead-letter queue. Every queue
+//! operation goes through the group commit, so concurrent senders,
+//! receivers and deleters share fsyncs.
+//!
+//! A schedule slot is a row keyed by (app, schedule, slot): inserting it
+//! is what fires the slot, so a slot fires once however many schedulers
+//! race for it, and the work it queues is written in the same
+//! transaction.
+
+use super::{SqliteStore, db, invocations};
+use crate::StoreError;
+use crate::queues::{
+    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq INTEGER PRIMARY KEY,
+    app TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL,
+    receipt TEXT NOT NULL DEFAULT '',
+    body BLOB NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    visible_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    first_receive_ms INTEGER NOT NULL DEFAULT 0,
+    -- The queue a dead-lettered message came from (for redrive).
+    source_queue TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_messages_by_visibility ON queue_messages (app, queue, visible_ms, seq);
+CREATE TABLE IF NOT EXISTS schedule_slots (
+    app TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    slot_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    invocation TEXT,
+    recorded_ms INTEGER NOT NULL,
+    PRIMARY KEY (app, schedule, slot_ms)
+) WITHOUT ROWID;
+"#;
+
+/// How long slot rows are kept (enough for any catch-up window).
+const SLOT_HISTORY_MS: i64 = 8 * 86_400_000;
+
+pub(super) fn insert_messages(
+    conn: &Connection,
+    app: &str,
+    queue: &str,
+    messages: &[NewMessage],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO queue_messages (app, queue, id, body, sent_ms, visible_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(db("preparing to send messages"))?;
+    for m in messages {
+        stmt.execute(params![
+            app,
+            queue,
+            m.id,
+            m.body,
+            now_ms,
+            m.visible_ms,
+            m.expires_ms
+        ])
+        .map_err(db("sending a message"))?;
+    }
+    Ok(())
+}
+
+/// The row a receipt names: receipts are `SEQ.TOKEN`.
+fn receipt_seq(receipt: &str) -> Option<i64> {
+    receipt.split_once('.')?.0.parse().ok()
+}
+
+fn receive(
+    conn: &Connection,
+    app: &str,
+    queue: &str,
+    now_ms: i64,
+    max: usize,
+    policy: &ReceivePolicy,
+) -> Result<Vec<Message>, StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM queue_messages WHERE seq IN (SELECT seq FROM queue_messages
+         WHERE app = ?1 AND queue = ?2 AND visible_ms <= ?3 AND expires_ms <= ?3 LIMIT 1000)",
+    )
+    .and_then(|mut s| s.execute(params![app, queue, now_ms]))
+    .map_err(db("dropping expired messages"))?;
+    if let (Some(limit), Some(dlq)) = (policy.max_receives, &policy.dead_letter) {
+        // SQS moves a message when a receive would exceed its limit.
+        conn.prepare_cached(
+            "UPDATE queue_messages SET queue = ?4, source_queue = ?2, receive_count = 0,
+             first_receive_ms = 0, receipt = '', visible_ms = ?3
+             WHERE app = ?1 AND queue = ?2 AND visible_ms <= ?3 AND receive_count >= ?5",
+        )
+        .and_then(|mut s| s.execute(params![app, queue, now_ms, dlq, limit]))
+        .map_err(db("moving messages to the dead-letter queue"))?;
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE queue_messages SET receive_count = receive_count + 1,
+             receipt = seq || '.' || lower(hex(randomblob(8))),
+             visible_ms = ?4,
+             first_receive_ms = CASE first_receive_ms WHEN 0 THEN ?3 ELSE first_receive_ms END
+             WHERE seq IN (SELECT seq FROM queue_messages WHERE app = ?1 AND queue = ?2 AND visible_ms <= ?3
+                           ORDER BY visible_ms, seq LIMIT ?5)
+             RETURNING seq, id, receipt, body, sent_ms, first_receive_ms, receive_count",
+        )
+        .map_err(db("receiving messages"))?;
+    let rows = stmt
+        .query_map(
+            params![
+                app,
+                queue,
+                now_ms,
+                now_ms + policy.visibility_ms,
+                max as i64
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    Message {
+                        id: row.get(1)?,
+                        receipt: row.get(2)?,
+                        body: row.get(3)?,
+                        sent_ms: row.get(4)?,
+                        first_receive_ms: row.get(5)?,
+                        receive_count: row.get(6)?,
+                    },
+                ))
+            },
+        )
+        .map_err(db("receiving messages"))?;
+    let mut out = rows
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db("reading received messages"))?;
+    out.sort_by_key(|(seq, _)| *seq);
+    Ok(out.into_iter().map(|(_, m)| m).collect())
+}
+
+impl SqliteStore {
+    pub(super) fn send_messages_sql(
+        &self,
+        app: &str,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (app, queue, messages) = (app.to_string(), queue.to_string(), messages.to_vec());
+        self.group
+            .write(move |tx| insert_messages(tx, &app, &queue, &messages, now_ms))
+    }
+
+    pub(super) fn receive_messages_sql(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, StoreError> {
+        let (app, queue, policy) = (app.to_string(), queue.to_string(), policy.clone());
+        self.group
+            .write(move |tx| receive(tx, &app, &queue, now_ms, max, &policy))
+    }
+
+    pub(super) fn delete_messages_sql(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        let (app, queue, receipts) = (app.to_string(), queue.to_string(), receipts.to_vec());
+        self.group.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "DELETE FROM queue_messages WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
+                )
+                .map_err(db("deleting messages"))?;
+            receipts
+                .iter()
+                .map(|r| match receipt_seq(r) {
+                    None => Ok(false),
+                    Some(seq) => stmt
+                        .execute(params![seq, r, app, queue])
+                        .map(|n| n == 1)
+                        .map_err(db("deleting a message")),
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn change_visibility_sql(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        visible_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let (app, queue, receipts) = (app.to_string(), queue.to_string(), receipts.to_vec());
+        self.group.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE queue_messages SET visible_ms = ?5 WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
+                )
+                .map_err(db("changing message visibility"))?;
+            receipts
+                .iter()
+                .map(|r| match receipt_seq(r) {
+                    None => Ok(false),
+                    Some(seq) => stmt
+                        .execute(params![seq, r, app, queue, visible_ms])
+                        .map(|n| n == 1)
+                        .map_err(db("changing message visibility")),
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn purge_queue_sql(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+        self.write()
+            .execute(
+                "DELETE FROM queue_messages WHERE app = ?1 AND queue = ?2",
+                params![app, queue],
+            )
+            .map(|n| n as u64)
+            .map_err(db("purging a queue"))
+    }
+
+    pub(super) fn queue_stats_sql(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+    ) -> Result<QueueStats, StoreError> {
+        self.read()
+            .query_row(
+                "SELECT
+                   COALESCE(SUM(visible_ms <= ?3), 0),
+                   COALESCE(SUM(visible_ms > ?3 AND receive_count > 0), 0),
+                   COALESCE(SUM(visible_ms > ?3 AND receive_count = 0), 0),
+                   MIN(sent_ms)
+                 FROM queue_messages WHERE app = ?1 AND queue = ?2 AND expires_ms > ?3",
+                params![app, queue, now_ms],
+                |r| {
+                    Ok(QueueStats {
+                        visible: r.get::<_, i64>(0)? as u64,
+                        in_flight: r.get::<_, i64>(1)? as u64,
+                        delayed: r.get::<_, i64>(2)? as u64,
+                        oldest_age_ms: r.get::<_, Option<i64>>(3)?.map(|t| now_ms - t),
+                    })
+                },
+            )
+            .map_err(db("reading queue stats"))
+    }
+
+    pub(super) fn redrive_messages_sql(
+        &self,
+        app: &str,
+        dead_letter: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.write()
+            .execute(
+                "UPDATE queue_messages SET queue = source_queue, source_queue = NULL,
+                 receive_count = 0, first_receive_ms = 0, receipt = '', visible_ms = ?3
+                 WHERE app = ?1 AND queue = ?2 AND source_queue IS NOT NULL",
+                params![app, dead_letter, now_ms],
+            )
+            .map(|n| n as u64)
+            .map_err(db("redriving messages"))
+    }
+
+    pub(super) fn record_schedule_slot_sql(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: SlotOutcome,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (app, schedule) = (app.to_string(), schedule.to_string());
+        self.group.write(move |tx| {
+            let invocation = match &work {
+                SlotWork::Invoke(i) => Some(i.id.clone()),
+                _ => None,
+            };
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO schedule_slots (app, schedule, slot_ms, outcome, invocation, recorded_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![app, schedule, slot_ms, outcome.as_str(), invocation, now_ms])
+                })
+                .map_err(db("recording a schedule slot"))?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            queue_slot_work(tx, &app, work, now_ms)?;
+            tx.prepare_cached(
+                "DELETE FROM schedule_slots WHERE app = ?1 AND schedule = ?2 AND slot_ms < ?3",
+            )
+            .and_then(|mut s| s.execute(params![app, schedule, slot_ms - SLOT_HISTORY_MS]))
+            .map_err(db("pruning schedule slots"))?;
+            Ok(true)
+        })
+    }
+
+    pub(super) fn fire_waiting_slot_sql(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (app, schedule) = (app.to_string(), schedule.to_string());
+        self.group.write(move |tx| {
+            let invocation = match &work {
+                SlotWork::Invoke(i) => Some(i.id.clone()),
+                _ => None,
+            };
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE schedule_slots SET outcome = 'fired', invocation = ?4, recorded_ms = ?5
+                     WHERE app = ?1 AND schedule = ?2 AND slot_ms = ?3 AND outcome = 'waiting'",
+                )
+                .and_then(|mut s| s.execute(params![app, schedule, slot_ms, invocation, now_ms]))
+                .map_err(db("firing a waiting schedule slot"))?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            queue_slot_work(tx, &app, work, now_ms)?;
+            Ok(true)
+        })
+    }
+
+    pub(super) fn latest_schedule_slot_sql(
+        &self,
+        app: &str,
+        schedule: &str,
+    ) -> Result<Option<SlotRecord>, StoreError> {
+        self.read()
+            .query_row(
+                "SELECT slot_ms, outcome, invocation FROM schedule_slots
+                 WHERE app = ?1 AND schedule = ?2 ORDER BY slot_ms DESC LIMIT 1",
+                params![app, schedule],
+                |r| {
+                    let outcome: String = r.get(1)?;
+                    Ok(SlotRecord {
+                        slot_ms: r.get(0)?,
+                        outcome: SlotOutcome::parse(&outcome).unwrap_or(SlotOutcome::Fired),
+                        invocation: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db("reading a schedule's latest slot"))
+    }
+
+    pub(super) fn invocation_pending_sql(&self, id: &str) -> Result<bool, StoreError> {
+        self.read()
+            .query_row("SELECT 1 FROM invocations WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db("looking up an invocation"))
+    }
+}
+
+fn queue_slot_work(
+    tx: &Connection,
+    app: &str,
+    work: SlotWork,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    match work {
+        SlotWork::Nothing => Ok(()),
+        SlotWork::Invoke(invocation) => invocations::insert(tx, &[invocation], now_ms, 0),
+        SlotWork::Send { queue, message } => {
+            insert_messages(tx, app, &queue, std::slice::from_ref(&message), now_ms)
+        }
+    }
+}
