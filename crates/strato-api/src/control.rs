@@ -46,7 +46,7 @@ impl Caller {
     }
 
     /// The app this caller is confined to, if any; refuses a different one.
-    fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+    pub(crate) fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
         match (self, requested) {
             (Caller::Admin, r) => Ok(r.map(str::to_string)),
             (Caller::App(app), Some(r)) if r != app => Err(ApiError::forbidden(format!(
@@ -84,6 +84,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         )
         .merge(crate::objects::routes())
         .merge(crate::tasks::routes())
+        .merge(crate::queues::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

@@ -16,6 +16,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 mod objects;
+mod queues;
 pub mod s3;
 mod tasks;
 

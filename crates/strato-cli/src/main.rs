@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod deploy;
 mod keys;
+mod queues;
 mod server;
 mod tasks;
 mod up;
@@ -101,6 +102,10 @@ enum Command {
     Task(tasks::TaskArgs),
     /// Import, pull, build, list and remove container images.
     Image(tasks::ImageArgs),
+    /// Send, receive, inspect, redrive and purge queue messages.
+    Queue(queues::QueueArgs),
+    /// List schedules with their next fire times.
+    Schedules(queues::SchedulesArgs),
 }
 
 fn main() {
@@ -140,6 +145,8 @@ fn main() {
             Command::Keys(args) => keys::run(args).await,
             Command::Task(args) => tasks::task(args).await,
             Command::Image(args) => tasks::image(args).await,
+            Command::Queue(args) => queues::queue(args).await,
+            Command::Schedules(args) => queues::schedules(args).await,
         }
     });
     if let Err(e) = result {

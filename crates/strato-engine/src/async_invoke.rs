@@ -22,15 +22,87 @@ use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use strato_core::invocation::Priority;
+use strato_core::invocation::{Destination, Priority};
 use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_store::{FinishedRun, Invocation, NewInvocation};
 use tokio::sync::oneshot;
 
 /// How often the sweeper looks for due work.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
-/// Lease the sweeper takes: longer than any function may run.
-const SWEEP_LEASE_MS: i64 = 16 * 60_000;
+/// Lease on work this process holds. Short, and renewed by a heartbeat
+/// while the work waits or runs, so work a dead worker held returns to the
+/// queue within this long.
+pub(crate) const LEASE_MS: i64 = 30_000;
+/// How often the heartbeat renews the leases of work in hand.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Invocations this process holds (waiting for a slot or running).
+#[derive(Default)]
+pub(crate) struct InHand {
+    ids: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Removes an invocation from [`InHand`] when its attempt is over.
+struct HandGuard(Arc<Platform>, String);
+
+impl HandGuard {
+    fn hold(platform: &Arc<Platform>, id: &str) -> HandGuard {
+        platform
+            .in_hand
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+        HandGuard(platform.clone(), id.to_string())
+    }
+}
+
+impl InHand {
+    fn all(&self) -> Vec<String> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for HandGuard {
+    fn drop(&mut self) {
+        self.0
+            .in_hand
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
+/// Runs until the platform is dropped: renews the leases of invocations
+/// in hand every [`HEARTBEAT`].
+pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beat.tick().await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let ids = platform.in_hand.all();
+        if ids.is_empty() {
+            continue;
+        }
+        let store = platform.store.clone();
+        let renewed = tokio::task::spawn_blocking(move || {
+            store.renew_invocation_leases(&ids, now_ms() + LEASE_MS)
+        })
+        .await;
+        if !matches!(renewed, Ok(Ok(()))) {
+            tracing::error!("renewing invocation leases failed; work may run twice");
+        }
+    }
+}
 
 /// The request an invocation replays: method, path and headers (the body
 /// is stored beside it as bytes).
@@ -39,6 +111,32 @@ pub struct InvocationHead {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The trigger its runs show (`async` unless a schedule queued it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// For a task target: the variable the body is passed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+impl InvocationHead {
+    /// A JSON POST to `path`.
+    pub(crate) fn json_post(path: &str) -> InvocationHead {
+        InvocationHead {
+            method: "POST".into(),
+            path: path.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            trigger: None,
+            env: None,
+        }
+    }
+
+    fn trigger(&self) -> Trigger {
+        self.trigger
+            .as_deref()
+            .and_then(Trigger::parse)
+            .unwrap_or(Trigger::Async)
+    }
 }
 
 impl Platform {
@@ -66,7 +164,7 @@ impl Platform {
             expires_ms: now + function.spec.max_age_ms as i64,
             max_attempts: function.spec.retries + 1,
         };
-        let lease_ms = (function.spec.timeout_ms + 60_000) as i64;
+        let lease_ms = LEASE_MS;
         // Queue and dispatch on a task of their own: if the caller goes
         // away mid-way (a client disconnecting), a committed invocation is
         // still dispatched now, not only when its lease runs out.
@@ -135,6 +233,8 @@ pub fn head_of(parts: &http::request::Parts, path: &str) -> InvocationHead {
             })
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
             .collect(),
+        trigger: None,
+        env: None,
     }
 }
 
@@ -161,10 +261,9 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
             return;
         };
         let store = platform.store.clone();
-        let claimed = tokio::task::spawn_blocking(move || {
-            store.claim_invocations(now_ms(), SWEEP_LEASE_MS, 256)
-        })
-        .await;
+        let claimed =
+            tokio::task::spawn_blocking(move || store.claim_invocations(now_ms(), LEASE_MS, 256))
+                .await;
         match claimed {
             Ok(Ok(work)) => {
                 for invocation in work {
@@ -186,87 +285,100 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 
 /// Target of a queued webhook delivery (the URL is the head's path).
 const WEBHOOK_TARGET: &str = "@webhook";
-/// Prefix of a queued task-start destination's target.
-const TASK_TARGET: &str = "@task:";
-/// Attempts at delivering a destination record to a webhook or task.
+/// Prefix of a queued task start's target.
+pub(crate) const TASK_TARGET: &str = "@task:";
+/// Prefix of a queued message send's target.
+const QUEUE_TARGET: &str = "@queue:";
+/// Attempts at delivering a destination record to a webhook, a task or a
+/// queue.
 const DESTINATION_ATTEMPTS: u32 = 5;
 
+/// What finished, for its destination record.
+pub(crate) struct Outcome<'a> {
+    pub app: &'a str,
+    pub name: &'a str,
+    pub on_success: &'a Option<Destination>,
+    pub on_failure: &'a Option<Destination>,
+    pub max_age_ms: u64,
+    pub invocation_id: &'a str,
+    pub payload: &'a [u8],
+    pub attempt: u32,
+    pub status: RunStatus,
+    pub http_status: Option<u16>,
+    pub exit_code: Option<i32>,
+    pub error: Option<&'a str>,
+}
+
 /// The destination invocations a settling run queues (in the same
-/// transaction that records it): its function's `on_success` or
-/// `on_failure`, with a Lambda-shaped destination record.
-pub(crate) fn destinations(
-    platform: &Platform,
-    function: &crate::routing::LiveFunction,
-    invocation_id: &str,
-    cx: &RunContext,
-    status: RunStatus,
-    http_status: Option<u16>,
-    error: Option<&str>,
-) -> Vec<NewInvocation> {
-    let succeeded = status == RunStatus::Succeeded;
+/// transaction that records it): its `on_success` or `on_failure`, with a
+/// Lambda-shaped destination record.
+pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewInvocation> {
+    let succeeded = done.status == RunStatus::Succeeded;
     let destination = if succeeded {
-        &function.spec.on_success
+        done.on_success
     } else {
-        &function.spec.on_failure
+        done.on_failure
     };
     let Some(destination) = destination else {
         return Vec::new();
     };
-    let payload = serde_json::from_slice::<serde_json::Value>(&cx.invocation_payload)
-        .unwrap_or_else(|_| {
-            String::from_utf8_lossy(&cx.invocation_payload)
-                .into_owned()
-                .into()
-        });
+    let payload = serde_json::from_slice::<serde_json::Value>(done.payload)
+        .unwrap_or_else(|_| String::from_utf8_lossy(done.payload).into_owned().into());
     let now = now_ms();
     let record = serde_json::json!({
         "version": "1.0",
         "timestamp": crate::util::iso8601_ms(now),
         "requestContext": {
-            "requestId": invocation_id,
-            "functionArn": format!("strato:{}:{}", function.app, function.name),
+            "requestId": done.invocation_id,
+            "functionArn": format!("strato:{}:{}", done.app, done.name),
             "condition": if succeeded { "Success" } else { "RetriesExhausted" },
-            "approximateInvokeCount": cx.attempt,
+            "approximateInvokeCount": done.attempt,
         },
         "requestPayload": payload,
         "responseContext": {
-            "statusCode": http_status,
-            "functionError": error,
+            "statusCode": done.http_status,
+            "exitCode": done.exit_code,
+            "functionError": done.error,
         },
     })
     .to_string();
-    let json_head = |method: &str, path: &str| InvocationHead {
-        method: method.into(),
-        path: path.into(),
-        headers: vec![("content-type".into(), "application/json".into())],
-    };
     let (target, head, max_attempts, max_age_ms) = match destination {
-        strato_core::invocation::Destination::Function(name) => {
+        Destination::Function(name) => {
             let spec = platform
                 .routing
                 .load()
                 .functions
-                .get(&(function.app.clone(), name.clone()))
+                .get(&(done.app.to_string(), name.clone()))
                 .map(|f| (f.spec.retries + 1, f.spec.max_age_ms));
-            let (attempts, age) = spec.unwrap_or((DESTINATION_ATTEMPTS, function.spec.max_age_ms));
-            (name.clone(), json_head("POST", "/"), attempts, age)
+            let (attempts, age) = spec.unwrap_or((DESTINATION_ATTEMPTS, done.max_age_ms));
+            (name.clone(), InvocationHead::json_post("/"), attempts, age)
         }
-        strato_core::invocation::Destination::Task(name) => (
-            format!("{TASK_TARGET}{name}"),
-            json_head("POST", "/"),
+        Destination::Task(name) => {
+            let mut head = InvocationHead::json_post("/");
+            head.env = Some("STRATO_DESTINATION_RECORD".into());
+            (
+                format!("{TASK_TARGET}{name}"),
+                head,
+                DESTINATION_ATTEMPTS,
+                done.max_age_ms,
+            )
+        }
+        Destination::Queue(name) => (
+            format!("{QUEUE_TARGET}{name}"),
+            InvocationHead::json_post("/"),
             DESTINATION_ATTEMPTS,
-            function.spec.max_age_ms,
+            done.max_age_ms,
         ),
-        strato_core::invocation::Destination::Webhook(url) => (
+        Destination::Webhook(url) => (
             WEBHOOK_TARGET.to_string(),
-            json_head("POST", url),
+            InvocationHead::json_post(url),
             DESTINATION_ATTEMPTS,
-            function.spec.max_age_ms,
+            done.max_age_ms,
         ),
     };
     vec![NewInvocation {
         id: format!("i{}", &platform.next_run_id()[1..]),
-        app: function.app.clone(),
+        app: done.app.to_string(),
         target,
         priority: Priority::Normal,
         head: serde_json::to_string(&head).expect("heads serialize"),
@@ -282,18 +394,32 @@ pub(crate) fn destinations(
 async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
     let delivered = if invocation.target == WEBHOOK_TARGET {
         post_webhook(&invocation).await
+    } else if let Some(queue) = invocation.target.strip_prefix(QUEUE_TARGET) {
+        let entry = crate::queues::SendEntry {
+            body: invocation.body.clone(),
+            delay: None,
+        };
+        platform
+            .send_messages(&invocation.app, queue, vec![entry])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     } else {
         let name = invocation.target.trim_start_matches(TASK_TARGET);
+        let head: InvocationHead = serde_json::from_str(&invocation.head)
+            .unwrap_or_else(|_| InvocationHead::json_post("/"));
         match platform.live_task(&invocation.app, name) {
             None => Err(format!("task `{name}` is no longer deployed")),
             Some(task) => {
                 let mut overrides = crate::tasks::TaskOverrides::default();
                 overrides.env.insert(
-                    "STRATO_DESTINATION_RECORD".into(),
+                    head.env
+                        .clone()
+                        .unwrap_or_else(|| "STRATO_DESTINATION_RECORD".into()),
                     String::from_utf8_lossy(&invocation.body).into_owned(),
                 );
                 platform
-                    .queue_task(&task, overrides, Trigger::Async, None, None)
+                    .queue_task(&task, overrides, head.trigger(), None, None)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -348,6 +474,7 @@ async fn post_webhook(invocation: &Invocation) -> Result<(), String> {
 
 /// One attempt of an invocation; schedules the next one if it failed.
 async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
+    let _held = HandGuard::hold(&platform, &invocation.id);
     if invocation.target.starts_with('@') {
         deliver_destination(platform, invocation).await;
         return;
@@ -367,6 +494,9 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         settle_without_running(&platform, &invocation, "max_age passed before this attempt");
         return;
     }
+    let trigger = serde_json::from_str::<InvocationHead>(&invocation.head)
+        .map(|h| h.trigger())
+        .unwrap_or(Trigger::Async);
     let request = match rebuild_request(&invocation) {
         Ok(r) => r,
         Err(e) => {
@@ -388,7 +518,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         || now_ms() + wait.as_millis() as i64 > invocation.expires_ms;
     let (tell, status) = oneshot::channel();
     let cx = RunContext {
-        trigger: Trigger::Async,
+        trigger,
         event_id: Some(invocation.id.clone()),
         attempt: invocation.attempts,
         wait_for_slot: true,

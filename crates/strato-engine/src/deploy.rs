@@ -228,6 +228,8 @@ impl Platform {
             })
             .collect();
         self.swap_app(spec.app.as_str(), fresh.collect(), tasks);
+        self.set_app_queues(spec.app.as_str(), Some(&spec.queues));
+        self.set_app_schedules(spec.app.as_str(), now_ms(), Some(&spec.schedules));
         self.counters.deploys.fetch_add(1, Ordering::Relaxed);
         tracing::info!(app = %spec.app, revision = number, "deployed");
         Ok((number, plan))
@@ -235,7 +237,7 @@ impl Platform {
 
     /// Removes an app: its routes stop answering at once; runs in flight
     /// finish. Its buckets go too, refused if not empty unless `force`.
-    pub async fn destroy(&self, app: &str, force: bool) -> Result<(), DeployError> {
+    pub async fn destroy(self: &Arc<Self>, app: &str, force: bool) -> Result<(), DeployError> {
         let _guard = self.deploy_lock.lock().await;
         let live = self
             .store
@@ -268,6 +270,8 @@ impl Platform {
             return Err(DeployError::NoSuchApp(app.to_string()));
         }
         self.swap_app(app, Vec::new(), Vec::new());
+        self.set_app_queues(app, None);
+        self.set_app_schedules(app, 0, None);
         tracing::info!(app, "destroyed");
         Ok(())
     }

@@ -337,12 +337,20 @@ impl Platform {
         let then_invoke = match &completes_invocation {
             Some(id) => crate::async_invoke::destinations(
                 self,
-                function,
-                id,
-                cx,
-                status,
-                http_status,
-                error.as_deref(),
+                &crate::async_invoke::Outcome {
+                    app: &function.app,
+                    name: &function.name,
+                    on_success: &function.spec.on_success,
+                    on_failure: &function.spec.on_failure,
+                    max_age_ms: function.spec.max_age_ms,
+                    invocation_id: id,
+                    payload: &cx.invocation_payload,
+                    attempt: cx.attempt,
+                    status,
+                    http_status,
+                    exit_code: None,
+                    error: error.as_deref(),
+                },
             ),
             None => Vec::new(),
         };

@@ -74,6 +74,15 @@ pub struct Platform {
     pub(crate) tasks: ArcSwap<HashMap<(String, String), LiveTask>>,
     pub(crate) images: Arc<ImageStore>,
     pub(crate) containers: Arc<ContainerRuntime>,
+    /// Queues of live revisions, by (app, queue).
+    pub(crate) queues: ArcSwap<HashMap<(String, String), strato_core::queue::QueueSpec>>,
+    pub(crate) queue_signals: crate::queues::QueueSignals,
+    /// Running consumer loops, by (app, queue).
+    pub(crate) consumers: std::sync::Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
+    /// Schedules of live revisions, by (app, schedule).
+    pub(crate) schedules: ArcSwap<HashMap<(String, String), crate::schedules::LiveSchedule>>,
+    /// Async invocations this process holds; their leases are renewed.
+    pub(crate) in_hand: crate::async_invoke::InHand,
     /// Ids of task runs whose end was just recorded (for long polls).
     pub(crate) run_ended: tokio::sync::broadcast::Sender<String>,
     in_flight: AtomicUsize,
@@ -125,6 +134,11 @@ impl Platform {
             tasks: ArcSwap::from_pointee(HashMap::new()),
             images: Arc::new(images),
             containers: Arc::new(containers),
+            queues: ArcSwap::from_pointee(HashMap::new()),
+            queue_signals: Default::default(),
+            consumers: Default::default(),
+            schedules: ArcSwap::from_pointee(HashMap::new()),
+            in_hand: Default::default(),
             run_ended: tokio::sync::broadcast::channel(1024).0,
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -136,7 +150,7 @@ impl Platform {
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let mut functions = Vec::new();
         let mut tasks = HashMap::new();
-        for revision in live {
+        for revision in &live {
             for (name, spec) in &revision.spec.tasks {
                 let task = LiveTask {
                     app: revision.app.clone(),
@@ -163,9 +177,22 @@ impl Platform {
         }
         platform.tasks.store(Arc::new(tasks));
         platform.set_routing(Routing::build(functions));
+        // Consumers start once their functions and tasks are routable.
+        for revision in &live {
+            platform.set_app_queues(&revision.app, Some(&revision.spec.queues));
+            platform.set_app_schedules(
+                &revision.app,
+                revision.deployed_at_ms,
+                Some(&revision.spec.schedules),
+            );
+        }
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
         tokio::spawn(crate::tasks::recover(platform.clone()));
         tokio::spawn(crate::async_invoke::run_sweeper(Arc::downgrade(&platform)));
+        tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
+        tokio::spawn(crate::async_invoke::run_heartbeat(Arc::downgrade(
+            &platform,
+        )));
         Ok(platform)
     }
 

@@ -52,6 +52,9 @@ pub struct TaskOverrides {
 struct TaskRequest {
     spec: TaskSpec,
     overrides: TaskOverrides,
+    /// When the first attempt was queued (`max_age` counts from it).
+    #[serde(default)]
+    queued_ms: i64,
 }
 
 /// A task of a live revision.
@@ -124,6 +127,7 @@ impl Platform {
         let request = serde_json::to_value(TaskRequest {
             spec: live.spec.clone(),
             overrides,
+            queued_ms: now_ms(),
         })
         .expect("task requests serialize");
         let store = self.store.clone();
@@ -214,7 +218,7 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
         Err(e) => {
             record.status = RunStatus::Failed;
             record.error = Some(format!("stored request is unreadable: {e}"));
-            finish(&platform, record, Vec::new(), None).await;
+            finish(&platform, record, Vec::new(), None, Vec::new()).await;
             platform.run_finished();
             return;
         }
@@ -273,7 +277,11 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let retry = retry_of(&platform, &record, &request);
-    finish(&platform, record, tail, retry).await;
+    let then_invoke = match retry {
+        None => task_destinations(&platform, &record, &request),
+        Some(_) => Vec::new(),
+    };
+    finish(&platform, record, tail, retry, then_invoke).await;
     platform.run_finished();
 }
 
@@ -284,6 +292,12 @@ fn retry_of(
     request: &TaskRequest,
 ) -> Option<(RunRecord, TaskRequest)> {
     if record.status == RunStatus::Succeeded || record.attempt > request.spec.retries {
+        return None;
+    }
+    let expires = request.queued_ms + request.spec.max_age_ms as i64;
+    if request.queued_ms > 0
+        && now_ms() + retry_backoff(platform, record).as_millis() as i64 > expires
+    {
         return None;
     }
     let mut next = record.clone();
@@ -298,19 +312,51 @@ fn retry_of(
     Some((next, request.clone()))
 }
 
+/// The destination a task run that ends for good queues with its record.
+fn task_destinations(
+    platform: &Platform,
+    record: &RunRecord,
+    request: &TaskRequest,
+) -> Vec<strato_store::NewInvocation> {
+    let payload = serde_json::to_string(&request.overrides.env).unwrap_or_default();
+    crate::async_invoke::destinations(
+        platform,
+        &crate::async_invoke::Outcome {
+            app: &record.app,
+            name: &record.function,
+            on_success: &request.spec.on_success,
+            on_failure: &request.spec.on_failure,
+            max_age_ms: request.spec.max_age_ms,
+            invocation_id: &record.id,
+            payload: payload.as_bytes(),
+            attempt: record.attempt,
+            status: record.status,
+            http_status: None,
+            exit_code: record.exit_code,
+            error: record.error.as_deref(),
+        },
+    )
+}
+
+/// The wait before the attempt after `record`'s.
+fn retry_backoff(platform: &Platform, record: &RunRecord) -> Duration {
+    platform.config.event_retry_base * 2u32.pow(record.attempt.saturating_sub(1).min(16))
+}
+
 /// Records the end (and queues the retry, started after a backoff).
 async fn finish(
     platform: &Arc<Platform>,
     record: RunRecord,
     tail: Vec<LogLine>,
     retry: Option<(RunRecord, TaskRequest)>,
+    then_invoke: Vec<strato_store::NewInvocation>,
 ) {
     let store = platform.store.clone();
     let next = retry.map(|(r, q)| (r, serde_json::to_value(q).expect("task requests serialize")));
     let n = next.clone();
     let rec = record.clone();
     let result = tokio::task::spawn_blocking(move || {
-        store.finish_task_run(&rec, &tail, n.as_ref().map(|(r, q)| (r, q)))
+        store.finish_task_run(&rec, &tail, n.as_ref().map(|(r, q)| (r, q)), &then_invoke)
     })
     .await;
     if !matches!(result, Ok(Ok(()))) {
@@ -319,8 +365,12 @@ async fn finish(
     }
     let _ = platform.run_ended.send(record.id.clone());
     if let Some((next, request)) = next {
-        let backoff = platform.config.event_retry_base * 2u32.pow((record.attempt - 1).min(16));
-        spawn_execute(platform.clone(), next, request, backoff);
+        spawn_execute(
+            platform.clone(),
+            next,
+            request,
+            retry_backoff(platform, &record),
+        );
     }
 }
 
@@ -518,10 +568,15 @@ pub(crate) async fn recover(platform: Arc<Platform>) {
         }
         record.status = RunStatus::Failed;
         record.error = Some("the server stopped while this run was running".into());
-        let retry = serde_json::from_value::<TaskRequest>(request)
-            .ok()
-            .and_then(|req| retry_of(&platform, &record, &req));
+        let request = serde_json::from_value::<TaskRequest>(request).ok();
+        let retry = request
+            .as_ref()
+            .and_then(|req| retry_of(&platform, &record, req));
+        let then_invoke = match (&retry, &request) {
+            (None, Some(req)) => task_destinations(&platform, &record, req),
+            _ => Vec::new(),
+        };
         tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
-        finish(&platform, record, Vec::new(), retry).await;
+        finish(&platform, record, Vec::new(), retry, then_invoke).await;
     }
 }

@@ -249,12 +249,14 @@ pub trait Store: Send + Sync + 'static {
     /// Adds output lines of a run still going.
     fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError>;
     /// Records a task run's end with its last lines and forgets its
-    /// request; queues `next` (the retry) in the same transaction.
+    /// request; queues `next` (the retry) and `then_invoke` (its
+    /// destination, unleased) in the same transaction.
     fn finish_task_run(
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
         next: Option<(&RunRecord, &Value)>,
+        then_invoke: &[NewInvocation],
     ) -> Result<(), StoreError>;
     /// Task runs queued or running, oldest first (recovery at start).
     fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;

@@ -92,6 +92,7 @@ pub enum SlotWork {
 pub struct SlotRecord {
     pub slot_ms: i64,
     pub outcome: SlotOutcome,
-    /// The invocation a fired slot queued.
+    /// The invocation the latest fired slot queued (this one's, if it
+    /// fired): what a new slot checks for overlap.
     pub invocation: Option<String>,
 }

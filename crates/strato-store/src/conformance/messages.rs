@@ -200,6 +200,8 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
     );
     let waiting = store.latest_schedule_slot("a", "tick").unwrap().unwrap();
     assert_eq!(waiting.outcome, SlotOutcome::Waiting);
+    // It still names the running firing's invocation, for overlap checks.
+    assert_eq!(waiting.invocation.as_deref(), Some("i1"));
     assert!(
         store
             .fire_waiting_slot(

@@ -47,7 +47,7 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     failed.exit_code = Some(3);
     let retry = queued("t1b", 2);
     store
-        .finish_task_run(&failed, &[line("last")], Some((&retry, &request)))
+        .finish_task_run(&failed, &[line("last")], Some((&retry, &request)), &[])
         .unwrap();
     let ids: Vec<String> = store
         .unfinished_task_runs()
@@ -68,6 +68,28 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         .unwrap();
     let texts: Vec<&str> = logs.iter().map(|l| l.line.text.as_str()).collect();
     assert_eq!(texts, ["first", "last"]);
+
+    // A run that ends for good queues its destination in the same step.
+    let mut t2 = queued("t2", 1);
+    t2.status = RunStatus::Succeeded;
+    let destination = NewInvocation {
+        id: "dest".into(),
+        app: "a".into(),
+        target: "@webhook".into(),
+        priority: strato_core::invocation::Priority::Normal,
+        head: "{}".into(),
+        body: b"record".to_vec(),
+        due_ms: 0,
+        expires_ms: i64::MAX / 2,
+        max_attempts: 5,
+    };
+    store
+        .finish_task_run(&t2, &[], None, &[destination])
+        .unwrap();
+    assert!(store.invocation_pending("dest").unwrap());
+    let claimed = store.claim_invocations(1, 1_000, 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].body, b"record");
 }
 
 pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {

@@ -619,8 +619,9 @@ impl Store for SqliteStore {
         finished: &RunRecord,
         logs: &[LogLine],
         next: Option<(&RunRecord, &Value)>,
+        then_invoke: &[NewInvocation],
     ) -> Result<(), StoreError> {
-        self.finish_task_run_sql(finished, logs, next)
+        self.finish_task_run_sql(finished, logs, next, then_invoke)
     }
 
     fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {

@@ -355,8 +355,10 @@ impl SqliteStore {
     ) -> Result<Option<SlotRecord>, StoreError> {
         self.read()
             .query_row(
-                "SELECT slot_ms, outcome, invocation FROM schedule_slots
-                 WHERE app = ?1 AND schedule = ?2 ORDER BY slot_ms DESC LIMIT 1",
+                "SELECT slot_ms, outcome,
+                   (SELECT invocation FROM schedule_slots WHERE app = ?1 AND schedule = ?2
+                    AND outcome = 'fired' ORDER BY slot_ms DESC LIMIT 1)
+                 FROM schedule_slots WHERE app = ?1 AND schedule = ?2 ORDER BY slot_ms DESC LIMIT 1",
                 params![app, schedule],
                 |r| {
                     let outcome: String = r.get(1)?;

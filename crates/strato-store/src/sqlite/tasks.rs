@@ -63,6 +63,7 @@ impl SqliteStore {
         finished: &RunRecord,
         logs: &[LogLine],
         next: Option<(&RunRecord, &Value)>,
+        then_invoke: &[crate::NewInvocation],
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn
@@ -83,6 +84,7 @@ impl SqliteStore {
             )
             .map_err(db("queueing the next attempt"))?;
         }
+        super::invocations::insert(&tx, then_invoke, finished.started_at_ms, 0)?;
         tx.commit().map_err(db("committing a finished task run"))
     }
 

@@ -1,0 +1,629 @@
+//! Queues: send, receive (long poll), delete, change visibility, purge,
+//! stats and redrive over the store's message table, and the consumers
+//! that deliver a queue's messages to a function or a task.
+//!
+//! A consumer is Lambda's event source mapping: it receives up to
+//! `batch_size` messages, hands them over as an SQS event and deletes
+//! those that were handled: all of them when the run succeeded, all but
+//! the `batchItemFailures` a function reported. Messages not deleted come
+//! back after their visibility timeout, and after `max_receives` go to the
+//! dead-letter queue. While a delivery runs, a heartbeat keeps its
+//! messages hidden, so a long task does not see its batch delivered twice.
+
+use crate::invoke::RunContext;
+use crate::platform::Platform;
+use crate::util::{iso8601_ms, now_ms};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strato_core::queue::{ConsumerTarget, MAX_BATCH, QueueSpec};
+use strato_core::{RunStatus, Trigger};
+use strato_store::{Message, NewMessage, QueueStats, ReceivePolicy};
+use tokio::sync::{Notify, Semaphore};
+
+/// Longest a receive may wait for a message (SQS's 20 s).
+pub const MAX_RECEIVE_WAIT: Duration = Duration::from_secs(20);
+/// How often an idle consumer looks again without being woken (messages
+/// whose delay or visibility timeout ran out wake nobody).
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// A queue operation that could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("no queue `{queue}` in app `{app}`; declare it as [queues.{queue}] and deploy")]
+    NoSuchQueue { app: String, queue: String },
+    #[error("message of {size} bytes is over the queue's limit of {max} bytes")]
+    TooLarge { size: usize, max: u64 },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("queue storage failed: {0}")]
+    Storage(String),
+}
+
+/// One message to send.
+#[derive(Debug, Clone, Default)]
+pub struct SendEntry {
+    pub body: Vec<u8>,
+    /// Overrides the queue's `delay` (at most 15 min).
+    pub delay: Option<Duration>,
+}
+
+/// A queue as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueInfo {
+    pub app: String,
+    pub name: String,
+    pub stats: QueueStats,
+    pub dead_letter: Option<String>,
+    pub consumer: Option<String>,
+}
+
+/// Wakes receivers and consumers of a queue when messages arrive.
+#[derive(Default)]
+pub(crate) struct QueueSignals {
+    by_queue: Mutex<HashMap<(String, String), Arc<Notify>>>,
+}
+
+impl QueueSignals {
+    fn get(&self, app: &str, queue: &str) -> Arc<Notify> {
+        self.by_queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((app.to_string(), queue.to_string()))
+            .or_default()
+            .clone()
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Storage(e.to_string())
+}
+
+impl Platform {
+    /// The live spec of a queue.
+    pub fn live_queue(&self, app: &str, queue: &str) -> Result<QueueSpec, QueueError> {
+        self.queues
+            .load()
+            .get(&(app.to_string(), queue.to_string()))
+            .cloned()
+            .ok_or_else(|| QueueError::NoSuchQueue {
+                app: app.into(),
+                queue: queue.into(),
+            })
+    }
+
+    /// Sends messages (at most 10), durable when it returns; their ids.
+    pub async fn send_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<String>, QueueError> {
+        let spec = self.live_queue(app, queue)?;
+        if entries.is_empty() || entries.len() > MAX_BATCH {
+            return Err(QueueError::BadRequest(format!(
+                "send 1 to {MAX_BATCH} messages at a time, not {}",
+                entries.len()
+            )));
+        }
+        let now = now_ms();
+        let mut messages = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if entry.body.len() as u64 > spec.max_message_bytes {
+                return Err(QueueError::TooLarge {
+                    size: entry.body.len(),
+                    max: spec.max_message_bytes,
+                });
+            }
+            let delay = match entry.delay {
+                Some(d) if d.as_millis() as u64 > strato_core::queue::MAX_DELAY_MS => {
+                    return Err(QueueError::BadRequest(
+                        "a message's delay may be at most 15m".into(),
+                    ));
+                }
+                Some(d) => d.as_millis() as i64,
+                None => spec.delay_ms as i64,
+            };
+            messages.push(NewMessage {
+                id: format!("m{}", &self.next_run_id()[1..]),
+                body: entry.body,
+                visible_ms: now + delay,
+                expires_ms: now + spec.retention_ms as i64,
+            });
+        }
+        let ids = messages.iter().map(|m| m.id.clone()).collect();
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), queue.to_string());
+        tokio::task::spawn_blocking(move || store.send_messages(&a, &q, &messages, now))
+            .await
+            .map_err(storage)?
+            .map_err(storage)?;
+        self.queue_signals.get(app, queue).notify_waiters();
+        Ok(ids)
+    }
+
+    /// Receives up to `max` messages, waiting up to `wait` for the first
+    /// one (long poll). `visibility` overrides the queue's timeout.
+    pub async fn receive_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Message>, QueueError> {
+        let spec = self.live_queue(app, queue)?;
+        if !(1..=MAX_BATCH).contains(&max) {
+            return Err(QueueError::BadRequest(format!(
+                "receive 1 to {MAX_BATCH} messages at a time, not {max}"
+            )));
+        }
+        let mut policy = receive_policy(&spec);
+        if let Some(v) = visibility {
+            policy.visibility_ms = v.as_millis() as i64;
+        }
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_RECEIVE_WAIT);
+        let signal = self.queue_signals.get(app, queue);
+        loop {
+            // Register before looking, so a send in between still wakes us.
+            let woken = signal.notified();
+            let got = self.receive_once(app, queue, max, &policy).await?;
+            if !got.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(got);
+            }
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + IDLE_POLL),
+                woken,
+            )
+            .await;
+        }
+    }
+
+    async fn receive_once(
+        &self,
+        app: &str,
+        queue: &str,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, QueueError> {
+        let store = self.store.clone();
+        let (a, q, p) = (app.to_string(), queue.to_string(), policy.clone());
+        tokio::task::spawn_blocking(move || store.receive_messages(&a, &q, now_ms(), max, &p))
+            .await
+            .map_err(storage)?
+            .map_err(storage)
+    }
+
+    /// Deletes received messages by receipt; false for stale receipts.
+    pub async fn delete_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: Vec<String>,
+    ) -> Result<Vec<bool>, QueueError> {
+        self.live_queue(app, queue)?;
+        if receipts.is_empty() || receipts.len() > MAX_BATCH {
+            return Err(QueueError::BadRequest(format!(
+                "delete 1 to {MAX_BATCH} messages at a time"
+            )));
+        }
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), queue.to_string());
+        tokio::task::spawn_blocking(move || store.delete_messages(&a, &q, &receipts))
+            .await
+            .map_err(storage)?
+            .map_err(storage)
+    }
+
+    /// Hides received messages for `timeout` from now (0 returns them).
+    pub async fn change_message_visibility(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Vec<bool>, QueueError> {
+        self.live_queue(app, queue)?;
+        if timeout.as_millis() as u64 > strato_core::queue::MAX_VISIBILITY_TIMEOUT_MS {
+            return Err(QueueError::BadRequest(
+                "a visibility timeout may be at most 12h".into(),
+            ));
+        }
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), queue.to_string());
+        let until = now_ms() + timeout.as_millis() as i64;
+        let changed = tokio::task::spawn_blocking(move || {
+            store.change_message_visibility(&a, &q, &receipts, until)
+        })
+        .await
+        .map_err(storage)?
+        .map_err(storage)?;
+        if timeout.is_zero() {
+            self.queue_signals.get(app, queue).notify_waiters();
+        }
+        Ok(changed)
+    }
+
+    pub async fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, QueueError> {
+        self.live_queue(app, queue)?;
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), queue.to_string());
+        tokio::task::spawn_blocking(move || store.purge_queue(&a, &q))
+            .await
+            .map_err(storage)?
+            .map_err(storage)
+    }
+
+    /// Moves a dead-letter queue's messages back where they came from.
+    pub async fn redrive_queue(&self, app: &str, dead_letter: &str) -> Result<u64, QueueError> {
+        self.live_queue(app, dead_letter)?;
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), dead_letter.to_string());
+        let moved = tokio::task::spawn_blocking(move || store.redrive_messages(&a, &q, now_ms()))
+            .await
+            .map_err(storage)?
+            .map_err(storage)?;
+        // Wake whoever consumes the queues they went back to.
+        for (key, _) in self.queues.load().iter().filter(|(k, _)| k.0 == app) {
+            self.queue_signals.get(&key.0, &key.1).notify_waiters();
+        }
+        Ok(moved)
+    }
+
+    /// Every live queue (of `app`, if given) with its depth.
+    pub async fn list_queues(&self, app: Option<&str>) -> Result<Vec<QueueInfo>, QueueError> {
+        let queues = self.queues.load();
+        let mut out = Vec::new();
+        let mut keys: Vec<_> = queues
+            .iter()
+            .filter(|((a, _), _)| app.is_none_or(|want| a == want))
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for ((a, q), spec) in keys {
+            let store = self.store.clone();
+            let (a2, q2) = (a.clone(), q.clone());
+            let stats = tokio::task::spawn_blocking(move || store.queue_stats(&a2, &q2, now_ms()))
+                .await
+                .map_err(storage)?
+                .map_err(storage)?;
+            out.push(QueueInfo {
+                app: a.clone(),
+                name: q.clone(),
+                stats,
+                dead_letter: spec.dead_letter.clone(),
+                consumer: spec.consumer.as_ref().map(|c| match &c.target {
+                    ConsumerTarget::Function(n) => format!("function:{n}"),
+                    ConsumerTarget::Task(n) => format!("task:{n}"),
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Makes an app's queues live (or removes them, `None`): consumers
+    /// start and stop to match, and a queue no longer declared loses its
+    /// messages.
+    pub(crate) fn set_app_queues(
+        self: &Arc<Self>,
+        app: &str,
+        queues: Option<&std::collections::BTreeMap<strato_core::FunctionName, QueueSpec>>,
+    ) {
+        let current = self.queues.load();
+        let mut next: HashMap<_, _> = current
+            .iter()
+            .filter(|((a, _), _)| a != app)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, spec) in queues.into_iter().flatten() {
+            next.insert((app.to_string(), name.to_string()), spec.clone());
+        }
+        let dropped: Vec<String> = current
+            .keys()
+            .filter(|(a, q)| a == app && !next.contains_key(&(a.clone(), q.clone())))
+            .map(|(_, q)| q.clone())
+            .collect();
+        self.queues.store(Arc::new(next));
+        for queue in dropped {
+            let store = self.store.clone();
+            let app = app.to_string();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.purge_queue(&app, &queue) {
+                    tracing::error!(app, queue, error = %e, "purging a removed queue");
+                }
+            });
+        }
+        self.restart_consumers(app);
+    }
+
+    /// Stops an app's consumers and starts those its live queues ask for.
+    fn restart_consumers(self: &Arc<Self>, app: &str) {
+        let mut consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        consumers.retain(|(a, _), handle| {
+            if a == app {
+                handle.abort();
+            }
+            a != app
+        });
+        for ((a, q), spec) in self.queues.load().iter() {
+            if a != app {
+                continue;
+            }
+            if let Some(consumer) = &spec.consumer {
+                let handle = tokio::spawn(consume(
+                    Arc::downgrade(self),
+                    a.clone(),
+                    q.clone(),
+                    spec.clone(),
+                    consumer.clone(),
+                ));
+                consumers.insert((a.clone(), q.clone()), handle);
+            }
+        }
+    }
+}
+
+fn receive_policy(spec: &QueueSpec) -> ReceivePolicy {
+    ReceivePolicy {
+        visibility_ms: spec.visibility_timeout_ms as i64,
+        max_receives: spec.max_receives,
+        dead_letter: spec.dead_letter.clone(),
+    }
+}
+
+/// The consumer loop of one queue: receive while a delivery slot is free,
+/// deliver each batch on its own task.
+async fn consume(
+    platform: std::sync::Weak<Platform>,
+    app: String,
+    queue: String,
+    spec: QueueSpec,
+    consumer: strato_core::queue::QueueConsumer,
+) {
+    let slots = Arc::new(Semaphore::new(consumer.concurrency as usize));
+    let policy = receive_policy(&spec);
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let signal = platform.queue_signals.get(&app, &queue);
+        let woken = signal.notified();
+        match platform
+            .receive_once(&app, &queue, consumer.batch_size as usize, &policy)
+            .await
+        {
+            Ok(batch) if !batch.is_empty() => {
+                let delivery = Delivery {
+                    platform: platform.clone(),
+                    app: app.clone(),
+                    queue: queue.clone(),
+                    visibility: Duration::from_millis(spec.visibility_timeout_ms),
+                    batch,
+                };
+                let target = consumer.target.clone();
+                tokio::spawn(async move {
+                    delivery.run(target).await;
+                    drop(slot);
+                });
+            }
+            Ok(_) => {
+                drop(platform);
+                drop(slot);
+                let _ = tokio::time::timeout(IDLE_POLL, woken).await;
+            }
+            Err(e) => {
+                tracing::error!(app, queue, error = %e, "receiving for a consumer");
+                drop(platform);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One batch on its way to its consumer.
+struct Delivery {
+    platform: Arc<Platform>,
+    app: String,
+    queue: String,
+    visibility: Duration,
+    batch: Vec<Message>,
+}
+
+impl Delivery {
+    async fn run(self, target: ConsumerTarget) {
+        let event = self.sqs_event();
+        // Heartbeat: keep the batch hidden while the delivery runs.
+        let heartbeat = self.spawn_heartbeat();
+        let handled: Vec<String> = match &target {
+            ConsumerTarget::Function(name) => self.to_function(name, event).await,
+            ConsumerTarget::Task(name) => self.to_task(name, event).await,
+        };
+        heartbeat.abort();
+        if handled.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .platform
+            .delete_messages(&self.app, &self.queue, handled)
+            .await
+        {
+            tracing::error!(app = %self.app, queue = %self.queue, error = %e, "deleting delivered messages");
+        }
+    }
+
+    fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let platform = self.platform.clone();
+        let (app, queue) = (self.app.clone(), self.queue.clone());
+        let receipts: Vec<String> = self.batch.iter().map(|m| m.receipt.clone()).collect();
+        let every = (self.visibility / 2).max(Duration::from_millis(500));
+        let visibility = self.visibility;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = platform
+                    .change_message_visibility(&app, &queue, receipts.clone(), visibility)
+                    .await
+                {
+                    tracing::warn!(app, queue, error = %e, "extending a delivery's visibility");
+                }
+            }
+        })
+    }
+
+    /// The batch as Lambda's SQS event.
+    fn sqs_event(&self) -> serde_json::Value {
+        let arn = format!(
+            "arn:aws:sqs:{}:000000000000:{}-{}",
+            self.platform.config.region, self.app, self.queue
+        );
+        let records: Vec<_> = self
+            .batch
+            .iter()
+            .map(|m| {
+                let body = String::from_utf8_lossy(&m.body);
+                serde_json::json!({
+                    "messageId": m.id,
+                    "receiptHandle": m.receipt,
+                    "body": body,
+                    "attributes": {
+                        "ApproximateReceiveCount": m.receive_count.to_string(),
+                        "SentTimestamp": m.sent_ms.to_string(),
+                        "ApproximateFirstReceiveTimestamp": m.first_receive_ms.to_string(),
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": hex::encode(md5_of(body.as_bytes())),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": self.platform.config.region,
+                })
+            })
+            .collect();
+        serde_json::json!({ "Records": records })
+    }
+
+    /// Runs the function with the batch; the receipts it handled.
+    async fn to_function(&self, name: &str, event: serde_json::Value) -> Vec<String> {
+        let function = self
+            .platform
+            .routing
+            .load()
+            .functions
+            .get(&(self.app.clone(), name.to_string()))
+            .cloned();
+        let Some(function) = function else {
+            tracing::warn!(app = %self.app, queue = %self.queue, function = name, "consumer function is not deployed");
+            return Vec::new();
+        };
+        let first = &self.batch[0];
+        let request = http::Request::post("/")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("ce-id", first.id.as_str())
+            .header("ce-type", "com.amazonaws.sqs.message")
+            .header("ce-source", format!("strato:queue:{}", self.queue))
+            .header("ce-specversion", "1.0")
+            .header("ce-time", iso8601_ms(now_ms()))
+            .body(Full::new(Bytes::from(event.to_string())))
+            .expect("a valid queue request");
+        let (tell, status) = tokio::sync::oneshot::channel();
+        let mut cx = RunContext::new(Trigger::Queue);
+        cx.event_id = Some(first.id.clone());
+        cx.attempt = first.receive_count;
+        cx.wait_for_slot = true;
+        cx.on_status = Some(tell);
+        let response = self.platform.run_function(function, request, cx).await;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if !matches!(status.await, Ok(RunStatus::Succeeded)) {
+            return Vec::new();
+        }
+        let failed = batch_item_failures(&body);
+        self.batch
+            .iter()
+            .filter(|m| !failed.contains(&m.id))
+            .map(|m| m.receipt.clone())
+            .collect()
+    }
+
+    /// Starts the task with the batch in `SQS_EVENT` and waits for it;
+    /// the whole batch is handled when it exits 0.
+    async fn to_task(&self, name: &str, event: serde_json::Value) -> Vec<String> {
+        let Some(task) = self.platform.live_task(&self.app, name) else {
+            tracing::warn!(app = %self.app, queue = %self.queue, task = name, "consumer task is not deployed");
+            return Vec::new();
+        };
+        let mut overrides = crate::tasks::TaskOverrides::default();
+        overrides.env.insert("SQS_EVENT".into(), event.to_string());
+        let run = match self
+            .platform
+            .queue_task(&task, overrides, Trigger::Queue, None, None)
+            .await
+        {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::error!(app = %self.app, queue = %self.queue, error = %e, "starting a consumer task");
+                return Vec::new();
+            }
+        };
+        // Retries of the task are its own; the batch is handled when the
+        // run (or a retry of it) succeeds, judged by this first run.
+        loop {
+            match self
+                .platform
+                .wait_for_run(&run.id, Duration::from_secs(30))
+                .await
+            {
+                Ok(Some(r)) if r.status == RunStatus::Succeeded => {
+                    return self.batch.iter().map(|m| m.receipt.clone()).collect();
+                }
+                Ok(Some(r)) if matches!(r.status, RunStatus::Queued | RunStatus::Running) => {
+                    continue;
+                }
+                Ok(Some(_)) => return Vec::new(),
+                Ok(None) | Err(_) => return Vec::new(),
+            }
+        }
+    }
+}
+
+/// The message ids a function reported as failed (Lambda's
+/// `{"batchItemFailures":[{"itemIdentifier":"..."}]}`).
+fn batch_item_failures(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("batchItemFailures").cloned())
+        .and_then(|v| v.as_array().cloned())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("itemIdentifier")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_item_failures_are_read_from_lambdas_shape() {
+        let body = br#"{"batchItemFailures":[{"itemIdentifier":"m2"},{"itemIdentifier":"m5"}]}"#;
+        assert_eq!(batch_item_failures(body), ["m2", "m5"]);
+        assert!(batch_item_failures(b"ok").is_empty());
+        assert!(batch_item_failures(br#"{"batchItemFailures":[]}"#).is_empty());
+    }
+}
