@@ -150,7 +150,7 @@ impl ScheduleSpec {
     /// fired (or, for a new schedule, when it was deployed) and the time.
     /// Slots older than [`MISFIRE_GRACE_MS`] were missed, and `catch_up`
     /// picks which of them fire; a late tick within the grace fires its
-    /// slot as usual.
+    /// latest slot as usual (`all` fires every one).
     pub fn due_slots(&self, last_ms: i64, now_ms: i64) -> Vec<i64> {
         let mut due = Vec::new();
         let mut missed = Vec::new();
@@ -178,12 +178,13 @@ impl ScheduleSpec {
                 }
             }
         }
-        let caught_up: Vec<i64> = match self.catch_up {
-            CatchUp::None => Vec::new(),
-            CatchUp::Latest => missed.last().copied().into_iter().collect(),
-            CatchUp::All => missed,
-        };
-        caught_up.into_iter().chain(due).collect()
+        // One firing per tick for `none` and `latest`: a few seconds of
+        // lateness (a slow tick, a quick restart) is not a burst.
+        match self.catch_up {
+            CatchUp::None => due.last().copied().into_iter().collect(),
+            CatchUp::Latest => due.last().or(missed.last()).copied().into_iter().collect(),
+            CatchUp::All => missed.into_iter().chain(due).collect(),
+        }
     }
 }
 
@@ -278,6 +279,19 @@ mod tests {
         let slots = all.due_slots(T0, T0 + 10 * MIN + 1_000);
         assert_eq!(slots.len(), 10);
         assert_eq!(*slots.last().unwrap(), T0 + 10 * MIN);
+        // A tick 3.5 s late on a per-second schedule: `none` and `latest`
+        // fire the latest slot once, `all` fires the three.
+        let per_second = |c| spec(Every::Rate(1_000), c);
+        let late = T0 + 3_500;
+        assert_eq!(
+            per_second(CatchUp::None).due_slots(T0, late),
+            vec![T0 + 3_000]
+        );
+        assert_eq!(
+            per_second(CatchUp::Latest).due_slots(T0, late),
+            vec![T0 + 3_000]
+        );
+        assert_eq!(per_second(CatchUp::All).due_slots(T0, late).len(), 3);
     }
 
     #[test]

@@ -84,6 +84,17 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                 let now = wasi::clocks::wall_clock::now();
                 let started_us = now.seconds * 1_000_000 + u64::from(now.nanoseconds / 1000);
                 let body = String::from_utf8_lossy(&read_body(request)).into_owned();
+                if body.contains("\"eventSource\":\"aws:sqs\"") {
+                    return consume_sqs_batch(&body, out);
+                }
+                if body.contains("\"detail-type\":\"Scheduled Event\"") {
+                    let time = field(&body, "time");
+                    println!("scheduled {time} started_us {started_us}");
+                    if body.contains("\"sleep\"") {
+                        wasi::clocks::monotonic_clock::subscribe_duration(2_500_000_000).block();
+                    }
+                    return respond(out, 200, "text/plain", b"ok\n");
+                }
                 let key = body
                     .split("\"key\":\"")
                     .nth(1)
@@ -175,4 +186,34 @@ fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
         }
     }
     Ok((status, bytes))
+}
+
+/// The string value of the first `"name":"..."` in a JSON text (the test
+/// payloads hold no escaped quotes).
+fn field<'a>(json: &'a str, name: &str) -> &'a str {
+    json.split(&format!("\"{name}\":\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("?")
+}
+
+/// An SQS batch: logs each message; bodies containing "fail" are reported
+/// as `batchItemFailures`, one containing "crash" fails the whole batch.
+fn consume_sqs_batch(body: &str, out: ResponseOutparam) {
+    let mut failures = Vec::new();
+    // One record per `"attributes":{` (keys are serialized sorted).
+    for record in body.split("\"attributes\":{").skip(1) {
+        let id = field(record, "messageId");
+        let text = field(record, "body");
+        let count = field(record, "ApproximateReceiveCount");
+        println!("message {text} id {id} receive {count}");
+        if text.contains("crash") {
+            return respond(out, 500, "text/plain", b"crashing on purpose\n");
+        }
+        if text.contains("fail") {
+            failures.push(format!("{{\"itemIdentifier\":\"{id}\"}}"));
+        }
+    }
+    let answer = format!("{{\"batchItemFailures\":[{}]}}", failures.join(","));
+    respond(out, 200, "application/json", answer.as_bytes());
 }
