@@ -281,7 +281,7 @@ async fn handle_list_runs(
         app: caller.scope(q.app.as_deref())?,
         function: q.function,
         status,
-        limit: q.limit.unwrap_or(100).min(10_000),
+        limit: q.limit.unwrap_or(100).min(50_000),
     };
     Ok(Json(ctx.platform.store().list_runs(&filter)?).into_response())
 }

@@ -118,46 +118,104 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
     });
 }
 
+/// The runs of `app` with `query` (status, function), up to 50,000.
+fn runs_where(server: &Server, query: &str) -> Vec<Value> {
+    client()
+        .get(format!("{}/api/v1/runs?app=aq&limit=50000&{query}", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 #[test]
-fn no_async_invocation_is_lost_across_kill_9() {
+fn ten_thousand_async_invocations_survive_kill_9() {
     let mut server = Server::start();
-    let app = AppDir::new(&manifest(4));
+    let app = AppDir::new(&format!(
+        "{}[functions.f]\ncomponent = \"{}\"\nroutes = [\"/f/*\"]\n[functions.f.async]\nretries = 2\n",
+        manifest(50),
+        guest("kitchen")
+    ));
     server.cli_ok(&["deploy", app.path()]);
-    // 300 invocations of a 50 ms function, 4 at a time: most are still
-    // queued when the server dies.
-    let mut ids = Vec::new();
-    for i in 0..300 {
-        let priority = ["high", "normal", "low"][i % 3];
-        let resp = invoke_async(&server, "/k/sleep?ms=50", Some(priority));
-        assert_eq!(resp.status(), 202);
-        ids.push(
-            resp.json::<Value>().unwrap()["invocation_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    // 10,000 invocations through the gateway from 8 clients: 9,900 of a
+    // 20 ms function (50 at a time, so thousands are still queued or
+    // running when the server dies) and 100 that fail every attempt.
+    let ids: Vec<(String, bool)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let server = &server;
+                s.spawn(move || {
+                    let http = client();
+                    (0..1250)
+                        .map(|i| {
+                            let n = w * 1250 + i;
+                            let failing = n % 100 == 0;
+                            let path = if failing { "/f/panic" } else { "/k/sleep?ms=20" };
+                            let resp = http
+                                .post(server.url(path))
+                                .header("x-strato-invocation-type", "Event")
+                                .header("x-strato-priority", ["high", "normal", "low"][n % 3])
+                                .body("payload")
+                                .send()
+                                .unwrap();
+                            assert_eq!(resp.status(), 202);
+                            let id = resp.json::<Value>().unwrap()["invocation_id"]
+                                .as_str()
+                                .unwrap()
+                                .to_string();
+                            (id, failing)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(ids.len(), 10_000);
     let pending = server.metric("strato_async_invocations_pending");
-    assert!(pending > 0.0, "the kill must interrupt queued work");
+    assert!(pending > 1000.0, "the kill must interrupt queued work ({pending} pending)");
     server.kill9();
-    server.restart();
+    server.restart_after_exit();
     wait_until(
         "every invocation to settle",
-        Duration::from_secs(60),
+        Duration::from_secs(240),
         || server.metric("strato_async_invocations_pending") == 0.0,
     );
-    wait_until("every run to be recorded", Duration::from_secs(10), || {
-        let runs = runs_of(&server);
-        let mut succeeded: HashMap<String, usize> = HashMap::new();
-        for r in &runs {
-            if r["status"] == "succeeded" {
-                *succeeded
-                    .entry(r["event_id"].as_str().unwrap_or("").to_string())
-                    .or_default() += 1;
-            }
+    let mut by_id: HashMap<String, Vec<Value>> = HashMap::new();
+    wait_until("every run to be recorded", Duration::from_secs(20), || {
+        by_id.clear();
+        for r in runs_where(&server, "function=k")
+            .into_iter()
+            .chain(runs_where(&server, "function=f"))
+        {
+            let id = r["event_id"].as_str().unwrap_or("").to_string();
+            by_id.entry(id).or_default().push(r);
         }
-        ids.iter().all(|id| succeeded.get(id) == Some(&1))
+        ids.iter().all(|(id, _)| {
+            by_id
+                .get(id)
+                .is_some_and(|runs| runs.iter().any(|r| r["status"] != "running"))
+        })
     });
+    for (id, failing) in &ids {
+        let runs = &by_id[id];
+        let mut attempts: Vec<u64> = runs.iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
+        attempts.sort();
+        let distinct = attempts.windows(2).all(|w| w[0] < w[1]);
+        assert!(distinct, "{id}: an attempt recorded twice: {runs:?}");
+        if *failing {
+            // Every attempt failed; the last one (3) settled it.
+            assert!(runs.iter().all(|r| r["status"] == "failed"), "{runs:?}");
+            assert_eq!(attempts.last(), Some(&3), "{id}: {runs:?}");
+        } else {
+            // Exactly one success, as its attempt (2 if the kill
+            // interrupted the first).
+            assert_eq!(runs.len(), 1, "{id}: {runs:?}");
+            assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
+            assert!(attempts[0] <= 2, "{runs:?}");
+        }
+    }
 }
 
 #[test]
