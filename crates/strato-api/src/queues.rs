@@ -83,7 +83,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], example: &str) -> Result<T, 
 fn seconds(value: Option<f64>, field: &str) -> Result<Option<Duration>, ApiError> {
     match value {
         None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 && s <= 43_200.0 => {
+        Some(s) if (0.0..=43_200.0).contains(&s) => {
             Ok(Some(Duration::from_secs_f64(s)))
         }
         Some(_) => Err(ApiError::bad_request(format!(

@@ -104,6 +104,59 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
     }
 }
 
+/// Accepted invocations on their way to the store, each with whom to
+/// tell once it is committed.
+pub(crate) type EnqueueSender =
+    tokio::sync::mpsc::UnboundedSender<(NewInvocation, oneshot::Sender<Result<(), String>>)>;
+type EnqueueReceiver =
+    tokio::sync::mpsc::UnboundedReceiver<(NewInvocation, oneshot::Sender<Result<(), String>>)>;
+
+/// Most invocations one enqueue transaction takes.
+const ENQUEUE_BATCH: usize = 512;
+
+pub(crate) fn enqueue_channel() -> (EnqueueSender, EnqueueReceiver) {
+    tokio::sync::mpsc::unbounded_channel()
+}
+
+/// Runs until the platform is dropped: commits accepted invocations in
+/// batches (whatever arrived while the previous batch was committing,
+/// one store call and one fsync for all), answers their callers, and
+/// dispatches them. One hop to a blocking thread per batch instead of per
+/// invocation is what lets the gateway accept tens of thousands a second.
+pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: EnqueueReceiver) {
+    let mut batch = Vec::with_capacity(ENQUEUE_BATCH);
+    while rx.recv_many(&mut batch, ENQUEUE_BATCH).await > 0 {
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let now = now_ms();
+        let (new, tells): (Vec<NewInvocation>, Vec<_>) =
+            std::mem::take(&mut batch).into_iter().unzip();
+        let store = platform.store.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            let result = store.enqueue_invocations(&new, now, LEASE_MS);
+            (new, result)
+        })
+        .await;
+        let (new, result) = match committed {
+            Ok((new, result)) => (new, result.map_err(|e| e.to_string())),
+            Err(e) => (Vec::new(), Err(e.to_string())),
+        };
+        let ok = result.is_ok();
+        for tell in tells {
+            let _ = tell.send(result.clone());
+        }
+        if ok {
+            for invocation in new {
+                tokio::spawn(dispatch(
+                    platform.clone(),
+                    invocation.claimed_by_enqueuer(now),
+                ));
+            }
+        }
+    }
+}
+
 /// The request an invocation replays: method, path and headers (the body
 /// is stored beside it as bytes).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,26 +217,17 @@ impl Platform {
             expires_ms: now + function.spec.max_age_ms as i64,
             max_attempts: function.spec.retries + 1,
         };
-        let lease_ms = LEASE_MS;
-        // Queue and dispatch on a task of their own: if the caller goes
-        // away mid-way (a client disconnecting), a committed invocation is
-        // still dispatched now, not only when its lease runs out.
-        let platform = self.clone();
-        tokio::spawn(async move {
-            let store = platform.store.clone();
-            let queued = new.clone();
-            tokio::task::spawn_blocking(move || {
-                store.enqueue_invocations(&[queued], now, lease_ms)
-            })
+        // The enqueuer commits it with others arriving meanwhile and
+        // dispatches it; if the caller goes away mid-way (a client
+        // disconnecting), a committed invocation is still dispatched now.
+        let (tell, committed) = oneshot::channel();
+        self.enqueuer
+            .send((new, tell))
+            .map_err(|_| InvokeError::Storage("the server is stopping".into()))?;
+        committed
             .await
-            .map_err(|e| InvokeError::Storage(e.to_string()))?
-            .map_err(|e| InvokeError::Storage(e.to_string()))?;
-            let invocation = new.claimed_by_enqueuer(now);
-            tokio::spawn(dispatch(platform, invocation));
-            Ok::<_, InvokeError>(())
-        })
-        .await
-        .map_err(|e| InvokeError::Storage(e.to_string()))??;
+            .map_err(|_| InvokeError::Storage("the server is stopping".into()))?
+            .map_err(InvokeError::Storage)?;
         Ok(id)
     }
 }

@@ -83,6 +83,8 @@ pub struct Platform {
     pub(crate) schedules: ArcSwap<HashMap<(String, String), crate::schedules::LiveSchedule>>,
     /// Async invocations this process holds; their leases are renewed.
     pub(crate) in_hand: crate::async_invoke::InHand,
+    /// Accepted async invocations on their way to the store.
+    pub(crate) enqueuer: crate::async_invoke::EnqueueSender,
     /// Ids of task runs whose end was just recorded (for long polls).
     pub(crate) run_ended: tokio::sync::broadcast::Sender<String>,
     in_flight: AtomicUsize,
@@ -121,6 +123,7 @@ impl Platform {
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let containers = ContainerRuntime::new(config.containers.clone())
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        let (enqueuer, enqueued) = crate::async_invoke::enqueue_channel();
         let platform = Arc::new(Platform {
             store,
             buckets: Arc::new(buckets),
@@ -139,6 +142,7 @@ impl Platform {
             consumers: Default::default(),
             schedules: ArcSwap::from_pointee(HashMap::new()),
             in_hand: Default::default(),
+            enqueuer,
             run_ended: tokio::sync::broadcast::channel(1024).0,
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -193,6 +197,10 @@ impl Platform {
         tokio::spawn(crate::async_invoke::run_heartbeat(Arc::downgrade(
             &platform,
         )));
+        tokio::spawn(crate::async_invoke::run_enqueuer(
+            Arc::downgrade(&platform),
+            enqueued,
+        ));
         Ok(platform)
     }
 

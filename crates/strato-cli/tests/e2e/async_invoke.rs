@@ -121,7 +121,10 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
 /// The runs of `app` with `query` (status, function), up to 50,000.
 fn runs_where(server: &Server, query: &str) -> Vec<Value> {
     client()
-        .get(format!("{}/api/v1/runs?app=aq&limit=50000&{query}", server.api))
+        .get(format!(
+            "{}/api/v1/runs?app=aq&limit=50000&{query}",
+            server.api
+        ))
         .bearer_auth(&server.token)
         .send()
         .unwrap()
@@ -151,7 +154,11 @@ fn ten_thousand_async_invocations_survive_kill_9() {
                         .map(|i| {
                             let n = w * 1250 + i;
                             let failing = n % 100 == 0;
-                            let path = if failing { "/f/panic" } else { "/k/sleep?ms=20" };
+                            let path = if failing {
+                                "/f/panic"
+                            } else {
+                                "/k/sleep?ms=20"
+                            };
                             let resp = http
                                 .post(server.url(path))
                                 .header("x-strato-invocation-type", "Event")
@@ -170,11 +177,17 @@ fn ten_thousand_async_invocations_survive_kill_9() {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     assert_eq!(ids.len(), 10_000);
     let pending = server.metric("strato_async_invocations_pending");
-    assert!(pending > 1000.0, "the kill must interrupt queued work ({pending} pending)");
+    assert!(
+        pending > 1000.0,
+        "the kill must interrupt queued work ({pending} pending)"
+    );
     server.kill9();
     server.restart_after_exit();
     wait_until(
@@ -200,7 +213,10 @@ fn ten_thousand_async_invocations_survive_kill_9() {
     });
     for (id, failing) in &ids {
         let runs = &by_id[id];
-        let mut attempts: Vec<u64> = runs.iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
+        let mut attempts: Vec<u64> = runs
+            .iter()
+            .map(|r| r["attempt"].as_u64().unwrap())
+            .collect();
         attempts.sort();
         let distinct = attempts.windows(2).all(|w| w[0] < w[1]);
         assert!(distinct, "{id}: an attempt recorded twice: {runs:?}");

@@ -596,3 +596,124 @@ fn runs_fail_with_advice_when_the_runtime_is_missing_and_deploys_need_the_image(
     assert_ne!(code, 0);
     assert!(err.contains("apt-get install runc"), "{err}");
 }
+
+#[test]
+fn queues_and_schedules_start_tasks_whose_outcomes_reach_destinations() {
+    let server = server_with_busybox(&[]);
+    deploy(
+        &server,
+        r#"
+[app]
+name = "tq"
+[tasks.consume]
+image = "bb:1"
+command = ["/bin/sh", "-c", "echo got $SQS_EVENT; case \"$SQS_EVENT\" in *bad*) exit 3;; esac"]
+[tasks.consume.async]
+on_failure = "queue:outcomes"
+[tasks.tick]
+image = "bb:1"
+command = ["/bin/sh", "-c", "echo tick $SCHEDULE_EVENT"]
+[tasks.tick.async]
+on_success = "queue:outcomes"
+[queues.in]
+visibility_timeout = "30s"
+consumer = { task = "consume", batch_size = 2 }
+[queues.outcomes]
+[schedules.tick]
+rate = "2s"
+task = "tick"
+payload = { n = 7 }
+"#,
+    );
+    let queue = |name: &str, op: &str, body: Value| -> Value {
+        client()
+            .post(format!("{}/api/v1/apps/tq/queues/{name}/{op}", server.api))
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let runs_of = |task: &str| -> Vec<Value> {
+        client()
+            .get(format!(
+                "{}/api/v1/runs?app=tq&function={task}&limit=100",
+                server.api
+            ))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    // A batch of two: one task run with both in SQS_EVENT; exit 0 deletes
+    // them.
+    queue(
+        "in",
+        "messages",
+        serde_json::json!({ "messages": [{ "body": "good-1" }, { "body": "good-2" }] }),
+    );
+    let mut run = Value::Null;
+    wait_until(
+        "the consumer task to succeed",
+        Duration::from_secs(20),
+        || {
+            run = runs_of("consume")
+                .into_iter()
+                .find(|r| r["status"] == "succeeded")
+                .unwrap_or(Value::Null);
+            !run.is_null()
+        },
+    );
+    assert_eq!(run["trigger"], "queue");
+    let logs = run_logs(&server, run["id"].as_str().unwrap());
+    assert!(logs.contains("good-1") && logs.contains("good-2"), "{logs}");
+    assert!(logs.contains("\"eventSource\":\"aws:sqs\""), "{logs}");
+    wait_until("the batch to be deleted", Duration::from_secs(10), || {
+        let stats: Value = client()
+            .get(format!("{}/api/v1/apps/tq/queues/in", server.api))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        stats["stats"]["visible"] == 0 && stats["stats"]["in_flight"] == 0
+    });
+
+    // A failing batch stays in the queue (in flight until its visibility
+    // timeout), and the failed task run's record goes to its destination.
+    queue(
+        "in",
+        "messages",
+        serde_json::json!({ "messages": [{ "body": "bad" }] }),
+    );
+    // The schedule's task runs too; its successes are recorded there.
+    let mut records: Vec<Value> = Vec::new();
+    wait_until("both destination records", Duration::from_secs(30), || {
+        let got = queue("outcomes", "receive", serde_json::json!({ "max": 10 }));
+        for m in got["messages"].as_array().unwrap() {
+            records.push(serde_json::from_str(m["body"].as_str().unwrap()).unwrap());
+        }
+        let failed = records.iter().any(|r| {
+            r["requestContext"]["condition"] == "RetriesExhausted"
+                && r["responseContext"]["exitCode"] == 3
+                && r["requestContext"]["functionArn"] == "strato:tq:consume"
+        });
+        let ticked = records.iter().any(|r| {
+            r["requestContext"]["condition"] == "Success"
+                && r["requestContext"]["functionArn"] == "strato:tq:tick"
+        });
+        failed && ticked
+    });
+    let tick = runs_of("tick")
+        .into_iter()
+        .find(|r| r["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(tick["trigger"], "schedule");
+    let logs = run_logs(&server, tick["id"].as_str().unwrap());
+    assert!(
+        logs.contains("Scheduled Event") && logs.contains("\"n\":7"),
+        "{logs}"
+    );
+}
