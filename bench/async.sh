@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Async invocation benchmark (issue 5, work in progress), side by side in
-# one run on this machine:
-#   floor   raw SQLite, WAL + synchronous=FULL like Strato's store: insert a
-#           row and update it (queue + settle), one transaction per 256
-#           operations, 16 writers' worth of rows (Python's sqlite3)
-#   strato  no-op async invocations of the kitchen guest through the
-#           gateway (`X-Strato-Invocation-Type: Event`) with wrk at 32
-#           connections for DUR seconds: accepted/s (durable before each
-#           202), then the time until the queue is drained (end to end)
+# Async invocations and queues (issue 5), side by side in one run on this
+# machine:
+#   floor    raw SQLite, WAL + synchronous=FULL like Strato's store: insert a
+#            row and update it (queue + settle), one transaction per 256
+#            operations (Python's sqlite3)
+#   async    no-op async invocations of the kitchen guest through the
+#            gateway (`X-Strato-Invocation-Type: Event`) with wrk at 64
+#            connections for DUR seconds: accepted/s (durable before each
+#            202), then the time until the queue is drained (end to end)
+#   latency  open loop at 1,000 invocations/s for 5 s: from the client's
+#            send to the guest's first instruction (its own clock reading)
+#   queue    8 workers, each: send 10, receive 10, delete 10, for DUR s
 # Usage: bench/async.sh [SECONDS]   (default 10)
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
 DUR="${1:-10}"
 ensure_packages wrk:wrk curl:curl
-echo "building strato and the guests"
+echo "building strato, the guests and the bench tools"
 cargo build --release -p strato-cli >/dev/null 2>&1
 build_guests >/dev/null 2>&1
+(cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
+TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 STRATO="$CARGO_TARGET_DIR/release/strato"
 KITCHEN="$CARGO_TARGET_DIR/guests/wasm32-wasip2/release/kitchen.wasm"
 WORK="$(mktemp -d -p "$HOME")"
@@ -46,7 +51,7 @@ PY
 export STRATO_DATA_DIR="$WORK/strato"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18690/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 mkdir -p "$WORK/app"
-printf '[app]\nname = "ab"\n[functions.k]\ncomponent = "%s"\nroutes = ["/k/*"]\nconcurrency = 1000\n' "$KITCHEN" > "$WORK/app/strato.toml"
+printf '[app]\nname = "ab"\n[functions.k]\ncomponent = "%s"\nroutes = ["/k/*"]\nconcurrency = 1000\n[functions.lat]\ncomponent = "%s"\nroutes = ["/lat/*"]\n[queues.q]\n' "$KITCHEN" "$KITCHEN" > "$WORK/app/strato.toml"
 "$STRATO" deploy "$WORK/app" >/dev/null
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -54,9 +59,9 @@ wrk.body = "x"
 wrk.headers["X-Strato-Invocation-Type"] = "Event"
 LUA
 pending() { curl -fsS http://127.0.0.1:18690/metrics | awk '/^strato_async_invocations_pending /{print $2}'; }
-echo "== strato: async invocations through the gateway, wrk -c32 -t2 -d${DUR}s"
+echo "== strato: async invocations through the gateway, wrk -c64 -t2 -d${DUR}s"
 START=$(date +%s.%N)
-wrk -c32 -t2 -d"${DUR}s" -s "$WORK/post.lua" http://127.0.0.1:18680/k/echo | grep -E "Requests/sec|Non-2xx|requests in"
+wrk -c64 -t2 -d"${DUR}s" -s "$WORK/post.lua" http://127.0.0.1:18680/k/echo | grep -E "Requests/sec|Non-2xx|requests in"
 SENT_END=$(date +%s.%N)
 while [ "$(pending)" != "0" ]; do sleep 0.05; done
 DONE=$(date +%s.%N)
@@ -66,3 +71,9 @@ import sys
 start, sent, done, runs = map(float, sys.argv[1:])
 print("strato: %d invocations run; queue drained %.2f s after the load stopped; %.0f invocations/s end to end" % (runs, done - sent, runs / (done - start)))
 PY
+
+TOKEN="$(cat "$WORK/strato/admin.token")"
+echo "== strato: enqueue-to-start latency, open loop at 1,000/s for 5 s (4 connections)"
+"$TOOLS/asyncbench" latency http://127.0.0.1:18680/lat/ http://127.0.0.1:18690 "$TOKEN" ab 1000 5 4
+echo "== strato: queue send + receive + delete in batches of 10, 8 workers, ${DUR}s"
+"$TOOLS/asyncbench" queue http://127.0.0.1:18690 "$TOKEN" ab q "$DUR" 8
