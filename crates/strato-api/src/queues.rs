@@ -83,9 +83,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], example: &str) -> Result<T, 
 fn seconds(value: Option<f64>, field: &str) -> Result<Option<Duration>, ApiError> {
     match value {
         None => Ok(None),
-        Some(s) if (0.0..=43_200.0).contains(&s) => {
-            Ok(Some(Duration::from_secs_f64(s)))
-        }
+        Some(s) if (0.0..=43_200.0).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
         Some(_) => Err(ApiError::bad_request(format!(
             "`{field}` must be between 0 and 43200 seconds"
         ))),
