@@ -77,3 +77,21 @@ echo "== strato: enqueue-to-start latency, open loop at 1,000/s for 5 s (4 conne
 "$TOOLS/asyncbench" latency http://127.0.0.1:18680/lat/ http://127.0.0.1:18690 "$TOKEN" ab 1000 5 4
 echo "== strato: queue send + receive + delete in batches of 10, 8 workers, ${DUR}s"
 "$TOOLS/asyncbench" queue http://127.0.0.1:18690 "$TOKEN" ab q "$DUR" 8
+
+# The peer: graphile-worker (Node) on PostgreSQL 15 with its default
+# durability (fsync on, synchronous_commit on), on the same machine, with
+# Strato stopped. 30,000 no-op jobs added one per transaction by 64
+# clients while one worker runs them 24 at a time.
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
+ensure_packages postgresql:/usr/lib/postgresql/15/bin/initdb nodejs:node npm:npm
+PG=/usr/lib/postgresql/15/bin
+PEER="$HOME/.cache/strato-bench/peer"
+mkdir -p "$PEER" && cp bench/peer/package.json bench/peer/graphile.js "$PEER/"
+(cd "$PEER" && npm install --silent --no-audit --no-fund >/dev/null 2>&1)
+PGWORK="$(mktemp -d)"; chown postgres "$PGWORK"
+stop_pg() { su postgres -c "$PG/pg_ctl -D $PGWORK/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$PGWORK"; }
+trap 'cleanup; stop_pg' EXIT
+su postgres -c "$PG/initdb -D $PGWORK/data -A trust" >/dev/null
+su postgres -c "$PG/pg_ctl -D $PGWORK/data -l $PGWORK/pg.log -o '-p 18632 -k $PGWORK -c max_connections=200 -c fsync=on -c synchronous_commit=on' -w start" >/dev/null
+echo "== peer: graphile-worker $(node -p "require('$PEER/node_modules/graphile-worker/package.json').version") on PostgreSQL $($PG/postgres --version | awk '{print $3}'), 30,000 jobs, 64 clients, concurrency 24"
+node "$PEER/graphile.js" "postgres://postgres@127.0.0.1:18632/postgres" 30000 64 24

@@ -118,31 +118,17 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
     });
 }
 
-/// The runs of `app` with `query` (status, function), up to 50,000.
-fn runs_where(server: &Server, query: &str) -> Vec<Value> {
-    client()
-        .get(format!(
-            "{}/api/v1/runs?app=aq&limit=50000&{query}",
-            server.api
-        ))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 #[test]
 fn ten_thousand_async_invocations_survive_kill_9() {
     let mut server = Server::start();
     let app = AppDir::new(&format!(
         "{}[functions.f]\ncomponent = \"{}\"\nroutes = [\"/f/*\"]\n[functions.f.async]\nretries = 2\n",
-        manifest(50),
+        manifest(10),
         guest("kitchen")
     ));
     server.cli_ok(&["deploy", app.path()]);
     // 10,000 invocations through the gateway from 8 clients: 9,900 of a
-    // 20 ms function (50 at a time, so thousands are still queued or
+    // 20 ms function (10 at a time, so thousands are still queued or
     // running when the server dies) and 100 that fail every attempt.
     let ids: Vec<(String, bool)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..8)
@@ -198,9 +184,10 @@ fn ten_thousand_async_invocations_survive_kill_9() {
     let mut by_id: HashMap<String, Vec<Value>> = HashMap::new();
     wait_until("every run to be recorded", Duration::from_secs(20), || {
         by_id.clear();
-        for r in runs_where(&server, "function=k")
+        for r in server
+            .runs("app=aq&limit=50000&function=k")
             .into_iter()
-            .chain(runs_where(&server, "function=f"))
+            .chain(server.runs("app=aq&limit=50000&function=f"))
         {
             let id = r["event_id"].as_str().unwrap_or("").to_string();
             by_id.entry(id).or_default().push(r);
@@ -356,4 +343,38 @@ retries = 0
     wait_until("the queue to drain", Duration::from_secs(10), || {
         server.metric("strato_async_invocations_pending") == 0.0
     });
+}
+
+#[test]
+fn max_age_stops_retries_before_they_are_used_up() {
+    let server = Server::start();
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"ma\"\n[functions.k]\ncomponent = \"{}\"\nroutes = [\"/k/*\"]\n[functions.k.async]\nretries = 10\nmax_age = \"2s\"\n",
+        guest("kitchen")
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    let id = server.cli_ok(&["invoke", "ma/k", "--path", "/k/panic", "--async"]);
+    let id = id.trim();
+    // Backoff from 1 s doubles: attempts at ~0, ~0.5-1 s, ~1.5-3 s; one
+    // whose start would fall after 2 s is not made, and the attempt
+    // before it settles the invocation.
+    wait_until("the invocation to settle", Duration::from_secs(20), || {
+        server.metric("strato_async_invocations_pending") == 0.0
+    });
+    let runs: Vec<Value> = server
+        .runs("app=ma&limit=100")
+        .into_iter()
+        .filter(|r| r["event_id"] == id)
+        .collect();
+    assert!((1..=3).contains(&runs.len()), "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] == "failed"), "{runs:?}");
+    let starts: Vec<i64> = runs
+        .iter()
+        .map(|r| r["started_at_ms"].as_i64().unwrap())
+        .collect();
+    let first = *starts.iter().min().unwrap();
+    assert!(
+        starts.iter().all(|s| s - first <= 2_000),
+        "an attempt started after max_age: {starts:?}"
+    );
 }

@@ -72,19 +72,6 @@ fn bodies(messages: &[Value]) -> Vec<String> {
     out
 }
 
-fn log_lines(server: &Server) -> Vec<String> {
-    let logs: Vec<Value> = client()
-        .get(format!("{}/api/v1/logs?app=qa&limit=10000", server.api))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    logs.iter()
-        .map(|l| l["text"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
 #[test]
 fn messages_are_hidden_while_received_dead_lettered_and_redriven() {
     let server = Server::start();
@@ -245,7 +232,7 @@ fn consumers_get_sqs_batches_and_failed_items_come_back_then_dead_letter() {
         Duration::from_secs(20),
         || stats(&server, "dead")["visible"] == 1,
     );
-    let lines = log_lines(&server);
+    let lines = server.log_texts("qa");
     for i in 0..9 {
         let seen = lines
             .iter()

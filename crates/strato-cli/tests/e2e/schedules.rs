@@ -9,15 +9,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 fn scheduled_times(server: &Server, app: &str) -> Vec<String> {
-    let logs: Vec<Value> = client()
-        .get(format!("{}/api/v1/logs?app={app}&limit=10000", server.api))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    logs.iter()
-        .filter_map(|l| l["text"].as_str()?.strip_prefix("scheduled "))
+    server
+        .log_texts(app)
+        .iter()
+        .filter_map(|l| l.strip_prefix("scheduled "))
         .map(|rest| rest.split(' ').next().unwrap().to_string())
         .collect()
 }

@@ -218,6 +218,31 @@ impl Server {
         }
     }
 
+    /// The runs `/api/v1/runs?QUERY` lists now.
+    pub fn runs(&self, query: &str) -> Vec<serde_json::Value> {
+        client()
+            .get(format!("{}/api/v1/runs?{query}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// The text of every log line of `app` so far, oldest first.
+    pub fn log_texts(&self, app: &str) -> Vec<String> {
+        let logs: Vec<serde_json::Value> = client()
+            .get(format!("{}/api/v1/logs?app={app}&limit=10000", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        logs.iter()
+            .map(|l| l["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
     pub fn metric(&self, name: &str) -> f64 {
         let text = reqwest::blocking::get(format!("{}/metrics", self.api))
             .unwrap()

@@ -635,18 +635,7 @@ payload = { n = 7 }
             .json()
             .unwrap()
     };
-    let runs_of = |task: &str| -> Vec<Value> {
-        client()
-            .get(format!(
-                "{}/api/v1/runs?app=tq&function={task}&limit=100",
-                server.api
-            ))
-            .bearer_auth(&server.token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let runs_of = |task: &str| server.runs(&format!("app=tq&function={task}&limit=100"));
     // A batch of two: one task run with both in SQS_EVENT; exit 0 deletes
     // them.
     queue(

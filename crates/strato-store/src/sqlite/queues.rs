@@ -181,24 +181,13 @@ impl SqliteStore {
         queue: &str,
         receipts: &[String],
     ) -> Result<Vec<bool>, StoreError> {
-        let (app, queue, receipts) = (app.to_string(), queue.to_string(), receipts.to_vec());
-        self.group.write(move |tx| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "DELETE FROM queue_messages WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
-                )
-                .map_err(db("deleting messages"))?;
-            receipts
-                .iter()
-                .map(|r| match receipt_seq(r) {
-                    None => Ok(false),
-                    Some(seq) => stmt
-                        .execute(params![seq, r, app, queue])
-                        .map(|n| n == 1)
-                        .map_err(db("deleting a message")),
-                })
-                .collect()
-        })
+        self.by_receipt(
+            "DELETE FROM queue_messages WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
+            app,
+            queue,
+            receipts,
+            None,
+        )
     }
 
     pub(super) fn change_visibility_sql(
@@ -208,21 +197,44 @@ impl SqliteStore {
         receipts: &[String],
         visible_ms: i64,
     ) -> Result<Vec<bool>, StoreError> {
+        self.by_receipt(
+            "UPDATE queue_messages SET visible_ms = ?5 WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
+            app,
+            queue,
+            receipts,
+            Some(visible_ms),
+        )
+    }
+
+    /// Runs `sql` once per receipt (`?1` its row, `?2` the receipt, `?3`
+    /// app, `?4` queue, `?5` the value) in one group-committed
+    /// transaction; whether each touched its message.
+    fn by_receipt(
+        &self,
+        sql: &'static str,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        value: Option<i64>,
+    ) -> Result<Vec<bool>, StoreError> {
         let (app, queue, receipts) = (app.to_string(), queue.to_string(), receipts.to_vec());
         self.group.write(move |tx| {
             let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE queue_messages SET visible_ms = ?5 WHERE seq = ?1 AND receipt = ?2 AND app = ?3 AND queue = ?4",
-                )
-                .map_err(db("changing message visibility"))?;
+                .prepare_cached(sql)
+                .map_err(db("preparing a message update"))?;
             receipts
                 .iter()
-                .map(|r| match receipt_seq(r) {
-                    None => Ok(false),
-                    Some(seq) => stmt
-                        .execute(params![seq, r, app, queue, visible_ms])
+                .map(|r| {
+                    let Some(seq) = receipt_seq(r) else {
+                        return Ok(false);
+                    };
+                    let touched = match value {
+                        None => stmt.execute(params![seq, r, app, queue]),
+                        Some(v) => stmt.execute(params![seq, r, app, queue, v]),
+                    };
+                    touched
                         .map(|n| n == 1)
-                        .map_err(db("changing message visibility")),
+                        .map_err(db("updating a message by receipt"))
                 })
                 .collect()
         })
@@ -293,10 +305,7 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let (app, schedule) = (app.to_string(), schedule.to_string());
         self.group.write(move |tx| {
-            let invocation = match &work {
-                SlotWork::Invoke(i) => Some(i.id.clone()),
-                _ => None,
-            };
+            let invocation = invocation_of(&work);
             let inserted = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO schedule_slots (app, schedule, slot_ms, outcome, invocation, recorded_ms)
@@ -329,10 +338,7 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let (app, schedule) = (app.to_string(), schedule.to_string());
         self.group.write(move |tx| {
-            let invocation = match &work {
-                SlotWork::Invoke(i) => Some(i.id.clone()),
-                _ => None,
-            };
+            let invocation = invocation_of(&work);
             let changed = tx
                 .prepare_cached(
                     "UPDATE schedule_slots SET outcome = 'fired', invocation = ?4, recorded_ms = ?5
@@ -379,6 +385,14 @@ impl SqliteStore {
             .optional()
             .map(|r| r.is_some())
             .map_err(db("looking up an invocation"))
+    }
+}
+
+/// The invocation a slot's work queues, recorded with the slot.
+fn invocation_of(work: &SlotWork) -> Option<String> {
+    match work {
+        SlotWork::Invoke(i) => Some(i.id.clone()),
+        _ => None,
     }
 }
 
