@@ -26,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use strato_core::{LogLine, LogStream, RevisionSpec, RunRecord};
+use strato_core::{LogLine, RevisionSpec, RunRecord};
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -257,28 +257,7 @@ impl Store for SqliteStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(app) = &filter.app {
-            args.push(app.clone());
-            sql.push_str(&format!(" AND app = ?{}", args.len()));
-        }
-        if let Some(function) = &filter.function {
-            args.push(function.clone());
-            sql.push_str(&format!(" AND function = ?{}", args.len()));
-        }
-        if let Some(status) = filter.status {
-            args.push(status.as_str().to_string());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-        let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
-        let conn = self.read();
-        let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), run_from_row)
-            .map_err(db("listing runs"))?;
-        rows.collect::<Result<_, _>>().map_err(db("listing runs"))
+        self.list_runs_sql(filter)
     }
 
     fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -293,53 +272,7 @@ impl Store for SqliteStore {
     }
 
     fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
-        let mut sql = String::from(
-            "SELECT seq, run_id, app, function, ts_ms, stream, line FROM logs WHERE seq > ?1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = vec![filter.after.into()];
-        if let Some(run) = &filter.run_id {
-            args.push(run.clone().into());
-            sql.push_str(&format!(" AND run_id = ?{}", args.len()));
-        }
-        if let Some(app) = &filter.app {
-            args.push(app.clone().into());
-            sql.push_str(&format!(" AND app = ?{}", args.len()));
-        }
-        if let Some(function) = &filter.function {
-            args.push(function.clone().into());
-            sql.push_str(&format!(" AND function = ?{}", args.len()));
-        }
-        let limit = if filter.limit == 0 {
-            1000
-        } else {
-            filter.limit
-        };
-        let order = if filter.tail { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {limit}"));
-        let conn = self.read();
-        let mut stmt = conn.prepare(&sql).map_err(db("reading logs"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                let stream: String = r.get(5)?;
-                Ok(LogEntry {
-                    seq: r.get(0)?,
-                    run_id: r.get(1)?,
-                    app: r.get(2)?,
-                    function: r.get(3)?,
-                    line: LogLine {
-                        ts_ms: r.get(4)?,
-                        stream: LogStream::parse(&stream),
-                        text: r.get(6)?,
-                    },
-                })
-            })
-            .map_err(db("reading logs"))?;
-        let mut lines: Vec<LogEntry> =
-            rows.collect::<Result<_, _>>().map_err(db("reading logs"))?;
-        if filter.tail {
-            lines.reverse();
-        }
-        Ok(lines)
+        self.read_logs_sql(filter)
     }
 
     fn create_bucket(
