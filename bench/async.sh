@@ -8,6 +8,8 @@
 #            gateway (`X-Strato-Invocation-Type: Event`) with wrk at 64
 #            connections for DUR seconds: accepted/s (durable before each
 #            202), then the time until the queue is drained (end to end)
+#   batch    the same invocations queued 100 per request through the
+#            control API's batch endpoint: end to end until drained
 #   latency  open loop at 1,000 invocations/s for 5 s: from the client's
 #            send to the guest's first instruction (its own clock reading)
 #   queue    8 workers, each: send 10, receive 10, delete 10, for DUR s
@@ -73,6 +75,8 @@ print("strato: %d invocations run; queue drained %.2f s after the load stopped; 
 PY
 
 TOKEN="$(cat "$WORK/strato/admin.token")"
+echo "== strato: 200,000 async invocations queued 100 per request (POST .../invocations), 4 clients"
+"$TOOLS/asyncbench" batch http://127.0.0.1:18690 "$TOKEN" ab k 200000 4 100
 echo "== strato: enqueue-to-start latency, open loop at 1,000/s for 5 s (4 connections)"
 "$TOOLS/asyncbench" latency http://127.0.0.1:18680/lat/ http://127.0.0.1:18690 "$TOKEN" ab 1000 5 4
 echo "== strato: queue send + receive + delete in batches of 10, 8 workers, ${DUR}s"

@@ -85,6 +85,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .merge(crate::objects::routes())
         .merge(crate::tasks::routes())
         .merge(crate::queues::routes())
+        .merge(crate::invocations::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

@@ -15,6 +15,7 @@
 pub mod control;
 pub mod error;
 pub mod gateway;
+mod invocations;
 mod objects;
 mod queues;
 pub mod s3;

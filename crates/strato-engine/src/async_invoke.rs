@@ -107,11 +107,11 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
 /// Accepted invocations on their way to the store, each with whom to
 /// tell once it is committed.
 pub(crate) type EnqueueSender =
-    tokio::sync::mpsc::UnboundedSender<(NewInvocation, oneshot::Sender<Result<(), String>>)>;
+    tokio::sync::mpsc::UnboundedSender<(Vec<NewInvocation>, oneshot::Sender<Result<(), String>>)>;
 type EnqueueReceiver =
-    tokio::sync::mpsc::UnboundedReceiver<(NewInvocation, oneshot::Sender<Result<(), String>>)>;
+    tokio::sync::mpsc::UnboundedReceiver<(Vec<NewInvocation>, oneshot::Sender<Result<(), String>>)>;
 
-/// Most invocations one enqueue transaction takes.
+/// Most callers one enqueue transaction serves.
 const ENQUEUE_BATCH: usize = 512;
 
 pub(crate) fn enqueue_channel() -> (EnqueueSender, EnqueueReceiver) {
@@ -130,8 +130,12 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
             return;
         };
         let now = now_ms();
-        let (new, tells): (Vec<NewInvocation>, Vec<_>) =
-            std::mem::take(&mut batch).into_iter().unzip();
+        let mut tells = Vec::with_capacity(batch.len());
+        let mut new = Vec::with_capacity(batch.len());
+        for (invocations, tell) in batch.drain(..) {
+            new.extend(invocations);
+            tells.push(tell);
+        }
         let store = platform.store.clone();
         let committed = tokio::task::spawn_blocking(move || {
             let result = store.enqueue_invocations(&new, now, LEASE_MS);
@@ -174,7 +178,7 @@ pub struct InvocationHead {
 
 impl InvocationHead {
     /// A JSON POST to `path`.
-    pub(crate) fn json_post(path: &str) -> InvocationHead {
+    pub fn json_post(path: &str) -> InvocationHead {
         InvocationHead {
             method: "POST".into(),
             path: path.into(),
@@ -203,23 +207,41 @@ impl Platform {
         priority: Priority,
         only_app: Option<&str>,
     ) -> Result<String, InvokeError> {
+        let mut ids = self
+            .invoke_async_batch(name, vec![(head, body)], priority, only_app)
+            .await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Queues many invocations of one function, durable together before
+    /// it returns, and starts them; their ids, in order.
+    pub async fn invoke_async_batch(
+        self: &Arc<Self>,
+        name: &str,
+        requests: Vec<(InvocationHead, Bytes)>,
+        priority: Priority,
+        only_app: Option<&str>,
+    ) -> Result<Vec<String>, InvokeError> {
         let function = self.find_function(name, only_app)?;
         let now = now_ms();
-        let id = format!("i{}", &self.next_run_id()[1..]);
-        let new = NewInvocation {
-            id: id.clone(),
-            app: function.app.clone(),
-            target: function.name.clone(),
-            priority,
-            head: serde_json::to_string(&head).expect("heads serialize"),
-            body: body.to_vec(),
-            due_ms: now,
-            expires_ms: now + function.spec.max_age_ms as i64,
-            max_attempts: function.spec.retries + 1,
-        };
-        // The enqueuer commits it with others arriving meanwhile and
-        // dispatches it; if the caller goes away mid-way (a client
-        // disconnecting), a committed invocation is still dispatched now.
+        let new: Vec<NewInvocation> = requests
+            .into_iter()
+            .map(|(head, body)| NewInvocation {
+                id: format!("i{}", &self.next_run_id()[1..]),
+                app: function.app.clone(),
+                target: function.name.clone(),
+                priority,
+                head: serde_json::to_string(&head).expect("heads serialize"),
+                body: body.to_vec(),
+                due_ms: now,
+                expires_ms: now + function.spec.max_age_ms as i64,
+                max_attempts: function.spec.retries + 1,
+            })
+            .collect();
+        let ids = new.iter().map(|n| n.id.clone()).collect();
+        // The enqueuer commits them with others arriving meanwhile and
+        // dispatches them; if the caller goes away mid-way (a client
+        // disconnecting), committed invocations are still dispatched now.
         let (tell, committed) = oneshot::channel();
         self.enqueuer
             .send((new, tell))
@@ -228,7 +250,7 @@ impl Platform {
             .await
             .map_err(|_| InvokeError::Storage("the server is stopping".into()))?
             .map_err(InvokeError::Storage)?;
-        Ok(id)
+        Ok(ids)
     }
 }
 

@@ -35,7 +35,7 @@ mod tokens;
 mod util;
 
 pub use async_invoke::{
-    InvocationHead, accepted_response, head_of, requested_priority, wants_async,
+    InvocationHead, MAX_ASYNC_BODY, accepted_response, head_of, requested_priority, wants_async,
 };
 pub use deploy::DeployError;
 pub use invoke::InvokeError;

@@ -6,6 +6,11 @@
 //!   guest logs `event <key> started_us <its start time>`; once the queue
 //!   is drained, the logs give enqueue-to-start latency per invocation
 //!   (from the client's send, so HTTP and the durable commit are in it).
+//! `asyncbench batch API_URL TOKEN APP FUNCTION TOTAL WORKERS BATCH`
+//!   TOTAL no-op async invocations queued BATCH per request by WORKERS
+//!   clients (`POST .../invocations`); prints invocations/s from the first
+//!   request until the queue is drained (`strato_async_invocations_pending`
+//!   at 0).
 //! `asyncbench queue API_URL TOKEN APP QUEUE SECONDS WORKERS`
 //!   Closed loop per worker: send 10 messages, receive 10, delete them.
 //!   Prints messages/s fully processed (sent, received and deleted).
@@ -53,6 +58,7 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("latency") => latency(&args[2..]).await,
         Some("queue") => queue(&args[2..]).await,
+        Some("batch") => batch(&args[2..]).await,
         _ => panic!("usage: asyncbench latency|queue ..."),
     }
 }
@@ -184,5 +190,58 @@ async fn queue(args: &[String]) {
     println!(
         "messages={total} seconds={elapsed:.2} messages_per_s={:.0} (each sent, received and deleted, in batches of 10, {workers} workers)",
         total as f64 / elapsed
+    );
+}
+
+async fn pending(sender: &mut Sender) -> u64 {
+    let req = Request::get("/metrics")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.expect("metrics");
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix("strato_async_invocations_pending "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .expect("strato_async_invocations_pending in /metrics")
+}
+
+async fn batch(args: &[String]) {
+    let api: hyper::Uri = args[0].parse().expect("api url");
+    let (token, app, function) = (args[1].clone(), args[2].clone(), args[3].clone());
+    let total: usize = args[4].parse().unwrap();
+    let workers: usize = args[5].parse().unwrap();
+    let size: usize = args[6].parse().unwrap();
+    let url = format!("/api/v1/apps/{app}/functions/{function}/invocations");
+    let batches = total / size;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (api, token, url, next) = (api.clone(), token.clone(), url.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&api).await;
+            let items: Vec<Value> = (0..size).map(|_| json!({ "body": "x", "path": "/k/echo" })).collect();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < batches {
+                post(&mut sender, &url, &token, json!({ "invocations": items })).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = started.elapsed().as_secs_f64();
+    let mut sender = connect(&api).await;
+    while pending(&mut sender).await > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = started.elapsed().as_secs_f64();
+    let n = batches * size;
+    println!(
+        "invocations={n} accepted_in={accepted:.2}s ({:.0}/s) drained_in={drained:.2}s: {:.0} invocations/s end to end ({size} per request, {workers} clients)",
+        n as f64 / accepted,
+        n as f64 / drained
     );
 }

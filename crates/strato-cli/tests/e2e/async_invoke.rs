@@ -378,3 +378,61 @@ fn max_age_stops_retries_before_they_are_used_up() {
         "an attempt started after max_age: {starts:?}"
     );
 }
+
+#[test]
+fn a_batch_of_invocations_is_queued_in_one_request() {
+    let server = Server::start();
+    let app = AppDir::new(&manifest(10));
+    server.cli_ok(&["deploy", app.path()]);
+    let post = |body: Value| {
+        client()
+            .post(format!(
+                "{}/api/v1/apps/aq/functions/k/invocations",
+                server.api
+            ))
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let items: Vec<Value> = (0..200)
+        .map(|i| serde_json::json!({ "body": format!("item {i}"), "path": "/k/echo" }))
+        .collect();
+    let resp = post(serde_json::json!({ "invocations": items, "priority": "low" }));
+    assert_eq!(resp.status(), 202);
+    let ids: Vec<String> = resp.json::<Value>().unwrap()["invocation_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 200);
+    wait_until("the batch to run", Duration::from_secs(30), || {
+        let runs = server.runs("app=aq&limit=1000&status=succeeded");
+        let done: std::collections::HashSet<&str> =
+            runs.iter().filter_map(|r| r["event_id"].as_str()).collect();
+        ids.iter().all(|id| done.contains(id.as_str()))
+    });
+    for (body, status) in [
+        (serde_json::json!({ "invocations": [] }), 400),
+        (
+            serde_json::json!({ "invocations": vec![serde_json::json!({}); 1001] }),
+            400,
+        ),
+        (
+            serde_json::json!({ "invocations": [{}], "priority": "urgent" }),
+            400,
+        ),
+        (
+            serde_json::json!({ "invocations": [{ "path": "nope" }] }),
+            400,
+        ),
+        (
+            serde_json::json!({ "invocations": [{ "body": "x".repeat((1 << 20) + 1) }] }),
+            413,
+        ),
+        (serde_json::json!({ "calls": [] }), 400),
+    ] {
+        assert_eq!(post(body).status(), status);
+    }
+}
