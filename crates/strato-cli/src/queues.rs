@@ -197,9 +197,9 @@ pub async fn queue(args: QueueArgs) -> Result<()> {
                         q["app"].as_str().unwrap_or("?"),
                         q["name"].as_str().unwrap_or("?")
                     ),
-                    s["visible"],
-                    s["in_flight"],
-                    s["delayed"],
+                    s["visible"].to_string(),
+                    s["in_flight"].to_string(),
+                    s["delayed"].to_string(),
                     oldest,
                     q["dead_letter"].as_str().unwrap_or("-"),
                     q["consumer"].as_str().unwrap_or("-"),
@@ -260,7 +260,7 @@ pub async fn schedules(args: SchedulesArgs) -> Result<()> {
         bail!("no schedules are deployed; declare [schedules.NAME] in strato.toml");
     }
     println!(
-        "{:<28} {:<22} {:<18} {:<20} {:<20} LAST",
+        "{:<28} {:<30} {:<18} {:<24} {:<24} LAST",
         "SCHEDULE", "EVERY", "TARGET", "NEXT", "THEN"
     );
     for s in &schedules {
@@ -276,7 +276,7 @@ pub async fn schedules(args: SchedulesArgs) -> Result<()> {
             _ => "-".into(),
         };
         println!(
-            "{:<28} {:<22} {:<18} {:<20} {:<20} {}",
+            "{:<28} {:<30} {:<18} {:<24} {:<24} {}",
             format!(
                 "{}/{}",
                 s["app"].as_str().unwrap_or("?"),
