@@ -387,10 +387,30 @@ async fn invoke(
         let priority =
             strato_engine::requested_priority(&parts.headers).map_err(ApiError::bad_request)?;
         let head = strato_engine::head_of(&parts, path.as_str());
-        let id = ctx
+        let id = match ctx
             .platform
-            .invoke_async(&target, head, body, priority, only_app)
-            .await?;
+            .invoke_async(&target, head, body.clone(), priority, only_app)
+            .await
+        {
+            // `APP/TASK`: a task run is queued work already.
+            Err(strato_engine::InvokeError::NoSuchFunction(name)) => {
+                let Some((app, task)) = target.split_once('/') else {
+                    return Err(strato_engine::InvokeError::NoSuchFunction(name).into());
+                };
+                match ctx
+                    .platform
+                    .invoke_task_async(app, task, &body, only_app)
+                    .await
+                {
+                    Ok(run) => run.id,
+                    Err(strato_engine::TaskError::NoSuchTask { .. }) => {
+                        return Err(strato_engine::InvokeError::NoSuchFunction(name).into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            other => other?,
+        };
         return Ok(strato_engine::accepted_response(&id).map(Body::new));
     }
     let mut builder = http::Request::builder().method(parts.method).uri(path);

@@ -84,17 +84,46 @@ impl Platform {
         for key in overrides.env.keys() {
             strato_core::spec::check_env_name(key).map_err(TaskError::BadOverride)?;
         }
-        let live = self
-            .tasks
+        let live = self.task_to_start(app, task)?;
+        self.queue_task(&live, overrides, Trigger::Invoke, None, None)
+            .await
+    }
+
+    /// Starts a run of a task as an async invocation (`strato invoke
+    /// --async APP/TASK`, `X-Strato-Invocation-Type: Event`): the payload
+    /// in `STRATO_PAYLOAD`, trigger `async`, its `[tasks.NAME.async]`
+    /// settings applying.
+    pub async fn invoke_task_async(
+        self: &Arc<Self>,
+        app: &str,
+        task: &str,
+        payload: &[u8],
+        only_app: Option<&str>,
+    ) -> Result<RunRecord, TaskError> {
+        if let Some(scope) = only_app
+            && scope != app
+        {
+            return Err(TaskError::Forbidden(scope.to_string()));
+        }
+        let live = self.task_to_start(app, task)?;
+        let mut overrides = TaskOverrides::default();
+        overrides.env.insert(
+            "STRATO_PAYLOAD".into(),
+            String::from_utf8_lossy(payload).into_owned(),
+        );
+        self.queue_task(&live, overrides, Trigger::Async, None, None)
+            .await
+    }
+
+    fn task_to_start(&self, app: &str, task: &str) -> Result<LiveTask, TaskError> {
+        self.tasks
             .load()
             .get(&(app.to_string(), task.to_string()))
             .cloned()
             .ok_or_else(|| TaskError::NoSuchTask {
                 app: app.to_string(),
                 task: task.to_string(),
-            })?;
-        self.queue_task(&live, overrides, Trigger::Invoke, None, None)
-            .await
+            })
     }
 
     /// Makes a run durable (settling `event` with it) and spawns it.

@@ -612,7 +612,7 @@ command = ["/bin/sh", "-c", "echo got $SQS_EVENT; case \"$SQS_EVENT\" in *bad*) 
 on_failure = "queue:outcomes"
 [tasks.tick]
 image = "bb:1"
-command = ["/bin/sh", "-c", "echo tick $SCHEDULE_EVENT"]
+command = ["/bin/sh", "-c", "echo tick $SCHEDULE_EVENT $STRATO_PAYLOAD"]
 [tasks.tick.async]
 on_success = "queue:outcomes"
 [queues.in]
@@ -705,4 +705,16 @@ payload = { n = 7 }
         logs.contains("Scheduled Event") && logs.contains("\"n\":7"),
         "{logs}"
     );
+
+    // `strato invoke --async APP/TASK` queues a run with the payload.
+    let id = server.cli_ok(&["invoke", "tq/tick", "--async", "-d", "by hand"]);
+    let run = wait_final(&server, id.trim(), Duration::from_secs(20));
+    assert_eq!(
+        (run["status"].as_str(), run["trigger"].as_str()),
+        (Some("succeeded"), Some("async"))
+    );
+    let logs = run_logs(&server, id.trim());
+    assert!(logs.contains("tick by hand"), "{logs}");
+    let err = server.cli_err(&["invoke", "tq/nothing", "--async"]);
+    assert!(err.contains("nothing"), "{err}");
 }
