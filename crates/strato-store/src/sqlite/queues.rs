@@ -303,29 +303,16 @@ impl SqliteStore {
         work: SlotWork,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (app, schedule) = (app.to_string(), schedule.to_string());
-        self.group.write(move |tx| {
-            let invocation = invocation_of(&work);
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO schedule_slots (app, schedule, slot_ms, outcome, invocation, recorded_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![app, schedule, slot_ms, outcome.as_str(), invocation, now_ms])
-                })
-                .map_err(db("recording a schedule slot"))?;
-            if inserted == 0 {
-                return Ok(false);
-            }
-            queue_slot_work(tx, &app, work, now_ms)?;
-            tx.prepare_cached(
-                "DELETE FROM schedule_slots WHERE app = ?1 AND schedule = ?2 AND slot_ms < ?3",
-            )
-            .and_then(|mut s| s.execute(params![app, schedule, slot_ms - SLOT_HISTORY_MS]))
-            .map_err(db("pruning schedule slots"))?;
-            Ok(true)
-        })
+        self.write_slot(
+            "INSERT OR IGNORE INTO schedule_slots (app, schedule, slot_ms, invocation, recorded_ms, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            app,
+            schedule,
+            slot_ms,
+            Some(outcome),
+            work,
+            now_ms,
+        )
     }
 
     pub(super) fn fire_waiting_slot_sql(
@@ -336,20 +323,62 @@ impl SqliteStore {
         work: SlotWork,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        self.write_slot(
+            "UPDATE schedule_slots SET outcome = 'fired', invocation = ?4, recorded_ms = ?5
+             WHERE app = ?1 AND schedule = ?2 AND slot_ms = ?3 AND outcome = 'waiting'",
+            app,
+            schedule,
+            slot_ms,
+            None,
+            work,
+            now_ms,
+        )
+    }
+
+    /// Writes a slot row with `sql` (`?1` app, `?2` schedule, `?3` slot,
+    /// `?4` the work's invocation, `?5` now, `?6` the outcome if given)
+    /// and, only if that changed a row, queues `work` in the same
+    /// transaction (pruning old slots too); whether it did.
+    #[allow(clippy::too_many_arguments)]
+    fn write_slot(
+        &self,
+        sql: &'static str,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: Option<SlotOutcome>,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let (app, schedule) = (app.to_string(), schedule.to_string());
         self.group.write(move |tx| {
-            let invocation = invocation_of(&work);
+            let invocation = match &work {
+                SlotWork::Invoke(i) => Some(i.id.clone()),
+                _ => None,
+            };
             let changed = tx
-                .prepare_cached(
-                    "UPDATE schedule_slots SET outcome = 'fired', invocation = ?4, recorded_ms = ?5
-                     WHERE app = ?1 AND schedule = ?2 AND slot_ms = ?3 AND outcome = 'waiting'",
-                )
-                .and_then(|mut s| s.execute(params![app, schedule, slot_ms, invocation, now_ms]))
-                .map_err(db("firing a waiting schedule slot"))?;
+                .prepare_cached(sql)
+                .and_then(|mut s| match outcome {
+                    Some(o) => s.execute(params![
+                        app,
+                        schedule,
+                        slot_ms,
+                        invocation,
+                        now_ms,
+                        o.as_str()
+                    ]),
+                    None => s.execute(params![app, schedule, slot_ms, invocation, now_ms]),
+                })
+                .map_err(db("recording a schedule slot"))?;
             if changed == 0 {
                 return Ok(false);
             }
             queue_slot_work(tx, &app, work, now_ms)?;
+            tx.prepare_cached(
+                "DELETE FROM schedule_slots WHERE app = ?1 AND schedule = ?2 AND slot_ms < ?3",
+            )
+            .and_then(|mut s| s.execute(params![app, schedule, slot_ms - SLOT_HISTORY_MS]))
+            .map_err(db("pruning schedule slots"))?;
             Ok(true)
         })
     }
@@ -385,14 +414,6 @@ impl SqliteStore {
             .optional()
             .map(|r| r.is_some())
             .map_err(db("looking up an invocation"))
-    }
-}
-
-/// The invocation a slot's work queues, recorded with the slot.
-fn invocation_of(work: &SlotWork) -> Option<String> {
-    match work {
-        SlotWork::Invoke(i) => Some(i.id.clone()),
-        _ => None,
     }
 }
 
