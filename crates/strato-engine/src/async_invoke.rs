@@ -576,6 +576,13 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
     let Some(permit) = function.async_slots.acquire(&function.permits, rank).await else {
         return;
     };
+    // Checked again once a slot is free: work that waited in a busy
+    // function's backlog past its max_age is dropped, as Lambda does.
+    if now_ms() > invocation.expires_ms {
+        drop(permit);
+        settle_without_running(&platform, &invocation, "max_age passed before this attempt");
+        return;
+    }
     // Whether this is the last attempt is decided before it runs (its
     // record settles the invocation): out of retries, or the next one
     // could not start within `max_age`.
