@@ -25,8 +25,29 @@ CREATE TABLE IF NOT EXISTS invocations (
     head TEXT NOT NULL,
     body BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS invocations_by_rank ON invocations (rank_ms);
+-- Claiming reads two small populations, never the rows in hand: unleased
+-- rows in rank order, and rows whose lease ran out. (A single rank index
+-- made every sweep walk past every leased row of a backlog.)
+DROP INDEX IF EXISTS invocations_by_rank;
+CREATE INDEX IF NOT EXISTS invocations_unleased_by_rank ON invocations (rank_ms) WHERE lease_until_ms = 0;
+CREATE INDEX IF NOT EXISTS invocations_by_lease ON invocations (lease_until_ms) WHERE lease_until_ms > 0;
 "#;
+
+/// Claims due work (`?1` now, `?2` the new lease's end, `?3` how many,
+/// `?4` the lowest priority's head start): expired leases first, then
+/// unleased rows by rank; through the partial indexes only.
+const CLAIM: &str = "UPDATE invocations SET lease_until_ms = ?2, attempts = attempts + 1
+    WHERE id IN (
+      SELECT id FROM (
+        SELECT id FROM invocations
+         WHERE lease_until_ms > 0 AND lease_until_ms <= ?1 AND due_ms <= ?1
+         ORDER BY rank_ms LIMIT ?3)
+      UNION ALL
+      SELECT id FROM (
+        SELECT id FROM invocations
+         WHERE lease_until_ms = 0 AND due_ms <= ?1 AND rank_ms <= ?1 + ?4
+         ORDER BY rank_ms LIMIT ?3)
+      LIMIT ?3)";
 
 const COLUMNS: &str =
     "id, app, target, priority, head, body, created_ms, expires_ms, attempts, max_attempts";
@@ -121,16 +142,18 @@ impl SqliteStore {
             .map_err(db("starting to claim invocations"))?;
         let claimed = {
             let mut stmt = tx
-                .prepare_cached(&format!(
-                    "UPDATE invocations SET lease_until_ms = ?2, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM invocations WHERE due_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY rank_ms LIMIT ?3)
-                     RETURNING {COLUMNS}, rank_ms"
-                ))
+                .prepare_cached(&format!("{CLAIM} RETURNING {COLUMNS}, rank_ms"))
                 .map_err(db("claiming invocations"))?;
             let rows = stmt
-                .query_map(params![now_ms, now_ms + lease_ms, limit as i64], |row| {
-                    Ok((invocation_from_row(row)?, row.get::<_, i64>(10)?))
-                })
+                .query_map(
+                    params![
+                        now_ms,
+                        now_ms + lease_ms,
+                        limit as i64,
+                        Priority::Low.offset_ms()
+                    ],
+                    |row| Ok((invocation_from_row(row)?, row.get::<_, i64>(10)?)),
+                )
                 .map_err(db("claiming invocations"))?;
             let mut out = rows
                 .collect::<Result<Vec<_>, _>>()
@@ -202,5 +225,32 @@ impl SqliteStore {
             })
             .map(|n| n as u64)
             .map_err(db("counting invocations"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backlog of leased rows must not be walked by every sweep: the
+    /// claim reads only the partial indexes.
+    #[test]
+    fn claiming_reads_the_partial_indexes_not_the_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM}"))
+            .unwrap()
+            .query_map(params![1, 2, 3, 4], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let text = plan.join("\n");
+        assert!(text.contains("USING INDEX invocations_by_lease"), "{text}");
+        assert!(
+            text.contains("USING INDEX invocations_unleased_by_rank"),
+            "{text}"
+        );
+        assert!(!text.contains("SCAN invocations"), "{text}");
     }
 }
