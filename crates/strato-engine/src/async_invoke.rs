@@ -560,10 +560,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         settle_without_running(&platform, &invocation, "max_age passed before this attempt");
         return;
     }
-    let trigger = serde_json::from_str::<InvocationHead>(&invocation.head)
-        .map(|h| h.trigger())
-        .unwrap_or(Trigger::Async);
-    let request = match rebuild_request(&invocation) {
+    let (request, trigger) = match rebuild_request(&invocation) {
         Ok(r) => r,
         Err(e) => {
             settle_without_running(&platform, &invocation, &e);
@@ -616,7 +613,10 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
     }
 }
 
-fn rebuild_request(invocation: &Invocation) -> Result<http::Request<Full<Bytes>>, String> {
+/// The stored request, and the trigger its run shows.
+fn rebuild_request(
+    invocation: &Invocation,
+) -> Result<(http::Request<Full<Bytes>>, Trigger), String> {
     let head: InvocationHead = serde_json::from_str(&invocation.head)
         .map_err(|e| format!("stored request is unreadable: {e}"))?;
     let mut builder = http::Request::builder()
@@ -628,6 +628,7 @@ fn rebuild_request(invocation: &Invocation) -> Result<http::Request<Full<Bytes>>
     builder
         .header("host", "localhost")
         .body(Full::new(Bytes::from(invocation.body.clone())))
+        .map(|request| (request, head.trigger()))
         .map_err(|e| format!("stored request is invalid: {e}"))
 }
 
