@@ -84,9 +84,7 @@ async fn handle_invoke_batch(
                 "path `{path}` must be a path starting with `/`"
             )));
         }
-        let mut head = InvocationHead::json_post(&path);
-        head.headers.clear();
-        requests.push((head, Bytes::from(item.body)));
+        requests.push((InvocationHead::post(&path), Bytes::from(item.body)));
     }
     let target = format!("{app}/{function}");
     let ids = ctx

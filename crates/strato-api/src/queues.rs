@@ -233,13 +233,7 @@ async fn handle_queue_stats(
     Path((app, queue)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.scope(Some(&app))?;
-    let found = ctx
-        .platform
-        .list_queues(Some(&app))
-        .await?
-        .into_iter()
-        .find(|q| q.name == queue)
-        .ok_or(QueueError::NoSuchQueue { app, queue })?;
+    let found = ctx.platform.queue_info(&app, &queue).await?;
     Ok(Json(
         serde_json::to_value(found).expect("queue info serializes"),
     ))

@@ -16,7 +16,7 @@
 
 use crate::invoke::{InvokeError, RunContext};
 use crate::platform::Platform;
-use crate::util::now_ms;
+use crate::util::{backoff, now_ms};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
@@ -177,15 +177,23 @@ pub struct InvocationHead {
 }
 
 impl InvocationHead {
-    /// A JSON POST to `path`.
-    pub fn json_post(path: &str) -> InvocationHead {
+    /// A POST to `path` with no headers.
+    pub fn post(path: &str) -> InvocationHead {
         InvocationHead {
             method: "POST".into(),
             path: path.into(),
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers: Vec::new(),
             trigger: None,
             env: None,
         }
+    }
+
+    /// A JSON POST to `path`.
+    pub fn json_post(path: &str) -> InvocationHead {
+        let mut head = InvocationHead::post(path);
+        head.headers
+            .push(("content-type".into(), "application/json".into()));
+        head
     }
 
     fn trigger(&self) -> Trigger {
@@ -340,13 +348,6 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
             Err(e) => tracing::error!(error = %e, "claiming async invocations"),
         }
     }
-}
-
-/// The wait before attempt `attempt + 1`: `base * 2^(attempt-1)`, with
-/// jitter (50% to 100% of it) so retries of many failures spread out.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let full = base * 2u32.pow(attempt.saturating_sub(1).min(16));
-    full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
 /// Target of a queued webhook delivery (the URL is the head's path).
@@ -556,10 +557,6 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
         settle_without_running(&platform, &invocation, "the function is no longer deployed");
         return;
     };
-    if now > invocation.expires_ms {
-        settle_without_running(&platform, &invocation, "max_age passed before this attempt");
-        return;
-    }
     let (request, trigger) = match rebuild_request(&invocation) {
         Ok(r) => r,
         Err(e) => {
@@ -573,8 +570,8 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
     let Some(permit) = function.async_slots.acquire(&function.permits, rank).await else {
         return;
     };
-    // Checked again once a slot is free: work that waited in a busy
-    // function's backlog past its max_age is dropped, as Lambda does.
+    // Checked once a slot is free: work that waited in a busy function's
+    // backlog past its max_age is dropped, as Lambda does.
     if now_ms() > invocation.expires_ms {
         drop(permit);
         settle_without_running(&platform, &invocation, "max_age passed before this attempt");
@@ -659,21 +656,4 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
         },
         logs: Vec::new(),
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..6 {
-            let full = base * 2u32.pow(attempt - 1);
-            for _ in 0..50 {
-                let b = backoff(base, attempt);
-                assert!(b >= full / 2 && b <= full, "attempt {attempt}: {b:?}");
-            }
-        }
-    }
 }

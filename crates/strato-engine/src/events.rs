@@ -10,9 +10,8 @@
 
 use crate::invoke::RunContext;
 use crate::platform::Platform;
-use crate::util::{iso8601_ms, now_ms};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use crate::util::{CloudEvent, backoff, iso8601_ms, now_ms};
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Duration;
 use strato_core::{RunStatus, Trigger};
@@ -93,17 +92,14 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let id = event_id(event.id);
     let body = event_payload(&event, &platform.config.region);
     // Event deliveries are POSTs to `/`, as Lambda-style handlers expect.
-    let request = http::Request::post("/")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .header("ce-id", &id)
-        .header("ce-type", format!("com.amazonaws.s3.{}", event.name))
-        .header("ce-source", format!("strato:bucket:{}", event.bucket))
-        .header("ce-specversion", "1.0")
-        .header("ce-time", iso8601_ms(event.at_ms))
-        .header("ce-subject", event.key.as_str())
-        .body(Full::new(Bytes::from(body)))
-        .expect("a valid event request");
+    let request = CloudEvent {
+        id: id.clone(),
+        kind: format!("com.amazonaws.s3.{}", event.name),
+        source: format!("strato:bucket:{}", event.bucket),
+        time_ms: event.at_ms,
+        subject: Some(event.key.clone()),
+    }
+    .request(body);
     let (tell, status) = oneshot::channel();
     let last_attempt = event.attempts > function.spec.retries;
     let cx = RunContext {
@@ -134,9 +130,8 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         );
         return;
     }
-    let backoff =
-        platform.config.event_retry_base * 2u32.pow(event.attempts.saturating_sub(1).min(16));
-    let due = now_ms() + backoff.as_millis() as i64;
+    let due =
+        now_ms() + backoff(platform.config.event_retry_base, event.attempts).as_millis() as i64;
     let store = platform.store.clone();
     let result = tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
     if let Ok(Err(e)) = result {

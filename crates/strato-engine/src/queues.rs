@@ -12,9 +12,8 @@
 
 use crate::invoke::RunContext;
 use crate::platform::Platform;
-use crate::util::{iso8601_ms, now_ms};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use crate::util::{CloudEvent, now_ms};
+use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +33,9 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 pub enum QueueError {
     #[error("no queue `{queue}` in app `{app}`; declare it as [queues.{queue}] and deploy")]
     NoSuchQueue { app: String, queue: String },
-    #[error("message of {size} bytes is over the queue's limit of {max} bytes")]
+    #[error(
+        "message of {size} bytes is over the queue's limit of {max} bytes; send less (a reference to an object, say) or raise max_message_size in [queues.NAME] (at most 1MiB)"
+    )]
     TooLarge { size: usize, max: u64 },
     #[error("{0}")]
     BadRequest(String),
@@ -274,32 +275,40 @@ impl Platform {
 
     /// Every live queue (of `app`, if given) with its depth.
     pub async fn list_queues(&self, app: Option<&str>) -> Result<Vec<QueueInfo>, QueueError> {
-        let queues = self.queues.load();
-        let mut out = Vec::new();
-        let mut keys: Vec<_> = queues
-            .iter()
-            .filter(|((a, _), _)| app.is_none_or(|want| a == want))
+        let mut keys: Vec<(String, String)> = self
+            .queues
+            .load()
+            .keys()
+            .filter(|(a, _)| app.is_none_or(|want| a == want))
+            .cloned()
             .collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
-        for ((a, q), spec) in keys {
-            let store = self.store.clone();
-            let (a2, q2) = (a.clone(), q.clone());
-            let stats = tokio::task::spawn_blocking(move || store.queue_stats(&a2, &q2, now_ms()))
-                .await
-                .map_err(storage)?
-                .map_err(storage)?;
-            out.push(QueueInfo {
-                app: a.clone(),
-                name: q.clone(),
-                stats,
-                dead_letter: spec.dead_letter.clone(),
-                consumer: spec.consumer.as_ref().map(|c| match &c.target {
-                    ConsumerTarget::Function(n) => format!("function:{n}"),
-                    ConsumerTarget::Task(n) => format!("task:{n}"),
-                }),
-            });
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for (a, q) in keys {
+            out.push(self.queue_info(&a, &q).await?);
         }
         Ok(out)
+    }
+
+    /// One live queue with its depth.
+    pub async fn queue_info(&self, app: &str, queue: &str) -> Result<QueueInfo, QueueError> {
+        let spec = self.live_queue(app, queue)?;
+        let store = self.store.clone();
+        let (a, q) = (app.to_string(), queue.to_string());
+        let stats = tokio::task::spawn_blocking(move || store.queue_stats(&a, &q, now_ms()))
+            .await
+            .map_err(storage)?
+            .map_err(storage)?;
+        Ok(QueueInfo {
+            app: app.to_string(),
+            name: queue.to_string(),
+            stats,
+            dead_letter: spec.dead_letter.clone(),
+            consumer: spec.consumer.as_ref().map(|c| match &c.target {
+                ConsumerTarget::Function(n) => format!("function:{n}"),
+                ConsumerTarget::Task(n) => format!("task:{n}"),
+            }),
+        })
     }
 
     /// Makes an app's queues live (or removes them, `None`): consumers
@@ -519,16 +528,14 @@ impl Delivery {
             return Vec::new();
         };
         let first = &self.batch[0];
-        let request = http::Request::post("/")
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .header("ce-id", first.id.as_str())
-            .header("ce-type", "com.amazonaws.sqs.message")
-            .header("ce-source", format!("strato:queue:{}", self.queue))
-            .header("ce-specversion", "1.0")
-            .header("ce-time", iso8601_ms(now_ms()))
-            .body(Full::new(Bytes::from(event.to_string())))
-            .expect("a valid queue request");
+        let request = CloudEvent {
+            id: first.id.clone(),
+            kind: "com.amazonaws.sqs.message".into(),
+            source: format!("strato:queue:{}", self.queue),
+            time_ms: now_ms(),
+            subject: None,
+        }
+        .request(event.to_string());
         let (tell, status) = tokio::sync::oneshot::channel();
         let mut cx = RunContext::new(Trigger::Queue);
         cx.event_id = Some(first.id.clone());

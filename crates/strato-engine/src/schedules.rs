@@ -11,7 +11,7 @@
 
 use crate::async_invoke::{InvocationHead, TASK_TARGET};
 use crate::platform::Platform;
-use crate::util::{iso8601_ms, now_ms};
+use crate::util::{CloudEvent, iso8601_ms, now_ms};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -260,16 +260,14 @@ impl Platform {
             ScheduleTarget::Function(f) => {
                 let mut head = InvocationHead::json_post("/");
                 head.trigger = Some(Trigger::Schedule.as_str().into());
-                head.headers.extend([
-                    ("ce-id".to_string(), id.clone()),
-                    (
-                        "ce-type".to_string(),
-                        "strato.scheduler.Scheduled Event".to_string(),
-                    ),
-                    ("ce-source".to_string(), format!("strato:schedule:{name}")),
-                    ("ce-specversion".to_string(), "1.0".to_string()),
-                    ("ce-time".to_string(), iso8601_ms(slot)),
-                ]);
+                head.headers = CloudEvent {
+                    id: id.clone(),
+                    kind: "strato.scheduler.Scheduled Event".into(),
+                    source: format!("strato:schedule:{name}"),
+                    time_ms: slot,
+                    subject: None,
+                }
+                .headers();
                 let (attempts, age) = self
                     .routing
                     .load()

@@ -10,7 +10,7 @@
 //! attempt and are retried as their `retries` allow.
 
 use crate::platform::Platform;
-use crate::util::now_ms;
+use crate::util::{backoff, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -315,18 +315,13 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
 }
 
 /// The next attempt's record if this one failed and retries remain.
-fn retry_of(
-    platform: &Platform,
-    record: &RunRecord,
-    request: &TaskRequest,
-) -> Option<(RunRecord, TaskRequest)> {
+fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> Option<Retry> {
     if record.status == RunStatus::Succeeded || record.attempt > request.spec.retries {
         return None;
     }
+    let delay = backoff(platform.config.event_retry_base, record.attempt);
     let expires = request.queued_ms + request.spec.max_age_ms as i64;
-    if request.queued_ms > 0
-        && now_ms() + retry_backoff(platform, record).as_millis() as i64 > expires
-    {
+    if request.queued_ms > 0 && now_ms() + delay.as_millis() as i64 > expires {
         return None;
     }
     let mut next = record.clone();
@@ -338,7 +333,18 @@ fn retry_of(
     next.billed_ms = 0;
     next.error = None;
     next.exit_code = None;
-    Some((next, request.clone()))
+    Some(Retry {
+        record: next,
+        request: request.clone(),
+        delay,
+    })
+}
+
+/// The next attempt of a failed run, started `delay` after it is queued.
+struct Retry {
+    record: RunRecord,
+    request: TaskRequest,
+    delay: Duration,
 }
 
 /// The destination a task run that ends for good queues with its record.
@@ -367,21 +373,20 @@ fn task_destinations(
     )
 }
 
-/// The wait before the attempt after `record`'s.
-fn retry_backoff(platform: &Platform, record: &RunRecord) -> Duration {
-    platform.config.event_retry_base * 2u32.pow(record.attempt.saturating_sub(1).min(16))
-}
-
 /// Records the end (and queues the retry, started after a backoff).
 async fn finish(
     platform: &Arc<Platform>,
     record: RunRecord,
     tail: Vec<LogLine>,
-    retry: Option<(RunRecord, TaskRequest)>,
+    retry: Option<Retry>,
     then_invoke: Vec<strato_store::NewInvocation>,
 ) {
     let store = platform.store.clone();
-    let next = retry.map(|(r, q)| (r, serde_json::to_value(q).expect("task requests serialize")));
+    let delay = retry.as_ref().map(|r| r.delay).unwrap_or_default();
+    let next = retry.map(|r| {
+        let request = serde_json::to_value(r.request).expect("task requests serialize");
+        (r.record, request)
+    });
     let n = next.clone();
     let rec = record.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -394,12 +399,7 @@ async fn finish(
     }
     let _ = platform.run_ended.send(record.id.clone());
     if let Some((next, request)) = next {
-        spawn_execute(
-            platform.clone(),
-            next,
-            request,
-            retry_backoff(platform, &record),
-        );
+        spawn_execute(platform.clone(), next, request, delay);
     }
 }
 
