@@ -10,6 +10,10 @@
 #            202), then the time until the queue is drained (end to end)
 #   batch    the same invocations queued 100 per request through the
 #            control API's batch endpoint: end to end until drained
+#   backlog  work queued beforehand (graphile-worker's own measure): the
+#            batch load again, the server killed (-9) as the last batch is
+#            accepted, restarted: the backlog left in the store, run from
+#            the restart until drained
 #   latency  open loop at 1,000 invocations/s for 5 s: from the client's
 #            send to the guest's first instruction (its own clock reading)
 #   queue    8 workers, each: send 10, receive 10, delete 10, for DUR s
@@ -49,9 +53,12 @@ for start in range(0, n, batch):
 print("floor: %.0f queue+settle pairs/s" % (n / (time.time() - t0)))
 PY
 
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18680 --api 127.0.0.1:18690 --s3 127.0.0.1:18699 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+start_strato() {
+  "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18680 --api 127.0.0.1:18690 --s3 127.0.0.1:18699 >>"$WORK/strato.log" 2>&1 & SPID=$!; PIDS+=($SPID)
+  for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18690/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
+}
+start_strato
 export STRATO_DATA_DIR="$WORK/strato"
-for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18690/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 mkdir -p "$WORK/app"
 printf '[app]\nname = "ab"\n[functions.k]\ncomponent = "%s"\nroutes = ["/k/*"]\nconcurrency = 1000\n[functions.lat]\ncomponent = "%s"\nroutes = ["/lat/*"]\n[queues.q]\n' "$KITCHEN" "$KITCHEN" > "$WORK/app/strato.toml"
 "$STRATO" deploy "$WORK/app" >/dev/null
@@ -77,6 +84,27 @@ PY
 TOKEN="$(cat "$WORK/strato/admin.token")"
 echo "== strato: 200,000 async invocations queued 100 per request (POST .../invocations), 4 clients"
 "$TOOLS/asyncbench" batch http://127.0.0.1:18690 "$TOKEN" ab k 200000 4 100
+echo "== strato: a backlog queued beforehand: 100,000 queued while the function naps (concurrency 1), redeployed fast, kill -9, restart, drain"
+# Revision 1 of bl/nap sleeps 10 minutes, one at a time: accepted work
+# piles up. Revision 2 answers at once; the kill leaves the pile in the
+# store, and the restarted server runs it with revision 2.
+mkdir -p "$WORK/bl"
+printf '[app]\nname = "bl"\n[functions.nap]\ncomponent = "%s"\nconcurrency = 1\nenv = { NAP_MS = "600000" }\n' "$KITCHEN" > "$WORK/bl/strato.toml"
+"$STRATO" deploy "$WORK/bl" >/dev/null
+"$TOOLS/asyncbench" batch http://127.0.0.1:18690 "$TOKEN" bl nap 100000 4 100 /nap accept-only
+printf '[app]\nname = "bl"\n[functions.nap]\ncomponent = "%s"\nconcurrency = 1000\n' "$KITCHEN" > "$WORK/bl/strato.toml"
+"$STRATO" deploy "$WORK/bl" >/dev/null
+kill -9 "$SPID"; wait "$SPID" 2>/dev/null || true
+START=$(date +%s.%N)
+start_strato
+while [ "$(pending)" != "0" ]; do sleep 0.1; done
+DONE=$(date +%s.%N)
+RUNS=$(curl -fsS http://127.0.0.1:18690/metrics | awk '/^strato_runs_total\{status="succeeded"\}/{print $2}')
+python3 - "$START" "$DONE" "$RUNS" <<'PY'
+import sys
+start, done, runs = map(float, sys.argv[1:])
+print("strato: %d invocations run %.2f s after the restart began: %.0f invocations/s end to end (start-up included)" % (runs, done - start, runs / (done - start)))
+PY
 echo "== strato: enqueue-to-start latency, open loop at 1,000/s for 5 s (4 connections)"
 "$TOOLS/asyncbench" latency http://127.0.0.1:18680/lat/ http://127.0.0.1:18690 "$TOKEN" ab 1000 5 4
 echo "== strato: queue send + receive + delete in batches of 10, 8 workers, ${DUR}s"

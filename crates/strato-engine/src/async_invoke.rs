@@ -29,6 +29,12 @@ use tokio::sync::oneshot;
 
 /// How often the sweeper looks for due work.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// Most invocations one claim takes.
+const CLAIM_BATCH: usize = 256;
+/// The sweeper claims more only while this process holds fewer than this
+/// many invocations (waiting for a slot or running): a backlog drains at
+/// the speed it runs, and the rest stays in the store, not in memory.
+const MAX_IN_HAND: usize = 4096;
 /// Lease on work this process holds. Short, and renewed by a heartbeat
 /// while the work waits or runs, so work a dead worker held returns to the
 /// queue within this long.
@@ -58,6 +64,10 @@ impl HandGuard {
 }
 
 impl InHand {
+    fn len(&self) -> usize {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn all(&self) -> Vec<String> {
         self.ids
             .lock()
@@ -152,10 +162,7 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
         }
         if ok {
             for invocation in new {
-                tokio::spawn(dispatch(
-                    platform.clone(),
-                    invocation.claimed_by_enqueuer(now),
-                ));
+                start(&platform, invocation.claimed_by_enqueuer(now));
             }
         }
     }
@@ -325,7 +332,9 @@ pub fn accepted_response(id: &str) -> http::Response<strato_wasm::ResponseBody> 
 }
 
 /// Runs until the platform is dropped: claims due work every
-/// [`SWEEP_EVERY`].
+/// [`SWEEP_EVERY`], in rounds while there is more and room in hand, so a
+/// backlog (after a restart, or retries coming due together) drains as fast
+/// as it runs rather than [`CLAIM_BATCH`] per sweep.
 pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -334,20 +343,44 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
-        let store = platform.store.clone();
-        let claimed =
-            tokio::task::spawn_blocking(move || store.claim_invocations(now_ms(), LEASE_MS, 256))
-                .await;
-        match claimed {
-            Ok(Ok(work)) => {
-                for invocation in work {
-                    tokio::spawn(dispatch(platform.clone(), invocation));
-                }
+        loop {
+            let room = MAX_IN_HAND.saturating_sub(platform.in_hand.len());
+            if room == 0 {
+                break;
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "claiming async invocations"),
-            Err(e) => tracing::error!(error = %e, "claiming async invocations"),
+            let limit = room.min(CLAIM_BATCH);
+            let store = platform.store.clone();
+            let claimed = tokio::task::spawn_blocking(move || {
+                store.claim_invocations(now_ms(), LEASE_MS, limit)
+            })
+            .await;
+            let work = match claimed {
+                Ok(Ok(work)) => work,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "claiming async invocations");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming async invocations");
+                    break;
+                }
+            };
+            let full = work.len() == limit;
+            for invocation in work {
+                start(&platform, invocation);
+            }
+            if !full {
+                break;
+            }
         }
     }
+}
+
+/// Holds `invocation` in hand (before its task first runs, so the
+/// sweeper's count is current) and dispatches it.
+fn start(platform: &Arc<Platform>, invocation: Invocation) {
+    let held = HandGuard::hold(platform, &invocation.id);
+    tokio::spawn(dispatch(platform.clone(), invocation, held));
 }
 
 /// Target of a queued webhook delivery (the URL is the head's path).
@@ -540,8 +573,7 @@ async fn post_webhook(invocation: &Invocation) -> Result<(), String> {
 }
 
 /// One attempt of an invocation; schedules the next one if it failed.
-async fn dispatch(platform: Arc<Platform>, invocation: Invocation) {
-    let _held = HandGuard::hold(&platform, &invocation.id);
+async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGuard) {
     if invocation.target.starts_with('@') {
         deliver_destination(platform, invocation).await;
         return;

@@ -73,6 +73,16 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                 }
                 respond(out, 200, "text/plain", format!("logged {n}\n").as_bytes());
             }
+            "nap" => {
+                // Sleeps `NAP_MS` (unset: not at all), then echoes: a
+                // function a redeploy makes slow or fast.
+                let ms: u64 = std::env::var("NAP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                if ms > 0 {
+                    wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                }
+                let body = read_body(request);
+                respond(out, 200, "application/octet-stream", &body);
+            }
             "sleep" => {
                 let ms: u64 = param("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
                 wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();

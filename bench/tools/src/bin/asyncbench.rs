@@ -6,11 +6,12 @@
 //!   guest logs `event <key> started_us <its start time>`; once the queue
 //!   is drained, the logs give enqueue-to-start latency per invocation
 //!   (from the client's send, so HTTP and the durable commit are in it).
-//! `asyncbench batch API_URL TOKEN APP FUNCTION TOTAL WORKERS BATCH`
-//!   TOTAL no-op async invocations queued BATCH per request by WORKERS
-//!   clients (`POST .../invocations`); prints invocations/s from the first
-//!   request until the queue is drained (`strato_async_invocations_pending`
-//!   at 0).
+//! `asyncbench batch API_URL TOKEN APP FUNCTION TOTAL WORKERS BATCH [PATH [accept-only]]`
+//!   TOTAL no-op async invocations (of PATH, default `/k/echo`) queued
+//!   BATCH per request by WORKERS clients (`POST .../invocations`); prints
+//!   invocations/s from the first request until the queue is drained
+//!   (`strato_async_invocations_pending` at 0), or with `accept-only` the
+//!   rate they were accepted at.
 //! `asyncbench queue API_URL TOKEN APP QUEUE SECONDS WORKERS`
 //!   Closed loop per worker: send 10 messages, receive 10, delete them.
 //!   Prints messages/s fully processed (sent, received and deleted).
@@ -214,16 +215,21 @@ async fn batch(args: &[String]) {
     let total: usize = args[4].parse().unwrap();
     let workers: usize = args[5].parse().unwrap();
     let size: usize = args[6].parse().unwrap();
+    let path = args.get(7).cloned().unwrap_or_else(|| "/k/echo".into());
+    // `accept-only`: return once the last batch is accepted (the caller
+    // then kills the server to leave a backlog in the store).
+    let wait_for_drain = args.get(8).map(String::as_str) != Some("accept-only");
     let url = format!("/api/v1/apps/{app}/functions/{function}/invocations");
     let batches = total / size;
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (api, token, url, next) = (api.clone(), token.clone(), url.clone(), next.clone());
+        let (api, token, url, next, path) =
+            (api.clone(), token.clone(), url.clone(), next.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&api).await;
-            let items: Vec<Value> = (0..size).map(|_| json!({ "body": "x", "path": "/k/echo" })).collect();
+            let items: Vec<Value> = (0..size).map(|_| json!({ "body": "x", "path": path })).collect();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < batches {
                 post(&mut sender, &url, &token, json!({ "invocations": items })).await;
             }
@@ -233,12 +239,16 @@ async fn batch(args: &[String]) {
         t.await.unwrap();
     }
     let accepted = started.elapsed().as_secs_f64();
+    let n = batches * size;
+    if !wait_for_drain {
+        println!("invocations={n} accepted_in={accepted:.2}s ({:.0}/s)", n as f64 / accepted);
+        return;
+    }
     let mut sender = connect(&api).await;
     while pending(&mut sender).await > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drained = started.elapsed().as_secs_f64();
-    let n = batches * size;
     println!(
         "invocations={n} accepted_in={accepted:.2}s ({:.0}/s) drained_in={drained:.2}s: {:.0} invocations/s end to end ({size} per request, {workers} clients)",
         n as f64 / accepted,
