@@ -258,6 +258,7 @@ impl Platform {
             }
         };
 
+        let inline = cx.wait_for_slot;
         let cold = function.cold.swap(false, Ordering::Relaxed);
         let mut limits = function.limits.clone();
         limits
@@ -303,7 +304,14 @@ impl Platform {
             );
             this.run_finished();
         };
-        let mut response = self.wasm.invoke(&component, request, limits, on_done).await;
+        // Async work only waits for the outcome: it runs on this task.
+        let mut response = if inline {
+            self.wasm
+                .invoke_to_end(&component, request, limits, on_done)
+                .await
+        } else {
+            self.wasm.invoke(&component, request, limits, on_done).await
+        };
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);
         }

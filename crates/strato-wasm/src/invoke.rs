@@ -147,6 +147,12 @@ impl Answer {
     }
 }
 
+/// A guest ready to run, and where its response will arrive.
+struct ReadyGuest<G> {
+    guest: G,
+    response: tokio::sync::oneshot::Receiver<hyper::Response<ResponseBody>>,
+}
+
 impl WasmEngine {
     /// Runs `request` in a fresh instance of `component`. Returns the
     /// response as soon as the guest has produced its head (the body may
@@ -159,6 +165,74 @@ impl WasmEngine {
         limits: InvocationLimits,
         on_done: F,
     ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+        F: FnOnce(Outcome) + Send + 'static,
+    {
+        let prepared = match self.set_up(component, request, limits, on_done).await {
+            Ok(p) => p,
+            Err(refused) => return refused,
+        };
+        tokio::spawn(prepared.guest);
+        prepared
+            .response
+            .await
+            .unwrap_or_else(|_| text_response(500, "function host task failed"))
+    }
+
+    /// Runs `request` to the end on the calling task, reading the response
+    /// body as the guest writes it, and returns the whole response.
+    /// `on_done` has been called by the time it returns. For callers that
+    /// only want the outcome (async work): no task is spawned per run.
+    pub async fn invoke_to_end<B, F>(
+        &self,
+        component: &PreparedComponent,
+        request: hyper::Request<B>,
+        limits: InvocationLimits,
+        on_done: F,
+    ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+        F: FnOnce(Outcome) + Send + 'static,
+    {
+        let prepared = match self.set_up(component, request, limits, on_done).await {
+            Ok(p) => p,
+            Err(refused) => return refused,
+        };
+        let read = async {
+            let Ok(response) = prepared.response.await else {
+                return text_response(500, "function host task failed");
+            };
+            let (parts, body) = response.into_parts();
+            // A body the guest failed midway is cut short; the outcome
+            // says why.
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            hyper::Response::from_parts(parts, full_body(bytes))
+        };
+        let ((), response) = tokio::join!(prepared.guest, read);
+        response
+    }
+
+    /// Sets up a fresh instance for `request`: the guest future (runs the
+    /// instance, answers for a guest that did not, calls `on_done`) and the
+    /// receiver of its response. A request the host cannot hand to the
+    /// guest is answered 400 at once (and `on_done` told).
+    async fn set_up<B, F>(
+        &self,
+        component: &PreparedComponent,
+        request: hyper::Request<B>,
+        limits: InvocationLimits,
+        on_done: F,
+    ) -> Result<
+        ReadyGuest<impl std::future::Future<Output = ()> + Send + 'static>,
+        hyper::Response<ResponseBody>,
+    >
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -251,14 +325,14 @@ impl WasmEngine {
                     logs: Vec::new(),
                     http_status: 400,
                 });
-                return text_response(400, &message);
+                return Err(text_response(400, &message));
             }
         };
 
         let pre = component.pre.clone();
         let timeout = limits.timeout;
         let memory_limit = limits.memory_bytes;
-        tokio::spawn(async move {
+        let guest = async move {
             let result = {
                 let run = async {
                     let proxy = pre.instantiate_async(&mut store).await?;
@@ -296,11 +370,11 @@ impl WasmEngine {
             outcome.http_status = answer.status;
             drop(answer);
             on_done(outcome);
-        });
-
-        receiver
-            .await
-            .unwrap_or_else(|_| text_response(500, "function host task failed"))
+        };
+        Ok(ReadyGuest {
+            guest,
+            response: receiver,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ name = "aq"
 component = "{}"
 routes = ["/k/*"]
 concurrency = {concurrency}
+timeout = "1s"
 [functions.k.async]
 retries = 2
 max_age = "1h"
@@ -75,19 +76,35 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
         invoke_async(&server, "/k/echo", Some("urgent")).status(),
         400
     );
+    // A guest that never returns is stopped at the timeout, each attempt.
+    let endless = invoke_async(&server, "/k/loop", None);
+    assert_eq!(endless.status(), 202);
+    let endless_id = endless.json::<Value>().unwrap()["invocation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let mut runs = Vec::new();
+    let attempts_of =
+        |runs: &[Value], id: &str| runs.iter().filter(|r| r["event_id"] == id).count();
     wait_until(
-        "three attempts of the failing invocation",
+        "three attempts of the failing and the endless invocation",
         Duration::from_secs(20),
         || {
             runs = runs_of(&server);
-            runs.iter()
-                .filter(|r| r["event_id"] == fail_id.as_str())
-                .count()
-                == 3
+            attempts_of(&runs, &fail_id) == 3 && attempts_of(&runs, &endless_id) == 3
         },
     );
+    for run in runs.iter().filter(|r| r["event_id"] == endless_id.as_str()) {
+        assert_eq!(run["status"], "timed_out", "{run}");
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("timed out after 1s"),
+            "{run}"
+        );
+    }
     let ok_runs: Vec<&Value> = runs
         .iter()
         .filter(|r| r["event_id"] == ok_id.as_str())
