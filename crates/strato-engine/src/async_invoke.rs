@@ -16,6 +16,7 @@
 
 use crate::invoke::{InvokeError, RunContext};
 use crate::platform::Platform;
+use crate::routing::LiveFunction;
 use crate::util::{backoff, now_ms};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -31,9 +32,11 @@ use tokio::sync::oneshot;
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Most invocations one claim takes.
 const CLAIM_BATCH: usize = 256;
-/// The sweeper claims more only while this process holds fewer than this
-/// many invocations (waiting for a slot or running): a backlog drains at
-/// the speed it runs, and the rest stays in the store, not in memory.
+/// Past its first claim, a sweep claims more only while this process holds
+/// fewer than this many invocations (waiting for a slot or running): a
+/// backlog drains at the speed it runs, and the rest stays in the store,
+/// not in memory. The first claim is always made, so one busy function's
+/// work in hand never holds back other functions' due work.
 const MAX_IN_HAND: usize = 4096;
 /// Lease on work this process holds. Short, and renewed by a heartbeat
 /// while the work waits or runs, so work a dead worker held returns to the
@@ -238,6 +241,17 @@ impl Platform {
         only_app: Option<&str>,
     ) -> Result<Vec<String>, InvokeError> {
         let function = self.find_function(name, only_app)?;
+        self.queue_invocations(&function, requests, priority).await
+    }
+
+    /// Queues invocations of `function`, durable together before it
+    /// returns, and starts them; their ids, in order.
+    pub(crate) async fn queue_invocations(
+        &self,
+        function: &LiveFunction,
+        requests: Vec<(InvocationHead, Bytes)>,
+        priority: Priority,
+    ) -> Result<Vec<String>, InvokeError> {
         let now = now_ms();
         let new: Vec<NewInvocation> = requests
             .into_iter()
@@ -325,16 +339,18 @@ pub fn accepted_response(id: &str) -> http::Response<strato_wasm::ResponseBody> 
         .status(202)
         .header("content-type", "application/json")
         .header(crate::invoke::RUN_ID_HEADER, id)
-        .body(strato_wasm::full_body(
-            serde_json::json!({ "invocation_id": id }).to_string(),
-        ))
+        // Ids are `i` and hex digits: nothing to escape.
+        .body(strato_wasm::full_body(format!(
+            r#"{{"invocation_id":"{id}"}}"#
+        )))
         .expect("static response parts are valid")
 }
 
 /// Runs until the platform is dropped: claims due work every
-/// [`SWEEP_EVERY`], in rounds while there is more and room in hand, so a
-/// backlog (after a restart, or retries coming due together) drains as fast
-/// as it runs rather than [`CLAIM_BATCH`] per sweep.
+/// [`SWEEP_EVERY`], in rounds while there is more and room in hand (see
+/// [`MAX_IN_HAND`]), so a backlog (after a restart, or retries coming due
+/// together) drains as fast as it runs rather than [`CLAIM_BATCH`] per
+/// sweep.
 pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -343,12 +359,19 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
+        let mut first = true;
         loop {
-            let room = MAX_IN_HAND.saturating_sub(platform.in_hand.len());
-            if room == 0 {
+            let limit = if first {
+                CLAIM_BATCH
+            } else {
+                MAX_IN_HAND
+                    .saturating_sub(platform.in_hand.len())
+                    .min(CLAIM_BATCH)
+            };
+            first = false;
+            if limit == 0 {
                 break;
             }
-            let limit = room.min(CLAIM_BATCH);
             let store = platform.store.clone();
             let claimed = tokio::task::spawn_blocking(move || {
                 store.claim_invocations(now_ms(), LEASE_MS, limit)

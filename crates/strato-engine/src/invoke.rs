@@ -140,12 +140,11 @@ impl Platform {
                 );
             }
         };
-        let name = format!("{}/{}", function.app, function.name);
         match self
-            .invoke_async(&name, head_of(&parts, &path), body, priority, None)
+            .queue_invocations(function, vec![(head_of(&parts, &path), body)], priority)
             .await
         {
-            Ok(id) => accepted_response(&id),
+            Ok(ids) => accepted_response(&ids[0]),
             Err(e) => {
                 tracing::error!(error = %e, "queueing an async invocation");
                 text_response(503, "could not queue the invocation; retry later")

@@ -461,3 +461,59 @@ fn a_batch_of_invocations_is_queued_in_one_request() {
         assert_eq!(post(body).status(), status);
     }
 }
+
+#[test]
+fn a_busy_functions_backlog_in_hand_does_not_hold_back_other_retries() {
+    // 5,000 invocations of a one-at-a-time sleeper are held by the server
+    // (past the sweeper's bound on work in hand); another function's
+    // retries still come due and run.
+    let server = Server::start();
+    let app = AppDir::new(&format!(
+        r#"
+[app]
+name = "aq"
+[functions.slow]
+component = "{kitchen}"
+concurrency = 1
+timeout = "1m"
+[functions.k]
+component = "{kitchen}"
+routes = ["/k/*"]
+[functions.k.async]
+retries = 2
+"#,
+        kitchen = guest("kitchen")
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    let items: Vec<Value> = (0..1000)
+        .map(|_| serde_json::json!({ "body": "z", "path": "/slow/sleep?ms=60000" }))
+        .collect();
+    for _ in 0..5 {
+        let resp = client()
+            .post(format!(
+                "{}/api/v1/apps/aq/functions/slow/invocations",
+                server.api
+            ))
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({ "invocations": items }))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    let failing = invoke_async(&server, "/k/panic", None);
+    let id = failing.json::<Value>().unwrap()["invocation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until(
+        "three attempts of the failing invocation",
+        Duration::from_secs(15),
+        || {
+            runs_of(&server)
+                .iter()
+                .filter(|r| r["event_id"] == id.as_str())
+                .count()
+                == 3
+        },
+    );
+}
