@@ -612,13 +612,6 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         settle_without_running(&platform, &invocation, "the function is no longer deployed");
         return;
     };
-    let (request, trigger) = match rebuild_request(&invocation) {
-        Ok(r) => r,
-        Err(e) => {
-            settle_without_running(&platform, &invocation, &e);
-            return;
-        }
-    };
     // Wait for a slot in priority order (a busy function's async backlog
     // runs best rank first).
     let rank = now + invocation.priority.offset_ms();
@@ -632,6 +625,15 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         settle_without_running(&platform, &invocation, "max_age passed before this attempt");
         return;
     }
+    // Rebuilt only now: a backlog waiting for slots holds just its rows.
+    let (request, trigger) = match rebuild_request(&invocation) {
+        Ok(r) => r,
+        Err(e) => {
+            drop(permit);
+            settle_without_running(&platform, &invocation, &e);
+            return;
+        }
+    };
     // Whether this is the last attempt is decided before it runs (its
     // record settles the invocation): out of retries, or the next one
     // could not start within `max_age`.
@@ -650,7 +652,9 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         invocation_payload: invocation.body.clone(),
         permit: Some(permit),
     };
-    let response = platform.run_function(function, request, cx).await;
+    // Boxed: the run's future is large, and a backlog waiting for slots
+    // should not hold one per waiting invocation.
+    let response = Box::pin(platform.run_function(function, request, cx)).await;
     let _ = response.into_body().collect().await;
     let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
     if succeeded || last {
