@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_store::FinishedRun;
-use strato_wasm::{OutcomeStatus, ResponseBody, text_response};
+use strato_wasm::{Delivery, OutcomeStatus, ResponseBody, text_response};
 
 /// Header carrying the run id on every response that ran a function.
 pub const RUN_ID_HEADER: &str = "x-strato-run-id";
@@ -257,7 +257,12 @@ impl Platform {
             }
         };
 
-        let inline = cx.wait_for_slot;
+        // Async work only waits for the outcome.
+        let delivery = if cx.wait_for_slot {
+            Delivery::Whole
+        } else {
+            Delivery::Streaming
+        };
         let cold = function.cold.swap(false, Ordering::Relaxed);
         let mut limits = function.limits.clone();
         limits
@@ -303,14 +308,10 @@ impl Platform {
             );
             this.run_finished();
         };
-        // Async work only waits for the outcome: it runs on this task.
-        let mut response = if inline {
-            self.wasm
-                .invoke_to_end(&component, request, limits, on_done)
-                .await
-        } else {
-            self.wasm.invoke(&component, request, limits, on_done).await
-        };
+        let mut response = self
+            .wasm
+            .invoke(&component, request, limits, on_done, delivery)
+            .await;
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);
         }

@@ -153,70 +153,65 @@ struct ReadyGuest<G> {
     response: tokio::sync::oneshot::Receiver<hyper::Response<ResponseBody>>,
 }
 
+/// How the caller takes a run's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// At the response head, the body streaming from the guest, which runs
+    /// on a task of its own (requests someone waits on).
+    Streaming,
+    /// Whole, once the guest has returned; the guest runs on the caller's
+    /// task, its body read alongside, and no task is spawned (async work,
+    /// which only wants the outcome).
+    Whole,
+}
+
 impl WasmEngine {
-    /// Runs `request` in a fresh instance of `component`. Returns the
-    /// response as soon as the guest has produced its head (the body may
-    /// still be streaming); `on_done` receives the run's outcome when the
-    /// guest returns, on the task that ran it.
+    /// Runs `request` in a fresh instance of `component` and answers as
+    /// `delivery` says. `on_done` receives the run's outcome when the guest
+    /// returns, on the task that ran it (with [`Delivery::Whole`], before
+    /// this returns).
     pub async fn invoke<B, F>(
         &self,
         component: &PreparedComponent,
         request: hyper::Request<B>,
         limits: InvocationLimits,
         on_done: F,
+        delivery: Delivery,
     ) -> hyper::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
         F: FnOnce(Outcome) + Send + 'static,
     {
-        let prepared = match self.set_up(component, request, limits, on_done).await {
-            Ok(p) => p,
+        let ready = match self.set_up(component, request, limits, on_done).await {
+            Ok(ready) => ready,
             Err(refused) => return refused,
         };
-        tokio::spawn(prepared.guest);
-        prepared
-            .response
-            .await
-            .unwrap_or_else(|_| text_response(500, "function host task failed"))
-    }
-
-    /// Runs `request` to the end on the calling task, reading the response
-    /// body as the guest writes it, and returns the whole response.
-    /// `on_done` has been called by the time it returns. For callers that
-    /// only want the outcome (async work): no task is spawned per run.
-    pub async fn invoke_to_end<B, F>(
-        &self,
-        component: &PreparedComponent,
-        request: hyper::Request<B>,
-        limits: InvocationLimits,
-        on_done: F,
-    ) -> hyper::Response<ResponseBody>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-        F: FnOnce(Outcome) + Send + 'static,
-    {
-        let prepared = match self.set_up(component, request, limits, on_done).await {
-            Ok(p) => p,
-            Err(refused) => return refused,
-        };
-        let read = async {
-            let Ok(response) = prepared.response.await else {
-                return text_response(500, "function host task failed");
-            };
-            let (parts, body) = response.into_parts();
-            // A body the guest failed midway is cut short; the outcome
-            // says why.
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            hyper::Response::from_parts(parts, full_body(bytes))
-        };
-        let ((), response) = tokio::join!(prepared.guest, read);
-        response
+        let host_failed = || text_response(500, "function host task failed");
+        match delivery {
+            Delivery::Streaming => {
+                tokio::spawn(ready.guest);
+                ready.response.await.unwrap_or_else(|_| host_failed())
+            }
+            Delivery::Whole => {
+                let read = async {
+                    let Ok(response) = ready.response.await else {
+                        return host_failed();
+                    };
+                    let (parts, body) = response.into_parts();
+                    // A body the guest failed midway is cut short; the
+                    // outcome says why.
+                    let bytes = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    hyper::Response::from_parts(parts, full_body(bytes))
+                };
+                let ((), response) = tokio::join!(ready.guest, read);
+                response
+            }
+        }
     }
 
     /// Sets up a fresh instance for `request`: the guest future (runs the

@@ -22,7 +22,7 @@ mod outbound;
 
 pub use engine::{ComponentError, PreparedComponent, WasmConfig, WasmEngine, WasmError};
 pub use invoke::{
-    InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body, text_response,
+    Delivery, InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body, text_response,
 };
 pub use logs::LogCapture;
 

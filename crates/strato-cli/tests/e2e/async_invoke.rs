@@ -51,6 +51,14 @@ fn invoke_async(
     req.send().unwrap()
 }
 
+/// The invocation id of a 202.
+fn invocation_id(resp: reqwest::blocking::Response) -> String {
+    resp.json::<Value>().unwrap()["invocation_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn async_invocations_run_once_or_are_retried_with_backoff() {
     let server = Server::start();
@@ -68,10 +76,7 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let fail_id = resp.json::<Value>().unwrap()["invocation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fail_id = invocation_id(resp);
     assert_eq!(
         invoke_async(&server, "/k/echo", Some("urgent")).status(),
         400
@@ -79,10 +84,7 @@ fn async_invocations_run_once_or_are_retried_with_backoff() {
     // A guest that never returns is stopped at the timeout, each attempt.
     let endless = invoke_async(&server, "/k/loop", None);
     assert_eq!(endless.status(), 202);
-    let endless_id = endless.json::<Value>().unwrap()["invocation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let endless_id = invocation_id(endless);
 
     let mut runs = Vec::new();
     let attempts_of =
@@ -170,10 +172,7 @@ fn ten_thousand_async_invocations_survive_kill_9() {
                                 .send()
                                 .unwrap();
                             assert_eq!(resp.status(), 202);
-                            let id = resp.json::<Value>().unwrap()["invocation_id"]
-                                .as_str()
-                                .unwrap()
-                                .to_string();
+                            let id = invocation_id(resp);
                             (id, failing)
                         })
                         .collect::<Vec<_>>()
@@ -250,10 +249,7 @@ fn a_busy_function_runs_its_async_backlog_by_priority() {
     let mut priority_of = HashMap::new();
     for priority in ["low", "normal", "high", "low", "normal", "high"] {
         let resp = invoke_async(&server, "/k/x/sleep?ms=10", Some(priority));
-        let id = resp.json::<Value>().unwrap()["invocation_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = invocation_id(resp);
         priority_of.insert(id, priority);
     }
     let mut runs = Vec::new();
@@ -324,10 +320,7 @@ retries = 0
     ));
     server.cli_ok(&["deploy", app.path()]);
     let failing = invoke_async(&server, "/k/panic", None);
-    let failing_id = failing.json::<Value>().unwrap()["invocation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failing_id = invocation_id(failing);
     let record: Value =
         serde_json::from_str(&hooks.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
     assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
@@ -501,10 +494,7 @@ retries = 2
         assert_eq!(resp.status(), 202);
     }
     let failing = invoke_async(&server, "/k/panic", None);
-    let id = failing.json::<Value>().unwrap()["invocation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = invocation_id(failing);
     wait_until(
         "three attempts of the failing invocation",
         Duration::from_secs(15),
