@@ -394,7 +394,8 @@ fn classify(
         }
         Ok(Err(e)) => {
             let trap = match e.downcast_ref::<Trap>() {
-                Some(trap) => format!("wasm trap: {trap}"),
+                // Its text already reads "wasm trap: …".
+                Some(trap) => trap.to_string(),
                 None => format!("{e}"),
             };
             let message = if memory_exceeded {

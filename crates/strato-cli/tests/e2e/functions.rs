@@ -131,6 +131,7 @@ fn panic_is_a_failed_run_with_the_message() {
     let error = run["error"].as_str().unwrap();
     assert!(error.contains("kitchen panicked on purpose"), "{error}");
     assert!(error.contains("unreachable"), "{error}");
+    assert_eq!(error.matches("wasm trap").count(), 1, "{error}");
     // The server survives and serves the next request.
     assert_eq!(
         client().get(server.url("/k/")).send().unwrap().status(),
