@@ -63,9 +63,7 @@ async fn handle_invoke_batch(
     }
     let priority = match batch.priority.as_deref() {
         None => Priority::Normal,
-        Some(p) => Priority::parse(p).ok_or_else(|| {
-            ApiError::bad_request(format!("priority must be high, normal or low, not {p:?}"))
-        })?,
+        Some(p) => strato_engine::parse_priority(p).map_err(ApiError::bad_request)?,
     };
     let mut requests = Vec::with_capacity(batch.invocations.len());
     for item in batch.invocations {
@@ -73,7 +71,8 @@ async fn handle_invoke_batch(
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "an invocation's body is over {} bytes",
+                    "an invocation's body is over {} bytes; send less (a large payload can go \
+                     to a bucket, the invocation carrying its key)",
                     strato_engine::MAX_ASYNC_BODY
                 ),
             ));

@@ -299,16 +299,21 @@ pub fn wants_async(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("event"))
 }
 
-/// The priority a request asks for; an unknown value is refused.
+/// The priority a request asks for (the header, any case); an unknown
+/// value is refused.
 pub fn requested_priority(headers: &http::HeaderMap) -> Result<Priority, String> {
-    match headers
-        .get(PRIORITY_HEADER)
-        .map(|v| v.to_str().unwrap_or(""))
-    {
+    match headers.get(PRIORITY_HEADER) {
         None => Ok(Priority::Normal),
-        Some(text) => Priority::parse(&text.to_ascii_lowercase())
-            .ok_or_else(|| format!("{PRIORITY_HEADER} must be high, normal or low, not {text:?}")),
+        Some(v) => {
+            parse_priority(v.to_str().unwrap_or("")).map_err(|e| format!("{PRIORITY_HEADER}: {e}"))
+        }
     }
+}
+
+/// `high`, `normal` or `low`, in any case.
+pub fn parse_priority(text: &str) -> Result<Priority, String> {
+    Priority::parse(&text.to_ascii_lowercase())
+        .ok_or_else(|| format!("priority must be high, normal or low, not {text:?}"))
 }
 
 /// The head to replay: method, path, and the headers worth keeping.

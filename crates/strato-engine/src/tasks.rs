@@ -387,17 +387,29 @@ async fn finish(
         let request = serde_json::to_value(r.request).expect("task requests serialize");
         (r.record, request)
     });
-    let n = next.clone();
-    let rec = record.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        store.finish_task_run(&rec, &tail, n.as_ref().map(|(r, q)| (r, q)), &then_invoke)
+    let id = record.id.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let result = store.finish_task_run(
+            &record,
+            &tail,
+            next.as_ref().map(|(r, q)| (r, q)),
+            &then_invoke,
+        );
+        (result, next)
     })
     .await;
-    if !matches!(result, Ok(Ok(()))) {
-        tracing::error!(run = %record.id, result = ?result.map(|r| r.map_err(|e| e.to_string())), "recording a task run's end");
-        return;
-    }
-    let _ = platform.run_ended.send(record.id.clone());
+    let next = match written {
+        Ok((Ok(()), next)) => next,
+        Ok((Err(e), _)) => {
+            tracing::error!(run = %id, error = %e, "recording a task run's end");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "recording a task run's end");
+            return;
+        }
+    };
+    let _ = platform.run_ended.send(id);
     if let Some((next, request)) = next {
         spawn_execute(platform.clone(), next, request, delay);
     }

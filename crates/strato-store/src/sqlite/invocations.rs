@@ -124,10 +124,15 @@ impl SqliteStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<(), StoreError> {
-        // Through the group commit: concurrent enqueues share one fsync.
-        let new = new.to_vec();
-        self.group
-            .write(move |tx| insert(tx, &new, now_ms, lease_ms))
+        // Callers batch already (the engine's enqueuer commits whatever
+        // arrived meanwhile in one call), so this writes directly: no copy
+        // of the batch for the group-commit thread and no hop to it.
+        let mut conn = self.write();
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to queue invocations"))?;
+        insert(&tx, new, now_ms, lease_ms)?;
+        tx.commit().map_err(db("committing queued invocations"))
     }
 
     pub(super) fn claim_invocations_sql(
