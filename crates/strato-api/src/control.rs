@@ -142,7 +142,7 @@ async fn handle_health() -> Json<serde_json::Value> {
 async fn handle_metrics(State(ctx): State<Ctx>) -> impl IntoResponse {
     (
         [("content-type", "text/plain; version=0.0.4")],
-        ctx.platform.metrics_text(),
+        ctx.platform.metrics_text().await,
     )
 }
 
@@ -158,7 +158,7 @@ async fn handle_list_apps(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     let scope = caller.scope(None)?;
-    let apps = ctx.platform.store().list_apps()?;
+    let apps = ctx.platform.store().list_apps().await?;
     let apps: Vec<_> = apps
         .into_iter()
         .filter(|a| scope.as_ref().is_none_or(|s| *s == a.name))
@@ -175,7 +175,8 @@ async fn handle_get_app(
     let live = ctx
         .platform
         .store()
-        .live_revision(&app)?
+        .live_revision(&app)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("app `{app}` does not exist")))?;
     Ok(Json(serde_json::json!({
         "app": live.app,
@@ -209,7 +210,7 @@ async fn handle_has_component(
     Path(digest): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    Ok(if ctx.platform.has_component(&digest)? {
+    Ok(if ctx.platform.has_component(&digest).await? {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
@@ -243,7 +244,7 @@ async fn handle_plan(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spec = parse_spec(&body)?;
-    Ok(Json(ctx.platform.plan(&spec)?).into_response())
+    Ok(Json(ctx.platform.plan(&spec).await?).into_response())
 }
 
 async fn handle_deploy(
@@ -284,7 +285,7 @@ async fn handle_list_runs(
         status,
         limit: q.limit.unwrap_or(100).min(50_000),
     };
-    Ok(Json(ctx.platform.store().list_runs(&filter)?).into_response())
+    Ok(Json(ctx.platform.store().list_runs(&filter).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -338,7 +339,7 @@ async fn handle_logs(
         limit: q.limit.unwrap_or(1000).min(10_000),
         tail: q.tail.unwrap_or(false),
     };
-    Ok(Json(ctx.platform.store().read_logs(&filter)?).into_response())
+    Ok(Json(ctx.platform.store().read_logs(&filter).await?).into_response())
 }
 
 async fn handle_invoke(

@@ -70,16 +70,20 @@ async fn handle_list_objects(
     Path(bucket): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = ctx.platform.buckets().list_objects(
-        &bucket,
-        &scope_of(&caller),
-        &ListRequest {
-            prefix: q.prefix,
-            delimiter: None,
-            start_after: q.start_after,
-            max_keys: q.limit.unwrap_or(1000).min(1000),
-        },
-    )?;
+    let page = ctx
+        .platform
+        .buckets()
+        .list_objects(
+            &bucket,
+            &scope_of(&caller),
+            &ListRequest {
+                prefix: q.prefix,
+                delimiter: None,
+                start_after: q.start_after,
+                max_keys: q.limit.unwrap_or(1000).min(1000),
+            },
+        )
+        .await?;
     let objects: Vec<_> = page
         .objects
         .iter()
@@ -102,7 +106,9 @@ async fn handle_get_object(
     Path((bucket, key)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let buckets = ctx.platform.buckets();
-    let meta = buckets.head_object(&bucket, &key, &scope_of(&caller))?;
+    let meta = buckets
+        .head_object(&bucket, &key, &scope_of(&caller))
+        .await?;
     let stream = buckets.read_object(&meta, None).await?;
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -201,7 +207,7 @@ async fn handle_create_key(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let app = body.map(|Json(b)| b.app).unwrap_or_default();
-    let key = ctx.platform.buckets().keys().create(app.as_deref())?;
+    let key = ctx.platform.buckets().keys().create(app.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(key)).into_response())
 }
 
@@ -211,6 +217,6 @@ async fn handle_revoke_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    ctx.platform.buckets().keys().revoke(&id)?;
+    ctx.platform.buckets().keys().revoke(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

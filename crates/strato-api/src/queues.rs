@@ -260,6 +260,6 @@ async fn handle_list_schedules(
     Query(query): Query<AppQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let app = caller.scope(query.app.as_deref())?;
-    let schedules = ctx.platform.list_schedules(app.as_deref())?;
+    let schedules = ctx.platform.list_schedules(app.as_deref()).await?;
     Ok(Json(json!({ "schedules": schedules })))
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_api::ControlConfig;
 use strato_engine::{Platform, PlatformConfig, TokenIssuer};
-use strato_store::{SqliteStore, Store};
+use strato_store::Store;
+use strato_store_sqlite::SqliteStore;
 use strato_wasm::{WasmConfig, WasmEngine};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -71,10 +72,32 @@ fn write_owner_only(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-async fn bind(what: &str, addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what} listener to {addr} (is another server running? pass --{what} to pick another address)"))
+/// Binds a listener's address without listening yet: the port is taken
+/// (and known, for port 0), but nobody can connect until [`listen`], so a
+/// client that sees the port open also sees the credentials written.
+fn bind(what: &str, addr: &str) -> Result<tokio::net::TcpSocket> {
+    let taken = || {
+        format!(
+            "binding the {what} listener to {addr} (is another server running? pass --{what} to pick another address)"
+        )
+    };
+    let parsed: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .ok()
+        .and_then(|mut all| all.next())
+        .with_context(|| format!("--{what} {addr} is not a HOST:PORT address"))?;
+    let socket = if parsed.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .with_context(taken)?;
+    socket.set_reuseaddr(true).with_context(taken)?;
+    socket.bind(parsed).with_context(taken)?;
+    Ok(socket)
+}
+
+fn listen(socket: tokio::net::TcpSocket) -> Result<TcpListener> {
+    socket.listen(1024).context("listening")
 }
 
 /// Reads the admin token, creating it (owner-only) on first start.
@@ -102,9 +125,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .map_err(|e| anyhow::anyhow!("bad --queue-wait: {e}"))?;
     let token = admin_token(&data_dir)?;
 
-    let gateway_listener = bind("http", &args.http).await?;
-    let api_listener = bind("api", &args.api).await?;
-    let s3_listener = bind("s3", &args.s3).await?;
+    let gateway_listener = bind("http", &args.http)?;
+    let api_listener = bind("api", &args.api)?;
+    let s3_listener = bind("s3", &args.s3)?;
     let gateway = gateway_listener.local_addr()?;
     let api = api_listener.local_addr()?;
     let s3 = s3_listener.local_addr()?;
@@ -137,6 +160,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             s3_addr: s3,
         },
     )
+    .await
     .context("loading deployed apps")?;
     let orphans = platform
         .buckets()
@@ -150,6 +174,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .buckets()
         .keys()
         .admin()
+        .await
         .context("creating the admin S3 key")?;
     write_owner_only(
         &data_dir.join("s3.credentials"),
@@ -159,6 +184,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         ),
     )?;
 
+    let (gateway_listener, api_listener, s3_listener) = (
+        listen(gateway_listener)?,
+        listen(api_listener)?,
+        listen(s3_listener)?,
+    );
     let (shutdown, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;

@@ -106,12 +106,11 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
         if ids.is_empty() {
             continue;
         }
-        let store = platform.store.clone();
-        let renewed = tokio::task::spawn_blocking(move || {
-            store.renew_invocation_leases(&ids, now_ms() + LEASE_MS)
-        })
-        .await;
-        if !matches!(renewed, Ok(Ok(()))) {
+        let renewed = platform
+            .store
+            .renew_invocation_leases(&ids, now_ms() + LEASE_MS)
+            .await;
+        if renewed.is_err() {
             tracing::error!("renewing invocation leases failed; work may run twice");
         }
     }
@@ -149,16 +148,11 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
             new.extend(invocations);
             tells.push(tell);
         }
-        let store = platform.store.clone();
-        let committed = tokio::task::spawn_blocking(move || {
-            let result = store.enqueue_invocations(&new, now, LEASE_MS);
-            (new, result)
-        })
-        .await;
-        let (new, result) = match committed {
-            Ok((new, result)) => (new, result.map_err(|e| e.to_string())),
-            Err(e) => (Vec::new(), Err(e.to_string())),
-        };
+        let result = platform
+            .store
+            .enqueue_invocations(&new, now, LEASE_MS)
+            .await
+            .map_err(|e| e.to_string());
         let ok = result.is_ok();
         for tell in tells {
             let _ = tell.send(result.clone());
@@ -377,17 +371,12 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
             if limit == 0 {
                 break;
             }
-            let store = platform.store.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                store.claim_invocations(now_ms(), LEASE_MS, limit)
-            })
-            .await;
+            let claimed = platform
+                .store
+                .claim_invocations(now_ms(), LEASE_MS, limit)
+                .await;
             let work = match claimed {
-                Ok(Ok(work)) => work,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "claiming async invocations");
-                    break;
-                }
+                Ok(work) => work,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming async invocations");
                     break;
@@ -554,8 +543,7 @@ async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
             }
         }
     };
-    let store = platform.store.clone();
-    let id = invocation.id.clone();
+    let id = &invocation.id;
     let settle = match delivered {
         Ok(()) => true,
         Err(e) if invocation.attempts >= invocation.max_attempts => {
@@ -569,15 +557,12 @@ async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
     };
     let due = now_ms()
         + backoff(platform.config.event_retry_base, invocation.attempts).as_millis() as i64;
-    let result = tokio::task::spawn_blocking(move || {
-        if settle {
-            store.finish_invocation(&id)
-        } else {
-            store.retry_invocation(&id, due)
-        }
-    })
-    .await;
-    if let Ok(Err(e)) = result {
+    let result = if settle {
+        platform.store.finish_invocation(id).await
+    } else {
+        platform.store.retry_invocation(id, due).await
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "settling a destination delivery");
     }
 }
@@ -666,10 +651,11 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         return;
     }
     let next_due = now_ms() + wait.as_millis() as i64;
-    let store = platform.store.clone();
-    let id = invocation.id.clone();
-    let result = tokio::task::spawn_blocking(move || store.retry_invocation(&id, next_due)).await;
-    if let Ok(Err(e)) = result {
+    let result = platform
+        .store
+        .retry_invocation(&invocation.id, next_due)
+        .await;
+    if let Err(e) = result {
         tracing::error!(error = %e, "scheduling an async invocation retry");
     }
 }

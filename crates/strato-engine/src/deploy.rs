@@ -66,11 +66,11 @@ fn storage(e: impl std::fmt::Display) -> DeployError {
 
 impl Platform {
     /// Whether component bytes with this digest are already stored.
-    pub fn has_component(&self, digest: &str) -> Result<bool, DeployError> {
+    pub async fn has_component(&self, digest: &str) -> Result<bool, DeployError> {
         if !is_digest(digest) {
             return Err(DeployError::BadDigest(digest.to_string()));
         }
-        Ok(self.store.has_component(digest).map_err(storage)?
+        Ok(self.store.has_component(digest).await.map_err(storage)?
             && self.component_path(digest).exists())
     }
 
@@ -97,7 +97,7 @@ impl Platform {
         .await
         .map_err(storage)?
         .map_err(storage)?;
-        self.store.put_component(digest, len).map_err(storage)
+        self.store.put_component(digest, len).await.map_err(storage)
     }
 
     fn check_routes(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
@@ -120,7 +120,7 @@ impl Platform {
         Ok(())
     }
 
-    fn check_buckets(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
+    async fn check_buckets(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
         for name in &spec.buckets {
             if let Ok(b) = self.buckets.bucket(name, &Scope::Admin)
                 && b.app.as_deref().is_some_and(|a| a != spec.app.as_str())
@@ -133,12 +133,13 @@ impl Platform {
 
     /// What deploying `spec` would change; refuses route and bucket
     /// conflicts.
-    pub fn plan(&self, spec: &RevisionSpec) -> Result<Plan, DeployError> {
+    pub async fn plan(&self, spec: &RevisionSpec) -> Result<Plan, DeployError> {
         self.check_routes(spec)?;
-        self.check_buckets(spec)?;
+        self.check_buckets(spec).await?;
         let live = self
             .store
             .live_revision(spec.app.as_str())
+            .await
             .map_err(storage)?;
         Ok(diff(spec, live.as_ref().map(|l| (l.number, &l.spec))))
     }
@@ -147,7 +148,7 @@ impl Platform {
     /// revision number and what changed.
     pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
         let _guard = self.deploy_lock.lock().await;
-        let plan = self.plan(&spec)?;
+        let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
             if self.images.resolve(&t.image).is_err() {
                 return Err(DeployError::MissingImage {
@@ -157,45 +158,34 @@ impl Platform {
             }
         }
         for (name, f) in &spec.functions {
-            if !self.has_component(&f.component_digest)? {
+            if !self.has_component(&f.component_digest).await? {
                 return Err(DeployError::MissingComponent {
                     function: name.to_string(),
                     digest: f.component_digest.clone(),
                 });
             }
         }
-        // Compile (or load from cache) off the async threads.
-        let this = self.clone();
-        let spec_for_prepare = spec.clone();
+        // Compiles (or loads from the cache) off the async threads.
         let previous: HashMap<_, _> = self.routing.load().functions.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            for (name, f) in &spec_for_prepare.functions {
-                // The revision number is filled in after storing; 0 for now.
-                let live = this
-                    .live_function(
-                        spec_for_prepare.app.as_str(),
-                        name.as_str(),
-                        0,
-                        f,
-                        &previous,
-                    )
-                    .map_err(|source| DeployError::Component {
-                        function: name.to_string(),
-                        source,
-                    })?;
-                out.push(live);
-            }
-            Ok::<_, DeployError>(out)
-        })
-        .await
-        .map_err(storage)??;
+        let mut prepared = Vec::new();
+        for (name, f) in &spec.functions {
+            // The revision number is filled in after storing; 0 for now.
+            let live = self
+                .live_function(spec.app.as_str(), name.as_str(), 0, f, &previous)
+                .await
+                .map_err(|source| DeployError::Component {
+                    function: name.to_string(),
+                    source,
+                })?;
+            prepared.push(live);
+        }
 
         // Buckets the new revision drops go first: a non-empty one stops
         // the deploy before anything changed.
         let live = self
             .store
             .live_revision(spec.app.as_str())
+            .await
             .map_err(storage)?;
         if let Some(live) = &live {
             for dropped in live.spec.buckets.difference(&spec.buckets) {
@@ -204,6 +194,7 @@ impl Platform {
         }
         self.buckets
             .declare_buckets(spec.app.as_str(), &spec.buckets)
+            .await
             .map_err(|e| match e {
                 BucketError::BucketAlreadyExists(name) => DeployError::BucketTaken(name),
                 other => storage(other),
@@ -211,6 +202,7 @@ impl Platform {
         let number = self
             .store
             .deploy_revision(&spec, now_ms())
+            .await
             .map_err(storage)?;
         let fresh = prepared.into_iter().map(|f| {
             let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
@@ -242,6 +234,7 @@ impl Platform {
         let live = self
             .store
             .live_revision(app)
+            .await
             .map_err(storage)?
             .ok_or_else(|| DeployError::NoSuchApp(app.to_string()))?;
         if !force {
@@ -256,8 +249,9 @@ impl Platform {
                             ..Default::default()
                         },
                     )
+                    .await
                     .map(|p| p.objects.is_empty() && p.common_prefixes.is_empty())
-                    .unwrap_or(true)
+                    .map_err(storage)?
                 {
                     return Err(DeployError::BucketNotEmpty(name.clone()));
                 }
@@ -266,7 +260,7 @@ impl Platform {
         for name in &live.spec.buckets {
             self.remove_bucket(name, force).await?;
         }
-        if !self.store.destroy_app(app).map_err(storage)? {
+        if !self.store.destroy_app(app).await.map_err(storage)? {
             return Err(DeployError::NoSuchApp(app.to_string()));
         }
         self.swap_app(app, Vec::new(), Vec::new());

@@ -44,18 +44,16 @@ pub(crate) async fn run_deliverer(
                 None => break,
             },
             _ = sweep.tick() => {
-                let store = platform.store.clone();
-                let claimed = tokio::task::spawn_blocking(move || {
-                    store.claim_bucket_events(now_ms(), SWEEP_LEASE_MS, 256)
-                })
-                .await;
+                let claimed = platform
+                    .store
+                    .claim_bucket_events(now_ms(), SWEEP_LEASE_MS, 256)
+                    .await;
                 match claimed {
-                    Ok(Ok(events)) => {
+                    Ok(events) => {
                         for event in events {
                             tokio::spawn(deliver(platform.clone(), event));
                         }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "claiming bucket events"),
                     Err(e) => tracing::error!(error = %e, "claiming bucket events"),
                 }
             }
@@ -81,10 +79,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let Some(function) = function else {
         tracing::warn!(app = %event.app, function = %event.function, event = event.id,
             "bucket event for a function that is no longer deployed; dropped");
-        let store = platform.store.clone();
-        let finished =
-            tokio::task::spawn_blocking(move || store.finish_bucket_events(&[event.id])).await;
-        if let Ok(Err(e)) = finished {
+        if let Err(e) = platform.store.finish_bucket_events(&[event.id]).await {
             tracing::error!(error = %e, "dropping a bucket event");
         }
         return;
@@ -132,9 +127,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     }
     let due =
         now_ms() + backoff(platform.config.event_retry_base, event.attempts).as_millis() as i64;
-    let store = platform.store.clone();
-    let result = tokio::task::spawn_blocking(move || store.retry_bucket_event(event.id, due)).await;
-    if let Ok(Err(e)) = result {
+    if let Err(e) = platform.store.retry_bucket_event(event.id, due).await {
         tracing::error!(error = %e, "scheduling a bucket event retry");
     }
 }
@@ -168,9 +161,9 @@ async fn deliver_to_task(
     if let Err(e) = queued {
         tracing::error!(error = %e, event = event.id, "queueing a task for a bucket event");
         let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
-        let store = platform.store.clone();
-        let id = event.id;
-        let _ = tokio::task::spawn_blocking(move || store.retry_bucket_event(id, due)).await;
+        if let Err(e) = platform.store.retry_bucket_event(event.id, due).await {
+            tracing::error!(error = %e, "scheduling a bucket event retry");
+        }
     }
 }
 

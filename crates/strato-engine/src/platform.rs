@@ -95,7 +95,7 @@ pub struct Platform {
 impl Platform {
     /// Starts the engine and makes every live revision in `store` routable
     /// again, loading components from the compile cache.
-    pub fn start(
+    pub async fn start(
         store: Arc<dyn Store>,
         wasm: Arc<WasmEngine>,
         tokens: TokenIssuer,
@@ -114,10 +114,15 @@ impl Platform {
         // (a crash mid-delivery) are void, so those events go out again now.
         store
             .release_bucket_event_leases()
-            .and_then(|_| store.release_invocation_leases())
+            .await
+            .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
+        store
+            .release_invocation_leases()
+            .await
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let buckets = Buckets::open(store.clone(), blobs, events_tx)
+            .await
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let images = ImageStore::open(&config.images_dir)
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
@@ -151,6 +156,7 @@ impl Platform {
         let live = platform
             .store
             .live_revisions()
+            .await
             .map_err(|e| crate::DeployError::Storage(e.to_string()))?;
         let mut functions = Vec::new();
         let mut tasks = HashMap::new();
@@ -165,13 +171,16 @@ impl Platform {
                 tasks.insert((revision.app.clone(), name.to_string()), task);
             }
             for (name, f) in &revision.spec.functions {
-                match platform.live_function(
-                    &revision.app,
-                    name.as_str(),
-                    revision.number,
-                    f,
-                    &HashMap::new(),
-                ) {
+                let live = platform
+                    .live_function(
+                        &revision.app,
+                        name.as_str(),
+                        revision.number,
+                        f,
+                        &HashMap::new(),
+                    )
+                    .await;
+                match live {
                     Ok(live) => functions.push(live),
                     Err(e) => {
                         tracing::error!(app = %revision.app, function = %name, error = %e, "cannot serve function")
@@ -268,7 +277,7 @@ impl Platform {
 
     /// Prepares one function of a revision for serving. `previous` holds the
     /// live functions being replaced, to carry their concurrency permits over.
-    pub(crate) fn live_function(
+    pub(crate) async fn live_function(
         &self,
         app: &str,
         name: &str,
@@ -276,10 +285,15 @@ impl Platform {
         f: &DeployedFunction,
         previous: &HashMap<(String, String), Arc<LiveFunction>>,
     ) -> Result<Arc<LiveFunction>, strato_wasm::ComponentError> {
-        let component = self.wasm.prepare(
-            &f.component_digest,
-            &self.component_path(&f.component_digest),
-        )?;
+        // Compiling (or loading from the cache) is blocking work.
+        let wasm = self.wasm.clone();
+        let (digest, path) = (
+            f.component_digest.clone(),
+            self.component_path(&f.component_digest),
+        );
+        let component = tokio::task::spawn_blocking(move || wasm.prepare(&digest, &path))
+            .await
+            .map_err(|e| strato_wasm::ComponentError::Io(std::io::Error::other(e)))??;
         let mut env: Vec<(String, String)> = f
             .spec
             .env
@@ -290,7 +304,7 @@ impl Platform {
         env.push(("STRATO_TOKEN".into(), self.tokens.issue(app)));
         env.push(("STRATO_APP".into(), app.to_string()));
         env.push(("STRATO_FUNCTION".into(), name.to_string()));
-        match self.buckets.keys().for_app(app) {
+        match self.buckets.keys().for_app(app).await {
             Ok(key) => {
                 env.push(("AWS_ENDPOINT_URL".into(), self.config.s3_url.clone()));
                 env.push(("AWS_ACCESS_KEY_ID".into(), key.id));
@@ -376,12 +390,11 @@ impl Platform {
                 "runs still in flight at shutdown"
             );
         }
-        let recorder = self.recorder.clone();
-        let _ = tokio::task::spawn_blocking(move || recorder.flush_and_stop()).await;
+        self.recorder.flush_and_stop().await;
     }
 
     /// Prometheus text exposition of the engine's counters.
-    pub fn metrics_text(&self) -> String {
+    pub async fn metrics_text(&self) -> String {
         let c = &self.counters;
         let routing = self.routing.load();
         let mut out = String::new();
@@ -424,13 +437,13 @@ impl Platform {
             "strato_bucket_events_pending",
             "gauge",
             "Bucket events written but not yet delivered or given up on.",
-            self.store.pending_bucket_events().unwrap_or(0),
+            self.store.pending_bucket_events().await.unwrap_or(0),
         );
         metric(
             "strato_async_invocations_pending",
             "gauge",
             "Async invocations accepted and not yet settled.",
-            self.store.pending_invocations().unwrap_or(0),
+            self.store.pending_invocations().await.unwrap_or(0),
         );
         metric(
             "strato_live_functions",

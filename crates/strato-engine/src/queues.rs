@@ -135,11 +135,9 @@ impl Platform {
             });
         }
         let ids = messages.iter().map(|m| m.id.clone()).collect();
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), queue.to_string());
-        tokio::task::spawn_blocking(move || store.send_messages(&a, &q, &messages, now))
+        self.store
+            .send_messages(app, queue, &messages, now)
             .await
-            .map_err(storage)?
             .map_err(storage)?;
         self.queue_signals.get(app, queue).notify_waiters();
         Ok(ids)
@@ -189,11 +187,9 @@ impl Platform {
         max: usize,
         policy: &ReceivePolicy,
     ) -> Result<Vec<Message>, QueueError> {
-        let store = self.store.clone();
-        let (a, q, p) = (app.to_string(), queue.to_string(), policy.clone());
-        tokio::task::spawn_blocking(move || store.receive_messages(&a, &q, now_ms(), max, &p))
+        self.store
+            .receive_messages(app, queue, now_ms(), max, policy)
             .await
-            .map_err(storage)?
             .map_err(storage)
     }
 
@@ -210,11 +206,9 @@ impl Platform {
                 "delete 1 to {MAX_BATCH} messages at a time"
             )));
         }
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), queue.to_string());
-        tokio::task::spawn_blocking(move || store.delete_messages(&a, &q, &receipts))
+        self.store
+            .delete_messages(app, queue, &receipts)
             .await
-            .map_err(storage)?
             .map_err(storage)
     }
 
@@ -232,15 +226,12 @@ impl Platform {
                 "a visibility timeout may be at most 12h".into(),
             ));
         }
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), queue.to_string());
         let until = now_ms() + timeout.as_millis() as i64;
-        let changed = tokio::task::spawn_blocking(move || {
-            store.change_message_visibility(&a, &q, &receipts, until)
-        })
-        .await
-        .map_err(storage)?
-        .map_err(storage)?;
+        let changed = self
+            .store
+            .change_message_visibility(app, queue, &receipts, until)
+            .await
+            .map_err(storage)?;
         if timeout.is_zero() {
             self.queue_signals.get(app, queue).notify_waiters();
         }
@@ -249,22 +240,16 @@ impl Platform {
 
     pub async fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, QueueError> {
         self.live_queue(app, queue)?;
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), queue.to_string());
-        tokio::task::spawn_blocking(move || store.purge_queue(&a, &q))
-            .await
-            .map_err(storage)?
-            .map_err(storage)
+        self.store.purge_queue(app, queue).await.map_err(storage)
     }
 
     /// Moves a dead-letter queue's messages back where they came from.
     pub async fn redrive_queue(&self, app: &str, dead_letter: &str) -> Result<u64, QueueError> {
         self.live_queue(app, dead_letter)?;
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), dead_letter.to_string());
-        let moved = tokio::task::spawn_blocking(move || store.redrive_messages(&a, &q, now_ms()))
+        let moved = self
+            .store
+            .redrive_messages(app, dead_letter, now_ms())
             .await
-            .map_err(storage)?
             .map_err(storage)?;
         // Wake whoever consumes the queues they went back to.
         for (key, _) in self.queues.load().iter().filter(|(k, _)| k.0 == app) {
@@ -293,11 +278,10 @@ impl Platform {
     /// One live queue with its depth.
     pub async fn queue_info(&self, app: &str, queue: &str) -> Result<QueueInfo, QueueError> {
         let spec = self.live_queue(app, queue)?;
-        let store = self.store.clone();
-        let (a, q) = (app.to_string(), queue.to_string());
-        let stats = tokio::task::spawn_blocking(move || store.queue_stats(&a, &q, now_ms()))
+        let stats = self
+            .store
+            .queue_stats(app, queue, now_ms())
             .await
-            .map_err(storage)?
             .map_err(storage)?;
         Ok(QueueInfo {
             app: app.to_string(),
@@ -337,8 +321,8 @@ impl Platform {
         for queue in dropped {
             let store = self.store.clone();
             let app = app.to_string();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = store.purge_queue(&app, &queue) {
+            tokio::spawn(async move {
+                if let Err(e) = store.purge_queue(&app, &queue).await {
                     tracing::error!(app, queue, error = %e, "purging a removed queue");
                 }
             });

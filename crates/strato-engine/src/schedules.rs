@@ -80,7 +80,7 @@ impl Platform {
     }
 
     /// Every live schedule (of `app`, if given) with its next fire times.
-    pub fn list_schedules(&self, app: Option<&str>) -> Result<Vec<ScheduleInfo>, StoreError> {
+    pub async fn list_schedules(&self, app: Option<&str>) -> Result<Vec<ScheduleInfo>, StoreError> {
         let now = now_ms();
         let schedules = self.schedules.load();
         let mut keys: Vec<_> = schedules
@@ -102,7 +102,7 @@ impl Platform {
                     None => break,
                 }
             }
-            let last = self.store.latest_schedule_slot(a, name)?;
+            let last = self.store.latest_schedule_slot(a, name).await?;
             out.push(ScheduleInfo {
                 app: a.clone(),
                 name: name.clone(),
@@ -125,16 +125,16 @@ impl Platform {
     }
 
     /// Fires what is due at `now` for every live schedule.
-    fn tick_schedules(self: &Arc<Self>, now: i64) {
+    async fn tick_schedules(self: &Arc<Self>, now: i64) {
         let schedules = self.schedules.load();
         for ((app, name), live) in schedules.iter() {
-            if let Err(e) = self.tick_schedule(app, name, live, now) {
+            if let Err(e) = self.tick_schedule(app, name, live, now).await {
                 tracing::error!(app, schedule = name, error = %e, "firing a schedule");
             }
         }
     }
 
-    fn tick_schedule(
+    async fn tick_schedule(
         self: &Arc<Self>,
         app: &str,
         name: &str,
@@ -142,20 +142,23 @@ impl Platform {
         now: i64,
     ) -> Result<(), StoreError> {
         let spec = &live.spec;
-        let mut latest = self.store.latest_schedule_slot(app, name)?;
+        let mut latest = self.store.latest_schedule_slot(app, name).await?;
         // A waiting slot (queue_one) fires once the previous firing ended.
         if let Some(l) = &latest
             && l.outcome == SlotOutcome::Waiting
-            && !self.previous_running(app, spec, l.invocation.as_deref())?
+            && !self
+                .previous_running(app, spec, l.invocation.as_deref())
+                .await?
         {
             let work = self.slot_work(app, name, spec, l.slot_ms, now);
             if self
                 .store
-                .fire_waiting_slot(app, name, l.slot_ms, work, now)?
+                .fire_waiting_slot(app, name, l.slot_ms, work, now)
+                .await?
             {
                 tracing::info!(app, schedule = name, slot = l.slot_ms, "waiting slot fired");
             }
-            latest = self.store.latest_schedule_slot(app, name)?;
+            latest = self.store.latest_schedule_slot(app, name).await?;
         }
         let last = latest.as_ref().map_or(live.since_ms, |l| l.slot_ms);
         for slot in spec.due_slots(last, now) {
@@ -163,11 +166,13 @@ impl Platform {
                 .as_ref()
                 .is_some_and(|l| l.outcome == SlotOutcome::Waiting);
             let running = spec.overlap != Overlap::Allow
-                && self.previous_running(
-                    app,
-                    spec,
-                    latest.as_ref().and_then(|l| l.invocation.as_deref()),
-                )?;
+                && self
+                    .previous_running(
+                        app,
+                        spec,
+                        latest.as_ref().and_then(|l| l.invocation.as_deref()),
+                    )
+                    .await?;
             let (outcome, work) = match decide_overlap(spec.overlap, running, waiting) {
                 SlotAction::Fire => (
                     SlotOutcome::Fired,
@@ -178,7 +183,8 @@ impl Platform {
             };
             if self
                 .store
-                .record_schedule_slot(app, name, slot, outcome, work, now)?
+                .record_schedule_slot(app, name, slot, outcome, work, now)
+                .await?
             {
                 tracing::info!(
                     app,
@@ -188,31 +194,33 @@ impl Platform {
                     "schedule slot"
                 );
             }
-            latest = self.store.latest_schedule_slot(app, name)?;
+            latest = self.store.latest_schedule_slot(app, name).await?;
         }
         Ok(())
     }
 
     /// Whether the firing that queued `invocation` is still queued or
     /// running (for a task: also a run it started).
-    fn previous_running(
+    async fn previous_running(
         &self,
         app: &str,
         spec: &ScheduleSpec,
         invocation: Option<&str>,
     ) -> Result<bool, StoreError> {
         if let Some(id) = invocation
-            && self.store.invocation_pending(id)?
+            && self.store.invocation_pending(id).await?
         {
             return Ok(true);
         }
         Ok(match &spec.target {
-            ScheduleTarget::Task(task) => self.store.unfinished_task_runs()?.iter().any(|t| {
-                t.record.app == app
-                    && t.record.function == *task
-                    && t.record.trigger == Trigger::Schedule
-                    && matches!(t.record.status, RunStatus::Queued | RunStatus::Running)
-            }),
+            ScheduleTarget::Task(task) => {
+                self.store.unfinished_task_runs().await?.iter().any(|t| {
+                    t.record.app == app
+                        && t.record.function == *task
+                        && t.record.trigger == Trigger::Schedule
+                        && matches!(t.record.status, RunStatus::Queued | RunStatus::Running)
+                })
+            }
             _ => false,
         })
     }
@@ -323,9 +331,6 @@ pub(crate) async fn run_scheduler(platform: Weak<Platform>) {
         }
         // Messages a slot sends are found by the queue's consumer on its
         // next idle poll.
-        let ticked = tokio::task::spawn_blocking(move || platform.tick_schedules(now_ms())).await;
-        if let Err(e) = ticked {
-            tracing::error!(error = %e, "schedule tick panicked");
-        }
+        platform.tick_schedules(now_ms()).await;
     }
 }

@@ -159,12 +159,10 @@ impl Platform {
             queued_ms: now_ms(),
         })
         .expect("task requests serialize");
-        let store = self.store.clone();
-        let (r, q) = (record.clone(), request.clone());
         let settles = event.map(|(id, _)| id);
-        tokio::task::spawn_blocking(move || store.enqueue_task_run(&r, &q, settles))
+        self.store
+            .enqueue_task_run(&record, &request, settles)
             .await
-            .map_err(|e| TaskError::Storage(e.to_string()))?
             .map_err(|e| TaskError::Storage(e.to_string()))?;
         spawn_execute(self.clone(), record.clone(), request, Duration::ZERO);
         Ok(record)
@@ -181,11 +179,7 @@ impl Platform {
         let mut ended = self.run_ended.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let store = self.store.clone();
-            let key = id.to_string();
-            let run = tokio::task::spawn_blocking(move || store.get_run(&key))
-                .await
-                .map_err(|_| strato_store::StoreError::Closed)??;
+            let run = self.store.get_run(id).await?;
             let running = run
                 .as_ref()
                 .is_some_and(|r| matches!(r.status, RunStatus::Queued | RunStatus::Running));
@@ -258,7 +252,7 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
     // end is written only after it (the later write must win).
     let store = platform.store.clone();
     let (id, at) = (record.id.clone(), record.started_at_ms);
-    let marked = tokio::task::spawn_blocking(move || store.start_task_run(&id, at));
+    let marked = tokio::spawn(async move { store.start_task_run(&id, at).await });
 
     let (logs_tx, logs_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
@@ -387,29 +381,19 @@ async fn finish(
         let request = serde_json::to_value(r.request).expect("task requests serialize");
         (r.record, request)
     });
-    let id = record.id.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let result = store.finish_task_run(
+    let written = store
+        .finish_task_run(
             &record,
             &tail,
             next.as_ref().map(|(r, q)| (r, q)),
             &then_invoke,
-        );
-        (result, next)
-    })
-    .await;
-    let next = match written {
-        Ok((Ok(()), next)) => next,
-        Ok((Err(e), _)) => {
-            tracing::error!(run = %id, error = %e, "recording a task run's end");
-            return;
-        }
-        Err(e) => {
-            tracing::error!(run = %id, error = %e, "recording a task run's end");
-            return;
-        }
-    };
-    let _ = platform.run_ended.send(id);
+        )
+        .await;
+    if let Err(e) = written {
+        tracing::error!(run = %record.id, error = %e, "recording a task run's end");
+        return;
+    }
+    let _ = platform.run_ended.send(record.id);
     if let Some((next, request)) = next {
         spawn_execute(platform.clone(), next, request, delay);
     }
@@ -433,9 +417,7 @@ async fn stream_logs(
             },
             _ = tick.tick(), if !batch.is_empty() => {
                 let lines = std::mem::take(&mut batch);
-                let store = platform.store.clone();
-                let r = record.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_logs(&r, &lines)).await {
+                if let Err(e) = platform.store.append_logs(&record, &lines).await {
                     tracing::error!(error = %e, "writing a task's output");
                 }
             }
@@ -534,7 +516,7 @@ async fn run_container(
     env.insert("STRATO_TASK".into(), record.function.clone());
     env.insert("STRATO_RUN_ID".into(), record.id.clone());
     env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
-    match platform.buckets.keys().for_app(&record.app) {
+    match platform.buckets.keys().for_app(&record.app).await {
         Ok(key) => {
             env.insert("AWS_ENDPOINT_URL".into(), s3_url);
             env.insert("AWS_ACCESS_KEY_ID".into(), key.id);
@@ -590,11 +572,10 @@ pub(crate) async fn recover(platform: Arc<Platform>) {
         tracing::warn!(run = %id, "removing a container left by a previous server");
         platform.containers.clean_leftover(&id).await;
     }
-    let store = platform.store.clone();
-    let pending = match tokio::task::spawn_blocking(move || store.unfinished_task_runs()).await {
-        Ok(Ok(p)) => p,
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ()).map_err(|e| e.to_string())), "listing unfinished task runs");
+    let pending = match platform.store.unfinished_task_runs().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "listing unfinished task runs");
             return;
         }
     };

@@ -2,27 +2,32 @@
 //! their logs, behind a domain-level [`Store`] trait.
 //!
 //! The trait speaks of the domain ("deploy this revision", "record these
-//! runs"), never of SQL, so a PostgreSQL backend can implement it later and
-//! prove itself with the same [`conformance`] suite the embedded
-//! [`SqliteStore`] runs. [`RunRecorder`] batches finished runs and writes them
-//! off the request path.
+//! runs"), never of SQL, and its error ([`StoreError`]) names no backend's
+//! library. Backends live in sibling crates (`strato-store-sqlite`) and
+//! prove themselves with the [`conformance`] suite, one test per check.
+//! [`RunRecorder`] batches finished runs and writes them off the request
+//! path.
 //!
-//! ```no_run
-//! # use std::sync::Arc;
-//! use strato_store::{SqliteStore, Store, RunRecorder};
-//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/strato.db".as_ref()).unwrap());
+//! The trait is async: every call may wait on a database (a PostgreSQL
+//! server over the network, or SQLite's fsync), and none may block an async
+//! worker thread. A synchronous backend runs its calls on threads of its
+//! own (SQLite does, on tokio's blocking pool and its commit threads).
+//!
+//! ```ignore
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/strato.db".as_ref())?);
 //! let recorder = RunRecorder::spawn(store.clone());
-//! // recorder.record(finished_run);
-//! recorder.flush_and_stop();
+//! recorder.record(finished_run);
+//! recorder.flush_and_stop().await;
 //! ```
 
 pub mod conformance;
+mod error;
 mod invocations;
 mod objects;
 mod queues;
 mod recorder;
-mod sqlite;
 
+pub use error::{StoreError, StoreErrorKind};
 pub use invocations::{Invocation, NewInvocation};
 pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
@@ -32,27 +37,9 @@ pub use queues::{
     Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
 };
 pub use recorder::RunRecorder;
-pub use sqlite::SqliteStore;
 
 use serde_json::Value;
 use strato_core::{LogLine, RevisionSpec, RunRecord, RunStatus};
-
-/// A storage failure. Messages carry what was being done.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error while {doing}: {source}")]
-    Database {
-        doing: &'static str,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("stored {what} is corrupt: {detail}")]
-    Corrupt { what: &'static str, detail: String },
-    #[error("{what} changed meanwhile: {detail}")]
-    Conflict { what: &'static str, detail: String },
-    #[error("the store is shut down")]
-    Closed,
-}
 
 /// A revision that is live for its app.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,50 +119,55 @@ pub struct LogEntry {
     pub line: LogLine,
 }
 
-/// Domain-level storage. Every backend passes [`conformance::run_all`].
+/// Domain-level storage. Every backend passes the [`conformance`] suite.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records that a component's bytes are stored under `digest`.
-    fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError>;
-    fn has_component(&self, digest: &str) -> Result<bool, StoreError>;
+    async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError>;
+    async fn has_component(&self, digest: &str) -> Result<bool, StoreError>;
     /// Stores `spec` as the next immutable revision of its app and makes it
     /// live, creating the app if needed. Returns the revision number.
-    fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError>;
+    async fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError>;
     /// The live revision of every app.
-    fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError>;
-    fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError>;
-    fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError>;
+    async fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError>;
+    async fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError>;
+    async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError>;
     /// Removes an app and its revisions (runs and logs stay as history).
     /// Returns false if there was no such app.
-    fn destroy_app(&self, app: &str) -> Result<bool, StoreError>;
+    async fn destroy_app(&self, app: &str) -> Result<bool, StoreError>;
     /// Writes finished runs and their logs in one transaction.
-    fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError>;
+    async fn record_runs(&self, runs: Vec<FinishedRun>) -> Result<(), StoreError>;
     /// Runs newest first. Run ids sort in start order (the engine makes
     /// them so), so backends order by id.
-    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
-    fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
-    fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
     /// Creates a bucket owned by `app`; false if it already existed.
-    fn create_bucket(&self, name: &str, app: Option<&str>, now_ms: i64)
-    -> Result<bool, StoreError>;
+    async fn create_bucket(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Sets (or clears) the app owning a bucket; false if there is none.
-    fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError>;
+    async fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError>;
     /// Deletes an empty bucket.
-    fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError>;
+    async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError>;
     /// Removes every object of a bucket (no events: the bucket is going
     /// away) and returns their blobs and those of its unfinished uploads.
-    fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError>;
-    fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
+    async fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError>;
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
     /// Makes `meta` the visible version of its key and, in the same
     /// transaction, records `events`. Durable when it returns.
-    fn put_object(
+    async fn put_object(
         &self,
         meta: &ObjectMeta,
         events: &[NewBucketEvent],
     ) -> Result<ObjectWrite, StoreError>;
-    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// Removes a key and, in the same transaction, records `events` (only
     /// if something was removed). Durable when it returns.
-    fn delete_object(
+    async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
@@ -183,21 +175,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ObjectRemoval>, StoreError>;
     /// Objects of `bucket` whose keys start with `prefix` and sort after
     /// `start_after`, in key (byte) order.
-    fn list_objects(
+    async fn list_objects(
         &self,
         bucket: &str,
         prefix: &str,
         start_after: &str,
         limit: usize,
     ) -> Result<Vec<ObjectMeta>, StoreError>;
-    fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError>;
-    fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError>;
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError>;
+    async fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError>;
     /// Unfinished uploads of a bucket under `prefix`, by key then start.
-    fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<MultipartUpload>, StoreError>;
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>, StoreError>;
     /// Stores a part, returning the blob of the part it replaced.
-    fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError>;
+    async fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError>;
     /// Parts numbered above `after`, in order.
-    fn list_parts(
+    async fn list_parts(
         &self,
         upload_id: &str,
         after: u32,
@@ -205,53 +201,53 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<UploadPart>, StoreError>;
     /// Ends an upload: makes `meta` visible with `events` and forgets the
     /// upload, in one transaction. Returns the write and the parts' blobs.
-    fn complete_upload(
+    async fn complete_upload(
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
         events: &[NewBucketEvent],
     ) -> Result<(ObjectWrite, Vec<String>), StoreError>;
     /// Forgets an upload; returns its parts' blobs, or `None` if unknown.
-    fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError>;
+    async fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Every blob an object or an upload part refers to.
-    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError>;
-    fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError>;
+    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError>;
+    async fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError>;
     /// Removes a key; false if there was none.
-    fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError>;
-    fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError>;
+    async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError>;
+    async fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError>;
     /// Claims up to `limit` undelivered events that are due and not leased,
     /// leasing them until `now_ms + lease_ms` and counting an attempt.
-    fn claim_bucket_events(
+    async fn claim_bucket_events(
         &self,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<BucketEvent>, StoreError>;
     /// Marks events delivered (or given up on).
-    fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
+    async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Releases an event to be claimed again at `due_ms`.
-    fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
+    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
     /// Voids every lease, so leased events can be claimed at once (at
     /// start, when no other process is delivering).
-    fn release_bucket_event_leases(&self) -> Result<(), StoreError>;
+    async fn release_bucket_event_leases(&self) -> Result<(), StoreError>;
     /// Events not yet finished (for stats and tests).
-    fn pending_bucket_events(&self) -> Result<u64, StoreError>;
+    async fn pending_bucket_events(&self) -> Result<u64, StoreError>;
     /// Makes a task run durable as queued: its record and its request, and
     /// (when it answers a bucket event) the event settled, in one transaction.
-    fn enqueue_task_run(
+    async fn enqueue_task_run(
         &self,
         run: &RunRecord,
         request: &Value,
         completes_event: Option<i64>,
     ) -> Result<(), StoreError>;
     /// Marks a queued task run running.
-    fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;
+    async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;
     /// Adds output lines of a run still going.
-    fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError>;
+    async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError>;
     /// Records a task run's end with its last lines and forgets its
     /// request; queues `next` (the retry) and `then_invoke` (its
     /// destination, unleased) in the same transaction.
-    fn finish_task_run(
+    async fn finish_task_run(
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
@@ -259,11 +255,11 @@ pub trait Store: Send + Sync + 'static {
         then_invoke: &[NewInvocation],
     ) -> Result<(), StoreError>;
     /// Task runs queued or running, oldest first (recovery at start).
-    fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
+    async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Queues async invocations durably. Those due now are stored leased
     /// for `lease_ms` with their first attempt counted (the caller runs
     /// them at once); 0 stores them unleased for a claimer.
-    fn enqueue_invocations(
+    async fn enqueue_invocations(
         &self,
         new: &[NewInvocation],
         now_ms: i64,
@@ -272,7 +268,7 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` due, unleased invocations, best rank first
     /// (due time + priority head start), leasing them and counting an
     /// attempt.
-    fn claim_invocations(
+    async fn claim_invocations(
         &self,
         now_ms: i64,
         lease_ms: i64,
@@ -280,20 +276,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Invocation>, StoreError>;
     /// Removes an invocation settled without a run (a webhook delivered,
     /// a task queued).
-    fn finish_invocation(&self, id: &str) -> Result<(), StoreError>;
+    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError>;
     /// Releases an invocation to be claimed again at `due_ms`.
-    fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
+    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
     /// Voids every invocation lease (at start, one server owns the store).
-    fn release_invocation_leases(&self) -> Result<(), StoreError>;
+    async fn release_invocation_leases(&self) -> Result<(), StoreError>;
     /// Invocations not yet settled.
-    fn pending_invocations(&self) -> Result<u64, StoreError>;
+    async fn pending_invocations(&self) -> Result<u64, StoreError>;
     /// Extends the leases of invocations still running (the heartbeat of
     /// the process running them) to `until_ms`.
-    fn renew_invocation_leases(&self, ids: &[String], until_ms: i64) -> Result<(), StoreError>;
+    async fn renew_invocation_leases(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Whether an invocation is still queued or running.
-    fn invocation_pending(&self, id: &str) -> Result<bool, StoreError>;
+    async fn invocation_pending(&self, id: &str) -> Result<bool, StoreError>;
     /// Adds messages to a queue, durable when it returns.
-    fn send_messages(
+    async fn send_messages(
         &self,
         app: &str,
         queue: &str,
@@ -304,7 +304,7 @@ pub trait Store: Send + Sync + 'static {
     /// receipt and stays hidden for the visibility timeout. In the same
     /// transaction, expired messages are dropped and those received
     /// `max_receives` times move to the dead-letter queue.
-    fn receive_messages(
+    async fn receive_messages(
         &self,
         app: &str,
         queue: &str,
@@ -314,7 +314,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Message>, StoreError>;
     /// Deletes messages by receipt; false for a receipt that is not the
     /// message's current one (or no message).
-    fn delete_messages(
+    async fn delete_messages(
         &self,
         app: &str,
         queue: &str,
@@ -322,7 +322,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<bool>, StoreError>;
     /// Makes received messages visible again at `visible_ms` (also the
     /// heartbeat that keeps a long delivery's messages hidden).
-    fn change_message_visibility(
+    async fn change_message_visibility(
         &self,
         app: &str,
         queue: &str,
@@ -330,11 +330,16 @@ pub trait Store: Send + Sync + 'static {
         visible_ms: i64,
     ) -> Result<Vec<bool>, StoreError>;
     /// Deletes every message of a queue; returns how many.
-    fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError>;
-    fn queue_stats(&self, app: &str, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError>;
+    async fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError>;
+    async fn queue_stats(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+    ) -> Result<QueueStats, StoreError>;
     /// Moves the messages of a dead-letter queue back to the queues they
     /// came from, visible at once with their receive counts reset.
-    fn redrive_messages(
+    async fn redrive_messages(
         &self,
         app: &str,
         dead_letter: &str,
@@ -343,7 +348,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records a schedule's slot with `outcome` and, only if the slot was
     /// not recorded before, queues `work` in the same transaction.
     /// Returns whether this call recorded it (exactly once per slot).
-    fn record_schedule_slot(
+    async fn record_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -354,7 +359,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Fires a slot recorded as waiting, queueing `work`; false if it was
     /// not waiting (already fired).
-    fn fire_waiting_slot(
+    async fn fire_waiting_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -363,12 +368,12 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
     /// The latest recorded slot of a schedule.
-    fn latest_schedule_slot(
+    async fn latest_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
     ) -> Result<Option<SlotRecord>, StoreError>;
     /// Small key/value settings (e.g. ids of generated credentials).
-    fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
-    fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;
+    async fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
+    async fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;
 }

@@ -38,6 +38,7 @@ impl StratoS3 {
         let scope = self.scope(&req)?;
         self.buckets
             .create_bucket(&req.input.bucket, &scope)
+            .await
             .map_err(s3_error_of)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),

@@ -95,7 +95,7 @@ fn token_decode(token: &str) -> S3Result<String> {
 
 impl StratoS3 {
     /// One page of keys, the same for all three listing operations.
-    fn page(
+    async fn page(
         &self,
         bucket: &str,
         scope: &strato_engine::buckets::Scope,
@@ -115,6 +115,7 @@ impl StratoS3 {
                     max_keys,
                 },
             )
+            .await
             .map_err(s3_error_of)
     }
 
@@ -131,14 +132,16 @@ impl StratoS3 {
             None => input.start_after.clone().unwrap_or_default(),
         };
         let max = max_keys(input.max_keys)?;
-        let page = self.page(
-            &input.bucket,
-            &scope,
-            input.prefix.as_deref(),
-            input.delimiter.as_deref(),
-            start_after,
-            max,
-        )?;
+        let page = self
+            .page(
+                &input.bucket,
+                &scope,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                start_after,
+                max,
+            )
+            .await?;
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -169,14 +172,16 @@ impl StratoS3 {
         let encode = encoder(input.encoding_type.as_ref())?;
         let encoding_type = input.encoding_type.clone();
         let max = max_keys(input.max_keys)?;
-        let page = self.page(
-            &input.bucket,
-            &scope,
-            input.prefix.as_deref(),
-            input.delimiter.as_deref(),
-            input.marker.clone().unwrap_or_default(),
-            max,
-        )?;
+        let page = self
+            .page(
+                &input.bucket,
+                &scope,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                input.marker.clone().unwrap_or_default(),
+                max,
+            )
+            .await?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(input.prefix.as_deref().unwrap_or(""))),
@@ -204,14 +209,16 @@ impl StratoS3 {
         let encode = encoder(input.encoding_type.as_ref())?;
         let encoding_type = input.encoding_type.clone();
         let max = max_keys(input.max_keys)?;
-        let page = self.page(
-            &input.bucket,
-            &scope,
-            input.prefix.as_deref(),
-            input.delimiter.as_deref(),
-            input.key_marker.clone().unwrap_or_default(),
-            max,
-        )?;
+        let page = self
+            .page(
+                &input.bucket,
+                &scope,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                input.key_marker.clone().unwrap_or_default(),
+                max,
+            )
+            .await?;
         let versions = page
             .objects
             .iter()

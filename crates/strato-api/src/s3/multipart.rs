@@ -29,6 +29,7 @@ impl StratoS3 {
         let upload = self
             .buckets
             .create_upload(&input.bucket, &input.key, &scope, headers)
+            .await
             .map_err(s3_error_of)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
@@ -143,6 +144,7 @@ impl StratoS3 {
                 after,
                 max + 1,
             )
+            .await
             .map_err(s3_error_of)?;
         let truncated = parts.len() > max;
         parts.truncate(max);
@@ -180,6 +182,7 @@ impl StratoS3 {
         let uploads = self
             .buckets
             .list_uploads(&input.bucket, &prefix, &scope)
+            .await
             .map_err(s3_error_of)?;
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = input.key_marker.clone().unwrap_or_default();

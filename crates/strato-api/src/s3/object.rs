@@ -205,6 +205,7 @@ impl StratoS3 {
         let meta = self
             .buckets
             .head_object(&input.bucket, &input.key, &scope)
+            .await
             .map_err(s3_error_of)?;
         check_conditions(
             &meta,
@@ -272,6 +273,7 @@ impl StratoS3 {
         let meta = self
             .buckets
             .head_object(&input.bucket, &input.key, &scope)
+            .await
             .map_err(s3_error_of)?;
         check_conditions(
             &meta,
@@ -369,6 +371,7 @@ impl StratoS3 {
         let source = self
             .buckets
             .head_object(&src_bucket, &src_key, &scope)
+            .await
             .map_err(s3_error_of)?;
         check_conditions(
             &source,

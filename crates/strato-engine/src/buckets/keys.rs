@@ -33,17 +33,17 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 }
 
 impl KeyRing {
-    pub(super) fn load(store: Arc<dyn Store>) -> Result<KeyRing, StoreError> {
+    pub(super) async fn load(store: Arc<dyn Store>) -> Result<KeyRing, StoreError> {
         let ring = KeyRing {
             store,
             keys: ArcSwap::from_pointee(HashMap::new()),
         };
-        ring.reload()?;
+        ring.reload().await?;
         Ok(ring)
     }
 
-    fn reload(&self) -> Result<(), StoreError> {
-        let keys = self.store.list_access_keys()?;
+    async fn reload(&self) -> Result<(), StoreError> {
+        let keys = self.store.list_access_keys().await?;
         self.keys.store(Arc::new(
             keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
         ));
@@ -62,7 +62,7 @@ impl KeyRing {
     }
 
     /// Makes a new key pair, for an app or (with `None`) an admin.
-    pub fn create(&self, app: Option<&str>) -> Result<AccessKey, KeyError> {
+    pub async fn create(&self, app: Option<&str>) -> Result<AccessKey, KeyError> {
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let key = AccessKey {
@@ -71,36 +71,36 @@ impl KeyRing {
             app: app.map(str::to_string),
             created_at_ms: now_ms(),
         };
-        self.store.put_access_key(&key)?;
-        self.reload()?;
+        self.store.put_access_key(&key).await?;
+        self.reload().await?;
         Ok(key)
     }
 
-    pub fn revoke(&self, id: &str) -> Result<(), KeyError> {
-        if !self.store.revoke_access_key(id)? {
+    pub async fn revoke(&self, id: &str) -> Result<(), KeyError> {
+        if !self.store.revoke_access_key(id).await? {
             return Err(KeyError::NotFound(id.to_string()));
         }
-        self.reload()?;
+        self.reload().await?;
         Ok(())
     }
 
     /// The oldest admin key, made if there is none.
-    pub fn admin(&self) -> Result<AccessKey, KeyError> {
+    pub async fn admin(&self) -> Result<AccessKey, KeyError> {
         match self.list().into_iter().find(|k| k.app.is_none()) {
             Some(k) => Ok(k),
-            None => self.create(None),
+            None => self.create(None).await,
         }
     }
 
     /// The key an app's runs use, made if there is none.
-    pub fn for_app(&self, app: &str) -> Result<AccessKey, KeyError> {
+    pub async fn for_app(&self, app: &str) -> Result<AccessKey, KeyError> {
         match self
             .list()
             .into_iter()
             .find(|k| k.app.as_deref() == Some(app))
         {
             Some(k) => Ok(k),
-            None => self.create(Some(app)),
+            None => self.create(Some(app)).await,
         }
     }
 }

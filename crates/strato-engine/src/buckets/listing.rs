@@ -31,7 +31,7 @@ pub struct ListPage {
 }
 
 impl Buckets {
-    pub fn list_objects(
+    pub async fn list_objects(
         &self,
         bucket: &str,
         scope: &Scope,
@@ -52,7 +52,10 @@ impl Buckets {
         let mut page = ListPage::default();
         let max = req.max_keys;
         'scan: loop {
-            let batch = self.store.list_objects(bucket, &req.prefix, &after, 1000)?;
+            let batch = self
+                .store
+                .list_objects(bucket, &req.prefix, &after, 1000)
+                .await?;
             if batch.is_empty() {
                 break;
             }

@@ -77,7 +77,9 @@ pub enum BucketError {
 impl From<strato_store::StoreError> for BucketError {
     fn from(e: strato_store::StoreError) -> Self {
         match e {
-            strato_store::StoreError::Conflict { .. } => BucketError::Conflict(e.to_string()),
+            _ if e.kind() == strato_store::StoreErrorKind::Conflict => {
+                BucketError::Conflict(e.to_string())
+            }
             other => BucketError::Storage(other.to_string()),
         }
     }
@@ -160,12 +162,12 @@ pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Bucket
 
 impl Buckets {
     /// Opens the service. Events committed by writes are sent to `events`.
-    pub fn open(
+    pub async fn open(
         store: Arc<dyn Store>,
         blobs: BlobStore,
         events: mpsc::UnboundedSender<BucketEvent>,
     ) -> Result<Buckets, BucketError> {
-        let keys = KeyRing::load(store.clone())?;
+        let keys = KeyRing::load(store.clone()).await?;
         let buckets = Buckets {
             store,
             blobs,
@@ -174,7 +176,7 @@ impl Buckets {
             subscribers: ArcSwap::from_pointee(HashMap::new()),
             events,
         };
-        buckets.reload_buckets()?;
+        buckets.reload_buckets().await?;
         Ok(buckets)
     }
 
@@ -182,8 +184,8 @@ impl Buckets {
         &self.keys
     }
 
-    fn reload_buckets(&self) -> Result<(), BucketError> {
-        let all = self.store.list_buckets()?;
+    async fn reload_buckets(&self) -> Result<(), BucketError> {
+        let all = self.store.list_buckets().await?;
         self.buckets.store(Arc::new(
             all.into_iter().map(|b| (b.name.clone(), b)).collect(),
         ));
@@ -224,10 +226,13 @@ impl Buckets {
     }
 
     /// Creates a bucket owned by the scope's app (none for the admin).
-    pub fn create_bucket(&self, name: &str, scope: &Scope) -> Result<(), BucketError> {
+    pub async fn create_bucket(&self, name: &str, scope: &Scope) -> Result<(), BucketError> {
         validate_bucket_name(name).map_err(|e| BucketError::InvalidBucketName(e.to_string()))?;
-        let created = self.store.create_bucket(name, scope.owner(), now_ms())?;
-        self.reload_buckets()?;
+        let created = self
+            .store
+            .create_bucket(name, scope.owner(), now_ms())
+            .await?;
+        self.reload_buckets().await?;
         if created {
             return Ok(());
         }
@@ -241,7 +246,7 @@ impl Buckets {
 
     /// Makes the buckets an app declares exist and belong to it.
     /// Fails, changing nothing, if one belongs to another app.
-    pub fn declare_buckets<'a>(
+    pub async fn declare_buckets<'a>(
         &self,
         app: &str,
         names: impl IntoIterator<Item = &'a String> + Clone,
@@ -254,11 +259,11 @@ impl Buckets {
             }
         }
         for name in names {
-            if !self.store.create_bucket(name, Some(app), now_ms())? {
-                self.store.set_bucket_app(name, Some(app))?;
+            if !self.store.create_bucket(name, Some(app), now_ms()).await? {
+                self.store.set_bucket_app(name, Some(app)).await?;
             }
         }
-        self.reload_buckets()
+        self.reload_buckets().await
     }
 
     /// Deletes a bucket; with `force`, its objects and uploads first.
@@ -270,13 +275,11 @@ impl Buckets {
     ) -> Result<(), BucketError> {
         self.bucket(name, scope)?;
         if force {
-            let store = self.store.clone();
-            let owned = name.to_string();
-            let blobs = blocking(move || store.empty_bucket(&owned)).await?;
+            let blobs = self.store.empty_bucket(name).await?;
             self.delete_blobs(blobs).await;
         }
-        let outcome = self.store.delete_bucket(name)?;
-        self.reload_buckets()?;
+        let outcome = self.store.delete_bucket(name).await?;
+        self.reload_buckets().await?;
         match outcome {
             BucketDeletion::Deleted => Ok(()),
             BucketDeletion::NotFound => Err(BucketError::NoSuchBucket(name.to_string())),
@@ -351,47 +354,41 @@ impl Buckets {
             return Err(BucketError::BadDigest);
         }
         let events = self.events_for(bucket, key, "ObjectCreated:Put");
-        let (store, blobs) = (self.store.clone(), self.blobs.clone());
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        let (meta, write) = tokio::task::spawn_blocking(move || {
-            // The smallest objects live in the store itself: one group
-            // commit makes them durable, with no blob file and no second
-            // fsync.
-            let (blob, inline) = if bytes.len() <= INLINE_OBJECT_BYTES {
-                (String::new(), Some(bytes.to_vec()))
-            } else {
-                let stored = blobs
-                    .write_small(&bytes)
-                    .map_err(|e| (BucketError::from(e), None))?;
-                (stored.id, None)
-            };
-            let meta = ObjectMeta {
-                bucket,
-                key,
-                size: bytes.len() as u64,
-                etag: format!("\"{}\"", hex::encode(md5)),
-                content_type: headers.content_type,
-                headers: headers.headers,
-                blob,
-                modified_ms: now_ms(),
-                inline,
-            };
-            match store.put_object(&meta, &events) {
-                Ok(write) => Ok((meta, write)),
-                Err(e) => Err((e.into(), Some(meta.blob))),
+        // The smallest objects live in the store itself: one group commit
+        // makes them durable, with no blob file and no second fsync.
+        let (blob, inline) = if bytes.len() <= INLINE_OBJECT_BYTES {
+            (String::new(), Some(bytes.to_vec()))
+        } else {
+            let blobs = self.blobs.clone();
+            let data = bytes.clone();
+            let stored = tokio::task::spawn_blocking(move || blobs.write_small(&data))
+                .await
+                .map_err(|e| BucketError::Storage(e.to_string()))??;
+            (stored.id, None)
+        };
+        let meta = ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: bytes.len() as u64,
+            etag: format!("\"{}\"", hex::encode(md5)),
+            content_type: headers.content_type,
+            headers: headers.headers,
+            blob,
+            modified_ms: now_ms(),
+            inline,
+        };
+        let write = match self.store.put_object(&meta, &events).await {
+            Ok(write) => write,
+            Err(e) => {
+                if !meta.blob.is_empty() {
+                    tracing::warn!(
+                        blob = meta.blob,
+                        "object commit failed; its blob is collected at next start"
+                    );
+                }
+                return Err(e.into());
             }
-        })
-        .await
-        .map_err(|e| BucketError::Storage(e.to_string()))?
-        .map_err(|(e, blob): (BucketError, Option<String>)| {
-            if let Some(blob) = blob {
-                tracing::warn!(
-                    blob,
-                    "object commit failed; its blob is collected at next start"
-                );
-            }
-            e
-        })?;
+        };
         self.announce(write.events);
         if let Some(old) = write.replaced_blob {
             self.delete_blobs(vec![old]).await;
@@ -446,9 +443,11 @@ impl Buckets {
         event_name: &str,
     ) -> Result<ObjectMeta, BucketError> {
         let events = self.events_for(&meta.bucket, &meta.key, event_name);
-        let store = self.store.clone();
-        let to_write = meta.clone();
-        let written = blocking(move || store.put_object(&to_write, &events)).await;
+        let written = self
+            .store
+            .put_object(&meta, &events)
+            .await
+            .map_err(BucketError::from);
         let write = match written {
             Ok(w) => w,
             Err(e) => {
@@ -493,7 +492,7 @@ impl Buckets {
     }
 
     /// An object's metadata.
-    pub fn head_object(
+    pub async fn head_object(
         &self,
         bucket: &str,
         key: &str,
@@ -501,7 +500,8 @@ impl Buckets {
     ) -> Result<ObjectMeta, BucketError> {
         self.bucket(bucket, scope)?;
         self.store
-            .get_object(bucket, key)?
+            .get_object(bucket, key)
+            .await?
             .ok_or_else(|| BucketError::NoSuchKey {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
@@ -545,9 +545,7 @@ impl Buckets {
     ) -> Result<bool, BucketError> {
         self.bucket(bucket, scope)?;
         let events = self.events_for(bucket, key, "ObjectRemoved:Delete");
-        let store = self.store.clone();
-        let (b, k) = (bucket.to_string(), key.to_string());
-        let removed = blocking(move || store.delete_object(&b, &k, &events)).await?;
+        let removed = self.store.delete_object(bucket, key, &events).await?;
         Ok(match removed {
             Some(r) => {
                 self.announce(r.events);
@@ -567,7 +565,7 @@ impl Buckets {
         scope: &Scope,
         headers: Option<ObjectHeaders>,
     ) -> Result<ObjectMeta, BucketError> {
-        let src = self.head_object(source.0, source.1, scope)?;
+        let src = self.head_object(source.0, source.1, scope).await?;
         self.bucket(target.0, scope)?;
         validate_object_key(target.1).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
         let body = self.read_object(&src, None).await?;
@@ -620,8 +618,7 @@ impl Buckets {
         tokio::task::spawn_blocking(move || blobs.remove_temp_files())
             .await
             .map_err(|e| BucketError::Storage(e.to_string()))??;
-        let store = self.store.clone();
-        let referenced = blocking(move || store.referenced_blobs()).await?;
+        let referenced = self.store.referenced_blobs().await?;
         let orphans: Vec<String> = self
             .blobs
             .list_ids()
@@ -685,15 +682,4 @@ where
     }
     let head = futures::stream::iter(head.into_iter().map(Ok));
     Ok(Gathered::Large(Box::pin(head.chain(body))))
-}
-
-/// Runs a blocking store call (a group commit waits for an fsync) off the
-/// async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, strato_store::StoreError> + Send + 'static,
-) -> Result<T, BucketError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BucketError::Storage(e.to_string()))?
-        .map_err(BucketError::from)
 }

@@ -2,7 +2,7 @@
 //! chosen parts, in order, into one new blob and makes it visible in the
 //! same transaction that forgets the upload.
 
-use super::{BucketError, Buckets, ObjectHeaders, Scope, UploadChecks, blocking};
+use super::{BucketError, Buckets, ObjectHeaders, Scope, UploadChecks};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -25,7 +25,7 @@ pub struct CompletedPart {
 
 impl Buckets {
     /// Starts an upload; returns its id.
-    pub fn create_upload(
+    pub async fn create_upload(
         &self,
         bucket: &str,
         key: &str,
@@ -42,12 +42,12 @@ impl Buckets {
             headers: headers.headers,
             created_ms: now_ms(),
         };
-        self.store.create_upload(&upload)?;
+        self.store.create_upload(&upload).await?;
         Ok(upload)
     }
 
     /// The upload, if it is in progress for this bucket and key.
-    pub fn upload(
+    pub async fn upload(
         &self,
         bucket: &str,
         key: &str,
@@ -55,7 +55,7 @@ impl Buckets {
         scope: &Scope,
     ) -> Result<MultipartUpload, BucketError> {
         self.bucket(bucket, scope)?;
-        match self.store.get_upload(upload_id)? {
+        match self.store.get_upload(upload_id).await? {
             Some(u) if u.bucket == bucket && u.key == key => Ok(u),
             _ => Err(BucketError::NoSuchUpload(upload_id.to_string())),
         }
@@ -82,7 +82,7 @@ impl Buckets {
                 "part number {number} is outside 1..={MAX_PART_NUMBER}"
             )));
         }
-        self.upload(bucket, key, upload_id, scope)?;
+        self.upload(bucket, key, upload_id, scope).await?;
         if checks
             .length
             .is_some_and(|n| n > super::MAX_SINGLE_PUT_BYTES)
@@ -98,9 +98,7 @@ impl Buckets {
             blob: stored.id,
             modified_ms: now_ms(),
         };
-        let store = self.store.clone();
-        let to_write = part.clone();
-        match blocking(move || store.put_part(&to_write)).await {
+        match self.store.put_part(&part).await.map_err(BucketError::from) {
             Ok(replaced) => {
                 self.delete_blobs(replaced.into_iter().collect()).await;
                 Ok(part)
@@ -113,7 +111,7 @@ impl Buckets {
     }
 
     /// Parts numbered above `after`, at most `limit`.
-    pub fn list_parts(
+    pub async fn list_parts(
         &self,
         bucket: &str,
         key: &str,
@@ -122,18 +120,18 @@ impl Buckets {
         after: u32,
         limit: usize,
     ) -> Result<Vec<UploadPart>, BucketError> {
-        self.upload(bucket, key, upload_id, scope)?;
-        Ok(self.store.list_parts(upload_id, after, limit)?)
+        self.upload(bucket, key, upload_id, scope).await?;
+        Ok(self.store.list_parts(upload_id, after, limit).await?)
     }
 
-    pub fn list_uploads(
+    pub async fn list_uploads(
         &self,
         bucket: &str,
         prefix: &str,
         scope: &Scope,
     ) -> Result<Vec<MultipartUpload>, BucketError> {
         self.bucket(bucket, scope)?;
-        Ok(self.store.list_uploads(bucket, prefix)?)
+        Ok(self.store.list_uploads(bucket, prefix).await?)
     }
 
     pub async fn abort_upload(
@@ -143,10 +141,10 @@ impl Buckets {
         upload_id: &str,
         scope: &Scope,
     ) -> Result<(), BucketError> {
-        self.upload(bucket, key, upload_id, scope)?;
-        let store = self.store.clone();
-        let id = upload_id.to_string();
-        let blobs = blocking(move || store.abort_upload(&id))
+        self.upload(bucket, key, upload_id, scope).await?;
+        let blobs = self
+            .store
+            .abort_upload(upload_id)
             .await?
             .ok_or_else(|| BucketError::NoSuchUpload(upload_id.to_string()))?;
         self.delete_blobs(blobs).await;
@@ -162,7 +160,7 @@ impl Buckets {
         scope: &Scope,
         listed: &[CompletedPart],
     ) -> Result<ObjectMeta, BucketError> {
-        let upload = self.upload(bucket, key, upload_id, scope)?;
+        let upload = self.upload(bucket, key, upload_id, scope).await?;
         if listed.is_empty() {
             return Err(BucketError::InvalidPart(
                 "a multipart upload needs at least one part".into(),
@@ -173,7 +171,8 @@ impl Buckets {
         }
         let stored: std::collections::HashMap<u32, UploadPart> = self
             .store
-            .list_parts(upload_id, 0, MAX_PART_NUMBER as usize)?
+            .list_parts(upload_id, 0, MAX_PART_NUMBER as usize)
+            .await?
             .into_iter()
             .map(|p| (p.number, p))
             .collect();
@@ -232,9 +231,11 @@ impl Buckets {
             inline: None,
         };
         let events = self.events_for(bucket, key, "ObjectCreated:CompleteMultipartUpload");
-        let store = self.store.clone();
-        let (id, to_write) = (upload_id.to_string(), meta.clone());
-        let done = blocking(move || store.complete_upload(&id, &to_write, &events)).await;
+        let done = self
+            .store
+            .complete_upload(upload_id, &meta, &events)
+            .await
+            .map_err(BucketError::from);
         let (write, part_blobs) = match done {
             Ok(d) => d,
             Err(e) => {

@@ -12,7 +12,7 @@ fn message(id: &str, visible_ms: i64) -> NewMessage {
     }
 }
 
-pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<dyn Store>) {
+pub async fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<dyn Store>) {
     let now = 1_000_000;
     let policy = ReceivePolicy {
         visibility_ms: 30_000,
@@ -30,17 +30,20 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
             ],
             now,
         )
+        .await
         .unwrap();
     // Another app's queue of the same name is another queue.
     store
         .send_messages("b", "jobs", &[message("other", now)], now)
+        .await
         .unwrap();
-    let stats = store.queue_stats("a", "jobs", now).unwrap();
+    let stats = store.queue_stats("a", "jobs", now).await.unwrap();
     assert_eq!((stats.visible, stats.delayed, stats.in_flight), (2, 1, 0));
 
     // Oldest first, at most `max`, each with a receipt; then hidden.
     let got = store
         .receive_messages("a", "jobs", now, 1, &policy)
+        .await
         .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, "m1");
@@ -48,12 +51,16 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
     assert_eq!((got[0].receive_count, got[0].first_receive_ms), (1, now));
     let got2 = store
         .receive_messages("a", "jobs", now, 10, &policy)
+        .await
         .unwrap();
     assert_eq!(
         got2.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["m2"]
     );
-    assert_eq!(store.queue_stats("a", "jobs", now).unwrap().in_flight, 2);
+    assert_eq!(
+        store.queue_stats("a", "jobs", now).await.unwrap().in_flight,
+        2
+    );
 
     // Delete needs the current receipt; a made-up one deletes nothing.
     assert_eq!(
@@ -63,6 +70,7 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
                 "jobs",
                 &[got2[0].receipt.clone(), "7.bogus".into(), "junk".into()]
             )
+            .await
             .unwrap(),
         [true, false, false]
     );
@@ -70,11 +78,13 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
     assert_eq!(
         store
             .change_message_visibility("a", "jobs", &[got[0].receipt.clone()], now)
+            .await
             .unwrap(),
         [true]
     );
     let again = store
         .receive_messages("a", "jobs", now, 10, &policy)
+        .await
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id.as_str(), again[0].receive_count), ("m1", 2));
@@ -86,23 +96,30 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
     assert_eq!(
         store
             .delete_messages("a", "jobs", &[got[0].receipt.clone()])
+            .await
             .unwrap(),
         [false]
     );
     // After the visibility timeout: m1 was received twice, so it moves to
     // the dead-letter queue instead; `later` is due by then.
     let t = now + 31_000;
-    let third = store.receive_messages("a", "jobs", t, 10, &policy).unwrap();
+    let third = store
+        .receive_messages("a", "jobs", t, 10, &policy)
+        .await
+        .unwrap();
     assert_eq!(
         third.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["later"]
     );
-    let dlq = store.queue_stats("a", "dlq", t).unwrap();
+    let dlq = store.queue_stats("a", "dlq", t).await.unwrap();
     assert_eq!(dlq.visible, 1);
     assert_eq!(dlq.oldest_age_ms, Some(31_000));
     // Redrive moves it back with a fresh receive count.
-    assert_eq!(store.redrive_messages("a", "dlq", t).unwrap(), 1);
-    let back = store.receive_messages("a", "jobs", t, 10, &policy).unwrap();
+    assert_eq!(store.redrive_messages("a", "dlq", t).await.unwrap(), 1);
+    let back = store
+        .receive_messages("a", "jobs", t, 10, &policy)
+        .await
+        .unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!((back[0].id.as_str(), back[0].receive_count), ("m1", 1));
     // Expired messages are dropped; purge empties a queue.
@@ -116,22 +133,27 @@ pub(super) fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<
             }],
             now,
         )
+        .await
         .unwrap();
     assert!(
         store
             .receive_messages("a", "short", now + 20, 10, &policy)
+            .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.purge_queue("a", "jobs").unwrap(), 2);
+    assert_eq!(store.purge_queue("a", "jobs").await.unwrap(), 2);
     assert_eq!(
-        store.queue_stats("a", "jobs", t).unwrap(),
+        store.queue_stats("a", "jobs", t).await.unwrap(),
         Default::default()
     );
-    assert_eq!(store.queue_stats("b", "jobs", now).unwrap().visible, 1);
+    assert_eq!(
+        store.queue_stats("b", "jobs", now).await.unwrap().visible,
+        1
+    );
 }
 
-pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>) {
+pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>) {
     use strato_core::invocation::Priority;
     let invocation = |id: &str| NewInvocation {
         id: id.into(),
@@ -144,8 +166,8 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
         expires_ms: i64::MAX / 2,
         max_attempts: 1,
     };
-    assert_eq!(store.latest_schedule_slot("a", "tick").unwrap(), None);
-    let fired = |id: &str| {
+    assert_eq!(store.latest_schedule_slot("a", "tick").await.unwrap(), None);
+    let fired = async |id: &str| {
         store
             .record_schedule_slot(
                 "a",
@@ -155,15 +177,20 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
                 SlotWork::Invoke(invocation(id)),
                 60_001,
             )
+            .await
             .unwrap()
     };
     // Two schedulers racing for one slot: one fires it, one queues nothing.
-    assert!(fired("i1"));
-    assert!(!fired("i2"));
-    assert_eq!(store.pending_invocations().unwrap(), 1);
-    assert!(store.invocation_pending("i1").unwrap());
-    assert!(!store.invocation_pending("i2").unwrap());
-    let latest = store.latest_schedule_slot("a", "tick").unwrap().unwrap();
+    assert!(fired("i1").await);
+    assert!(!fired("i2").await);
+    assert_eq!(store.pending_invocations().await.unwrap(), 1);
+    assert!(store.invocation_pending("i1").await.unwrap());
+    assert!(!store.invocation_pending("i2").await.unwrap());
+    let latest = store
+        .latest_schedule_slot("a", "tick")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (latest.slot_ms, latest.outcome, latest.invocation.as_deref()),
         (60_000, SlotOutcome::Fired, Some("i1"))
@@ -182,9 +209,17 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
                 },
                 60_001,
             )
+            .await
             .unwrap()
     );
-    assert_eq!(store.queue_stats("a", "jobs", 60_001).unwrap().visible, 1);
+    assert_eq!(
+        store
+            .queue_stats("a", "jobs", 60_001)
+            .await
+            .unwrap()
+            .visible,
+        1
+    );
     // A waiting slot fires later, once.
     assert!(
         store
@@ -196,9 +231,14 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
                 SlotWork::Nothing,
                 120_001
             )
+            .await
             .unwrap()
     );
-    let waiting = store.latest_schedule_slot("a", "tick").unwrap().unwrap();
+    let waiting = store
+        .latest_schedule_slot("a", "tick")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(waiting.outcome, SlotOutcome::Waiting);
     // It still names the running firing's invocation, for overlap checks.
     assert_eq!(waiting.invocation.as_deref(), Some("i1"));
@@ -211,6 +251,7 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
                 SlotWork::Invoke(invocation("i3")),
                 125_000
             )
+            .await
             .unwrap()
     );
     assert!(
@@ -222,28 +263,40 @@ pub(super) fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store
                 SlotWork::Invoke(invocation("i4")),
                 125_000
             )
+            .await
             .unwrap()
     );
-    assert_eq!(store.pending_invocations().unwrap(), 2);
+    assert_eq!(store.pending_invocations().await.unwrap(), 2);
     // Heartbeats renew only leased invocations (i3 is unleased, i1 too).
     store
         .renew_invocation_leases(&["i1".into()], 999_999)
+        .await
         .unwrap();
     assert_eq!(
-        store.claim_invocations(130_000, 1_000, 10).unwrap().len(),
+        store
+            .claim_invocations(130_000, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     store
         .renew_invocation_leases(&["i1".into(), "i3".into()], 500_000)
+        .await
         .unwrap();
     assert!(
         store
             .claim_invocations(200_000, 1_000, 10)
+            .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.claim_invocations(500_001, 1_000, 10).unwrap().len(),
+        store
+            .claim_invocations(500_001, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
         2
     );
 }

@@ -1,9 +1,10 @@
-//! The behaviour every [`Store`] backend must show. Backends call
-//! [`run_all`] from their tests with a factory of fresh, empty stores.
+//! The behaviour every [`Store`] backend must show, one public async
+//! function per check. Backends run them all with [`crate::conformance_tests!`],
+//! which makes one test per check, each on a fresh, empty store.
 
 use crate::{
     AccessKey, BucketDeletion, FinishedRun, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta,
-    RunFilter, RunRecorder, Store, StoreError, UploadPart,
+    RunFilter, RunRecorder, Store, StoreErrorKind, UploadPart,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,25 +17,47 @@ use strato_core::{
 mod messages;
 mod queues;
 
-/// Runs every conformance check, each on a fresh store from `fresh`.
-pub fn run_all(fresh: impl Fn() -> Arc<dyn Store>) {
-    revisions_are_numbered_and_switch_live(fresh());
-    destroy_removes_app_but_keeps_runs(fresh());
-    runs_filter_and_order(fresh());
-    logs_follow_by_sequence(fresh());
-    recorder_flushes_everything_on_stop(fresh());
-    components_and_settings(fresh());
-    buckets_are_created_listed_and_deleted_only_when_empty(fresh());
-    objects_and_their_events_are_written_together(fresh());
-    objects_list_in_key_order_by_prefix(fresh());
-    bucket_events_are_leased_retried_and_finished(fresh());
-    multipart_uploads_complete_and_abort(fresh());
-    inline_objects_keep_their_bytes_in_the_store(fresh());
-    access_keys_are_stored_and_revoked(fresh());
-    queues::task_runs_are_durable_from_queue_to_end(fresh());
-    queues::invocations_are_claimed_by_rank_leased_retried_and_settled(fresh());
-    messages::messages_are_received_hidden_deleted_and_dead_lettered(fresh());
-    messages::schedule_slots_fire_once_and_queue_their_work(fresh());
+pub use messages::*;
+pub use queues::*;
+
+/// Generates one `#[tokio::test]` per conformance check, each on a fresh
+/// store made by `$fresh` (an async block or expression giving an
+/// `Arc<dyn Store>`), so one failing check does not hide the others:
+///
+/// ```ignore
+/// strato_store::conformance_tests!(async { fresh_sqlite_store() });
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh;
+            revisions_are_numbered_and_switch_live,
+            destroy_removes_app_but_keeps_runs,
+            runs_filter_and_order,
+            logs_follow_by_sequence,
+            recorder_flushes_everything_on_stop,
+            components_and_settings,
+            buckets_are_created_listed_and_deleted_only_when_empty,
+            objects_and_their_events_are_written_together,
+            objects_list_in_key_order_by_prefix,
+            bucket_events_are_leased_retried_and_finished,
+            multipart_uploads_complete_and_abort,
+            inline_objects_keep_their_bytes_in_the_store,
+            access_keys_are_stored_and_revoked,
+            task_runs_are_durable_from_queue_to_end,
+            invocations_are_claimed_by_rank_leased_retried_and_settled,
+            messages_are_received_hidden_deleted_and_dead_lettered,
+            schedule_slots_fire_once_and_queue_their_work,
+        );
+    };
+    (@each $fresh:expr; $($check:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                $crate::conformance::$check($fresh.await).await;
+            }
+        )*
+    };
 }
 
 fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
@@ -117,110 +140,135 @@ pub(super) fn run(
     }
 }
 
-fn revisions_are_numbered_and_switch_live(store: Arc<dyn Store>) {
-    assert!(store.live_revision("a").unwrap().is_none());
+pub async fn revisions_are_numbered_and_switch_live(store: Arc<dyn Store>) {
+    assert!(store.live_revision("a").await.unwrap().is_none());
     assert_eq!(
-        store.deploy_revision(&revision("a", &["f"]), 10).unwrap(),
+        store
+            .deploy_revision(&revision("a", &["f"]), 10)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
         store
             .deploy_revision(&revision("a", &["f", "g"]), 20)
+            .await
             .unwrap(),
         2
     );
     assert_eq!(
-        store.deploy_revision(&revision("b", &["h"]), 30).unwrap(),
+        store
+            .deploy_revision(&revision("b", &["h"]), 30)
+            .await
+            .unwrap(),
         1
     );
-    let live = store.live_revision("a").unwrap().unwrap();
+    let live = store.live_revision("a").await.unwrap().unwrap();
     assert_eq!(live.number, 2);
     assert_eq!(live.spec, revision("a", &["f", "g"]));
     assert_eq!(live.deployed_at_ms, 20);
-    let all = store.live_revisions().unwrap();
+    let all = store.live_revisions().await.unwrap();
     assert_eq!(
         all.iter()
             .map(|l| (l.app.as_str(), l.number))
             .collect::<Vec<_>>(),
         [("a", 2), ("b", 1)]
     );
-    let apps = store.list_apps().unwrap();
+    let apps = store.list_apps().await.unwrap();
     assert_eq!(apps[0].functions, 2);
 }
 
-fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
-    store.deploy_revision(&revision("a", &["f"]), 1).unwrap();
+pub async fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
     store
-        .record_runs(&[run("r1", "a", "f", RunStatus::Succeeded, 5)])
+        .deploy_revision(&revision("a", &["f"]), 1)
+        .await
         .unwrap();
-    assert!(store.destroy_app("a").unwrap());
-    assert!(!store.destroy_app("a").unwrap());
-    assert!(store.live_revision("a").unwrap().is_none());
-    assert!(store.list_apps().unwrap().is_empty());
-    assert!(store.get_run("r1").unwrap().is_some());
+    store
+        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 5)])
+        .await
+        .unwrap();
+    assert!(store.destroy_app("a").await.unwrap());
+    assert!(!store.destroy_app("a").await.unwrap());
+    assert!(store.live_revision("a").await.unwrap().is_none());
+    assert!(store.list_apps().await.unwrap().is_empty());
+    assert!(store.get_run("r1").await.unwrap().is_some());
     // A new deploy after destroy starts numbering again.
-    assert_eq!(store.deploy_revision(&revision("a", &["f"]), 2).unwrap(), 1);
+    assert_eq!(
+        store
+            .deploy_revision(&revision("a", &["f"]), 2)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
-fn runs_filter_and_order(store: Arc<dyn Store>) {
+pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
     store
-        .record_runs(&[
+        .record_runs(vec![
             run("r1", "a", "f", RunStatus::Succeeded, 1),
             run("r2", "a", "g", RunStatus::Failed, 2),
             run("r3", "b", "f", RunStatus::TimedOut, 3),
         ])
+        .await
         .unwrap();
-    let ids = |f: RunFilter| {
+    let ids = async |f: RunFilter| {
         store
             .list_runs(&f)
+            .await
             .unwrap()
             .into_iter()
             .map(|r| r.id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(ids(RunFilter::default()), ["r3", "r2", "r1"]);
+    assert_eq!(ids(RunFilter::default()).await, ["r3", "r2", "r1"]);
     assert_eq!(
         ids(RunFilter {
             app: Some("a".into()),
             ..Default::default()
-        }),
+        })
+        .await,
         ["r2", "r1"]
     );
     assert_eq!(
         ids(RunFilter {
             function: Some("f".into()),
             ..Default::default()
-        }),
+        })
+        .await,
         ["r3", "r1"]
     );
     assert_eq!(
         ids(RunFilter {
             status: Some(RunStatus::Failed),
             ..Default::default()
-        }),
+        })
+        .await,
         ["r2"]
     );
     assert_eq!(
         ids(RunFilter {
             limit: 1,
             ..Default::default()
-        }),
+        })
+        .await,
         ["r3"]
     );
-    let r3 = store.get_run("r3").unwrap().unwrap();
+    let r3 = store.get_run("r3").await.unwrap().unwrap();
     assert_eq!(r3, run("r3", "b", "f", RunStatus::TimedOut, 3).record);
-    assert!(store.get_run("nope").unwrap().is_none());
+    assert!(store.get_run("nope").await.unwrap().is_none());
 }
 
-fn logs_follow_by_sequence(store: Arc<dyn Store>) {
+pub async fn logs_follow_by_sequence(store: Arc<dyn Store>) {
     store
-        .record_runs(&[run("r1", "a", "f", RunStatus::Succeeded, 1)])
+        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 1)])
+        .await
         .unwrap();
     let first = store
         .read_logs(&LogFilter {
             function: Some("f".into()),
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(
         first
@@ -231,10 +279,11 @@ fn logs_follow_by_sequence(store: Arc<dyn Store>) {
     );
     assert_eq!(first[1].line.stream, LogStream::Stderr);
     store
-        .record_runs(&[
+        .record_runs(vec![
             run("r2", "a", "f", RunStatus::Succeeded, 2),
             run("r3", "a", "g", RunStatus::Succeeded, 3),
         ])
+        .await
         .unwrap();
     let after = store
         .read_logs(&LogFilter {
@@ -243,6 +292,7 @@ fn logs_follow_by_sequence(store: Arc<dyn Store>) {
             after: first.last().unwrap().seq,
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(
         after
@@ -259,6 +309,7 @@ fn logs_follow_by_sequence(store: Arc<dyn Store>) {
             tail: true,
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(
         tail.iter()
@@ -271,12 +322,13 @@ fn logs_follow_by_sequence(store: Arc<dyn Store>) {
             run_id: Some("r3".into()),
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(by_run.len(), 2);
     assert!(by_run.iter().all(|l| l.function == "g"));
 }
 
-fn recorder_flushes_everything_on_stop(store: Arc<dyn Store>) {
+pub async fn recorder_flushes_everything_on_stop(store: Arc<dyn Store>) {
     let recorder = RunRecorder::spawn(store.clone());
     for i in 0..500 {
         recorder.record(run(
@@ -287,12 +339,13 @@ fn recorder_flushes_everything_on_stop(store: Arc<dyn Store>) {
             i,
         ));
     }
-    recorder.flush_and_stop();
+    recorder.flush_and_stop().await;
     let runs = store
         .list_runs(&RunFilter {
             limit: 1000,
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(runs.len(), 500);
     let logs = store
@@ -300,20 +353,24 @@ fn recorder_flushes_everything_on_stop(store: Arc<dyn Store>) {
             limit: 5000,
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(logs.len(), 1000);
 }
 
-fn components_and_settings(store: Arc<dyn Store>) {
+pub async fn components_and_settings(store: Arc<dyn Store>) {
     let digest = "ab".repeat(32);
-    assert!(!store.has_component(&digest).unwrap());
-    store.put_component(&digest, 10).unwrap();
-    store.put_component(&digest, 10).unwrap();
-    assert!(store.has_component(&digest).unwrap());
-    assert_eq!(store.get_setting("x").unwrap(), None);
-    store.put_setting("x", &serde_json::json!(1)).unwrap();
-    store.put_setting("x", &serde_json::json!(2)).unwrap();
-    assert_eq!(store.get_setting("x").unwrap(), Some(serde_json::json!(2)));
+    assert!(!store.has_component(&digest).await.unwrap());
+    store.put_component(&digest, 10).await.unwrap();
+    store.put_component(&digest, 10).await.unwrap();
+    assert!(store.has_component(&digest).await.unwrap());
+    assert_eq!(store.get_setting("x").await.unwrap(), None);
+    store.put_setting("x", &serde_json::json!(1)).await.unwrap();
+    store.put_setting("x", &serde_json::json!(2)).await.unwrap();
+    assert_eq!(
+        store.get_setting("x").await.unwrap(),
+        Some(serde_json::json!(2))
+    );
 }
 
 fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
@@ -340,12 +397,13 @@ fn event(name: &str) -> NewBucketEvent {
     }
 }
 
-fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>) {
-    assert!(store.create_bucket("media", Some("app"), 1).unwrap());
-    assert!(!store.create_bucket("media", None, 2).unwrap());
-    assert!(store.create_bucket("logs", None, 3).unwrap());
+pub async fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>) {
+    assert!(store.create_bucket("media", Some("app"), 1).await.unwrap());
+    assert!(!store.create_bucket("media", None, 2).await.unwrap());
+    assert!(store.create_bucket("logs", None, 3).await.unwrap());
     let names: Vec<_> = store
         .list_buckets()
+        .await
         .unwrap()
         .into_iter()
         .map(|b| (b.name, b.app))
@@ -357,47 +415,57 @@ fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<dyn Store>)
             ("media".to_string(), Some("app".to_string()))
         ]
     );
-    assert!(store.set_bucket_app("logs", Some("other")).unwrap());
-    assert!(!store.set_bucket_app("nope", None).unwrap());
-    store.put_object(&object("media", "a", "b1"), &[]).unwrap();
+    assert!(store.set_bucket_app("logs", Some("other")).await.unwrap());
+    assert!(!store.set_bucket_app("nope", None).await.unwrap());
+    store
+        .put_object(&object("media", "a", "b1"), &[])
+        .await
+        .unwrap();
     assert_eq!(
-        store.delete_bucket("media").unwrap(),
+        store.delete_bucket("media").await.unwrap(),
         BucketDeletion::NotEmpty
     );
-    store.delete_object("media", "a", &[]).unwrap();
+    store.delete_object("media", "a", &[]).await.unwrap();
     assert_eq!(
-        store.delete_bucket("media").unwrap(),
+        store.delete_bucket("media").await.unwrap(),
         BucketDeletion::Deleted
     );
     assert_eq!(
-        store.delete_bucket("media").unwrap(),
+        store.delete_bucket("media").await.unwrap(),
         BucketDeletion::NotFound
     );
     // Emptying hands back every blob, objects' and unfinished parts'.
-    store.put_object(&object("logs", "x", "bx"), &[]).unwrap();
-    store.create_upload(&upload("u1", "logs", "big")).unwrap();
-    store.put_part(&part("u1", 1, "p1")).unwrap();
-    let mut blobs = store.empty_bucket("logs").unwrap();
+    store
+        .put_object(&object("logs", "x", "bx"), &[])
+        .await
+        .unwrap();
+    store
+        .create_upload(&upload("u1", "logs", "big"))
+        .await
+        .unwrap();
+    store.put_part(&part("u1", 1, "p1")).await.unwrap();
+    let mut blobs = store.empty_bucket("logs").await.unwrap();
     blobs.sort();
     assert_eq!(blobs, ["bx", "p1"]);
     assert_eq!(
-        store.delete_bucket("logs").unwrap(),
+        store.delete_bucket("logs").await.unwrap(),
         BucketDeletion::Deleted
     );
 }
 
-fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
-    store.create_bucket("media", None, 1).unwrap();
+pub async fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
+    store.create_bucket("media", None, 1).await.unwrap();
     let first = store
         .put_object(
             &object("media", "clip.mp4", "b1"),
             &[event("ObjectCreated:Put")],
         )
+        .await
         .unwrap();
     assert_eq!(first.replaced_blob, None);
     assert_eq!(first.events.len(), 1);
     assert_eq!(
-        store.get_object("media", "clip.mp4").unwrap(),
+        store.get_object("media", "clip.mp4").await.unwrap(),
         Some(object("media", "clip.mp4", "b1"))
     );
     // Replacing returns the old blob for cleanup.
@@ -406,10 +474,12 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
             &object("media", "clip.mp4", "b2"),
             &[event("ObjectCreated:Put")],
         )
+        .await
         .unwrap();
     assert_eq!(replaced.replaced_blob.as_deref(), Some("b1"));
     let removed = store
         .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(removed.object.blob, "b2");
@@ -418,11 +488,12 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
     assert!(
         store
             .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
+            .await
             .unwrap()
             .is_none()
     );
-    assert_eq!(store.pending_bucket_events().unwrap(), 3);
-    let events = store.claim_bucket_events(100, 1000, 10).unwrap();
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 3);
+    let events = store.claim_bucket_events(100, 1000, 10).await.unwrap();
     let names: Vec<_> = events
         .iter()
         .map(|e| (e.name.as_str(), e.etag.as_str()))
@@ -442,81 +513,106 @@ fn objects_and_their_events_are_written_together(store: Arc<dyn Store>) {
         && e.function == "f"));
 }
 
-fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>) {
-    store.create_bucket("b", None, 1).unwrap();
+pub async fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).await.unwrap();
     let mut small = object("b", "tiny", "");
     small.inline = Some(b"tiny!".to_vec());
-    store.put_object(&small, &[]).unwrap();
-    assert_eq!(store.get_object("b", "tiny").unwrap(), Some(small.clone()));
+    store.put_object(&small, &[]).await.unwrap();
+    assert_eq!(
+        store.get_object("b", "tiny").await.unwrap(),
+        Some(small.clone())
+    );
     // Listings leave the bytes out; no blob is referenced.
-    let listed = store.list_objects("b", "", "", 10).unwrap();
+    let listed = store.list_objects("b", "", "", 10).await.unwrap();
     assert_eq!(listed[0].inline, None);
-    assert!(store.referenced_blobs().unwrap().is_empty());
+    assert!(store.referenced_blobs().await.unwrap().is_empty());
     // Replacing it with a blob-backed object hands back no blob to delete.
-    let write = store.put_object(&object("b", "tiny", "b1"), &[]).unwrap();
+    let write = store
+        .put_object(&object("b", "tiny", "b1"), &[])
+        .await
+        .unwrap();
     assert_eq!(write.replaced_blob, None);
-    assert_eq!(store.get_object("b", "tiny").unwrap().unwrap().inline, None);
-    store.put_object(&small, &[]).unwrap();
-    assert_eq!(store.empty_bucket("b").unwrap(), Vec::<String>::new());
-    assert_eq!(store.get_object("b", "tiny").unwrap(), None);
+    assert_eq!(
+        store.get_object("b", "tiny").await.unwrap().unwrap().inline,
+        None
+    );
+    store.put_object(&small, &[]).await.unwrap();
+    assert_eq!(store.empty_bucket("b").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.get_object("b", "tiny").await.unwrap(), None);
 }
 
-fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
-    store.create_bucket("b", None, 1).unwrap();
+pub async fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).await.unwrap();
     for key in ["a/1", "a/2", "a%x", "a_y", "b/1", "a/10", "A/upper"] {
-        store.put_object(&object("b", key, key), &[]).unwrap();
+        store.put_object(&object("b", key, key), &[]).await.unwrap();
     }
-    let keys = |prefix: &str, after: &str, limit: usize| -> Vec<String> {
+    let keys = async |prefix: &str, after: &str, limit: usize| -> Vec<String> {
         store
             .list_objects("b", prefix, after, limit)
+            .await
             .unwrap()
             .into_iter()
             .map(|o| o.key)
             .collect()
     };
     assert_eq!(
-        keys("", "", 100),
+        keys("", "", 100).await,
         ["A/upper", "a%x", "a/1", "a/10", "a/2", "a_y", "b/1"]
     );
-    assert_eq!(keys("a/", "", 100), ["a/1", "a/10", "a/2"]);
-    assert_eq!(keys("a/", "a/1", 100), ["a/10", "a/2"]);
-    assert_eq!(keys("a", "", 2), ["a%x", "a/1"]);
+    assert_eq!(keys("a/", "", 100).await, ["a/1", "a/10", "a/2"]);
+    assert_eq!(keys("a/", "a/1", 100).await, ["a/10", "a/2"]);
+    assert_eq!(keys("a", "", 2).await, ["a%x", "a/1"]);
     assert_eq!(
-        keys("a%", "", 100),
+        keys("a%", "", 100).await,
         ["a%x"],
         "LIKE wildcards in a prefix are literal"
     );
-    assert!(keys("c", "", 100).is_empty());
-    assert!(store.list_objects("other", "", "", 10).unwrap().is_empty());
+    assert!(keys("c", "", 100).await.is_empty());
+    assert!(
+        store
+            .list_objects("other", "", "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
-fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
-    store.create_bucket("b", None, 1).unwrap();
+pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).await.unwrap();
     store
         .put_object(&object("b", "one", "1"), &[event("ObjectCreated:Put")])
+        .await
         .unwrap();
     store
         .put_object(&object("b", "two", "2"), &[event("ObjectCreated:Put")])
+        .await
         .unwrap();
-    let first = store.claim_bucket_events(100, 1000, 10).unwrap();
+    let first = store.claim_bucket_events(100, 1000, 10).await.unwrap();
     assert_eq!(first.len(), 2);
     // Leased: nobody else gets them.
-    assert!(store.claim_bucket_events(200, 1000, 10).unwrap().is_empty());
+    assert!(
+        store
+            .claim_bucket_events(200, 1000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The lease runs out (a deliverer crashed): they come back, attempt 2.
-    let again = store.claim_bucket_events(1200, 1000, 10).unwrap();
+    let again = store.claim_bucket_events(1200, 1000, 10).await.unwrap();
     assert_eq!(
         again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(first[0].id, 2), (first[1].id, 2)]
     );
-    store.finish_bucket_events(&[again[0].id]).unwrap();
-    store.retry_bucket_event(again[1].id, 5000).unwrap();
+    store.finish_bucket_events(&[again[0].id]).await.unwrap();
+    store.retry_bucket_event(again[1].id, 5000).await.unwrap();
     assert!(
         store
             .claim_bucket_events(3000, 1000, 10)
+            .await
             .unwrap()
             .is_empty()
     );
-    let retried = store.claim_bucket_events(5000, 1000, 10).unwrap();
+    let retried = store.claim_bucket_events(5000, 1000, 10).await.unwrap();
     assert_eq!(
         retried
             .iter()
@@ -524,22 +620,24 @@ fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         [("two", 3)]
     );
-    store.finish_bucket_events(&[retried[0].id]).unwrap();
+    store.finish_bucket_events(&[retried[0].id]).await.unwrap();
     assert!(
         store
             .claim_bucket_events(100_000, 1000, 10)
+            .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.pending_bucket_events().unwrap(), 0);
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
     // A run that settles an event marks it done in the same transaction.
     let settled = store
         .put_object(&object("b", "four", "4"), &[event("ObjectCreated:Put")])
+        .await
         .unwrap();
     let mut delivery = run("r-settle", "app", "f", RunStatus::Succeeded, 1);
     delivery.completes_event = Some(settled.events[0].id);
-    store.record_runs(&[delivery]).unwrap();
-    assert_eq!(store.pending_bucket_events().unwrap(), 0);
+    store.record_runs(vec![delivery]).await.unwrap();
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
     // An event the writer delivers itself starts leased, attempt 1 counted:
     // the sweeper only sees it once that lease has run out.
     let mut fast = event("ObjectCreated:Put");
@@ -547,17 +645,19 @@ fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
     fast.leased_until_ms = 230_000;
     let write = store
         .put_object(&object("b", "three", "3"), &[fast])
+        .await
         .unwrap();
     assert_eq!(write.events[0].attempts, 1);
     assert!(
         store
             .claim_bucket_events(229_999, 1000, 10)
+            .await
             .unwrap()
             .is_empty()
     );
     // A restart voids leases: the event is claimable at once.
-    store.release_bucket_event_leases().unwrap();
-    let swept = store.claim_bucket_events(200_001, 1000, 10).unwrap();
+    store.release_bucket_event_leases().await.unwrap();
+    let swept = store.claim_bucket_events(200_001, 1000, 10).await.unwrap();
     assert_eq!(
         swept.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(write.events[0].id, 2)]
@@ -586,17 +686,24 @@ fn part(upload_id: &str, number: u32, blob: &str) -> UploadPart {
     }
 }
 
-fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
-    store.create_bucket("b", None, 1).unwrap();
-    store.create_upload(&upload("u1", "b", "big")).unwrap();
-    store.create_upload(&upload("u2", "b", "other")).unwrap();
+pub async fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
+    store.create_bucket("b", None, 1).await.unwrap();
+    store
+        .create_upload(&upload("u1", "b", "big"))
+        .await
+        .unwrap();
+    store
+        .create_upload(&upload("u2", "b", "other"))
+        .await
+        .unwrap();
     assert_eq!(
-        store.get_upload("u1").unwrap(),
+        store.get_upload("u1").await.unwrap(),
         Some(upload("u1", "b", "big"))
     );
     assert_eq!(
         store
             .list_uploads("b", "bi")
+            .await
             .unwrap()
             .into_iter()
             .map(|u| u.id)
@@ -605,26 +712,34 @@ fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
     );
     for n in [2, 1, 3] {
         assert_eq!(
-            store.put_part(&part("u1", n, &format!("p{n}"))).unwrap(),
+            store
+                .put_part(&part("u1", n, &format!("p{n}")))
+                .await
+                .unwrap(),
             None
         );
     }
     // Uploading a part again replaces it and hands back the old blob.
     assert_eq!(
-        store.put_part(&part("u1", 2, "p2b")).unwrap().as_deref(),
+        store
+            .put_part(&part("u1", 2, "p2b"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("p2")
     );
-    let numbers = |after| -> Vec<u32> {
+    let numbers = async |after| -> Vec<u32> {
         store
             .list_parts("u1", after, 2)
+            .await
             .unwrap()
             .into_iter()
             .map(|p| p.number)
             .collect()
     };
-    assert_eq!(numbers(0), [1, 2]);
-    assert_eq!(numbers(2), [3]);
-    let referenced = store.referenced_blobs().unwrap();
+    assert_eq!(numbers(0).await, [1, 2]);
+    assert_eq!(numbers(2).await, [3]);
+    let referenced = store.referenced_blobs().await.unwrap();
     assert!(referenced.contains("p2b") && !referenced.contains("p2"));
 
     let (write, mut parts) = store
@@ -633,30 +748,41 @@ fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
             &object("b", "big", "whole"),
             &[event("ObjectCreated:CompleteMultipartUpload")],
         )
+        .await
         .unwrap();
     parts.sort();
     assert_eq!(parts, ["p1", "p2b", "p3"]);
     assert_eq!(write.events.len(), 1);
-    assert_eq!(store.get_object("b", "big").unwrap().unwrap().blob, "whole");
-    assert_eq!(store.get_upload("u1").unwrap(), None);
-    // Completing twice is a conflict, and leaves nothing half done.
-    assert!(matches!(
-        store.complete_upload("u1", &object("b", "big", "again"), &[]),
-        Err(StoreError::Conflict { .. })
-    ));
-    assert_eq!(store.get_object("b", "big").unwrap().unwrap().blob, "whole");
-
-    store.put_part(&part("u2", 1, "q1")).unwrap();
     assert_eq!(
-        store.abort_upload("u2").unwrap(),
+        store.get_object("b", "big").await.unwrap().unwrap().blob,
+        "whole"
+    );
+    assert_eq!(store.get_upload("u1").await.unwrap(), None);
+    // Completing twice is a conflict, and leaves nothing half done.
+    assert_eq!(
+        store
+            .complete_upload("u1", &object("b", "big", "again"), &[])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.kind()),
+        Err(StoreErrorKind::Conflict)
+    );
+    assert_eq!(
+        store.get_object("b", "big").await.unwrap().unwrap().blob,
+        "whole"
+    );
+
+    store.put_part(&part("u2", 1, "q1")).await.unwrap();
+    assert_eq!(
+        store.abort_upload("u2").await.unwrap(),
         Some(vec!["q1".to_string()])
     );
-    assert_eq!(store.abort_upload("u2").unwrap(), None);
-    let referenced = store.referenced_blobs().unwrap();
+    assert_eq!(store.abort_upload("u2").await.unwrap(), None);
+    let referenced = store.referenced_blobs().await.unwrap();
     assert_eq!(referenced, ["whole".to_string()].into());
 }
 
-fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
+pub async fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
     let admin = AccessKey {
         id: "AKADMIN".into(),
         secret: "s1".into(),
@@ -669,11 +795,14 @@ fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
         app: Some("shop".into()),
         created_at_ms: 2,
     };
-    store.put_access_key(&admin).unwrap();
-    store.put_access_key(&app).unwrap();
-    assert!(store.put_access_key(&app).is_err(), "ids are unique");
-    assert_eq!(store.list_access_keys().unwrap(), [admin.clone(), app]);
-    assert!(store.revoke_access_key("AKAPP").unwrap());
-    assert!(!store.revoke_access_key("AKAPP").unwrap());
-    assert_eq!(store.list_access_keys().unwrap(), [admin]);
+    store.put_access_key(&admin).await.unwrap();
+    store.put_access_key(&app).await.unwrap();
+    assert!(store.put_access_key(&app).await.is_err(), "ids are unique");
+    assert_eq!(
+        store.list_access_keys().await.unwrap(),
+        [admin.clone(), app]
+    );
+    assert!(store.revoke_access_key("AKAPP").await.unwrap());
+    assert!(!store.revoke_access_key("AKAPP").await.unwrap());
+    assert_eq!(store.list_access_keys().await.unwrap(), [admin]);
 }

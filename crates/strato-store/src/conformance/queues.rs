@@ -5,7 +5,7 @@ use crate::{LogFilter, NewInvocation, Store};
 use std::sync::Arc;
 use strato_core::{LogLine, LogStream, RunStatus, Trigger};
 
-pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
+pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let queued = |id: &str, attempt: u32| {
         let mut r = run(id, "a", "ffmpeg", RunStatus::Queued, 10).record;
         r.attempt = attempt;
@@ -15,21 +15,23 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
     store
         .enqueue_task_run(&queued("t1", 1), &request, None)
+        .await
         .unwrap();
     store
         .enqueue_task_run(&queued("t2", 1), &request, None)
+        .await
         .unwrap();
-    let pending = store.unfinished_task_runs().unwrap();
+    let pending = store.unfinished_task_runs().await.unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].record.id, "t1");
     assert_eq!(pending[0].request, request);
     assert_eq!(
-        store.get_run("t1").unwrap().unwrap().status,
+        store.get_run("t1").await.unwrap().unwrap().status,
         RunStatus::Queued
     );
 
-    store.start_task_run("t1", 20).unwrap();
-    let running = store.get_run("t1").unwrap().unwrap();
+    store.start_task_run("t1", 20).await.unwrap();
+    let running = store.get_run("t1").await.unwrap().unwrap();
     assert_eq!(
         (running.status, running.started_at_ms),
         (RunStatus::Running, 20)
@@ -39,7 +41,7 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         stream: LogStream::Stdout,
         text: text.into(),
     };
-    store.append_logs(&running, &[line("first")]).unwrap();
+    store.append_logs(&running, &[line("first")]).await.unwrap();
 
     // t1 fails and its retry is queued in the same step.
     let mut failed = running.clone();
@@ -48,23 +50,26 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let retry = queued("t1b", 2);
     store
         .finish_task_run(&failed, &[line("last")], Some((&retry, &request)), &[])
+        .await
         .unwrap();
     let ids: Vec<String> = store
         .unfinished_task_runs()
+        .await
         .unwrap()
         .into_iter()
         .map(|t| t.record.id)
         .collect();
     assert_eq!(ids, ["t1b", "t2"]);
-    let done = store.get_run("t1").unwrap().unwrap();
+    let done = store.get_run("t1").await.unwrap().unwrap();
     assert_eq!((done.status, done.exit_code), (RunStatus::Failed, Some(3)));
-    assert_eq!(store.get_run("t1b").unwrap().unwrap().attempt, 2);
+    assert_eq!(store.get_run("t1b").await.unwrap().unwrap().attempt, 2);
     let logs = store
         .read_logs(&LogFilter {
             run_id: Some("t1".into()),
             limit: 10,
             ..Default::default()
         })
+        .await
         .unwrap();
     let texts: Vec<&str> = logs.iter().map(|l| l.line.text.as_str()).collect();
     assert_eq!(texts, ["first", "last"]);
@@ -85,14 +90,15 @@ pub(super) fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     };
     store
         .finish_task_run(&t2, &[], None, &[destination])
+        .await
         .unwrap();
-    assert!(store.invocation_pending("dest").unwrap());
-    let claimed = store.claim_invocations(1, 1_000, 10).unwrap();
+    assert!(store.invocation_pending("dest").await.unwrap());
+    let claimed = store.claim_invocations(1, 1_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].body, b"record");
 }
 
-pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {
+pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {
     use strato_core::invocation::Priority;
     let new = |id: &str, priority: Priority, due_ms: i64| NewInvocation {
         id: id.into(),
@@ -120,9 +126,10 @@ pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: 
             now,
             0,
         )
+        .await
         .unwrap();
-    assert_eq!(store.pending_invocations().unwrap(), 4);
-    let claimed = store.claim_invocations(now, 1_000, 10).unwrap();
+    assert_eq!(store.pending_invocations().await.unwrap(), 4);
+    let claimed = store.claim_invocations(now, 1_000, 10).await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["old-low", "high", "normal"]);
     assert!(claimed.iter().all(|i| i.attempts == 1));
@@ -131,36 +138,47 @@ pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: 
     assert!(
         store
             .claim_invocations(now + 500, 1_000, 10)
+            .await
             .unwrap()
             .is_empty()
     );
-    let again = store.claim_invocations(now + 1_001, 1_000, 1).unwrap();
+    let again = store
+        .claim_invocations(now + 1_001, 1_000, 1)
+        .await
+        .unwrap();
     assert_eq!((again[0].id.as_str(), again[0].attempts), ("old-low", 2));
     // A retry waits for its due time; expired leases come back.
-    store.retry_invocation("high", now + 3_000).unwrap();
+    store.retry_invocation("high", now + 3_000).await.unwrap();
     let ids: Vec<String> = store
         .claim_invocations(now + 2_500, 1_000, 10)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, ["old-low", "normal"]);
-    let retried = store.claim_invocations(now + 3_000, 1_000, 10).unwrap();
+    let retried = store
+        .claim_invocations(now + 3_000, 1_000, 10)
+        .await
+        .unwrap();
     assert_eq!((retried[0].id.as_str(), retried[0].attempts), ("high", 2));
     // Work due now is stored already leased to its enqueuer.
     store
         .enqueue_invocations(&[new("fast", Priority::Normal, now)], now, 5_000)
+        .await
         .unwrap();
     assert!(
         store
             .claim_invocations(now + 1, 5_000, 10)
+            .await
             .unwrap()
             .iter()
             .all(|i| i.id != "fast")
     );
-    store.release_invocation_leases().unwrap();
+    store.release_invocation_leases().await.unwrap();
     let freed: Vec<String> = store
         .claim_invocations(now + 1, 5_000, 10)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.id)
@@ -171,16 +189,17 @@ pub(super) fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: 
     let mut done = run("r-inv", "a", "f", RunStatus::Succeeded, now);
     done.completes_invocation = Some("fast".into());
     done.then_invoke = vec![new("dest", Priority::Normal, now)];
-    store.record_runs(&[done]).unwrap();
-    assert_eq!(store.pending_invocations().unwrap(), 5);
+    store.record_runs(vec![done]).await.unwrap();
+    assert_eq!(store.pending_invocations().await.unwrap(), 5);
     let next: Vec<String> = store
         .claim_invocations(now + 1, 1_000, 10)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.id)
         .collect();
     assert!(next.contains(&"dest".to_string()), "{next:?}");
-    store.finish_invocation("dest").unwrap();
-    assert_eq!(store.pending_invocations().unwrap(), 4);
-    assert!(store.get_run("r-inv").unwrap().is_some());
+    store.finish_invocation("dest").await.unwrap();
+    assert_eq!(store.pending_invocations().await.unwrap(), 4);
+    assert!(store.get_run("r-inv").await.unwrap().is_some());
 }

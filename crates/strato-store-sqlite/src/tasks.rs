@@ -3,13 +3,14 @@
 //! the request goes when the run ends, in the same transaction that
 //! records the end (and queues the next attempt, if there is one).
 
-use super::{RUN_COLUMNS, SqliteStore, db, insert_logs, insert_run, run_from_row};
-use crate::{StoreError, TaskRunRequest};
+use crate::runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
+use crate::{Db, db};
 use rusqlite::params;
 use serde_json::Value;
 use strato_core::{LogLine, RunRecord};
+use strato_store::{StoreError, TaskRunRequest};
 
-impl SqliteStore {
+impl Db {
     pub(super) fn enqueue_task_run_sql(
         &self,
         run: &RunRecord,
@@ -63,7 +64,7 @@ impl SqliteStore {
         finished: &RunRecord,
         logs: &[LogLine],
         next: Option<(&RunRecord, &Value)>,
-        then_invoke: &[crate::NewInvocation],
+        then_invoke: &[strato_store::NewInvocation],
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn
@@ -110,9 +111,8 @@ impl SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (record, request) = row.map_err(db("reading an unfinished task run"))?;
-            let request = serde_json::from_str(&request).map_err(|e| StoreError::Corrupt {
-                what: "task request",
-                detail: format!("run {}: {e}", record.id),
+            let request = serde_json::from_str(&request).map_err(|e| {
+                StoreError::corrupt("task request", format!("run {}: {e}", record.id))
             })?;
             out.push(TaskRunRequest { record, request });
         }

@@ -1,10 +1,10 @@
 //! Rows of the `runs` and `logs` tables, shared by every query that
 //! writes or reads runs (finished runs, task runs, their logs).
 
-use super::db;
-use crate::{LogEntry, LogFilter, RunFilter, StoreError};
+use crate::db;
 use rusqlite::{Connection, params};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
+use strato_store::{LogEntry, LogFilter, RunFilter, StoreError};
 
 pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code";
 
@@ -94,7 +94,7 @@ pub(super) fn insert_logs(
     Ok(())
 }
 
-impl super::SqliteStore {
+impl super::Db {
     pub(super) fn list_runs_sql(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();

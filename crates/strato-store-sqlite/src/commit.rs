@@ -7,11 +7,11 @@
 //! own savepoint (one failing write does not undo the others), and pays one
 //! fsync for all of them.
 
-use super::db;
-use crate::StoreError;
+use crate::db;
 use rusqlite::{Connection, Transaction};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use strato_store::StoreError;
 
 /// Runs a write inside the shared transaction; returns what to do once the
 /// transaction's fate is known.
@@ -76,10 +76,7 @@ impl GroupCommit {
                 let result = match (outcome, committed) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(StoreError::Corrupt {
-                        what: "group commit",
-                        detail: e.to_string(),
-                    }),
+                    (Ok(_), Err(e)) => Err(StoreError::corrupt("group commit", e.to_string())),
                 };
                 let _ = done_tx.send(result);
             })
@@ -89,9 +86,9 @@ impl GroupCommit {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or(StoreError::Closed)?;
-        sender.send(job).map_err(|_| StoreError::Closed)?;
-        done_rx.recv().map_err(|_| StoreError::Closed)?
+            .ok_or(StoreError::closed())?;
+        sender.send(job).map_err(|_| StoreError::closed())?;
+        done_rx.recv().map_err(|_| StoreError::closed())?
     }
 }
 

@@ -4,10 +4,10 @@
 //! Taking work is "claim the next due rows by rank": a lease, renewed by
 //! finishing or retrying; rank = due time + the priority's head start.
 
-use super::{SqliteStore, db};
-use crate::{Invocation, NewInvocation, StoreError};
+use crate::{Db, db};
 use rusqlite::{Connection, params};
 use strato_core::invocation::Priority;
+use strato_store::{Invocation, NewInvocation, StoreError};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS invocations (
@@ -117,7 +117,7 @@ pub(super) fn insert(
     Ok(())
 }
 
-impl SqliteStore {
+impl Db {
     pub(super) fn enqueue_invocations_sql(
         &self,
         new: &[NewInvocation],

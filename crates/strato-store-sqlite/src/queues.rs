@@ -12,12 +12,12 @@
 //! race for it, and the work it queues is written in the same
 //! transaction.
 
-use super::{SqliteStore, db, invocations};
-use crate::StoreError;
-use crate::queues::{
+use crate::{Db, db, invocations};
+use rusqlite::{Connection, OptionalExtension, params};
+use strato_store::StoreError;
+use strato_store::{
     Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -149,7 +149,7 @@ fn receive(
     Ok(out.into_iter().map(|(_, m)| m).collect())
 }
 
-impl SqliteStore {
+impl Db {
     pub(super) fn send_messages_sql(
         &self,
         app: &str,

@@ -7,42 +7,39 @@
 //! fsyncs through a group commit (`commit.rs`), runs through the recorder's
 //! batches.
 
-mod commit;
-mod invocations;
-mod objects;
-mod queues;
-mod runs;
-mod schema;
-mod tasks;
-
-use crate::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
-    LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
-    ObjectRemoval, ObjectWrite, RunFilter, Store, StoreError, TaskRunRequest, UploadPart,
-};
-use crate::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork};
-use runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
+use crate::runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
+use crate::{commit, invocations, objects, queues, schema};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use strato_core::{LogLine, RevisionSpec, RunRecord};
+use strato_store::{
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
+    LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
+    ObjectRemoval, ObjectWrite, RunFilter, StoreError, TaskRunRequest, UploadPart,
+};
+use strato_store::{
+    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
+};
 
-/// SQLite-backed [`Store`].
-pub struct SqliteStore {
+/// The SQLite database and its connections; synchronous. [`crate::SqliteStore`]
+/// runs its calls off the async threads.
+pub(crate) struct Db {
     writer: Arc<Mutex<Connection>>,
     /// A few reader connections: GETs look objects up concurrently.
     readers: Vec<Mutex<Connection>>,
-    group: commit::GroupCommit,
+    pub(crate) group: commit::GroupCommit,
 }
 
-fn db(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Database { doing, source }
+/// Maps a SQLite error to the store's neutral error, saying what was done.
+pub(crate) fn db(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::backend(doing, source)
 }
 
-impl SqliteStore {
+impl Db {
     /// Opens (creating if needed) the database file at `path`.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Db, StoreError> {
         let writer = Connection::open(path).map_err(db("opening the database"))?;
         // temp_store = MEMORY: each group-commit write runs in a savepoint,
         // and a savepoint's statement journal would otherwise be a temp
@@ -68,19 +65,19 @@ impl SqliteStore {
             readers.push(Mutex::new(reader));
         }
         let writer = Arc::new(Mutex::new(writer));
-        Ok(SqliteStore {
+        Ok(Db {
             group: commit::GroupCommit::spawn(writer.clone()),
             writer,
             readers,
         })
     }
 
-    fn write(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn write(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A free reader connection, or (all busy) a wait for the first one.
-    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
         for reader in &self.readers {
             if let Ok(guard) = reader.try_lock() {
                 return guard;
@@ -95,14 +92,12 @@ impl SqliteStore {
 const READERS: usize = 4;
 
 fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what: "revision",
-        detail: format!("app {app}: {e}"),
-    })
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::corrupt("revision", format!("app {app}: {e}")))
 }
 
-impl Store for SqliteStore {
-    fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+impl Db {
+    pub(crate) fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "INSERT OR IGNORE INTO components (digest, size) VALUES (?1, ?2)",
@@ -112,7 +107,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
+    pub(crate) fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
         self.read()
             .query_row(
                 "SELECT 1 FROM components WHERE digest = ?1",
@@ -124,7 +119,11 @@ impl Store for SqliteStore {
             .map_err(db("looking up a component"))
     }
 
-    fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError> {
+    pub(crate) fn deploy_revision(
+        &self,
+        spec: &RevisionSpec,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
         let text = serde_json::to_string(spec).expect("revision specs serialize");
         let app = spec.app.as_str();
         let mut conn = self.write();
@@ -151,7 +150,7 @@ impl Store for SqliteStore {
         Ok(number)
     }
 
-    fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
+    pub(crate) fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
             .prepare(
@@ -182,7 +181,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
+    pub(crate) fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
         let row = self
             .read()
             .query_row(
@@ -204,7 +203,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
+    pub(crate) fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
         Ok(self
             .live_revisions()?
             .into_iter()
@@ -217,7 +216,7 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
+    pub(crate) fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting a destroy"))?;
         let removed = tx
@@ -229,7 +228,7 @@ impl Store for SqliteStore {
         Ok(removed > 0)
     }
 
-    fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError> {
+    pub(crate) fn record_runs(&self, runs: &[FinishedRun]) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting to record runs"))?;
         {
@@ -256,11 +255,11 @@ impl Store for SqliteStore {
         tx.commit().map_err(db("committing runs"))
     }
 
-    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+    pub(crate) fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         self.list_runs_sql(filter)
     }
 
-    fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub(crate) fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.read()
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -271,11 +270,11 @@ impl Store for SqliteStore {
             .map_err(db("reading a run"))
     }
 
-    fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    pub(crate) fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         self.read_logs_sql(filter)
     }
 
-    fn create_bucket(
+    pub(crate) fn create_bucket(
         &self,
         name: &str,
         app: Option<&str>,
@@ -291,7 +290,7 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
-    fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
+    pub(crate) fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
         let changed = self
             .write()
             .execute(
@@ -302,7 +301,7 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
+    pub(crate) fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("deleting a bucket"))?;
         let in_use = tx
@@ -328,12 +327,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let name = name.to_string();
         self.group.write(move |tx| objects::empty_bucket(tx, &name))
     }
 
-    fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
+    pub(crate) fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
             .prepare("SELECT name, app, created_at_ms FROM buckets ORDER BY name")
@@ -351,7 +350,7 @@ impl Store for SqliteStore {
             .map_err(db("listing buckets"))
     }
 
-    fn put_object(
+    pub(crate) fn put_object(
         &self,
         meta: &ObjectMeta,
         events: &[NewBucketEvent],
@@ -361,11 +360,15 @@ impl Store for SqliteStore {
             .write(move |tx| objects::put_object(tx, &meta, &events))
     }
 
-    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+    pub(crate) fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectMeta>, StoreError> {
         objects::get_object(&self.read(), bucket, key)
     }
 
-    fn delete_object(
+    pub(crate) fn delete_object(
         &self,
         bucket: &str,
         key: &str,
@@ -376,7 +379,7 @@ impl Store for SqliteStore {
             .write(move |tx| objects::delete_object(tx, &bucket, &key, &events))
     }
 
-    fn list_objects(
+    pub(crate) fn list_objects(
         &self,
         bucket: &str,
         prefix: &str,
@@ -386,24 +389,28 @@ impl Store for SqliteStore {
         objects::list_objects(&self.read(), bucket, prefix, start_after, limit)
     }
 
-    fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError> {
+    pub(crate) fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError> {
         objects::create_upload(&self.write(), upload)
     }
 
-    fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError> {
+    pub(crate) fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError> {
         objects::get_upload(&self.read(), id)
     }
 
-    fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<MultipartUpload>, StoreError> {
+    pub(crate) fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>, StoreError> {
         objects::list_uploads(&self.read(), bucket, prefix)
     }
 
-    fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError> {
+    pub(crate) fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError> {
         let part = part.clone();
         self.group.write(move |tx| objects::put_part(tx, &part))
     }
 
-    fn list_parts(
+    pub(crate) fn list_parts(
         &self,
         upload_id: &str,
         after: u32,
@@ -412,7 +419,7 @@ impl Store for SqliteStore {
         objects::list_parts(&self.read(), upload_id, after, limit)
     }
 
-    fn complete_upload(
+    pub(crate) fn complete_upload(
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
@@ -420,26 +427,26 @@ impl Store for SqliteStore {
     ) -> Result<(ObjectWrite, Vec<String>), StoreError> {
         let (upload_id, meta, events) = (upload_id.to_string(), meta.clone(), events.to_vec());
         self.group.write(move |tx| {
-            let parts = objects::drop_upload(tx, &upload_id)?.ok_or(StoreError::Conflict {
-                what: "multipart upload",
-                detail: format!("{upload_id} is no longer in progress"),
-            })?;
+            let parts = objects::drop_upload(tx, &upload_id)?.ok_or(StoreError::conflict(
+                "multipart upload",
+                format!("{upload_id} is no longer in progress"),
+            ))?;
             let write = objects::put_object(tx, &meta, &events)?;
             Ok((write, parts))
         })
     }
 
-    fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+    pub(crate) fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError> {
         let upload_id = upload_id.to_string();
         self.group
             .write(move |tx| objects::drop_upload(tx, &upload_id))
     }
 
-    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub(crate) fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         objects::referenced_blobs(&self.read())
     }
 
-    fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
+    pub(crate) fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "INSERT INTO access_keys (id, secret, app, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -449,7 +456,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
         let removed = self
             .write()
             .execute("DELETE FROM access_keys WHERE id = ?1", [id])
@@ -457,7 +464,7 @@ impl Store for SqliteStore {
         Ok(removed == 1)
     }
 
-    fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
+    pub(crate) fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
             .prepare(
@@ -471,7 +478,7 @@ impl Store for SqliteStore {
             .map_err(db("listing access keys"))
     }
 
-    fn claim_bucket_events(
+    pub(crate) fn claim_bucket_events(
         &self,
         now_ms: i64,
         lease_ms: i64,
@@ -485,7 +492,7 @@ impl Store for SqliteStore {
         Ok(events)
     }
 
-    fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
+    pub(crate) fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("finishing bucket events"))?;
         {
@@ -499,7 +506,7 @@ impl Store for SqliteStore {
         tx.commit().map_err(db("finishing bucket events"))
     }
 
-    fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "UPDATE bucket_events SET due_ms = ?2, lease_until_ms = 0 WHERE id = ?1 AND done = 0",
@@ -509,7 +516,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
+    pub(crate) fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "UPDATE bucket_events SET lease_until_ms = 0 WHERE done = 0 AND lease_until_ms > 0",
@@ -519,7 +526,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn pending_bucket_events(&self) -> Result<u64, StoreError> {
+    pub(crate) fn pending_bucket_events(&self) -> Result<u64, StoreError> {
         self.read()
             .query_row(
                 "SELECT COUNT(*) FROM bucket_events WHERE done = 0",
@@ -530,7 +537,7 @@ impl Store for SqliteStore {
             .map_err(db("counting bucket events"))
     }
 
-    fn enqueue_task_run(
+    pub(crate) fn enqueue_task_run(
         &self,
         run: &RunRecord,
         request: &Value,
@@ -539,15 +546,15 @@ impl Store for SqliteStore {
         self.enqueue_task_run_sql(run, request, completes_event)
     }
 
-    fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
         self.start_task_run_sql(id, started_at_ms)
     }
 
-    fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+    pub(crate) fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
         self.append_logs_sql(run, lines)
     }
 
-    fn finish_task_run(
+    pub(crate) fn finish_task_run(
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
@@ -557,11 +564,11 @@ impl Store for SqliteStore {
         self.finish_task_run_sql(finished, logs, next, then_invoke)
     }
 
-    fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+    pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         self.unfinished_task_runs_sql()
     }
 
-    fn enqueue_invocations(
+    pub(crate) fn enqueue_invocations(
         &self,
         new: &[NewInvocation],
         now_ms: i64,
@@ -570,7 +577,7 @@ impl Store for SqliteStore {
         self.enqueue_invocations_sql(new, now_ms, lease_ms)
     }
 
-    fn claim_invocations(
+    pub(crate) fn claim_invocations(
         &self,
         now_ms: i64,
         lease_ms: i64,
@@ -579,31 +586,35 @@ impl Store for SqliteStore {
         self.claim_invocations_sql(now_ms, lease_ms, limit)
     }
 
-    fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
+    pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
         self.finish_invocation_sql(id)
     }
 
-    fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
         self.retry_invocation_sql(id, due_ms)
     }
 
-    fn release_invocation_leases(&self) -> Result<(), StoreError> {
+    pub(crate) fn release_invocation_leases(&self) -> Result<(), StoreError> {
         self.release_invocation_leases_sql()
     }
 
-    fn pending_invocations(&self) -> Result<u64, StoreError> {
+    pub(crate) fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.pending_invocations_sql()
     }
 
-    fn renew_invocation_leases(&self, ids: &[String], until_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn renew_invocation_leases(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
         self.renew_invocation_leases_sql(ids, until_ms)
     }
 
-    fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
         self.invocation_pending_sql(id)
     }
 
-    fn send_messages(
+    pub(crate) fn send_messages(
         &self,
         app: &str,
         queue: &str,
@@ -613,7 +624,7 @@ impl Store for SqliteStore {
         self.send_messages_sql(app, queue, messages, now_ms)
     }
 
-    fn receive_messages(
+    pub(crate) fn receive_messages(
         &self,
         app: &str,
         queue: &str,
@@ -624,7 +635,7 @@ impl Store for SqliteStore {
         self.receive_messages_sql(app, queue, now_ms, max, policy)
     }
 
-    fn delete_messages(
+    pub(crate) fn delete_messages(
         &self,
         app: &str,
         queue: &str,
@@ -633,7 +644,7 @@ impl Store for SqliteStore {
         self.delete_messages_sql(app, queue, receipts)
     }
 
-    fn change_message_visibility(
+    pub(crate) fn change_message_visibility(
         &self,
         app: &str,
         queue: &str,
@@ -643,15 +654,20 @@ impl Store for SqliteStore {
         self.change_visibility_sql(app, queue, receipts, visible_ms)
     }
 
-    fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+    pub(crate) fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
         self.purge_queue_sql(app, queue)
     }
 
-    fn queue_stats(&self, app: &str, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError> {
+    pub(crate) fn queue_stats(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+    ) -> Result<QueueStats, StoreError> {
         self.queue_stats_sql(app, queue, now_ms)
     }
 
-    fn redrive_messages(
+    pub(crate) fn redrive_messages(
         &self,
         app: &str,
         dead_letter: &str,
@@ -660,7 +676,7 @@ impl Store for SqliteStore {
         self.redrive_messages_sql(app, dead_letter, now_ms)
     }
 
-    fn record_schedule_slot(
+    pub(crate) fn record_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -672,7 +688,7 @@ impl Store for SqliteStore {
         self.record_schedule_slot_sql(app, schedule, slot_ms, outcome, work, now_ms)
     }
 
-    fn fire_waiting_slot(
+    pub(crate) fn fire_waiting_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -683,7 +699,7 @@ impl Store for SqliteStore {
         self.fire_waiting_slot_sql(app, schedule, slot_ms, work, now_ms)
     }
 
-    fn latest_schedule_slot(
+    pub(crate) fn latest_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -691,7 +707,7 @@ impl Store for SqliteStore {
         self.latest_schedule_slot_sql(app, schedule)
     }
 
-    fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
+    pub(crate) fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let text: Option<String> = self
             .read()
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
@@ -700,15 +716,13 @@ impl Store for SqliteStore {
             .optional()
             .map_err(db("reading a setting"))?;
         text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
-                what: "setting",
-                detail: format!("{key}: {e}"),
-            })
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
         })
         .transpose()
     }
 
-    fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+    pub(crate) fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -716,43 +730,5 @@ impl Store for SqliteStore {
             )
             .map_err(db("writing a setting"))?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn sqlite_passes_the_conformance_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        crate::conformance::run_all(|| {
-            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Arc::new(SqliteStore::open(&dir.path().join(format!("db{n}.sqlite"))).unwrap())
-        });
-    }
-
-    #[test]
-    fn data_survives_reopening_and_uses_wal() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("strato.db");
-        {
-            let store = SqliteStore::open(&path).unwrap();
-            store
-                .put_setting("k", &serde_json::json!({"v": 1}))
-                .unwrap();
-            let mode: String = store
-                .read()
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(mode, "wal");
-        }
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(
-            store.get_setting("k").unwrap(),
-            Some(serde_json::json!({"v": 1}))
-        );
     }
 }

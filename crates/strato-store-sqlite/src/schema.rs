@@ -3,9 +3,9 @@
 //! column migrations that bring an older database up to date. The bucket
 //! tables live beside their queries in `objects.rs`.
 
-use super::db;
-use crate::StoreError;
+use crate::db;
 use rusqlite::Connection;
+use strato_store::StoreError;
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS apps (

@@ -1,12 +1,12 @@
 //! Buckets, objects, multipart uploads, access keys and the event outbox
 //! on SQLite. Object writes run inside the group commit (see `commit.rs`).
 
-use super::db;
-use crate::{
+use crate::db;
+use rusqlite::{Connection, OptionalExtension, params};
+use strato_store::{
     AccessKey, BucketEvent, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectWrite, StoreError,
     UploadPart,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS buckets (
@@ -234,7 +234,7 @@ pub(super) fn delete_object(
     bucket: &str,
     key: &str,
     events: &[NewBucketEvent],
-) -> Result<Option<crate::ObjectRemoval>, StoreError> {
+) -> Result<Option<strato_store::ObjectRemoval>, StoreError> {
     let Some(object) = get_object(tx, bucket, key)? else {
         return Ok(None);
     };
@@ -244,7 +244,7 @@ pub(super) fn delete_object(
     )
     .map_err(db("deleting an object"))?;
     let events = insert_events(tx, &object, events)?;
-    Ok(Some(crate::ObjectRemoval { object, events }))
+    Ok(Some(strato_store::ObjectRemoval { object, events }))
 }
 
 pub(super) fn list_objects(

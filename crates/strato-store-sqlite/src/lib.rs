@@ -1,0 +1,562 @@
+//! The embedded store: one SQLite file in WAL mode behind the
+//! [`strato_store::Store`] trait.
+//!
+//! SQLite is synchronous, so [`SqliteStore`] runs every call off the async
+//! threads: reads and most writes on tokio's blocking pool, object writes
+//! through a group-commit thread that shares one fsync among concurrent
+//! writers (`commit.rs`), and run records on a background thread of lower
+//! priority, so recording never competes with requests for a core. The SQL
+//! lives in one module per domain: `objects.rs` (buckets, objects, events,
+//! uploads, keys), `runs.rs`, `tasks.rs`, `invocations.rs`, `queues.rs`
+//! (messages, schedule slots); `schema.rs` migrates old databases.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strato_store::StoreError> {
+//! use std::sync::Arc;
+//! use strato_store::Store;
+//! let store: Arc<dyn Store> = Arc::new(strato_store_sqlite::SqliteStore::open("data/strato.db".as_ref())?);
+//! let apps = store.list_apps().await?;
+//! # Ok(()) }
+//! ```
+
+mod background;
+mod commit;
+mod db;
+mod invocations;
+mod objects;
+mod queues;
+mod runs;
+mod schema;
+mod tasks;
+
+use db::{Db, db};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use strato_core::{LogLine, RevisionSpec, RunRecord};
+use strato_store::{
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
+    LiveRevision, LogEntry, LogFilter, Message, MultipartUpload, NewBucketEvent, NewInvocation,
+    NewMessage, ObjectMeta, ObjectRemoval, ObjectWrite, QueueStats, ReceivePolicy, RunFilter,
+    SlotOutcome, SlotRecord, SlotWork, Store, StoreError, TaskRunRequest, UploadPart,
+};
+
+/// The SQLite backend of [`Store`].
+pub struct SqliteStore {
+    db: Arc<Db>,
+    background: background::Background,
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let db = Arc::new(Db::open(path)?);
+        Ok(SqliteStore {
+            background: background::Background::spawn(db.clone()),
+            db,
+        })
+    }
+
+    /// Runs `call` on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || call(&db))
+            .await
+            .map_err(|_| StoreError::closed())?
+    }
+
+    /// Runs `call` on the low-priority background thread.
+    async fn background<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.background.run(call).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+        let digest = digest.to_owned();
+        self.blocking(move |db| db.put_component(&digest, size))
+            .await
+    }
+
+    async fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
+        let digest = digest.to_owned();
+        self.blocking(move |db| db.has_component(&digest)).await
+    }
+
+    async fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError> {
+        let spec = spec.to_owned();
+        self.blocking(move |db| db.deploy_revision(&spec, now_ms))
+            .await
+    }
+
+    async fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
+        self.blocking(move |db| db.live_revisions()).await
+    }
+
+    async fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.live_revision(&app)).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
+        self.blocking(move |db| db.list_apps()).await
+    }
+
+    async fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.destroy_app(&app)).await
+    }
+
+    async fn record_runs(&self, runs: Vec<FinishedRun>) -> Result<(), StoreError> {
+        self.background(move |db| db.record_runs(&runs)).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let filter = filter.to_owned();
+        self.blocking(move |db| db.list_runs(&filter)).await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.get_run(&id)).await
+    }
+
+    async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        let filter = filter.to_owned();
+        self.blocking(move |db| db.read_logs(&filter)).await
+    }
+
+    async fn create_bucket(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let app = app.map(str::to_owned);
+        self.blocking(move |db| db.create_bucket(&name, app.as_deref(), now_ms))
+            .await
+    }
+
+    async fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let app = app.map(str::to_owned);
+        self.blocking(move |db| db.set_bucket_app(&name, app.as_deref()))
+            .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| db.delete_bucket(&name)).await
+    }
+
+    async fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| db.empty_bucket(&name)).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
+        self.blocking(move |db| db.list_buckets()).await
+    }
+
+    async fn put_object(
+        &self,
+        meta: &ObjectMeta,
+        events: &[NewBucketEvent],
+    ) -> Result<ObjectWrite, StoreError> {
+        let meta = meta.to_owned();
+        let events = events.to_owned();
+        self.blocking(move |db| db.put_object(&meta, &events)).await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let bucket = bucket.to_owned();
+        let key = key.to_owned();
+        self.blocking(move |db| db.get_object(&bucket, &key)).await
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        events: &[NewBucketEvent],
+    ) -> Result<Option<ObjectRemoval>, StoreError> {
+        let bucket = bucket.to_owned();
+        let key = key.to_owned();
+        let events = events.to_owned();
+        self.blocking(move |db| db.delete_object(&bucket, &key, &events))
+            .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        let bucket = bucket.to_owned();
+        let prefix = prefix.to_owned();
+        let start_after = start_after.to_owned();
+        self.blocking(move |db| db.list_objects(&bucket, &prefix, &start_after, limit))
+            .await
+    }
+
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError> {
+        let upload = upload.to_owned();
+        self.blocking(move |db| db.create_upload(&upload)).await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.get_upload(&id)).await
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>, StoreError> {
+        let bucket = bucket.to_owned();
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| db.list_uploads(&bucket, &prefix))
+            .await
+    }
+
+    async fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError> {
+        let part = part.to_owned();
+        self.blocking(move |db| db.put_part(&part)).await
+    }
+
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, StoreError> {
+        let upload_id = upload_id.to_owned();
+        self.blocking(move |db| db.list_parts(&upload_id, after, limit))
+            .await
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        events: &[NewBucketEvent],
+    ) -> Result<(ObjectWrite, Vec<String>), StoreError> {
+        let upload_id = upload_id.to_owned();
+        let meta = meta.to_owned();
+        let events = events.to_owned();
+        self.blocking(move |db| db.complete_upload(&upload_id, &meta, &events))
+            .await
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let upload_id = upload_id.to_owned();
+        self.blocking(move |db| db.abort_upload(&upload_id)).await
+    }
+
+    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.blocking(move |db| db.referenced_blobs()).await
+    }
+
+    async fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| db.put_access_key(&key)).await
+    }
+
+    async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.revoke_access_key(&id)).await
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
+        self.blocking(move |db| db.list_access_keys()).await
+    }
+
+    async fn claim_bucket_events(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BucketEvent>, StoreError> {
+        self.blocking(move |db| db.claim_bucket_events(now_ms, lease_ms, limit))
+            .await
+    }
+
+    async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = ids.to_owned();
+        self.blocking(move |db| db.finish_bucket_events(&ids)).await
+    }
+
+    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
+        self.blocking(move |db| db.retry_bucket_event(id, due_ms))
+            .await
+    }
+
+    async fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
+        self.blocking(move |db| db.release_bucket_event_leases())
+            .await
+    }
+
+    async fn pending_bucket_events(&self) -> Result<u64, StoreError> {
+        self.blocking(move |db| db.pending_bucket_events()).await
+    }
+
+    async fn enqueue_task_run(
+        &self,
+        run: &RunRecord,
+        request: &Value,
+        completes_event: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let run = run.to_owned();
+        let request = request.to_owned();
+        self.blocking(move |db| db.enqueue_task_run(&run, &request, completes_event))
+            .await
+    }
+
+    async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.start_task_run(&id, started_at_ms))
+            .await
+    }
+
+    async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+        let run = run.to_owned();
+        let lines = lines.to_owned();
+        self.background(move |db| db.append_logs(&run, &lines))
+            .await
+    }
+
+    async fn finish_task_run(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        next: Option<(&RunRecord, &Value)>,
+        then_invoke: &[NewInvocation],
+    ) -> Result<(), StoreError> {
+        let finished = finished.to_owned();
+        let logs = logs.to_owned();
+        let next = next.map(|(r, v)| (r.clone(), v.clone()));
+        let then_invoke = then_invoke.to_owned();
+        self.blocking(move |db| {
+            db.finish_task_run(
+                &finished,
+                &logs,
+                next.as_ref().map(|(r, v)| (r, v)),
+                &then_invoke,
+            )
+        })
+        .await
+    }
+
+    async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+        self.blocking(move |db| db.unfinished_task_runs()).await
+    }
+
+    async fn enqueue_invocations(
+        &self,
+        new: &[NewInvocation],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError> {
+        let new = new.to_owned();
+        self.blocking(move |db| db.enqueue_invocations(&new, now_ms, lease_ms))
+            .await
+    }
+
+    async fn claim_invocations(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        self.blocking(move |db| db.claim_invocations(now_ms, lease_ms, limit))
+            .await
+    }
+
+    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.finish_invocation(&id)).await
+    }
+
+    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.retry_invocation(&id, due_ms))
+            .await
+    }
+
+    async fn release_invocation_leases(&self) -> Result<(), StoreError> {
+        self.blocking(move |db| db.release_invocation_leases())
+            .await
+    }
+
+    async fn pending_invocations(&self) -> Result<u64, StoreError> {
+        self.blocking(move |db| db.pending_invocations()).await
+    }
+
+    async fn renew_invocation_leases(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let ids = ids.to_owned();
+        self.blocking(move |db| db.renew_invocation_leases(&ids, until_ms))
+            .await
+    }
+
+    async fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| db.invocation_pending(&id)).await
+    }
+
+    async fn send_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        let messages = messages.to_owned();
+        self.blocking(move |db| db.send_messages(&app, &queue, &messages, now_ms))
+            .await
+    }
+
+    async fn receive_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        let policy = policy.to_owned();
+        self.blocking(move |db| db.receive_messages(&app, &queue, now_ms, max, &policy))
+            .await
+    }
+
+    async fn delete_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        let receipts = receipts.to_owned();
+        self.blocking(move |db| db.delete_messages(&app, &queue, &receipts))
+            .await
+    }
+
+    async fn change_message_visibility(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        visible_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        let receipts = receipts.to_owned();
+        self.blocking(move |db| db.change_message_visibility(&app, &queue, &receipts, visible_ms))
+            .await
+    }
+
+    async fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        self.blocking(move |db| db.purge_queue(&app, &queue)).await
+    }
+
+    async fn queue_stats(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+    ) -> Result<QueueStats, StoreError> {
+        let app = app.to_owned();
+        let queue = queue.to_owned();
+        self.blocking(move |db| db.queue_stats(&app, &queue, now_ms))
+            .await
+    }
+
+    async fn redrive_messages(
+        &self,
+        app: &str,
+        dead_letter: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let app = app.to_owned();
+        let dead_letter = dead_letter.to_owned();
+        self.blocking(move |db| db.redrive_messages(&app, &dead_letter, now_ms))
+            .await
+    }
+
+    async fn record_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: SlotOutcome,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let app = app.to_owned();
+        let schedule = schedule.to_owned();
+        self.blocking(move |db| {
+            db.record_schedule_slot(&app, &schedule, slot_ms, outcome, work, now_ms)
+        })
+        .await
+    }
+
+    async fn fire_waiting_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        work: SlotWork,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let app = app.to_owned();
+        let schedule = schedule.to_owned();
+        self.blocking(move |db| db.fire_waiting_slot(&app, &schedule, slot_ms, work, now_ms))
+            .await
+    }
+
+    async fn latest_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+    ) -> Result<Option<SlotRecord>, StoreError> {
+        let app = app.to_owned();
+        let schedule = schedule.to_owned();
+        self.blocking(move |db| db.latest_schedule_slot(&app, &schedule))
+            .await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| db.get_setting(&key)).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let value = value.to_owned();
+        self.blocking(move |db| db.put_setting(&key, &value)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

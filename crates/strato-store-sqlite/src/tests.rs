@@ -1,0 +1,48 @@
+//! The SQLite backend against the store's conformance suite (one test per
+//! check), and what only this backend promises.
+
+use super::SqliteStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use strato_store::Store;
+
+/// Keeps every test's database directory alive for the test binary's run.
+fn fresh_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    dir.path()
+        .join(format!("db{}", N.fetch_add(1, Ordering::SeqCst)))
+}
+
+async fn fresh_store() -> Arc<dyn Store> {
+    let dir = fresh_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    Arc::new(SqliteStore::open(&dir.join("strato.db")).unwrap())
+}
+
+strato_store::conformance_tests!(fresh_store());
+
+#[tokio::test]
+async fn data_survives_reopening_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strato.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .put_setting("k", &serde_json::json!({"v": 1}))
+            .await
+            .unwrap();
+        let mode: String = store
+            .db
+            .read()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.get_setting("k").await.unwrap(),
+        Some(serde_json::json!({"v": 1}))
+    );
+}
