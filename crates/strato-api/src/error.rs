@@ -74,7 +74,8 @@ impl From<DeployError> for ApiError {
                 error.details.insert("route".into(), route.clone().into());
             }
             DeployError::MissingComponent { function, .. }
-            | DeployError::Component { function, .. } => {
+            | DeployError::Prepare { function, .. }
+            | DeployError::NoExecutor { function, .. } => {
                 error
                     .details
                     .insert("function".into(), function.clone().into());

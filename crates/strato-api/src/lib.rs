@@ -22,7 +22,7 @@ pub mod s3;
 mod tasks;
 
 /// The body type every surface answers with.
-pub use strato_engine::ResponseBody;
+pub use strato_engine::Body as ResponseBody;
 
 use std::future::Future;
 use std::sync::Arc;

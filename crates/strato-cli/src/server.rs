@@ -12,7 +12,7 @@ use strato_api::ControlConfig;
 use strato_engine::{Platform, PlatformConfig, TokenIssuer};
 use strato_store::Store;
 use strato_store_sqlite::SqliteStore;
-use strato_wasm::{WasmConfig, WasmEngine};
+use strato_wasm::{WasmConfig, WasmEngine, WasmExecutor};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -139,7 +139,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
     let platform = Platform::start(
         store,
-        wasm,
+        vec![WasmExecutor::new(wasm)],
         TokenIssuer::new(token.clone()),
         PlatformConfig {
             components_dir: data_dir.join("components"),

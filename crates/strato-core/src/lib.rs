@@ -35,4 +35,6 @@ pub mod units;
 pub use names::{AppName, FunctionName, NameError};
 pub use route::Route;
 pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
-pub use spec::{AppSpec, BucketEventKind, BucketSubscription, FunctionSpec, RevisionSpec};
+pub use spec::{
+    AppSpec, BucketEventKind, BucketSubscription, FunctionKind, FunctionSpec, RevisionSpec,
+};

@@ -55,10 +55,40 @@ impl BucketSubscription {
     }
 }
 
+/// What runs a function: one executor per kind.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionKind {
+    /// A `wasi:http/proxy` WebAssembly component (`component = ...`).
+    #[default]
+    Wasm,
+}
+
+impl FunctionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Wasm => "wasm",
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A `[functions.NAME]` table, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionSpec {
-    /// Path of the `wasi:http/proxy` component, relative to the manifest.
+    /// Which executor runs it (revisions stored before kinds existed are
+    /// wasm).
+    #[serde(default)]
+    pub kind: FunctionKind,
+    /// Path of the function's artifact (a `wasi:http/proxy` component),
+    /// relative to the manifest.
     pub component: String,
     /// Shell command run (in the manifest's directory) before deploying.
     pub build: Option<String>,

@@ -333,13 +333,13 @@ pub fn head_of(parts: &http::request::Parts, path: &str) -> InvocationHead {
 }
 
 /// The 202 an accepted async invocation gets.
-pub fn accepted_response(id: &str) -> http::Response<strato_wasm::ResponseBody> {
+pub fn accepted_response(id: &str) -> http::Response<strato_executor::Body> {
     http::Response::builder()
         .status(202)
         .header("content-type", "application/json")
         .header(crate::invoke::RUN_ID_HEADER, id)
         // Ids are `i` and hex digits: nothing to escape.
-        .body(strato_wasm::full_body(format!(
+        .body(strato_executor::full_body(format!(
             r#"{{"invocation_id":"{id}"}}"#
         )))
         .expect("static response parts are valid")

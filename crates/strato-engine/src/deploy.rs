@@ -34,12 +34,14 @@ pub enum DeployError {
         "function `{function}`: component sha256:{digest} was not uploaded; upload it first (`strato deploy` does)"
     )]
     MissingComponent { function: String, digest: String },
-    #[error("function `{function}`: component {source}")]
-    Component {
+    #[error("function `{function}`: {source}")]
+    Prepare {
         function: String,
         #[source]
-        source: strato_wasm::ComponentError,
+        source: strato_executor::PrepareError,
     },
+    #[error("function `{function}`: no executor runs `{kind}` functions on this server")]
+    NoExecutor { function: String, kind: String },
     #[error("uploaded bytes hash to sha256:{actual}, not the sha256:{claimed} they were sent as")]
     DigestMismatch { claimed: String, actual: String },
     #[error("`{0}` is not a sha256 digest (64 lowercase hex characters)")]
@@ -172,11 +174,7 @@ impl Platform {
             // The revision number is filled in after storing; 0 for now.
             let live = self
                 .live_function(spec.app.as_str(), name.as_str(), 0, f, &previous)
-                .await
-                .map_err(|source| DeployError::Component {
-                    function: name.to_string(),
-                    source,
-                })?;
+                .await?;
             prepared.push(live);
         }
 

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use strato_core::{RunRecord, RunStatus, Trigger};
+use strato_executor::{
+    Body, BodyError, Delivery, Invocation, Outcome, OutcomeStatus, text_response,
+};
 use strato_store::FinishedRun;
-use strato_wasm::{Delivery, OutcomeStatus, ResponseBody, text_response};
 
 /// Header carrying the run id on every response that ran a function.
 pub const RUN_ID_HEADER: &str = "x-strato-run-id";
@@ -75,10 +77,10 @@ impl Platform {
     pub async fn handle_gateway<B>(
         self: &Arc<Self>,
         request: http::Request<B>,
-    ) -> http::Response<ResponseBody>
+    ) -> http::Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<strato_wasm::BodyError>,
+        B::Error: Into<BodyError>,
     {
         let function = self
             .routing
@@ -107,10 +109,10 @@ impl Platform {
         self: &Arc<Self>,
         function: &LiveFunction,
         request: http::Request<B>,
-    ) -> http::Response<ResponseBody>
+    ) -> http::Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<strato_wasm::BodyError>,
+        B::Error: Into<BodyError>,
     {
         use crate::async_invoke::{MAX_ASYNC_BODY, accepted_response, head_of, requested_priority};
         use http_body_util::BodyExt;
@@ -125,8 +127,8 @@ impl Platform {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         let body = body.map_err(|e| {
-            let e: strato_wasm::BodyError = e.into();
-            std::io::Error::other(format!("{e:?}"))
+            let e: BodyError = e.into();
+            std::io::Error::other(e.to_string())
         });
         let body = match http_body_util::Limited::new(body, MAX_ASYNC_BODY)
             .collect()
@@ -160,10 +162,10 @@ impl Platform {
         name: &str,
         request: http::Request<B>,
         only_app: Option<&str>,
-    ) -> Result<http::Response<ResponseBody>, InvokeError>
+    ) -> Result<http::Response<Body>, InvokeError>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<strato_wasm::BodyError>,
+        B::Error: Into<BodyError>,
     {
         let function = self.find_function(name, only_app)?;
         Ok(self
@@ -203,10 +205,10 @@ impl Platform {
         function: Arc<LiveFunction>,
         request: http::Request<B>,
         mut cx: RunContext,
-    ) -> http::Response<ResponseBody>
+    ) -> http::Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<strato_wasm::BodyError>,
+        B::Error: Into<BodyError>,
     {
         let run_id = self.next_run_id();
         let started_at_ms = now_ms();
@@ -263,30 +265,29 @@ impl Platform {
         } else {
             Delivery::Streaming
         };
-        let cold = function.cold.swap(false, Ordering::Relaxed);
         let mut limits = function.limits.clone();
         limits
             .extra_env
             .push(("STRATO_RUN_ID".into(), run_id.clone()));
         self.run_started();
-        let component = function.component.clone();
+        let prepared = function.prepared.clone();
         let this = self.clone();
         let record_id = run_id.clone();
-        let on_done = move |outcome: strato_wasm::Outcome| {
+        let on_done = move |outcome: Outcome| {
             drop(permit);
             let mut error = outcome.error;
+            let answered = outcome.http_status.unwrap_or(0);
             let status = match outcome.status {
                 // For async work the answer is the only verdict: a function
                 // answering an error status has failed (and is retried).
-                OutcomeStatus::Succeeded
-                    if cx.wait_for_slot && !(200..300).contains(&outcome.http_status) =>
-                {
-                    error = Some(format!("function answered HTTP {}", outcome.http_status));
+                OutcomeStatus::Succeeded if cx.wait_for_slot && !(200..300).contains(&answered) => {
+                    error = Some(format!("function answered HTTP {answered}"));
                     RunStatus::Failed
                 }
                 OutcomeStatus::Succeeded => RunStatus::Succeeded,
                 OutcomeStatus::Failed => RunStatus::Failed,
                 OutcomeStatus::TimedOut => RunStatus::TimedOut,
+                OutcomeStatus::OomKilled => RunStatus::OomKilled,
             };
             let counter = match status {
                 RunStatus::Succeeded => &this.counters.runs_succeeded,
@@ -301,16 +302,20 @@ impl Platform {
                 started_at_ms,
                 started,
                 status,
-                Some(outcome.http_status),
+                outcome.http_status,
                 error,
-                cold,
+                outcome.cold_start,
                 outcome.logs,
             );
             this.run_finished();
         };
-        let mut response = self
-            .wasm
-            .invoke(&component, request, limits, on_done, delivery)
+        let mut response = prepared
+            .invoke(Invocation {
+                request: request.map(strato_executor::boxed),
+                limits,
+                delivery,
+                on_done: Box::new(on_done),
+            })
             .await;
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);

@@ -7,8 +7,9 @@
 //!   table atomically so requests in flight finish on the revision they
 //!   started on;
 //! - routes gateway requests and control-API invokes to a function and runs
-//!   them on the wasm executor within the function's concurrency limit
-//!   ([`Platform::handle_gateway`], [`Platform::invoke`]);
+//!   them on the executor of its kind (`strato_executor::FunctionExecutor`)
+//!   within the function's concurrency limit ([`Platform::handle_gateway`],
+//!   [`Platform::invoke`]);
 //! - records every run and its logs through the batched recorder;
 //! - keeps buckets ([`buckets::Buckets`]: objects, multipart uploads, access
 //!   keys) and delivers their events to subscribed functions at least once
@@ -18,7 +19,8 @@
 //!   image store ([`Platform::images`]).
 //!
 //! It holds no SQL and no HTTP routing of its own: storage goes through
-//! `strato_store::Store`, execution through `strato_wasm::WasmEngine` and `strato_oci`.
+//! `strato_store::Store`, functions through the executors the binary hands
+//! it, container tasks through `strato_oci`.
 
 mod async_invoke;
 pub mod buckets;
@@ -41,7 +43,7 @@ pub use async_invoke::{
 pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
+pub use strato_executor::{Body, BodyError, FunctionExecutor, boxed, full_body, text_response};
 pub use strato_oci;
-pub use strato_wasm::{BodyError, ResponseBody, full_body};
 pub use tasks::{TaskError, TaskOverrides};
 pub use tokens::{AppToken, TokenIssuer};

@@ -8,14 +8,15 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use strato_blob::BlobStore;
+use strato_core::FunctionKind;
 use strato_core::outbound::OutboundRule;
 use strato_core::spec::DeployedFunction;
+use strato_executor::{FunctionArtifact, FunctionExecutor, RunLimits};
 use strato_oci::{ContainerRuntime, ImageStore};
 use strato_store::{RunRecorder, Store};
-use strato_wasm::{InvocationLimits, WasmEngine};
 use tokio::sync::{Mutex, Notify, Semaphore};
 
 /// Settings of the engine.
@@ -62,7 +63,8 @@ pub(crate) struct Counters {
 pub struct Platform {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) buckets: Arc<Buckets>,
-    pub(crate) wasm: Arc<WasmEngine>,
+    /// One executor per kind of function.
+    pub(crate) executors: HashMap<FunctionKind, Arc<dyn FunctionExecutor>>,
     pub(crate) recorder: Arc<RunRecorder>,
     pub(crate) routing: ArcSwap<Routing>,
     pub(crate) config: PlatformConfig,
@@ -94,10 +96,11 @@ pub struct Platform {
 
 impl Platform {
     /// Starts the engine and makes every live revision in `store` routable
-    /// again, loading components from the compile cache.
+    /// again, each function prepared by the executor of its kind (from its
+    /// cache, for a component compiled before).
     pub async fn start(
         store: Arc<dyn Store>,
-        wasm: Arc<WasmEngine>,
+        executors: Vec<Arc<dyn FunctionExecutor>>,
         tokens: TokenIssuer,
         config: PlatformConfig,
     ) -> Result<Arc<Platform>, crate::DeployError> {
@@ -132,7 +135,7 @@ impl Platform {
         let platform = Arc::new(Platform {
             store,
             buckets: Arc::new(buckets),
-            wasm,
+            executors: executors.into_iter().map(|e| (e.kind(), e)).collect(),
             recorder,
             routing: ArcSwap::from_pointee(Routing::default()),
             config,
@@ -266,11 +269,6 @@ impl Platform {
         &self.tokens
     }
 
-    /// How many components were compiled by this process (cache misses).
-    pub fn compilations(&self) -> u64 {
-        self.wasm.compilations()
-    }
-
     pub(crate) fn component_path(&self, digest: &str) -> PathBuf {
         self.config.components_dir.join(format!("{digest}.wasm"))
     }
@@ -284,16 +282,28 @@ impl Platform {
         revision: i64,
         f: &DeployedFunction,
         previous: &HashMap<(String, String), Arc<LiveFunction>>,
-    ) -> Result<Arc<LiveFunction>, strato_wasm::ComponentError> {
-        // Compiling (or loading from the cache) is blocking work.
-        let wasm = self.wasm.clone();
-        let (digest, path) = (
-            f.component_digest.clone(),
-            self.component_path(&f.component_digest),
-        );
-        let component = tokio::task::spawn_blocking(move || wasm.prepare(&digest, &path))
+    ) -> Result<Arc<LiveFunction>, crate::DeployError> {
+        let executor =
+            self.executors
+                .get(&f.spec.kind)
+                .ok_or_else(|| crate::DeployError::NoExecutor {
+                    function: name.to_string(),
+                    kind: f.spec.kind.to_string(),
+                })?;
+        let path = self.component_path(&f.component_digest);
+        let prepared = executor
+            .prepare(FunctionArtifact {
+                app,
+                name,
+                spec: &f.spec,
+                digest: &f.component_digest,
+                path: &path,
+            })
             .await
-            .map_err(|e| strato_wasm::ComponentError::Io(std::io::Error::other(e)))??;
+            .map_err(|source| crate::DeployError::Prepare {
+                function: name.to_string(),
+                source,
+            })?;
         let mut env: Vec<(String, String)> = f
             .spec
             .env
@@ -327,8 +337,8 @@ impl Platform {
             name: name.to_string(),
             revision,
             spec: f.spec.clone(),
-            component,
-            limits: InvocationLimits {
+            prepared,
+            limits: RunLimits {
                 memory_bytes: f.spec.memory_bytes,
                 timeout: Duration::from_millis(f.spec.timeout_ms),
                 env: env.into(),
@@ -337,7 +347,6 @@ impl Platform {
             },
             permits,
             async_slots,
-            cold: AtomicBool::new(true),
         }))
     }
 
@@ -421,12 +430,11 @@ impl Platform {
             "Runs executing now.",
             self.in_flight.load(Ordering::Relaxed) as u64,
         );
-        metric(
-            "strato_wasm_compilations_total",
-            "counter",
-            "Components compiled by this process (compile-cache misses).",
-            self.wasm.compilations(),
-        );
+        for executor in self.executors.values() {
+            for m in executor.metrics() {
+                metric(m.name, m.kind, m.help, m.value);
+            }
+        }
         metric(
             "strato_deploys_total",
             "counter",

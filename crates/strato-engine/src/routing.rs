@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use strato_core::FunctionSpec;
 use strato_core::route::RouteTable;
-use strato_wasm::{InvocationLimits, PreparedComponent};
+use strato_executor::{PreparedFunction, RunLimits};
 use tokio::sync::Semaphore;
 
 /// A function of a live revision, ready to run.
@@ -15,16 +14,15 @@ pub struct LiveFunction {
     pub name: String,
     pub revision: i64,
     pub spec: FunctionSpec,
-    pub component: PreparedComponent,
+    /// Ready on the executor of its kind.
+    pub prepared: Arc<dyn PreparedFunction>,
     /// Limits with the environment every run of this function shares.
-    pub limits: InvocationLimits,
+    pub limits: RunLimits,
     /// Shared across revisions while the limit is unchanged, so a deploy
     /// does not double the allowed concurrency.
     pub permits: Arc<Semaphore>,
     /// Async work waiting for `permits`, by priority (paired with them).
     pub async_slots: Arc<crate::slots::AsyncSlots>,
-    /// Cleared by the first run after the component was loaded.
-    pub cold: AtomicBool,
 }
 
 /// Everything live, by route and by name.

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strato_core::outbound::OutboundRule;
 use strato_core::{LogLine, LogStream};
+use strato_executor::{Delivery, Outcome, OutcomeStatus, RunLimits};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -19,44 +19,15 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// Epoch ticks a guest may run before yielding to other tasks.
 const YIELD_EVERY_TICKS: u64 = 2;
 
-/// The body type of every response the executor produces.
-pub type ResponseBody = HyperOutgoingBody;
+/// The body type of the responses guests produce (wasmtime-wasi-http's);
+/// [`crate::WasmExecutor`] hands them on as the engine's body type.
+pub(crate) type ResponseBody = HyperOutgoingBody;
 
 /// A complete body from bytes.
-pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
+fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
     http_body_util::Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
-}
-
-/// What one invocation may use.
-#[derive(Clone)]
-pub struct InvocationLimits {
-    pub memory_bytes: u64,
-    pub timeout: Duration,
-    /// The guest's environment variables, shared by every run of a function.
-    pub env: Arc<[(String, String)]>,
-    /// Variables of this run only (`STRATO_RUN_ID`).
-    pub extra_env: Vec<(String, String)>,
-    pub outbound: Arc<[OutboundRule]>,
-}
-
-/// How a run ended, from the executor's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeStatus {
-    Succeeded,
-    Failed,
-    TimedOut,
-}
-
-/// The result of a run: status, the error if any, and what it printed.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: OutcomeStatus,
-    pub error: Option<String>,
-    pub logs: Vec<LogLine>,
-    /// The status the caller was answered with.
-    pub http_status: u16,
 }
 
 /// Per-instance host state.
@@ -122,7 +93,7 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// A plain-text response (`message` plus a newline).
-pub fn text_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
+fn text_response(status: u16, message: &str) -> hyper::Response<ResponseBody> {
     hyper::Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
@@ -153,28 +124,18 @@ struct ReadyGuest<G> {
     response: tokio::sync::oneshot::Receiver<hyper::Response<ResponseBody>>,
 }
 
-/// How the caller takes a run's response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// At the response head, the body streaming from the guest, which runs
-    /// on a task of its own (requests someone waits on).
-    Streaming,
-    /// Whole, once the guest has returned; the guest runs on the caller's
-    /// task, its body read alongside, and no task is spawned (async work,
-    /// which only wants the outcome).
-    Whole,
-}
-
 impl WasmEngine {
     /// Runs `request` in a fresh instance of `component` and answers as
-    /// `delivery` says. `on_done` receives the run's outcome when the guest
-    /// returns, on the task that ran it (with [`Delivery::Whole`], before
-    /// this returns).
+    /// `delivery` says: [`Delivery::Streaming`] spawns the guest on a task of
+    /// its own and answers at the response head; [`Delivery::Whole`] runs it
+    /// on the caller's task with its body read alongside (no task spawned).
+    /// `on_done` receives the run's outcome when the guest returns, on the
+    /// task that ran it (with `Whole`, before this returns).
     pub async fn invoke<B, F>(
         &self,
         component: &PreparedComponent,
         request: hyper::Request<B>,
-        limits: InvocationLimits,
+        limits: RunLimits,
         on_done: F,
         delivery: Delivery,
     ) -> hyper::Response<ResponseBody>
@@ -222,7 +183,7 @@ impl WasmEngine {
         &self,
         component: &PreparedComponent,
         request: hyper::Request<B>,
-        limits: InvocationLimits,
+        limits: RunLimits,
         on_done: F,
     ) -> Result<
         ReadyGuest<impl std::future::Future<Output = ()> + Send + 'static>,
@@ -315,10 +276,8 @@ impl WasmEngine {
             Err(e) => {
                 let message = format!("bad request: {e}");
                 on_done(Outcome {
-                    status: OutcomeStatus::Failed,
-                    error: Some(message.clone()),
-                    logs: Vec::new(),
-                    http_status: 400,
+                    http_status: Some(400),
+                    ..Outcome::failed(message.clone())
                 });
                 return Err(text_response(400, &message));
             }
@@ -328,9 +287,12 @@ impl WasmEngine {
         let timeout = limits.timeout;
         let memory_limit = limits.memory_bytes;
         let guest = async move {
+            let mut init = None;
             let result = {
                 let run = async {
+                    let started = std::time::Instant::now();
                     let proxy = pre.instantiate_async(&mut store).await?;
+                    init = Some(started.elapsed());
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, req, out)
@@ -342,12 +304,15 @@ impl WasmEngine {
             drop(store);
             drop(slot);
             let mut outcome = classify(result, exceeded, memory_limit, timeout, &logs);
+            outcome.init = init;
             let mut answer = answer.lock().expect("answer lock");
             if answer.sender.is_some() {
                 // The guest never answered: answer for it.
                 let response = match outcome.status {
                     OutcomeStatus::TimedOut => text_response(504, "function timed out"),
-                    OutcomeStatus::Failed => text_response(500, "function failed; see its run log"),
+                    OutcomeStatus::Failed | OutcomeStatus::OomKilled => {
+                        text_response(500, "function failed; see its run log")
+                    }
                     OutcomeStatus::Succeeded => {
                         outcome.status = OutcomeStatus::Failed;
                         outcome.error = Some("function returned without setting a response".into());
@@ -362,7 +327,7 @@ impl WasmEngine {
                 outcome.status = OutcomeStatus::Failed;
                 outcome.error = Some(error);
             }
-            outcome.http_status = answer.status;
+            outcome.http_status = Some(answer.status);
             drop(answer);
             on_done(outcome);
         };
@@ -420,8 +385,12 @@ fn classify(
     Outcome {
         status,
         error,
+        http_status: None,
+        exit_code: None,
         logs: logs.take_lines(),
-        http_status: 0,
+        cold_start: false,
+        init: None,
+        billed: None,
     }
 }
 

@@ -8,23 +8,22 @@
 //! compatibility hash ([`WasmEngine::prepare`]); a [`PreparedComponent`] is
 //! pre-instantiated, so each request only creates a fresh instance.
 //!
-//! [`WasmEngine::invoke`] runs one request in a fresh instance with an
-//! [`InvocationLimits`] (memory, timeout, env, outbound allow-list) and
-//! returns the HTTP response at once, handing the run's [`Outcome`]
-//! (status, error, captured stdout/stderr lines) to a callback when the guest
-//! returns. It knows nothing of routes,
-//! apps or storage.
+//! [`WasmEngine::invoke`] runs one request in a fresh instance with
+//! `strato_executor::RunLimits` (memory, timeout, env, outbound allow-list)
+//! and returns the HTTP response at once, handing the run's
+//! `strato_executor::Outcome` (status, error, captured stdout/stderr lines,
+//! instantiation time) to a callback when the guest returns. It knows
+//! nothing of routes, apps or storage.
+//!
+//! [`WasmExecutor`] is what the engine sees: the `wasm` kind's
+//! `strato_executor::FunctionExecutor`, speaking the engine's body type.
 
 mod engine;
+mod executor;
 mod invoke;
 mod logs;
 mod outbound;
 
 pub use engine::{ComponentError, PreparedComponent, WasmConfig, WasmEngine, WasmError};
-pub use invoke::{
-    Delivery, InvocationLimits, Outcome, OutcomeStatus, ResponseBody, full_body, text_response,
-};
+pub use executor::WasmExecutor;
 pub use logs::LogCapture;
-
-/// The error type request bodies handed to [`WasmEngine::invoke`] convert into.
-pub use wasmtime_wasi_http::Error as BodyError;

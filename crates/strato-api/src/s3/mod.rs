@@ -180,9 +180,7 @@ async fn with_request_id(
         parts.headers.remove(http::header::CONTENT_LENGTH);
         return http::Response::from_parts(parts, strato_engine::full_body(rewritten));
     }
-    let body = body
-        .map_err(|e| strato_engine::BodyError::InternalError(Some(e.to_string())))
-        .boxed_unsync();
+    let body = body.map_err(strato_engine::BodyError::new).boxed_unsync();
     http::Response::from_parts(parts, body)
 }
 

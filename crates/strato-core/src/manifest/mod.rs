@@ -13,7 +13,7 @@ use crate::route::Route;
 use crate::s3names::validate_bucket_name;
 use crate::spec::{
     AppSpec, BucketEventKind, BucketSubscription, DEFAULT_CONCURRENCY, DEFAULT_MEMORY_BYTES,
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, FunctionSpec, MAX_MEMORY_BYTES,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, FunctionKind, FunctionSpec, MAX_MEMORY_BYTES,
 };
 use crate::units::{parse_duration_ms, parse_size_bytes};
 use serde::Deserialize;
@@ -439,6 +439,7 @@ fn validate_function(
     } = validate_async(loc, sources, &key, raw.async_.as_ref(), DEFAULT_RETRIES)?;
 
     Ok(FunctionSpec {
+        kind: FunctionKind::Wasm,
         component,
         build,
         routes,

@@ -71,6 +71,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
                     FunctionName::new(*f).unwrap(),
                     DeployedFunction {
                         spec: FunctionSpec {
+                            kind: Default::default(),
                             component: format!("{f}.wasm"),
                             build: None,
                             routes: vec![strato_core::Route::parse(&format!("/{f}")).unwrap()],
