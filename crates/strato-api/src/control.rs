@@ -275,7 +275,8 @@ async fn handle_list_runs(
         None => None,
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "unknown status `{s}`; use running, succeeded, failed, timed_out or throttled"
+                "unknown status `{s}`; use {}",
+                RunStatus::names_hint()
             ))
         })?),
     };

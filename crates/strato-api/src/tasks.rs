@@ -148,9 +148,7 @@ async fn handle_import_image(
                 })?;
                 let config = ImageConfig {
                     cmd: vec!["/bin/sh".into()],
-                    env: vec![
-                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                    ],
+                    env: vec![format!("PATH={}", strato_engine::DEFAULT_PATH)],
                     ..Default::default()
                 };
                 images.import_rootfs(file, &name, config)

@@ -20,6 +20,24 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::TimedOut,
+        RunStatus::Throttled,
+        RunStatus::OomKilled,
+    ];
+
+    /// The statuses' names, for a hint: `queued, running, ... or oom_killed`.
+    pub fn names_hint() -> String {
+        let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        let (last, rest) = names.split_last().expect("there are statuses");
+        format!("{} or {last}", rest.join(", "))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",
@@ -187,14 +205,15 @@ mod tests {
 
     #[test]
     fn status_round_trips() {
-        for s in [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-            RunStatus::TimedOut,
-            RunStatus::Throttled,
-        ] {
+        for s in RunStatus::ALL {
             assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+            // The stored name is the JSON name.
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+        assert_eq!(RunStatus::parse("nope"), None);
+        assert_eq!(
+            RunStatus::names_hint(),
+            "queued, running, succeeded, failed, timed_out, throttled or oom_killed"
+        );
     }
 }

@@ -8,6 +8,8 @@ pub enum S3NameError {
     Bucket { name: String, reason: &'static str },
     #[error("object key is invalid: {0}")]
     Key(&'static str),
+    #[error("object key is invalid: it is longer than {MAX_KEY_BYTES} bytes")]
+    KeyTooLong,
 }
 
 /// Checks a bucket name against S3's rules for general purpose buckets.
@@ -64,7 +66,7 @@ pub fn validate_object_key(key: &str) -> Result<(), S3NameError> {
         return Err(S3NameError::Key("it is empty"));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(S3NameError::Key("it is longer than 1024 bytes"));
+        return Err(S3NameError::KeyTooLong);
     }
     if key
         .chars()

@@ -89,6 +89,28 @@ pub enum CatchUp {
     All,
 }
 
+impl Overlap {
+    /// The manifest's spelling (`skip`, `allow`, `queue_one`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Skip => "skip",
+            Overlap::Allow => "allow",
+            Overlap::QueueOne => "queue_one",
+        }
+    }
+}
+
+impl CatchUp {
+    /// The manifest's spelling (`none`, `latest`, `all`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUp::None => "none",
+            CatchUp::Latest => "latest",
+            CatchUp::All => "all",
+        }
+    }
+}
+
 /// A schedule that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -227,6 +249,19 @@ mod tests {
     const MIN: i64 = 60_000;
     // 2026-11-22T00:00:00Z
     const T0: i64 = 1_795_305_600_000;
+
+    #[test]
+    fn policies_are_shown_as_the_manifest_spells_them() {
+        for overlap in [Overlap::Skip, Overlap::Allow, Overlap::QueueOne] {
+            let serde_name = serde_json::to_value(overlap).unwrap();
+            assert_eq!(serde_name, overlap.as_str());
+        }
+        for catch_up in [CatchUp::None, CatchUp::Latest, CatchUp::All] {
+            let serde_name = serde_json::to_value(catch_up).unwrap();
+            assert_eq!(serde_name, catch_up.as_str());
+        }
+        assert_eq!(Overlap::QueueOne.as_str(), "queue_one");
+    }
 
     #[test]
     fn rate_slots_are_epoch_aligned_and_fire_once_each() {

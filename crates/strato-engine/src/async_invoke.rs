@@ -444,7 +444,7 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
     let now = now_ms();
     let record = serde_json::json!({
         "version": "1.0",
-        "timestamp": crate::util::iso8601_ms(now),
+        "timestamp": crate::util::format_rfc3339_ms(now),
         "requestContext": {
             "requestId": done.invocation_id,
             "functionArn": format!("strato:{}:{}", done.app, done.name),

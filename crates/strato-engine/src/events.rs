@@ -10,7 +10,7 @@
 
 use crate::invoke::RunContext;
 use crate::platform::Platform;
-use crate::util::{CloudEvent, backoff, iso8601_ms, now_ms};
+use crate::util::{CloudEvent, backoff, format_rfc3339_ms, now_ms};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,7 +175,7 @@ pub fn event_payload(event: &BucketEvent, region: &str) -> String {
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": region,
-            "eventTime": iso8601_ms(event.at_ms),
+            "eventTime": format_rfc3339_ms(event.at_ms),
             "eventName": event.name,
             "userIdentity": {"principalId": "strato"},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},

@@ -6,7 +6,6 @@ use crate::routing::LiveFunction;
 use crate::util::now_ms;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_executor::{
@@ -235,7 +234,7 @@ impl Platform {
                 match waited {
                     Ok(Ok(p)) => p,
                     _ => {
-                        self.counters.runs_throttled.fetch_add(1, Ordering::Relaxed);
+                        self.counters.count(RunStatus::Throttled);
                         let mut response =
                             text_response(429, "function is at its concurrency limit; retry later");
                         response
@@ -289,12 +288,7 @@ impl Platform {
                 OutcomeStatus::TimedOut => RunStatus::TimedOut,
                 OutcomeStatus::OomKilled => RunStatus::OomKilled,
             };
-            let counter = match status {
-                RunStatus::Succeeded => &this.counters.runs_succeeded,
-                RunStatus::TimedOut => &this.counters.runs_timed_out,
-                _ => &this.counters.runs_failed,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            this.counters.count(status);
             this.record(
                 &function,
                 &record_id,

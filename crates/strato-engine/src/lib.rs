@@ -30,6 +30,7 @@ mod invoke;
 mod platform;
 pub mod queues;
 mod routing;
+mod run_env;
 pub mod schedules;
 mod slots;
 mod tasks;
@@ -43,6 +44,7 @@ pub use async_invoke::{
 pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
+pub use run_env::DEFAULT_PATH;
 pub use strato_executor::{Body, BodyError, FunctionExecutor, boxed, full_body, text_response};
 pub use strato_oci;
 pub use tasks::{TaskError, TaskOverrides};

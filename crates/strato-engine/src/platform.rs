@@ -59,6 +59,21 @@ pub(crate) struct Counters {
     pub deploys: AtomicU64,
 }
 
+impl Counters {
+    /// Counts a run that ended with `status` (throttles are counted where
+    /// they happen: they never start).
+    pub(crate) fn count(&self, status: strato_core::RunStatus) {
+        use strato_core::RunStatus;
+        let counter = match status {
+            RunStatus::Succeeded => &self.runs_succeeded,
+            RunStatus::TimedOut => &self.runs_timed_out,
+            RunStatus::Throttled => &self.runs_throttled,
+            _ => &self.runs_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The engine service shared by every HTTP surface.
 pub struct Platform {
     pub(crate) store: Arc<dyn Store>,
@@ -310,19 +325,11 @@ impl Platform {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        env.push(("STRATO_API".into(), self.config.api_url.clone()));
-        env.push(("STRATO_TOKEN".into(), self.tokens.issue(app)));
-        env.push(("STRATO_APP".into(), app.to_string()));
+        let platform_env = self
+            .run_env(app, &self.config.api_url, &self.config.s3_url)
+            .await;
+        env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
         env.push(("STRATO_FUNCTION".into(), name.to_string()));
-        match self.buckets.keys().for_app(app).await {
-            Ok(key) => {
-                env.push(("AWS_ENDPOINT_URL".into(), self.config.s3_url.clone()));
-                env.push(("AWS_ACCESS_KEY_ID".into(), key.id));
-                env.push(("AWS_SECRET_ACCESS_KEY".into(), key.secret));
-                env.push(("AWS_REGION".into(), self.config.region.clone()));
-            }
-            Err(e) => tracing::error!(app, error = %e, "no S3 key for the app's runs"),
-        }
         let (permits, async_slots) = match previous.get(&(app.to_string(), name.to_string())) {
             Some(old) if old.spec.concurrency == f.spec.concurrency => {
                 (old.permits.clone(), old.async_slots.clone())

@@ -11,7 +11,7 @@
 
 use crate::async_invoke::{InvocationHead, TASK_TARGET};
 use crate::platform::Platform;
-use crate::util::{CloudEvent, iso8601_ms, now_ms};
+use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -114,8 +114,8 @@ impl Platform {
                 },
                 timezone: spec.timezone.clone(),
                 target: spec.target.describe(),
-                overlap: format!("{:?}", spec.overlap).to_lowercase(),
-                catch_up: format!("{:?}", spec.catch_up).to_lowercase(),
+                overlap: spec.overlap.as_str().to_string(),
+                catch_up: spec.catch_up.as_str().to_string(),
                 next_ms,
                 last_slot_ms: last.as_ref().map(|l| l.slot_ms),
                 last_outcome: last.map(|l| l.outcome.as_str().to_string()),
@@ -245,7 +245,7 @@ impl Platform {
             "detail-type": "Scheduled Event",
             "source": "strato.scheduler",
             "account": "000000000000",
-            "time": iso8601_ms(slot),
+            "time": format_rfc3339_ms(slot),
             "region": self.config.region,
             "resources": [format!("strato:{app}:schedule/{name}")],
             "detail": detail,

@@ -14,7 +14,6 @@ use crate::util::{backoff, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strato_core::spec::{TaskNetwork, TaskSpec};
 use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
@@ -293,12 +292,7 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
         }
     }
     record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
-    let counter = match record.status {
-        RunStatus::Succeeded => &platform.counters.runs_succeeded,
-        RunStatus::TimedOut => &platform.counters.runs_timed_out,
-        _ => &platform.counters.runs_failed,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+    platform.counters.count(record.status);
     let retry = retry_of(&platform, &record, &request);
     let then_invoke = match retry {
         None => task_destinations(&platform, &record, &request),
@@ -505,27 +499,16 @@ async fn run_container(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     env.entry("PATH".into())
-        .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        .or_insert_with(|| crate::run_env::DEFAULT_PATH.into());
     env.insert(
         "HOME".into(),
         env.get("HOME").cloned().unwrap_or_else(|| "/root".into()),
     );
-    env.insert("STRATO_API".into(), api_url);
-    env.insert("STRATO_TOKEN".into(), platform.tokens.issue(&record.app));
-    env.insert("STRATO_APP".into(), record.app.clone());
+    let platform_env = platform.run_env(&record.app, &api_url, &s3_url).await;
+    env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
     env.insert("STRATO_TASK".into(), record.function.clone());
     env.insert("STRATO_RUN_ID".into(), record.id.clone());
     env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
-    match platform.buckets.keys().for_app(&record.app).await {
-        Ok(key) => {
-            env.insert("AWS_ENDPOINT_URL".into(), s3_url);
-            env.insert("AWS_ACCESS_KEY_ID".into(), key.id);
-            env.insert("AWS_SECRET_ACCESS_KEY".into(), key.secret);
-            env.insert("AWS_REGION".into(), c.region.clone());
-            env.insert("AWS_DEFAULT_REGION".into(), c.region.clone());
-        }
-        Err(e) => tracing::error!(app = %record.app, error = %e, "no S3 key for the task"),
-    }
     env.extend(spec.env.clone());
     env.extend(o.env.clone());
 

@@ -65,13 +65,7 @@ pub use runc::{
     RuntimeError,
 };
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use strato_core::time::now_ms;
 
 /// A name no other staging file of this process or an earlier one uses:
 /// the time, the process id and a counter.

@@ -46,12 +46,7 @@ pub struct LogCapture {
     inner: Arc<Mutex<Buffer>>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use strato_core::time::now_ms;
 
 impl LogCapture {
     pub fn new() -> Self {

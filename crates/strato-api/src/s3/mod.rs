@@ -78,7 +78,7 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::BucketAlreadyOwnedByYou(_) => S3ErrorCode::BucketAlreadyOwnedByYou,
         BucketError::BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
         BucketError::InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
-        BucketError::InvalidKey(msg) if msg.contains("longer than") => S3ErrorCode::KeyTooLongError,
+        BucketError::KeyTooLong(_) => S3ErrorCode::KeyTooLongError,
         BucketError::InvalidKey(_) => S3ErrorCode::InvalidArgument,
         BucketError::BadDigest => S3ErrorCode::BadDigest,
         BucketError::IncompleteBody { .. } | BucketError::Body(_) => S3ErrorCode::IncompleteBody,

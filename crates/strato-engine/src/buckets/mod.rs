@@ -46,6 +46,8 @@ pub enum BucketError {
     InvalidBucketName(String),
     #[error("{0}")]
     InvalidKey(String),
+    #[error("{0}")]
+    KeyTooLong(String),
     #[error("the body's MD5 does not match Content-MD5")]
     BadDigest,
     #[error("the body ended after {got} of {expected} bytes")]
@@ -81,6 +83,17 @@ impl From<strato_store::StoreError> for BucketError {
                 BucketError::Conflict(e.to_string())
             }
             other => BucketError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<strato_core::s3names::S3NameError> for BucketError {
+    fn from(e: strato_core::s3names::S3NameError) -> Self {
+        use strato_core::s3names::S3NameError;
+        match e {
+            S3NameError::KeyTooLong => BucketError::KeyTooLong(e.to_string()),
+            S3NameError::Key(_) => BucketError::InvalidKey(e.to_string()),
+            S3NameError::Bucket { .. } => BucketError::InvalidBucketName(e.to_string()),
         }
     }
 }
@@ -303,7 +316,7 @@ impl Buckets {
         E: std::fmt::Display,
     {
         self.bucket(bucket, scope)?;
-        validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        validate_object_key(key).map_err(BucketError::from)?;
         if checks.length.is_some_and(|n| n > MAX_SINGLE_PUT_BYTES) {
             return Err(BucketError::EntityTooLarge);
         }
@@ -567,7 +580,7 @@ impl Buckets {
     ) -> Result<ObjectMeta, BucketError> {
         let src = self.head_object(source.0, source.1, scope).await?;
         self.bucket(target.0, scope)?;
-        validate_object_key(target.1).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        validate_object_key(target.1).map_err(BucketError::from)?;
         let body = self.read_object(&src, None).await?;
         let stored = self
             .store_checked_blob(

@@ -33,7 +33,7 @@ impl Buckets {
         headers: ObjectHeaders,
     ) -> Result<MultipartUpload, BucketError> {
         self.bucket(bucket, scope)?;
-        validate_object_key(key).map_err(|e| BucketError::InvalidKey(e.to_string()))?;
+        validate_object_key(key).map_err(BucketError::from)?;
         let upload = MultipartUpload {
             id: hex::encode(rand::random::<[u8; 16]>()),
             bucket: bucket.to_string(),
