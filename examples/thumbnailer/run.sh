@@ -7,8 +7,9 @@
 #     (a bucket, two wasm functions, the ffmpeg task);
 #  3. uploads the clip with the stock aws CLI and waits until
 #     `on-thumbnail` has logged the .jpg the ffmpeg task wrote back.
-# Needs root (runc). Ports: STRATO_HTTP/STRATO_API/STRATO_S3 (defaults
-# 127.0.0.1:8080/8090/9000); STRATO_BIN skips building strato.
+# Needs root (runc). Ports: STRATO_HTTP/STRATO_API_ADDR/STRATO_S3 (defaults
+# 127.0.0.1:8080/8090/9000; port 0 picks a free one, read back from the
+# server's endpoints.json); STRATO_BIN skips building strato.
 source "$(dirname "$0")/../../scripts/env.sh"
 HERE="$ROOT/examples/thumbnailer"
 HTTP="${STRATO_HTTP:-127.0.0.1:8080}" API="${STRATO_API_ADDR:-127.0.0.1:8090}" S3="${STRATO_S3:-127.0.0.1:9000}"
@@ -41,11 +42,15 @@ export STRATO_DATA_DIR="$DATA"
 "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-    curl -fsS "http://$API/api/v1/health" >/dev/null 2>&1 && break
+# The server writes the addresses it listens on once it is ready.
+for _ in $(seq 1 300); do
+    [ -s "$DATA/endpoints.json" ] && break
     kill -0 $SERVER 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
     sleep 0.1
 done
+endpoint() { sed -n "s|.*\"$1\":\"http://\([^\"]*\)\".*|\1|p" "$DATA/endpoints.json"; }
+HTTP="$(endpoint gateway)" API="$(endpoint api)" S3="$(endpoint s3)"
+curl -fsS "http://$API/api/v1/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
 
 echo "== strato image import --rootfs -t thumbnailer/ffmpeg:1"
 "$STRATO_BIN" image import --rootfs -t thumbnailer/ffmpeg:1 "$IMAGE_TAR"
@@ -71,7 +76,11 @@ echo "== strato logs on-video / ffmpeg / on-thumbnail"
 echo "== strato runs --app thumbnailer"
 "$STRATO_BIN" runs --app thumbnailer --limit 10
 echo "== aws s3 ls s3://media"
-"$AWS" --endpoint-url "http://$S3" s3 ls s3://media
+"$AWS" --endpoint-url "http://$S3" s3 ls s3://media | tee "$DATA/listing.txt"
+if ! grep -Eq '^[0-9-]+ [0-9:]+ +[1-9][0-9]* clip\.mp4\.jpg$' "$DATA/listing.txt"; then
+    echo "error: clip.mp4.jpg is not in the bucket (or is empty)" >&2
+    exit 1
+fi
 if "$STRATO_BIN" logs thumbnailer/on-thumbnail --limit 5 | grep -q "clip.mp4.jpg is ready"; then
     echo "== thumbnailer example: done"
 else

@@ -340,7 +340,25 @@ async fn handle_logs(
         limit: q.limit.unwrap_or(1000).min(10_000),
         tail: q.tail.unwrap_or(false),
     };
-    Ok(Json(ctx.platform.store().read_logs(&filter).await?).into_response())
+    let lines = ctx.platform.store().read_logs(&filter).await?;
+    // Nothing to show may mean a typo: say so rather than print nothing.
+    if lines.is_empty()
+        && let Some(name) = &filter.function
+        && !ctx
+            .platform
+            .is_known_runner(filter.app.as_deref(), name)
+            .await?
+    {
+        let whose = filter
+            .app
+            .as_deref()
+            .map(|a| format!(" in app `{a}`"))
+            .unwrap_or_default();
+        return Err(ApiError::not_found(format!(
+            "no function or task `{name}`{whose} is deployed or has run; see `strato apps`"
+        )));
+    }
+    Ok(Json(lines).into_response())
 }
 
 async fn handle_invoke(
@@ -417,14 +435,9 @@ async fn invoke(
     }
     let mut builder = http::Request::builder().method(parts.method).uri(path);
     for (name, value) in parts.headers.iter() {
-        if name == "authorization"
-            || name == "x-strato-path"
-            || name == "host"
-            || name == "content-length"
-        {
-            continue;
+        if strato_engine::is_forwarded(name) {
+            builder = builder.header(name, value);
         }
-        builder = builder.header(name, value);
     }
     let forwarded = builder
         .header("host", "localhost")

@@ -42,11 +42,12 @@ pub async fn apps(client: &Client, output: Output) -> Result<()> {
         "APP", "REVISION", "FUNCTIONS"
     );
     for app in apps.as_array().into_iter().flatten() {
+        // Numbers as text: a JSON value ignores the column width.
         println!(
             "{:<24} {:>8} {:>9}  {}",
             app["name"].as_str().unwrap_or("?"),
-            app["live_revision"],
-            app["functions"],
+            app["live_revision"].to_string(),
+            app["functions"].to_string(),
             format_time(app["deployed_at_ms"].as_i64().unwrap_or(0))
         );
     }

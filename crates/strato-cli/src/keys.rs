@@ -24,6 +24,10 @@ enum KeysAction {
     Create {
         #[arg(long)]
         app: Option<String>,
+        /// `json` prints the new pair as a JSON object (`id`, `secret`,
+        /// `app`, `created_at_ms`) for scripts.
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
     },
     /// Revoke a key at once.
     Revoke { id: String },
@@ -53,7 +57,7 @@ pub async fn run(args: KeysArgs) -> Result<()> {
                 );
             }
         }
-        KeysAction::Create { app } => {
+        KeysAction::Create { app, output } => {
             let key = client
                 .json(
                     client
@@ -61,6 +65,10 @@ pub async fn run(args: KeysArgs) -> Result<()> {
                         .json(&serde_json::json!({ "app": app })),
                 )
                 .await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&key)?);
+                return Ok(());
+            }
             println!("AWS_ACCESS_KEY_ID={}", key["id"].as_str().unwrap_or("?"));
             println!(
                 "AWS_SECRET_ACCESS_KEY={}",

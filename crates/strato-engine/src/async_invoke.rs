@@ -310,6 +310,17 @@ pub fn parse_priority(text: &str) -> Result<Priority, String> {
         .ok_or_else(|| format!("priority must be high, normal or low, not {text:?}"))
 }
 
+/// Whether a header of a request to the invoke API reaches the function:
+/// not the caller's credentials, the host, the length (the body is
+/// re-framed), or Strato's own invoke controls.
+pub fn is_forwarded(name: &http::HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "authorization" | "host" | "content-length" | "x-strato-path"
+    ) && name != INVOCATION_TYPE_HEADER
+        && name != PRIORITY_HEADER
+}
+
 /// The head to replay: method, path, and the headers worth keeping.
 pub fn head_of(parts: &http::request::Parts, path: &str) -> InvocationHead {
     InvocationHead {
@@ -318,13 +329,7 @@ pub fn head_of(parts: &http::request::Parts, path: &str) -> InvocationHead {
         headers: parts
             .headers
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "authorization" | "host" | "content-length" | "x-strato-path"
-                ) && *k != INVOCATION_TYPE_HEADER
-                    && *k != PRIORITY_HEADER
-            })
+            .filter(|(k, _)| is_forwarded(k))
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
             .collect(),
         trigger: None,
@@ -706,4 +711,46 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
         },
         logs: Vec::new(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_heads_keep_the_functions_headers_only() {
+        let request = http::Request::post("/x?y=1")
+            .header("authorization", "Bearer secret")
+            .header("host", "example")
+            .header("content-length", "3")
+            .header("x-strato-path", "/x")
+            .header(INVOCATION_TYPE_HEADER, "Event")
+            .header(PRIORITY_HEADER, "high")
+            .header("content-type", "application/json")
+            .header("x-custom", "kept")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let head = head_of(&parts, "/x?y=1");
+        assert_eq!(head.method, "POST");
+        assert_eq!(head.path, "/x?y=1");
+        assert_eq!(
+            head.headers,
+            [
+                ("content-type".to_string(), "application/json".to_string()),
+                ("x-custom".to_string(), "kept".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn priorities_parse_in_any_case() {
+        assert_eq!(parse_priority("HIGH"), Ok(Priority::High));
+        assert_eq!(parse_priority("low"), Ok(Priority::Low));
+        assert!(
+            parse_priority("urgent")
+                .unwrap_err()
+                .contains("high, normal or low")
+        );
+    }
 }

@@ -38,8 +38,8 @@ mod tokens;
 mod util;
 
 pub use async_invoke::{
-    InvocationHead, MAX_ASYNC_BODY, accepted_response, head_of, parse_priority, requested_priority,
-    wants_async,
+    InvocationHead, MAX_ASYNC_BODY, accepted_response, head_of, is_forwarded, parse_priority,
+    requested_priority, wants_async,
 };
 pub use deploy::DeployError;
 pub use invoke::InvokeError;

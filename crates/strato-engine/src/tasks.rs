@@ -206,6 +206,33 @@ impl Platform {
             .map(|t| (t.app.clone(), t.name.clone()))
     }
 
+    /// Whether a function or task `name` (of `app`, if given) is deployed
+    /// or has runs on record.
+    pub async fn is_known_runner(
+        &self,
+        app: Option<&str>,
+        name: &str,
+    ) -> Result<bool, strato_store::StoreError> {
+        let in_app = |a: &str| app.is_none_or(|want| want == a);
+        let deployed = self
+            .routing
+            .load()
+            .functions
+            .keys()
+            .chain(self.tasks.load().keys())
+            .any(|(a, n)| in_app(a) && n == name);
+        if deployed {
+            return Ok(true);
+        }
+        let filter = strato_store::RunFilter {
+            app: app.map(str::to_string),
+            function: Some(name.to_string()),
+            status: None,
+            limit: 1,
+        };
+        Ok(!self.store.list_runs(&filter).await?.is_empty())
+    }
+
     pub(crate) fn live_task(&self, app: &str, name: &str) -> Option<LiveTask> {
         self.tasks
             .load()

@@ -232,9 +232,6 @@ impl Db {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting to record runs"))?;
         {
-            let mut done_stmt = tx
-                .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
-                .map_err(db("preparing to settle events"))?;
             for run in runs {
                 if let Some(id) = &run.completes_invocation {
                     invocations::settle(&tx, id)?;
@@ -243,9 +240,7 @@ impl Db {
                     invocations::insert(&tx, &run.then_invoke, run.record.started_at_ms, 0)?;
                 }
                 if let Some(event) = run.completes_event {
-                    done_stmt
-                        .execute([event])
-                        .map_err(db("settling a bucket event"))?;
+                    objects::settle_event(&tx, event)?;
                 }
                 let r = &run.record;
                 insert_run(&tx, r)?;
@@ -495,13 +490,8 @@ impl Db {
     pub(crate) fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("finishing bucket events"))?;
-        {
-            let mut stmt = tx
-                .prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
-                .map_err(db("finishing bucket events"))?;
-            for id in ids {
-                stmt.execute([id]).map_err(db("finishing bucket events"))?;
-            }
+        for id in ids {
+            objects::settle_event(&tx, *id)?;
         }
         tx.commit().map_err(db("finishing bucket events"))
     }

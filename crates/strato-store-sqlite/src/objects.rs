@@ -422,6 +422,16 @@ pub(super) fn referenced_blobs(
         .map_err(db("listing referenced blobs"))
 }
 
+/// Marks an event delivered (or given up on), inside the caller's
+/// transaction: the one recording the run or queueing the task that
+/// settled it.
+pub(crate) fn settle_event(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE bucket_events SET done = 1 WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute([id]))
+        .map_err(db("settling a bucket event"))?;
+    Ok(())
+}
+
 pub(super) fn claim_bucket_events(
     tx: &Connection,
     now_ms: i64,

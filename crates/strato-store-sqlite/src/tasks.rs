@@ -28,8 +28,7 @@ impl Db {
         )
         .map_err(db("queueing a task run"))?;
         if let Some(event) = completes_event {
-            tx.execute("UPDATE bucket_events SET done = 1 WHERE id = ?1", [event])
-                .map_err(db("settling a bucket event"))?;
+            crate::objects::settle_event(&tx, event)?;
         }
         tx.commit().map_err(db("committing a task run"))
     }

@@ -213,6 +213,21 @@ fn stdout_and_stderr_are_captured_line_by_line() {
     assert_eq!(r.status(), 200);
     let id = run_id(&r);
     run_of(&server, &id);
+    // A name nothing has: an error that says so, not empty output.
+    let err = server.cli_err(&["logs", "kitchn"]);
+    assert!(
+        err.contains("no function or task `kitchn` is deployed or has run"),
+        "{err}"
+    );
+    // `strato apps` keeps its columns apart (APP REVISION FUNCTIONS DEPLOYED).
+    let apps = server.cli_ok(&["apps"]);
+    let row: Vec<&str> = apps
+        .lines()
+        .find(|l| l.starts_with("kitchen "))
+        .unwrap_or_else(|| panic!("{apps}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..3], ["kitchen", "1", "2"], "{apps}");
     let out = server.cli_ok(&["logs", "kitchen", "--run", &id, "--output", "json"]);
     let lines: Vec<serde_json::Value> = out
         .lines()

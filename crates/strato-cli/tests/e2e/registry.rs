@@ -35,11 +35,6 @@ fn start_registry(user: &str, password: &str) -> Registry {
     require_tool("docker-registry", "docker-registry");
     require_tool("skopeo", "skopeo");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let hash = Command::new("python3")
         .args([
             "-c",
@@ -53,27 +48,57 @@ fn start_registry(user: &str, password: &str) -> Registry {
         format!("{user}:{}", hash.trim()),
     )
     .unwrap();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: strato-test\n    path: {root}/htpasswd\n",
-        root = dir.path().display()
-    );
-    std::fs::write(dir.path().join("config.yml"), config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    crate::support::wait_until("the registry to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&addr).is_ok()
-    });
-    Registry {
-        child,
-        addr,
-        _dir: dir,
+    // docker-registry cannot be handed a listening socket, so a free port
+    // is picked and may be taken by someone else before the registry binds
+    // it: then the registry exits (or another server answers), and the
+    // start is tried again on another port.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: strato-test\n    path: {root}/htpasswd\n",
+            root = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let ours = loop {
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            // The registry's own answer: 401 with its API version header.
+            let answer = crate::support::client()
+                .get(format!("http://{addr}/v2/"))
+                .send();
+            if let Ok(r) = answer {
+                break r.headers().contains_key("docker-distribution-api-version");
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if ours {
+            return Registry {
+                child,
+                addr,
+                _dir: dir,
+            };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    panic!("docker-registry did not start on any of 5 ports");
 }
 
 #[test]

@@ -43,6 +43,16 @@ fn s3_auth_errors_and_scoped_keys() {
     };
     let (app_id, app_secret) = (field("AWS_ACCESS_KEY_ID="), field("AWS_SECRET_ACCESS_KEY="));
     assert!(server.cli_ok(&["keys", "ls"]).contains(&app_id));
+    // Scripts take the pair as JSON.
+    let json: serde_json::Value = serde_json::from_str(
+        &server.cli_ok(&["keys", "create", "--app", "shop", "--output", "json"]),
+    )
+    .unwrap();
+    assert_eq!(json["app"], "shop");
+    assert_eq!(json["secret"].as_str().unwrap().len(), 40);
+    let json_id = json["id"].as_str().unwrap();
+    assert!(server.cli_ok(&["keys", "ls"]).contains(json_id));
+    server.cli_ok(&["keys", "revoke", json_id]);
     let scoped = server.s3_client_with(&app_id, &app_secret);
     runtime().block_on(async {
         let e = scoped

@@ -6,19 +6,16 @@ use crate::oci_images::require_containers;
 use crate::support::{strato_bin, workspace_root};
 use std::process::Command;
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 #[test]
 fn thumbnailer_example_runs_end_to_end() {
     require_containers();
     let out = Command::new(workspace_root().join("examples/thumbnailer/run.sh"))
         .env("STRATO_BIN", strato_bin())
-        .env("STRATO_HTTP", free_addr())
-        .env("STRATO_API_ADDR", free_addr())
-        .env("STRATO_S3", free_addr())
+        // Port 0: the server picks free ports and the script reads them
+        // back, so no other test can take them in between.
+        .env("STRATO_HTTP", "127.0.0.1:0")
+        .env("STRATO_API_ADDR", "127.0.0.1:0")
+        .env("STRATO_S3", "127.0.0.1:0")
         .output()
         .expect("running examples/thumbnailer/run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -29,8 +26,10 @@ fn thumbnailer_example_runs_end_to_end() {
         stdout.contains("thumbnail s3://media/clip.mp4.jpg is ready"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("clip.mp4.jpg"),
-        "the thumbnail is in the bucket: {stdout}"
-    );
+    // `aws s3 ls` lists the thumbnail with a size (run.sh checks it too).
+    let listed = stdout.lines().any(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        matches!(fields.as_slice(), [_, _, size, "clip.mp4.jpg"] if size.parse::<u64>().is_ok_and(|n| n > 0))
+    });
+    assert!(listed, "the thumbnail is in the bucket: {stdout}");
 }
