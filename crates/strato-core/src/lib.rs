@@ -33,7 +33,7 @@ pub mod spec;
 pub mod time;
 pub mod units;
 
-pub use names::{AppName, FunctionName, NameError};
+pub use names::{AppName, FunctionName, NameError, QueueName, ScheduleName, TaskName};
 pub use route::Route;
 pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 pub use spec::{

@@ -67,6 +67,13 @@ macro_rules! name_type {
                 n.0
             }
         }
+        // Maps keyed by names are looked up by `&str` (Eq, Ord and Hash
+        // are the inner string's).
+        impl std::borrow::Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -85,6 +92,21 @@ name_type!(
     FunctionName,
     "function"
 );
+name_type!(
+    /// The name of a container task within an app (`[tasks.NAME]`).
+    TaskName,
+    "task"
+);
+name_type!(
+    /// The name of a queue within an app (`[queues.NAME]`).
+    QueueName,
+    "queue"
+);
+name_type!(
+    /// The name of a schedule within an app (`[schedules.NAME]`).
+    ScheduleName,
+    "schedule"
+);
 
 #[cfg(test)]
 mod tests {
@@ -100,5 +122,10 @@ mod tests {
         assert!(AppName::new("trailing-").is_err());
         assert!(AppName::new("a/b").is_err());
         assert!(AppName::new("x".repeat(64)).is_err());
+        // Each kind of name says what it names.
+        let e = QueueName::new("Orders").unwrap_err();
+        assert_eq!(e.kind, "queue");
+        assert!(TaskName::new("resize").is_ok());
+        assert_eq!(ScheduleName::new("-x").unwrap_err().kind, "schedule");
     }
 }

@@ -1,6 +1,5 @@
 //! Plans: what a deploy would create, update and delete, field by field.
 
-use crate::names::FunctionName;
 use crate::queue::{ConsumerTarget, QueueSpec};
 use crate::schedule::{Every, ScheduleSpec};
 use crate::spec::{BucketSubscription, DeployedFunction, RevisionSpec, TaskSpec};
@@ -260,10 +259,10 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
 }
 
 /// Creates, updates (field by field) and deletes of one kind of resource.
-fn diff_resources<T>(
+fn diff_resources<N: Ord + std::fmt::Display, T>(
     kind: &str,
-    desired: &BTreeMap<FunctionName, T>,
-    live: &BTreeMap<FunctionName, T>,
+    desired: &BTreeMap<N, T>,
+    live: &BTreeMap<N, T>,
     describe: fn(&T) -> Vec<(&'static str, String)>,
     changes: &mut Vec<ResourceChange>,
 ) {

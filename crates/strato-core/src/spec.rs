@@ -1,6 +1,6 @@
 //! Validated resources: what a manifest asks for and what a deploy stores.
 
-use crate::names::{AppName, FunctionName};
+use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use serde::{Deserialize, Serialize};
@@ -127,9 +127,9 @@ pub struct AppSpec {
     pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, FunctionSpec>,
     /// Container tasks (`[tasks.NAME]`); names never clash with functions'.
-    pub tasks: BTreeMap<FunctionName, TaskSpec>,
-    pub queues: BTreeMap<FunctionName, crate::queue::QueueSpec>,
-    pub schedules: BTreeMap<FunctionName, crate::schedule::ScheduleSpec>,
+    pub tasks: BTreeMap<TaskName, TaskSpec>,
+    pub queues: BTreeMap<QueueName, crate::queue::QueueSpec>,
+    pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
 }
 
 /// A function as deployed: its spec and the content hash of its component.
@@ -148,11 +148,11 @@ pub struct RevisionSpec {
     pub buckets: BTreeSet<String>,
     pub functions: BTreeMap<FunctionName, DeployedFunction>,
     #[serde(default)]
-    pub tasks: BTreeMap<FunctionName, TaskSpec>,
+    pub tasks: BTreeMap<TaskName, TaskSpec>,
     #[serde(default)]
-    pub queues: BTreeMap<FunctionName, crate::queue::QueueSpec>,
+    pub queues: BTreeMap<QueueName, crate::queue::QueueSpec>,
     #[serde(default)]
-    pub schedules: BTreeMap<FunctionName, crate::schedule::ScheduleSpec>,
+    pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
 }
 
 impl RevisionSpec {

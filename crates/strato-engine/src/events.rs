@@ -178,6 +178,8 @@ pub fn event_payload(event: &BucketEvent, region: &str) -> String {
             "eventTime": format_rfc3339_ms(event.at_ms),
             "eventName": event.name,
             "userIdentity": {"principalId": "strato"},
+            // The writer's address is not kept with the object; handlers
+            // read the field, so it carries a loopback placeholder.
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
             "responseElements": {"x-amz-request-id": event_id(event.id)},
             "s3": {

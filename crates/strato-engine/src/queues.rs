@@ -301,7 +301,7 @@ impl Platform {
     pub(crate) fn set_app_queues(
         self: &Arc<Self>,
         app: &str,
-        queues: Option<&std::collections::BTreeMap<strato_core::FunctionName, QueueSpec>>,
+        queues: Option<&std::collections::BTreeMap<strato_core::QueueName, QueueSpec>>,
     ) {
         let current = self.queues.load();
         let mut next: HashMap<_, _> = current
@@ -470,6 +470,8 @@ impl Delivery {
     /// The batch as Lambda's SQS event.
     fn sqs_event(&self) -> serde_json::Value {
         let arn = format!(
+            // Strato has no AWS accounts: the account field is twelve
+            // zeros (as LocalStack's default), the queue name app-queue.
             "arn:aws:sqs:{}:000000000000:{}-{}",
             self.platform.config.region, self.app, self.queue
         );

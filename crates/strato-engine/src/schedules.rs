@@ -15,7 +15,7 @@ use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use strato_core::FunctionName;
+use strato_core::ScheduleName;
 use strato_core::invocation::Priority;
 use strato_core::schedule::{Overlap, ScheduleSpec, ScheduleTarget, SlotAction, decide_overlap};
 use strato_core::{RunStatus, Trigger};
@@ -57,7 +57,7 @@ impl Platform {
         &self,
         app: &str,
         since_ms: i64,
-        schedules: Option<&BTreeMap<FunctionName, ScheduleSpec>>,
+        schedules: Option<&BTreeMap<ScheduleName, ScheduleSpec>>,
     ) {
         let current = self.schedules.load();
         let mut next: HashMap<_, _> = current
@@ -244,6 +244,7 @@ impl Platform {
             "id": id,
             "detail-type": "Scheduled Event",
             "source": "strato.scheduler",
+            // No AWS accounts here: twelve zeros, as in the SQS ARN.
             "account": "000000000000",
             "time": format_rfc3339_ms(slot),
             "region": self.config.region,

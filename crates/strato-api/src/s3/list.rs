@@ -224,6 +224,8 @@ impl StratoS3 {
             .iter()
             .map(|o| ObjectVersion {
                 key: Some(encode(&o.key)),
+                // Buckets are unversioned: S3 reports every object of an
+                // unversioned bucket with the version id "null".
                 version_id: Some("null".into()),
                 is_latest: Some(true),
                 size: Some(o.size as i64),
@@ -243,6 +245,7 @@ impl StratoS3 {
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
             next_key_marker: next.as_deref().map(&encode),
+            // (S3's marker for the unversioned "null" version.)
             next_version_id_marker: next.as_ref().map(|_| "null".to_string()),
             versions: Some(versions),
             common_prefixes: prefixes(&page, &encode),

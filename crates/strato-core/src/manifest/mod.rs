@@ -7,7 +7,7 @@
 //! locations so later checks (missing component, route conflicts) can point
 //! at the line too.
 
-use crate::names::{AppName, FunctionName};
+use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use crate::s3names::validate_bucket_name;
@@ -210,9 +210,9 @@ pub fn parse_manifest_with_sources(
 
     let mut tasks = BTreeMap::new();
     for (name, raw_task) in &raw.tasks {
-        let tname = FunctionName::new(name.get_ref().clone())
+        let tname = TaskName::new(name.get_ref().clone())
             .map_err(|e| loc.error(name, format!("{e} (in [tasks.{}])", name.get_ref())))?;
-        if functions.contains_key(&tname) {
+        if functions.contains_key(tname.as_str()) {
             return Err(loc.error(
                 name,
                 format!("`{tname}` is both a function and a task; give them different names"),
@@ -224,7 +224,7 @@ pub fn parse_manifest_with_sources(
 
     let mut queues = BTreeMap::new();
     for (name, raw_queue) in &raw.queues {
-        let qname = FunctionName::new(name.get_ref().clone())
+        let qname = QueueName::new(name.get_ref().clone())
             .map_err(|e| loc.error(name, format!("{e} (in [queues.{}])", name.get_ref())))?;
         queues.insert(
             qname.clone(),
@@ -233,7 +233,7 @@ pub fn parse_manifest_with_sources(
     }
     let mut schedules = BTreeMap::new();
     for (name, raw_schedule) in &raw.schedules {
-        let sname = FunctionName::new(name.get_ref().clone())
+        let sname = ScheduleName::new(name.get_ref().clone())
             .map_err(|e| loc.error(name, format!("{e} (in [schedules.{}])", name.get_ref())))?;
         schedules.insert(
             sname.clone(),

@@ -1,7 +1,7 @@
 //! `[queues.NAME]`: queues and their consumers in the manifest.
 
 use super::{Locator, ManifestError, SourceMap};
-use crate::names::FunctionName;
+use crate::names::QueueName;
 use crate::queue::{
     ConsumerTarget, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_RECEIVES, DEFAULT_RETENTION_MS,
     DEFAULT_VISIBILITY_TIMEOUT_MS, MAX_BATCH, MAX_DELAY_MS, MAX_MESSAGE_BYTES, MAX_RETENTION_MS,
@@ -53,7 +53,7 @@ pub(super) fn duration_in(
 pub(super) fn validate_queue(
     loc: &Locator<'_>,
     sources: &mut SourceMap,
-    name: &FunctionName,
+    name: &QueueName,
     raw: &Spanned<RawQueue>,
 ) -> Result<QueueSpec, ManifestError> {
     let key = format!("queues.{name}");

@@ -2,7 +2,7 @@
 
 use super::queue::duration_in;
 use super::{Locator, ManifestError, SourceMap};
-use crate::names::FunctionName;
+use crate::names::ScheduleName;
 use crate::schedule::{
     CatchUp, DEFAULT_CATCH_UP_WINDOW_MS, Every, Overlap, ScheduleSpec, ScheduleTarget,
 };
@@ -28,7 +28,7 @@ pub(super) struct RawSchedule {
 pub(super) fn validate_schedule(
     loc: &Locator<'_>,
     sources: &mut SourceMap,
-    name: &FunctionName,
+    name: &ScheduleName,
     raw: &Spanned<RawSchedule>,
 ) -> Result<ScheduleSpec, ManifestError> {
     let key = format!("schedules.{name}");

@@ -2,7 +2,7 @@
 
 use super::{Locator, RawSubscription, SourceMap, validate_env, validate_subscription};
 use crate::manifest::ManifestError;
-use crate::names::FunctionName;
+use crate::names::TaskName;
 use crate::spec::{
     DEFAULT_STOP_TIMEOUT_MS, DEFAULT_TASK_MEMORY_BYTES, DEFAULT_TASK_PIDS, TaskNetwork, TaskSpec,
 };
@@ -40,7 +40,7 @@ pub(super) struct RawTask {
 pub(super) fn validate_task(
     loc: &Locator<'_>,
     sources: &mut SourceMap,
-    name: &FunctionName,
+    name: &TaskName,
     raw: &Spanned<RawTask>,
     buckets: &BTreeSet<String>,
 ) -> Result<TaskSpec, ManifestError> {
@@ -183,7 +183,7 @@ pub(super) fn validate_task(
 #[cfg(test)]
 mod tests {
     use crate::manifest::parse_manifest;
-    use crate::names::FunctionName;
+    use crate::names::TaskName;
     use crate::spec::TaskNetwork;
 
     const HEAD: &str = "[app]\nname = \"t\"\n[buckets.media]\n";
@@ -194,7 +194,7 @@ mod tests {
             "{HEAD}[tasks.ffmpeg]\nimage = \"thumbnailer/ffmpeg:1\"\ncommand = [\"/bin/sh\", \"-c\", \"echo $KEY\"]\nmemory = \"512MiB\"\ntimeout = \"15m\"\ncpus = 0.5\nnetwork = \"none\"\nretries = 1\nenv = {{ A = \"1\" }}\n[[tasks.ffmpeg.on_bucket]]\nbucket = \"media\"\nsuffix = \".mp4\"\n[tasks.plain]\nimage = \"busybox\"\n"
         );
         let spec = parse_manifest(&text, "strato.toml").unwrap();
-        let t = &spec.tasks[&FunctionName::new("ffmpeg").unwrap()];
+        let t = &spec.tasks[&TaskName::new("ffmpeg").unwrap()];
         assert_eq!(t.memory_bytes, 512 << 20);
         assert_eq!(t.timeout_ms, Some(900_000));
         assert_eq!(t.cpus_milli, Some(500));
@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(t.retries, 1);
         assert_eq!(t.on_bucket[0].suffix, ".mp4");
         assert_eq!(t.command.as_ref().unwrap().len(), 3);
-        let p = &spec.tasks[&FunctionName::new("plain").unwrap()];
+        let p = &spec.tasks[&TaskName::new("plain").unwrap()];
         assert_eq!(p.timeout_ms, None);
         assert_eq!(p.network, TaskNetwork::Platform);
         assert_eq!(p.retries, 0);
