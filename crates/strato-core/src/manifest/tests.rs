@@ -203,22 +203,21 @@ payload = "ping"
         "strato.toml",
     )
     .unwrap();
-    let name = |n: &str| FunctionName::new(n).unwrap();
-    let todo = &spec.queues[&name("todo")];
+    let todo = &spec.queues["todo"];
     assert_eq!(todo.visibility_timeout_ms, 45_000);
     assert_eq!(todo.max_receives, Some(crate::queue::DEFAULT_MAX_RECEIVES));
     assert_eq!(todo.max_message_bytes, 256 << 10);
     let consumer = todo.consumer.as_ref().unwrap();
     assert_eq!((consumer.target.name(), consumer.batch_size), ("work", 5));
-    assert_eq!(spec.queues[&name("dead")].retention_ms, 14 * 86_400_000);
-    let nightly = &spec.schedules[&name("nightly")];
+    assert_eq!(spec.queues["dead"].retention_ms, 14 * 86_400_000);
+    let nightly = &spec.schedules["nightly"];
     assert_eq!(nightly.payload, r#"{"full":true}"#);
     assert_eq!(nightly.overlap, crate::schedule::Overlap::QueueOne);
     assert_eq!(nightly.catch_up, crate::schedule::CatchUp::Latest);
-    let poke = &spec.schedules[&name("poke")];
+    let poke = &spec.schedules["poke"];
     assert_eq!(poke.every, crate::schedule::Every::Rate(30_000));
     assert_eq!(poke.payload, "ping");
-    let batch = &spec.tasks[&name("batch")];
+    let batch = &spec.tasks["batch"];
     assert_eq!(batch.retries, 1);
     assert!(batch.on_failure.is_some());
 }
