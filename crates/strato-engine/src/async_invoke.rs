@@ -444,26 +444,8 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
     let Some(destination) = destination else {
         return Vec::new();
     };
-    let payload = serde_json::from_slice::<serde_json::Value>(done.payload)
-        .unwrap_or_else(|_| String::from_utf8_lossy(done.payload).into_owned().into());
     let now = now_ms();
-    let record = serde_json::json!({
-        "version": "1.0",
-        "timestamp": crate::util::format_rfc3339_ms(now),
-        "requestContext": {
-            "requestId": done.invocation_id,
-            "functionArn": format!("strato:{}:{}", done.app, done.name),
-            "condition": if succeeded { "Success" } else { "RetriesExhausted" },
-            "approximateInvokeCount": done.attempt,
-        },
-        "requestPayload": payload,
-        "responseContext": {
-            "statusCode": done.http_status,
-            "exitCode": done.exit_code,
-            "functionError": done.error,
-        },
-    })
-    .to_string();
+    let record = destination_record(done, now);
     let (target, head, max_attempts, max_age_ms) = match destination {
         Destination::Function(name) => {
             let spec = platform
@@ -509,6 +491,32 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
         expires_ms: now + max_age_ms as i64,
         max_attempts,
     }]
+}
+
+/// Lambda's destination record for a settled invocation (or task run),
+/// as of `now_ms`: the request payload as JSON when it is JSON, else as a
+/// string.
+fn destination_record(done: &Outcome<'_>, now_ms: i64) -> String {
+    let payload = serde_json::from_slice::<serde_json::Value>(done.payload)
+        .unwrap_or_else(|_| String::from_utf8_lossy(done.payload).into_owned().into());
+    let succeeded = done.status == RunStatus::Succeeded;
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": crate::util::format_rfc3339_ms(now_ms),
+        "requestContext": {
+            "requestId": done.invocation_id,
+            "functionArn": format!("strato:{}:{}", done.app, done.name),
+            "condition": if succeeded { "Success" } else { "RetriesExhausted" },
+            "approximateInvokeCount": done.attempt,
+        },
+        "requestPayload": payload,
+        "responseContext": {
+            "statusCode": done.http_status,
+            "exitCode": done.exit_code,
+            "functionError": done.error,
+        },
+    })
+    .to_string()
 }
 
 /// Delivers a destination record to a webhook or starts a task with it;
@@ -741,6 +749,54 @@ mod tests {
                 ("x-custom".to_string(), "kept".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn destination_records_have_lambdas_shape() {
+        let done = Outcome {
+            app: "shop",
+            name: "resize",
+            on_success: &None,
+            on_failure: &None,
+            max_age_ms: 0,
+            invocation_id: "i1",
+            payload: br#"{"order": 7}"#,
+            attempt: 3,
+            status: RunStatus::Failed,
+            http_status: Some(500),
+            exit_code: None,
+            error: Some("function answered HTTP 500"),
+        };
+        let record: serde_json::Value =
+            serde_json::from_str(&destination_record(&done, 0)).unwrap();
+        assert_eq!(record["version"], "1.0");
+        assert_eq!(record["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(record["requestContext"]["requestId"], "i1");
+        assert_eq!(
+            record["requestContext"]["functionArn"],
+            "strato:shop:resize"
+        );
+        assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+        assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+        assert_eq!(record["requestPayload"]["order"], 7);
+        assert_eq!(record["responseContext"]["statusCode"], 500);
+        assert_eq!(
+            record["responseContext"]["functionError"],
+            "function answered HTTP 500"
+        );
+        // Success, and a payload that is not JSON: kept as a string.
+        let ok = Outcome {
+            status: RunStatus::Succeeded,
+            payload: b"plain text",
+            error: None,
+            exit_code: Some(0),
+            http_status: None,
+            ..done
+        };
+        let record: serde_json::Value = serde_json::from_str(&destination_record(&ok, 0)).unwrap();
+        assert_eq!(record["requestContext"]["condition"], "Success");
+        assert_eq!(record["requestPayload"], "plain text");
+        assert_eq!(record["responseContext"]["exitCode"], 0);
     }
 
     #[test]

@@ -468,26 +468,11 @@ async fn run_container(
     .map_err(|e| e.to_string())?;
 
     let o = &request.overrides;
-    // Docker's rules: a new entrypoint drops the image's CMD; a command
-    // replaces CMD.
-    let entrypoint_set = o.entrypoint.is_some() || spec.entrypoint.is_some();
-    let entrypoint = o
-        .entrypoint
-        .clone()
-        .or_else(|| spec.entrypoint.clone())
-        .unwrap_or_else(|| image.config.entrypoint.clone());
-    let command = o
-        .command
-        .clone()
-        .or_else(|| spec.command.clone())
-        .unwrap_or_else(|| {
-            if entrypoint_set {
-                Vec::new()
-            } else {
-                image.config.cmd.clone()
-            }
-        });
-    let args: Vec<String> = entrypoint.into_iter().chain(command).collect();
+    let args = container_args(
+        (&image.config.entrypoint, &image.config.cmd),
+        (spec.entrypoint.as_ref(), spec.command.as_ref()),
+        (o.entrypoint.as_ref(), o.command.as_ref()),
+    );
     if args.is_empty() {
         return Err(format!(
             "nothing to run: image {} has no ENTRYPOINT or CMD and the task sets no `command`",
@@ -567,6 +552,25 @@ async fn run_container(
         .map_err(|e| e.to_string())
 }
 
+/// What a container runs, by Docker's rules over the image's
+/// (ENTRYPOINT, CMD), the task's (entrypoint, command) and the run's
+/// overrides: the nearest entrypoint and the nearest command win, and an
+/// entrypoint set by the task or the run drops the image's CMD.
+fn container_args(
+    image: (&Vec<String>, &Vec<String>),
+    task: (Option<&Vec<String>>, Option<&Vec<String>>),
+    run: (Option<&Vec<String>>, Option<&Vec<String>>),
+) -> Vec<String> {
+    let entrypoint_set = run.0.or(task.0);
+    let entrypoint = entrypoint_set.unwrap_or(image.0);
+    let command = match run.1.or(task.1) {
+        Some(command) => command.as_slice(),
+        None if entrypoint_set.is_some() => &[],
+        None => image.1.as_slice(),
+    };
+    entrypoint.iter().chain(command).cloned().collect()
+}
+
 fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     if addr.ip().is_unspecified() {
         std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -610,5 +614,57 @@ pub(crate) async fn recover(platform: Arc<Platform>) {
         };
         tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
         finish(&platform, record, Vec::new(), retry, then_invoke).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_args;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn container_args_follow_dockers_entrypoint_and_cmd_rules() {
+        let (ep, cmd) = (v(&["/entry.sh"]), v(&["serve", "--port", "80"]));
+        let image = (&ep, &cmd);
+        // The image alone: ENTRYPOINT + CMD.
+        assert_eq!(
+            container_args(image, (None, None), (None, None)),
+            v(&["/entry.sh", "serve", "--port", "80"])
+        );
+        // A command replaces CMD and keeps ENTRYPOINT.
+        let job = v(&["job", "1"]);
+        assert_eq!(
+            container_args(image, (None, Some(&job)), (None, None)),
+            v(&["/entry.sh", "job", "1"])
+        );
+        // A new entrypoint drops the image's CMD...
+        let sh = v(&["/bin/sh", "-c"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), None), (None, None)),
+            v(&["/bin/sh", "-c"])
+        );
+        // ...but not a command given with it.
+        let script = v(&["echo hi"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), Some(&script)), (None, None)),
+            v(&["/bin/sh", "-c", "echo hi"])
+        );
+        // The run's overrides win over the task's.
+        let other = v(&["other"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), Some(&script)), (None, Some(&other))),
+            v(&["/bin/sh", "-c", "other"])
+        );
+        let run_ep = v(&["/run.sh"]);
+        assert_eq!(
+            container_args(image, (None, Some(&job)), (Some(&run_ep), None)),
+            v(&["/run.sh", "job", "1"])
+        );
+        // Nothing at all: nothing to run (the caller refuses it).
+        let none = Vec::new();
+        assert!(container_args((&none, &none), (None, None), (None, None)).is_empty());
     }
 }

@@ -446,3 +446,90 @@ impl futures::Stream for SyncStream {
             .map(|o| o.map(|r| r.map_err(std::io::Error::other)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(etag: &str, modified_ms: i64) -> ObjectMeta {
+        ObjectMeta {
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1,
+            etag: format!("\"{etag}\""),
+            content_type: None,
+            headers: BTreeMap::new(),
+            blob: String::new(),
+            modified_ms,
+            inline: None,
+        }
+    }
+
+    fn tag(value: &str) -> ETagCondition {
+        ETagCondition::parse_http_header(format!("\"{value}\"").as_bytes()).unwrap()
+    }
+
+    /// The S3 error code a check gives, or "ok".
+    fn verdict(
+        meta: &ObjectMeta,
+        if_match: Option<ETagCondition>,
+        if_none_match: Option<ETagCondition>,
+        modified_since: Option<i64>,
+        unmodified_since: Option<i64>,
+    ) -> String {
+        match check_conditions(
+            meta,
+            if_match.as_ref(),
+            if_none_match.as_ref(),
+            modified_since.map(timestamp_ms).as_ref(),
+            unmodified_since.map(timestamp_ms).as_ref(),
+        ) {
+            Ok(()) => "ok".into(),
+            Err(e) => e.code().as_str().to_string(),
+        }
+    }
+
+    #[test]
+    fn etag_conditions_follow_s3() {
+        let o = object("abc", 10_000);
+        assert_eq!(verdict(&o, Some(tag("abc")), None, None, None), "ok");
+        assert_eq!(
+            verdict(&o, Some(ETagCondition::Any), None, None, None),
+            "ok"
+        );
+        assert_eq!(
+            verdict(&o, Some(tag("xyz")), None, None, None),
+            "PreconditionFailed"
+        );
+        assert_eq!(
+            verdict(&o, None, Some(tag("abc")), None, None),
+            "NotModified"
+        );
+        assert_eq!(
+            verdict(&o, None, Some(ETagCondition::Any), None, None),
+            "NotModified"
+        );
+        assert_eq!(verdict(&o, None, Some(tag("xyz")), None, None), "ok");
+    }
+
+    #[test]
+    fn date_conditions_compare_whole_seconds_and_yield_to_etags() {
+        // Modified at 10.5 s: S3 keeps whole seconds, so 10 s counts as
+        // "not modified since".
+        let o = object("abc", 10_500);
+        assert_eq!(verdict(&o, None, None, Some(10_000), None), "NotModified");
+        assert_eq!(verdict(&o, None, None, Some(9_000), None), "ok");
+        assert_eq!(verdict(&o, None, None, None, Some(10_000)), "ok");
+        assert_eq!(
+            verdict(&o, None, None, None, Some(9_000)),
+            "PreconditionFailed"
+        );
+        // If-Match wins over If-Unmodified-Since, If-None-Match over
+        // If-Modified-Since (RFC 7232 section 6, as S3 does).
+        assert_eq!(verdict(&o, Some(tag("abc")), None, None, Some(9_000)), "ok");
+        assert_eq!(
+            verdict(&o, None, Some(tag("xyz")), Some(10_000), None),
+            "ok"
+        );
+    }
+}

@@ -38,51 +38,167 @@ impl Buckets {
         req: &ListRequest,
     ) -> Result<ListPage, BucketError> {
         self.bucket(bucket, scope)?;
-        let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
-        let rollup = |key: &str| -> Option<String> {
-            let d = delimiter?;
-            let rest = key.strip_prefix(req.prefix.as_str())?;
-            rest.find(d)
-                .map(|i| key[..req.prefix.len() + i + d.len()].to_string())
-        };
-        let mut after = match rollup(&req.start_after) {
-            Some(cp) => format!("{cp}{PAST}"),
-            None => req.start_after.clone(),
-        };
-        let mut page = ListPage::default();
-        let max = req.max_keys;
-        'scan: loop {
-            let batch = self
-                .store
-                .list_objects(bucket, &req.prefix, &after, 1000)
-                .await?;
-            if batch.is_empty() {
-                break;
+        let (store, prefix) = (&self.store, req.prefix.as_str());
+        list_page(req, |after: String| async move {
+            Ok(store.list_objects(bucket, prefix, &after, 1000).await?)
+        })
+        .await
+    }
+}
+
+/// One page of `req`, reading keys in order through `fetch` (the next keys
+/// under the prefix after the one given, in byte order; empty at the end).
+/// The store is passed in so S3's roll-up and resume rules are tested
+/// without one.
+async fn list_page<F, Fut>(req: &ListRequest, mut fetch: F) -> Result<ListPage, BucketError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<ObjectMeta>, BucketError>>,
+{
+    let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
+    let rollup = |key: &str| -> Option<String> {
+        let d = delimiter?;
+        let rest = key.strip_prefix(req.prefix.as_str())?;
+        rest.find(d)
+            .map(|i| key[..req.prefix.len() + i + d.len()].to_string())
+    };
+    let mut after = match rollup(&req.start_after) {
+        Some(cp) => format!("{cp}{PAST}"),
+        None => req.start_after.clone(),
+    };
+    let mut page = ListPage::default();
+    let max = req.max_keys;
+    'scan: loop {
+        let batch = fetch(after.clone()).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for object in batch {
+            if page.objects.len() + page.common_prefixes.len() == max {
+                page.truncated = true;
+                break 'scan;
             }
-            for object in batch {
-                if page.objects.len() + page.common_prefixes.len() == max {
-                    page.truncated = true;
-                    break 'scan;
+            match rollup(&object.key) {
+                Some(cp) => {
+                    after = format!("{cp}{PAST}");
+                    page.next = Some(cp.clone());
+                    page.common_prefixes.push(cp);
+                    // Everything else under this prefix is rolled up.
+                    continue 'scan;
                 }
-                match rollup(&object.key) {
-                    Some(cp) => {
-                        after = format!("{cp}{PAST}");
-                        page.next = Some(cp.clone());
-                        page.common_prefixes.push(cp);
-                        // Everything else under this prefix is rolled up.
-                        continue 'scan;
-                    }
-                    None => {
-                        after = object.key.clone();
-                        page.next = Some(object.key.clone());
-                        page.objects.push(object);
-                    }
+                None => {
+                    after = object.key.clone();
+                    page.next = Some(object.key.clone());
+                    page.objects.push(object);
                 }
             }
         }
-        if max == 0 {
-            page.truncated = false;
+    }
+    if max == 0 {
+        page.truncated = false;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `keys` as a store would serve them: sorted, under `prefix`, after
+    /// the key given, two at a time (so pages span several fetches).
+    async fn list(keys: &[&str], req: ListRequest) -> ListPage {
+        let mut sorted: Vec<&str> = keys.to_vec();
+        sorted.sort();
+        let fetches = std::cell::Cell::new(0);
+        let page = list_page(&req, |after: String| {
+            fetches.set(fetches.get() + 1);
+            assert!(fetches.get() < 100, "listing does not end");
+            let batch = sorted
+                .iter()
+                .filter(|k| k.starts_with(&req.prefix) && **k > after.as_str())
+                .take(2)
+                .map(|k| ObjectMeta {
+                    bucket: "b".into(),
+                    key: k.to_string(),
+                    size: 0,
+                    etag: String::new(),
+                    content_type: None,
+                    headers: Default::default(),
+                    blob: String::new(),
+                    modified_ms: 0,
+                    inline: None,
+                })
+                .collect();
+            std::future::ready(Ok(batch))
+        })
+        .await
+        .unwrap();
+        page
+    }
+
+    fn req(prefix: &str, delimiter: Option<&str>, start_after: &str, max: usize) -> ListRequest {
+        ListRequest {
+            prefix: prefix.into(),
+            delimiter: delimiter.map(str::to_string),
+            start_after: start_after.into(),
+            max_keys: max,
         }
-        Ok(page)
+    }
+
+    fn keys(page: &ListPage) -> Vec<&str> {
+        page.objects.iter().map(|o| o.key.as_str()).collect()
+    }
+
+    const KEYS: &[&str] = &[
+        "a.txt",
+        "photos/2024/a.jpg",
+        "photos/2024/b.jpg",
+        "photos/2025/c.jpg",
+        "photos/top.jpg",
+        "videos/v.mp4",
+        "z.txt",
+    ];
+
+    #[tokio::test]
+    async fn a_delimiter_rolls_keys_up_into_common_prefixes() {
+        let page = list(KEYS, req("", Some("/"), "", 1000)).await;
+        assert_eq!(keys(&page), ["a.txt", "z.txt"]);
+        assert_eq!(page.common_prefixes, ["photos/", "videos/"]);
+        assert!(!page.truncated);
+
+        let page = list(KEYS, req("photos/", Some("/"), "", 1000)).await;
+        assert_eq!(keys(&page), ["photos/top.jpg"]);
+        assert_eq!(page.common_prefixes, ["photos/2024/", "photos/2025/"]);
+    }
+
+    #[tokio::test]
+    async fn pages_count_prefixes_and_keys_and_resume_past_a_whole_prefix() {
+        let first = list(KEYS, req("", Some("/"), "", 2)).await;
+        assert_eq!(keys(&first), ["a.txt"]);
+        assert_eq!(first.common_prefixes, ["photos/"]);
+        assert!(first.truncated);
+        assert_eq!(first.next.as_deref(), Some("photos/"));
+        // Resuming after a common prefix skips everything under it.
+        let second = list(KEYS, req("", Some("/"), "photos/", 2)).await;
+        assert_eq!(second.common_prefixes, ["videos/"]);
+        assert_eq!(keys(&second), ["z.txt"]);
+        assert!(!second.truncated);
+    }
+
+    #[tokio::test]
+    async fn without_a_delimiter_every_key_is_listed_in_order() {
+        let page = list(KEYS, req("photos/", None, "photos/2024/a.jpg", 1000)).await;
+        assert_eq!(
+            keys(&page),
+            ["photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg"]
+        );
+        assert!(page.common_prefixes.is_empty());
+        // A multi-character delimiter, and max-keys 0.
+        // (the delimiter is looked for after the prefix)
+        let page = list(KEYS, req("photos/", Some("4/"), "", 1000)).await;
+        assert_eq!(page.common_prefixes, ["photos/2024/"]);
+        assert_eq!(keys(&page), ["photos/2025/c.jpg", "photos/top.jpg"]);
+        let empty = list(KEYS, req("", None, "", 0)).await;
+        assert!(empty.objects.is_empty() && !empty.truncated);
     }
 }
