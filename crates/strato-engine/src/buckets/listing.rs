@@ -110,7 +110,7 @@ mod tests {
         let mut sorted: Vec<&str> = keys.to_vec();
         sorted.sort();
         let fetches = std::cell::Cell::new(0);
-        let page = list_page(&req, |after: String| {
+        list_page(&req, |after: String| {
             fetches.set(fetches.get() + 1);
             assert!(fetches.get() < 100, "listing does not end");
             let batch = sorted
@@ -132,8 +132,7 @@ mod tests {
             std::future::ready(Ok(batch))
         })
         .await
-        .unwrap();
-        page
+        .unwrap()
     }
 
     fn req(prefix: &str, delimiter: Option<&str>, start_after: &str, max: usize) -> ListRequest {
