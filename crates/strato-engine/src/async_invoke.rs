@@ -15,8 +15,8 @@
 //! a task, or a webhook) in that transaction too.
 
 use crate::invoke::{InvokeError, RunContext};
+use crate::live::LiveFunction;
 use crate::platform::Platform;
-use crate::routing::LiveFunction;
 use crate::util::{backoff, now_ms};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -45,9 +45,29 @@ pub(crate) const LEASE_MS: i64 = 30_000;
 /// How often the heartbeat renews the leases of work in hand.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// The async invocations component's own state.
+pub(crate) struct Invocations {
+    /// Invocations this process holds; their leases are renewed.
+    in_hand: InHand,
+    /// Accepted invocations on their way to the store.
+    enqueuer: EnqueueSender,
+}
+
+impl Invocations {
+    /// The component, and the receiving end its enqueuer task drains.
+    pub(crate) fn new() -> (Invocations, EnqueueReceiver) {
+        let (enqueuer, enqueued) = tokio::sync::mpsc::unbounded_channel();
+        let invocations = Invocations {
+            in_hand: InHand::default(),
+            enqueuer,
+        };
+        (invocations, enqueued)
+    }
+}
+
 /// Invocations this process holds (waiting for a slot or running).
 #[derive(Default)]
-pub(crate) struct InHand {
+struct InHand {
     ids: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -57,6 +77,7 @@ struct HandGuard(Arc<Platform>, String);
 impl HandGuard {
     fn hold(platform: &Arc<Platform>, id: &str) -> HandGuard {
         platform
+            .invocations
             .in_hand
             .ids
             .lock()
@@ -84,6 +105,7 @@ impl InHand {
 impl Drop for HandGuard {
     fn drop(&mut self) {
         self.0
+            .invocations
             .in_hand
             .ids
             .lock()
@@ -102,7 +124,7 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
-        let ids = platform.in_hand.all();
+        let ids = platform.invocations.in_hand.all();
         if ids.is_empty() {
             continue;
         }
@@ -118,17 +140,13 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
 
 /// Accepted invocations on their way to the store, each with whom to
 /// tell once it is committed.
-pub(crate) type EnqueueSender =
+type EnqueueSender =
     tokio::sync::mpsc::UnboundedSender<(Vec<NewInvocation>, oneshot::Sender<Result<(), String>>)>;
-type EnqueueReceiver =
+pub(crate) type EnqueueReceiver =
     tokio::sync::mpsc::UnboundedReceiver<(Vec<NewInvocation>, oneshot::Sender<Result<(), String>>)>;
 
 /// Most callers one enqueue transaction serves.
 const ENQUEUE_BATCH: usize = 512;
-
-pub(crate) fn enqueue_channel() -> (EnqueueSender, EnqueueReceiver) {
-    tokio::sync::mpsc::unbounded_channel()
-}
 
 /// Runs until the platform is dropped: commits accepted invocations in
 /// batches (whatever arrived while the previous batch was committing,
@@ -250,7 +268,7 @@ impl Platform {
         let new: Vec<NewInvocation> = requests
             .into_iter()
             .map(|(head, body)| NewInvocation {
-                id: format!("i{}", &self.next_run_id()[1..]),
+                id: self.runs.next_id('i'),
                 app: function.app.clone(),
                 target: function.name.clone(),
                 priority,
@@ -266,7 +284,8 @@ impl Platform {
         // dispatches them; if the caller goes away mid-way (a client
         // disconnecting), committed invocations are still dispatched now.
         let (tell, committed) = oneshot::channel();
-        self.enqueuer
+        self.invocations
+            .enqueuer
             .send((new, tell))
             .map_err(|_| InvokeError::Storage("the server is stopping".into()))?;
         committed
@@ -369,7 +388,7 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
                 CLAIM_BATCH
             } else {
                 MAX_IN_HAND
-                    .saturating_sub(platform.in_hand.len())
+                    .saturating_sub(platform.invocations.in_hand.len())
                     .min(CLAIM_BATCH)
             };
             first = false;
@@ -449,10 +468,8 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
     let (target, head, max_attempts, max_age_ms) = match destination {
         Destination::Function(name) => {
             let spec = platform
-                .routing
-                .load()
-                .functions
-                .get(&(done.app.to_string(), name.clone()))
+                .live()
+                .function(done.app, name)
                 .map(|f| (f.spec.retries + 1, f.spec.max_age_ms));
             let (attempts, age) = spec.unwrap_or((DESTINATION_ATTEMPTS, done.max_age_ms));
             (name.clone(), InvocationHead::json_post("/"), attempts, age)
@@ -481,7 +498,7 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
         ),
     };
     vec![NewInvocation {
-        id: format!("i{}", &platform.next_run_id()[1..]),
+        id: platform.runs.next_id('i'),
         app: done.app.to_string(),
         target,
         priority: Priority::Normal,
@@ -606,10 +623,8 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     }
     let now = now_ms();
     let function = platform
-        .routing
-        .load()
-        .functions
-        .get(&(invocation.app.clone(), invocation.target.clone()))
+        .live()
+        .function(&invocation.app, &invocation.target)
         .cloned();
     let Some(function) = function else {
         settle_without_running(&platform, &invocation, "the function is no longer deployed");
@@ -695,12 +710,12 @@ fn rebuild_request(
 /// Ends an invocation that cannot run, with a failed run saying why.
 fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &str) {
     tracing::warn!(invocation = %invocation.id, why, "async invocation given up");
-    platform.recorder.record(FinishedRun {
+    platform.runs.record(FinishedRun {
         completes_event: None,
         completes_invocation: Some(invocation.id.clone()),
         then_invoke: Vec::new(),
         record: RunRecord {
-            id: platform.next_run_id(),
+            id: platform.runs.next_id('r'),
             app: invocation.app.clone(),
             function: invocation.target.clone(),
             revision: 0,

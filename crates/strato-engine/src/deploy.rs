@@ -6,12 +6,11 @@
 //! `Arc<LiveFunction>` and finish on the old revision.
 
 use crate::buckets::{BucketError, ListRequest, Scope};
+use crate::live::LiveApp;
 use crate::platform::Platform;
-use crate::routing::Routing;
 use crate::util::now_ms;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use strato_core::RevisionSpec;
@@ -103,9 +102,9 @@ impl Platform {
     }
 
     fn check_routes(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
-        let routing = self.routing.load();
+        let live = self.live();
         for (route, function) in spec.routes() {
-            for other in routing.functions.values() {
+            for other in live.functions.values() {
                 if other.app == spec.app.as_str() {
                     continue;
                 }
@@ -152,7 +151,7 @@ impl Platform {
         let _guard = self.deploy_lock.lock().await;
         let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
-            if self.images.resolve(&t.image).is_err() {
+            if self.tasks.images().resolve(&t.image).is_err() {
                 return Err(DeployError::MissingImage {
                     task: name.to_string(),
                     image: t.image.clone(),
@@ -167,16 +166,13 @@ impl Platform {
                 });
             }
         }
-        // Compiles (or loads from the cache) off the async threads.
-        let previous: HashMap<_, _> = self.routing.load().functions.clone();
-        let mut prepared = Vec::new();
-        for (name, f) in &spec.functions {
-            // The revision number is filled in after storing; 0 for now.
-            let live = self
-                .live_function(spec.app.as_str(), name.as_str(), 0, f, &previous)
-                .await?;
-            prepared.push(live);
-        }
+        // Every function is ready before anything changes; the revision
+        // number is filled in once stored (0 until then).
+        let app = spec.app.as_str();
+        let previous = self.live().apps.get(app).cloned();
+        let prepared = self
+            .prepare_functions(&spec, 0, previous.as_deref(), true)
+            .await?;
 
         // Buckets the new revision drops go first: a non-empty one stops
         // the deploy before anything changed.
@@ -202,25 +198,28 @@ impl Platform {
             .deploy_revision(&spec, now_ms())
             .await
             .map_err(storage)?;
-        let fresh = prepared.into_iter().map(|f| {
-            let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
-            f.revision = number;
-            Arc::new(f)
-        });
-        let tasks = spec
-            .tasks
-            .iter()
-            .map(|(name, t)| crate::tasks::LiveTask {
-                app: spec.app.to_string(),
-                name: name.to_string(),
-                revision: number,
-                spec: t.clone(),
+        let functions = prepared
+            .into_iter()
+            .map(|f| {
+                let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
+                f.revision = number;
+                Arc::new(f)
             })
             .collect();
-        self.swap_app(spec.app.as_str(), fresh.collect(), tasks);
-        self.set_app_queues(spec.app.as_str(), Some(&spec.queues));
-        self.set_app_schedules(spec.app.as_str(), now_ms(), Some(&spec.schedules));
-        self.counters.deploys.fetch_add(1, Ordering::Relaxed);
+        let schedules = crate::assemble::app_schedules(&spec, previous.as_deref(), now_ms());
+        let dropped_queues = dropped_queues(previous.as_deref(), Some(&spec));
+        self.swap_app(
+            app,
+            Some(LiveApp {
+                name: app.to_string(),
+                revision: number,
+                spec: spec.clone(),
+                functions,
+                schedules,
+            }),
+        );
+        self.queues_changed(app, dropped_queues);
+        self.runs.counters.deploys.fetch_add(1, Ordering::Relaxed);
         tracing::info!(app = %spec.app, revision = number, "deployed");
         Ok((number, plan))
     }
@@ -261,9 +260,9 @@ impl Platform {
         if !self.store.destroy_app(app).await.map_err(storage)? {
             return Err(DeployError::NoSuchApp(app.to_string()));
         }
-        self.swap_app(app, Vec::new(), Vec::new());
-        self.set_app_queues(app, None);
-        self.set_app_schedules(app, 0, None);
+        let previous = self.live().apps.get(app).cloned();
+        self.swap_app(app, None);
+        self.queues_changed(app, dropped_queues(previous.as_deref(), None));
         tracing::info!(app, "destroyed");
         Ok(())
     }
@@ -275,26 +274,18 @@ impl Platform {
             Err(e) => Err(storage(e)),
         }
     }
+}
 
-    fn swap_app(
-        &self,
-        app: &str,
-        functions: Vec<Arc<crate::routing::LiveFunction>>,
-        tasks: Vec<crate::tasks::LiveTask>,
-    ) {
-        let mut live_tasks: HashMap<_, _> = self
-            .tasks
-            .load()
-            .iter()
-            .filter(|((a, _), _)| a != app)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for t in tasks {
-            live_tasks.insert((t.app.clone(), t.name.clone()), t);
-        }
-        self.tasks.store(Arc::new(live_tasks));
-        let current = self.routing.load();
-        let kept = current.functions.values().filter(|f| f.app != app).cloned();
-        self.set_routing(Routing::build(kept.chain(functions)));
-    }
+/// Queues the app had and `next` no longer declares (`None`: all of them).
+fn dropped_queues(previous: Option<&LiveApp>, next: Option<&RevisionSpec>) -> Vec<String> {
+    let Some(previous) = previous else {
+        return Vec::new();
+    };
+    previous
+        .spec
+        .queues
+        .keys()
+        .filter(|q| next.is_none_or(|n| !n.queues.contains_key(q.as_str())))
+        .map(|q| q.to_string())
+        .collect()
 }

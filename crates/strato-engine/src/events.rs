@@ -65,10 +65,8 @@ pub(crate) async fn run_deliverer(
 /// exponential backoff, until the function's retries are used up.
 async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let function = platform
-        .routing
-        .load()
-        .functions
-        .get(&(event.app.clone(), event.function.clone()))
+        .live()
+        .function(&event.app, &event.function)
         .cloned();
     if function.is_none()
         && let Some(task) = platform.live_task(&event.app, &event.function)
@@ -137,7 +135,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
 /// its own retries from there).
 async fn deliver_to_task(
     platform: &Arc<Platform>,
-    task: &crate::tasks::LiveTask,
+    task: &crate::live::LiveTask,
     event: &BucketEvent,
 ) {
     let mut overrides = crate::tasks::TaskOverrides::default();

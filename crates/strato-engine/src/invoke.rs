@@ -1,8 +1,8 @@
 //! Running functions: gateway routing, control-API invokes, concurrency
 //! limits, and recording each run.
 
+use crate::live::LiveFunction;
 use crate::platform::Platform;
-use crate::routing::LiveFunction;
 use crate::util::now_ms;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ impl Platform {
         B::Error: Into<BodyError>,
     {
         let function = self
-            .routing
+            .live
             .load()
             .routes
             .lookup(request.uri().path())
@@ -179,7 +179,7 @@ impl Platform {
         name: &str,
         only_app: Option<&str>,
     ) -> Result<Arc<LiveFunction>, InvokeError> {
-        let function = match self.routing.load().find(name) {
+        let function = match self.live().find_function(name) {
             Ok(f) => f,
             Err(candidates) if candidates.is_empty() => {
                 return Err(InvokeError::NoSuchFunction(name.to_string()));
@@ -209,7 +209,7 @@ impl Platform {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BodyError>,
     {
-        let run_id = self.next_run_id();
+        let run_id = self.runs.next_id('r');
         let started_at_ms = now_ms();
         let started = Instant::now();
 
@@ -234,7 +234,7 @@ impl Platform {
                 match waited {
                     Ok(Ok(p)) => p,
                     _ => {
-                        self.counters.count(RunStatus::Throttled);
+                        self.runs.counters.count(RunStatus::Throttled);
                         let mut response =
                             text_response(429, "function is at its concurrency limit; retry later");
                         response
@@ -268,7 +268,7 @@ impl Platform {
         limits
             .extra_env
             .push(("STRATO_RUN_ID".into(), run_id.clone()));
-        self.run_started();
+        self.runs.started();
         let prepared = function.prepared.clone();
         let this = self.clone();
         let record_id = run_id.clone();
@@ -288,7 +288,7 @@ impl Platform {
                 OutcomeStatus::TimedOut => RunStatus::TimedOut,
                 OutcomeStatus::OomKilled => RunStatus::OomKilled,
             };
-            this.counters.count(status);
+            this.runs.counters.count(status);
             this.record(
                 &function,
                 &record_id,
@@ -301,7 +301,7 @@ impl Platform {
                 outcome.cold_start,
                 outcome.logs,
             );
-            this.run_finished();
+            this.runs.finished();
         };
         let mut response = prepared
             .invoke(Invocation {
@@ -361,7 +361,7 @@ impl Platform {
             ),
             None => Vec::new(),
         };
-        self.recorder.record(FinishedRun {
+        self.runs.record(FinishedRun {
             completes_event,
             completes_invocation,
             then_invoke,

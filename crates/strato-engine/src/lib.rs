@@ -22,15 +22,17 @@
 //! `strato_store::Store`, functions through the executors the binary hands
 //! it, container tasks through `strato_oci`.
 
+mod assemble;
 mod async_invoke;
 pub mod buckets;
 mod deploy;
 pub mod events;
 mod invoke;
+mod live;
 mod platform;
 pub mod queues;
-mod routing;
 mod run_env;
+mod runs;
 pub mod schedules;
 mod slots;
 mod tasks;

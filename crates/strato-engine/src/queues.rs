@@ -11,6 +11,7 @@
 //! messages hidden, so a long task does not see its batch delivered twice.
 
 use crate::invoke::RunContext;
+use crate::live::Key;
 use crate::platform::Platform;
 use crate::util::{CloudEvent, now_ms};
 use http_body_util::BodyExt;
@@ -61,15 +62,19 @@ pub struct QueueInfo {
     pub consumer: Option<String>,
 }
 
-/// Wakes receivers and consumers of a queue when messages arrive.
+/// The queues component's own state: what wakes receivers, and the
+/// consumer loops running.
 #[derive(Default)]
-pub(crate) struct QueueSignals {
-    by_queue: Mutex<HashMap<(String, String), Arc<Notify>>>,
+pub(crate) struct Queues {
+    /// Wakes receivers and consumers of a queue when messages arrive.
+    signals: Mutex<HashMap<Key, Arc<Notify>>>,
+    /// Running consumer loops, by (app, queue).
+    consumers: Mutex<HashMap<Key, tokio::task::JoinHandle<()>>>,
 }
 
-impl QueueSignals {
-    fn get(&self, app: &str, queue: &str) -> Arc<Notify> {
-        self.by_queue
+impl Queues {
+    fn signal(&self, app: &str, queue: &str) -> Arc<Notify> {
+        self.signals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry((app.to_string(), queue.to_string()))
@@ -85,9 +90,8 @@ fn storage(e: impl std::fmt::Display) -> QueueError {
 impl Platform {
     /// The live spec of a queue.
     pub fn live_queue(&self, app: &str, queue: &str) -> Result<QueueSpec, QueueError> {
-        self.queues
-            .load()
-            .get(&(app.to_string(), queue.to_string()))
+        self.live()
+            .queue(app, queue)
             .cloned()
             .ok_or_else(|| QueueError::NoSuchQueue {
                 app: app.into(),
@@ -128,7 +132,7 @@ impl Platform {
                 None => spec.delay_ms as i64,
             };
             messages.push(NewMessage {
-                id: format!("m{}", &self.next_run_id()[1..]),
+                id: self.runs.next_id('m'),
                 body: entry.body,
                 visible_ms: now + delay,
                 expires_ms: now + spec.retention_ms as i64,
@@ -139,7 +143,7 @@ impl Platform {
             .send_messages(app, queue, &messages, now)
             .await
             .map_err(storage)?;
-        self.queue_signals.get(app, queue).notify_waiters();
+        self.queues.signal(app, queue).notify_waiters();
         Ok(ids)
     }
 
@@ -164,7 +168,7 @@ impl Platform {
             policy.visibility_ms = v.as_millis() as i64;
         }
         let deadline = tokio::time::Instant::now() + wait.min(MAX_RECEIVE_WAIT);
-        let signal = self.queue_signals.get(app, queue);
+        let signal = self.queues.signal(app, queue);
         loop {
             // Register before looking, so a send in between still wakes us.
             let woken = signal.notified();
@@ -233,7 +237,7 @@ impl Platform {
             .await
             .map_err(storage)?;
         if timeout.is_zero() {
-            self.queue_signals.get(app, queue).notify_waiters();
+            self.queues.signal(app, queue).notify_waiters();
         }
         Ok(changed)
     }
@@ -252,8 +256,8 @@ impl Platform {
             .await
             .map_err(storage)?;
         // Wake whoever consumes the queues they went back to.
-        for (key, _) in self.queues.load().iter().filter(|(k, _)| k.0 == app) {
-            self.queue_signals.get(&key.0, &key.1).notify_waiters();
+        for (a, q) in self.live().queues.keys().filter(|(a, _)| a == app) {
+            self.queues.signal(a, q).notify_waiters();
         }
         Ok(moved)
     }
@@ -261,8 +265,8 @@ impl Platform {
     /// Every live queue (of `app`, if given) with its depth.
     pub async fn list_queues(&self, app: Option<&str>) -> Result<Vec<QueueInfo>, QueueError> {
         let mut keys: Vec<(String, String)> = self
+            .live()
             .queues
-            .load()
             .keys()
             .filter(|(a, _)| app.is_none_or(|want| a == want))
             .cloned()
@@ -295,29 +299,9 @@ impl Platform {
         })
     }
 
-    /// Makes an app's queues live (or removes them, `None`): consumers
-    /// start and stop to match, and a queue no longer declared loses its
-    /// messages.
-    pub(crate) fn set_app_queues(
-        self: &Arc<Self>,
-        app: &str,
-        queues: Option<&std::collections::BTreeMap<strato_core::QueueName, QueueSpec>>,
-    ) {
-        let current = self.queues.load();
-        let mut next: HashMap<_, _> = current
-            .iter()
-            .filter(|((a, _), _)| a != app)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (name, spec) in queues.into_iter().flatten() {
-            next.insert((app.to_string(), name.to_string()), spec.clone());
-        }
-        let dropped: Vec<String> = current
-            .keys()
-            .filter(|(a, q)| a == app && !next.contains_key(&(a.clone(), q.clone())))
-            .map(|(_, q)| q.clone())
-            .collect();
-        self.queues.store(Arc::new(next));
+    /// After a deploy or destroy of `app`: queues it no longer declares
+    /// lose their messages, and its consumers restart to match.
+    pub(crate) fn queues_changed(self: &Arc<Self>, app: &str, dropped: Vec<String>) {
         for queue in dropped {
             let store = self.store.clone();
             let app = app.to_string();
@@ -331,15 +315,19 @@ impl Platform {
     }
 
     /// Stops an app's consumers and starts those its live queues ask for.
-    fn restart_consumers(self: &Arc<Self>, app: &str) {
-        let mut consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn restart_consumers(self: &Arc<Self>, app: &str) {
+        let mut consumers = self
+            .queues
+            .consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         consumers.retain(|(a, _), handle| {
             if a == app {
                 handle.abort();
             }
             a != app
         });
-        for ((a, q), spec) in self.queues.load().iter() {
+        for ((a, q), spec) in self.live().queues.iter() {
             if a != app {
                 continue;
             }
@@ -383,7 +371,7 @@ async fn consume(
         let Some(platform) = platform.upgrade() else {
             return;
         };
-        let signal = platform.queue_signals.get(&app, &queue);
+        let signal = platform.queues.signal(&app, &queue);
         let woken = signal.notified();
         match platform
             .receive_once(&app, &queue, consumer.batch_size as usize, &policy)
@@ -502,13 +490,7 @@ impl Delivery {
 
     /// Runs the function with the batch; the receipts it handled.
     async fn to_function(&self, name: &str, event: serde_json::Value) -> Vec<String> {
-        let function = self
-            .platform
-            .routing
-            .load()
-            .functions
-            .get(&(self.app.clone(), name.to_string()))
-            .cloned();
+        let function = self.platform.live().function(&self.app, name).cloned();
         let Some(function) = function else {
             tracing::warn!(app = %self.app, queue = %self.queue, function = name, "consumer function is not deployed");
             return Vec::new();

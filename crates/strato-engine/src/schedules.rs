@@ -10,12 +10,11 @@
 //! slot that fires when the previous ends, `allow` fires anyway.
 
 use crate::async_invoke::{InvocationHead, TASK_TARGET};
+use crate::live::LiveSchedule;
 use crate::platform::Platform;
 use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use strato_core::ScheduleName;
 use strato_core::invocation::Priority;
 use strato_core::schedule::{Overlap, ScheduleSpec, ScheduleTarget, SlotAction, decide_overlap};
 use strato_core::{RunStatus, Trigger};
@@ -25,14 +24,6 @@ use strato_store::{NewInvocation, NewMessage, SlotOutcome, SlotWork, StoreError}
 const TICK: Duration = Duration::from_millis(250);
 /// How many next fire times `strato schedules` shows.
 const NEXT_SHOWN: usize = 3;
-
-/// A schedule of a live revision.
-#[derive(Debug, Clone)]
-pub(crate) struct LiveSchedule {
-    pub spec: ScheduleSpec,
-    /// Slots before this never fire (the deploy that created it).
-    pub since_ms: i64,
-}
 
 /// A schedule as `strato schedules` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -51,39 +42,12 @@ pub struct ScheduleInfo {
 }
 
 impl Platform {
-    /// Makes an app's schedules live (or removes them, `None`). Schedules
-    /// kept from the live revision keep when they started.
-    pub(crate) fn set_app_schedules(
-        &self,
-        app: &str,
-        since_ms: i64,
-        schedules: Option<&BTreeMap<ScheduleName, ScheduleSpec>>,
-    ) {
-        let current = self.schedules.load();
-        let mut next: HashMap<_, _> = current
-            .iter()
-            .filter(|((a, _), _)| a != app)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (name, spec) in schedules.into_iter().flatten() {
-            let key = (app.to_string(), name.to_string());
-            let since_ms = current.get(&key).map_or(since_ms, |old| old.since_ms);
-            next.insert(
-                key,
-                LiveSchedule {
-                    spec: spec.clone(),
-                    since_ms,
-                },
-            );
-        }
-        self.schedules.store(Arc::new(next));
-    }
-
     /// Every live schedule (of `app`, if given) with its next fire times.
     pub async fn list_schedules(&self, app: Option<&str>) -> Result<Vec<ScheduleInfo>, StoreError> {
         let now = now_ms();
-        let schedules = self.schedules.load();
-        let mut keys: Vec<_> = schedules
+        let live = self.live();
+        let mut keys: Vec<_> = live
+            .schedules
             .iter()
             .filter(|((a, _), _)| app.is_none_or(|want| a == want))
             .collect();
@@ -126,9 +90,9 @@ impl Platform {
 
     /// Fires what is due at `now` for every live schedule.
     async fn tick_schedules(self: &Arc<Self>, now: i64) {
-        let schedules = self.schedules.load();
-        for ((app, name), live) in schedules.iter() {
-            if let Err(e) = self.tick_schedule(app, name, live, now).await {
+        let live = self.live();
+        for ((app, name), schedule) in live.schedules.iter() {
+            if let Err(e) = self.tick_schedule(app, name, schedule, now).await {
                 tracing::error!(app, schedule = name, error = %e, "firing a schedule");
             }
         }
@@ -235,7 +199,7 @@ impl Platform {
         slot: i64,
         now: i64,
     ) -> SlotWork {
-        let id = format!("i{}", &self.next_run_id()[1..]);
+        let id = self.runs.next_id('i');
         let detail = serde_json::from_str::<serde_json::Value>(&spec.payload)
             .unwrap_or_else(|_| spec.payload.clone().into());
         // EventBridge Scheduler's event shape.
@@ -278,10 +242,8 @@ impl Platform {
                 }
                 .headers();
                 let (attempts, age) = self
-                    .routing
-                    .load()
-                    .functions
-                    .get(&(app.to_string(), f.clone()))
+                    .live()
+                    .function(app, f)
                     .map_or((1, strato_core::invocation::DEFAULT_MAX_AGE_MS), |l| {
                         (l.spec.retries + 1, l.spec.max_age_ms)
                     });
@@ -300,9 +262,8 @@ impl Platform {
             }
             ScheduleTarget::Queue(q) => {
                 let retention = self
-                    .queues
-                    .load()
-                    .get(&(app.to_string(), q.clone()))
+                    .live()
+                    .queue(app, q)
                     .map_or(strato_core::queue::DEFAULT_RETENTION_MS, |s| s.retention_ms);
                 SlotWork::Send {
                     queue: q.clone(),
@@ -327,7 +288,7 @@ pub(crate) async fn run_scheduler(platform: Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
-        if platform.schedules.load().is_empty() {
+        if platform.live().schedules.is_empty() {
             continue;
         }
         // Messages a slot sends are found by the queue's consumer on its

@@ -9,6 +9,7 @@
 //! unfinished runs: queued ones run; running ones count as a failed
 //! attempt and are retried as their `retries` allow.
 
+use crate::live::LiveTask;
 use crate::platform::Platform;
 use crate::util::{backoff, now_ms};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_core::spec::{TaskNetwork, TaskSpec};
 use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
-use strato_oci::{ContainerEnd, ContainerSpec, Forward, NetworkMode};
+use strato_oci::{ContainerEnd, ContainerRuntime, ContainerSpec, Forward, ImageStore, NetworkMode};
 use strato_store::TaskRunRequest;
 use tokio::sync::mpsc;
 
@@ -56,13 +57,27 @@ struct TaskRequest {
     queued_ms: i64,
 }
 
-/// A task of a live revision.
-#[derive(Debug, Clone)]
-pub(crate) struct LiveTask {
-    pub app: String,
-    pub name: String,
-    pub revision: i64,
-    pub spec: TaskSpec,
+/// The tasks component's own state: the image store, the container
+/// runtime, and who waits for runs to end.
+pub(crate) struct Tasks {
+    images: Arc<ImageStore>,
+    containers: Arc<ContainerRuntime>,
+    /// Ids of task runs whose end was just recorded (for long polls).
+    run_ended: tokio::sync::broadcast::Sender<String>,
+}
+
+impl Tasks {
+    pub(crate) fn new(images: ImageStore, containers: ContainerRuntime) -> Tasks {
+        Tasks {
+            images: Arc::new(images),
+            containers: Arc::new(containers),
+            run_ended: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    pub(crate) fn images(&self) -> &Arc<ImageStore> {
+        &self.images
+    }
 }
 
 impl Platform {
@@ -115,10 +130,7 @@ impl Platform {
     }
 
     fn task_to_start(&self, app: &str, task: &str) -> Result<LiveTask, TaskError> {
-        self.tasks
-            .load()
-            .get(&(app.to_string(), task.to_string()))
-            .cloned()
+        self.live_task(app, task)
             .ok_or_else(|| TaskError::NoSuchTask {
                 app: app.to_string(),
                 task: task.to_string(),
@@ -135,7 +147,7 @@ impl Platform {
         attempt: Option<u32>,
     ) -> Result<RunRecord, TaskError> {
         let record = RunRecord {
-            id: self.next_run_id(),
+            id: self.runs.next_id('r'),
             app: live.app.clone(),
             function: live.name.clone(),
             revision: live.revision,
@@ -175,7 +187,7 @@ impl Platform {
         wait: Duration,
     ) -> Result<Option<RunRecord>, strato_store::StoreError> {
         // Subscribe before reading, so an end between the two is not missed.
-        let mut ended = self.run_ended.subscribe();
+        let mut ended = self.tasks.run_ended.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let run = self.store.get_run(id).await?;
@@ -199,8 +211,8 @@ impl Platform {
     /// A live task whose image is `image`, if any: (app, task).
     pub fn tasks_using_image(&self, image: &str) -> Option<(String, String)> {
         let wanted = strato_oci::normalize_name(image).ok()?;
-        self.tasks
-            .load()
+        self.live()
+            .tasks
             .values()
             .find(|t| strato_oci::normalize_name(&t.spec.image).ok().as_deref() == Some(&wanted))
             .map(|t| (t.app.clone(), t.name.clone()))
@@ -214,12 +226,11 @@ impl Platform {
         name: &str,
     ) -> Result<bool, strato_store::StoreError> {
         let in_app = |a: &str| app.is_none_or(|want| want == a);
-        let deployed = self
-            .routing
-            .load()
+        let live = self.live();
+        let deployed = live
             .functions
             .keys()
-            .chain(self.tasks.load().keys())
+            .chain(live.tasks.keys())
             .any(|(a, n)| in_app(a) && n == name);
         if deployed {
             return Ok(true);
@@ -234,10 +245,18 @@ impl Platform {
     }
 
     pub(crate) fn live_task(&self, app: &str, name: &str) -> Option<LiveTask> {
-        self.tasks
-            .load()
-            .get(&(app.to_string(), name.to_string()))
-            .cloned()
+        self.live().task(app, name).cloned()
+    }
+
+    /// The image store tasks run from.
+    pub fn images(&self) -> &Arc<ImageStore> {
+        self.tasks.images()
+    }
+
+    /// Whether this machine can run containers (root, runtime installed),
+    /// and if not what to do.
+    pub fn containers_available(&self) -> Result<(), String> {
+        self.tasks.containers.check()
     }
 }
 
@@ -261,14 +280,14 @@ fn spawn_execute(
 
 /// Runs one queued task run to its end and records it.
 async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_json::Value) {
-    platform.run_started();
+    platform.runs.started();
     let request: TaskRequest = match serde_json::from_value(request.clone()) {
         Ok(r) => r,
         Err(e) => {
             record.status = RunStatus::Failed;
             record.error = Some(format!("stored request is unreadable: {e}"));
             finish(&platform, record, Vec::new(), None, Vec::new()).await;
-            platform.run_finished();
+            platform.runs.finished();
             return;
         }
     };
@@ -319,14 +338,14 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
         }
     }
     record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
-    platform.counters.count(record.status);
+    platform.runs.counters.count(record.status);
     let retry = retry_of(&platform, &record, &request);
     let then_invoke = match retry {
         None => task_destinations(&platform, &record, &request),
         Some(_) => Vec::new(),
     };
     finish(&platform, record, tail, retry, then_invoke).await;
-    platform.run_finished();
+    platform.runs.finished();
 }
 
 /// The next attempt's record if this one failed and retries remain.
@@ -340,7 +359,7 @@ fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> O
         return None;
     }
     let mut next = record.clone();
-    next.id = platform.next_run_id();
+    next.id = platform.runs.next_id('r');
     next.status = RunStatus::Queued;
     next.attempt += 1;
     next.started_at_ms = now_ms();
@@ -414,7 +433,7 @@ async fn finish(
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
     }
-    let _ = platform.run_ended.send(record.id);
+    let _ = platform.tasks.run_ended.send(record.id);
     if let Some((next, request)) = next {
         spawn_execute(platform.clone(), next, request, delay);
     }
@@ -454,9 +473,9 @@ async fn run_container(
     request: &TaskRequest,
     logs: mpsc::UnboundedSender<LogLine>,
 ) -> Result<strato_oci::ContainerOutcome, String> {
-    platform.containers.check()?;
+    platform.tasks.containers.check()?;
     let spec = &request.spec;
-    let images = platform.images.clone();
+    let images = platform.tasks.images.clone();
     let name = spec.image.clone();
     let (image, rootfs) = tokio::task::spawn_blocking(move || {
         let image = images.resolve(&name)?;
@@ -546,6 +565,7 @@ async fn run_container(
         stop_grace: Duration::from_millis(spec.stop_timeout_ms),
     };
     platform
+        .tasks
         .containers
         .run(&container, logs)
         .await
@@ -582,9 +602,9 @@ fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
 /// At start: kills containers a crashed server left, then resumes every
 /// unfinished run (see the module docs).
 pub(crate) async fn recover(platform: Arc<Platform>) {
-    for id in platform.containers.leftovers() {
+    for id in platform.tasks.containers.leftovers() {
         tracing::warn!(run = %id, "removing a container left by a previous server");
-        platform.containers.clean_leftover(&id).await;
+        platform.tasks.containers.clean_leftover(&id).await;
     }
     let pending = match platform.store.unfinished_task_runs().await {
         Ok(p) => p,

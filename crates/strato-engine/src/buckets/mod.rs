@@ -165,7 +165,9 @@ pub struct Buckets {
     keys: KeyRing,
     /// Every bucket, by name (few; read on every request).
     buckets: ArcSwap<HashMap<String, BucketInfo>>,
-    subscribers: ArcSwap<HashMap<String, Vec<Subscriber>>>,
+    /// What is deployed (for the functions and tasks subscribed to each
+    /// bucket).
+    live: crate::live::LiveHandle,
     /// Events committed with a write, for immediate delivery.
     events: mpsc::UnboundedSender<BucketEvent>,
 }
@@ -175,9 +177,10 @@ pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Bucket
 
 impl Buckets {
     /// Opens the service. Events committed by writes are sent to `events`.
-    pub async fn open(
+    pub(crate) async fn open(
         store: Arc<dyn Store>,
         blobs: BlobStore,
+        live: crate::live::LiveHandle,
         events: mpsc::UnboundedSender<BucketEvent>,
     ) -> Result<Buckets, BucketError> {
         let keys = KeyRing::load(store.clone()).await?;
@@ -186,7 +189,7 @@ impl Buckets {
             blobs,
             keys,
             buckets: ArcSwap::from_pointee(HashMap::new()),
-            subscribers: ArcSwap::from_pointee(HashMap::new()),
+            live,
             events,
         };
         buckets.reload_buckets().await?;
@@ -203,18 +206,6 @@ impl Buckets {
             all.into_iter().map(|b| (b.name.clone(), b)).collect(),
         ));
         Ok(())
-    }
-
-    /// Replaces the set of subscribed functions (after a deploy).
-    pub fn set_subscribers(&self, subscribers: Vec<Subscriber>) {
-        let mut by_bucket: HashMap<String, Vec<Subscriber>> = HashMap::new();
-        for s in subscribers {
-            by_bucket
-                .entry(s.subscription.bucket.clone())
-                .or_default()
-                .push(s);
-        }
-        self.subscribers.store(Arc::new(by_bucket));
     }
 
     /// The bucket if it exists and `scope` may use it.
@@ -486,8 +477,9 @@ impl Buckets {
     /// One event per subscribed function whose filter matches.
     fn events_for(&self, bucket: &str, key: &str, name: &str) -> Vec<NewBucketEvent> {
         let now = now_ms();
-        self.subscribers
+        self.live
             .load()
+            .subscribers
             .get(bucket)
             .map(|subs| {
                 subs.iter()
