@@ -114,6 +114,22 @@ fn admin_token(data_dir: &Path) -> Result<String> {
     Ok(token)
 }
 
+/// This node's id, made on first start and kept in the data dir: the
+/// owner of the leases it takes on durable work, the same across restarts
+/// so a restarted node takes back its own work and no other node's.
+fn node_id(data_dir: &Path) -> Result<strato_store::NodeId> {
+    let path = data_dir.join("node.id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim().to_string();
+        if !id.is_empty() {
+            return Ok(strato_store::NodeId(id));
+        }
+    }
+    let id = format!("n{}", hex::encode(rand::random::<[u8; 8]>()));
+    write_owner_only(&path, &format!("{id}\n"))?;
+    Ok(strato_store::NodeId(id))
+}
+
 pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let data_dir = args.data_dir.clone();
     std::fs::DirBuilder::new()
@@ -158,6 +174,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             },
             api_addr: api,
             s3_addr: s3,
+            node_id: node_id(&data_dir)?,
         },
     )
     .await

@@ -30,6 +30,7 @@ pub mod run;
 pub mod s3names;
 pub mod schedule;
 pub mod spec;
+pub mod target;
 pub mod time;
 pub mod units;
 

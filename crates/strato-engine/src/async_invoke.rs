@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use strato_core::invocation::{Destination, Priority};
+use strato_core::target::Target;
 use strato_core::{RunRecord, RunStatus, Trigger};
-use strato_store::{FinishedRun, Invocation, NewInvocation};
+use strato_store::{Effect, FinishedRun, Invocation, NewInvocation};
 use tokio::sync::oneshot;
 
 /// How often the sweeper looks for due work.
@@ -130,7 +131,7 @@ pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
         }
         let renewed = platform
             .store
-            .renew_invocation_leases(&ids, now_ms() + LEASE_MS)
+            .renew_invocation_leases(&platform.config.node_id, &ids, now_ms() + LEASE_MS)
             .await;
         if renewed.is_err() {
             tracing::error!("renewing invocation leases failed; work may run twice");
@@ -168,7 +169,7 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
         }
         let result = platform
             .store
-            .enqueue_invocations(&new, now, LEASE_MS)
+            .enqueue_invocations(&new, now, LEASE_MS, &platform.config.node_id)
             .await
             .map_err(|e| e.to_string());
         let ok = result.is_ok();
@@ -270,7 +271,7 @@ impl Platform {
             .map(|(head, body)| NewInvocation {
                 id: self.runs.next_id('i'),
                 app: function.app.clone(),
-                target: function.name.clone(),
+                target: Target::function(&function.name),
                 priority,
                 head: serde_json::to_string(&head).expect("heads serialize"),
                 body: body.to_vec(),
@@ -397,7 +398,7 @@ pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
             }
             let claimed = platform
                 .store
-                .claim_invocations(now_ms(), LEASE_MS, limit)
+                .claim_invocations(&platform.config.node_id, now_ms(), LEASE_MS, limit)
                 .await;
             let work = match claimed {
                 Ok(work) => work,
@@ -424,12 +425,6 @@ fn start(platform: &Arc<Platform>, invocation: Invocation) {
     tokio::spawn(dispatch(platform.clone(), invocation, held));
 }
 
-/// Target of a queued webhook delivery (the URL is the head's path).
-const WEBHOOK_TARGET: &str = "@webhook";
-/// Prefix of a queued task start's target.
-pub(crate) const TASK_TARGET: &str = "@task:";
-/// Prefix of a queued message send's target.
-const QUEUE_TARGET: &str = "@queue:";
 /// Attempts at delivering a destination record to a webhook, a task or a
 /// queue.
 const DESTINATION_ATTEMPTS: u32 = 5;
@@ -465,42 +460,25 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
     };
     let now = now_ms();
     let record = destination_record(done, now);
-    let (target, head, max_attempts, max_age_ms) = match destination {
-        Destination::Function(name) => {
-            let spec = platform
-                .live()
-                .function(done.app, name)
-                .map(|f| (f.spec.retries + 1, f.spec.max_age_ms));
-            let (attempts, age) = spec.unwrap_or((DESTINATION_ATTEMPTS, done.max_age_ms));
-            (name.clone(), InvocationHead::json_post("/"), attempts, age)
-        }
-        Destination::Task(name) => {
-            let mut head = InvocationHead::json_post("/");
+    let mut head = InvocationHead::json_post("/");
+    // A function destination retries as the function's own async work
+    // does; a task, a queue or a webhook gets a few attempts.
+    let (max_attempts, max_age_ms) = match destination {
+        Destination::Function(name) => platform
+            .live()
+            .function(done.app, name)
+            .map(|f| (f.spec.retries + 1, f.spec.max_age_ms))
+            .unwrap_or((DESTINATION_ATTEMPTS, done.max_age_ms)),
+        Destination::Task(_) => {
             head.env = Some("STRATO_DESTINATION_RECORD".into());
-            (
-                format!("{TASK_TARGET}{name}"),
-                head,
-                DESTINATION_ATTEMPTS,
-                done.max_age_ms,
-            )
+            (DESTINATION_ATTEMPTS, done.max_age_ms)
         }
-        Destination::Queue(name) => (
-            format!("{QUEUE_TARGET}{name}"),
-            InvocationHead::json_post("/"),
-            DESTINATION_ATTEMPTS,
-            done.max_age_ms,
-        ),
-        Destination::Webhook(url) => (
-            WEBHOOK_TARGET.to_string(),
-            InvocationHead::json_post(url),
-            DESTINATION_ATTEMPTS,
-            done.max_age_ms,
-        ),
+        Destination::Queue(_) | Destination::Webhook(_) => (DESTINATION_ATTEMPTS, done.max_age_ms),
     };
     vec![NewInvocation {
         id: platform.runs.next_id('i'),
         app: done.app.to_string(),
-        target,
+        target: Target::from(destination),
         priority: Priority::Normal,
         head: serde_json::to_string(&head).expect("heads serialize"),
         body: record.into_bytes(),
@@ -536,23 +514,58 @@ fn destination_record(done: &Outcome<'_>, now_ms: i64) -> String {
     .to_string()
 }
 
-/// Delivers a destination record to a webhook or starts a task with it;
-/// retried with backoff, given up after its attempts.
-async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
-    let delivered = if invocation.target == WEBHOOK_TARGET {
-        post_webhook(&invocation).await
-    } else if let Some(queue) = invocation.target.strip_prefix(QUEUE_TARGET) {
-        let entry = crate::queues::SendEntry {
-            body: invocation.body.clone(),
-            delay: None,
-        };
-        platform
-            .send_messages(&invocation.app, queue, vec![entry])
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+/// Hands work to a task (a queued run with the body in an environment
+/// variable), a queue (a message) or a webhook (an HTTP POST); retried
+/// with backoff, given up after its attempts.
+async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
+    let delivered = match &invocation.target {
+        Target::Webhook { url } => post_webhook(url, &invocation).await,
+        Target::Queue { name } => {
+            let entry = crate::queues::SendEntry {
+                body: invocation.body.clone(),
+                delay: None,
+            };
+            platform
+                .send_messages(&invocation.app, name, vec![entry])
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Target::Task { name } => start_task(&platform, &invocation, name).await,
+        Target::Function { .. } => unreachable!("functions are run by dispatch"),
+    };
+    let id = &invocation.id;
+    let settle = match delivered {
+        Ok(()) => true,
+        Err(e) if invocation.attempts >= invocation.max_attempts => {
+            tracing::warn!(invocation = %id, error = %e, "delivery given up");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(invocation = %id, error = %e, "delivery failed; will retry");
+            false
+        }
+    };
+    let due = now_ms()
+        + backoff(platform.config.event_retry_base, invocation.attempts).as_millis() as i64;
+    let result = if settle {
+        platform.store.finish_invocation(id).await
     } else {
-        let name = invocation.target.trim_start_matches(TASK_TARGET);
+        platform.store.retry_invocation(id, due).await
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "settling a delivery");
+    }
+}
+
+/// Queues a run of task `name` with the invocation's body in the variable
+/// its head names.
+async fn start_task(
+    platform: &Arc<Platform>,
+    invocation: &Invocation,
+    name: &str,
+) -> Result<(), String> {
+    {
         let head: InvocationHead = serde_json::from_str(&invocation.head)
             .unwrap_or_else(|_| InvocationHead::json_post("/"));
         match platform.live_task(&invocation.app, name) {
@@ -572,35 +585,12 @@ async fn deliver_destination(platform: Arc<Platform>, invocation: Invocation) {
                     .map_err(|e| e.to_string())
             }
         }
-    };
-    let id = &invocation.id;
-    let settle = match delivered {
-        Ok(()) => true,
-        Err(e) if invocation.attempts >= invocation.max_attempts => {
-            tracing::warn!(invocation = %id, error = %e, "destination delivery given up");
-            true
-        }
-        Err(e) => {
-            tracing::warn!(invocation = %id, error = %e, "destination delivery failed; will retry");
-            false
-        }
-    };
-    let due = now_ms()
-        + backoff(platform.config.event_retry_base, invocation.attempts).as_millis() as i64;
-    let result = if settle {
-        platform.store.finish_invocation(id).await
-    } else {
-        platform.store.retry_invocation(id, due).await
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "settling a destination delivery");
     }
 }
 
-async fn post_webhook(invocation: &Invocation) -> Result<(), String> {
-    let head: InvocationHead = serde_json::from_str(&invocation.head).map_err(|e| e.to_string())?;
+async fn post_webhook(url: &str, invocation: &Invocation) -> Result<(), String> {
     let response = reqwest::Client::new()
-        .post(&head.path)
+        .post(url)
         .header("content-type", "application/json")
         .header("x-strato-invocation-id", &invocation.id)
         .timeout(Duration::from_secs(10))
@@ -611,21 +601,18 @@ async fn post_webhook(invocation: &Invocation) -> Result<(), String> {
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("{} answered {}", head.path, response.status()))
+        Err(format!("{url} answered {}", response.status()))
     }
 }
 
 /// One attempt of an invocation; schedules the next one if it failed.
 async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGuard) {
-    if invocation.target.starts_with('@') {
-        deliver_destination(platform, invocation).await;
+    let Target::Function { name } = &invocation.target else {
+        hand_over(platform, invocation).await;
         return;
-    }
+    };
     let now = now_ms();
-    let function = platform
-        .live()
-        .function(&invocation.app, &invocation.target)
-        .cloned();
+    let function = platform.live().function(&invocation.app, name).cloned();
     let Some(function) = function else {
         settle_without_running(&platform, &invocation, "the function is no longer deployed");
         return;
@@ -711,13 +698,16 @@ fn rebuild_request(
 fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &str) {
     tracing::warn!(invocation = %invocation.id, why, "async invocation given up");
     platform.runs.record(FinishedRun {
-        completes_event: None,
-        completes_invocation: Some(invocation.id.clone()),
-        then_invoke: Vec::new(),
+        effects: vec![Effect::SettleInvocation(invocation.id.clone())],
         record: RunRecord {
             id: platform.runs.next_id('r'),
             app: invocation.app.clone(),
-            function: invocation.target.clone(),
+            function: match &invocation.target {
+                Target::Function { name } | Target::Task { name } | Target::Queue { name } => {
+                    name.clone()
+                }
+                Target::Webhook { url } => url.clone(),
+            },
             revision: 0,
             trigger: Trigger::Async,
             status: RunStatus::Failed,

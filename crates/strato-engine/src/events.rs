@@ -46,7 +46,7 @@ pub(crate) async fn run_deliverer(
             _ = sweep.tick() => {
                 let claimed = platform
                     .store
-                    .claim_bucket_events(now_ms(), SWEEP_LEASE_MS, 256)
+                    .claim_bucket_events(&platform.config.node_id, now_ms(), SWEEP_LEASE_MS, 256)
                     .await;
                 match claimed {
                     Ok(events) => {

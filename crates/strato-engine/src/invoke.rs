@@ -11,7 +11,7 @@ use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_executor::{
     Body, BodyError, Delivery, Invocation, Outcome, OutcomeStatus, text_response,
 };
-use strato_store::FinishedRun;
+use strato_store::{Effect, FinishedRun};
 
 /// Header carrying the run id on every response that ran a function.
 pub const RUN_ID_HEADER: &str = "x-strato-run-id";
@@ -332,17 +332,20 @@ impl Platform {
         logs: Vec<strato_core::LogLine>,
     ) {
         let duration_us = started.elapsed().as_micros() as i64;
-        let completes_event = cx
-            .delivers_event
-            .filter(|(_, last)| status == RunStatus::Succeeded || *last)
-            .map(|(id, _)| id);
-        let completes_invocation = cx
-            .delivers_invocation
-            .take()
-            .filter(|(_, last)| status == RunStatus::Succeeded || *last)
-            .map(|(id, _)| id);
-        let then_invoke = match &completes_invocation {
-            Some(id) => crate::async_invoke::destinations(
+        // What commits with the record: the bucket event or invocation
+        // this run settles (success, or its last attempt), and the
+        // destination that follows.
+        let settles = status == RunStatus::Succeeded;
+        let mut effects = Vec::new();
+        if let Some((event, last)) = cx.delivers_event
+            && (settles || last)
+        {
+            effects.push(Effect::SettleEvent(event));
+        }
+        if let Some((id, last)) = cx.delivers_invocation.take()
+            && (settles || last)
+        {
+            let destinations = crate::async_invoke::destinations(
                 self,
                 &crate::async_invoke::Outcome {
                     app: &function.app,
@@ -350,7 +353,7 @@ impl Platform {
                     on_success: &function.spec.on_success,
                     on_failure: &function.spec.on_failure,
                     max_age_ms: function.spec.max_age_ms,
-                    invocation_id: id,
+                    invocation_id: &id,
                     payload: &cx.invocation_payload,
                     attempt: cx.attempt,
                     status,
@@ -358,13 +361,12 @@ impl Platform {
                     exit_code: None,
                     error: error.as_deref(),
                 },
-            ),
-            None => Vec::new(),
-        };
+            );
+            effects.push(Effect::SettleInvocation(id));
+            effects.extend(destinations.into_iter().map(Effect::Enqueue));
+        }
         self.runs.record(FinishedRun {
-            completes_event,
-            completes_invocation,
-            then_invoke,
+            effects,
             record: RunRecord {
                 id: run_id.to_string(),
                 app: function.app.clone(),

@@ -51,6 +51,8 @@ pub struct PlatformConfig {
     pub api_addr: std::net::SocketAddr,
     /// The S3 API's listening address (forwarded likewise).
     pub s3_addr: std::net::SocketAddr,
+    /// This node's id: the owner of the leases it takes on durable work.
+    pub node_id: strato_store::NodeId,
 }
 
 /// The engine service shared by every HTTP surface.
@@ -89,21 +91,23 @@ impl Platform {
             ))
         })?;
         let blobs = BlobStore::local(&config.blobs_dir).map_err(|e| storage(&e))?;
-        // One server owns the store: leases left by a previous process
-        // (a crash mid-delivery) are void, so those events go out again now.
+        // Leases this node held before a crash or restart are void: that
+        // work goes out again now. Other nodes' leases are theirs.
         store
-            .release_bucket_event_leases()
-            .await
-            .map_err(|e| storage(&e))?;
-        store
-            .release_invocation_leases()
+            .release_leases(&config.node_id)
             .await
             .map_err(|e| storage(&e))?;
         let live: LiveHandle = Arc::new(ArcSwap::from_pointee(Live::default()));
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let buckets = Buckets::open(store.clone(), blobs, live.clone(), events_tx)
-            .await
-            .map_err(|e| storage(&e))?;
+        let buckets = Buckets::open(
+            store.clone(),
+            blobs,
+            live.clone(),
+            config.node_id.clone(),
+            events_tx,
+        )
+        .await
+        .map_err(|e| storage(&e))?;
         let images = ImageStore::open(&config.images_dir).map_err(|e| storage(&e))?;
         let containers =
             ContainerRuntime::new(config.containers.clone()).map_err(|e| storage(&e))?;

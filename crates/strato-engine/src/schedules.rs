@@ -9,7 +9,7 @@
 //! queued or running means `skip` skips, `queue_one` records one waiting
 //! slot that fires when the previous ends, `allow` fires anyway.
 
-use crate::async_invoke::{InvocationHead, TASK_TARGET};
+use crate::async_invoke::InvocationHead;
 use crate::live::LiveSchedule;
 use crate::platform::Platform;
 use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
@@ -17,8 +17,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use strato_core::invocation::Priority;
 use strato_core::schedule::{Overlap, ScheduleSpec, ScheduleTarget, SlotAction, decide_overlap};
+use strato_core::target::Target;
 use strato_core::{RunStatus, Trigger};
-use strato_store::{NewInvocation, NewMessage, SlotOutcome, SlotWork, StoreError};
+use strato_store::{Effect, NewInvocation, NewMessage, SlotOutcome, StoreError};
 
 /// How often due slots are looked for.
 const TICK: Duration = Duration::from_millis(250);
@@ -117,7 +118,7 @@ impl Platform {
             let work = self.slot_work(app, name, spec, l.slot_ms, now);
             if self
                 .store
-                .fire_waiting_slot(app, name, l.slot_ms, work, now)
+                .fire_waiting_slot(app, name, l.slot_ms, &[work], now)
                 .await?
             {
                 tracing::info!(app, schedule = name, slot = l.slot_ms, "waiting slot fired");
@@ -140,14 +141,14 @@ impl Platform {
             let (outcome, work) = match decide_overlap(spec.overlap, running, waiting) {
                 SlotAction::Fire => (
                     SlotOutcome::Fired,
-                    self.slot_work(app, name, spec, slot, now),
+                    vec![self.slot_work(app, name, spec, slot, now)],
                 ),
-                SlotAction::Wait => (SlotOutcome::Waiting, SlotWork::Nothing),
-                SlotAction::Skip => (SlotOutcome::Skipped, SlotWork::Nothing),
+                SlotAction::Wait => (SlotOutcome::Waiting, Vec::new()),
+                SlotAction::Skip => (SlotOutcome::Skipped, Vec::new()),
             };
             if self
                 .store
-                .record_schedule_slot(app, name, slot, outcome, work, now)
+                .record_schedule_slot(app, name, slot, outcome, &work, now)
                 .await?
             {
                 tracing::info!(
@@ -191,14 +192,7 @@ impl Platform {
 
     /// What firing `slot` queues: the scheduled event for a function or a
     /// task, the payload as a message for a queue.
-    fn slot_work(
-        &self,
-        app: &str,
-        name: &str,
-        spec: &ScheduleSpec,
-        slot: i64,
-        now: i64,
-    ) -> SlotWork {
+    fn slot_work(&self, app: &str, name: &str, spec: &ScheduleSpec, slot: i64, now: i64) -> Effect {
         let id = self.runs.next_id('i');
         let detail = serde_json::from_str::<serde_json::Value>(&spec.payload)
             .unwrap_or_else(|_| spec.payload.clone().into());
@@ -216,8 +210,8 @@ impl Platform {
             "detail": detail,
         })
         .to_string();
-        let invocation = |target: String, head: InvocationHead, max_attempts: u32, age: u64| {
-            SlotWork::Invoke(NewInvocation {
+        let invocation = |target: Target, head: InvocationHead, max_attempts: u32, age: u64| {
+            Effect::Enqueue(NewInvocation {
                 id: id.clone(),
                 app: app.to_string(),
                 target,
@@ -247,14 +241,14 @@ impl Platform {
                     .map_or((1, strato_core::invocation::DEFAULT_MAX_AGE_MS), |l| {
                         (l.spec.retries + 1, l.spec.max_age_ms)
                     });
-                invocation(f.clone(), head, attempts, age)
+                invocation(Target::function(f), head, attempts, age)
             }
             ScheduleTarget::Task(t) => {
                 let mut head = InvocationHead::json_post("/");
                 head.trigger = Some(Trigger::Schedule.as_str().into());
                 head.env = Some("SCHEDULE_EVENT".into());
                 invocation(
-                    format!("{TASK_TARGET}{t}"),
+                    Target::task(t),
                     head,
                     5,
                     strato_core::invocation::DEFAULT_MAX_AGE_MS,
@@ -265,7 +259,8 @@ impl Platform {
                     .live()
                     .queue(app, q)
                     .map_or(strato_core::queue::DEFAULT_RETENTION_MS, |s| s.retention_ms);
-                SlotWork::Send {
+                Effect::SendMessage {
+                    app: app.to_string(),
                     queue: q.clone(),
                     message: NewMessage {
                         id: format!("m{}", &id[1..]),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use strato_core::spec::{TaskNetwork, TaskSpec};
 use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
 use strato_oci::{ContainerEnd, ContainerRuntime, ContainerSpec, Forward, ImageStore, NetworkMode};
-use strato_store::TaskRunRequest;
+use strato_store::{Effect, TaskRunRequest};
 use tokio::sync::mpsc;
 
 /// Why a task run was not accepted.
@@ -170,9 +170,14 @@ impl Platform {
             queued_ms: now_ms(),
         })
         .expect("task requests serialize");
-        let settles = event.map(|(id, _)| id);
+        // A run answering a bucket event settles it in the same step
+        // (the run has its own retries from there).
+        let effects: Vec<Effect> = event
+            .map(|(id, _)| Effect::SettleEvent(id))
+            .into_iter()
+            .collect();
         self.store
-            .enqueue_task_run(&record, &request, settles)
+            .enqueue_task_run(&record, &request, &effects)
             .await
             .map_err(|e| TaskError::Storage(e.to_string()))?;
         spawn_execute(self.clone(), record.clone(), request, Duration::ZERO);
@@ -286,7 +291,7 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
         Err(e) => {
             record.status = RunStatus::Failed;
             record.error = Some(format!("stored request is unreadable: {e}"));
-            finish(&platform, record, Vec::new(), None, Vec::new()).await;
+            finish(&platform, record, None, Vec::new(), None).await;
             platform.runs.finished();
             return;
         }
@@ -340,11 +345,7 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
     record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
     platform.runs.counters.count(record.status);
     let retry = retry_of(&platform, &record, &request);
-    let then_invoke = match retry {
-        None => task_destinations(&platform, &record, &request),
-        Some(_) => Vec::new(),
-    };
-    finish(&platform, record, tail, retry, then_invoke).await;
+    finish(&platform, record, Some(&request), tail, retry).await;
     platform.runs.finished();
 }
 
@@ -407,35 +408,42 @@ fn task_destinations(
     )
 }
 
-/// Records the end (and queues the retry, started after a backoff).
+/// Records the end with what follows it in the same step: the retry
+/// (started after its backoff), or, for a run that ends for good, its
+/// destination.
 async fn finish(
     platform: &Arc<Platform>,
     record: RunRecord,
+    request: Option<&TaskRequest>,
     tail: Vec<LogLine>,
     retry: Option<Retry>,
-    then_invoke: Vec<strato_store::NewInvocation>,
 ) {
-    let store = platform.store.clone();
     let delay = retry.as_ref().map(|r| r.delay).unwrap_or_default();
-    let next = retry.map(|r| {
-        let request = serde_json::to_value(r.request).expect("task requests serialize");
-        (r.record, request)
-    });
-    let written = store
-        .finish_task_run(
-            &record,
-            &tail,
-            next.as_ref().map(|(r, q)| (r, q)),
-            &then_invoke,
-        )
+    let effects: Vec<Effect> = match retry {
+        Some(r) => vec![Effect::QueueTaskRun(TaskRunRequest {
+            record: r.record,
+            request: serde_json::to_value(r.request).expect("task requests serialize"),
+        })],
+        None => request
+            .map(|request| task_destinations(platform, &record, request))
+            .unwrap_or_default()
+            .into_iter()
+            .map(Effect::Enqueue)
+            .collect(),
+    };
+    let written = platform
+        .store
+        .finish_task_run(&record, &tail, &effects)
         .await;
     if let Err(e) = written {
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
     }
     let _ = platform.tasks.run_ended.send(record.id);
-    if let Some((next, request)) = next {
-        spawn_execute(platform.clone(), next, request, delay);
+    for effect in effects {
+        if let Effect::QueueTaskRun(next) = effect {
+            spawn_execute(platform.clone(), next.record, next.request, delay);
+        }
     }
 }
 
@@ -628,12 +636,8 @@ pub(crate) async fn recover(platform: Arc<Platform>) {
         let retry = request
             .as_ref()
             .and_then(|req| retry_of(&platform, &record, req));
-        let then_invoke = match (&retry, &request) {
-            (None, Some(req)) => task_destinations(&platform, &record, req),
-            _ => Vec::new(),
-        };
         tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
-        finish(&platform, record, Vec::new(), retry, then_invoke).await;
+        finish(&platform, record, request.as_ref(), Vec::new(), retry).await;
     }
 }
 

@@ -20,7 +20,7 @@ use strato_store::{
     ObjectRemoval, ObjectWrite, RunFilter, StoreError, TaskRunRequest, UploadPart,
 };
 use strato_store::{
-    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
+    Effect, Message, NewMessage, NodeId, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord,
 };
 
 /// The SQLite database and its connections; synchronous. [`crate::SqliteStore`]
@@ -233,15 +233,7 @@ impl Db {
         let tx = conn.transaction().map_err(db("starting to record runs"))?;
         {
             for run in runs {
-                if let Some(id) = &run.completes_invocation {
-                    invocations::settle(&tx, id)?;
-                }
-                if !run.then_invoke.is_empty() {
-                    invocations::insert(&tx, &run.then_invoke, run.record.started_at_ms, 0)?;
-                }
-                if let Some(event) = run.completes_event {
-                    objects::settle_event(&tx, event)?;
-                }
+                crate::effects::apply(&tx, &run.effects, run.record.started_at_ms)?;
                 let r = &run.record;
                 insert_run(&tx, r)?;
                 insert_logs(&tx, r, &run.logs)?;
@@ -475,13 +467,14 @@ impl Db {
 
     pub(crate) fn claim_bucket_events(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<BucketEvent>, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("claiming bucket events"))?;
-        let events = objects::claim_bucket_events(&tx, now_ms, lease_ms, limit)?;
+        let events = objects::claim_bucket_events(&tx, owner.as_str(), now_ms, lease_ms, limit)?;
         tx.commit()
             .map_err(db("committing claimed bucket events"))?;
         Ok(events)
@@ -506,14 +499,21 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
-        self.write()
-            .execute(
-                "UPDATE bucket_events SET lease_until_ms = 0 WHERE done = 0 AND lease_until_ms > 0",
-                [],
-            )
-            .map_err(db("releasing bucket event leases"))?;
-        Ok(())
+    pub(crate) fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("releasing leases"))?;
+        tx.execute(
+            "UPDATE bucket_events SET lease_until_ms = 0
+             WHERE done = 0 AND lease_until_ms > 0 AND lease_owner = ?1",
+            [owner.as_str()],
+        )
+        .map_err(db("releasing bucket event leases"))?;
+        tx.execute(
+            "UPDATE invocations SET lease_until_ms = 0 WHERE lease_until_ms > 0 AND lease_owner = ?1",
+            [owner.as_str()],
+        )
+        .map_err(db("releasing invocation leases"))?;
+        tx.commit().map_err(db("releasing leases"))
     }
 
     pub(crate) fn pending_bucket_events(&self) -> Result<u64, StoreError> {
@@ -531,9 +531,9 @@ impl Db {
         &self,
         run: &RunRecord,
         request: &Value,
-        completes_event: Option<i64>,
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
-        self.enqueue_task_run_sql(run, request, completes_event)
+        self.enqueue_task_run_sql(run, request, effects)
     }
 
     pub(crate) fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
@@ -548,10 +548,9 @@ impl Db {
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
-        next: Option<(&RunRecord, &Value)>,
-        then_invoke: &[NewInvocation],
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
-        self.finish_task_run_sql(finished, logs, next, then_invoke)
+        self.finish_task_run_sql(finished, logs, effects)
     }
 
     pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
@@ -563,17 +562,19 @@ impl Db {
         new: &[NewInvocation],
         now_ms: i64,
         lease_ms: i64,
+        owner: &NodeId,
     ) -> Result<(), StoreError> {
-        self.enqueue_invocations_sql(new, now_ms, lease_ms)
+        self.enqueue_invocations_sql(new, now_ms, lease_ms, owner)
     }
 
     pub(crate) fn claim_invocations(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Invocation>, StoreError> {
-        self.claim_invocations_sql(now_ms, lease_ms, limit)
+        self.claim_invocations_sql(owner, now_ms, lease_ms, limit)
     }
 
     pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
@@ -584,20 +585,17 @@ impl Db {
         self.retry_invocation_sql(id, due_ms)
     }
 
-    pub(crate) fn release_invocation_leases(&self) -> Result<(), StoreError> {
-        self.release_invocation_leases_sql()
-    }
-
     pub(crate) fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.pending_invocations_sql()
     }
 
     pub(crate) fn renew_invocation_leases(
         &self,
+        owner: &NodeId,
         ids: &[String],
         until_ms: i64,
     ) -> Result<(), StoreError> {
-        self.renew_invocation_leases_sql(ids, until_ms)
+        self.renew_invocation_leases_sql(owner, ids, until_ms)
     }
 
     pub(crate) fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
@@ -672,10 +670,10 @@ impl Db {
         schedule: &str,
         slot_ms: i64,
         outcome: SlotOutcome,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.record_schedule_slot_sql(app, schedule, slot_ms, outcome, work, now_ms)
+        self.record_schedule_slot_sql(app, schedule, slot_ms, outcome, effects, now_ms)
     }
 
     pub(crate) fn fire_waiting_slot(
@@ -683,10 +681,10 @@ impl Db {
         app: &str,
         schedule: &str,
         slot_ms: i64,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.fire_waiting_slot_sql(app, schedule, slot_ms, work, now_ms)
+        self.fire_waiting_slot_sql(app, schedule, slot_ms, effects, now_ms)
     }
 
     pub(crate) fn latest_schedule_slot(

@@ -7,7 +7,8 @@
 use crate::{Db, db};
 use rusqlite::{Connection, params};
 use strato_core::invocation::Priority;
-use strato_store::{Invocation, NewInvocation, StoreError};
+use strato_core::target::Target;
+use strato_store::{Invocation, NewInvocation, NodeId, StoreError};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS invocations (
@@ -21,6 +22,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     attempts INTEGER NOT NULL,
     max_attempts INTEGER NOT NULL,
     lease_until_ms INTEGER NOT NULL,
+    lease_owner TEXT NOT NULL DEFAULT '',
     created_ms INTEGER NOT NULL,
     head TEXT NOT NULL,
     body BLOB NOT NULL
@@ -34,9 +36,11 @@ CREATE INDEX IF NOT EXISTS invocations_by_lease ON invocations (lease_until_ms) 
 "#;
 
 /// Claims due work (`?1` now, `?2` the new lease's end, `?3` how many,
-/// `?4` the lowest priority's head start): expired leases first, then
-/// unleased rows by rank; through the partial indexes only.
-const CLAIM: &str = "UPDATE invocations SET lease_until_ms = ?2, attempts = attempts + 1
+/// `?4` the lowest priority's head start, `?5` the claiming node):
+/// expired leases first, then unleased rows by rank; through the partial
+/// indexes only.
+const CLAIM: &str =
+    "UPDATE invocations SET lease_until_ms = ?2, lease_owner = ?5, attempts = attempts + 1
     WHERE id IN (
       SELECT id FROM (
         SELECT id FROM invocations
@@ -54,10 +58,14 @@ const COLUMNS: &str =
 
 fn invocation_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Invocation> {
     let priority: String = row.get(3)?;
+    let target: String = row.get(2)?;
+    let target = Target::decode(&target).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+    })?;
     Ok(Invocation {
         id: row.get(0)?,
         app: row.get(1)?,
-        target: row.get(2)?,
+        target,
         priority: Priority::parse(&priority).unwrap_or_default(),
         head: row.get(4)?,
         body: row.get(5)?,
@@ -76,31 +84,33 @@ pub(super) fn settle(conn: &Connection, id: &str) -> Result<(), StoreError> {
         .map_err(db("settling an invocation"))
 }
 
-/// Inserts invocations (see [`crate::Store::enqueue_invocations`]).
+/// Inserts invocations (see `Store::enqueue_invocations`); `owner` takes
+/// the leases of those stored leased.
 pub(super) fn insert(
     tx: &Connection,
     new: &[NewInvocation],
     now_ms: i64,
     lease_ms: i64,
+    owner: &str,
 ) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, created_ms, head, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, lease_owner, created_ms, head, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .map_err(db("preparing to queue invocations"))?;
     for n in new {
         // Work due now is stored leased to this process with its
         // first attempt counted: it goes straight to the dispatcher.
-        let (attempts, lease) = if n.due_ms <= now_ms && lease_ms > 0 {
-            (1, now_ms + lease_ms)
+        let (attempts, lease, lease_owner) = if n.due_ms <= now_ms && lease_ms > 0 {
+            (1, now_ms + lease_ms, owner)
         } else {
-            (0, 0)
+            (0, 0, "")
         };
         stmt.execute(params![
             n.id,
             n.app,
-            n.target,
+            n.target.encode(),
             n.priority.as_str(),
             n.due_ms + n.priority.offset_ms(),
             n.due_ms,
@@ -108,6 +118,7 @@ pub(super) fn insert(
             attempts,
             n.max_attempts,
             lease,
+            lease_owner,
             now_ms,
             n.head,
             n.body,
@@ -123,6 +134,7 @@ impl Db {
         new: &[NewInvocation],
         now_ms: i64,
         lease_ms: i64,
+        owner: &NodeId,
     ) -> Result<(), StoreError> {
         // Callers batch already (the engine's enqueuer commits whatever
         // arrived meanwhile in one call), so this writes directly: no copy
@@ -131,12 +143,13 @@ impl Db {
         let tx = conn
             .transaction()
             .map_err(db("starting to queue invocations"))?;
-        insert(&tx, new, now_ms, lease_ms)?;
+        insert(&tx, new, now_ms, lease_ms, owner.as_str())?;
         tx.commit().map_err(db("committing queued invocations"))
     }
 
     pub(super) fn claim_invocations_sql(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
@@ -155,7 +168,8 @@ impl Db {
                         now_ms,
                         now_ms + lease_ms,
                         limit as i64,
-                        Priority::Low.offset_ms()
+                        Priority::Low.offset_ms(),
+                        owner.as_str()
                     ],
                     |row| Ok((invocation_from_row(row)?, row.get::<_, i64>(10)?)),
                 )
@@ -189,30 +203,22 @@ impl Db {
             .map_err(db("scheduling an invocation retry"))
     }
 
-    pub(super) fn release_invocation_leases_sql(&self) -> Result<(), StoreError> {
-        self.write()
-            .execute(
-                "UPDATE invocations SET lease_until_ms = 0 WHERE lease_until_ms > 0",
-                [],
-            )
-            .map(|_| ())
-            .map_err(db("releasing invocation leases"))
-    }
-
     pub(super) fn renew_invocation_leases_sql(
         &self,
+        owner: &NodeId,
         ids: &[String],
         until_ms: i64,
     ) -> Result<(), StoreError> {
-        let ids = ids.to_vec();
+        let (ids, owner) = (ids.to_vec(), owner.0.clone());
         self.group.write(move |tx| {
             let mut stmt = tx
                 .prepare_cached(
-                    "UPDATE invocations SET lease_until_ms = ?2 WHERE id = ?1 AND lease_until_ms > 0",
+                    "UPDATE invocations SET lease_until_ms = ?2
+                     WHERE id = ?1 AND lease_until_ms > 0 AND lease_owner = ?3",
                 )
                 .map_err(db("renewing invocation leases"))?;
             for id in &ids {
-                stmt.execute(params![id, until_ms])
+                stmt.execute(params![id, until_ms, owner])
                     .map_err(db("renewing an invocation lease"))?;
             }
             Ok(())
@@ -246,7 +252,7 @@ mod tests {
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM}"))
             .unwrap()
-            .query_map(params![1, 2, 3, 4], |r| r.get::<_, String>(3))
+            .query_map(params![1, 2, 3, 4, "n"], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

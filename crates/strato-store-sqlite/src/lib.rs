@@ -22,6 +22,7 @@
 mod background;
 mod commit;
 mod db;
+mod effects;
 mod invocations;
 mod objects;
 mod queues;
@@ -35,10 +36,11 @@ use std::path::Path;
 use std::sync::Arc;
 use strato_core::{LogLine, RevisionSpec, RunRecord};
 use strato_store::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
-    LiveRevision, LogEntry, LogFilter, Message, MultipartUpload, NewBucketEvent, NewInvocation,
-    NewMessage, ObjectMeta, ObjectRemoval, ObjectWrite, QueueStats, ReceivePolicy, RunFilter,
-    SlotOutcome, SlotRecord, SlotWork, Store, StoreError, TaskRunRequest, UploadPart,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, Effect, FinishedRun,
+    Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload, NewBucketEvent,
+    NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectWrite, QueueStats,
+    ReceivePolicy, RunFilter, SlotOutcome, SlotRecord, Store, StoreError, TaskRunRequest,
+    UploadPart,
 };
 
 /// The SQLite backend of [`Store`].
@@ -284,11 +286,13 @@ impl Store for SqliteStore {
 
     async fn claim_bucket_events(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<BucketEvent>, StoreError> {
-        self.blocking(move |db| db.claim_bucket_events(now_ms, lease_ms, limit))
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim_bucket_events(&owner, now_ms, lease_ms, limit))
             .await
     }
 
@@ -302,9 +306,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release_bucket_event_leases(&self) -> Result<(), StoreError> {
-        self.blocking(move |db| db.release_bucket_event_leases())
-            .await
+    async fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.release_leases(&owner)).await
     }
 
     async fn pending_bucket_events(&self) -> Result<u64, StoreError> {
@@ -315,11 +319,12 @@ impl Store for SqliteStore {
         &self,
         run: &RunRecord,
         request: &Value,
-        completes_event: Option<i64>,
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
         let run = run.to_owned();
         let request = request.to_owned();
-        self.blocking(move |db| db.enqueue_task_run(&run, &request, completes_event))
+        let effects = effects.to_owned();
+        self.blocking(move |db| db.enqueue_task_run(&run, &request, &effects))
             .await
     }
 
@@ -340,22 +345,13 @@ impl Store for SqliteStore {
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
-        next: Option<(&RunRecord, &Value)>,
-        then_invoke: &[NewInvocation],
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
         let finished = finished.to_owned();
         let logs = logs.to_owned();
-        let next = next.map(|(r, v)| (r.clone(), v.clone()));
-        let then_invoke = then_invoke.to_owned();
-        self.blocking(move |db| {
-            db.finish_task_run(
-                &finished,
-                &logs,
-                next.as_ref().map(|(r, v)| (r, v)),
-                &then_invoke,
-            )
-        })
-        .await
+        let effects = effects.to_owned();
+        self.blocking(move |db| db.finish_task_run(&finished, &logs, &effects))
+            .await
     }
 
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
@@ -367,19 +363,23 @@ impl Store for SqliteStore {
         new: &[NewInvocation],
         now_ms: i64,
         lease_ms: i64,
+        owner: &NodeId,
     ) -> Result<(), StoreError> {
         let new = new.to_owned();
-        self.blocking(move |db| db.enqueue_invocations(&new, now_ms, lease_ms))
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.enqueue_invocations(&new, now_ms, lease_ms, &owner))
             .await
     }
 
     async fn claim_invocations(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Invocation>, StoreError> {
-        self.blocking(move |db| db.claim_invocations(now_ms, lease_ms, limit))
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim_invocations(&owner, now_ms, lease_ms, limit))
             .await
     }
 
@@ -394,22 +394,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release_invocation_leases(&self) -> Result<(), StoreError> {
-        self.blocking(move |db| db.release_invocation_leases())
-            .await
-    }
-
     async fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.blocking(move |db| db.pending_invocations()).await
     }
 
     async fn renew_invocation_leases(
         &self,
+        owner: &NodeId,
         ids: &[String],
         until_ms: i64,
     ) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
         let ids = ids.to_owned();
-        self.blocking(move |db| db.renew_invocation_leases(&ids, until_ms))
+        self.blocking(move |db| db.renew_invocation_leases(&owner, &ids, until_ms))
             .await
     }
 
@@ -510,13 +507,14 @@ impl Store for SqliteStore {
         schedule: &str,
         slot_ms: i64,
         outcome: SlotOutcome,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let app = app.to_owned();
         let schedule = schedule.to_owned();
+        let effects = effects.to_owned();
         self.blocking(move |db| {
-            db.record_schedule_slot(&app, &schedule, slot_ms, outcome, work, now_ms)
+            db.record_schedule_slot(&app, &schedule, slot_ms, outcome, &effects, now_ms)
         })
         .await
     }
@@ -526,12 +524,13 @@ impl Store for SqliteStore {
         app: &str,
         schedule: &str,
         slot_ms: i64,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let app = app.to_owned();
         let schedule = schedule.to_owned();
-        self.blocking(move |db| db.fire_waiting_slot(&app, &schedule, slot_ms, work, now_ms))
+        let effects = effects.to_owned();
+        self.blocking(move |db| db.fire_waiting_slot(&app, &schedule, slot_ms, &effects, now_ms))
             .await
     }
 

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS bucket_events (
     function TEXT NOT NULL DEFAULT '',
     due_ms INTEGER NOT NULL,
     lease_until_ms INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
     done INTEGER NOT NULL DEFAULT 0
 );
@@ -149,8 +150,8 @@ fn insert_events(
 ) -> Result<Vec<BucketEvent>, StoreError> {
     let mut stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10) RETURNING {EVENT_COLUMNS}"
+            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10, ?11) RETURNING {EVENT_COLUMNS}"
         ))
         .map_err(db("recording a bucket event"))?;
     events
@@ -168,7 +169,8 @@ fn insert_events(
                     e.app,
                     e.function,
                     e.leased_until_ms,
-                    attempts
+                    attempts,
+                    e.lease_owner
                 ],
                 event_from_row,
             )
@@ -434,20 +436,21 @@ pub(crate) fn settle_event(conn: &Connection, id: i64) -> Result<(), StoreError>
 
 pub(super) fn claim_bucket_events(
     tx: &Connection,
+    owner: &str,
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
 ) -> Result<Vec<BucketEvent>, StoreError> {
     let mut stmt = tx
         .prepare_cached(&format!(
-            "UPDATE bucket_events SET lease_until_ms = ?2, attempts = attempts + 1
+            "UPDATE bucket_events SET lease_until_ms = ?2, lease_owner = ?4, attempts = attempts + 1
              WHERE id IN (SELECT id FROM bucket_events WHERE done = 0 AND due_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY id LIMIT ?3)
              RETURNING {EVENT_COLUMNS}"
         ))
         .map_err(db("claiming bucket events"))?;
     let rows = stmt
         .query_map(
-            params![now_ms, now_ms + lease_ms, limit as i64],
+            params![now_ms, now_ms + lease_ms, limit as i64, owner],
             event_from_row,
         )
         .map_err(db("claiming bucket events"))?;

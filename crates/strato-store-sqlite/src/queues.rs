@@ -12,11 +12,11 @@
 //! race for it, and the work it queues is written in the same
 //! transaction.
 
-use crate::{Db, db, invocations};
+use crate::{Db, db};
 use rusqlite::{Connection, OptionalExtension, params};
 use strato_store::StoreError;
 use strato_store::{
-    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
+    Effect, Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord,
 };
 
 pub(super) const SCHEMA: &str = r#"
@@ -300,7 +300,7 @@ impl Db {
         schedule: &str,
         slot_ms: i64,
         outcome: SlotOutcome,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.write_slot(
@@ -310,7 +310,7 @@ impl Db {
             schedule,
             slot_ms,
             Some(outcome),
-            work,
+            effects,
             now_ms,
         )
     }
@@ -320,7 +320,7 @@ impl Db {
         app: &str,
         schedule: &str,
         slot_ms: i64,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.write_slot(
@@ -330,15 +330,15 @@ impl Db {
             schedule,
             slot_ms,
             None,
-            work,
+            effects,
             now_ms,
         )
     }
 
     /// Writes a slot row with `sql` (`?1` app, `?2` schedule, `?3` slot,
-    /// `?4` the work's invocation, `?5` now, `?6` the outcome if given)
-    /// and, only if that changed a row, queues `work` in the same
-    /// transaction (pruning old slots too); whether it did.
+    /// `?4` the invocation the effects queue, `?5` now, `?6` the outcome if
+    /// given) and, only if that changed a row, applies `effects` in the
+    /// same transaction (pruning old slots too); whether it did.
     #[allow(clippy::too_many_arguments)]
     fn write_slot(
         &self,
@@ -347,15 +347,15 @@ impl Db {
         schedule: &str,
         slot_ms: i64,
         outcome: Option<SlotOutcome>,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (app, schedule) = (app.to_string(), schedule.to_string());
+        let (app, schedule, effects) = (app.to_string(), schedule.to_string(), effects.to_vec());
         self.group.write(move |tx| {
-            let invocation = match &work {
-                SlotWork::Invoke(i) => Some(i.id.clone()),
+            let invocation = effects.iter().find_map(|e| match e {
+                Effect::Enqueue(i) => Some(i.id.clone()),
                 _ => None,
-            };
+            });
             let changed = tx
                 .prepare_cached(sql)
                 .and_then(|mut s| match outcome {
@@ -373,7 +373,7 @@ impl Db {
             if changed == 0 {
                 return Ok(false);
             }
-            queue_slot_work(tx, &app, work, now_ms)?;
+            crate::effects::apply(tx, &effects, now_ms)?;
             tx.prepare_cached(
                 "DELETE FROM schedule_slots WHERE app = ?1 AND schedule = ?2 AND slot_ms < ?3",
             )
@@ -414,20 +414,5 @@ impl Db {
             .optional()
             .map(|r| r.is_some())
             .map_err(db("looking up an invocation"))
-    }
-}
-
-fn queue_slot_work(
-    tx: &Connection,
-    app: &str,
-    work: SlotWork,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    match work {
-        SlotWork::Nothing => Ok(()),
-        SlotWork::Invoke(invocation) => invocations::insert(tx, &[invocation], now_ms, 0),
-        SlotWork::Send { queue, message } => {
-            insert_messages(tx, app, &queue, std::slice::from_ref(&message), now_ms)
-        }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::db;
 use rusqlite::Connection;
+use strato_core::target::Target;
 use strato_store::StoreError;
 
 pub(super) const SCHEMA: &str = r#"
@@ -72,6 +73,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("bucket_events", "function", "TEXT NOT NULL DEFAULT ''"),
     ("objects", "data", "BLOB"),
     ("runs", "exit_code", "INTEGER"),
+    ("bucket_events", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
+    ("invocations", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.
@@ -89,6 +92,40 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
                 .map_err(db("upgrading the schema"))?;
         }
+    }
+    migrate_targets(conn)
+}
+
+/// Invocation targets were tagged strings (`NAME`, `@task:NAME`,
+/// `@queue:NAME`, `@webhook` with the URL as the head's path); they are
+/// JSON [`Target`]s now.
+fn migrate_targets(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT id, target, head FROM invocations WHERE target NOT LIKE '{%'")
+        .map_err(db("reading old invocation targets"))?;
+    let old: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(db("reading old invocation targets"))?;
+    for (id, tag, head) in old {
+        let target = if let Some(name) = tag.strip_prefix("@task:") {
+            Target::task(name)
+        } else if let Some(name) = tag.strip_prefix("@queue:") {
+            Target::Queue { name: name.into() }
+        } else if tag == "@webhook" {
+            let url = serde_json::from_str::<serde_json::Value>(&head)
+                .ok()
+                .and_then(|h| h["path"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            Target::Webhook { url }
+        } else {
+            Target::function(tag)
+        };
+        conn.execute(
+            "UPDATE invocations SET target = ?2 WHERE id = ?1",
+            [id, target.encode()],
+        )
+        .map_err(db("upgrading an invocation target"))?;
     }
     Ok(())
 }

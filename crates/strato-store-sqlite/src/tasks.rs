@@ -8,28 +8,21 @@ use crate::{Db, db};
 use rusqlite::params;
 use serde_json::Value;
 use strato_core::{LogLine, RunRecord};
-use strato_store::{StoreError, TaskRunRequest};
+use strato_store::{Effect, StoreError, TaskRunRequest};
 
 impl Db {
     pub(super) fn enqueue_task_run_sql(
         &self,
         run: &RunRecord,
         request: &Value,
-        completes_event: Option<i64>,
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn
             .transaction()
             .map_err(db("starting to queue a task run"))?;
-        insert_run(&tx, run)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)",
-            params![run.id, request.to_string()],
-        )
-        .map_err(db("queueing a task run"))?;
-        if let Some(event) = completes_event {
-            crate::objects::settle_event(&tx, event)?;
-        }
+        crate::effects::queue_task_run(&tx, run, request)?;
+        crate::effects::apply(&tx, effects, run.started_at_ms)?;
         tx.commit().map_err(db("committing a task run"))
     }
 
@@ -62,8 +55,7 @@ impl Db {
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
-        next: Option<(&RunRecord, &Value)>,
-        then_invoke: &[strato_store::NewInvocation],
+        effects: &[Effect],
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn
@@ -76,15 +68,7 @@ impl Db {
             [&finished.id],
         )
         .map_err(db("finishing a task run"))?;
-        if let Some((run, request)) = next {
-            insert_run(&tx, run)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)",
-                params![run.id, request.to_string()],
-            )
-            .map_err(db("queueing the next attempt"))?;
-        }
-        super::invocations::insert(&tx, then_invoke, finished.started_at_ms, 0)?;
+        crate::effects::apply(&tx, effects, finished.started_at_ms)?;
         tx.commit().map_err(db("committing a finished task run"))
     }
 

@@ -46,3 +46,49 @@ async fn data_survives_reopening_and_uses_wal() {
         Some(serde_json::json!({"v": 1}))
     );
 }
+
+#[tokio::test]
+async fn old_invocation_targets_are_migrated_to_typed_targets() {
+    use strato_core::target::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strato.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = store.db.write();
+        for (id, tag, head) in [
+            ("i1", "resize", "{}"),
+            ("i2", "@task:ffmpeg", "{}"),
+            ("i3", "@queue:jobs", "{}"),
+            (
+                "i4",
+                "@webhook",
+                r#"{"method":"POST","path":"http://127.0.0.1:9/hook","headers":[]}"#,
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO invocations (id, app, target, priority, rank_ms, due_ms, expires_ms, attempts, max_attempts, lease_until_ms, created_ms, head, body)
+                 VALUES (?1, 'a', ?2, 'normal', 0, 0, 1000000, 0, 3, 0, 0, ?3, x'')",
+                [id, tag, head],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let node = strato_store::NodeId("n".into());
+    let mut claimed = store.claim_invocations(&node, 10, 1000, 10).await.unwrap();
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    let targets: Vec<Target> = claimed.into_iter().map(|i| i.target).collect();
+    assert_eq!(
+        targets,
+        [
+            Target::function("resize"),
+            Target::task("ffmpeg"),
+            Target::Queue {
+                name: "jobs".into()
+            },
+            Target::Webhook {
+                url: "http://127.0.0.1:9/hook".into()
+            },
+        ]
+    );
+}

@@ -1,13 +1,14 @@
 //! Types of the async invocation queue.
 
 use strato_core::invocation::Priority;
+use strato_core::target::Target;
 
 /// Work to queue: one async invocation of a function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInvocation {
     pub id: String,
     pub app: String,
-    pub target: String,
+    pub target: Target,
     pub priority: Priority,
     /// The request's method, path and headers (the engine's encoding).
     pub head: String,
@@ -24,7 +25,7 @@ pub struct NewInvocation {
 pub struct Invocation {
     pub id: String,
     pub app: String,
-    pub target: String,
+    pub target: Target,
     pub priority: Priority,
     pub head: String,
     pub body: Vec<u8>,

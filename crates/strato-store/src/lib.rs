@@ -33,9 +33,7 @@ pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
     ObjectMeta, ObjectRemoval, ObjectWrite, UploadPart,
 };
-pub use queues::{
-    Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord, SlotWork,
-};
+pub use queues::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord};
 pub use recorder::RunRecorder;
 
 use serde_json::Value;
@@ -64,16 +62,52 @@ pub struct AppSummary {
 pub struct FinishedRun {
     pub record: RunRecord,
     pub logs: Vec<LogLine>,
-    /// A bucket event this run settles (delivered, or out of retries):
-    /// marked done in the same transaction that records the run, so a
-    /// crash never leaves an event done without its run.
-    pub completes_event: Option<i64>,
-    /// An async invocation this run settles (success, or the last
-    /// attempt), deleted from the queue in the same transaction.
-    pub completes_invocation: Option<String>,
-    /// Invocations to queue in the same transaction (destinations of the
-    /// invocation this run settles), due at once, unleased.
-    pub then_invoke: Vec<NewInvocation>,
+    /// What commits with the record, in the same transaction: a crash
+    /// never separates a run from what it settled or queued.
+    pub effects: Vec<Effect>,
+}
+
+/// A change that commits in the same transaction as a run's record (or a
+/// task run's queueing or end, or a schedule slot): how durable work is
+/// settled and how new work follows from it. One list, not a parameter
+/// per feature; a new kind of durable work adds a variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A bucket event is delivered (or given up on): marked done.
+    SettleEvent(i64),
+    /// An async invocation is settled (success, or its last attempt):
+    /// removed from the queue.
+    SettleInvocation(String),
+    /// New work (a destination, a scheduled firing), due at once,
+    /// unleased.
+    Enqueue(NewInvocation),
+    /// A task run queued: its record (status `queued`) and request (a
+    /// retry, or a run a delivery started).
+    QueueTaskRun(TaskRunRequest),
+    /// A message sent to a queue of `app`.
+    SendMessage {
+        app: String,
+        queue: String,
+        message: NewMessage,
+    },
+}
+
+/// The id of a node (one `strato server` process and its successors on
+/// the same data dir). Leases on durable work name their owner, so a node
+/// starting up releases its own leases and never another node's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeId(pub String);
+
+impl NodeId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A task run that has not ended: its record (queued or running) and
@@ -215,10 +249,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a key; false if there was none.
     async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError>;
-    /// Claims up to `limit` undelivered events that are due and not leased,
-    /// leasing them until `now_ms + lease_ms` and counting an attempt.
+    /// Claims up to `limit` undelivered events that are due and not leased
+    /// (or whose lease ran out), leasing them to `owner` until
+    /// `now_ms + lease_ms` and counting an attempt.
     async fn claim_bucket_events(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
@@ -227,49 +263,52 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Releases an event to be claimed again at `due_ms`.
     async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
-    /// Voids every lease, so leased events can be claimed at once (at
-    /// start, when no other process is delivering).
-    async fn release_bucket_event_leases(&self) -> Result<(), StoreError>;
+    /// Voids the leases `owner` holds on bucket events and invocations, so
+    /// that work is claimed again at once (at start: a node's leases from
+    /// before a crash or restart; other nodes' leases are left alone).
+    async fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError>;
     /// Events not yet finished (for stats and tests).
     async fn pending_bucket_events(&self) -> Result<u64, StoreError>;
-    /// Makes a task run durable as queued: its record and its request, and
-    /// (when it answers a bucket event) the event settled, in one transaction.
+    /// Makes a task run durable as queued (its record and its request)
+    /// with `effects` (the bucket event it answers settled, say), in one
+    /// transaction.
     async fn enqueue_task_run(
         &self,
         run: &RunRecord,
         request: &Value,
-        completes_event: Option<i64>,
+        effects: &[Effect],
     ) -> Result<(), StoreError>;
     /// Marks a queued task run running.
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;
     /// Adds output lines of a run still going.
     async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError>;
     /// Records a task run's end with its last lines and forgets its
-    /// request; queues `next` (the retry) and `then_invoke` (its
-    /// destination, unleased) in the same transaction.
+    /// request, with `effects` (its retry, its destination) in the same
+    /// transaction.
     async fn finish_task_run(
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
-        next: Option<(&RunRecord, &Value)>,
-        then_invoke: &[NewInvocation],
+        effects: &[Effect],
     ) -> Result<(), StoreError>;
     /// Task runs queued or running, oldest first (recovery at start).
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Queues async invocations durably. Those due now are stored leased
-    /// for `lease_ms` with their first attempt counted (the caller runs
-    /// them at once); 0 stores them unleased for a claimer.
+    /// to `owner` for `lease_ms` with their first attempt counted (the
+    /// caller runs them at once); 0 stores them unleased for a claimer.
     async fn enqueue_invocations(
         &self,
         new: &[NewInvocation],
         now_ms: i64,
         lease_ms: i64,
+        owner: &NodeId,
     ) -> Result<(), StoreError>;
-    /// Claims up to `limit` due, unleased invocations, best rank first
-    /// (due time + priority head start), leasing them and counting an
-    /// attempt.
+    /// Claims up to `limit` due invocations, unleased or with an expired
+    /// lease, best rank first (due time + priority head start), leasing
+    /// them to `owner` and counting an attempt.
     async fn claim_invocations(
         &self,
+        owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
@@ -279,14 +318,14 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_invocation(&self, id: &str) -> Result<(), StoreError>;
     /// Releases an invocation to be claimed again at `due_ms`.
     async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
-    /// Voids every invocation lease (at start, one server owns the store).
-    async fn release_invocation_leases(&self) -> Result<(), StoreError>;
+
     /// Invocations not yet settled.
     async fn pending_invocations(&self) -> Result<u64, StoreError>;
-    /// Extends the leases of invocations still running (the heartbeat of
-    /// the process running them) to `until_ms`.
+    /// Extends the leases `owner` holds on invocations still running (its
+    /// heartbeat) to `until_ms`.
     async fn renew_invocation_leases(
         &self,
+        owner: &NodeId,
         ids: &[String],
         until_ms: i64,
     ) -> Result<(), StoreError>;
@@ -346,25 +385,26 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<u64, StoreError>;
     /// Records a schedule's slot with `outcome` and, only if the slot was
-    /// not recorded before, queues `work` in the same transaction.
-    /// Returns whether this call recorded it (exactly once per slot).
+    /// not recorded before, applies `effects` (the work the firing queues)
+    /// in the same transaction. Returns whether this call recorded it
+    /// (exactly once per slot).
     async fn record_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
         slot_ms: i64,
         outcome: SlotOutcome,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError>;
-    /// Fires a slot recorded as waiting, queueing `work`; false if it was
-    /// not waiting (already fired).
+    /// Fires a slot recorded as waiting, applying `effects`; false if it
+    /// was not waiting (already fired).
     async fn fire_waiting_slot(
         &self,
         app: &str,
         schedule: &str,
         slot_ms: i64,
-        work: SlotWork,
+        effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError>;
     /// The latest recorded slot of a schedule.

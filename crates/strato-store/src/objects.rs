@@ -61,6 +61,8 @@ pub struct NewBucketEvent {
     /// When non-zero, the writer delivers it at once (its first attempt is
     /// counted) and nobody else may claim it before this time.
     pub leased_until_ms: i64,
+    /// The node holding that lease.
+    pub lease_owner: String,
 }
 
 /// A stored bucket event, as claimed by a deliverer.

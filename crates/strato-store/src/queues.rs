@@ -1,7 +1,5 @@
 //! Types of queues (messages, receipts, stats) and schedule slots.
 
-use crate::NewInvocation;
-
 /// A message to send; times are absolute.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
@@ -77,14 +75,6 @@ impl SlotOutcome {
             _ => None,
         }
     }
-}
-
-/// The work a firing queues, in the transaction that records its slot.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SlotWork {
-    Nothing,
-    Invoke(NewInvocation),
-    Send { queue: String, message: NewMessage },
 }
 
 /// The latest slot of a schedule.

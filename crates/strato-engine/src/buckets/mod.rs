@@ -168,6 +168,8 @@ pub struct Buckets {
     /// What is deployed (for the functions and tasks subscribed to each
     /// bucket).
     live: crate::live::LiveHandle,
+    /// This node, which delivers the events its writes commit.
+    node: strato_store::NodeId,
     /// Events committed with a write, for immediate delivery.
     events: mpsc::UnboundedSender<BucketEvent>,
 }
@@ -181,6 +183,7 @@ impl Buckets {
         store: Arc<dyn Store>,
         blobs: BlobStore,
         live: crate::live::LiveHandle,
+        node: strato_store::NodeId,
         events: mpsc::UnboundedSender<BucketEvent>,
     ) -> Result<Buckets, BucketError> {
         let keys = KeyRing::load(store.clone()).await?;
@@ -190,6 +193,7 @@ impl Buckets {
             keys,
             buckets: ArcSwap::from_pointee(HashMap::new()),
             live,
+            node,
             events,
         };
         buckets.reload_buckets().await?;
@@ -490,6 +494,7 @@ impl Buckets {
                         app: s.app.clone(),
                         function: s.function.clone(),
                         leased_until_ms: now + s.lease_ms,
+                        lease_owner: self.node.0.clone(),
                     })
                     .collect()
             })

@@ -1,7 +1,9 @@
 //! Conformance of queue messages and schedule slots.
 
-use crate::{NewInvocation, NewMessage, ReceivePolicy, SlotOutcome, SlotWork, Store};
+use super::node;
+use crate::{Effect, NewInvocation, NewMessage, ReceivePolicy, SlotOutcome, Store};
 use std::sync::Arc;
+use strato_core::target::Target;
 
 fn message(id: &str, visible_ms: i64) -> NewMessage {
     NewMessage {
@@ -158,7 +160,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
     let invocation = |id: &str| NewInvocation {
         id: id.into(),
         app: "a".into(),
-        target: "f".into(),
+        target: Target::function("f"),
         priority: Priority::Normal,
         head: "{}".into(),
         body: vec![],
@@ -174,7 +176,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
                 "tick",
                 60_000,
                 SlotOutcome::Fired,
-                SlotWork::Invoke(invocation(id)),
+                &[Effect::Enqueue(invocation(id))],
                 60_001,
             )
             .await
@@ -203,10 +205,11 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
                 "poke",
                 60_000,
                 SlotOutcome::Fired,
-                SlotWork::Send {
+                &[Effect::SendMessage {
+                    app: "a".into(),
                     queue: "jobs".into(),
                     message: message("s1", 60_000)
-                },
+                }],
                 60_001,
             )
             .await
@@ -223,14 +226,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
     // A waiting slot fires later, once.
     assert!(
         store
-            .record_schedule_slot(
-                "a",
-                "tick",
-                120_000,
-                SlotOutcome::Waiting,
-                SlotWork::Nothing,
-                120_001
-            )
+            .record_schedule_slot("a", "tick", 120_000, SlotOutcome::Waiting, &[], 120_001)
             .await
             .unwrap()
     );
@@ -248,7 +244,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
                 "a",
                 "tick",
                 120_000,
-                SlotWork::Invoke(invocation("i3")),
+                &[Effect::Enqueue(invocation("i3"))],
                 125_000
             )
             .await
@@ -260,7 +256,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
                 "a",
                 "tick",
                 120_000,
-                SlotWork::Invoke(invocation("i4")),
+                &[Effect::Enqueue(invocation("i4"))],
                 125_000
             )
             .await
@@ -269,31 +265,31 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
     assert_eq!(store.pending_invocations().await.unwrap(), 2);
     // Heartbeats renew only leased invocations (i3 is unleased, i1 too).
     store
-        .renew_invocation_leases(&["i1".into()], 999_999)
+        .renew_invocation_leases(&node(), &["i1".into()], 999_999)
         .await
         .unwrap();
     assert_eq!(
         store
-            .claim_invocations(130_000, 1_000, 10)
+            .claim_invocations(&node(), 130_000, 1_000, 10)
             .await
             .unwrap()
             .len(),
         2
     );
     store
-        .renew_invocation_leases(&["i1".into(), "i3".into()], 500_000)
+        .renew_invocation_leases(&node(), &["i1".into(), "i3".into()], 500_000)
         .await
         .unwrap();
     assert!(
         store
-            .claim_invocations(200_000, 1_000, 10)
+            .claim_invocations(&node(), 200_000, 1_000, 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .claim_invocations(500_001, 1_000, 10)
+            .claim_invocations(&node(), 500_001, 1_000, 10)
             .await
             .unwrap()
             .len(),

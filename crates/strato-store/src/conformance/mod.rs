@@ -3,8 +3,8 @@
 //! which makes one test per check, each on a fresh, empty store.
 
 use crate::{
-    AccessKey, BucketDeletion, FinishedRun, LogFilter, MultipartUpload, NewBucketEvent, ObjectMeta,
-    RunFilter, RunRecorder, Store, StoreErrorKind, UploadPart,
+    AccessKey, BucketDeletion, Effect, FinishedRun, LogFilter, MultipartUpload, NewBucketEvent,
+    NewInvocation, NodeId, ObjectMeta, RunFilter, RunRecorder, Store, StoreErrorKind, UploadPart,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,6 +44,7 @@ macro_rules! conformance_tests {
             multipart_uploads_complete_and_abort,
             inline_objects_keep_their_bytes_in_the_store,
             access_keys_are_stored_and_revoked,
+            leases_belong_to_the_node_that_took_them,
             task_runs_are_durable_from_queue_to_end,
             invocations_are_claimed_by_rank_leased_retried_and_settled,
             messages_are_received_hidden_deleted_and_dead_lettered,
@@ -105,9 +106,7 @@ pub(super) fn run(
     started: i64,
 ) -> FinishedRun {
     FinishedRun {
-        completes_event: None,
-        completes_invocation: None,
-        then_invoke: Vec::new(),
+        effects: Vec::new(),
         record: RunRecord {
             id: id.into(),
             app: app.into(),
@@ -388,8 +387,14 @@ fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
     }
 }
 
+/// The node the checks run as.
+pub(super) fn node() -> NodeId {
+    NodeId("node-a".into())
+}
+
 fn event(name: &str) -> NewBucketEvent {
     NewBucketEvent {
+        lease_owner: String::new(),
         name: name.into(),
         at_ms: 7,
         app: "app".into(),
@@ -494,7 +499,10 @@ pub async fn objects_and_their_events_are_written_together(store: Arc<dyn Store>
             .is_none()
     );
     assert_eq!(store.pending_bucket_events().await.unwrap(), 3);
-    let events = store.claim_bucket_events(100, 1000, 10).await.unwrap();
+    let events = store
+        .claim_bucket_events(&node(), 100, 1000, 10)
+        .await
+        .unwrap();
     let names: Vec<_> = events
         .iter()
         .map(|e| (e.name.as_str(), e.etag.as_str()))
@@ -588,18 +596,24 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
         .put_object(&object("b", "two", "2"), &[event("ObjectCreated:Put")])
         .await
         .unwrap();
-    let first = store.claim_bucket_events(100, 1000, 10).await.unwrap();
+    let first = store
+        .claim_bucket_events(&node(), 100, 1000, 10)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2);
     // Leased: nobody else gets them.
     assert!(
         store
-            .claim_bucket_events(200, 1000, 10)
+            .claim_bucket_events(&node(), 200, 1000, 10)
             .await
             .unwrap()
             .is_empty()
     );
     // The lease runs out (a deliverer crashed): they come back, attempt 2.
-    let again = store.claim_bucket_events(1200, 1000, 10).await.unwrap();
+    let again = store
+        .claim_bucket_events(&node(), 1200, 1000, 10)
+        .await
+        .unwrap();
     assert_eq!(
         again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(first[0].id, 2), (first[1].id, 2)]
@@ -608,12 +622,15 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     store.retry_bucket_event(again[1].id, 5000).await.unwrap();
     assert!(
         store
-            .claim_bucket_events(3000, 1000, 10)
+            .claim_bucket_events(&node(), 3000, 1000, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let retried = store.claim_bucket_events(5000, 1000, 10).await.unwrap();
+    let retried = store
+        .claim_bucket_events(&node(), 5000, 1000, 10)
+        .await
+        .unwrap();
     assert_eq!(
         retried
             .iter()
@@ -624,7 +641,7 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     store.finish_bucket_events(&[retried[0].id]).await.unwrap();
     assert!(
         store
-            .claim_bucket_events(100_000, 1000, 10)
+            .claim_bucket_events(&node(), 100_000, 1000, 10)
             .await
             .unwrap()
             .is_empty()
@@ -636,7 +653,7 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
         .await
         .unwrap();
     let mut delivery = run("r-settle", "app", "f", RunStatus::Succeeded, 1);
-    delivery.completes_event = Some(settled.events[0].id);
+    delivery.effects = vec![Effect::SettleEvent(settled.events[0].id)];
     store.record_runs(vec![delivery]).await.unwrap();
     assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
     // An event the writer delivers itself starts leased, attempt 1 counted:
@@ -644,6 +661,7 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     let mut fast = event("ObjectCreated:Put");
     fast.at_ms = 200_000;
     fast.leased_until_ms = 230_000;
+    fast.lease_owner = node().0;
     let write = store
         .put_object(&object("b", "three", "3"), &[fast])
         .await
@@ -651,14 +669,17 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     assert_eq!(write.events[0].attempts, 1);
     assert!(
         store
-            .claim_bucket_events(229_999, 1000, 10)
+            .claim_bucket_events(&node(), 229_999, 1000, 10)
             .await
             .unwrap()
             .is_empty()
     );
     // A restart voids leases: the event is claimable at once.
-    store.release_bucket_event_leases().await.unwrap();
-    let swept = store.claim_bucket_events(200_001, 1000, 10).await.unwrap();
+    store.release_leases(&node()).await.unwrap();
+    let swept = store
+        .claim_bucket_events(&node(), 200_001, 1000, 10)
+        .await
+        .unwrap();
     assert_eq!(
         swept.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(write.events[0].id, 2)]
@@ -806,4 +827,111 @@ pub async fn access_keys_are_stored_and_revoked(store: Arc<dyn Store>) {
     assert!(store.revoke_access_key("AKAPP").await.unwrap());
     assert!(!store.revoke_access_key("AKAPP").await.unwrap());
     assert_eq!(store.list_access_keys().await.unwrap(), [admin]);
+}
+
+pub async fn leases_belong_to_the_node_that_took_them(store: Arc<dyn Store>) {
+    use strato_core::invocation::Priority;
+    let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
+    store.create_bucket("b", None, 1).await.unwrap();
+    store
+        .put_object(&object("b", "k", "1"), &[event("ObjectCreated:Put")])
+        .await
+        .unwrap();
+    let invocation = NewInvocation {
+        id: "i1".into(),
+        app: "app".into(),
+        target: strato_core::target::Target::function("f"),
+        priority: Priority::Normal,
+        head: "{}".into(),
+        body: Vec::new(),
+        due_ms: 100,
+        expires_ms: 1_000_000,
+        max_attempts: 3,
+    };
+    store
+        .enqueue_invocations(&[invocation], 100, 0, &a)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_bucket_events(&a, 100, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_invocations(&a, 100, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Another node starting up releases its own leases only: node a's
+    // work stays with node a.
+    store.release_leases(&b).await.unwrap();
+    assert!(
+        store
+            .claim_bucket_events(&b, 200, 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_invocations(&b, 200, 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A lease that runs out (its node died) is anyone's.
+    let events = store
+        .claim_bucket_events(&b, 10_101, 10_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let invocations = store
+        .claim_invocations(&b, 10_101, 10_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(invocations.len(), 1);
+    // Node a restarting now does not take them back from node b...
+    store.release_leases(&a).await.unwrap();
+    assert!(
+        store
+            .claim_bucket_events(&a, 10_200, 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_invocations(&a, 10_200, 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // ...nor renew them; node b's own restart frees them at once.
+    store
+        .renew_invocation_leases(&a, &["i1".into()], 10_000_000)
+        .await
+        .unwrap();
+    store.release_leases(&b).await.unwrap();
+    assert_eq!(
+        store
+            .claim_bucket_events(&a, 10_300, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_invocations(&a, 10_300, 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

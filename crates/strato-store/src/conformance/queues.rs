@@ -1,8 +1,9 @@
 //! Conformance of the work queues: task runs and async invocations.
 
-use super::run;
-use crate::{LogFilter, NewInvocation, Store};
+use super::{node, run};
+use crate::{Effect, LogFilter, NewInvocation, Store, TaskRunRequest};
 use std::sync::Arc;
+use strato_core::target::Target;
 use strato_core::{LogLine, LogStream, RunStatus, Trigger};
 
 pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
@@ -14,11 +15,11 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     };
     let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
     store
-        .enqueue_task_run(&queued("t1", 1), &request, None)
+        .enqueue_task_run(&queued("t1", 1), &request, &[])
         .await
         .unwrap();
     store
-        .enqueue_task_run(&queued("t2", 1), &request, None)
+        .enqueue_task_run(&queued("t2", 1), &request, &[])
         .await
         .unwrap();
     let pending = store.unfinished_task_runs().await.unwrap();
@@ -49,7 +50,14 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     failed.exit_code = Some(3);
     let retry = queued("t1b", 2);
     store
-        .finish_task_run(&failed, &[line("last")], Some((&retry, &request)), &[])
+        .finish_task_run(
+            &failed,
+            &[line("last")],
+            &[Effect::QueueTaskRun(TaskRunRequest {
+                record: retry.clone(),
+                request: request.clone(),
+            })],
+        )
         .await
         .unwrap();
     let ids: Vec<String> = store
@@ -80,7 +88,9 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let destination = NewInvocation {
         id: "dest".into(),
         app: "a".into(),
-        target: "@webhook".into(),
+        target: Target::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+        },
         priority: strato_core::invocation::Priority::Normal,
         head: "{}".into(),
         body: b"record".to_vec(),
@@ -89,11 +99,14 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         max_attempts: 5,
     };
     store
-        .finish_task_run(&t2, &[], None, &[destination])
+        .finish_task_run(&t2, &[], &[Effect::Enqueue(destination)])
         .await
         .unwrap();
     assert!(store.invocation_pending("dest").await.unwrap());
-    let claimed = store.claim_invocations(1, 1_000, 10).await.unwrap();
+    let claimed = store
+        .claim_invocations(&node(), 1, 1_000, 10)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].body, b"record");
 }
@@ -103,7 +116,7 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
     let new = |id: &str, priority: Priority, due_ms: i64| NewInvocation {
         id: id.into(),
         app: "a".into(),
-        target: "f".into(),
+        target: Target::function("f"),
         priority,
         head: "{}".into(),
         body: id.as_bytes().to_vec(),
@@ -125,11 +138,15 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
             ],
             now,
             0,
+            &node(),
         )
         .await
         .unwrap();
     assert_eq!(store.pending_invocations().await.unwrap(), 4);
-    let claimed = store.claim_invocations(now, 1_000, 10).await.unwrap();
+    let claimed = store
+        .claim_invocations(&node(), now, 1_000, 10)
+        .await
+        .unwrap();
     let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["old-low", "high", "normal"]);
     assert!(claimed.iter().all(|i| i.attempts == 1));
@@ -137,20 +154,20 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
     // Leased: nobody else gets them until the lease runs out.
     assert!(
         store
-            .claim_invocations(now + 500, 1_000, 10)
+            .claim_invocations(&node(), now + 500, 1_000, 10)
             .await
             .unwrap()
             .is_empty()
     );
     let again = store
-        .claim_invocations(now + 1_001, 1_000, 1)
+        .claim_invocations(&node(), now + 1_001, 1_000, 1)
         .await
         .unwrap();
     assert_eq!((again[0].id.as_str(), again[0].attempts), ("old-low", 2));
     // A retry waits for its due time; expired leases come back.
     store.retry_invocation("high", now + 3_000).await.unwrap();
     let ids: Vec<String> = store
-        .claim_invocations(now + 2_500, 1_000, 10)
+        .claim_invocations(&node(), now + 2_500, 1_000, 10)
         .await
         .unwrap()
         .into_iter()
@@ -158,26 +175,26 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
         .collect();
     assert_eq!(ids, ["old-low", "normal"]);
     let retried = store
-        .claim_invocations(now + 3_000, 1_000, 10)
+        .claim_invocations(&node(), now + 3_000, 1_000, 10)
         .await
         .unwrap();
     assert_eq!((retried[0].id.as_str(), retried[0].attempts), ("high", 2));
     // Work due now is stored already leased to its enqueuer.
     store
-        .enqueue_invocations(&[new("fast", Priority::Normal, now)], now, 5_000)
+        .enqueue_invocations(&[new("fast", Priority::Normal, now)], now, 5_000, &node())
         .await
         .unwrap();
     assert!(
         store
-            .claim_invocations(now + 1, 5_000, 10)
+            .claim_invocations(&node(), now + 1, 5_000, 10)
             .await
             .unwrap()
             .iter()
             .all(|i| i.id != "fast")
     );
-    store.release_invocation_leases().await.unwrap();
+    store.release_leases(&node()).await.unwrap();
     let freed: Vec<String> = store
-        .claim_invocations(now + 1, 5_000, 10)
+        .claim_invocations(&node(), now + 1, 5_000, 10)
         .await
         .unwrap()
         .into_iter()
@@ -187,12 +204,14 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
     // The run that settles one deletes it in the same transaction.
     // ... and may queue follow-up work (a destination) in it too.
     let mut done = run("r-inv", "a", "f", RunStatus::Succeeded, now);
-    done.completes_invocation = Some("fast".into());
-    done.then_invoke = vec![new("dest", Priority::Normal, now)];
+    done.effects = vec![
+        Effect::SettleInvocation("fast".into()),
+        Effect::Enqueue(new("dest", Priority::Normal, now)),
+    ];
     store.record_runs(vec![done]).await.unwrap();
     assert_eq!(store.pending_invocations().await.unwrap(), 5);
     let next: Vec<String> = store
-        .claim_invocations(now + 1, 1_000, 10)
+        .claim_invocations(&node(), now + 1, 1_000, 10)
         .await
         .unwrap()
         .into_iter()
