@@ -15,9 +15,10 @@
 //! a task, or a webhook) in that transaction too.
 
 use crate::invoke::{InvokeError, RunContext};
+use crate::lifecycle::Attempt;
 use crate::live::LiveFunction;
 use crate::platform::Platform;
-use crate::util::{backoff, now_ms};
+use crate::util::now_ms;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,6 @@ use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_store::{Effect, FinishedRun, Invocation, NewInvocation};
 use tokio::sync::oneshot;
 
-/// How often the sweeper looks for due work.
-const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Most invocations one claim takes.
 const CLAIM_BATCH: usize = 256;
 /// Past its first claim, a sweep claims more only while this process holds
@@ -370,50 +369,41 @@ pub fn accepted_response(id: &str) -> http::Response<strato_executor::Body> {
         .expect("static response parts are valid")
 }
 
-/// Runs until the platform is dropped: claims due work every
-/// [`SWEEP_EVERY`], in rounds while there is more and room in hand (see
-/// [`MAX_IN_HAND`]), so a backlog (after a restart, or retries coming due
-/// together) drains as fast as it runs rather than [`CLAIM_BATCH`] per
-/// sweep.
-pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// One sweep (see `crate::sweep`): claims due invocations in rounds
+/// while there is more and room in hand (see [`MAX_IN_HAND`]), so a
+/// backlog (after a restart, or retries coming due together) drains as
+/// fast as it runs rather than [`CLAIM_BATCH`] per sweep.
+pub(crate) async fn sweep(platform: &Arc<Platform>) {
+    let mut first = true;
     loop {
-        sweep.tick().await;
-        let Some(platform) = platform.upgrade() else {
-            return;
+        let limit = if first {
+            CLAIM_BATCH
+        } else {
+            MAX_IN_HAND
+                .saturating_sub(platform.invocations.in_hand.len())
+                .min(CLAIM_BATCH)
         };
-        let mut first = true;
-        loop {
-            let limit = if first {
-                CLAIM_BATCH
-            } else {
-                MAX_IN_HAND
-                    .saturating_sub(platform.invocations.in_hand.len())
-                    .min(CLAIM_BATCH)
-            };
-            first = false;
-            if limit == 0 {
+        first = false;
+        if limit == 0 {
+            break;
+        }
+        let claimed = platform
+            .store
+            .claim_invocations(&platform.config.node_id, now_ms(), LEASE_MS, limit)
+            .await;
+        let work = match claimed {
+            Ok(work) => work,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming async invocations");
                 break;
             }
-            let claimed = platform
-                .store
-                .claim_invocations(&platform.config.node_id, now_ms(), LEASE_MS, limit)
-                .await;
-            let work = match claimed {
-                Ok(work) => work,
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming async invocations");
-                    break;
-                }
-            };
-            let full = work.len() == limit;
-            for invocation in work {
-                start(&platform, invocation);
-            }
-            if !full {
-                break;
-            }
+        };
+        let full = work.len() == limit;
+        for invocation in work {
+            start(platform, invocation);
+        }
+        if !full {
+            break;
         }
     }
 }
@@ -535,23 +525,17 @@ async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
         Target::Function { .. } => unreachable!("functions are run by dispatch"),
     };
     let id = &invocation.id;
-    let settle = match delivered {
-        Ok(()) => true,
-        Err(e) if invocation.attempts >= invocation.max_attempts => {
+    let next = attempt_of(&invocation).next_due(platform.config.event_retry_base, now_ms());
+    let result = match (delivered, next) {
+        (Ok(()), _) => platform.store.finish_invocation(id).await,
+        (Err(e), None) => {
             tracing::warn!(invocation = %id, error = %e, "delivery given up");
-            true
+            platform.store.finish_invocation(id).await
         }
-        Err(e) => {
+        (Err(e), Some(due)) => {
             tracing::warn!(invocation = %id, error = %e, "delivery failed; will retry");
-            false
+            platform.store.retry_invocation(id, due).await
         }
-    };
-    let due = now_ms()
-        + backoff(platform.config.event_retry_base, invocation.attempts).as_millis() as i64;
-    let result = if settle {
-        platform.store.finish_invocation(id).await
-    } else {
-        platform.store.retry_invocation(id, due).await
     };
     if let Err(e) = result {
         tracing::error!(error = %e, "settling a delivery");
@@ -640,11 +624,9 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         }
     };
     // Whether this is the last attempt is decided before it runs (its
-    // record settles the invocation): out of retries, or the next one
-    // could not start within `max_age`.
-    let wait = backoff(platform.config.event_retry_base, invocation.attempts);
-    let last = invocation.attempts >= invocation.max_attempts
-        || now_ms() + wait.as_millis() as i64 > invocation.expires_ms;
+    // record settles the invocation).
+    let next_due = attempt_of(&invocation).next_due(platform.config.event_retry_base, now_ms());
+    let last = next_due.is_none();
     let (tell, status) = oneshot::channel();
     let cx = RunContext {
         trigger,
@@ -662,16 +644,24 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     let response = Box::pin(platform.run_function(function, request, cx)).await;
     let _ = response.into_body().collect().await;
     let succeeded = matches!(status.await, Ok(RunStatus::Succeeded));
-    if succeeded || last {
+    let Some(next_due) = next_due.filter(|_| !succeeded) else {
         return;
-    }
-    let next_due = now_ms() + wait.as_millis() as i64;
+    };
     let result = platform
         .store
         .retry_invocation(&invocation.id, next_due)
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "scheduling an async invocation retry");
+    }
+}
+
+/// Where an invocation is in its lifecycle.
+fn attempt_of(invocation: &Invocation) -> Attempt {
+    Attempt {
+        number: invocation.attempts,
+        max: invocation.max_attempts,
+        expires_ms: Some(invocation.expires_ms),
     }
 }
 

@@ -9,17 +9,15 @@
 //! `bucket`, the event id and its attempt number.
 
 use crate::invoke::RunContext;
+use crate::lifecycle::Attempt;
 use crate::platform::Platform;
-use crate::util::{CloudEvent, backoff, format_rfc3339_ms, now_ms};
+use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
 use http_body_util::BodyExt;
 use std::sync::Arc;
-use std::time::Duration;
 use strato_core::{RunStatus, Trigger};
 use strato_store::BucketEvent;
 use tokio::sync::{mpsc, oneshot};
 
-/// How often the sweeper looks for due events.
-const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Lease taken by the sweeper: longer than any function may run.
 const SWEEP_LEASE_MS: i64 = 16 * 60_000;
 
@@ -28,36 +26,31 @@ pub fn event_id(id: i64) -> String {
     format!("be{id:016x}")
 }
 
-/// Runs until the channel closes (the platform is dropped).
+/// Runs until the channel closes (the platform is dropped): delivers the
+/// events writes committed leased to this node, at once.
 pub(crate) async fn run_deliverer(
     platform: Arc<Platform>,
     mut fresh: mpsc::UnboundedReceiver<BucketEvent>,
 ) {
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            event = fresh.recv() => match event {
-                Some(event) => {
-                    tokio::spawn(deliver(platform.clone(), event));
-                }
-                None => break,
-            },
-            _ = sweep.tick() => {
-                let claimed = platform
-                    .store
-                    .claim_bucket_events(&platform.config.node_id, now_ms(), SWEEP_LEASE_MS, 256)
-                    .await;
-                match claimed {
-                    Ok(events) => {
-                        for event in events {
-                            tokio::spawn(deliver(platform.clone(), event));
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "claiming bucket events"),
-                }
+    while let Some(event) = fresh.recv().await {
+        tokio::spawn(deliver(platform.clone(), event));
+    }
+}
+
+/// One sweep (see `crate::sweep`): claims due events (retries whose
+/// backoff has passed, leases that ran out) and delivers them.
+pub(crate) async fn sweep(platform: &Arc<Platform>) {
+    let claimed = platform
+        .store
+        .claim_bucket_events(&platform.config.node_id, now_ms(), SWEEP_LEASE_MS, 256)
+        .await;
+    match claimed {
+        Ok(events) => {
+            for event in events {
+                tokio::spawn(deliver(platform.clone(), event));
             }
         }
+        Err(e) => tracing::error!(error = %e, "claiming bucket events"),
     }
 }
 
@@ -94,7 +87,14 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     }
     .request(body);
     let (tell, status) = oneshot::channel();
-    let last_attempt = event.attempts > function.spec.retries;
+    // Decided before the run, which settles the event when it is last.
+    let next_due = Attempt {
+        number: event.attempts,
+        max: function.spec.retries + 1,
+        expires_ms: None,
+    }
+    .next_due(platform.config.event_retry_base, now_ms());
+    let last_attempt = next_due.is_none();
     let cx = RunContext {
         trigger: Trigger::Bucket,
         event_id: Some(id),
@@ -115,16 +115,14 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     if succeeded {
         return;
     }
-    if last_attempt {
+    let Some(due) = next_due else {
         tracing::warn!(
             event = event.id,
             attempts = event.attempts,
             "bucket event failed; retries used up"
         );
         return;
-    }
-    let due =
-        now_ms() + backoff(platform.config.event_retry_base, event.attempts).as_millis() as i64;
+    };
     if let Err(e) = platform.store.retry_bucket_event(event.id, due).await {
         tracing::error!(error = %e, "scheduling a bucket event retry");
     }

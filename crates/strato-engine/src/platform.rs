@@ -144,7 +144,7 @@ impl Platform {
         }
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
         tokio::spawn(crate::tasks::recover(platform.clone()));
-        tokio::spawn(crate::async_invoke::run_sweeper(Arc::downgrade(&platform)));
+        tokio::spawn(crate::sweep::run_sweeper(Arc::downgrade(&platform)));
         tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
         tokio::spawn(crate::async_invoke::run_heartbeat(Arc::downgrade(
             &platform,

@@ -9,9 +9,10 @@
 //! unfinished runs: queued ones run; running ones count as a failed
 //! attempt and are retried as their `retries` allow.
 
+use crate::lifecycle::Attempt;
 use crate::live::LiveTask;
 use crate::platform::Platform;
-use crate::util::{backoff, now_ms};
+use crate::util::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -351,14 +352,19 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
 
 /// The next attempt's record if this one failed and retries remain.
 fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> Option<Retry> {
-    if record.status == RunStatus::Succeeded || record.attempt > request.spec.retries {
+    if record.status == RunStatus::Succeeded {
         return None;
     }
-    let delay = backoff(platform.config.event_retry_base, record.attempt);
-    let expires = request.queued_ms + request.spec.max_age_ms as i64;
-    if request.queued_ms > 0 && now_ms() + delay.as_millis() as i64 > expires {
-        return None;
-    }
+    let now = now_ms();
+    let attempt = Attempt {
+        number: record.attempt,
+        max: request.spec.retries + 1,
+        // Requests stored before max_age existed have no queueing time.
+        expires_ms: (request.queued_ms > 0)
+            .then(|| request.queued_ms + request.spec.max_age_ms as i64),
+    };
+    let due = attempt.next_due(platform.config.event_retry_base, now)?;
+    let delay = Duration::from_millis((due - now).max(0) as u64);
     let mut next = record.clone();
     next.id = platform.runs.next_id('r');
     next.status = RunStatus::Queued;

@@ -2,15 +2,6 @@
 
 pub(crate) use strato_core::time::{format_rfc3339_ms, now_ms};
 
-/// The wait before the attempt after `attempt`: `base * 2^(attempt-1)`,
-/// with jitter (50% to 100% of it) so retries of many failures spread
-/// out. Every retry in the engine (async invocations, destinations,
-/// bucket events, task runs) waits this long.
-pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
-    let full = base * 2u32.pow(attempt.saturating_sub(1).min(16));
-    full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
-}
-
 /// An event delivered to a function: a JSON `POST /` with CloudEvents
 /// headers (design.md section 4), the one envelope bucket events, queue
 /// batches and schedule firings share.
@@ -53,20 +44,5 @@ impl CloudEvent {
         builder
             .body(http_body_util::Full::new(body.into()))
             .expect("event headers are valid")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        let base = std::time::Duration::from_millis(100);
-        for attempt in 1..6 {
-            let full = base * 2u32.pow(attempt - 1);
-            for _ in 0..50 {
-                let b = super::backoff(base, attempt);
-                assert!(b >= full / 2 && b <= full, "attempt {attempt}: {b:?}");
-            }
-        }
     }
 }

@@ -1,0 +1,25 @@
+//! The sweeper: one loop that claims due durable work for this node, every
+//! [`SWEEP_EVERY`]: bucket-event deliveries and queued invocations (async
+//! invocations, destinations, scheduled firings) whose retry is due or
+//! whose lease ran out. A new kind of durable work adds its claim here.
+
+use crate::platform::Platform;
+use std::sync::Weak;
+use std::time::Duration;
+
+/// How often the sweeper looks for due work.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs until the platform is dropped.
+pub(crate) async fn run_sweeper(platform: Weak<Platform>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        crate::async_invoke::sweep(&platform).await;
+        crate::events::sweep(&platform).await;
+    }
+}
