@@ -23,11 +23,10 @@ cd "$ROOT"
 DUR="${1:-10}"
 ensure_packages wrk:wrk curl:curl
 echo "building strato, the guests and the bench tools"
-cargo build --release -p strato-cli >/dev/null 2>&1
+build_strato >/dev/null 2>&1
 build_guests >/dev/null 2>&1
 (cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
 TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
-STRATO="$CARGO_TARGET_DIR/release/strato"
 KITCHEN="$CARGO_TARGET_DIR/guests/wasm32-wasip2/release/kitchen.wasm"
 WORK="$(mktemp -d -p "$HOME")"
 PIDS=()

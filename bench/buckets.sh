@@ -20,10 +20,9 @@ if [ ! -x "$PY/bin/aws" ]; then
     "$PY/bin/pip" install -q awscli
 fi
 echo "building strato, the guests and the bench tools"
-cargo build --release -p strato-cli >/dev/null 2>&1
+build_strato >/dev/null 2>&1
 build_guests >/dev/null 2>&1
 (cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
-STRATO="$CARGO_TARGET_DIR/release/strato"
 TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 KITCHEN="$CARGO_TARGET_DIR/guests/wasm32-wasip2/release/kitchen.wasm"
 

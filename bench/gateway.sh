@@ -22,10 +22,9 @@ if ! "$WASMTIME" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then
 fi
 
 echo "building strato, the hello example and the bench tools"
-cargo build --release -p strato-cli >/dev/null 2>&1
+build_strato >/dev/null 2>&1
 (cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
 (cd examples/hello && cargo build --release --target wasm32-wasip2 --target-dir target >/dev/null 2>&1)
-STRATO="$CARGO_TARGET_DIR/release/strato"
 TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 HELLO="$ROOT/examples/hello/target/wasm32-wasip2/release/hello.wasm"
 

@@ -16,8 +16,7 @@ cd "$ROOT"
 N="${1:-50}"
 ensure_packages runc:runc busybox-static:/bin/busybox podman:podman curl:curl
 echo "building strato"
-cargo build --release -p strato-cli >/dev/null 2>&1
-STRATO="$CARGO_TARGET_DIR/release/strato"
+build_strato >/dev/null 2>&1
 WORK="$(mktemp -d -p "$HOME")"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

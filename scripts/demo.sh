@@ -13,9 +13,8 @@ cd "$ROOT"
 
 ensure_packages curl:curl
 
-echo "== building strato"
-cargo build --release -p strato-cli
-STRATO="$CARGO_TARGET_DIR/release/strato"
+echo "== building strato (the same build ./scripts/test.sh uses)"
+build_strato
 APP="$ROOT/examples/hello"
 export STRATO_DATA_DIR="$APP/.strato"
 

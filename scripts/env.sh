@@ -17,6 +17,22 @@ if command -v rustup >/dev/null; then
     fi
 fi
 
+# Builds Strato the way the test suite does and sets $STRATO to the binary
+# (or to $STRATO_BIN when given, e.g. a build to compare against).
+# `cargo test` unifies the features of dev-dependencies (the AWS SDK, the
+# blocking HTTP client) into every crate it builds, so a plain `cargo build
+# -p strato-cli` would compile wasmtime and the rest a second time with
+# other features; building through the test command instead means the demo,
+# the benchmarks and the test suite share one build, whichever runs first.
+build_strato() {
+    if [ -n "${STRATO_BIN:-}" ]; then
+        STRATO="$STRATO_BIN"
+        return
+    fi
+    (cd "$ROOT" && cargo test --release --workspace --no-run "$@")
+    STRATO="$CARGO_TARGET_DIR/release/strato"
+}
+
 # Builds the guest components used by tests and benchmarks, once.
 build_guests() {
     (cd "$ROOT/guests" && cargo build --release --target wasm32-wasip2 --target-dir "$CARGO_TARGET_DIR/guests")

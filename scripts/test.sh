@@ -23,5 +23,6 @@ build_guests
 echo "== clippy"
 cargo clippy --release --all-targets -- -D warnings
 echo "== tests"
+# The same build `build_strato` (demo, benchmarks) makes: one build for all.
 cargo test --release --workspace --no-fail-fast
 echo "== all tests passed"

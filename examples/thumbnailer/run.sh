@@ -34,8 +34,8 @@ fi
 
 if [ -z "${STRATO_BIN:-}" ]; then
     echo "== building strato"
-    cargo build --release -p strato-cli
-    STRATO_BIN="$CARGO_TARGET_DIR/release/strato"
+    build_strato
+    STRATO_BIN="$STRATO"
 fi
 DATA="$(mktemp -d)"
 export STRATO_DATA_DIR="$DATA"

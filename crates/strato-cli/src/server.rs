@@ -153,15 +153,17 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
+    let blobs = strato_engine::BlobStore::local(&data_dir.join("blobs"))
+        .context("opening the blob store")?;
     let platform = Platform::start(
         store,
+        blobs,
         vec![WasmExecutor::new(wasm)],
         TokenIssuer::new(token.clone()),
         PlatformConfig {
             components_dir: data_dir.join("components"),
             api_url: format!("http://{api}"),
             queue_wait: Duration::from_millis(queue_wait),
-            blobs_dir: data_dir.join("blobs"),
             s3_url: format!("http://{s3}"),
             region: REGION.to_string(),
             event_retry_base: Duration::from_secs(1),

@@ -1,26 +1,31 @@
 //! The engine: turns deployed revisions into live, routable functions and
-//! runs them.
+//! runs them, with every piece of durable work carried to its end.
 //!
 //! [`Platform`] is the service every HTTP surface calls. It
-//! - validates, precompiles and stores revisions ([`Platform::plan`],
-//!   [`Platform::deploy`], [`Platform::destroy`]), switching the routing
-//!   table atomically so requests in flight finish on the revision they
-//!   started on;
+//! - validates, prepares and stores revisions ([`Platform::plan`],
+//!   [`Platform::deploy`], [`Platform::destroy`]): each app's revision is
+//!   assembled (`assemble.rs`) into one immutable snapshot of everything
+//!   live (`live.rs`), swapped once per deploy, so requests in flight
+//!   finish on the revision they started on;
 //! - routes gateway requests and control-API invokes to a function and runs
 //!   them on the executor of its kind (`strato_executor::FunctionExecutor`)
 //!   within the function's concurrency limit ([`Platform::handle_gateway`],
-//!   [`Platform::invoke`]);
-//! - records every run and its logs through the batched recorder;
+//!   [`Platform::invoke`]), recording every run through the batched recorder
+//!   (`runs.rs`);
+//! - carries durable work (async invocations and their destinations,
+//!   bucket-event deliveries, task runs, schedule firings) through one
+//!   lifecycle: typed targets (`strato_core::target::Target`), leases owned
+//!   by this node, attempts with backoff and max age (`lifecycle.rs`), one
+//!   sweeper (`sweep.rs`), and completion effects committed with each run's
+//!   record (`strato_store::Effect`);
 //! - keeps buckets ([`buckets::Buckets`]: objects, multipart uploads, access
-//!   keys) and delivers their events to subscribed functions at least once
-//!   ([`events`]);
-//! - runs container tasks on the OCI executor, durably queued, retried and
-//!   recovered after a crash ([`Platform::start_task`]), from images in its
-//!   image store ([`Platform::images`]).
+//!   keys) and delivers their events ([`events`]), queues and their
+//!   consumers ([`queues`]), schedules ([`schedules`]) and container tasks
+//!   on the OCI runtime (`tasks.rs`).
 //!
-//! It holds no SQL and no HTTP routing of its own: storage goes through
-//! `strato_store::Store`, functions through the executors the binary hands
-//! it, container tasks through `strato_oci`.
+//! It holds no SQL, no HTTP routing and no executor of its own: state goes
+//! through `strato_store::Store`, object bytes through `strato_blob`, and
+//! functions through the executors the binary hands it.
 
 mod assemble;
 mod async_invoke;
@@ -49,6 +54,7 @@ pub use deploy::DeployError;
 pub use invoke::InvokeError;
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;
+pub use strato_blob::BlobStore;
 pub use strato_executor::{Body, BodyError, FunctionExecutor, boxed, full_body, text_response};
 pub use strato_oci;
 pub use tasks::{TaskError, TaskOverrides};

@@ -33,8 +33,6 @@ pub struct PlatformConfig {
     /// How long a request over a function's concurrency waits for a slot
     /// before it is answered 429.
     pub queue_wait: Duration,
-    /// Where object bytes live (`<data-dir>/blobs`).
-    pub blobs_dir: PathBuf,
     /// URL of the S3 API as seen by runs (`AWS_ENDPOINT_URL`).
     pub s3_url: String,
     /// Region reported to clients and in events (`AWS_REGION`).
@@ -74,11 +72,14 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Starts the engine and makes every live revision in `store` routable
+    /// Starts the engine on the backends the binary chose (`store` for
+    /// state, `blobs` for object bytes, an executor per kind of function)
+    /// and makes every live revision in `store` routable
     /// again, each function prepared by the executor of its kind (from its
     /// cache, for a component compiled before).
     pub async fn start(
         store: Arc<dyn Store>,
+        blobs: BlobStore,
         executors: Vec<Arc<dyn FunctionExecutor>>,
         tokens: TokenIssuer,
         config: PlatformConfig,
@@ -90,7 +91,6 @@ impl Platform {
                 config.components_dir.display()
             ))
         })?;
-        let blobs = BlobStore::local(&config.blobs_dir).map_err(|e| storage(&e))?;
         // Leases this node held before a crash or restart are void: that
         // work goes out again now. Other nodes' leases are theirs.
         store
