@@ -22,6 +22,8 @@ echo "== guest components"
 build_guests
 echo "== clippy"
 cargo clippy --release --all-targets -- -D warnings
+echo "== docs (broken links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 echo "== tests"
 # The same build `build_strato` (demo, benchmarks) makes: one build for all.
 cargo test --release --workspace --no-fail-fast

@@ -1,6 +1,6 @@
 //! The scheduler: fires each live schedule's slots.
 //!
-//! Every [`TICK`] it asks each schedule which slots are due since the last
+//! Every `TICK` it asks each schedule which slots are due since the last
 //! one recorded (`strato_core::schedule` decides, with the catch-up
 //! policy) and records each in the store with the work it queues (an
 //! invocation of a function, a task start, a queue message) in one

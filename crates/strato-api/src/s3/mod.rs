@@ -3,7 +3,7 @@
 //! XML; [`StratoS3`] turns each operation into a call on
 //! `strato_engine::buckets::Buckets`. One file per operation family:
 //! `bucket.rs`, `object.rs`, `list.rs`, `multipart.rs`. Errors become S3
-//! error codes in one place ([`s3_error_of`]); every response carries a
+//! error codes in one place (`s3_error_of`); every response carries a
 //! request id, and every error document names it.
 
 mod bucket;
