@@ -9,14 +9,20 @@
 #           `platform` network, and `none`
 #   podman  `podman run --rm --runtime runc --network none` of the same
 #           image, loaded with `podman load` (the peer a user would pick)
+#   cli     `strato task run --wait b/t` from the shell: the CLI's own start,
+#           the request, the long poll and the output
+# and the CLI's start alone: `strato --version` beside a small Rust binary
+# (bench/tools hello-cli). STRATO_BIN=PATH measures another build.
 # Each figure is the median of N sequential runs (default 50; podman 20).
 # Usage: bench/tasks.sh [N]   (needs root)
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
 N="${1:-50}"
 ensure_packages runc:runc busybox-static:/bin/busybox podman:podman curl:curl
-echo "building strato"
+echo "building strato and the bench tools"
 build_strato >/dev/null 2>&1
+(cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
+TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 WORK="$(mktemp -d -p "$HOME")"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -76,9 +82,9 @@ PY
 
 podman load -q -i "$WORK/bb.tar" >/dev/null 2>&1
 TOKEN="$(cat "$WORK/strato/admin.token")"
-python3 - "$N" "$WORK" "$TOKEN" <<'PY'
+python3 - "$N" "$WORK" "$TOKEN" "$STRATO" "$TOOLS/hello-cli" <<'PY'
 import http.client, json, statistics, subprocess, sys, time
-n, work, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, work, token, strato_bin, hello_cli = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 
 def timed(fn, count):
     out = []
@@ -102,6 +108,17 @@ def strato(task):
         assert got["status"] == "succeeded", got
     return go
 
+def cli_run():
+    # What a user types: the CLI's own start, the API request, the long
+    # poll for the end and the output.
+    subprocess.run([strato_bin, "task", "run", "--wait", "b/t"], check=True,
+                   stdout=subprocess.DEVNULL)
+
+def start(binary, *args):
+    def go():
+        subprocess.run([binary, *args], check=True, stdout=subprocess.DEVNULL)
+    return go
+
 def podman():
     subprocess.run(["podman", "run", "--rm", "--runtime", "runc", "--network", "none",
                     "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
@@ -113,10 +130,16 @@ for f in (runc, strato("t"), podman):  # warm caches once
 rows = [("bare runc run", timed(runc, n)),
         ("strato task (platform network)", timed(strato("t"), n)),
         ("strato task (network none)", timed(strato("none"), n)),
+        ("strato task run --wait (CLI)", timed(cli_run, n)),
         ("podman run --rm", timed(podman, max(5, n // 2)))]
 floor = statistics.median(rows[0][1])
 print("%-34s %6s %9s %9s %9s %8s" % ("", "runs", "p50 ms", "p90 ms", "max ms", "vs runc"))
 for name, xs in rows:
     xs.sort(); p50 = statistics.median(xs)
     print("%-34s %6d %9.1f %9.1f %9.1f %7.2fx" % (name, len(xs), p50, xs[int(len(xs) * 0.9) - 1], xs[-1], p50 / floor))
+# A command-line tool's own start, beside a small Rust binary's.
+for name, xs in [("strato --version", timed(start(strato_bin, "--version"), 5 * n)),
+                 ("small Rust binary (hello-cli)", timed(start(hello_cli), 5 * n))]:
+    xs.sort()
+    print("%-34s %6d %9.2f %9.2f %9.2f" % (name, len(xs), statistics.median(xs), xs[int(len(xs) * 0.9) - 1], xs[-1]))
 PY
