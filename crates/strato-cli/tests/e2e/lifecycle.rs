@@ -323,3 +323,56 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn credentials_are_written_before_the_ports_accept_connections() {
+    // A script that starts the server and reads the S3 key as soon as the
+    // API answers must find it. The port is picked free here and handed
+    // over; if someone takes it in between, the server exits and the test
+    // tries another.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let api = format!("127.0.0.1:{port}");
+        let mut child = std::process::Command::new(crate::support::strato_bin())
+            .args([
+                "server",
+                "--http",
+                "127.0.0.1:0",
+                "--s3",
+                "127.0.0.1:0",
+                "--api",
+                &api,
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let connected = loop {
+            if std::net::TcpStream::connect(&api).is_ok() {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let credentials = std::fs::read_to_string(dir.path().join("s3.credentials"));
+        let _ = child.kill();
+        let _ = child.wait();
+        if !connected {
+            continue;
+        }
+        let credentials = credentials.expect("s3.credentials exists once the port accepts");
+        assert!(credentials.contains("aws_access_key_id"), "{credentials}");
+        return;
+    }
+    panic!("the server did not start on any of 5 ports");
+}
