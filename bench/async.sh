@@ -115,6 +115,8 @@ echo "== strato: queue send + receive + delete in batches of 10, 8 workers, ${DU
 # clients while one worker runs them 24 at a time; then 20,000 queued in
 # one transaction beforehand (its best case).
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
+# STRATO_ONLY=1 (comparing two builds of Strato) stops here.
+[ -n "${STRATO_ONLY:-}" ] && exit 0
 ensure_packages postgresql:/usr/lib/postgresql/15/bin/initdb nodejs:node npm:npm
 PG=/usr/lib/postgresql/15/bin
 PEER="$HOME/.cache/strato-bench/peer"

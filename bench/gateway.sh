@@ -16,7 +16,11 @@ BENCH_HOME="$HOME/.cache/strato-bench"
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y wrk >/dev/null; }
 WASMTIME="$BENCH_HOME/bin/wasmtime"
-if ! "$WASMTIME" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then
+# STRATO_ONLY=1 (comparing two builds of Strato) runs the floor and Strato
+# only, without wasmtime serve.
+TARGETS="hyper:18070 wasmtime:18071 wasmtime_tuned:18072 strato:18080"
+[ -n "${STRATO_ONLY:-}" ] && TARGETS="hyper:18070 strato:18080"
+if [ -z "${STRATO_ONLY:-}" ] && ! "$WASMTIME" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then
     echo "installing wasmtime-cli 48.0.8 (once; takes a while on 2 cores)"
     CARGO_TARGET_DIR="$BENCH_HOME/target" cargo install --locked --root "$BENCH_HOME" wasmtime-cli --version 48.0.8
 fi
@@ -36,22 +40,23 @@ trap cleanup EXIT
 wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 "$TOOLS/hyper-hello" 127.0.0.1:18070 & PIDS+=($!)
+if [ -z "${STRATO_ONLY:-}" ]; then
 "$WASMTIME" serve -S cli --env GREETING=Hello --addr 127.0.0.1:18071 "$HELLO" >/dev/null 2>&1 & PIDS+=($!)
 "$WASMTIME" serve -S cli -O pooling-allocator=y -O pooling-memory-keep-resident=8388608 \
     -O pooling-table-keep-resident=1048576 -O pooling-decommit-batch-size=64 \
     -O pooling-async-stack-keep-resident=524288 \
     --env GREETING=Hello --addr 127.0.0.1:18072 "$HELLO" >/dev/null 2>&1 & PIDS+=($!)
+fi
 "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
 wait_http http://127.0.0.1:18090/api/v1/health
 "$STRATO" deploy examples/hello >/dev/null 2>&1
 wait_http http://127.0.0.1:18070/hello
-wait_http http://127.0.0.1:18071/hello
-wait_http http://127.0.0.1:18072/hello
+for target in $TARGETS; do wait_http "http://127.0.0.1:${target##*:}/hello"; done
 wait_http http://127.0.0.1:18080/hello
 
 declare -A RPS P50 P99
-for target in hyper:18070 wasmtime:18071 wasmtime_tuned:18072 strato:18080; do
+for target in $TARGETS; do
     name="${target%%:*}"; port="${target##*:}"
     wrk -t1 -c32 -d2s "http://127.0.0.1:$port/hello" >/dev/null   # warm-up
     out="$(wrk "${WRK_ARGS[@]}" "http://127.0.0.1:$port/hello")"
@@ -64,7 +69,7 @@ done
 
 HALF="$(awk -v r="${RPS[strato]}" 'BEGIN {printf "%d", r/2}')"
 declare -A OPEN
-for target in hyper:18070 wasmtime:18071 wasmtime_tuned:18072 strato:18080; do
+for target in $TARGETS; do
     name="${target%%:*}"; port="${target##*:}"
     OPEN[$name]="$("$TOOLS/loadgen" "http://127.0.0.1:$port/hello" "$HALF" "$DUR" 32)"
     echo "open loop at $HALF req/s, $name: ${OPEN[$name]}"
@@ -85,7 +90,7 @@ done
 echo "first request after a fresh deploy (ms): ${FIRST[*]}"
 COMPILES="$(curl -s http://127.0.0.1:18090/metrics | awk '/^strato_wasm_compilations_total/ {print $2}')"
 
-ratio="$(awk -v s="${RPS[strato]}" -v w="${RPS[wasmtime]}" 'BEGIN {printf "%.2f", s/w}')"
+ratio="$(awk -v s="${RPS[strato]}" -v w="${RPS[wasmtime]:-0}" 'BEGIN {if (w > 0) printf "%.2f", s/w; else print "n/a"}')"
 cat <<TABLE
 
 | server | wrk req/s | wrk p50 | wrk p99 | open loop @ ${HALF}/s: p50 / p99 / max ms (p99 from schedule) |

@@ -18,7 +18,9 @@
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
 N="${1:-50}"
-ensure_packages runc:runc busybox-static:/bin/busybox podman:podman curl:curl
+ensure_packages runc:runc busybox-static:/bin/busybox curl:curl
+# STRATO_ONLY=1 (comparing two builds of Strato) skips podman.
+[ -n "${STRATO_ONLY:-}" ] || ensure_packages podman:podman
 echo "building strato and the bench tools"
 build_strato >/dev/null 2>&1
 (cd bench/tools && cargo build --release --target-dir "$CARGO_TARGET_DIR/bench-tools" >/dev/null 2>&1)
@@ -80,11 +82,12 @@ c["process"]["args"] = ["true"]
 json.dump(c, open(path, "w"))
 PY
 
-podman load -q -i "$WORK/bb.tar" >/dev/null 2>&1
+[ -n "${STRATO_ONLY:-}" ] || podman load -q -i "$WORK/bb.tar" >/dev/null 2>&1
 TOKEN="$(cat "$WORK/strato/admin.token")"
-python3 - "$N" "$WORK" "$TOKEN" "$STRATO" "$TOOLS/hello-cli" <<'PY'
+python3 - "$N" "$WORK" "$TOKEN" "$STRATO" "$TOOLS/hello-cli" "${STRATO_ONLY:-}" <<'PY'
 import http.client, json, statistics, subprocess, sys, time
 n, work, token, strato_bin, hello_cli = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+strato_only = bool(sys.argv[6])
 
 def timed(fn, count):
     out = []
@@ -125,13 +128,14 @@ def podman():
                     "localhost/bench/bb:1", "true"], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
 
-for f in (runc, strato("t"), podman):  # warm caches once
+for f in (runc, strato("t")) if strato_only else (runc, strato("t"), podman):  # warm caches once
     f()
 rows = [("bare runc run", timed(runc, n)),
         ("strato task (platform network)", timed(strato("t"), n)),
         ("strato task (network none)", timed(strato("none"), n)),
-        ("strato task run --wait (CLI)", timed(cli_run, n)),
-        ("podman run --rm", timed(podman, max(5, n // 2)))]
+        ("strato task run --wait (CLI)", timed(cli_run, n))]
+if not strato_only:
+    rows.append(("podman run --rm", timed(podman, max(5, n // 2))))
 floor = statistics.median(rows[0][1])
 print("%-34s %6s %9s %9s %9s %8s" % ("", "runs", "p50 ms", "p90 ms", "max ms", "vs runc"))
 for name, xs in rows:
