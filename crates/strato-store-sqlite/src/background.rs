@@ -1,6 +1,9 @@
-//! A low-priority thread for background writes (run records and task
-//! output): recording is not on any request's path, so when a request and
-//! the writer both want a core on a small machine, the request wins.
+//! Threads of the store's own that run calls sent to them: a low-priority
+//! one for background writes (run records and task output: recording is not
+//! on any request's path, so when a request and the writer both want a core
+//! on a small machine, the request wins), and a few for the hot reads
+//! (object lookups), which a channel hands over more cheaply than tokio's
+//! blocking pool.
 
 use crate::db::Db;
 use std::sync::{Arc, Mutex, mpsc};
@@ -13,23 +16,34 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    pub(crate) fn spawn(db: Arc<Db>) -> Background {
+    /// `threads` threads named `name`, at a lower priority if `low`.
+    pub(crate) fn spawn(db: Arc<Db>, name: &str, threads: usize, low: bool) -> Background {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("strato-sqlite-bg".into())
-            .spawn(move || {
-                lower_priority();
-                while let Ok(job) = rx.recv() {
-                    job(&db);
-                }
-            })
-            .expect("spawning the background writer thread");
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..threads {
+            let (db, rx) = (db.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    if low {
+                        lower_priority();
+                    }
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(&db),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawning a store thread");
+        }
         Background {
             jobs: Mutex::new(tx),
         }
     }
 
-    /// Runs `call` on the background thread and waits for its result.
+    /// Runs `call` on one of the threads and waits for its result.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         call: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,

@@ -52,12 +52,38 @@ impl GroupCommit {
     }
 
     /// Runs `write` in the next group transaction and waits until that
-    /// transaction has committed (or failed).
+    /// transaction has committed (or failed), blocking the calling thread.
     pub(super) fn write<T: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (done_tx, done_rx) = mpsc::sync_channel::<Result<T, StoreError>>(1);
+        self.submit(write, move |result| {
+            let _ = done_tx.send(result);
+        })?;
+        done_rx.recv().map_err(|_| StoreError::closed())?
+    }
+
+    /// Like [`GroupCommit::write`], awaited: the caller's task is told when
+    /// the transaction has committed, with no thread of its own waiting.
+    pub(super) async fn write_async<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        self.submit(write, move |result| {
+            let _ = done_tx.send(result);
+        })?;
+        done_rx.await.map_err(|_| StoreError::closed())?
+    }
+
+    /// Queues `write` for the next group transaction; `reply` gets its
+    /// result once that transaction's fate is known.
+    fn submit<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        reply: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let job: Job = Box::new(move |tx: &mut Transaction<'_>| {
             let outcome = match tx.savepoint() {
                 Ok(mut sp) => match write(&sp) {
@@ -73,12 +99,11 @@ impl GroupCommit {
                 Err(e) => Err(db("opening a savepoint")(e)),
             };
             Box::new(move |committed: Result<(), &StoreError>| {
-                let result = match (outcome, committed) {
+                reply(match (outcome, committed) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(StoreError::corrupt("group commit", e.to_string())),
-                };
-                let _ = done_tx.send(result);
+                });
             })
         });
         let sender = self
@@ -87,8 +112,7 @@ impl GroupCommit {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or(StoreError::closed())?;
-        sender.send(job).map_err(|_| StoreError::closed())?;
-        done_rx.recv().map_err(|_| StoreError::closed())?
+        sender.send(job).map_err(|_| StoreError::closed())
     }
 }
 

@@ -17,7 +17,7 @@ use strato_core::{LogLine, RevisionSpec, RunRecord};
 use strato_store::{
     AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
     LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
-    ObjectRemoval, ObjectWrite, RunFilter, StoreError, TaskRunRequest, UploadPart,
+    ObjectWrite, RunFilter, StoreError, TaskRunRequest, UploadPart,
 };
 use strato_store::{
     Effect, Message, NewMessage, NodeId, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord,
@@ -337,33 +337,12 @@ impl Db {
             .map_err(db("listing buckets"))
     }
 
-    pub(crate) fn put_object(
-        &self,
-        meta: &ObjectMeta,
-        events: &[NewBucketEvent],
-    ) -> Result<ObjectWrite, StoreError> {
-        let (meta, events) = (meta.clone(), events.to_vec());
-        self.group
-            .write(move |tx| objects::put_object(tx, &meta, &events))
-    }
-
     pub(crate) fn get_object(
         &self,
         bucket: &str,
         key: &str,
     ) -> Result<Option<ObjectMeta>, StoreError> {
         objects::get_object(&self.read(), bucket, key)
-    }
-
-    pub(crate) fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        events: &[NewBucketEvent],
-    ) -> Result<Option<ObjectRemoval>, StoreError> {
-        let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
-        self.group
-            .write(move |tx| objects::delete_object(tx, &bucket, &key, &events))
     }
 
     pub(crate) fn list_objects(

@@ -47,6 +47,7 @@ use strato_store::{
 pub struct SqliteStore {
     db: Arc<Db>,
     background: background::Background,
+    readers: background::Background,
 }
 
 impl SqliteStore {
@@ -54,7 +55,8 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let db = Arc::new(Db::open(path)?);
         Ok(SqliteStore {
-            background: background::Background::spawn(db.clone()),
+            background: background::Background::spawn(db.clone(), "strato-sqlite-bg", 1, true),
+            readers: background::Background::spawn(db.clone(), "strato-sqlite-read", 2, false),
             db,
         })
     }
@@ -173,15 +175,20 @@ impl Store for SqliteStore {
         meta: &ObjectMeta,
         events: &[NewBucketEvent],
     ) -> Result<ObjectWrite, StoreError> {
-        let meta = meta.to_owned();
-        let events = events.to_owned();
-        self.blocking(move |db| db.put_object(&meta, &events)).await
+        // Straight to the group-commit thread: no blocking-pool thread
+        // waits for the commit.
+        let (meta, events) = (meta.clone(), events.to_vec());
+        self.db
+            .group
+            .write_async(move |tx| objects::put_object(tx, &meta, &events))
+            .await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        let bucket = bucket.to_owned();
-        let key = key.to_owned();
-        self.blocking(move |db| db.get_object(&bucket, &key)).await
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.readers
+            .run(move |db| db.get_object(&bucket, &key))
+            .await
     }
 
     async fn delete_object(
@@ -190,10 +197,10 @@ impl Store for SqliteStore {
         key: &str,
         events: &[NewBucketEvent],
     ) -> Result<Option<ObjectRemoval>, StoreError> {
-        let bucket = bucket.to_owned();
-        let key = key.to_owned();
-        let events = events.to_owned();
-        self.blocking(move |db| db.delete_object(&bucket, &key, &events))
+        let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
+        self.db
+            .group
+            .write_async(move |tx| objects::delete_object(tx, &bucket, &key, &events))
             .await
     }
 

@@ -64,19 +64,22 @@ impl RunRecorder {
 }
 
 async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>) {
-    let mut stopping = false;
-    while !stopping {
+    let mut batch = Vec::new();
+    loop {
         let Some(Message::Run(first)) = rx.recv().await else {
             break;
         };
-        // Group commit: gather what arrives within a short window so one
-        // transaction (and one set of WAL page writes) covers many runs.
-        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-        let mut batch = vec![first];
+        // Group commit: let the window pass, then take everything that
+        // arrived in it, so one transaction (and one set of WAL page
+        // writes) covers many runs and the task wakes once per window, not
+        // once per run.
+        tokio::time::sleep(BATCH_WINDOW).await;
+        batch.push(first);
+        let mut stopping = false;
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Message::Run(run))) => batch.push(run),
-                Ok(Some(Message::Stop)) | Ok(None) => {
+            match rx.try_recv() {
+                Ok(Message::Run(run)) => batch.push(run),
+                Ok(Message::Stop) => {
                     stopping = true;
                     break;
                 }
@@ -84,8 +87,11 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>
             }
         }
         let count = batch.len();
-        if let Err(e) = store.record_runs(batch).await {
+        if let Err(e) = store.record_runs(std::mem::take(&mut batch)).await {
             tracing::error!(error = %e, runs = count, "recording runs failed");
+        }
+        if stopping {
+            break;
         }
     }
 }
