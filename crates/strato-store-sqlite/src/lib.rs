@@ -2,10 +2,13 @@
 //! [`strato_store::Store`] trait.
 //!
 //! SQLite is synchronous, so [`SqliteStore`] runs every call off the async
-//! threads: reads and most writes on tokio's blocking pool, object writes
-//! through a group-commit thread that shares one fsync among concurrent
-//! writers (`commit.rs`), and run records on a background thread of lower
-//! priority, so recording never competes with requests for a core. The SQL
+//! threads: object lookups (the S3 GET path) on two reader threads of its
+//! own, fed by a channel (cheaper than a hop to tokio's blocking pool);
+//! object writes straight to a group-commit thread that shares one fsync
+//! among concurrent writers (`commit.rs`), awaited, so no thread waits for
+//! the commit; run records on a background thread of lower priority, so
+//! recording never competes with requests for a core; everything else on
+//! tokio's blocking pool. The SQL
 //! lives in one module per domain: `objects.rs` (buckets, objects, events,
 //! uploads, keys), `runs.rs`, `tasks.rs`, `invocations.rs`, `queues.rs`
 //! (messages, schedule slots); `schema.rs` migrates old databases.

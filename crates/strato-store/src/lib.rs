@@ -11,7 +11,8 @@
 //! The trait is async: every call may wait on a database (a PostgreSQL
 //! server over the network, or SQLite's fsync), and none may block an async
 //! worker thread. A synchronous backend runs its calls on threads of its
-//! own (SQLite does, on tokio's blocking pool and its commit threads).
+//! own (SQLite does: its reader, commit and background threads, and tokio's
+//! blocking pool).
 //!
 //! ```ignore
 //! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/strato.db".as_ref())?);
