@@ -13,14 +13,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use strato_core::{LogLine, RevisionSpec, RunRecord};
+use strato_core::{RevisionSpec, RunRecord};
+use strato_store::NodeId;
 use strato_store::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, Invocation,
-    LiveRevision, LogEntry, LogFilter, MultipartUpload, NewBucketEvent, NewInvocation, ObjectMeta,
-    ObjectWrite, RunFilter, StoreError, TaskRunRequest, UploadPart,
-};
-use strato_store::{
-    Effect, Message, NewMessage, NodeId, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision,
+    MultipartUpload, NewBucketEvent, ObjectMeta, ObjectWrite, StoreError, UploadPart,
 };
 
 /// The SQLite database and its connections; synchronous. [`crate::SqliteStore`]
@@ -242,10 +239,6 @@ impl Db {
         tx.commit().map_err(db("committing runs"))
     }
 
-    pub(crate) fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        self.list_runs_sql(filter)
-    }
-
     pub(crate) fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.read()
             .query_row(
@@ -255,10 +248,6 @@ impl Db {
             )
             .optional()
             .map_err(db("reading a run"))
-    }
-
-    pub(crate) fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
-        self.read_logs_sql(filter)
     }
 
     pub(crate) fn create_bucket(
@@ -506,111 +495,6 @@ impl Db {
             .map_err(db("counting bucket events"))
     }
 
-    pub(crate) fn enqueue_task_run(
-        &self,
-        run: &RunRecord,
-        request: &Value,
-        effects: &[Effect],
-    ) -> Result<(), StoreError> {
-        self.enqueue_task_run_sql(run, request, effects)
-    }
-
-    pub(crate) fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
-        self.start_task_run_sql(id, started_at_ms)
-    }
-
-    pub(crate) fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
-        self.append_logs_sql(run, lines)
-    }
-
-    pub(crate) fn finish_task_run(
-        &self,
-        finished: &RunRecord,
-        logs: &[LogLine],
-        effects: &[Effect],
-    ) -> Result<(), StoreError> {
-        self.finish_task_run_sql(finished, logs, effects)
-    }
-
-    pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
-        self.unfinished_task_runs_sql()
-    }
-
-    pub(crate) fn enqueue_invocations(
-        &self,
-        new: &[NewInvocation],
-        now_ms: i64,
-        lease_ms: i64,
-        owner: &NodeId,
-    ) -> Result<(), StoreError> {
-        self.enqueue_invocations_sql(new, now_ms, lease_ms, owner)
-    }
-
-    pub(crate) fn claim_invocations(
-        &self,
-        owner: &NodeId,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Invocation>, StoreError> {
-        self.claim_invocations_sql(owner, now_ms, lease_ms, limit)
-    }
-
-    pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
-        self.finish_invocation_sql(id)
-    }
-
-    pub(crate) fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
-        self.retry_invocation_sql(id, due_ms)
-    }
-
-    pub(crate) fn pending_invocations(&self) -> Result<u64, StoreError> {
-        self.pending_invocations_sql()
-    }
-
-    pub(crate) fn renew_invocation_leases(
-        &self,
-        owner: &NodeId,
-        ids: &[String],
-        until_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.renew_invocation_leases_sql(owner, ids, until_ms)
-    }
-
-    pub(crate) fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
-        self.invocation_pending_sql(id)
-    }
-
-    pub(crate) fn send_messages(
-        &self,
-        app: &str,
-        queue: &str,
-        messages: &[NewMessage],
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.send_messages_sql(app, queue, messages, now_ms)
-    }
-
-    pub(crate) fn receive_messages(
-        &self,
-        app: &str,
-        queue: &str,
-        now_ms: i64,
-        max: usize,
-        policy: &ReceivePolicy,
-    ) -> Result<Vec<Message>, StoreError> {
-        self.receive_messages_sql(app, queue, now_ms, max, policy)
-    }
-
-    pub(crate) fn delete_messages(
-        &self,
-        app: &str,
-        queue: &str,
-        receipts: &[String],
-    ) -> Result<Vec<bool>, StoreError> {
-        self.delete_messages_sql(app, queue, receipts)
-    }
-
     pub(crate) fn change_message_visibility(
         &self,
         app: &str,
@@ -619,59 +503,6 @@ impl Db {
         visible_ms: i64,
     ) -> Result<Vec<bool>, StoreError> {
         self.change_visibility_sql(app, queue, receipts, visible_ms)
-    }
-
-    pub(crate) fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
-        self.purge_queue_sql(app, queue)
-    }
-
-    pub(crate) fn queue_stats(
-        &self,
-        app: &str,
-        queue: &str,
-        now_ms: i64,
-    ) -> Result<QueueStats, StoreError> {
-        self.queue_stats_sql(app, queue, now_ms)
-    }
-
-    pub(crate) fn redrive_messages(
-        &self,
-        app: &str,
-        dead_letter: &str,
-        now_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.redrive_messages_sql(app, dead_letter, now_ms)
-    }
-
-    pub(crate) fn record_schedule_slot(
-        &self,
-        app: &str,
-        schedule: &str,
-        slot_ms: i64,
-        outcome: SlotOutcome,
-        effects: &[Effect],
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.record_schedule_slot_sql(app, schedule, slot_ms, outcome, effects, now_ms)
-    }
-
-    pub(crate) fn fire_waiting_slot(
-        &self,
-        app: &str,
-        schedule: &str,
-        slot_ms: i64,
-        effects: &[Effect],
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.fire_waiting_slot_sql(app, schedule, slot_ms, effects, now_ms)
-    }
-
-    pub(crate) fn latest_schedule_slot(
-        &self,
-        app: &str,
-        schedule: &str,
-    ) -> Result<Option<SlotRecord>, StoreError> {
-        self.latest_schedule_slot_sql(app, schedule)
     }
 
     pub(crate) fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {

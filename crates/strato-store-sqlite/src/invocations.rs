@@ -129,7 +129,7 @@ pub(super) fn insert(
 }
 
 impl Db {
-    pub(super) fn enqueue_invocations_sql(
+    pub(crate) fn enqueue_invocations(
         &self,
         new: &[NewInvocation],
         now_ms: i64,
@@ -147,7 +147,7 @@ impl Db {
         tx.commit().map_err(db("committing queued invocations"))
     }
 
-    pub(super) fn claim_invocations_sql(
+    pub(crate) fn claim_invocations(
         &self,
         owner: &NodeId,
         now_ms: i64,
@@ -185,7 +185,7 @@ impl Db {
         Ok(claimed)
     }
 
-    pub(super) fn retry_invocation_sql(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "UPDATE invocations SET due_ms = ?2, lease_until_ms = 0,
@@ -203,7 +203,7 @@ impl Db {
             .map_err(db("scheduling an invocation retry"))
     }
 
-    pub(super) fn renew_invocation_leases_sql(
+    pub(crate) fn renew_invocation_leases(
         &self,
         owner: &NodeId,
         ids: &[String],
@@ -225,11 +225,11 @@ impl Db {
         })
     }
 
-    pub(super) fn finish_invocation_sql(&self, id: &str) -> Result<(), StoreError> {
+    pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
         settle(&self.write(), id)
     }
 
-    pub(super) fn pending_invocations_sql(&self) -> Result<u64, StoreError> {
+    pub(crate) fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.read()
             .query_row("SELECT COUNT(*) FROM invocations", [], |r| {
                 r.get::<_, i64>(0)

@@ -150,7 +150,7 @@ fn receive(
 }
 
 impl Db {
-    pub(super) fn send_messages_sql(
+    pub(crate) fn send_messages(
         &self,
         app: &str,
         queue: &str,
@@ -162,7 +162,7 @@ impl Db {
             .write(move |tx| insert_messages(tx, &app, &queue, &messages, now_ms))
     }
 
-    pub(super) fn receive_messages_sql(
+    pub(crate) fn receive_messages(
         &self,
         app: &str,
         queue: &str,
@@ -175,7 +175,7 @@ impl Db {
             .write(move |tx| receive(tx, &app, &queue, now_ms, max, &policy))
     }
 
-    pub(super) fn delete_messages_sql(
+    pub(crate) fn delete_messages(
         &self,
         app: &str,
         queue: &str,
@@ -240,7 +240,7 @@ impl Db {
         })
     }
 
-    pub(super) fn purge_queue_sql(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+    pub(crate) fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
         self.write()
             .execute(
                 "DELETE FROM queue_messages WHERE app = ?1 AND queue = ?2",
@@ -250,7 +250,7 @@ impl Db {
             .map_err(db("purging a queue"))
     }
 
-    pub(super) fn queue_stats_sql(
+    pub(crate) fn queue_stats(
         &self,
         app: &str,
         queue: &str,
@@ -277,7 +277,7 @@ impl Db {
             .map_err(db("reading queue stats"))
     }
 
-    pub(super) fn redrive_messages_sql(
+    pub(crate) fn redrive_messages(
         &self,
         app: &str,
         dead_letter: &str,
@@ -294,7 +294,7 @@ impl Db {
             .map_err(db("redriving messages"))
     }
 
-    pub(super) fn record_schedule_slot_sql(
+    pub(crate) fn record_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -315,7 +315,7 @@ impl Db {
         )
     }
 
-    pub(super) fn fire_waiting_slot_sql(
+    pub(crate) fn fire_waiting_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -383,7 +383,7 @@ impl Db {
         })
     }
 
-    pub(super) fn latest_schedule_slot_sql(
+    pub(crate) fn latest_schedule_slot(
         &self,
         app: &str,
         schedule: &str,
@@ -408,7 +408,7 @@ impl Db {
             .map_err(db("reading a schedule's latest slot"))
     }
 
-    pub(super) fn invocation_pending_sql(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
         self.read()
             .query_row("SELECT 1 FROM invocations WHERE id = ?1", [id], |_| Ok(()))
             .optional()

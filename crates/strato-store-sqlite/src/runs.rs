@@ -95,7 +95,7 @@ pub(super) fn insert_logs(
 }
 
 impl super::Db {
-    pub(super) fn list_runs_sql(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+    pub(crate) fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         if let Some(app) = &filter.app {
@@ -120,7 +120,7 @@ impl super::Db {
         rows.collect::<Result<_, _>>().map_err(db("listing runs"))
     }
 
-    pub(super) fn read_logs_sql(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    pub(crate) fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         let mut sql = String::from(
             "SELECT seq, run_id, app, function, ts_ms, stream, line FROM logs WHERE seq > ?1",
         );

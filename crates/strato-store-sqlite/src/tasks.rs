@@ -11,7 +11,7 @@ use strato_core::{LogLine, RunRecord};
 use strato_store::{Effect, StoreError, TaskRunRequest};
 
 impl Db {
-    pub(super) fn enqueue_task_run_sql(
+    pub(crate) fn enqueue_task_run(
         &self,
         run: &RunRecord,
         request: &Value,
@@ -26,11 +26,7 @@ impl Db {
         tx.commit().map_err(db("committing a task run"))
     }
 
-    pub(super) fn start_task_run_sql(
-        &self,
-        id: &str,
-        started_at_ms: i64,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
         self.write()
             .execute(
                 "UPDATE runs SET status = 'running', started_at_ms = ?2 WHERE id = ?1",
@@ -40,18 +36,14 @@ impl Db {
             .map_err(db("starting a task run"))
     }
 
-    pub(super) fn append_logs_sql(
-        &self,
-        run: &RunRecord,
-        lines: &[LogLine],
-    ) -> Result<(), StoreError> {
+    pub(crate) fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db("starting to append logs"))?;
         insert_logs(&tx, run, lines)?;
         tx.commit().map_err(db("committing logs"))
     }
 
-    pub(super) fn finish_task_run_sql(
+    pub(crate) fn finish_task_run(
         &self,
         finished: &RunRecord,
         logs: &[LogLine],
@@ -72,7 +64,7 @@ impl Db {
         tx.commit().map_err(db("committing a finished task run"))
     }
 
-    pub(super) fn unfinished_task_runs_sql(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+    pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         let conn = self.read();
         let columns: String = RUN_COLUMNS
             .split(", ")
