@@ -345,9 +345,9 @@ impl Platform {
         if let Some((id, last)) = cx.delivers_invocation.take()
             && (settles || last)
         {
-            let destinations = crate::async_invoke::destinations(
+            let destinations = crate::destinations::destinations(
                 self,
-                &crate::async_invoke::Outcome {
+                &crate::destinations::Outcome {
                     app: &function.app,
                     name: &function.name,
                     on_success: &function.spec.on_success,

@@ -31,6 +31,7 @@ mod assemble;
 mod async_invoke;
 pub mod buckets;
 mod deploy;
+mod destinations;
 pub mod events;
 mod invoke;
 mod lifecycle;

@@ -395,9 +395,9 @@ fn task_destinations(
     request: &TaskRequest,
 ) -> Vec<strato_store::NewInvocation> {
     let payload = serde_json::to_string(&request.overrides.env).unwrap_or_default();
-    crate::async_invoke::destinations(
+    crate::destinations::destinations(
         platform,
-        &crate::async_invoke::Outcome {
+        &crate::destinations::Outcome {
             app: &record.app,
             name: &record.function,
             on_success: &request.spec.on_success,
