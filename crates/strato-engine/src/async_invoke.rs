@@ -3,10 +3,10 @@
 //!
 //! Accepting one writes it to the store's queue before the caller gets its
 //! 202; work due now is stored leased to this process and dispatched at
-//! once (no claim round trip). A sweeper claims what is due from the
+//! once (no claim round trip). The sweeper claims what is due from the
 //! store: retries whose backoff has passed and anything whose lease ran
-//! out; at start every lease is released, so work a crash interrupted runs
-//! again. Each attempt is a run (trigger `async`, the invocation id, its
+//! out; at start a node releases its own leases, so work a crash
+//! interrupted runs again (leases and heartbeat: `crate::lifecycle`). Each attempt is a run (trigger `async`, the invocation id, its
 //! attempt number) and waits for a concurrency slot rather than failing.
 //! A failed attempt is retried with exponential backoff and jitter until
 //! `retries` are used up or `max_age` has passed; the run that settles the
@@ -15,7 +15,7 @@
 //! a task, or a webhook) in that transaction too.
 
 use crate::invoke::{InvokeError, RunContext};
-use crate::lifecycle::Attempt;
+use crate::lifecycle::{Attempt, HandGuard, LEASE_MS};
 use crate::live::LiveFunction;
 use crate::platform::Platform;
 use crate::util::now_ms;
@@ -27,28 +27,19 @@ use std::time::Duration;
 use strato_core::invocation::Priority;
 use strato_core::target::Target;
 use strato_core::{RunRecord, RunStatus, Trigger};
-use strato_store::{Effect, FinishedRun, Invocation, NewInvocation};
+use strato_store::{Effect, FinishedRun, Invocation, NewInvocation, WorkRef};
 use tokio::sync::oneshot;
 
 /// Most invocations one claim takes.
 const CLAIM_BATCH: usize = 256;
-/// Past its first claim, a sweep claims more only while this process holds
-/// fewer than this many invocations (waiting for a slot or running): a
+/// Past its first claim, a sweep claims more only while this node holds
+/// less than this much work (waiting for a slot or running): a
 /// backlog drains at the speed it runs, and the rest stays in the store,
 /// not in memory. The first claim is always made, so one busy function's
 /// work in hand never holds back other functions' due work.
 const MAX_IN_HAND: usize = 4096;
-/// Lease on work this process holds. Short, and renewed by a heartbeat
-/// while the work waits or runs, so work a dead worker held returns to the
-/// queue within this long.
-pub(crate) const LEASE_MS: i64 = 30_000;
-/// How often the heartbeat renews the leases of work in hand.
-const HEARTBEAT: Duration = Duration::from_secs(10);
-
 /// The async invocations component's own state.
 pub(crate) struct Invocations {
-    /// Invocations this process holds; their leases are renewed.
-    in_hand: InHand,
     /// Accepted invocations on their way to the store.
     enqueuer: EnqueueSender,
 }
@@ -57,84 +48,7 @@ impl Invocations {
     /// The component, and the receiving end its enqueuer task drains.
     pub(crate) fn new() -> (Invocations, EnqueueReceiver) {
         let (enqueuer, enqueued) = tokio::sync::mpsc::unbounded_channel();
-        let invocations = Invocations {
-            in_hand: InHand::default(),
-            enqueuer,
-        };
-        (invocations, enqueued)
-    }
-}
-
-/// Invocations this process holds (waiting for a slot or running).
-#[derive(Default)]
-struct InHand {
-    ids: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-/// Removes an invocation from [`InHand`] when its attempt is over.
-struct HandGuard(Arc<Platform>, String);
-
-impl HandGuard {
-    fn hold(platform: &Arc<Platform>, id: &str) -> HandGuard {
-        platform
-            .invocations
-            .in_hand
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string());
-        HandGuard(platform.clone(), id.to_string())
-    }
-}
-
-impl InHand {
-    fn len(&self) -> usize {
-        self.ids.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    fn all(&self) -> Vec<String> {
-        self.ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for HandGuard {
-    fn drop(&mut self) {
-        self.0
-            .invocations
-            .in_hand
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
-    }
-}
-
-/// Runs until the platform is dropped: renews the leases of invocations
-/// in hand every [`HEARTBEAT`].
-pub(crate) async fn run_heartbeat(platform: std::sync::Weak<Platform>) {
-    let mut beat = tokio::time::interval(HEARTBEAT);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        beat.tick().await;
-        let Some(platform) = platform.upgrade() else {
-            return;
-        };
-        let ids = platform.invocations.in_hand.all();
-        if ids.is_empty() {
-            continue;
-        }
-        let renewed = platform
-            .store
-            .renew_invocation_leases(&platform.config.node_id, &ids, now_ms() + LEASE_MS)
-            .await;
-        if renewed.is_err() {
-            tracing::error!("renewing invocation leases failed; work may run twice");
-        }
+        (Invocations { enqueuer }, enqueued)
     }
 }
 
@@ -380,7 +294,7 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
             CLAIM_BATCH
         } else {
             MAX_IN_HAND
-                .saturating_sub(platform.invocations.in_hand.len())
+                .saturating_sub(platform.in_hand.len())
                 .min(CLAIM_BATCH)
         };
         first = false;
@@ -411,7 +325,9 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
 /// Holds `invocation` in hand (before its task first runs, so the
 /// sweeper's count is current) and dispatches it.
 fn start(platform: &Arc<Platform>, invocation: Invocation) {
-    let held = HandGuard::hold(platform, &invocation.id);
+    let held = platform
+        .in_hand
+        .hold(WorkRef::Invocation(invocation.id.clone()));
     tokio::spawn(dispatch(platform.clone(), invocation, held));
 }
 

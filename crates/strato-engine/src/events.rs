@@ -1,25 +1,24 @@
 //! Delivering bucket events to functions, at least once.
 //!
 //! A write hands the events it committed straight to the deliverer (fast
-//! path: they were stored already leased to this process, attempt 1
-//! counted). A sweeper claims what is due from the store: retries whose
-//! backoff has passed and anything whose lease ran out. At start every
-//! lease is released (one server owns the store), so events a crash left
-//! leased are delivered again at once. Each delivery is a run with trigger
-//! `bucket`, the event id and its attempt number.
+//! path: they were stored already leased to this node, attempt 1
+//! counted). The sweeper claims what is due from the store: retries whose
+//! backoff has passed and anything whose lease ran out. A delivery holds
+//! its event in hand, so the heartbeat renews its lease while it waits
+//! for a slot and runs (`crate::lifecycle`); at start a node releases its
+//! own leases, so events a crash left leased are delivered again at once.
+//! Each delivery is a run with trigger `bucket`, the event id and its
+//! attempt number.
 
 use crate::invoke::RunContext;
-use crate::lifecycle::Attempt;
+use crate::lifecycle::{Attempt, LEASE_MS};
 use crate::platform::Platform;
 use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use strato_core::{RunStatus, Trigger};
-use strato_store::BucketEvent;
+use strato_store::{BucketEvent, WorkRef};
 use tokio::sync::{mpsc, oneshot};
-
-/// Lease taken by the sweeper: longer than any function may run.
-const SWEEP_LEASE_MS: i64 = 16 * 60_000;
 
 /// The id a run and the `ce-id` header show for a stored event.
 pub fn event_id(id: i64) -> String {
@@ -42,7 +41,7 @@ pub(crate) async fn run_deliverer(
 pub(crate) async fn sweep(platform: &Arc<Platform>) {
     let claimed = platform
         .store
-        .claim_bucket_events(&platform.config.node_id, now_ms(), SWEEP_LEASE_MS, 256)
+        .claim_bucket_events(&platform.config.node_id, now_ms(), LEASE_MS, 256)
         .await;
     match claimed {
         Ok(events) => {
@@ -57,6 +56,7 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
 /// Delivers one event to its function; on failure schedules a retry with
 /// exponential backoff, until the function's retries are used up.
 async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
+    let _held = platform.in_hand.hold(WorkRef::BucketEvent(event.id));
     let function = platform
         .live()
         .function(&event.app, &event.function)

@@ -1,12 +1,91 @@
-//! One lifecycle for durable work: every piece of work that is retried
+//! One lifecycle for durable work. Every piece of work that is retried
 //! (bucket-event deliveries, async invocations and their destinations,
-//! task runs) decides "is this the last attempt, and if not, when is the
-//! next one" here, with the same backoff and jitter and the same max-age
-//! rule; leases, heartbeats and the sweeper that claims due work are in
-//! `async_invoke.rs` and `events.rs`, the effects that commit with a run
-//! in `strato_store::Effect`.
+//! task runs) is held the same way and decides "is this the last attempt,
+//! and if not, when is the next one" the same way:
+//!
+//! - it is leased to this node for [`LEASE_MS`] when it is written or
+//!   claimed, and while this node holds it ([`InHand`]) the heartbeat
+//!   renews the lease every [`HEARTBEAT`], so work a dead node held is
+//!   claimable by any node within [`LEASE_MS`];
+//! - [`Attempt::next_due`] gives the backoff with jitter and the max-age
+//!   rule;
+//! - what settles it commits with the run's record as `strato_store::Effect`s;
+//! - the sweeper (`crate::sweep`) claims due work of every kind.
 
+use crate::platform::Platform;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use strato_store::WorkRef;
+
+/// Lease on work this node holds. Short, and renewed by the heartbeat
+/// while the work waits or runs, so work a dead node held returns to the
+/// queue within this long.
+pub(crate) const LEASE_MS: i64 = 30_000;
+/// How often the heartbeat renews the leases of work in hand.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Durable work this node holds (waiting for a slot or running), whose
+/// leases the heartbeat renews.
+#[derive(Default)]
+pub(crate) struct InHand {
+    work: Mutex<HashSet<WorkRef>>,
+}
+
+impl InHand {
+    /// Holds `work` until the guard drops.
+    pub(crate) fn hold(self: &Arc<Self>, work: WorkRef) -> HandGuard {
+        self.lock().insert(work.clone());
+        HandGuard(self.clone(), work)
+    }
+
+    /// How many pieces of work are in hand.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn all(&self) -> Vec<WorkRef> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<WorkRef>> {
+        self.work.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Work held in hand; dropping it lets the lease run out.
+pub(crate) struct HandGuard(Arc<InHand>, WorkRef);
+
+impl Drop for HandGuard {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
+/// Runs until the platform is dropped: renews the leases of the work in
+/// hand every [`HEARTBEAT`].
+pub(crate) async fn run_heartbeat(platform: Weak<Platform>) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beat.tick().await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let work = platform.in_hand.all();
+        if work.is_empty() {
+            continue;
+        }
+        let until = crate::util::now_ms() + LEASE_MS;
+        let renewed = platform
+            .store
+            .renew_leases(&platform.config.node_id, &work, until)
+            .await;
+        if let Err(e) = renewed {
+            tracing::error!(error = %e, "renewing leases failed; work may run twice");
+        }
+    }
+}
 
 /// One attempt of a piece of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +125,18 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_is_in_hand_until_its_guard_drops() {
+        let hand = Arc::new(InHand::default());
+        let a = hand.hold(WorkRef::TaskRun("r1".into()));
+        let b = hand.hold(WorkRef::BucketEvent(7));
+        assert_eq!(hand.len(), 2);
+        drop(a);
+        assert_eq!(hand.all(), [WorkRef::BucketEvent(7)]);
+        drop(b);
+        assert_eq!(hand.len(), 0);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter() {

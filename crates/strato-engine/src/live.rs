@@ -92,7 +92,6 @@ impl Live {
             let key = |name: &dyn std::fmt::Display| (app.name.clone(), name.to_string());
             for f in &app.functions {
                 live.functions.insert(key(&f.name), f.clone());
-                let lease_ms = (f.spec.timeout_ms + 60_000) as i64;
                 for s in &f.spec.on_bucket {
                     live.subscribers
                         .entry(s.bucket.clone())
@@ -101,7 +100,6 @@ impl Live {
                             app: app.name.clone(),
                             function: f.name.clone(),
                             subscription: s.clone(),
-                            lease_ms,
                         });
                 }
             }
@@ -113,7 +111,6 @@ impl Live {
                     spec: spec.clone(),
                 };
                 for s in &spec.on_bucket {
-                    // Delivering to a task is queueing its run: quick.
                     live.subscribers
                         .entry(s.bucket.clone())
                         .or_default()
@@ -121,7 +118,6 @@ impl Live {
                             app: app.name.clone(),
                             function: name.to_string(),
                             subscription: s.clone(),
-                            lease_ms: 60_000,
                         });
                 }
                 live.tasks.insert(key(name), task);

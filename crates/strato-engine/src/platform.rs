@@ -64,6 +64,8 @@ pub struct Platform {
     pub(crate) executors: HashMap<FunctionKind, Arc<dyn FunctionExecutor>>,
     pub(crate) buckets: Arc<Buckets>,
     pub(crate) runs: crate::runs::Runs,
+    /// Durable work this node holds; the heartbeat renews its leases.
+    pub(crate) in_hand: Arc<crate::lifecycle::InHand>,
     pub(crate) invocations: crate::async_invoke::Invocations,
     pub(crate) tasks: crate::tasks::Tasks,
     pub(crate) queues: crate::queues::Queues,
@@ -114,6 +116,7 @@ impl Platform {
         let (invocations, enqueued) = crate::async_invoke::Invocations::new();
         let platform = Arc::new(Platform {
             runs: crate::runs::Runs::start(store.clone()),
+            in_hand: Default::default(),
             store,
             config,
             tokens,
@@ -143,12 +146,10 @@ impl Platform {
             platform.restart_consumers(&revision.app);
         }
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
-        tokio::spawn(crate::tasks::recover(platform.clone()));
+        tokio::spawn(crate::tasks::clean_leftovers(platform.clone()));
         tokio::spawn(crate::sweep::run_sweeper(Arc::downgrade(&platform)));
         tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
-        tokio::spawn(crate::async_invoke::run_heartbeat(Arc::downgrade(
-            &platform,
-        )));
+        tokio::spawn(crate::lifecycle::run_heartbeat(Arc::downgrade(&platform)));
         tokio::spawn(crate::async_invoke::run_enqueuer(
             Arc::downgrade(&platform),
             enqueued,

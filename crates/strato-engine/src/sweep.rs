@@ -1,7 +1,8 @@
 //! The sweeper: one loop that claims due durable work for this node, every
-//! [`SWEEP_EVERY`]: bucket-event deliveries and queued invocations (async
-//! invocations, destinations, scheduled firings) whose retry is due or
-//! whose lease ran out. A new kind of durable work adds its claim here.
+//! [`SWEEP_EVERY`]: bucket-event deliveries, queued invocations (async
+//! invocations, destinations, scheduled firings) and task runs whose
+//! retry is due or whose lease ran out. A new kind of durable work adds
+//! its claim here (and its lease rule to `crate::lifecycle`).
 
 use crate::platform::Platform;
 use std::sync::Weak;
@@ -21,5 +22,6 @@ pub(crate) async fn run_sweeper(platform: Weak<Platform>) {
         };
         crate::async_invoke::sweep(&platform).await;
         crate::events::sweep(&platform).await;
+        crate::tasks::sweep(&platform).await;
     }
 }

@@ -3,13 +3,17 @@
 //!
 //! A run is written to the store as `queued` with its request (the task's
 //! spec as deployed plus the caller's overrides) before it is
-//! acknowledged. Its end, with its last output lines, is written together
-//! with the next attempt when it failed and retries remain. At start,
-//! [`recover`] kills containers a crashed server left behind and resumes
-//! unfinished runs: queued ones run; running ones count as a failed
-//! attempt and are retried as their `retries` allow.
+//! acknowledged, leased to this node, which runs it at once and holds it
+//! in hand while it runs (the heartbeat renews the lease: see
+//! `crate::lifecycle`). Its end, with its last output lines, is written
+//! together with the next attempt (unleased, due after its backoff) when
+//! it failed and retries remain. The sweeper claims due retries and runs
+//! whose lease ran out (their node died, or this node restarted and
+//! released its leases): a queued one runs; a running one was interrupted
+//! and counts as a failed attempt, retried as its `retries` allow. At
+//! start, [`clean_leftovers`] kills containers a crashed server left.
 
-use crate::lifecycle::Attempt;
+use crate::lifecycle::{Attempt, LEASE_MS};
 use crate::live::LiveTask;
 use crate::platform::Platform;
 use crate::util::now_ms;
@@ -20,7 +24,7 @@ use std::time::Duration;
 use strato_core::spec::{TaskNetwork, TaskSpec};
 use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
 use strato_oci::{ContainerEnd, ContainerRuntime, ContainerSpec, Forward, ImageStore, NetworkMode};
-use strato_store::{Effect, TaskRunRequest};
+use strato_store::{Effect, TaskRunRequest, WorkRef};
 use tokio::sync::mpsc;
 
 /// Why a task run was not accepted.
@@ -177,11 +181,18 @@ impl Platform {
             .map(|(id, _)| Effect::SettleEvent(id))
             .into_iter()
             .collect();
+        let run = TaskRunRequest {
+            record,
+            request,
+            due_ms: 0,
+        };
+        let lease_until = now_ms() + LEASE_MS;
         self.store
-            .enqueue_task_run(&record, &request, &effects)
+            .enqueue_task_run(&run, &effects, &self.config.node_id, lease_until)
             .await
             .map_err(|e| TaskError::Storage(e.to_string()))?;
-        spawn_execute(self.clone(), record.clone(), request, Duration::ZERO);
+        let record = run.record.clone();
+        spawn_execute(self, run);
         Ok(record)
     }
 
@@ -266,33 +277,28 @@ impl Platform {
     }
 }
 
-/// Runs a queued run after `delay`. A plain function, so the retry that
-/// `finish` starts does not make `execute`'s future type recursive.
-fn spawn_execute(
-    platform: Arc<Platform>,
-    record: RunRecord,
-    request: serde_json::Value,
-    delay: Duration,
-) {
-    let run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        Box::pin(async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            execute(platform, record, request).await
-        });
-    tokio::spawn(run);
+/// Runs a queued run this node holds the lease of, holding it in hand
+/// until its end is recorded.
+fn spawn_execute(platform: &Arc<Platform>, run: TaskRunRequest) {
+    let held = platform
+        .in_hand
+        .hold(WorkRef::TaskRun(run.record.id.clone()));
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        execute(&platform, run.record, run.request).await;
+        drop(held);
+    });
 }
 
 /// Runs one queued task run to its end and records it.
-async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_json::Value) {
+async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde_json::Value) {
     platform.runs.started();
     let request: TaskRequest = match serde_json::from_value(request.clone()) {
         Ok(r) => r,
         Err(e) => {
             record.status = RunStatus::Failed;
             record.error = Some(format!("stored request is unreadable: {e}"));
-            finish(&platform, record, None, Vec::new(), None).await;
+            finish(platform, record, None, Vec::new(), None).await;
             platform.runs.finished();
             return;
         }
@@ -345,13 +351,17 @@ async fn execute(platform: Arc<Platform>, mut record: RunRecord, request: serde_
     }
     record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
     platform.runs.counters.count(record.status);
-    let retry = retry_of(&platform, &record, &request);
-    finish(&platform, record, Some(&request), tail, retry).await;
+    let retry = retry_of(platform, &record, &request);
+    finish(platform, record, Some(&request), tail, retry).await;
     platform.runs.finished();
 }
 
 /// The next attempt's record if this one failed and retries remain.
-fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> Option<Retry> {
+fn retry_of(
+    platform: &Platform,
+    record: &RunRecord,
+    request: &TaskRequest,
+) -> Option<TaskRunRequest> {
     if record.status == RunStatus::Succeeded {
         return None;
     }
@@ -363,8 +373,7 @@ fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> O
         expires_ms: (request.queued_ms > 0)
             .then(|| request.queued_ms + request.spec.max_age_ms as i64),
     };
-    let due = attempt.next_due(platform.config.event_retry_base, now)?;
-    let delay = Duration::from_millis((due - now).max(0) as u64);
+    let due_ms = attempt.next_due(platform.config.event_retry_base, now)?;
     let mut next = record.clone();
     next.id = platform.runs.next_id('r');
     next.status = RunStatus::Queued;
@@ -374,18 +383,11 @@ fn retry_of(platform: &Platform, record: &RunRecord, request: &TaskRequest) -> O
     next.billed_ms = 0;
     next.error = None;
     next.exit_code = None;
-    Some(Retry {
+    Some(TaskRunRequest {
         record: next,
-        request: request.clone(),
-        delay,
+        request: serde_json::to_value(request).expect("task requests serialize"),
+        due_ms,
     })
-}
-
-/// The next attempt of a failed run, started `delay` after it is queued.
-struct Retry {
-    record: RunRecord,
-    request: TaskRequest,
-    delay: Duration,
 }
 
 /// The destination a task run that ends for good queues with its record.
@@ -415,21 +417,17 @@ fn task_destinations(
 }
 
 /// Records the end with what follows it in the same step: the retry
-/// (started after its backoff), or, for a run that ends for good, its
-/// destination.
+/// (claimed by the sweeper once its backoff has passed), or, for a run
+/// that ends for good, its destination.
 async fn finish(
     platform: &Arc<Platform>,
     record: RunRecord,
     request: Option<&TaskRequest>,
     tail: Vec<LogLine>,
-    retry: Option<Retry>,
+    retry: Option<TaskRunRequest>,
 ) {
-    let delay = retry.as_ref().map(|r| r.delay).unwrap_or_default();
     let effects: Vec<Effect> = match retry {
-        Some(r) => vec![Effect::QueueTaskRun(TaskRunRequest {
-            record: r.record,
-            request: serde_json::to_value(r.request).expect("task requests serialize"),
-        })],
+        Some(retry) => vec![Effect::QueueTaskRun(retry)],
         None => request
             .map(|request| task_destinations(platform, &record, request))
             .unwrap_or_default()
@@ -446,11 +444,6 @@ async fn finish(
         return;
     }
     let _ = platform.tasks.run_ended.send(record.id);
-    for effect in effects {
-        if let Effect::QueueTaskRun(next) = effect {
-            spawn_execute(platform.clone(), next.record, next.request, delay);
-        }
-    }
 }
 
 /// Writes output lines as they come (in batches), returning the last
@@ -613,37 +606,51 @@ fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     }
 }
 
-/// At start: kills containers a crashed server left, then resumes every
-/// unfinished run (see the module docs).
-pub(crate) async fn recover(platform: Arc<Platform>) {
+/// At start: kills containers a crashed server left on this machine
+/// (their runs come back to the sweeper when their leases are void).
+pub(crate) async fn clean_leftovers(platform: Arc<Platform>) {
     for id in platform.tasks.containers.leftovers() {
         tracing::warn!(run = %id, "removing a container left by a previous server");
         platform.tasks.containers.clean_leftover(&id).await;
     }
-    let pending = match platform.store.unfinished_task_runs().await {
-        Ok(p) => p,
+}
+
+/// Most task runs one sweep claims.
+const CLAIM_BATCH: usize = 64;
+
+/// One sweep (see `crate::sweep`): claims task runs that are due (retries
+/// past their backoff) or whose lease ran out, and runs them; a claimed
+/// run that was running was interrupted, and ends as a failed attempt.
+pub(crate) async fn sweep(platform: &Arc<Platform>) {
+    let node = &platform.config.node_id;
+    let claimed = platform
+        .store
+        .claim_task_runs(node, now_ms(), LEASE_MS, CLAIM_BATCH)
+        .await;
+    let claimed = match claimed {
+        Ok(runs) => runs,
         Err(e) => {
-            tracing::error!(error = %e, "listing unfinished task runs");
+            tracing::error!(error = %e, "claiming task runs");
             return;
         }
     };
-    for TaskRunRequest {
-        mut record,
-        request,
-    } in pending
-    {
-        if record.status == RunStatus::Queued {
-            spawn_execute(platform.clone(), record, request, Duration::ZERO);
+    for run in claimed {
+        if run.record.status == RunStatus::Queued {
+            spawn_execute(platform, run);
             continue;
         }
+        let _held = platform
+            .in_hand
+            .hold(WorkRef::TaskRun(run.record.id.clone()));
+        let mut record = run.record;
         record.status = RunStatus::Failed;
         record.error = Some("the server stopped while this run was running".into());
-        let request = serde_json::from_value::<TaskRequest>(request).ok();
+        let request = serde_json::from_value::<TaskRequest>(run.request).ok();
         let retry = request
             .as_ref()
-            .and_then(|req| retry_of(&platform, &record, req));
+            .and_then(|req| retry_of(platform, &record, req));
         tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
-        finish(&platform, record, request.as_ref(), Vec::new(), retry).await;
+        finish(platform, record, request.as_ref(), Vec::new(), retry).await;
     }
 }
 

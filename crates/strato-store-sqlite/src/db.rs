@@ -467,23 +467,6 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError> {
-        let mut conn = self.write();
-        let tx = conn.transaction().map_err(db("releasing leases"))?;
-        tx.execute(
-            "UPDATE bucket_events SET lease_until_ms = 0
-             WHERE done = 0 AND lease_until_ms > 0 AND lease_owner = ?1",
-            [owner.as_str()],
-        )
-        .map_err(db("releasing bucket event leases"))?;
-        tx.execute(
-            "UPDATE invocations SET lease_until_ms = 0 WHERE lease_until_ms > 0 AND lease_owner = ?1",
-            [owner.as_str()],
-        )
-        .map_err(db("releasing invocation leases"))?;
-        tx.commit().map_err(db("releasing leases"))
-    }
-
     pub(crate) fn pending_bucket_events(&self) -> Result<u64, StoreError> {
         self.read()
             .query_row(

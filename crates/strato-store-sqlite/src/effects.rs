@@ -4,7 +4,7 @@
 
 use crate::{db, invocations, objects, queues, runs};
 use rusqlite::{Connection, params};
-use strato_store::{Effect, StoreError};
+use strato_store::{Effect, StoreError, TaskRunRequest};
 
 /// Writes `effects` in `tx`, as of `now_ms`.
 pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<(), StoreError> {
@@ -16,7 +16,8 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
             Effect::Enqueue(new) => {
                 invocations::insert(tx, std::slice::from_ref(new), now_ms, 0, "")?
             }
-            Effect::QueueTaskRun(run) => queue_task_run(tx, &run.record, &run.request)?,
+            // Unleased: whichever node's sweeper claims it when due runs it.
+            Effect::QueueTaskRun(run) => queue_task_run(tx, run, "", 0)?,
             Effect::SendMessage {
                 app,
                 queue,
@@ -27,15 +28,28 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
     Ok(())
 }
 
-/// A task run's queued record and its request.
+/// A task run's queued record and its request, leased to `owner` until
+/// `lease_until_ms` (0: unleased).
 pub(crate) fn queue_task_run(
     tx: &Connection,
-    run: &strato_core::RunRecord,
-    request: &serde_json::Value,
+    run: &TaskRunRequest,
+    owner: &str,
+    lease_until_ms: i64,
 ) -> Result<(), StoreError> {
-    runs::insert_run(tx, run)?;
-    tx.prepare_cached("INSERT OR REPLACE INTO task_requests (run_id, request) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![run.id, request.to_string()]))
-        .map_err(db("queueing a task run"))?;
+    runs::insert_run(tx, &run.record)?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            run.record.id,
+            run.request.to_string(),
+            owner,
+            lease_until_ms,
+            run.due_ms
+        ])
+    })
+    .map_err(db("queueing a task run"))?;
     Ok(())
 }

@@ -203,28 +203,6 @@ impl Db {
             .map_err(db("scheduling an invocation retry"))
     }
 
-    pub(crate) fn renew_invocation_leases(
-        &self,
-        owner: &NodeId,
-        ids: &[String],
-        until_ms: i64,
-    ) -> Result<(), StoreError> {
-        let (ids, owner) = (ids.to_vec(), owner.0.clone());
-        self.group.write(move |tx| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE invocations SET lease_until_ms = ?2
-                     WHERE id = ?1 AND lease_until_ms > 0 AND lease_owner = ?3",
-                )
-                .map_err(db("renewing invocation leases"))?;
-            for id in &ids {
-                stmt.execute(params![id, until_ms, owner])
-                    .map_err(db("renewing an invocation lease"))?;
-            }
-            Ok(())
-        })
-    }
-
     pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
         settle(&self.write(), id)
     }

@@ -27,6 +27,7 @@ mod commit;
 mod db;
 mod effects;
 mod invocations;
+mod leases;
 mod objects;
 mod queues;
 mod runs;
@@ -43,7 +44,7 @@ use strato_store::{
     Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload, NewBucketEvent,
     NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectWrite, QueueStats,
     ReceivePolicy, RunFilter, SlotOutcome, SlotRecord, Store, StoreError, TaskRunRequest,
-    UploadPart,
+    UploadPart, WorkRef,
 };
 
 /// The SQLite backend of [`Store`].
@@ -325,16 +326,41 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.pending_bucket_events()).await
     }
 
+    async fn renew_leases(
+        &self,
+        owner: &NodeId,
+        work: &[WorkRef],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        let work = work.to_owned();
+        self.blocking(move |db| db.renew_leases(&owner, &work, until_ms))
+            .await
+    }
+
     async fn enqueue_task_run(
         &self,
-        run: &RunRecord,
-        request: &Value,
+        run: &TaskRunRequest,
         effects: &[Effect],
+        owner: &NodeId,
+        lease_until_ms: i64,
     ) -> Result<(), StoreError> {
         let run = run.to_owned();
-        let request = request.to_owned();
         let effects = effects.to_owned();
-        self.blocking(move |db| db.enqueue_task_run(&run, &request, &effects))
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.enqueue_task_run(&run, &effects, &owner, lease_until_ms))
+            .await
+    }
+
+    async fn claim_task_runs(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRunRequest>, StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim_task_runs(&owner, now_ms, lease_ms, limit))
             .await
     }
 
@@ -406,18 +432,6 @@ impl Store for SqliteStore {
 
     async fn pending_invocations(&self) -> Result<u64, StoreError> {
         self.blocking(move |db| db.pending_invocations()).await
-    }
-
-    async fn renew_invocation_leases(
-        &self,
-        owner: &NodeId,
-        ids: &[String],
-        until_ms: i64,
-    ) -> Result<(), StoreError> {
-        let owner = owner.to_owned();
-        let ids = ids.to_owned();
-        self.blocking(move |db| db.renew_invocation_leases(&owner, &ids, until_ms))
-            .await
     }
 
     async fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {

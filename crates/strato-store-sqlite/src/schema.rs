@@ -75,6 +75,13 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("runs", "exit_code", "INTEGER"),
     ("bucket_events", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
     ("invocations", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
+    ("task_requests", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
+    (
+        "task_requests",
+        "lease_until_ms",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

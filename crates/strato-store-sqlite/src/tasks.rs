@@ -1,29 +1,62 @@
 //! Task runs: durable from the moment they are accepted. A queued run is
-//! its `runs` row (status `queued`) plus its request in `task_requests`;
-//! the request goes when the run ends, in the same transaction that
-//! records the end (and queues the next attempt, if there is one).
+//! its `runs` row (status `queued`) plus its request in `task_requests`,
+//! with the lease of the node that runs it and when it is due; the
+//! request goes when the run ends, in the same transaction that records
+//! the end (and queues the next attempt, if there is one).
 
 use crate::runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
 use crate::{Db, db};
 use rusqlite::params;
-use serde_json::Value;
 use strato_core::{LogLine, RunRecord};
-use strato_store::{Effect, StoreError, TaskRunRequest};
+use strato_store::{Effect, NodeId, StoreError, TaskRunRequest};
 
 impl Db {
     pub(crate) fn enqueue_task_run(
         &self,
-        run: &RunRecord,
-        request: &Value,
+        run: &TaskRunRequest,
         effects: &[Effect],
+        owner: &NodeId,
+        lease_until_ms: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn
             .transaction()
             .map_err(db("starting to queue a task run"))?;
-        crate::effects::queue_task_run(&tx, run, request)?;
-        crate::effects::apply(&tx, effects, run.started_at_ms)?;
+        crate::effects::queue_task_run(&tx, run, owner.as_str(), lease_until_ms)?;
+        crate::effects::apply(&tx, effects, run.record.started_at_ms)?;
         tx.commit().map_err(db("committing a task run"))
+    }
+
+    pub(crate) fn claim_task_runs(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRunRequest>, StoreError> {
+        let mut conn = self.write();
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to claim task runs"))?;
+        let claimed = select_task_runs(
+            &tx,
+            "WHERE q.lease_until_ms <= ?1 AND q.due_ms <= ?1 ORDER BY r.id LIMIT ?2",
+            params![now_ms, limit as i64],
+        )?;
+        {
+            let mut lease = tx
+                .prepare_cached(
+                    "UPDATE task_requests SET lease_owner = ?2, lease_until_ms = ?3 WHERE run_id = ?1",
+                )
+                .map_err(db("leasing task runs"))?;
+            for run in &claimed {
+                lease
+                    .execute(params![run.record.id, owner.as_str(), now_ms + lease_ms])
+                    .map_err(db("leasing a task run"))?;
+            }
+        }
+        tx.commit().map_err(db("committing claimed task runs"))?;
+        Ok(claimed)
     }
 
     pub(crate) fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
@@ -65,32 +98,45 @@ impl Db {
     }
 
     pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
-        let conn = self.read();
-        let columns: String = RUN_COLUMNS
-            .split(", ")
-            .map(|c| format!("r.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {columns}, q.request FROM task_requests q JOIN runs r ON r.id = q.run_id ORDER BY r.id"
-            ))
-            .map_err(db("listing unfinished task runs"))?;
-        let rows = stmt
-            .query_map([], |row| {
-                let record = run_from_row(row)?;
-                let request: String = row.get(16)?;
-                Ok((record, request))
-            })
-            .map_err(db("listing unfinished task runs"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record, request) = row.map_err(db("reading an unfinished task run"))?;
-            let request = serde_json::from_str(&request).map_err(|e| {
-                StoreError::corrupt("task request", format!("run {}: {e}", record.id))
-            })?;
-            out.push(TaskRunRequest { record, request });
-        }
-        Ok(out)
+        select_task_runs(&self.read(), "ORDER BY r.id", [])
     }
+}
+
+/// Unfinished task runs matching `tail` (a WHERE/ORDER clause over `r`,
+/// the run, and `q`, its request).
+fn select_task_runs(
+    conn: &rusqlite::Connection,
+    tail: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<TaskRunRequest>, StoreError> {
+    let columns: String = RUN_COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {columns}, q.request, q.due_ms FROM task_requests q JOIN runs r ON r.id = q.run_id {tail}"
+        ))
+        .map_err(db("listing unfinished task runs"))?;
+    let rows = stmt
+        .query_map(params, |row| {
+            let record = run_from_row(row)?;
+            let request: String = row.get(16)?;
+            let due_ms: i64 = row.get(17)?;
+            Ok((record, request, due_ms))
+        })
+        .map_err(db("listing unfinished task runs"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (record, request, due_ms) = row.map_err(db("reading an unfinished task run"))?;
+        let request = serde_json::from_str(&request)
+            .map_err(|e| StoreError::corrupt("task request", format!("run {}: {e}", record.id)))?;
+        out.push(TaskRunRequest {
+            record,
+            request,
+            due_ms,
+        });
+    }
+    Ok(out)
 }

@@ -82,8 +82,8 @@ pub enum Effect {
     /// New work (a destination, a scheduled firing), due at once,
     /// unleased.
     Enqueue(NewInvocation),
-    /// A task run queued: its record (status `queued`) and request (a
-    /// retry, or a run a delivery started).
+    /// A task run queued, unleased, for a claimer: its record (status
+    /// `queued`), request and due time (a retry after its backoff).
     QueueTaskRun(TaskRunRequest),
     /// A message sent to a queue of `app`.
     SendMessage {
@@ -117,6 +117,18 @@ impl std::fmt::Display for NodeId {
 pub struct TaskRunRequest {
     pub record: RunRecord,
     pub request: Value,
+    /// When a queued run may start (a retry waits out its backoff); 0 =
+    /// at once.
+    pub due_ms: i64,
+}
+
+/// A piece of leased durable work, named for a heartbeat: every kind of
+/// work a node holds is renewed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WorkRef {
+    BucketEvent(i64),
+    Invocation(String),
+    TaskRun(String),
 }
 
 /// Which runs to list, newest first.
@@ -264,21 +276,44 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Releases an event to be claimed again at `due_ms`.
     async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
-    /// Voids the leases `owner` holds on bucket events and invocations, so
-    /// that work is claimed again at once (at start: a node's leases from
-    /// before a crash or restart; other nodes' leases are left alone).
+    /// Voids the leases `owner` holds on bucket events, invocations and
+    /// task runs, so that work is claimed again at once (at start: a
+    /// node's leases from before a crash or restart; other nodes' leases
+    /// are left alone).
     async fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError>;
+    /// Extends the leases `owner` holds on `work` still in hand (its
+    /// heartbeat) to `until_ms`. Work whose lease another node took is
+    /// left alone.
+    async fn renew_leases(
+        &self,
+        owner: &NodeId,
+        work: &[WorkRef],
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Events not yet finished (for stats and tests).
     async fn pending_bucket_events(&self) -> Result<u64, StoreError>;
     /// Makes a task run durable as queued (its record and its request)
     /// with `effects` (the bucket event it answers settled, say), in one
-    /// transaction.
+    /// transaction, leased to `owner` (who runs it at once) until
+    /// `lease_until_ms`.
     async fn enqueue_task_run(
         &self,
-        run: &RunRecord,
-        request: &Value,
+        run: &TaskRunRequest,
         effects: &[Effect],
+        owner: &NodeId,
+        lease_until_ms: i64,
     ) -> Result<(), StoreError>;
+    /// Claims up to `limit` unfinished task runs that are due and not
+    /// leased (or whose lease ran out: the node running them is gone),
+    /// leasing them to `owner` until `now_ms + lease_ms`. A claimed run
+    /// still marked running was interrupted.
+    async fn claim_task_runs(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Marks a queued task run running.
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;
     /// Adds output lines of a run still going.
@@ -292,7 +327,7 @@ pub trait Store: Send + Sync + 'static {
         logs: &[LogLine],
         effects: &[Effect],
     ) -> Result<(), StoreError>;
-    /// Task runs queued or running, oldest first (recovery at start).
+    /// Task runs queued or running, oldest first, whoever holds them.
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Queues async invocations durably. Those due now are stored leased
     /// to `owner` for `lease_ms` with their first attempt counted (the
@@ -322,14 +357,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Invocations not yet settled.
     async fn pending_invocations(&self) -> Result<u64, StoreError>;
-    /// Extends the leases `owner` holds on invocations still running (its
-    /// heartbeat) to `until_ms`.
-    async fn renew_invocation_leases(
-        &self,
-        owner: &NodeId,
-        ids: &[String],
-        until_ms: i64,
-    ) -> Result<(), StoreError>;
     /// Whether an invocation is still queued or running.
     async fn invocation_pending(&self, id: &str) -> Result<bool, StoreError>;
     /// Adds messages to a queue, durable when it returns.

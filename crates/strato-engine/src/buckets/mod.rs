@@ -154,8 +154,6 @@ pub struct Subscriber {
     pub app: String,
     pub function: String,
     pub subscription: BucketSubscription,
-    /// How long one delivery may take (its timeout plus slack): the lease.
-    pub lease_ms: i64,
 }
 
 /// Object storage with events. Cheap to share (`Arc`).
@@ -493,7 +491,9 @@ impl Buckets {
                         at_ms: now,
                         app: s.app.clone(),
                         function: s.function.clone(),
-                        leased_until_ms: now + s.lease_ms,
+                        // Delivered at once by this node, which holds it
+                        // in hand (see `crate::lifecycle`).
+                        leased_until_ms: now + crate::lifecycle::LEASE_MS,
                         lease_owner: self.node.0.clone(),
                     })
                     .collect()

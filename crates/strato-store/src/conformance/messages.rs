@@ -1,7 +1,7 @@
 //! Conformance of queue messages and schedule slots.
 
 use super::node;
-use crate::{Effect, NewInvocation, NewMessage, ReceivePolicy, SlotOutcome, Store};
+use crate::{Effect, NewInvocation, NewMessage, ReceivePolicy, SlotOutcome, Store, WorkRef};
 use std::sync::Arc;
 use strato_core::target::Target;
 
@@ -265,7 +265,7 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
     assert_eq!(store.pending_invocations().await.unwrap(), 2);
     // Heartbeats renew only leased invocations (i3 is unleased, i1 too).
     store
-        .renew_invocation_leases(&node(), &["i1".into()], 999_999)
+        .renew_leases(&node(), &[WorkRef::Invocation("i1".into())], 999_999)
         .await
         .unwrap();
     assert_eq!(
@@ -277,7 +277,14 @@ pub async fn schedule_slots_fire_once_and_queue_their_work(store: Arc<dyn Store>
         2
     );
     store
-        .renew_invocation_leases(&node(), &["i1".into(), "i3".into()], 500_000)
+        .renew_leases(
+            &node(),
+            &[
+                WorkRef::Invocation("i1".into()),
+                WorkRef::Invocation("i3".into()),
+            ],
+            500_000,
+        )
         .await
         .unwrap();
     assert!(

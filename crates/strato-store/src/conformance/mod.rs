@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             access_keys_are_stored_and_revoked,
             leases_belong_to_the_node_that_took_them,
             task_runs_are_durable_from_queue_to_end,
+            task_runs_are_leased_claimed_and_renewed,
             invocations_are_claimed_by_rank_leased_retried_and_settled,
             messages_are_received_hidden_deleted_and_dead_lettered,
             schedule_slots_fire_once_and_queue_their_work,

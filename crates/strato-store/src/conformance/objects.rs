@@ -551,7 +551,14 @@ pub async fn leases_belong_to_the_node_that_took_them(store: Arc<dyn Store>) {
     );
     // ...nor renew them; node b's own restart frees them at once.
     store
-        .renew_invocation_leases(&a, &["i1".into()], 10_000_000)
+        .renew_leases(
+            &a,
+            &[
+                crate::WorkRef::Invocation("i1".into()),
+                crate::WorkRef::BucketEvent(events[0].id),
+            ],
+            10_000_000,
+        )
         .await
         .unwrap();
     store.release_leases(&b).await.unwrap();

@@ -1,10 +1,10 @@
 //! Conformance of the work queues: task runs and async invocations.
 
 use super::{node, run};
-use crate::{Effect, LogFilter, NewInvocation, Store, TaskRunRequest};
+use crate::{Effect, LogFilter, NewInvocation, NodeId, Store, TaskRunRequest, WorkRef};
 use std::sync::Arc;
 use strato_core::target::Target;
-use strato_core::{LogLine, LogStream, RunStatus, Trigger};
+use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 
 pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let queued = |id: &str, attempt: u32| {
@@ -14,14 +14,17 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         r
     };
     let request = serde_json::json!({"env": {"KEY": "clip.mp4"}});
-    store
-        .enqueue_task_run(&queued("t1", 1), &request, &[])
-        .await
-        .unwrap();
-    store
-        .enqueue_task_run(&queued("t2", 1), &request, &[])
-        .await
-        .unwrap();
+    let task_run = |record: RunRecord| TaskRunRequest {
+        record,
+        request: request.clone(),
+        due_ms: 0,
+    };
+    for id in ["t1", "t2"] {
+        store
+            .enqueue_task_run(&task_run(queued(id, 1)), &[], &node(), 100)
+            .await
+            .unwrap();
+    }
     let pending = store.unfinished_task_runs().await.unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].record.id, "t1");
@@ -53,10 +56,7 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         .finish_task_run(
             &failed,
             &[line("last")],
-            &[Effect::QueueTaskRun(TaskRunRequest {
-                record: retry.clone(),
-                request: request.clone(),
-            })],
+            &[Effect::QueueTaskRun(task_run(retry.clone()))],
         )
         .await
         .unwrap();
@@ -109,6 +109,68 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].body, b"record");
+}
+
+pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
+    let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
+    let task_run = |id: &str, due_ms: i64| TaskRunRequest {
+        record: run(id, "a", "ffmpeg", RunStatus::Queued, 10).record,
+        request: serde_json::json!({"id": id}),
+        due_ms,
+    };
+    let ids = |runs: Vec<TaskRunRequest>| -> Vec<String> {
+        runs.into_iter().map(|r| r.record.id).collect()
+    };
+    // t1 is accepted and run by node a; t2 is a retry, unleased, due later.
+    store
+        .enqueue_task_run(&task_run("t1", 0), &[], &a, 10_000)
+        .await
+        .unwrap();
+    store
+        .enqueue_task_run(&task_run("t2", 5_000), &[], &a, 0)
+        .await
+        .unwrap();
+    assert!(ids(store.claim_task_runs(&b, 1_000, 10_000, 10).await.unwrap()).is_empty());
+    let claimed = store.claim_task_runs(&b, 5_000, 10_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].record.id.as_str(), claimed[0].due_ms),
+        ("t2", 5_000)
+    );
+    assert_eq!(claimed[0].request, serde_json::json!({"id": "t2"}));
+    store.start_task_run("t2", 5_100).await.unwrap();
+    assert!(ids(store.claim_task_runs(&a, 6_000, 10_000, 10).await.unwrap()).is_empty());
+    // Node a's heartbeat keeps t1; it cannot renew node b's t2.
+    store
+        .renew_leases(
+            &a,
+            &[WorkRef::TaskRun("t1".into()), WorkRef::TaskRun("t2".into())],
+            20_000,
+        )
+        .await
+        .unwrap();
+    assert!(ids(store.claim_task_runs(&a, 12_000, 10_000, 10).await.unwrap()).is_empty());
+    // Node b's lease runs out (it died): t2 is anyone's, still running.
+    let claimed = store.claim_task_runs(&a, 15_001, 10_000, 10).await.unwrap();
+    assert_eq!(ids(claimed.clone()), ["t2"]);
+    assert_eq!(claimed[0].record.status, RunStatus::Running);
+    // Node b restarting releases nothing of node a's; node a's does.
+    store.release_leases(&b).await.unwrap();
+    assert!(ids(store.claim_task_runs(&b, 15_002, 10_000, 10).await.unwrap()).is_empty());
+    store.release_leases(&a).await.unwrap();
+    assert_eq!(
+        ids(store.claim_task_runs(&b, 15_003, 10_000, 10).await.unwrap()),
+        ["t1", "t2"]
+    );
+    // A finished run is never claimed again.
+    let mut done = task_run("t1", 0).record;
+    done.status = RunStatus::Succeeded;
+    store.finish_task_run(&done, &[], &[]).await.unwrap();
+    store.release_leases(&b).await.unwrap();
+    assert_eq!(
+        ids(store.claim_task_runs(&a, 15_004, 10_000, 10).await.unwrap()),
+        ["t2"]
+    );
 }
 
 pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {
