@@ -13,7 +13,8 @@
 #           the request, the long poll and the output
 # and the CLI's start alone: `strato --version` beside a small Rust binary
 # (bench/tools hello-cli). STRATO_BIN=PATH measures another build.
-# Each figure is the median of N sequential runs (default 50; podman 20).
+# Each figure is the median of N runs (default 50; podman 20), the rows
+# interleaved round by round.
 # Usage: bench/tasks.sh [N]   (needs root)
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
@@ -130,10 +131,17 @@ def podman():
 
 for f in (runc, strato("t")) if strato_only else (runc, strato("t"), podman):  # warm caches once
     f()
-rows = [("bare runc run", timed(runc, n)),
-        ("strato task (platform network)", timed(strato("t"), n)),
-        ("strato task (network none)", timed(strato("none"), n)),
-        ("strato task run --wait (CLI)", timed(cli_run, n))]
+# Interleaved: each round runs every row once, so a slow phase of the
+# machine (this VM has them) falls on all rows alike, not on one.
+rows = [("bare runc run", runc),
+        ("strato task (platform network)", strato("t")),
+        ("strato task (network none)", strato("none")),
+        ("strato task run --wait (CLI)", cli_run)]
+times = {name: [] for name, _ in rows}
+for _ in range(n):
+    for name, fn in rows:
+        times[name] += timed(fn, 1)
+rows = [(name, times[name]) for name, _ in rows]
 if not strato_only:
     rows.append(("podman run --rm", timed(podman, max(5, n // 2))))
 floor = statistics.median(rows[0][1])

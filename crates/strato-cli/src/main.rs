@@ -119,10 +119,16 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("starting the async runtime");
+    // The server (and `up`, which embeds one) runs on every core; a client
+    // command makes a few requests in sequence, and starts faster on the
+    // calling thread alone (no worker threads, no cgroup quota probing).
+    let runtime = match cli.command {
+        Command::Server(_) | Command::Up(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .expect("starting the async runtime");
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => server::run(args).await,

@@ -169,7 +169,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             event_retry_base: Duration::from_secs(1),
             images_dir: data_dir.join("images"),
             containers: strato_engine::strato_oci::RuntimeConfig {
-                runtime: args.runtime.clone(),
+                runtime: resolve_on_path(&args.runtime),
                 state_dir: data_dir.join("runc"),
                 runs_dir: data_dir.join("task-runs"),
                 cgroup_parent: "strato".into(),
@@ -297,4 +297,37 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     server.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `name` as the absolute path a shell would run, found once here rather
+/// than searched along `PATH` by every container start; unchanged if it
+/// is a path already or is not found (the runtime check then says so).
+fn resolve_on_path(name: &std::path::Path) -> PathBuf {
+    if name.components().count() != 1 {
+        return name.to_path_buf();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| name.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_are_found_on_path_once() {
+        let sh = resolve_on_path(std::path::Path::new("sh"));
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        let given = std::path::Path::new("/opt/runc");
+        assert_eq!(resolve_on_path(given), given);
+        let missing = std::path::Path::new("no-such-runtime-here");
+        assert_eq!(resolve_on_path(missing), missing);
+    }
 }
