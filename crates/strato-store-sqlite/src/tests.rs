@@ -92,3 +92,25 @@ async fn old_invocation_targets_are_migrated_to_typed_targets() {
         ]
     );
 }
+
+/// The sweeper claims task runs every 100 ms: the claim must walk the
+/// unfinished requests, not every run ever recorded.
+#[test]
+fn claiming_task_runs_does_not_scan_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::Db::open(&dir.path().join("s.db")).unwrap();
+    let conn = db.read();
+    let sql = crate::tasks::task_runs_sql(crate::tasks::CLAIMABLE);
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map([1, 5], |row| row.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.starts_with("SCAN q"))
+            && !plan.iter().any(|p| p.starts_with("SCAN r")),
+        "{plan:?}"
+    );
+}
