@@ -40,19 +40,23 @@ impl Db {
     ) -> Result<(), StoreError> {
         let (work, owner) = (work.to_vec(), owner.0.clone());
         self.group.write(move |tx| {
+            let mut renew = Vec::with_capacity(LEASED.len());
+            for (table, column, _) in LEASED {
+                renew.push(
+                    tx.prepare_cached(&format!(
+                        "UPDATE {table} SET lease_until_ms = ?2
+                         WHERE {column} = ?1 AND lease_until_ms > 0 AND lease_owner = ?3"
+                    ))
+                    .map_err(db("renewing leases"))?,
+                );
+            }
             for item in &work {
-                let (index, key): (usize, rusqlite::types::Value) = match item {
-                    WorkRef::BucketEvent(id) => (0, (*id).into()),
-                    WorkRef::Invocation(id) => (1, id.clone().into()),
-                    WorkRef::TaskRun(id) => (2, id.clone().into()),
+                let renewed = match item {
+                    WorkRef::BucketEvent(id) => renew[0].execute(params![id, until_ms, owner]),
+                    WorkRef::Invocation(id) => renew[1].execute(params![id, until_ms, owner]),
+                    WorkRef::TaskRun(id) => renew[2].execute(params![id, until_ms, owner]),
                 };
-                let (table, column, _) = LEASED[index];
-                tx.prepare_cached(&format!(
-                    "UPDATE {table} SET lease_until_ms = ?2
-                     WHERE {column} = ?1 AND lease_until_ms > 0 AND lease_owner = ?3"
-                ))
-                .and_then(|mut s| s.execute(params![key, until_ms, owner]))
-                .map_err(db("renewing a lease"))?;
+                renewed.map_err(db("renewing a lease"))?;
             }
             Ok(())
         })
