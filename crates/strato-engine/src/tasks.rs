@@ -313,7 +313,7 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
 
     let (logs_tx, logs_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
-    let outcome = run_container(&platform, &record, &request, logs_tx).await;
+    let outcome = run_container(platform, &record, &request, logs_tx).await;
     let tail = writer.await.unwrap_or_default();
     if let Ok(Err(e)) = marked.await {
         tracing::error!(error = %e, run = %record.id, "marking a task run running");
