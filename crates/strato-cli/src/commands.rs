@@ -1,6 +1,7 @@
 //! Client verbs: apps, destroy, invoke, runs, logs.
 
 use crate::client::Client;
+use crate::table::{Align, Table};
 use crate::{Output, Target};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
@@ -37,20 +38,21 @@ pub async fn apps(client: &Client, output: Output) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&apps)?);
         return Ok(());
     }
-    println!(
-        "{:<24} {:>8} {:>9}  DEPLOYED",
-        "APP", "REVISION", "FUNCTIONS"
-    );
+    let mut table = Table::new(&[
+        ("APP", Align::Left),
+        ("REVISION", Align::Right),
+        ("FUNCTIONS", Align::Right),
+        ("DEPLOYED", Align::Left),
+    ]);
     for app in apps.as_array().into_iter().flatten() {
-        // Numbers as text: a JSON value ignores the column width.
-        println!(
-            "{:<24} {:>8} {:>9}  {}",
-            app["name"].as_str().unwrap_or("?"),
+        table.row(vec![
+            app["name"].as_str().unwrap_or("?").to_string(),
             app["live_revision"].to_string(),
             app["functions"].to_string(),
-            format_time(app["deployed_at_ms"].as_i64().unwrap_or(0))
-        );
+            format_time(app["deployed_at_ms"].as_i64().unwrap_or(0)),
+        ]);
     }
+    table.print();
     Ok(())
 }
 
@@ -186,49 +188,46 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
     }
-    println!(
-        "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>7} {:>9}  ERROR",
-        "RUN",
-        "FUNCTION",
-        "TRIGGER",
-        "STATUS",
-        "STARTED",
-        "DURATION",
-        "COLD",
-        "MEMORY",
-        "BILLED",
-        "HTTP/EXIT"
-    );
+    let mut table = Table::new(&[
+        ("RUN", Align::Left),
+        ("FUNCTION", Align::Left),
+        ("TRIGGER", Align::Left),
+        ("STATUS", Align::Left),
+        ("STARTED", Align::Left),
+        ("DURATION", Align::Right),
+        ("COLD", Align::Right),
+        ("MEMORY", Align::Right),
+        ("BILLED", Align::Right),
+        ("HTTP/EXIT", Align::Right),
+        ("ERROR", Align::Left),
+    ]);
     for r in runs.as_array().into_iter().flatten() {
         let duration_us = r["duration_us"].as_i64().unwrap_or(0);
-        println!(
-            "{:<22} {:<22} {:<8} {:<10} {:<24} {:>10} {:>5} {:>7} {:>5}ms {:>9}  {}",
-            r["id"].as_str().unwrap_or("?"),
+        let cold = r["cold_start"].as_bool() == Some(true);
+        table.row(vec![
+            r["id"].as_str().unwrap_or("?").to_string(),
             format!(
                 "{}/{}",
                 r["app"].as_str().unwrap_or("?"),
                 r["function"].as_str().unwrap_or("?")
             ),
-            r["trigger"].as_str().unwrap_or("?"),
-            r["status"].as_str().unwrap_or("?"),
+            r["trigger"].as_str().unwrap_or("?").to_string(),
+            r["status"].as_str().unwrap_or("?").to_string(),
             format_time(r["started_at_ms"].as_i64().unwrap_or(0)),
             format!("{:.2}ms", duration_us as f64 / 1000.0),
-            if r["cold_start"].as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no"
-            },
+            if cold { "yes" } else { "no" }.to_string(),
             strato_core::units::format_size(r["memory_limit_bytes"].as_u64().unwrap_or(0)),
-            r["billed_ms"],
+            format!("{}ms", r["billed_ms"]),
             // Functions answer with an HTTP status; tasks end with an exit code.
             match (r["http_status"].as_u64(), r["exit_code"].as_i64()) {
                 (Some(s), _) => s.to_string(),
                 (None, Some(code)) => format!("exit {code}"),
                 _ => "-".into(),
             },
-            r["error"].as_str().unwrap_or("")
-        );
+            r["error"].as_str().unwrap_or("").to_string(),
+        ]);
     }
+    table.print();
     Ok(())
 }
 

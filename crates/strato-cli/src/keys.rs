@@ -2,6 +2,7 @@
 
 use crate::client::Client;
 use crate::commands::format_time;
+use crate::table::{Align, Table};
 use crate::{Output, Target};
 use anyhow::Result;
 
@@ -44,18 +45,22 @@ pub async fn run(args: KeysArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
                 return Ok(());
             }
-            println!("{:<24} {:<20} CREATED", "ACCESS KEY ID", "SCOPE");
+            let mut table = Table::new(&[
+                ("ACCESS KEY ID", Align::Left),
+                ("SCOPE", Align::Left),
+                ("CREATED", Align::Left),
+            ]);
             for k in keys.as_array().into_iter().flatten() {
-                println!(
-                    "{:<24} {:<20} {}",
-                    k["id"].as_str().unwrap_or("?"),
+                table.row(vec![
+                    k["id"].as_str().unwrap_or("?").to_string(),
                     k["app"]
                         .as_str()
                         .map(|a| format!("app {a}"))
                         .unwrap_or("admin".into()),
-                    format_time(k["created_at_ms"].as_i64().unwrap_or(0))
-                );
+                    format_time(k["created_at_ms"].as_i64().unwrap_or(0)),
+                ]);
             }
+            table.print();
         }
         KeysAction::Create { app, output } => {
             let key = client

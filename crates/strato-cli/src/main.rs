@@ -11,6 +11,7 @@ mod deploy;
 mod keys;
 mod queues;
 mod server;
+mod table;
 mod tasks;
 mod up;
 

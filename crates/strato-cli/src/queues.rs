@@ -2,6 +2,7 @@
 
 use crate::client::Client;
 use crate::commands::format_time;
+use crate::table::{Align, Table};
 use crate::{Output, Target};
 use anyhow::{Context, Result, bail};
 use reqwest::Method;
@@ -180,18 +181,22 @@ pub async fn queue(args: QueueArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&listed)?);
                 return Ok(());
             }
-            println!(
-                "{:<32} {:>8} {:>9} {:>8} {:>10}  {:<16} CONSUMER",
-                "QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DEAD LETTER"
-            );
+            let mut table = Table::new(&[
+                ("QUEUE", Align::Left),
+                ("VISIBLE", Align::Right),
+                ("IN FLIGHT", Align::Right),
+                ("DELAYED", Align::Right),
+                ("OLDEST", Align::Right),
+                ("DEAD LETTER", Align::Left),
+                ("CONSUMER", Align::Left),
+            ]);
             for q in &listed {
                 let s = &q["stats"];
                 let oldest = s["oldest_age_ms"]
                     .as_i64()
                     .map(|ms| strato_core::units::format_duration(ms.max(0) as u64))
                     .unwrap_or_else(|| "-".into());
-                println!(
-                    "{:<32} {:>8} {:>9} {:>8} {:>10}  {:<16} {}",
+                table.row(vec![
                     format!(
                         "{}/{}",
                         q["app"].as_str().unwrap_or("?"),
@@ -201,10 +206,11 @@ pub async fn queue(args: QueueArgs) -> Result<()> {
                     s["in_flight"].to_string(),
                     s["delayed"].to_string(),
                     oldest,
-                    q["dead_letter"].as_str().unwrap_or("-"),
-                    q["consumer"].as_str().unwrap_or("-"),
-                );
+                    q["dead_letter"].as_str().unwrap_or("-").to_string(),
+                    q["consumer"].as_str().unwrap_or("-").to_string(),
+                ]);
             }
+            table.print();
             Ok(())
         }
         QueueCommand::Redrive { queue } => {
@@ -259,10 +265,14 @@ pub async fn schedules(args: SchedulesArgs) -> Result<()> {
     if schedules.is_empty() {
         bail!("no schedules are deployed; declare [schedules.NAME] in strato.toml");
     }
-    println!(
-        "{:<28} {:<30} {:<18} {:<24} {:<24} LAST",
-        "SCHEDULE", "EVERY", "TARGET", "NEXT", "THEN"
-    );
+    let mut table = Table::new(&[
+        ("SCHEDULE", Align::Left),
+        ("EVERY", Align::Left),
+        ("TARGET", Align::Left),
+        ("NEXT", Align::Left),
+        ("THEN", Align::Left),
+        ("LAST", Align::Left),
+    ]);
     for s in &schedules {
         let next: Vec<String> = s["next_ms"]
             .as_array()
@@ -275,8 +285,7 @@ pub async fn schedules(args: SchedulesArgs) -> Result<()> {
             (Some(t), Some(o)) => format!("{} {o}", format_time(t)),
             _ => "-".into(),
         };
-        println!(
-            "{:<28} {:<30} {:<18} {:<24} {:<24} {}",
+        table.row(vec![
             format!(
                 "{}/{}",
                 s["app"].as_str().unwrap_or("?"),
@@ -286,12 +295,15 @@ pub async fn schedules(args: SchedulesArgs) -> Result<()> {
                 "{} {}",
                 s["every"].as_str().unwrap_or("?"),
                 s["timezone"].as_str().unwrap_or("")
-            ),
-            s["target"].as_str().unwrap_or("?"),
+            )
+            .trim_end()
+            .to_string(),
+            s["target"].as_str().unwrap_or("?").to_string(),
             next.first().cloned().unwrap_or_else(|| "-".into()),
             next.get(1).cloned().unwrap_or_else(|| "-".into()),
             last,
-        );
+        ]);
     }
+    table.print();
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::client::Client;
 use crate::commands::{ExitCode, format_time};
+use crate::table::{Align, Table};
 use crate::{Output, Target};
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -384,20 +385,23 @@ async fn list(client: &Client, output: Output) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&images)?);
         return Ok(());
     }
-    println!(
-        "{:<40} {:<14} {:>7} {:>10}  CREATED",
-        "NAME", "ID", "LAYERS", "SIZE"
-    );
+    let mut table = Table::new(&[
+        ("NAME", Align::Left),
+        ("ID", Align::Left),
+        ("LAYERS", Align::Right),
+        ("SIZE", Align::Right),
+        ("CREATED", Align::Left),
+    ]);
     for i in images.as_array().cloned().unwrap_or_default() {
-        println!(
-            "{:<40} {:<14} {:>7} {:>10}  {}",
-            i["name"].as_str().unwrap_or("?"),
-            i["id"].as_str().unwrap_or("?"),
-            i["layers"],
+        table.row(vec![
+            i["name"].as_str().unwrap_or("?").to_string(),
+            i["id"].as_str().unwrap_or("?").to_string(),
+            i["layers"].to_string(),
             human_size(i["size"].as_u64().unwrap_or(0)),
-            format_time(i["created_ms"].as_i64().unwrap_or(0))
-        );
+            format_time(i["created_ms"].as_i64().unwrap_or(0)),
+        ]);
     }
+    table.print();
     Ok(())
 }
 
