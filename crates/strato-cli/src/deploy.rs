@@ -66,15 +66,51 @@ fn component_path(app: &LoadedApp, component: &str) -> PathBuf {
 
 /// Hashes every component; with `require`, a missing one is an error at its
 /// manifest line, else it is planned with a placeholder digest.
-fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<(PathBuf, String)>)> {
+/// An artifact the server may lack: a component file, or a Lambda
+/// function's packaged code.
+struct Artifact {
+    /// What the user sees while it uploads.
+    label: String,
+    digest: String,
+    bytes: ArtifactBytes,
+}
+
+enum ArtifactBytes {
+    File(PathBuf),
+    Packaged(Vec<u8>),
+}
+
+fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<Artifact>)> {
     let mut functions = std::collections::BTreeMap::new();
     let mut files = Vec::new();
     for (name, f) in &app.spec.functions {
+        if let Some(lambda) = &f.lambda {
+            let (digest, package) = lambda_artifact(app, name, lambda)?;
+            if let Some(bytes) = package {
+                files.push(Artifact {
+                    label: format!("the code of {name}"),
+                    digest: digest.clone(),
+                    bytes: ArtifactBytes::Packaged(bytes),
+                });
+            }
+            functions.insert(
+                name.clone(),
+                DeployedFunction {
+                    spec: f.clone(),
+                    component_digest: digest,
+                },
+            );
+            continue;
+        }
         let path = component_path(app, &f.component);
         let digest = match std::fs::read(&path) {
             Ok(bytes) => {
                 let digest = hex::encode(Sha256::digest(&bytes));
-                files.push((path.clone(), digest.clone()));
+                files.push(Artifact {
+                    label: path.display().to_string(),
+                    digest: digest.clone(),
+                    bytes: ArtifactBytes::File(path.clone()),
+                });
                 digest
             }
             Err(_) if !require && f.build.is_some() => {
@@ -163,9 +199,40 @@ pub async fn plan(dir: &Path, client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// Uploads components the server lacks.
-async fn upload(client: &Client, files: &[(PathBuf, String)]) -> Result<()> {
-    for (path, digest) in files {
+/// What names a Lambda function's artifact, with the bytes to upload: its
+/// packaged code directory, or (no upload) the hash of its image
+/// reference, which the server's image store resolves.
+fn lambda_artifact(
+    app: &LoadedApp,
+    name: &strato_core::FunctionName,
+    lambda: &strato_core::lambda::LambdaSpec,
+) -> Result<(String, Option<Vec<u8>>)> {
+    use strato_core::lambda::LambdaSource;
+    match &lambda.source {
+        LambdaSource::Code { code, .. } => {
+            let dir = app.dir.join(code);
+            let package = crate::package::package_code(&dir).map_err(|e| {
+                app.sources.error_at(
+                    &format!("functions.{name}.code"),
+                    format!("packaging the code of function `{name}`: {e}"),
+                )
+            })?;
+            Ok((package.digest, Some(package.bytes)))
+        }
+        LambdaSource::Image { image, .. } => {
+            Ok((hex::encode(Sha256::digest(image.as_bytes())), None))
+        }
+    }
+}
+
+/// Uploads the artifacts the server lacks.
+async fn upload(client: &Client, files: &[Artifact]) -> Result<()> {
+    for Artifact {
+        label,
+        digest,
+        bytes,
+    } in files
+    {
         let url = format!("/api/v1/components/{digest}");
         let head = client
             .send(client.request(reqwest::Method::HEAD, &url))
@@ -173,12 +240,17 @@ async fn upload(client: &Client, files: &[(PathBuf, String)]) -> Result<()> {
         if head.status().is_success() {
             continue;
         }
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        eprintln!("uploading {} ({} KiB)", path.display(), bytes.len() / 1024);
+        let bytes = match bytes {
+            ArtifactBytes::File(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            ArtifactBytes::Packaged(bytes) => bytes.clone(),
+        };
+        eprintln!("uploading {label} ({} KiB)", bytes.len() / 1024);
         client
             .json(client.request(reqwest::Method::PUT, &url).body(bytes))
             .await
-            .with_context(|| format!("uploading {}", path.display()))?;
+            .with_context(|| format!("uploading {label}"))?;
     }
     Ok(())
 }

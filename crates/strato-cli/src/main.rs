@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod deploy;
 mod keys;
+mod package;
 mod queues;
 mod server;
 mod table;

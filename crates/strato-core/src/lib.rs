@@ -9,6 +9,8 @@
 //! - [`route`] parses and matches gateway routes.
 //! - [`queue`] and [`schedule`] describe queues and schedules; the
 //!   schedule's slot planning is pure, so its policies test with any clock.
+//! - [`lambda`] describes Lambda functions (runtime or image, warm
+//!   environments).
 //! - [`run`] describes executions: [`RunRecord`], [`RunStatus`], [`LogLine`].
 //!
 //! ```
@@ -20,6 +22,7 @@
 //! ```
 
 pub mod invocation;
+pub mod lambda;
 pub mod manifest;
 pub mod names;
 pub mod outbound;

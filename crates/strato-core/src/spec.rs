@@ -64,12 +64,16 @@ pub enum FunctionKind {
     /// A `wasi:http/proxy` WebAssembly component (`component = ...`).
     #[default]
     Wasm,
+    /// An AWS Lambda handler (`runtime = ...` or `image = ...`), run in
+    /// warm execution environments through the Lambda Runtime API.
+    Lambda,
 }
 
 impl FunctionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FunctionKind::Wasm => "wasm",
+            FunctionKind::Lambda => "lambda",
         }
     }
 }
@@ -87,9 +91,12 @@ pub struct FunctionSpec {
     /// wasm).
     #[serde(default)]
     pub kind: FunctionKind,
-    /// Path of the function's artifact (a `wasi:http/proxy` component),
-    /// relative to the manifest.
+    /// Path of a wasm function's artifact (a `wasi:http/proxy`
+    /// component), relative to the manifest; empty for a Lambda function.
     pub component: String,
+    /// A Lambda function's runtime or image and environment settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<crate::lambda::LambdaSpec>,
     /// Shell command run (in the manifest's directory) before deploying.
     pub build: Option<String>,
     pub routes: Vec<Route>,

@@ -13,7 +13,7 @@ use crate::route::Route;
 use crate::s3names::validate_bucket_name;
 use crate::spec::{
     AppSpec, BucketEventKind, BucketSubscription, DEFAULT_CONCURRENCY, DEFAULT_MEMORY_BYTES,
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, FunctionKind, FunctionSpec, MAX_MEMORY_BYTES,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, FunctionSpec, MAX_MEMORY_BYTES,
 };
 use crate::units::{parse_duration_ms, parse_size_bytes};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
 
+mod lambda;
 mod queue;
 mod schedule;
 mod task;
@@ -120,7 +121,14 @@ struct RawAsync {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFunction {
-    component: Spanned<String>,
+    component: Option<Spanned<String>>,
+    runtime: Option<Spanned<String>>,
+    handler: Option<Spanned<String>>,
+    code: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    idle: Option<Spanned<String>>,
+    min_warm: Option<Spanned<i64>>,
+    init_timeout: Option<Spanned<String>>,
     build: Option<Spanned<String>>,
     #[serde(default)]
     routes: Vec<Spanned<String>>,
@@ -152,7 +160,15 @@ impl Locator<'_> {
     }
 
     fn error<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> ManifestError {
-        let (line, column) = self.position(spanned.span().start);
+        self.error_span(spanned.span(), message)
+    }
+
+    fn error_span(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> ManifestError {
+        let (line, column) = self.position(span.start);
         ManifestError {
             file: self.file.to_string(),
             line,
@@ -353,19 +369,8 @@ fn validate_function(
 ) -> Result<FunctionSpec, ManifestError> {
     let key = format!("functions.{name}");
     sources.record(key.clone(), loc.position(raw.span().start));
+    let table = raw;
     let raw = raw.get_ref();
-
-    let component = raw.component.get_ref().trim().to_string();
-    sources.record(
-        format!("{key}.component"),
-        loc.position(raw.component.span().start),
-    );
-    if component.is_empty() {
-        return Err(loc.error(
-            &raw.component,
-            "`component` is empty; give the path of a wasm32-wasip2 component, e.g. \"target/wasm32-wasip2/release/app.wasm\"",
-        ));
-    }
 
     let mut routes = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
@@ -410,6 +415,12 @@ fn validate_function(
         }
     };
 
+    let lambda::Kind {
+        kind,
+        component,
+        lambda,
+    } = lambda::validate_kind(loc, sources, &key, table, concurrency)?;
+
     let mut allowed_outbound_hosts = Vec::new();
     for h in &raw.allowed_outbound_hosts {
         allowed_outbound_hosts.push(OutboundRule::parse(h.get_ref()).map_err(|e| loc.error(h, e))?);
@@ -439,8 +450,9 @@ fn validate_function(
     } = validate_async(loc, sources, &key, raw.async_.as_ref(), DEFAULT_RETRIES)?;
 
     Ok(FunctionSpec {
-        kind: FunctionKind::Wasm,
+        kind,
         component,
+        lambda,
         build,
         routes,
         env,

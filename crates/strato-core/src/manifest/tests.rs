@@ -120,7 +120,10 @@ fn bad_names_and_routes_are_located() {
     let e = err("[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\nmemory = \"8GiB\"\n");
     assert_eq!(e.line, 5, "{e}");
     let e = err("[app]\nname = \"a\"\n[functions.f]\nroutes = [\"/x\"]\n");
-    assert!(e.message.contains("missing field `component`"), "{e}");
+    assert!(
+        e.message.contains("exactly one of: `component`") && e.message.contains("has none"),
+        "{e}"
+    );
     let e = err("[functions.f]\ncomponent = \"x\"\n");
     assert!(e.message.contains("[app]"), "{e}");
 }
@@ -298,5 +301,132 @@ fn queue_and_schedule_mistakes_are_located() {
         let e = err(&format!("{head}{body}"));
         assert_eq!(e.line, line, "{body}: {e}");
         assert!(e.message.contains(needle), "{body}: {e}");
+    }
+}
+
+#[test]
+fn lambda_functions_from_code_or_image() {
+    use crate::lambda::{LambdaRuntime, LambdaSource};
+    let spec = parse_manifest(
+        "[app]\nname = \"a\"\n\
+         [functions.api]\nruntime = \"python3.11\"\nhandler = \"app.handler\"\ncode = \"src\"\n\
+         routes = [\"/api/*\"]\nidle = \"0s\"\nmin_warm = 2\nconcurrency = 4\ninit_timeout = \"3s\"\n\
+         [functions.img]\nimage = \"my-fn:1\"\n\
+         [functions.go]\nruntime = \"provided.al2023\"\ncode = \"bin\"\n",
+        "strato.toml",
+    )
+    .unwrap();
+    let api = &spec.functions[&FunctionName::new("api").unwrap()];
+    assert_eq!(api.kind, crate::spec::FunctionKind::Lambda);
+    assert!(api.component.is_empty());
+    let lambda = api.lambda.as_ref().unwrap();
+    assert_eq!(
+        lambda.source,
+        LambdaSource::Code {
+            runtime: LambdaRuntime::Python311,
+            handler: "app.handler".into(),
+            code: "src".into()
+        }
+    );
+    assert_eq!(
+        (lambda.idle_ms, lambda.min_warm, lambda.init_timeout_ms),
+        (0, 2, 3_000)
+    );
+    let img = spec.functions[&FunctionName::new("img").unwrap()]
+        .lambda
+        .clone()
+        .unwrap();
+    assert_eq!(
+        img.source,
+        LambdaSource::Image {
+            image: "my-fn:1".into(),
+            handler: None
+        }
+    );
+    assert_eq!(img.idle_ms, crate::lambda::DEFAULT_IDLE_MS);
+    let go = spec.functions[&FunctionName::new("go").unwrap()]
+        .lambda
+        .clone()
+        .unwrap();
+    assert!(matches!(
+        go.source,
+        LambdaSource::Code { runtime: LambdaRuntime::Provided, ref handler, .. } if handler == "bootstrap"
+    ));
+    // A stored wasm revision (no `lambda` key) still reads.
+    let wasm = &parse_manifest(
+        "[app]\nname = \"a\"\n[functions.f]\ncomponent = \"f.wasm\"\n",
+        "strato.toml",
+    )
+    .unwrap()
+    .functions[&FunctionName::new("f").unwrap()];
+    let json = serde_json::to_value(wasm).unwrap();
+    assert!(json.get("lambda").is_none(), "{json}");
+}
+
+#[test]
+fn lambda_mistakes_are_located_with_advice() {
+    let head = "[app]\nname = \"a\"\n[functions.f]\n";
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "component = \"f.wasm\"\nruntime = \"python3.11\"\n",
+            5,
+            "more than one",
+        ),
+        (
+            "runtime = \"python3.11\"\nimage = \"x:1\"\n",
+            5,
+            "more than one",
+        ),
+        (
+            "runtime = \"python3.12\"\nhandler = \"a.h\"\ncode = \"s\"\n",
+            4,
+            "python3.11, nodejs18, provided",
+        ),
+        (
+            "runtime = \"python3.11\"\ncode = \"s\"\n",
+            4,
+            "needs `handler`",
+        ),
+        (
+            "runtime = \"python3.11\"\nhandler = \"a.h\"\n",
+            4,
+            "needs `code`",
+        ),
+        (
+            "runtime = \"python3.11\"\nhandler = \"a.h\"\ncode = \"../up\"\n",
+            6,
+            "inside the app's directory",
+        ),
+        (
+            "component = \"f.wasm\"\nidle = \"1m\"\n",
+            5,
+            "`idle` is for Lambda functions",
+        ),
+        (
+            "image = \"x:1\"\ncode = \"s\"\n",
+            5,
+            "an image carries its code",
+        ),
+        (
+            "image = \"x:1\"\nmin_warm = 5\nconcurrency = 2\n",
+            5,
+            "between 0 and the function's `concurrency` (2)",
+        ),
+        ("image = \"x:1\"\nidle = \"soon\"\n", 5, "bad `idle`"),
+        (
+            "image = \"x:1\"\ninit_timeout = \"0s\"\n",
+            5,
+            "between 1ms and 15m",
+        ),
+        (
+            "image = \"x:1\"\nallowed_outbound_hosts = [\"https://example.com\"]\n",
+            5,
+            "applies to wasm components",
+        ),
+    ];
+    for (body, line, words) in cases {
+        let e = err(&format!("{head}{body}"));
+        assert_eq!(e.line, *line, "{body}: {e}");
+        assert!(e.message.contains(words), "{body}: {e}");
     }
 }

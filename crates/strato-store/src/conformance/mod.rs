@@ -74,6 +74,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
                     DeployedFunction {
                         spec: FunctionSpec {
                             kind: Default::default(),
+                            lambda: None,
                             component: format!("{f}.wasm"),
                             build: None,
                             routes: vec![strato_core::Route::parse(&format!("/{f}")).unwrap()],
