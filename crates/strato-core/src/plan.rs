@@ -1,5 +1,6 @@
 //! Plans: what a deploy would create, update and delete, field by field.
 
+use crate::lambda::LambdaSource;
 use crate::queue::{ConsumerTarget, QueueSpec};
 use crate::schedule::{Every, ScheduleSpec};
 use crate::spec::{BucketSubscription, DeployedFunction, RevisionSpec, TaskSpec};
@@ -51,14 +52,38 @@ impl Plan {
 fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
     let s = &f.spec;
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
-    vec![
-        (
-            "component",
-            format!(
-                "sha256:{}",
-                &f.component_digest[..f.component_digest.len().min(12)]
-            ),
-        ),
+    let digest = format!(
+        "sha256:{}",
+        &f.component_digest[..f.component_digest.len().min(12)]
+    );
+    let mut lines = match &s.lambda {
+        None => vec![("component", digest)],
+        Some(lambda) => {
+            let mut lines = match &lambda.source {
+                LambdaSource::Code {
+                    runtime,
+                    handler,
+                    code,
+                } => vec![
+                    ("runtime", runtime.to_string()),
+                    ("handler", handler.clone()),
+                    ("code", format!("{code} ({digest})")),
+                ],
+                LambdaSource::Image { image, handler } => {
+                    let mut lines = vec![("image", image.clone())];
+                    lines.extend(handler.clone().map(|h| ("handler", h)));
+                    lines
+                }
+            };
+            lines.extend([
+                ("idle", format_duration(lambda.idle_ms)),
+                ("min_warm", lambda.min_warm.to_string()),
+                ("init_timeout", format_duration(lambda.init_timeout_ms)),
+            ]);
+            lines
+        }
+    };
+    lines.extend([
         (
             "routes",
             list(s.routes.iter().map(|r| r.to_string()).collect()),
@@ -82,7 +107,8 @@ fn describe(f: &DeployedFunction) -> Vec<(&'static str, String)> {
                     .collect(),
             ),
         ),
-    ]
+    ]);
+    lines
 }
 
 fn describe_subscriptions(subs: &[BucketSubscription]) -> String {
@@ -421,6 +447,24 @@ mod tests {
         assert!(text.contains("timeout: 30s -> 5s"), "{text}");
         assert!(diff(&live, Some((3, &live))).is_empty());
         assert_eq!(diff(&want, None).changes.len(), 2);
+    }
+
+    #[test]
+    fn lambda_functions_show_their_runtime_and_code() {
+        let head = "[app]\nname=\"a\"\n[functions.api]\nruntime=\"python3.11\"\nhandler=\"app.handler\"\ncode=\"src\"\n";
+        let live = revision(head, "a");
+        let want = revision(&format!("{head}idle=\"0s\"\n"), "b");
+        let plan = diff(&want, Some((1, &live)));
+        let text = plan.to_string();
+        assert!(
+            text.contains("code: src (sha256:aaaaaaaaaaaa) -> src (sha256:bbbbbbbbbbbb)"),
+            "{text}"
+        );
+        assert!(text.contains("idle: 10m -> 0ms"), "{text}");
+        let created = diff(&live, None).to_string();
+        assert!(created.contains("runtime: python3.11"), "{created}");
+        assert!(created.contains("handler: app.handler"), "{created}");
+        assert!(!created.contains("component"), "{created}");
     }
 
     #[test]
