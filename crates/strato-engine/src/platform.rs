@@ -40,10 +40,6 @@ pub struct PlatformConfig {
     /// Wait before the first retry of a failed event delivery (or task
     /// run); doubles with each further attempt.
     pub event_retry_base: Duration,
-    /// Where images live (`<data-dir>/images`).
-    pub images_dir: PathBuf,
-    /// The OCI runtime and where task runs keep their bundles.
-    pub containers: strato_oci::RuntimeConfig,
     /// The control API's listening address (forwarded into tasks'
     /// platform network at 127.0.0.1 on the same port).
     pub api_addr: std::net::SocketAddr,
@@ -75,14 +71,17 @@ pub struct Platform {
 
 impl Platform {
     /// Starts the engine on the backends the binary chose (`store` for
-    /// state, `blobs` for object bytes, an executor per kind of function)
-    /// and makes every live revision in `store` routable
+    /// state, `blobs` for object bytes, an executor per kind of function,
+    /// the image store and container runtime tasks share with executors
+    /// that run containers) and makes every live revision in `store` routable
     /// again, each function prepared by the executor of its kind (from its
     /// cache, for a component compiled before).
     pub async fn start(
         store: Arc<dyn Store>,
         blobs: BlobStore,
         executors: Vec<Arc<dyn FunctionExecutor>>,
+        images: Arc<ImageStore>,
+        containers: Arc<ContainerRuntime>,
         tokens: TokenIssuer,
         config: PlatformConfig,
     ) -> Result<Arc<Platform>, crate::DeployError> {
@@ -110,9 +109,6 @@ impl Platform {
         )
         .await
         .map_err(|e| storage(&e))?;
-        let images = ImageStore::open(&config.images_dir).map_err(|e| storage(&e))?;
-        let containers =
-            ContainerRuntime::new(config.containers.clone()).map_err(|e| storage(&e))?;
         let (invocations, enqueued) = crate::async_invoke::Invocations::new();
         let platform = Arc::new(Platform {
             runs: crate::runs::Runs::start(store.clone()),

@@ -72,10 +72,10 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
-    pub(crate) fn new(images: ImageStore, containers: ContainerRuntime) -> Tasks {
+    pub(crate) fn new(images: Arc<ImageStore>, containers: Arc<ContainerRuntime>) -> Tasks {
         Tasks {
-            images: Arc::new(images),
-            containers: Arc::new(containers),
+            images,
+            containers,
             run_ended: tokio::sync::broadcast::channel(1024).0,
         }
     }
@@ -570,6 +570,7 @@ async fn run_container(
         network,
         timeout: spec.timeout_ms.map(Duration::from_millis),
         stop_grace: Duration::from_millis(spec.stop_timeout_ms),
+        mounts: Vec::new(),
     };
     platform
         .tasks

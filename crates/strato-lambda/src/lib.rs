@@ -25,6 +25,7 @@
 //! }
 //! ```
 
+pub mod events;
 pub mod runtime_api;
 
 pub use runtime_api::{

@@ -40,6 +40,7 @@
 //!     network: NetworkMode::None,
 //!     timeout: None,
 //!     stop_grace: std::time::Duration::from_secs(10),
+//!     mounts: vec![],
 //! };
 //! let outcome = runtime.run(&spec, logs).await?;
 //! # Ok(()) }

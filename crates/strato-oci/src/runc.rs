@@ -83,6 +83,9 @@ pub struct ContainerSpec {
     pub timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL when the timeout strikes.
     pub stop_grace: Duration,
+    /// Host directories bound read-only into the container: (host path,
+    /// path inside), e.g. a Lambda function's code at `/var/task`.
+    pub mounts: Vec<(PathBuf, PathBuf)>,
 }
 
 /// How a container ended.
@@ -228,7 +231,11 @@ impl ContainerRuntime {
             cpus: spec.cpus,
             pids: spec.pids,
             network: namespace,
-            binds: binds.into_iter().filter(|(s, _)| s.exists()).collect(),
+            binds: binds
+                .into_iter()
+                .filter(|(s, _)| s.exists())
+                .chain(spec.mounts.iter().cloned())
+                .collect(),
         })
         .map_err(|e| RuntimeError::Setup(format!("building the OCI config: {e}")))?;
         let config_json = serde_json::to_vec(&config).expect("spec serializes");
@@ -290,6 +297,12 @@ impl ContainerRuntime {
             exit_code,
             duration,
         })
+    }
+
+    /// Kills a running container (all its processes); its `run` then
+    /// returns. For containers that serve until told to stop.
+    pub async fn kill(&self, id: &str) {
+        self.signal(id, "KILL").await;
     }
 
     async fn signal(&self, id: &str, signal: &str) {
