@@ -40,6 +40,17 @@ pub struct ServerArgs {
     /// command line).
     #[arg(long, env = "STRATO_RUNTIME", default_value = "runc")]
     pub runtime: PathBuf,
+    /// Where runtime images for Lambda functions (`runtime = "python3.11"`)
+    /// are kept once built from Debian packages; share it between data
+    /// dirs to build each runtime once per machine. Default:
+    /// `<data-dir>/runtime-cache`.
+    #[arg(long = "runtime-cache", env = "STRATO_RUNTIME_CACHE")]
+    pub runtime_cache: Option<PathBuf>,
+    /// Trust this machine's extra CA certificates
+    /// (/usr/local/share/ca-certificates) inside runtime image builds, so
+    /// pip reaches PyPI through a TLS-inspecting proxy.
+    #[arg(long = "trust-host-cas", env = "STRATO_TRUST_HOST_CAS")]
+    pub trust_host_cas: bool,
 }
 
 /// A started server.
@@ -155,10 +166,49 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
     let blobs = strato_engine::BlobStore::local(&data_dir.join("blobs"))
         .context("opening the blob store")?;
+    // One image store and one container runtime, shared by container
+    // tasks and every executor that runs containers.
+    let images = Arc::new(
+        strato_engine::strato_oci::ImageStore::open(&data_dir.join("images"))
+            .context("opening the image store")?,
+    );
+    let containers = Arc::new(
+        strato_engine::strato_oci::ContainerRuntime::new(
+            strato_engine::strato_oci::RuntimeConfig {
+                runtime: resolve_on_path(&args.runtime),
+                state_dir: data_dir.join("runc"),
+                runs_dir: data_dir.join("task-runs"),
+                cgroup_parent: "strato".into(),
+            },
+        )
+        .context("setting up the container runtime")?,
+    );
+    let lambda = strato_lambda::LambdaExecutor::new(
+        strato_lambda::LambdaConfig {
+            code_dir: data_dir.join("lambda").join("code"),
+            api_addr: api,
+            s3_addr: s3,
+            region: REGION.to_string(),
+            runtimes: strato_lambda::RuntimeImagesConfig {
+                cache_dir: args
+                    .runtime_cache
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("runtime-cache")),
+                trust_host_cas: args
+                    .trust_host_cas
+                    .then(|| PathBuf::from("/usr/local/share/ca-certificates")),
+                mirror: "http://deb.debian.org/debian".into(),
+            },
+        },
+        images.clone(),
+        containers.clone(),
+    );
     let platform = Platform::start(
         store,
         blobs,
-        vec![WasmExecutor::new(wasm)],
+        vec![WasmExecutor::new(wasm), lambda],
+        images,
+        containers,
         TokenIssuer::new(token.clone()),
         PlatformConfig {
             components_dir: data_dir.join("components"),
@@ -167,13 +217,6 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             s3_url: format!("http://{s3}"),
             region: REGION.to_string(),
             event_retry_base: Duration::from_secs(1),
-            images_dir: data_dir.join("images"),
-            containers: strato_engine::strato_oci::RuntimeConfig {
-                runtime: resolve_on_path(&args.runtime),
-                state_dir: data_dir.join("runc"),
-                runs_dir: data_dir.join("task-runs"),
-                cgroup_parent: "strato".into(),
-            },
             api_addr: api,
             s3_addr: s3,
             node_id: node_id(&data_dir)?,

@@ -93,6 +93,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         max_instances: 1000,
         queue_wait: "2s".into(),
         runtime: "runc".into(),
+        runtime_cache: std::env::var_os("STRATO_RUNTIME_CACHE").map(Into::into),
+        trust_host_cas: false,
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

@@ -79,20 +79,6 @@ impl Platform {
                 function: name.to_string(),
                 kind: f.spec.kind.to_string(),
             })?;
-        let path = self.component_path(&f.component_digest);
-        let prepared = executor
-            .prepare(FunctionArtifact {
-                app,
-                name,
-                spec: &f.spec,
-                digest: &f.component_digest,
-                path: &path,
-            })
-            .await
-            .map_err(|source| DeployError::Prepare {
-                function: name.to_string(),
-                source,
-            })?;
         let mut env: Vec<(String, String)> = f
             .spec
             .env
@@ -104,6 +90,21 @@ impl Platform {
             .await;
         env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
         env.push(("STRATO_FUNCTION".into(), name.to_string()));
+        let path = self.component_path(&f.component_digest);
+        let prepared = executor
+            .prepare(FunctionArtifact {
+                app,
+                name,
+                spec: &f.spec,
+                digest: &f.component_digest,
+                path: &path,
+                env: &env,
+            })
+            .await
+            .map_err(|source| DeployError::Prepare {
+                function: name.to_string(),
+                source,
+            })?;
         let (permits, async_slots) = match old {
             Some(old) if old.spec.concurrency == f.spec.concurrency => {
                 (old.permits.clone(), old.async_slots.clone())

@@ -40,6 +40,10 @@ pub struct FunctionArtifact<'a> {
     pub digest: &'a str,
     /// Where those bytes are.
     pub path: &'a Path,
+    /// The environment every run of the function shares (its `env` and
+    /// the platform's: `STRATO_API`, `AWS_ENDPOINT_URL`, ...), for
+    /// executors that start processes ahead of runs.
+    pub env: &'a [(String, String)],
 }
 
 /// Why a function cannot be served; the message completes "function `f`: ".

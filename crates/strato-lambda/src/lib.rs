@@ -25,9 +25,14 @@
 //! }
 //! ```
 
+pub mod environment;
 pub mod events;
+pub mod executor;
 pub mod runtime_api;
+pub mod runtimes;
 
+pub use executor::{LambdaConfig, LambdaExecutor};
 pub use runtime_api::{
     Answer, FunctionError, Invocation, RuntimeApi, RuntimeApiConfig, RuntimeEvent,
 };
+pub use runtimes::RuntimeImagesConfig;

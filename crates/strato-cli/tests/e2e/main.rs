@@ -8,6 +8,7 @@ mod async_invoke;
 mod buckets;
 mod events;
 mod functions;
+mod lambda;
 mod lifecycle;
 mod manifests;
 mod oci_images;

@@ -94,6 +94,11 @@ impl Server {
             ])
             .arg(self.data_dir.path())
             .args(&self.extra_args)
+            // Lambda runtime images are built once per machine, outside
+            // the clone, and pip inside the build trusts this machine's
+            // extra CAs (see ./scripts/env.sh).
+            .env("STRATO_RUNTIME_CACHE", runtime_cache())
+            .env("STRATO_TRUST_HOST_CAS", "true")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -265,6 +270,12 @@ impl Drop for Server {
     }
 }
 
+/// Where every test server keeps Lambda runtime images.
+pub fn runtime_cache() -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    std::path::PathBuf::from(home).join(".cache/strato-runtimes")
+}
+
 /// A temporary app directory with a `strato.toml`.
 pub struct AppDir {
     pub dir: tempfile::TempDir,
@@ -279,6 +290,13 @@ impl AppDir {
 
     pub fn path(&self) -> &str {
         self.dir.path().to_str().unwrap()
+    }
+
+    /// Writes `text` to `rel` inside the app directory.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
 
     pub fn rewrite(&self, manifest: &str) {

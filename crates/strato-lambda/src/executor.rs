@@ -1,0 +1,512 @@
+//! [`LambdaExecutor`]: the `lambda` kind of function behind the engine's
+//! executor seam. Preparing a function readies its image (a runtime image,
+//! built once, or the user's image) and unpacks its code; each invocation
+//! takes a warm environment from the function's pool or starts one (a cold
+//! start), runs, and gives it back to wait for the next (or stops it when
+//! `idle` is `0s`). A reaper stops environments idle longer than `idle`.
+//! The engine bounds how many run at once (`concurrency`).
+
+use crate::environment::{Environment, EnvironmentFailure, EnvironmentSpec, system_line};
+use crate::events;
+use crate::runtime_api::{Answer, RuntimeApiConfig};
+use crate::runtimes::{RuntimeImages, RuntimeImagesConfig};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use strato_core::lambda::{LambdaRuntime, LambdaSource, LambdaSpec};
+use strato_core::{FunctionKind, LogLine};
+use strato_executor::{
+    Body, FunctionArtifact, FunctionExecutor, Invocation, Outcome, OutcomeStatus, PrepareError,
+    PreparedFunction, full_body, text_response,
+};
+use strato_oci::{ContainerRuntime, Forward, ImageStore};
+
+/// Largest request or response, as Lambda's synchronous limit (6 MiB).
+pub const MAX_PAYLOAD_BYTES: usize = 6 << 20;
+
+/// Settings of the lambda executor.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    /// Unpacked code of functions, by digest (`<data-dir>/lambda/code`).
+    pub code_dir: PathBuf,
+    /// The control API and S3 API, forwarded into every environment.
+    pub api_addr: std::net::SocketAddr,
+    pub s3_addr: std::net::SocketAddr,
+    /// `AWS_REGION` and the ARNs' region.
+    pub region: String,
+    pub runtimes: RuntimeImagesConfig,
+}
+
+/// Runs Lambda functions in containers.
+pub struct LambdaExecutor {
+    config: LambdaConfig,
+    images: Arc<ImageStore>,
+    containers: Arc<ContainerRuntime>,
+    runtimes: RuntimeImages,
+}
+
+impl LambdaExecutor {
+    pub fn new(
+        config: LambdaConfig,
+        images: Arc<ImageStore>,
+        containers: Arc<ContainerRuntime>,
+    ) -> Arc<LambdaExecutor> {
+        let runtimes = RuntimeImages::new(config.runtimes.clone(), images.clone());
+        Arc::new(LambdaExecutor {
+            config,
+            images,
+            containers,
+            runtimes,
+        })
+    }
+
+    /// The image and command a function's environments run.
+    async fn image_and_args(
+        &self,
+        lambda: &LambdaSpec,
+    ) -> Result<(String, Vec<String>, bool), PrepareError> {
+        match &lambda.source {
+            LambdaSource::Code {
+                runtime, handler, ..
+            } => {
+                let image = self
+                    .runtimes
+                    .ensure(*runtime)
+                    .await
+                    .map_err(|e| PrepareError(e.to_string()))?;
+                let args = match runtime {
+                    LambdaRuntime::Python311 => vec![
+                        "/usr/bin/python3".into(),
+                        "-m".into(),
+                        "awslambdaric".into(),
+                        handler.clone(),
+                    ],
+                    LambdaRuntime::Provided | LambdaRuntime::Nodejs18 => {
+                        vec!["/var/task/bootstrap".into()]
+                    }
+                };
+                Ok((image, args, true))
+            }
+            LambdaSource::Image { image, handler } => {
+                let images = self.images.clone();
+                let name = image.clone();
+                let info = tokio::task::spawn_blocking(move || images.resolve(&name))
+                    .await
+                    .map_err(|e| PrepareError(e.to_string()))?
+                    .map_err(|e| PrepareError(format!("image `{image}`: {e}")))?;
+                let mut args = info.config.entrypoint.clone();
+                match handler {
+                    Some(h) => args.push(h.clone()),
+                    None => args.extend(info.config.cmd.iter().cloned()),
+                }
+                if args.is_empty() {
+                    return Err(PrepareError(format!(
+                        "image `{image}` has no ENTRYPOINT or CMD: it must start a Lambda runtime interface client"
+                    )));
+                }
+                Ok((image.clone(), args, false))
+            }
+        }
+    }
+
+    /// Unpacks a code package once per digest.
+    async fn unpack_code(
+        &self,
+        digest: &str,
+        package: &std::path::Path,
+    ) -> Result<PathBuf, PrepareError> {
+        let dir = self.config.code_dir.join(digest);
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let (dir2, package) = (dir.clone(), package.to_path_buf());
+        let parent = self.config.code_dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            std::fs::create_dir_all(&parent).map_err(|e| e.to_string())?;
+            let staging = parent.join(format!(".unpack-{:08x}", rand::random::<u32>()));
+            std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+            let file = std::fs::File::open(&package).map_err(|e| e.to_string())?;
+            // The same safe unpacking image layers get: no path escapes.
+            let unpacked = strato_oci::unpack::apply_layer(&staging, file);
+            if let Err(e) = unpacked {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e.to_string());
+            }
+            std::fs::rename(&staging, &dir2).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| PrepareError(e.to_string()))?
+        .map_err(|e| PrepareError(format!("unpacking the function's code: {e}")))?;
+        Ok(dir)
+    }
+}
+
+#[async_trait::async_trait]
+impl FunctionExecutor for LambdaExecutor {
+    fn kind(&self) -> FunctionKind {
+        FunctionKind::Lambda
+    }
+
+    async fn prepare(
+        &self,
+        function: FunctionArtifact<'_>,
+    ) -> Result<Arc<dyn PreparedFunction>, PrepareError> {
+        let lambda =
+            function.spec.lambda.clone().ok_or_else(|| {
+                PrepareError("a lambda function without its runtime or image".into())
+            })?;
+        let (image, args, has_code) = self.image_and_args(&lambda).await?;
+        let code_dir = if has_code {
+            Some(self.unpack_code(function.digest, function.path).await?)
+        } else {
+            None
+        };
+        let images = self.images.clone();
+        let rootfs = tokio::task::spawn_blocking(move || {
+            let info = images.resolve(&image)?;
+            images.rootfs(&info)
+        })
+        .await
+        .map_err(|e| PrepareError(e.to_string()))?
+        .map_err(|e| PrepareError(format!("unpacking the function's image: {e}")))?;
+        let aws_name = format!("{}-{}", function.app, function.name);
+        let handler = match &lambda.source {
+            LambdaSource::Code { handler, .. } => handler.clone(),
+            LambdaSource::Image { handler, .. } => handler.clone().unwrap_or_default(),
+        };
+        let memory_mb = function.spec.memory_bytes >> 20;
+        let mut env: Vec<String> = vec![
+            format!("_HANDLER={handler}"),
+            "LAMBDA_TASK_ROOT=/var/task".into(),
+            "LAMBDA_RUNTIME_DIR=/var/runtime".into(),
+            format!("AWS_LAMBDA_FUNCTION_NAME={aws_name}"),
+            format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory_mb}"),
+            "AWS_LAMBDA_FUNCTION_VERSION=$LATEST".into(),
+            format!("AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/{aws_name}"),
+            "AWS_LAMBDA_LOG_STREAM_NAME=strato".into(),
+            format!("AWS_EXECUTION_ENV=AWS_Lambda_strato"),
+            "TZ=:UTC".into(),
+            "LANG=C.UTF-8".into(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ];
+        env.extend(function.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let spec = EnvironmentSpec {
+            image_rootfs: rootfs,
+            args,
+            env,
+            code_dir,
+            memory_bytes: function.spec.memory_bytes,
+            forwards: vec![
+                Forward {
+                    port: self.config.api_addr.port(),
+                    target: loopback(self.config.api_addr),
+                },
+                Forward {
+                    port: self.config.s3_addr.port(),
+                    target: loopback(self.config.s3_addr),
+                },
+            ],
+            init_timeout: Duration::from_millis(lambda.init_timeout_ms),
+            runtime_api: RuntimeApiConfig {
+                function_arn: format!(
+                    "arn:aws:lambda:{}:000000000000:function:{aws_name}",
+                    self.config.region
+                ),
+                max_response_bytes: MAX_PAYLOAD_BYTES,
+            },
+        };
+        let prepared = Arc::new(PreparedLambda {
+            spec,
+            lambda,
+            memory_mb,
+            containers: self.containers.clone(),
+            idle: Mutex::new(Vec::new()),
+        });
+        tokio::spawn(reap(Arc::downgrade(&prepared)));
+        Ok(prepared)
+    }
+}
+
+fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// A function ready to run: how to start its environments, and the warm
+/// ones waiting for work.
+pub struct PreparedLambda {
+    spec: EnvironmentSpec,
+    lambda: LambdaSpec,
+    memory_mb: u64,
+    containers: Arc<ContainerRuntime>,
+    idle: Mutex<Vec<Environment>>,
+}
+
+impl PreparedLambda {
+    fn take_warm(&self) -> Option<Environment> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(env) = idle.pop() {
+            if env.is_alive() {
+                return Some(env);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, env: Environment) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(env);
+    }
+}
+
+impl Drop for PreparedLambda {
+    fn drop(&mut self) {
+        // A redeploy or destroy replaced the function: its warm
+        // environments go.
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for env in idle {
+            tokio::spawn(async move { env.kill().await });
+        }
+    }
+}
+
+/// Stops environments idle longer than the function's `idle`, keeping
+/// `min_warm`, and starts environments up to `min_warm`; ends when the
+/// function is dropped.
+async fn reap(function: Weak<PreparedLambda>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(function) = function.upgrade() else {
+            return;
+        };
+        let idle_for = Duration::from_millis(function.lambda.idle_ms);
+        let keep = function.lambda.min_warm as usize;
+        let expired: Vec<Environment> = {
+            let mut idle = function.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(Environment::is_alive);
+            // Most recently used last: the oldest go first.
+            idle.sort_by_key(|e| e.last_used);
+            let mut out = Vec::new();
+            while idle.len() > keep && idle[0].last_used.elapsed() >= idle_for {
+                out.push(idle.remove(0));
+            }
+            out
+        };
+        for env in expired {
+            env.kill().await;
+        }
+        let missing = keep.saturating_sub(
+            function
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+        );
+        for _ in 0..missing {
+            match Environment::start(&function.spec, function.containers.clone()).await {
+                Ok(env) => function.give_back(env),
+                Err((failure, _)) => {
+                    tracing::warn!(error = %failure.describe(), "starting a min_warm environment");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PreparedFunction for PreparedLambda {
+    async fn invoke(&self, invocation: Invocation) -> http::Response<Body> {
+        let Invocation {
+            request,
+            limits,
+            on_done,
+            ..
+        } = invocation;
+        let request_id = limits
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "STRATO_RUN_ID")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+        let (parts, body) = request.into_parts();
+        let body = match http_body_util::Limited::new(body, MAX_PAYLOAD_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                let message =
+                    format!("the request is larger than Lambda's {MAX_PAYLOAD_BYTES}-byte limit");
+                on_done(Outcome {
+                    http_status: Some(413),
+                    ..Outcome::failed(format!("RequestTooLarge: {message}"))
+                });
+                return text_response(http::StatusCode::PAYLOAD_TOO_LARGE.as_u16(), &message);
+            }
+        };
+        let delivered = events::is_delivered_event(&parts.headers);
+        let event = if delivered {
+            body
+        } else {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            Bytes::from(
+                events::http_api_event(&events::RequestParts {
+                    method: parts.method.as_str(),
+                    path_and_query: path,
+                    headers: &parts.headers,
+                    body: &body,
+                    request_id: &request_id,
+                    now_ms: strato_core::time::now_ms(),
+                })
+                .to_string(),
+            )
+        };
+
+        let mut logs: Vec<LogLine> = Vec::new();
+        let (mut env, cold) = match self.take_warm() {
+            Some(env) => (env, false),
+            None => match Environment::start(&self.spec, self.containers.clone()).await {
+                Ok(env) => (env, true),
+                Err((failure, lines)) => {
+                    logs.extend(lines);
+                    let error = failure.describe();
+                    logs.push(system_line(format!(
+                        "INIT_REPORT Status: error Error: {error}"
+                    )));
+                    on_done(Outcome {
+                        logs,
+                        cold_start: true,
+                        http_status: Some(502),
+                        ..Outcome::failed(error.clone())
+                    });
+                    return text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &error);
+                }
+            },
+        };
+        let init = cold.then_some(env.init);
+        // Lines printed while loading the handler belong to the first run.
+        logs.extend(env.take_logs());
+        logs.push(system_line(format!(
+            "START RequestId: {request_id} Version: $LATEST"
+        )));
+        let started = Instant::now();
+        let deadline_ms = strato_core::time::now_ms() + limits.timeout.as_millis() as i64;
+        let result = env
+            .invoke(&request_id, limits.timeout, deadline_ms, event)
+            .await;
+        let duration = started.elapsed();
+        logs.extend(env.take_logs());
+        logs.push(system_line(format!("END RequestId: {request_id}")));
+        let billed_ms = duration.as_millis().max(1) as u64;
+        let mut report = format!(
+            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed_ms} ms\tMemory Size: {} MB",
+            duration.as_secs_f64() * 1000.0,
+            self.memory_mb
+        );
+        if let Some(init) = init {
+            report.push_str(&format!(
+                "\tInit Duration: {:.2} ms",
+                init.as_secs_f64() * 1000.0
+            ));
+        }
+        logs.push(system_line(report));
+        let keep = env.is_alive() && result.is_ok() && self.lambda.idle_ms > 0;
+        if keep {
+            env.drain_events();
+            self.give_back(env);
+        } else {
+            env.kill().await;
+        }
+        let outcome = |status, error: Option<String>, http_status: u16, logs| Outcome {
+            status,
+            error,
+            http_status: Some(http_status),
+            exit_code: None,
+            logs,
+            cold_start: cold,
+            init,
+            billed: Some(Duration::from_millis(billed_ms)),
+        };
+        let (response, done) = match result {
+            Ok(Answer::Response(bytes)) if delivered => (
+                http::Response::new(bytes).map(full_body),
+                outcome(OutcomeStatus::Succeeded, None, 200, logs),
+            ),
+            Ok(Answer::Response(bytes)) => match events::http_response(&bytes) {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    (
+                        response.map(full_body),
+                        outcome(OutcomeStatus::Succeeded, None, status, logs),
+                    )
+                }
+                Err(events::BadResult(e)) => (
+                    text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &e),
+                    outcome(OutcomeStatus::Failed, Some(e), 502, logs),
+                ),
+            },
+            Ok(Answer::Error(error)) => {
+                let summary = error.summary();
+                for line in &error.stack_trace {
+                    logs.push(system_line(line.trim_end().to_string()));
+                }
+                let body = serde_json::to_vec(&error).unwrap_or_default();
+                let mut response = http::Response::new(Bytes::from(body));
+                *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+                response.headers_mut().insert(
+                    "x-amz-function-error",
+                    http::HeaderValue::from_static("Unhandled"),
+                );
+                (
+                    response.map(full_body),
+                    outcome(OutcomeStatus::Failed, Some(summary), 502, logs),
+                )
+            }
+            Ok(Answer::TooLarge(size)) => {
+                let e = format!(
+                    "Function.ResponseSizeTooLarge: the response ({size} bytes or more) is larger than {MAX_PAYLOAD_BYTES} bytes"
+                );
+                (
+                    text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &e),
+                    outcome(OutcomeStatus::Failed, Some(e), 502, logs),
+                )
+            }
+            Err(failure) => {
+                let status = match failure {
+                    EnvironmentFailure::TimedOut => OutcomeStatus::TimedOut,
+                    EnvironmentFailure::OomKilled => OutcomeStatus::OomKilled,
+                    _ => OutcomeStatus::Failed,
+                };
+                let (code, e) = match failure {
+                    EnvironmentFailure::TimedOut => (
+                        http::StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "Task timed out after {:.2} seconds",
+                            limits.timeout.as_secs_f64()
+                        ),
+                    ),
+                    other => (http::StatusCode::BAD_GATEWAY, other.describe()),
+                };
+                (
+                    text_response(code.as_u16(), &e),
+                    outcome(status, Some(e), code.as_u16(), logs),
+                )
+            }
+        };
+        on_done(done);
+        response
+    }
+}
