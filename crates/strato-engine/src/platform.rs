@@ -181,10 +181,16 @@ impl Platform {
         self.config.components_dir.join(format!("{digest}.wasm"))
     }
 
-    /// Waits until no run is in flight, then writes every recorded run.
-    /// Call after the listeners have stopped accepting.
+    /// Waits until no run is in flight, writes every recorded run, and
+    /// shuts the executors down. Call after the listeners have stopped
+    /// accepting.
     pub async fn drain(&self, limit: Duration) {
         self.runs.drain(limit).await;
+        // Then executors stop what they keep running between runs (warm
+        // Lambda environments), so no container outlives the server.
+        for executor in self.executors.values() {
+            executor.shutdown().await;
+        }
     }
 
     /// Prometheus text exposition of the engine's counters.

@@ -160,6 +160,10 @@ pub trait FunctionExecutor: Send + Sync + 'static {
     fn metrics(&self) -> Vec<Metric> {
         Vec::new()
     }
+
+    /// Stops whatever it keeps running between runs (warm environments),
+    /// at server shutdown once no run is in flight.
+    async fn shutdown(&self) {}
 }
 
 /// A function ready to run.

@@ -254,6 +254,14 @@ impl Environment {
     pub async fn kill(&self) {
         self.containers.kill(&self.id).await;
     }
+
+    /// Stops the container and waits (a few seconds at most) until it has
+    /// ended.
+    pub async fn stop(self) {
+        self.kill().await;
+        let mut ended = self.ended.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), ended.wait_for(Option::is_some)).await;
+    }
 }
 
 fn failure_of(end: Option<ContainerEnd>) -> EnvironmentFailure {

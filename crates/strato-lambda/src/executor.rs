@@ -45,6 +45,8 @@ pub struct LambdaExecutor {
     images: Arc<ImageStore>,
     containers: Arc<ContainerRuntime>,
     runtimes: RuntimeImages,
+    /// Every function prepared, to stop their environments at shutdown.
+    prepared: Mutex<Vec<Weak<PreparedLambda>>>,
 }
 
 impl LambdaExecutor {
@@ -59,6 +61,7 @@ impl LambdaExecutor {
             images,
             containers,
             runtimes,
+            prepared: Mutex::new(Vec::new()),
         })
     }
 
@@ -225,7 +228,27 @@ impl FunctionExecutor for LambdaExecutor {
             idle: Mutex::new(Vec::new()),
         });
         tokio::spawn(reap(Arc::downgrade(&prepared)));
+        let mut all = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|p| p.strong_count() > 0);
+        all.push(Arc::downgrade(&prepared));
         Ok(prepared)
+    }
+
+    async fn shutdown(&self) {
+        let all: Vec<Arc<PreparedLambda>> = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for function in all {
+            let idle =
+                std::mem::take(&mut *function.idle.lock().unwrap_or_else(|p| p.into_inner()));
+            for env in idle {
+                env.stop().await;
+            }
+        }
     }
 }
 

@@ -59,7 +59,7 @@ def boom(event, context):
 
 #[test]
 fn a_python_handler_serves_a_route_cold_then_warm_and_its_errors_fail_runs() {
-    let server = Server::start();
+    let mut server = Server::start();
     let app = AppDir::new(PYTHON_APP);
     app.write("src/app.py", PYTHON_HANDLERS);
     server.cli_ok(&["deploy", app.path()]);
@@ -128,6 +128,21 @@ fn a_python_handler_serves_a_route_cold_then_warm_and_its_errors_fail_runs() {
     wait_until("the stack trace in the log", Duration::from_secs(5), || {
         server.log_texts("py").iter().any(|l| l.contains("in boom"))
     });
+
+    // A stopping server stops its warm environments: no container
+    // outlives it.
+    let state = server.data_dir.path().join("runc");
+    assert!(
+        runc_list(&state).lines().count() > 1,
+        "warm environments run"
+    );
+    server.stop();
+    assert_eq!(
+        runc_list(&state).lines().count(),
+        1,
+        "{}",
+        runc_list(&state)
+    );
 }
 
 const FAILING_APP: &str = r#"[app]

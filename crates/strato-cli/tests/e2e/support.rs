@@ -270,6 +270,17 @@ impl Drop for Server {
     }
 }
 
+/// `runc list` of a server's runc state directory (`<data-dir>/runc`).
+pub fn runc_list(state_dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(state_dir)
+        .arg("list")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Where every test server keeps Lambda runtime images.
 pub fn runtime_cache() -> std::path::PathBuf {
     let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());

@@ -4,7 +4,7 @@
 use crate::oci_images::{
     Entry, busybox_layer, docker_archive, gzip, layer, oci_archive, require_containers, write, zstd,
 };
-use crate::support::{AppDir, Server, client, wait_until};
+use crate::support::{AppDir, Server, client, runc_list, wait_until};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -463,15 +463,6 @@ command = ["sh", "-c", "echo $STRATO_RUN_ID > /tmp/mine; sleep 1; cat /tmp/mine;
 }
 
 /// `runc list` of a server's runc state dir.
-fn runc_list(state_dir: &std::path::Path) -> String {
-    let out = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(state_dir)
-        .arg("list")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn a_crash_mid_run_kills_the_container_and_retries_the_task() {
