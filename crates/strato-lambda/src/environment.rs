@@ -74,6 +74,33 @@ impl EnvironmentFailure {
     }
 }
 
+/// How long after an answer the environment's last output lines are
+/// still awaited (they travel through a pipe and may trail the answer).
+pub const LOG_GRACE: Duration = Duration::from_millis(5);
+
+/// A run that is answered but whose last output lines may still be in the
+/// pipe: it is recorded when the next run on the same environment starts
+/// or [`LOG_GRACE`] has passed, whichever comes first.
+pub struct PendingRun {
+    pub outcome: strato_executor::Outcome,
+    /// Lines after its output (`END`, `REPORT`).
+    pub tail: Vec<LogLine>,
+    pub on_done: strato_executor::OnDone,
+}
+
+type PendingSlot = Arc<Mutex<Option<PendingRun>>>;
+
+/// Records the pending run, if any, with the lines that arrived for it.
+fn finish(pending: &PendingSlot, logs: &Arc<Mutex<Vec<LogLine>>>) {
+    let run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(mut run) = run {
+        let late = std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner()));
+        run.outcome.logs.extend(late);
+        run.outcome.logs.extend(run.tail);
+        (run.on_done)(run.outcome);
+    }
+}
+
 /// A running environment.
 pub struct Environment {
     pub id: String,
@@ -90,6 +117,8 @@ pub struct Environment {
     pub init: Duration,
     /// When it last finished an invocation.
     pub last_used: Instant,
+    /// The last run, until its trailing output lines are in.
+    pending: PendingSlot,
 }
 
 impl Environment {
@@ -188,6 +217,7 @@ impl Environment {
             containers,
             init: started.elapsed(),
             last_used: Instant::now(),
+            pending: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -238,6 +268,23 @@ impl Environment {
                 Err(EnvironmentFailure::TimedOut)
             }
         }
+    }
+
+    /// Records the previous run now (its lines are all in: a new run
+    /// starts).
+    pub fn finish_pending(&self) {
+        finish(&self.pending, &self.logs);
+    }
+
+    /// Keeps `run` until its trailing lines are in: recorded by the next
+    /// run's [`Environment::finish_pending`] or after [`LOG_GRACE`].
+    pub fn defer(&self, run: PendingRun) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
+        let (pending, logs) = (self.pending.clone(), self.logs.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(LOG_GRACE).await;
+            finish(&pending, &logs);
+        });
     }
 
     /// Output lines since the last call.

@@ -6,7 +6,9 @@
 //! `idle` is `0s`). A reaper stops environments idle longer than `idle`.
 //! The engine bounds how many run at once (`concurrency`).
 
-use crate::environment::{Environment, EnvironmentFailure, EnvironmentSpec, system_line};
+use crate::environment::{
+    Environment, EnvironmentFailure, EnvironmentSpec, LOG_GRACE, PendingRun, system_line,
+};
 use crate::events;
 use crate::runtime_api::{Answer, RuntimeApiConfig};
 use crate::runtimes::{RuntimeImages, RuntimeImagesConfig};
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 use strato_core::lambda::{LambdaRuntime, LambdaSource, LambdaSpec};
 use strato_core::{FunctionKind, LogLine};
 use strato_executor::{
-    Body, FunctionArtifact, FunctionExecutor, Invocation, Outcome, OutcomeStatus, PrepareError,
-    PreparedFunction, full_body, text_response,
+    Body, Delivery, FunctionArtifact, FunctionExecutor, Invocation, Outcome, OutcomeStatus,
+    PrepareError, PreparedFunction, full_body, text_response,
 };
 use strato_oci::{ContainerRuntime, Forward, ImageStore};
 
@@ -352,7 +354,7 @@ impl PreparedFunction for PreparedLambda {
             request,
             limits,
             on_done,
-            ..
+            delivery,
         } = invocation;
         let request_id = limits
             .extra_env
@@ -420,6 +422,8 @@ impl PreparedFunction for PreparedLambda {
             },
         };
         let init = cold.then_some(env.init);
+        // The previous run on this environment has all its lines now.
+        env.finish_pending();
         // Lines printed while loading the handler belong to the first run.
         logs.extend(env.take_logs());
         logs.push(system_line(format!(
@@ -432,7 +436,7 @@ impl PreparedFunction for PreparedLambda {
             .await;
         let duration = started.elapsed();
         logs.extend(env.take_logs());
-        logs.push(system_line(format!("END RequestId: {request_id}")));
+        let mut tail = vec![system_line(format!("END RequestId: {request_id}"))];
         let billed_ms = duration.as_millis().max(1) as u64;
         let mut report = format!(
             "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed_ms} ms\tMemory Size: {} MB",
@@ -445,14 +449,8 @@ impl PreparedFunction for PreparedLambda {
                 init.as_secs_f64() * 1000.0
             ));
         }
-        logs.push(system_line(report));
+        tail.push(system_line(report));
         let keep = env.is_alive() && result.is_ok() && self.lambda.idle_ms > 0;
-        if keep {
-            env.drain_events();
-            self.give_back(env);
-        } else {
-            env.kill().await;
-        }
         let outcome = |status, error: Option<String>, http_status: u16, logs| Outcome {
             status,
             error,
@@ -483,8 +481,8 @@ impl PreparedFunction for PreparedLambda {
             },
             Ok(Answer::Error(error)) => {
                 let summary = error.summary();
-                for line in &error.stack_trace {
-                    logs.push(system_line(line.trim_end().to_string()));
+                for (i, line) in error.stack_trace.iter().enumerate() {
+                    tail.insert(i, system_line(line.trim_end().to_string()));
                 }
                 let body = serde_json::to_vec(&error).unwrap_or_default();
                 let mut response = http::Response::new(Bytes::from(body));
@@ -529,7 +527,30 @@ impl PreparedFunction for PreparedLambda {
                 )
             }
         };
-        on_done(done);
+        let pending = PendingRun {
+            outcome: done,
+            tail,
+            on_done,
+        };
+        if keep {
+            env.drain_events();
+            match delivery {
+                // Someone waits on the answer: it goes now, and the run is
+                // recorded once its trailing lines are in.
+                Delivery::Streaming => env.defer(pending),
+                // The caller wants the outcome before this returns.
+                Delivery::Whole => {
+                    tokio::time::sleep(LOG_GRACE).await;
+                    env.defer(pending);
+                    env.finish_pending();
+                }
+            }
+            self.give_back(env);
+        } else {
+            env.kill().await;
+            env.defer(pending);
+            env.finish_pending();
+        }
         response
     }
 }

@@ -331,3 +331,129 @@ fn timeouts_oom_crashes_big_answers_and_import_errors_fail_runs_and_bucket_event
     );
     assert_eq!(run_of("on-drop")["trigger"], "bucket");
 }
+
+const TRIGGERS_APP: &str = r#"[app]
+name = "pyt"
+
+[functions.worker]
+runtime = "python3.11"
+handler = "app.worker"
+code = "src"
+
+[functions.tick]
+runtime = "python3.11"
+handler = "app.tick"
+code = "src"
+
+[functions.flaky]
+runtime = "python3.11"
+handler = "app.flaky"
+code = "src"
+routes = ["/flaky"]
+[functions.flaky.async]
+retries = 1
+on_failure = "queue:failures"
+
+[queues.work]
+visibility_timeout = "1s"
+max_receives = 2
+dead_letter = "dead"
+consumer = { function = "worker", batch_size = 10 }
+
+[queues.dead]
+[queues.failures]
+
+[schedules.each-second]
+rate = "1s"
+function = "tick"
+payload = { hello = "world" }
+"#;
+
+const TRIGGER_HANDLERS: &str = r#"def worker(event, context):
+    failures = []
+    for record in event["Records"]:
+        print("message", record["body"], "receive", record["attributes"]["ApproximateReceiveCount"])
+        if record["body"].startswith("bad"):
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+def tick(event, context):
+    print("tick", event["detail-type"], event["source"], event["detail"]["hello"])
+
+def flaky(event, context):
+    print("flaky attempt")
+    raise RuntimeError("always")
+"#;
+
+fn queue_stats(server: &Server, queue: &str) -> serde_json::Value {
+    let info: serde_json::Value = client()
+        .get(format!("{}/api/v1/apps/pyt/queues/{queue}", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    info["stats"].clone()
+}
+
+#[test]
+fn lambda_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_destination() {
+    let server = Server::start();
+    let app = AppDir::new(TRIGGERS_APP);
+    app.write("src/app.py", TRIGGER_HANDLERS);
+    server.cli_ok(&["deploy", app.path()]);
+
+    // A queue batch is an SQS event; batchItemFailures come back, then
+    // dead-letter.
+    server.cli_ok(&["queue", "send", "pyt/work", "good-1", "bad-1", "good-2"]);
+    wait_until(
+        "the failed item to be dead-lettered",
+        Duration::from_secs(30),
+        || queue_stats(&server, "dead")["visible"] == 1,
+    );
+    let lines = server.log_texts("pyt");
+    for good in ["good-1", "good-2"] {
+        let seen = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("message {good} ")))
+            .count();
+        assert_eq!(seen, 1, "{good}: {lines:?}");
+    }
+    assert!(
+        lines.iter().any(|l| l == "message bad-1 receive 2"),
+        "{lines:?}"
+    );
+
+    // A schedule's firing is an EventBridge scheduled event.
+    wait_until("a scheduled firing", Duration::from_secs(20), || {
+        server
+            .log_texts("pyt")
+            .iter()
+            .any(|l| l == "tick Scheduled Event strato.scheduler world")
+    });
+
+    // An async invocation that keeps failing is retried, then its
+    // failure record goes to the destination queue.
+    let accepted = client()
+        .post(server.url("/flaky"))
+        .header("X-Strato-Invocation-Type", "Event")
+        .body("payload")
+        .send()
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    wait_until("the failure record", Duration::from_secs(30), || {
+        queue_stats(&server, "failures")["visible"] == 1
+    });
+    let attempts = server
+        .log_texts("pyt")
+        .iter()
+        .filter(|l| *l == "flaky attempt")
+        .count();
+    assert_eq!(attempts, 2, "first try and one retry");
+    let runs = server.runs_eventually("app=pyt&function=flaky", 2);
+    assert!(
+        runs.iter()
+            .all(|r| r["trigger"] == "async" && r["status"] == "failed"),
+        "{runs:?}"
+    );
+}
