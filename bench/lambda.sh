@@ -147,7 +147,9 @@ echo "== memory of warm environments"
 # The environments of this server (runc's state names them), their
 # processes' resident memory.
 RSS_KB=0 ENVS=0
-for id in $(runc --root "$WORK/strato/runc" list -q); do
+sleep 1   # let the last cold environment go
+for state in "$WORK"/strato/runc/l*; do
+    id="$(basename "$state")"
     pids="$(cat /sys/fs/cgroup/memory/strato/"$id"/ctr/cgroup.procs 2>/dev/null || true)"
     [ -n "$pids" ] || continue
     ENVS=$((ENVS + 1))

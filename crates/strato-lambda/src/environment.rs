@@ -172,7 +172,7 @@ impl Environment {
         let (ended_tx, mut ended) = watch::channel(None);
         let runner = containers.clone();
         tokio::spawn(async move {
-            let end = match runner.run(&container, lines_tx).await {
+            let end = match runner.run_to_removal(&container, lines_tx).await {
                 Ok(outcome) => outcome.end,
                 Err(e) => {
                     tracing::warn!(error = %e, "a Lambda environment's container failed");

@@ -228,6 +228,8 @@ impl FunctionExecutor for LambdaExecutor {
             memory_mb,
             containers: self.containers.clone(),
             idle: Mutex::new(Vec::new()),
+            closed: Default::default(),
+            busy: Default::default(),
         });
         tokio::spawn(reap(Arc::downgrade(&prepared)));
         let mut all = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
@@ -245,11 +247,7 @@ impl FunctionExecutor for LambdaExecutor {
             .filter_map(Weak::upgrade)
             .collect();
         for function in all {
-            let idle =
-                std::mem::take(&mut *function.idle.lock().unwrap_or_else(|p| p.into_inner()));
-            for env in idle {
-                env.stop().await;
-            }
+            function.close().await;
         }
     }
 }
@@ -270,9 +268,49 @@ pub struct PreparedLambda {
     memory_mb: u64,
     containers: Arc<ContainerRuntime>,
     idle: Mutex<Vec<Environment>>,
+    /// Set at shutdown: no environment starts or waits any more.
+    closed: std::sync::atomic::AtomicBool,
+    /// Invocations holding (or starting) an environment now: with the
+    /// idle ones, the environments `min_warm` counts.
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one invocation in [`PreparedLambda::busy`] while it lives.
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn hold(count: &'a std::sync::atomic::AtomicUsize) -> Busy<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl PreparedLambda {
+    /// Environments waiting plus invocations holding or starting one.
+    fn environments(&self) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        idle + self.busy.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops every waiting environment and any that comes back later.
+    async fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for env in idle {
+            env.stop().await;
+        }
+    }
+
     fn take_warm(&self) -> Option<Environment> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(env) = idle.pop() {
@@ -284,6 +322,10 @@ impl PreparedLambda {
     }
 
     fn give_back(&self, env: Environment) {
+        if self.is_closed() {
+            tokio::spawn(env.stop());
+            return;
+        }
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -312,6 +354,9 @@ async fn reap(function: Weak<PreparedLambda>) {
         let Some(function) = function.upgrade() else {
             return;
         };
+        if function.is_closed() {
+            return;
+        }
         let idle_for = Duration::from_millis(function.lambda.idle_ms);
         let keep = function.lambda.min_warm as usize;
         let expired: Vec<Environment> = {
@@ -328,14 +373,9 @@ async fn reap(function: Weak<PreparedLambda>) {
         for env in expired {
             env.kill().await;
         }
-        let missing = keep.saturating_sub(
-            function
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .len(),
-        );
-        for _ in 0..missing {
+        // Counted again before each start: invocations start
+        // environments of their own meanwhile.
+        while !function.is_closed() && function.environments() < keep {
             match Environment::start(&function.spec, function.containers.clone()).await {
                 Ok(env) => function.give_back(env),
                 Err((failure, _)) => {
@@ -401,6 +441,7 @@ impl PreparedFunction for PreparedLambda {
         };
 
         let mut logs: Vec<LogLine> = Vec::new();
+        let _busy = Busy::hold(&self.busy);
         let (mut env, cold) = match self.take_warm() {
             Some(env) => (env, false),
             None => match Environment::start(&self.spec, self.containers.clone()).await {

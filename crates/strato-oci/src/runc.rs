@@ -181,6 +181,21 @@ impl ContainerRuntime {
         result
     }
 
+    /// Like [`ContainerRuntime::run`], for a container that serves until
+    /// it is killed: returns only once its bundle, mounts and cgroup are
+    /// gone, so a server that stops it at shutdown leaves nothing behind.
+    pub async fn run_to_removal(
+        &self,
+        spec: &ContainerSpec,
+        logs: mpsc::UnboundedSender<LogLine>,
+    ) -> Result<ContainerOutcome, RuntimeError> {
+        let dir = self.config.runs_dir.join(&spec.id);
+        let prepared = Prepared::new(&dir, &self.config.cgroup_parent, &spec.id);
+        let result = self.run_prepared(spec, &prepared, logs).await;
+        prepared.clean(self, result.is_err()).await;
+        result
+    }
+
     async fn run_prepared(
         &self,
         spec: &ContainerSpec,

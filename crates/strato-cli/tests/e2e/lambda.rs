@@ -457,3 +457,52 @@ fn lambda_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_
         "{runs:?}"
     );
 }
+
+#[test]
+fn min_warm_environments_wait_ready_and_idle_ones_are_reaped() {
+    let server = Server::start();
+    let manifest = |extra: &str| {
+        format!(
+            "[app]\nname = \"pw\"\n[functions.api]\nruntime = \"python3.11\"\nhandler = \"app.handler\"\ncode = \"src\"\nroutes = [\"/w\"]\n{extra}"
+        )
+    };
+    let app = AppDir::new(&manifest("min_warm = 2\n"));
+    app.write(
+        "src/app.py",
+        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"ok\"}\n",
+    );
+    server.cli_ok(&["deploy", app.path()]);
+    let state = server.data_dir.path().join("runc");
+    let running = || {
+        runc_list(&state)
+            .lines()
+            .filter(|l| l.contains("running"))
+            .count()
+    };
+    wait_until("two warm environments", Duration::from_secs(30), || {
+        running() == 2
+    });
+    // A request finds one ready: not a cold start.
+    assert_eq!(client().get(server.url("/w")).send().unwrap().status(), 200);
+    let runs = server.runs_eventually("app=pw", 1);
+    assert_eq!(runs[0]["cold_start"], false, "{runs:?}");
+    assert_eq!(running(), 2);
+
+    // Redeployed without min_warm and with a short idle: the old
+    // environments go with the old revision, the one a request starts is
+    // reaped once idle.
+    app.rewrite(&manifest("idle = \"1s\"\n"));
+    server.cli_ok(&["deploy", app.path()]);
+    wait_until(
+        "the old environments to stop",
+        Duration::from_secs(20),
+        || running() == 0,
+    );
+    assert_eq!(client().get(server.url("/w")).send().unwrap().status(), 200);
+    assert_eq!(running(), 1);
+    wait_until(
+        "the idle environment to be reaped",
+        Duration::from_secs(20),
+        || running() == 0,
+    );
+}
