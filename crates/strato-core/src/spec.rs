@@ -122,6 +122,18 @@ pub struct FunctionSpec {
     pub on_failure: Option<crate::invocation::Destination>,
 }
 
+impl FunctionSpec {
+    /// Whether a deploy uploads bytes for it (a component or a code
+    /// package); a Lambda function from an image names an image in the
+    /// image store instead.
+    pub fn has_uploaded_artifact(&self) -> bool {
+        !matches!(
+            self.lambda.as_ref().map(|l| &l.source),
+            Some(crate::lambda::LambdaSource::Image { .. })
+        )
+    }
+}
+
 fn default_max_age_ms() -> u64 {
     crate::invocation::DEFAULT_MAX_AGE_MS
 }

@@ -159,7 +159,8 @@ impl Platform {
             }
         }
         for (name, f) in &spec.functions {
-            if !self.has_component(&f.component_digest).await? {
+            // An image function's image is checked when it is prepared.
+            if f.spec.has_uploaded_artifact() && !self.has_component(&f.component_digest).await? {
                 return Err(DeployError::MissingComponent {
                     function: name.to_string(),
                     digest: f.component_digest.clone(),

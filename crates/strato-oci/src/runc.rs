@@ -168,17 +168,7 @@ impl ContainerRuntime {
         spec: &ContainerSpec,
         logs: mpsc::UnboundedSender<LogLine>,
     ) -> Result<ContainerOutcome, RuntimeError> {
-        let dir = self.config.runs_dir.join(&spec.id);
-        let prepared = Prepared::new(&dir, &self.config.cgroup_parent, &spec.id);
-        let result = self.run_prepared(spec, &prepared, logs).await;
-        // The outcome is known: tidy up off the caller's path. `runc run`
-        // deletes the container when it exits; only a run that failed
-        // before or while starting may have left runc state. (A crash
-        // before this finishes is handled by `clean_leftover` at start.)
-        let failed = result.is_err();
-        let runtime = self.clone_handle();
-        tokio::spawn(async move { prepared.clean(&runtime, failed).await });
-        result
+        self.run_then_clean(spec, logs, false).await
     }
 
     /// Like [`ContainerRuntime::run`], for a container that serves until
@@ -189,10 +179,30 @@ impl ContainerRuntime {
         spec: &ContainerSpec,
         logs: mpsc::UnboundedSender<LogLine>,
     ) -> Result<ContainerOutcome, RuntimeError> {
+        self.run_then_clean(spec, logs, true).await
+    }
+
+    async fn run_then_clean(
+        &self,
+        spec: &ContainerSpec,
+        logs: mpsc::UnboundedSender<LogLine>,
+        wait_for_removal: bool,
+    ) -> Result<ContainerOutcome, RuntimeError> {
         let dir = self.config.runs_dir.join(&spec.id);
         let prepared = Prepared::new(&dir, &self.config.cgroup_parent, &spec.id);
         let result = self.run_prepared(spec, &prepared, logs).await;
-        prepared.clean(self, result.is_err()).await;
+        // `runc run` deletes the container when it exits; only a run that
+        // failed before or while starting may have left runc state. (A
+        // crash before the cleanup finishes is handled by `clean_leftover`
+        // at start.)
+        let failed = result.is_err();
+        if wait_for_removal {
+            prepared.clean(self, failed).await;
+        } else {
+            // The outcome is known: tidy up off the caller's path.
+            let runtime = self.clone_handle();
+            tokio::spawn(async move { prepared.clean(&runtime, failed).await });
+        }
         result
     }
 

@@ -318,6 +318,8 @@ fn lambda_functions_from_code_or_image() {
     .unwrap();
     let api = &spec.functions[&FunctionName::new("api").unwrap()];
     assert_eq!(api.kind, crate::spec::FunctionKind::Lambda);
+    assert!(api.has_uploaded_artifact());
+    assert!(!spec.functions[&FunctionName::new("img").unwrap()].has_uploaded_artifact());
     assert!(api.component.is_empty());
     let lambda = api.lambda.as_ref().unwrap();
     assert_eq!(

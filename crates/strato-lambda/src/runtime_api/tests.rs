@@ -35,6 +35,23 @@ fn invocation(id: &str, event: &str) -> (Invocation, oneshot::Receiver<Answer>) 
     )
 }
 
+/// Queues an invocation and takes it as the runtime would (`next`).
+async fn hand_out(
+    invocations: &mpsc::Sender<Invocation>,
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+) -> (reqwest::Response, oneshot::Receiver<Answer>) {
+    let (inv, answer) = invocation(id, "{}");
+    invocations.send(inv).await.unwrap();
+    let next = client
+        .get(format!("{base}/invocation/next"))
+        .send()
+        .await
+        .unwrap();
+    (next, answer)
+}
+
 #[tokio::test]
 async fn next_hands_out_one_invocation_and_its_response_answers_it() {
     let (_api, invocations, mut events, base) = start(1024).await;
@@ -116,13 +133,7 @@ async fn errors_init_errors_and_oversized_answers() {
     }
 
     // A handler that raises: Python's client posts the stack as lines.
-    let (inv, answer) = invocation("req-2", "{}");
-    invocations.send(inv).await.unwrap();
-    let next = client
-        .get(format!("{base}/invocation/next"))
-        .send()
-        .await
-        .unwrap();
+    let (next, answer) = hand_out(&invocations, &client, &base, "req-2").await;
     assert_eq!(next.headers()["lambda-runtime-aws-request-id"], "req-2");
     let posted = client
         .post(format!("{base}/invocation/req-2/error"))
@@ -138,13 +149,7 @@ async fn errors_init_errors_and_oversized_answers() {
     assert_eq!(error.stack_trace.len(), 1);
 
     // An answer past the limit fails the invocation with its size.
-    let (inv, answer) = invocation("req-3", "{}");
-    invocations.send(inv).await.unwrap();
-    client
-        .get(format!("{base}/invocation/next"))
-        .send()
-        .await
-        .unwrap();
+    let (_next, answer) = hand_out(&invocations, &client, &base, "req-3").await;
     let big = client
         .post(format!("{base}/invocation/req-3/response"))
         .body("x".repeat(17))
@@ -155,13 +160,7 @@ async fn errors_init_errors_and_oversized_answers() {
     assert_eq!(answer.await.unwrap(), Answer::TooLarge(17));
 
     // A body that is not an error document still is an error.
-    let (inv, answer) = invocation("req-4", "{}");
-    invocations.send(inv).await.unwrap();
-    client
-        .get(format!("{base}/invocation/next"))
-        .send()
-        .await
-        .unwrap();
+    let (_next, answer) = hand_out(&invocations, &client, &base, "req-4").await;
     client
         .post(format!("{base}/invocation/req-4/error"))
         .header("Lambda-Runtime-Function-Error-Type", "Runtime.Crash")
@@ -183,13 +182,7 @@ async fn errors_init_errors_and_oversized_answers() {
 async fn asking_again_without_answering_fails_the_invocation_and_closing_ends_next() {
     let (_api, invocations, _events, base) = start(1024).await;
     let client = reqwest::Client::new();
-    let (inv, answer) = invocation("req-5", "{}");
-    invocations.send(inv).await.unwrap();
-    client
-        .get(format!("{base}/invocation/next"))
-        .send()
-        .await
-        .unwrap();
+    let (_next, answer) = hand_out(&invocations, &client, &base, "req-5").await;
     let again = tokio::spawn({
         let (client, base) = (client.clone(), base.clone());
         async move {
