@@ -16,6 +16,9 @@ fi
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
     skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl
 
+# The Lambda API tests drive boto3 and the aws CLI from PyPI.
+ensure_aws_cli
+
 echo "== fmt"
 cargo fmt --all --check
 echo "== guest components"

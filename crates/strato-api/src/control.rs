@@ -3,7 +3,8 @@
 //! Every route but `/api/v1/health` and `/metrics` needs
 //! `Authorization: Bearer TOKEN`: the admin token may do anything; an
 //! app-scoped token (what runs get as `STRATO_TOKEN`) may invoke its app's
-//! functions and read its app's runs and logs.
+//! functions and read its app's runs and logs. The Lambda API on the same
+//! listener (`/2015-03-31/`) is signed with SigV4 instead (`crate::aws`).
 
 use crate::ControlConfig;
 use crate::error::ApiError;
@@ -42,6 +43,14 @@ impl Caller {
             Caller::App(app) => Err(ApiError::forbidden(format!(
                 "this token is scoped to app `{app}`; use the admin token"
             ))),
+        }
+    }
+
+    /// The app this caller is confined to, if any.
+    pub(crate) fn only_app(&self) -> Option<&str> {
+        match self {
+            Caller::Admin => None,
+            Caller::App(app) => Some(app),
         }
     }
 
@@ -95,6 +104,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .route("/metrics", get(handle_metrics))
         .route("/", get(handle_index))
         .merge(authed)
+        .merge(crate::aws::lambda::routes(ctx.clone()))
         .with_state(ctx)
 }
 
@@ -389,10 +399,7 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = forwarded_path(&parts.headers)?;
-    let only_app = match &caller {
-        Caller::Admin => None,
-        Caller::App(app) => Some(app.as_str()),
-    };
+    let only_app = caller.only_app();
     let body = http_body_util::Limited::new(body, ctx.config.max_invoke_bytes)
         .collect()
         .await

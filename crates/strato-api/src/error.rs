@@ -92,6 +92,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::NoSuchFunction(_) => ApiError::not_found(e.to_string()),
             InvokeError::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
             InvokeError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            InvokeError::Throttled => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             InvokeError::Storage(_) => ApiError::internal("queueing an invocation", e),
         }
     }

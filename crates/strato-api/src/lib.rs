@@ -4,6 +4,8 @@
 //!   with bare hyper for speed; every path belongs to apps.
 //! - [`control`]: the REST control API under `/api/v1/` on `--api`
 //!   (127.0.0.1:8090), plus `/metrics`; bearer-token auth.
+//! - `aws`: the other AWS APIs on the control listener (the Lambda API
+//!   under `/2015-03-31/`), SigV4 by Strato's access keys.
 //! - [`s3`]: the S3 API on `--s3` (127.0.0.1:9000), SigV4 by Strato's
 //!   access keys. The control API also serves objects to bearer tokens
 //!   (`/api/v1/buckets/...`), the simple path for functions.
@@ -12,6 +14,7 @@
 //! hold no SQL. [`error::ApiError`] is the one place internal errors become
 //! HTTP statuses.
 
+mod aws;
 pub mod control;
 pub mod error;
 pub mod gateway;
@@ -96,4 +99,6 @@ pub struct ControlConfig {
     pub max_component_bytes: usize,
     /// Largest invoke payload accepted.
     pub max_invoke_bytes: usize,
+    /// The region shown in ARNs (Strato's one region).
+    pub region: Arc<str>,
 }

@@ -274,6 +274,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             admin_token: token.clone().into(),
             max_component_bytes: 64 << 20,
             max_invoke_bytes: 6 << 20,
+            region: REGION.into(),
         },
     );
     let api_rx = rx.clone();

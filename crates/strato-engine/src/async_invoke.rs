@@ -465,6 +465,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         delivers_invocation: Some((invocation.id.clone(), last)),
         invocation_payload: invocation.body.clone(),
         permit: Some(permit),
+        on_logs: None,
     };
     // Boxed: the run's future is large, and a backlog waiting for slots
     // should not hold one per waiting invocation.

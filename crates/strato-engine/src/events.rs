@@ -107,6 +107,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         delivers_invocation: None,
         invocation_payload: Vec::new(),
         permit: None,
+        on_logs: None,
     };
     let response = platform.run_function(function, request, cx).await;
     // Read the whole answer so the guest can finish writing it.

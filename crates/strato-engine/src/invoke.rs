@@ -28,6 +28,8 @@ pub enum InvokeError {
     },
     #[error("this token may only invoke functions of app `{0}`")]
     Forbidden(String),
+    #[error("function is at its concurrency limit; retry later")]
+    Throttled,
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -53,6 +55,18 @@ pub(crate) struct RunContext {
     pub invocation_payload: Vec<u8>,
     /// A concurrency permit already taken (async work, in priority order).
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Told the run's log lines when it is recorded (Lambda's `Tail`).
+    pub on_logs: Option<tokio::sync::oneshot::Sender<Vec<strato_core::LogLine>>>,
+}
+
+/// Why a function did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// At its concurrency limit for longer than a request may wait (the
+    /// run is recorded as throttled).
+    Throttled,
+    /// The server is stopping.
+    ShuttingDown,
 }
 
 impl RunContext {
@@ -67,6 +81,7 @@ impl RunContext {
             delivers_invocation: None,
             invocation_payload: Vec::new(),
             permit: None,
+            on_logs: None,
         }
     }
 }
@@ -203,8 +218,35 @@ impl Platform {
         self: &Arc<Self>,
         function: Arc<LiveFunction>,
         request: http::Request<B>,
-        mut cx: RunContext,
+        cx: RunContext,
     ) -> http::Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BodyError>,
+    {
+        match self.try_run_function(function, request, cx).await {
+            Ok(response) => response,
+            Err(Refused::Throttled) => {
+                let mut response =
+                    text_response(429, "function is at its concurrency limit; retry later");
+                response
+                    .headers_mut()
+                    .insert("retry-after", http::HeaderValue::from_static("1"));
+                response
+            }
+            Err(Refused::ShuttingDown) => text_response(503, "function is shutting down"),
+        }
+    }
+
+    /// Runs `function` once a concurrency slot is free (waiting up to the
+    /// configured queue wait, or as long as it takes for async work), or
+    /// says why it did not run.
+    pub(crate) async fn try_run_function<B>(
+        self: &Arc<Self>,
+        function: Arc<LiveFunction>,
+        request: http::Request<B>,
+        mut cx: RunContext,
+    ) -> Result<http::Response<Body>, Refused>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BodyError>,
@@ -223,7 +265,7 @@ impl Platform {
             // Async work waits for a slot rather than failing.
             Err(_) if cx.wait_for_slot => match function.permits.clone().acquire_owned().await {
                 Ok(p) => p,
-                Err(_) => return text_response(503, "function is shutting down"),
+                Err(_) => return Err(Refused::ShuttingDown),
             },
             Err(_) => {
                 let waited = tokio::time::timeout(
@@ -235,11 +277,6 @@ impl Platform {
                     Ok(Ok(p)) => p,
                     _ => {
                         self.runs.counters.count(RunStatus::Throttled);
-                        let mut response =
-                            text_response(429, "function is at its concurrency limit; retry later");
-                        response
-                            .headers_mut()
-                            .insert("retry-after", http::HeaderValue::from_static("1"));
                         self.record(
                             &function,
                             &run_id,
@@ -252,7 +289,7 @@ impl Platform {
                             false,
                             Vec::new(),
                         );
-                        return response;
+                        return Err(Refused::Throttled);
                     }
                 }
             }
@@ -314,7 +351,7 @@ impl Platform {
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);
         }
-        response
+        Ok(response)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -364,6 +401,9 @@ impl Platform {
             );
             effects.push(Effect::SettleInvocation(id));
             effects.extend(destinations.into_iter().map(Effect::Enqueue));
+        }
+        if let Some(tell) = cx.on_logs.take() {
+            let _ = tell.send(logs.clone());
         }
         self.runs.record(FinishedRun {
             effects,

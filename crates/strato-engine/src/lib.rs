@@ -32,6 +32,7 @@ mod async_invoke;
 pub mod buckets;
 mod deploy;
 mod destinations;
+mod event_invoke;
 pub mod events;
 mod invoke;
 mod lifecycle;
@@ -52,7 +53,8 @@ pub use async_invoke::{
     requested_priority, wants_async,
 };
 pub use deploy::DeployError;
-pub use invoke::InvokeError;
+pub use event_invoke::{EventAnswer, FunctionInfo, INVOKE_EVENT_TYPE, MAX_EVENT_ANSWER};
+pub use invoke::{InvokeError, RUN_ID_HEADER};
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;
 pub use strato_blob::BlobStore;

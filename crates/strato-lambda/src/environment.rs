@@ -55,6 +55,23 @@ pub enum EnvironmentFailure {
 }
 
 impl EnvironmentFailure {
+    /// Lambda's `errorType` for it.
+    pub fn error_type(&self) -> String {
+        match self {
+            EnvironmentFailure::InitError(e) => e
+                .split_once(": ")
+                .map(|(t, _)| t)
+                .filter(|t| !t.contains(' '))
+                .unwrap_or("Runtime.Unknown")
+                .to_string(),
+            EnvironmentFailure::InitTimedOut(_) => "Runtime.InitTimeout".into(),
+            EnvironmentFailure::TimedOut => "Sandbox.Timedout".into(),
+            EnvironmentFailure::OomKilled => "Runtime.OutOfMemory".into(),
+            EnvironmentFailure::Exited(_) => "Runtime.ExitError".into(),
+            EnvironmentFailure::Setup(_) => "Runtime.Unknown".into(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             EnvironmentFailure::InitError(e) => e.clone(),

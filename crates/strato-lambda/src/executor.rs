@@ -176,7 +176,8 @@ impl FunctionExecutor for LambdaExecutor {
         .await
         .map_err(|e| PrepareError(e.to_string()))?
         .map_err(|e| PrepareError(format!("unpacking the function's image: {e}")))?;
-        let aws_name = format!("{}-{}", function.app, function.name);
+        // The name the Lambda API knows it by (Strato names have no `.`).
+        let aws_name = format!("{}.{}", function.app, function.name);
         let handler = match &lambda.source {
             LambdaSource::Code { handler, .. } => handler.clone(),
             LambdaSource::Image { handler, .. } => handler.clone().unwrap_or_default(),
@@ -458,7 +459,11 @@ impl PreparedFunction for PreparedLambda {
                         http_status: Some(502),
                         ..Outcome::failed(error.clone())
                     });
-                    return text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &error);
+                    return error_response(
+                        http::StatusCode::BAD_GATEWAY,
+                        &failure.error_type(),
+                        &error,
+                    );
                 }
             },
         };
@@ -516,7 +521,7 @@ impl PreparedFunction for PreparedLambda {
                     )
                 }
                 Err(events::BadResult(e)) => (
-                    text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &e),
+                    error_response(http::StatusCode::BAD_GATEWAY, "Runtime.BadResult", &e),
                     outcome(OutcomeStatus::Failed, Some(e), 502, logs),
                 ),
             },
@@ -526,14 +531,8 @@ impl PreparedFunction for PreparedLambda {
                     tail.insert(i, system_line(line.trim_end().to_string()));
                 }
                 let body = serde_json::to_vec(&error).unwrap_or_default();
-                let mut response = http::Response::new(Bytes::from(body));
-                *response.status_mut() = http::StatusCode::BAD_GATEWAY;
-                response.headers_mut().insert(
-                    "x-amz-function-error",
-                    http::HeaderValue::from_static("Unhandled"),
-                );
                 (
-                    response.map(full_body),
+                    function_error(http::StatusCode::BAD_GATEWAY, Bytes::from(body)),
                     outcome(OutcomeStatus::Failed, Some(summary), 502, logs),
                 )
             }
@@ -542,7 +541,11 @@ impl PreparedFunction for PreparedLambda {
                     "Function.ResponseSizeTooLarge: the response ({size} bytes or more) is larger than {MAX_PAYLOAD_BYTES} bytes"
                 );
                 (
-                    text_response(http::StatusCode::BAD_GATEWAY.as_u16(), &e),
+                    error_response(
+                        http::StatusCode::BAD_GATEWAY,
+                        "Function.ResponseSizeTooLarge",
+                        &e,
+                    ),
                     outcome(OutcomeStatus::Failed, Some(e), 502, logs),
                 )
             }
@@ -552,7 +555,7 @@ impl PreparedFunction for PreparedLambda {
                     EnvironmentFailure::OomKilled => OutcomeStatus::OomKilled,
                     _ => OutcomeStatus::Failed,
                 };
-                let (code, e) = match failure {
+                let (code, e) = match &failure {
                     EnvironmentFailure::TimedOut => (
                         http::StatusCode::GATEWAY_TIMEOUT,
                         format!(
@@ -563,7 +566,7 @@ impl PreparedFunction for PreparedLambda {
                     other => (http::StatusCode::BAD_GATEWAY, other.describe()),
                 };
                 (
-                    text_response(code.as_u16(), &e),
+                    error_response(code, &failure.error_type(), &e),
                     outcome(status, Some(e), code.as_u16(), logs),
                 )
             }
@@ -594,4 +597,31 @@ impl PreparedFunction for PreparedLambda {
         }
         response
     }
+}
+
+/// An answer flagged as the handler's failure (`X-Amz-Function-Error:
+/// Unhandled`), carrying Lambda's error document.
+fn function_error(status: http::StatusCode, document: Bytes) -> http::Response<Body> {
+    let mut response = http::Response::new(full_body(document));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-amz-function-error",
+        http::HeaderValue::from_static("Unhandled"),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// [`function_error`] with the document `{"errorType", "errorMessage"}`.
+fn error_response(
+    status: http::StatusCode,
+    error_type: &str,
+    message: &str,
+) -> http::Response<Body> {
+    let document = serde_json::json!({ "errorType": error_type, "errorMessage": message });
+    function_error(status, Bytes::from(document.to_string()))
 }

@@ -82,7 +82,7 @@ fn a_python_handler_serves_a_route_cold_then_warm_and_its_errors_fail_runs() {
     assert_eq!(body["query"]["tag"], "a b");
     assert_eq!(body["method"], "POST");
     assert_eq!(body["body"], "hello");
-    assert_eq!(body["function"], "py-api");
+    assert_eq!(body["function"], "py.api");
     assert_eq!(body["memory"], "128");
     let remaining = body["remaining_ms"].as_i64().unwrap();
     assert!(remaining > 20_000 && remaining <= 30_000, "{body}");

@@ -9,6 +9,7 @@ mod buckets;
 mod events;
 mod functions;
 mod lambda;
+mod lambda_api;
 mod lifecycle;
 mod manifests;
 mod oci_images;
