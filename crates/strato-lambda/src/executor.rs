@@ -88,9 +88,11 @@ impl LambdaExecutor {
                         "awslambdaric".into(),
                         handler.clone(),
                     ],
-                    LambdaRuntime::Provided | LambdaRuntime::Nodejs18 => {
-                        vec!["/var/task/bootstrap".into()]
-                    }
+                    LambdaRuntime::Nodejs18 => vec![
+                        "/usr/bin/node".into(),
+                        crate::runtimes::NODE_RIC_PATH.into(),
+                    ],
+                    LambdaRuntime::Provided => vec!["/var/task/bootstrap".into()],
                 };
                 Ok((image, args, true))
             }

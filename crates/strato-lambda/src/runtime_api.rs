@@ -82,8 +82,9 @@ impl FunctionError {
             .map(|v| FunctionError {
                 error_type: v["errorType"].as_str().unwrap_or_default().to_string(),
                 error_message: v["errorMessage"].as_str().unwrap_or_default().to_string(),
-                // Python's client sends a list of lines; others a string.
-                stack_trace: match &v["stackTrace"] {
+                // Python's client sends a list of lines as `stackTrace`,
+                // Node's as `trace`; others a string.
+                stack_trace: match v.get("stackTrace").unwrap_or(&v["trace"]) {
                     serde_json::Value::Array(lines) => lines
                         .iter()
                         .map(|l| l.as_str().map(str::to_string).unwrap_or(l.to_string()))

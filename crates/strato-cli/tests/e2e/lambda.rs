@@ -145,6 +145,171 @@ fn a_python_handler_serves_a_route_cold_then_warm_and_its_errors_fail_runs() {
     );
 }
 
+const NODE_APP: &str = r#"[app]
+name = "js"
+
+[buckets.inbox]
+
+[functions.api]
+runtime = "nodejs18"
+handler = "index.api"
+code = "src"
+routes = ["/api/*"]
+
+[functions.boom]
+runtime = "nodejs18"
+handler = "index.boom"
+code = "src"
+routes = ["/boom"]
+
+[functions.callback]
+runtime = "nodejs18"
+handler = "index.callback"
+code = "src"
+routes = ["/callback"]
+
+[functions.esm]
+runtime = "nodejs18"
+handler = "lib/esm.handler"
+code = "src"
+routes = ["/esm"]
+
+[functions.on-upload]
+runtime = "nodejs18"
+handler = "index.onUpload"
+code = "src"
+[[functions.on-upload.on_bucket]]
+bucket = "inbox"
+events = ["put"]
+"#;
+
+const NODE_HANDLERS: &str = r#"const crypto = require('node:crypto');
+
+// Made once per environment.
+const BOOT = crypto.randomUUID();
+
+exports.api = async (event, context) => {
+  console.log('got', event.rawPath);
+  return {
+    statusCode: 201,
+    headers: { 'x-request-id': context.awsRequestId },
+    body: JSON.stringify({
+      path: event.rawPath,
+      method: event.requestContext.http.method,
+      body: event.body,
+      function: context.functionName,
+      memory: context.memoryLimitInMB,
+      remaining_ms: context.getRemainingTimeInMillis(),
+      boot: BOOT,
+    }),
+  };
+};
+
+exports.boom = async () => {
+  throw new TypeError('bad input');
+};
+
+exports.callback = (event, context, callback) => {
+  setTimeout(() => callback(null, { via: 'callback' }), 10);
+};
+
+exports.onUpload = async (event) => {
+  const record = event.Records[0];
+  console.log('uploaded', record.eventName, record.s3.object.key);
+};
+"#;
+
+#[test]
+fn node_handlers_serve_routes_async_callback_and_esm_and_take_bucket_events() {
+    let server = Server::start();
+    let app = AppDir::new(NODE_APP);
+    app.write("src/index.js", NODE_HANDLERS);
+    app.write(
+        "src/lib/esm.mjs",
+        "export const handler = async (event) => ({ esm: true, version: process.version });\n",
+    );
+    server.cli_ok(&["deploy", app.path()]);
+    let http = client();
+
+    let call = || {
+        http.post(server.url("/api/things"))
+            .body("hi")
+            .send()
+            .unwrap()
+    };
+    let first = call();
+    assert_eq!(first.status(), 201);
+    let request_id = first.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = first.json().unwrap();
+    assert_eq!(body["path"], "/api/things");
+    assert_eq!(body["method"], "POST");
+    assert_eq!(body["body"], "hi");
+    assert_eq!(body["function"], "js.api");
+    assert_eq!(body["memory"], "128");
+    assert!(body["remaining_ms"].as_i64().unwrap() > 20_000, "{body}");
+    let second: serde_json::Value = call().json().unwrap();
+    assert_eq!(second["boot"], body["boot"], "warm: the same environment");
+    let runs = server.runs_eventually("app=js&function=api", 2);
+    assert_eq!(runs[1]["id"], request_id);
+    assert_eq!(runs[1]["cold_start"], true);
+    assert_eq!(runs[0]["cold_start"], false);
+    // console.log lines carry AWS's prefix: time, request id, level.
+    let logs = server.log_texts("js");
+    assert!(
+        logs.iter()
+            .any(|l| l.ends_with(&format!("\t{request_id}\tINFO\tgot /api/things"))),
+        "{logs:?}"
+    );
+
+    let failed = http.get(server.url("/boom")).send().unwrap();
+    assert_eq!(failed.status(), 502);
+    assert_eq!(failed.headers()["x-amz-function-error"], "Unhandled");
+    let error: serde_json::Value = failed.json().unwrap();
+    assert_eq!(error["errorType"], "TypeError");
+    assert_eq!(error["errorMessage"], "bad input");
+    let boom = server.runs_eventually("app=js&function=boom", 1);
+    assert_eq!(boom[0]["status"], "failed");
+    assert_eq!(boom[0]["error"], "TypeError: bad input");
+
+    let called_back: serde_json::Value = http
+        .get(server.url("/callback"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(called_back["via"], "callback");
+    let esm: serde_json::Value = http.get(server.url("/esm")).send().unwrap().json().unwrap();
+    assert_eq!(esm["esm"], true);
+    assert!(
+        esm["version"].as_str().unwrap().starts_with("v18."),
+        "{esm}"
+    );
+
+    let s3 = server.s3_client();
+    runtime().block_on(async {
+        s3.put_object()
+            .bucket("inbox")
+            .key("docs/a.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hi"))
+            .send()
+            .await
+            .unwrap();
+    });
+    wait_until(
+        "the bucket event's log line",
+        Duration::from_secs(30),
+        || {
+            server
+                .log_texts("js")
+                .iter()
+                .any(|l| said(l, "uploaded ObjectCreated:Put docs/a.txt"))
+        },
+    );
+}
+
 const FAILING_APP: &str = r#"[app]
 name = "pyfail"
 
@@ -333,21 +498,21 @@ fn timeouts_oom_crashes_big_answers_and_import_errors_fail_runs_and_bucket_event
 }
 
 const TRIGGERS_APP: &str = r#"[app]
-name = "pyt"
+name = "APP"
 
 [functions.worker]
-runtime = "python3.11"
-handler = "app.worker"
+runtime = "RUNTIME"
+handler = "MODULE.worker"
 code = "src"
 
 [functions.tick]
-runtime = "python3.11"
-handler = "app.tick"
+runtime = "RUNTIME"
+handler = "MODULE.tick"
 code = "src"
 
 [functions.flaky]
-runtime = "python3.11"
-handler = "app.flaky"
+runtime = "RUNTIME"
+handler = "MODULE.flaky"
 code = "src"
 routes = ["/flaky"]
 [functions.flaky.async]
@@ -369,7 +534,7 @@ function = "tick"
 payload = { hello = "world" }
 "#;
 
-const TRIGGER_HANDLERS: &str = r#"def worker(event, context):
+const PYTHON_TRIGGER_HANDLERS: &str = r#"def worker(event, context):
     failures = []
     for record in event["Records"]:
         print("message", record["body"], "receive", record["attributes"]["ApproximateReceiveCount"])
@@ -385,9 +550,37 @@ def flaky(event, context):
     raise RuntimeError("always")
 "#;
 
-fn queue_stats(server: &Server, queue: &str) -> serde_json::Value {
+const NODE_TRIGGER_HANDLERS: &str = r#"exports.worker = async (event) => {
+  const failures = [];
+  for (const record of event.Records) {
+    console.log('message', record.body, 'receive', record.attributes.ApproximateReceiveCount);
+    if (record.body.startsWith('bad')) failures.push({ itemIdentifier: record.messageId });
+  }
+  return { batchItemFailures: failures };
+};
+
+exports.tick = async (event) => {
+  console.log('tick', event['detail-type'], event.source, event.detail.hello);
+};
+
+exports.flaky = async () => {
+  console.log('flaky attempt');
+  throw new Error('always');
+};
+"#;
+
+/// Whether a log line is `text` as a handler printed it: bare (Python's
+/// print) or after Node's `TIMESTAMP\tREQUEST_ID\tLEVEL\t` prefix.
+pub fn said(line: &str, text: &str) -> bool {
+    line == text
+        || line
+            .strip_suffix(text)
+            .is_some_and(|prefix| prefix.ends_with('\t'))
+}
+
+fn queue_stats(server: &Server, app: &str, queue: &str) -> serde_json::Value {
     let info: serde_json::Value = client()
-        .get(format!("{}/api/v1/apps/pyt/queues/{queue}", server.api))
+        .get(format!("{}/api/v1/apps/{app}/queues/{queue}", server.api))
         .bearer_auth(&server.token)
         .send()
         .unwrap()
@@ -397,39 +590,54 @@ fn queue_stats(server: &Server, queue: &str) -> serde_json::Value {
 }
 
 #[test]
-fn lambda_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_destination() {
+fn python_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_destination() {
+    handlers_take_every_trigger("pyt", "python3.11", "app.py", PYTHON_TRIGGER_HANDLERS);
+}
+
+#[test]
+fn node_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_destination() {
+    handlers_take_every_trigger("nodet", "nodejs18", "app.js", NODE_TRIGGER_HANDLERS);
+}
+
+fn handlers_take_every_trigger(name: &str, runtime: &str, file: &str, handlers: &str) {
     let server = Server::start();
-    let app = AppDir::new(TRIGGERS_APP);
-    app.write("src/app.py", TRIGGER_HANDLERS);
+    let manifest = TRIGGERS_APP
+        .replace("APP", name)
+        .replace("RUNTIME", runtime)
+        .replace("MODULE", "app");
+    let app = AppDir::new(&manifest);
+    app.write(&format!("src/{file}"), handlers);
     server.cli_ok(&["deploy", app.path()]);
+    let printed = |text: &str| server.log_texts(name).iter().any(|l| said(l, text));
 
     // A queue batch is an SQS event; batchItemFailures come back, then
     // dead-letter.
-    server.cli_ok(&["queue", "send", "pyt/work", "good-1", "bad-1", "good-2"]);
+    server.cli_ok(&[
+        "queue",
+        "send",
+        &format!("{name}/work"),
+        "good-1",
+        "bad-1",
+        "good-2",
+    ]);
     wait_until(
         "the failed item to be dead-lettered",
-        Duration::from_secs(30),
-        || queue_stats(&server, "dead")["visible"] == 1,
+        Duration::from_secs(60),
+        || queue_stats(&server, name, "dead")["visible"] == 1,
     );
-    let lines = server.log_texts("pyt");
+    let lines = server.log_texts(name);
     for good in ["good-1", "good-2"] {
         let seen = lines
             .iter()
-            .filter(|l| l.starts_with(&format!("message {good} ")))
+            .filter(|l| said(l, &format!("message {good} receive 1")))
             .count();
         assert_eq!(seen, 1, "{good}: {lines:?}");
     }
-    assert!(
-        lines.iter().any(|l| l == "message bad-1 receive 2"),
-        "{lines:?}"
-    );
+    assert!(printed("message bad-1 receive 2"), "{lines:?}");
 
     // A schedule's firing is an EventBridge scheduled event.
     wait_until("a scheduled firing", Duration::from_secs(20), || {
-        server
-            .log_texts("pyt")
-            .iter()
-            .any(|l| l == "tick Scheduled Event strato.scheduler world")
+        printed("tick Scheduled Event strato.scheduler world")
     });
 
     // An async invocation that keeps failing is retried, then its
@@ -442,15 +650,16 @@ fn lambda_handlers_consume_queues_fire_on_schedules_and_retry_async_work_to_its_
         .unwrap();
     assert_eq!(accepted.status(), 202);
     wait_until("the failure record", Duration::from_secs(30), || {
-        queue_stats(&server, "failures")["visible"] == 1
+        queue_stats(&server, name, "failures")["visible"] == 1
     });
     let attempts = server
-        .log_texts("pyt")
+        .log_texts(name)
         .iter()
-        .filter(|l| *l == "flaky attempt")
+        .filter(|l| said(l, "flaky attempt"))
         .count();
     assert_eq!(attempts, 2, "first try and one retry");
-    let runs = server.runs_eventually("app=pyt&function=flaky", 2);
+    let query = format!("app={name}&function=flaky");
+    let runs = server.runs_eventually(&query, 2);
     assert!(
         runs.iter()
             .all(|r| r["trigger"] == "async" && r["status"] == "failed"),

@@ -1,7 +1,8 @@
 //! Runtime images for `runtime = ...` functions, built from Debian 12
 //! packages with mmdebstrap the first time a runtime is needed: the
 //! interpreter plus a runtime interface client (`awslambdaric` from PyPI
-//! for Python). The built rootfs is kept as a tarball in a cache directory
+//! for Python; for Node.js, `node-ric.mjs`, a small one Strato ships,
+//! since npm's compiles curl and C++ at install). The built rootfs is kept as a tarball in a cache directory
 //! named by the recipe's hash (shared by every data dir on the machine),
 //! and imported into the image store as `strato/runtime-NAME:HASH`, where
 //! `strato image ls` shows it.
@@ -32,7 +33,7 @@ pub struct RuntimeImagesConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeImageError {
     #[error(
-        "runtime `{0}` has no image recipe in this build of Strato yet; use `python3.11` or `provided`, or bring an image with `image = ...`"
+        "runtime `{0}` has no image recipe in this build of Strato; use `python3.11`, `nodejs18` or `provided`, or bring an image with `image = ...`"
     )]
     NoRecipe(LambdaRuntime),
     #[error("building the {runtime} runtime image failed: {detail}")]
@@ -53,7 +54,12 @@ struct Recipe {
     packages: &'static [&'static str],
     /// Commands run in the new root after the packages are in.
     commands: &'static [&'static str],
+    /// Files written into the root: (absolute path, contents).
+    files: &'static [(&'static str, &'static str)],
 }
+
+/// Where the Node.js runtime image keeps Strato's interface client.
+pub const NODE_RIC_PATH: &str = "/var/runtime/strato-ric.mjs";
 
 fn recipe(runtime: LambdaRuntime) -> Option<Recipe> {
     match runtime {
@@ -62,12 +68,19 @@ fn recipe(runtime: LambdaRuntime) -> Option<Recipe> {
             commands: &[
                 "pip install --quiet --no-cache-dir --break-system-packages awslambdaric==4.2.2",
             ],
+            files: &[],
+        }),
+        // Debian 12's nodejs is Node 18.
+        LambdaRuntime::Nodejs18 => Some(Recipe {
+            packages: &["nodejs", "ca-certificates"],
+            commands: &[],
+            files: &[(NODE_RIC_PATH, include_str!("node-ric.mjs"))],
         }),
         LambdaRuntime::Provided => Some(Recipe {
             packages: &["ca-certificates"],
             commands: &[],
+            files: &[],
         }),
-        LambdaRuntime::Nodejs18 => None,
     }
 }
 
@@ -79,6 +92,9 @@ impl Recipe {
             "bookworm minbase {runtime}\n{:?}\n{:?}\n",
             self.packages, self.commands
         ));
+        for (path, contents) in self.files {
+            hash.update(format!("{path}\n{}\n{contents}\n", contents.len()));
+        }
         hex::encode(hash.finalize())[..12].to_string()
     }
 }
@@ -114,6 +130,11 @@ impl RuntimeImages {
                 return Ok(());
             }
             let tarball = config.cache_dir.join(format!("{runtime}-{key}.tar"));
+            // Servers sharing the cache build each runtime once: the
+            // first holds the lock while it builds, the others wait and
+            // find the tarball.
+            let _lock = lock_file(&config.cache_dir, &format!("{runtime}-{key}.lock"))
+                .map_err(|detail| RuntimeImageError::Build { runtime, detail })?;
             if !tarball.exists() {
                 tracing::info!(%runtime, "building the runtime image from Debian packages (once)");
                 build(&config, &recipe, &tarball)
@@ -146,6 +167,21 @@ impl RuntimeImages {
         })??;
         Ok(name)
     }
+}
+
+/// An exclusive lock on `dir/name`, held until the file is dropped.
+fn lock_file(dir: &Path, name: &str) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    file.lock()
+        .map_err(|e| format!("locking {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// Runs mmdebstrap into a fresh directory and tars it to `tarball`.
@@ -183,6 +219,17 @@ fn build(config: &RuntimeImagesConfig, recipe: &Recipe, tarball: &Path) -> Resul
             output.status,
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         ));
+    }
+    for (path, contents) in recipe.files {
+        let file = root.join(path.trim_start_matches('/'));
+        let written = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&file, contents));
+        if let Err(e) = written {
+            cleanup(&root);
+            return Err(format!("writing {path} into the runtime's root: {e}"));
+        }
     }
     let partial = tarball.with_extension("tar.partial");
     let tarred = std::process::Command::new("tar")
@@ -226,7 +273,9 @@ mod tests {
                 .unwrap()
                 .key(LambdaRuntime::Python311)
         );
-        assert!(recipe(LambdaRuntime::Nodejs18).is_none());
+        let node = recipe(LambdaRuntime::Nodejs18).unwrap();
+        assert_eq!(node.files[0].0, NODE_RIC_PATH);
+        assert!(node.files[0].1.contains("/invocation/next"));
         assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
     }
 }
