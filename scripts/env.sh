@@ -36,6 +36,7 @@ build_strato() {
 # Builds the guest components used by tests and benchmarks, once.
 build_guests() {
     (cd "$ROOT/guests" && cargo build --release --target wasm32-wasip2 --target-dir "$CARGO_TARGET_DIR/guests")
+    (cd "$ROOT/guests/lambda-native" && cargo build --release --target-dir "$CARGO_TARGET_DIR/guests-native")
 }
 
 # Installs Debian packages whose command is missing: `ensure_packages

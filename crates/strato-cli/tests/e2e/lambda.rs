@@ -310,6 +310,60 @@ fn node_handlers_serve_routes_async_callback_and_esm_and_take_bucket_events() {
     );
 }
 
+const RUST_APP: &str = r#"[app]
+name = "rs"
+
+[functions.echo]
+runtime = "provided"
+code = "bin"
+routes = ["/rs/*"]
+"#;
+
+#[test]
+fn a_rust_bootstrap_on_the_provided_runtime_serves_a_route_and_fails_runs_with_its_errors() {
+    let server = Server::start();
+    let app = AppDir::new(RUST_APP);
+    let bin = std::path::Path::new(app.path()).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(lambda_bootstrap(), bin.join("bootstrap")).unwrap();
+    server.cli_ok(&["deploy", app.path()]);
+    let http = client();
+
+    let answer = http.get(server.url("/rs/hello")).send().unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().unwrap();
+    assert_eq!(body["rust"], true, "{body}");
+    assert_eq!(body["function"], "rs.echo");
+    assert_eq!(body["got"]["rawPath"], "/rs/hello");
+    let run = &server.runs_eventually("app=rs&function=echo", 1)[0];
+    assert_eq!(body["request_id"], run["id"]);
+    assert_eq!(run["cold_start"], true);
+    assert!(
+        server
+            .log_texts("rs")
+            .iter()
+            .any(|l| l == "rust got \"/rs/hello\""),
+        "{:?}",
+        server.log_texts("rs")
+    );
+
+    let failed = http.get(server.url("/rs/fail")).send().unwrap();
+    assert_eq!(failed.status(), 502);
+    let error: serde_json::Value = failed.json().unwrap();
+    assert_eq!(
+        error["errorMessage"], "asked to fail at /rs/fail",
+        "{error}"
+    );
+    let runs = server.runs_eventually("app=rs&function=echo&status=failed", 1);
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("asked to fail at /rs/fail"),
+        "{runs:?}"
+    );
+}
+
 const FAILING_APP: &str = r#"[app]
 name = "pyfail"
 

@@ -38,6 +38,29 @@ pub fn guests() -> &'static Path {
     })
 }
 
+/// Builds the `provided` Lambda function (a native `bootstrap` on AWS's
+/// `lambda_runtime` crate, `guests/lambda-native`) once per test binary
+/// and returns its path.
+pub fn lambda_bootstrap() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace_root();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => PathBuf::from(dir).join("guests-native"),
+            None => root.join("guests/lambda-native/target"),
+        };
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--target-dir"])
+            .arg(&target)
+            .current_dir(root.join("guests/lambda-native"))
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("running cargo to build the provided Lambda function");
+        assert!(status.success(), "building guests/lambda-native failed");
+        target.join("release/bootstrap")
+    })
+}
+
 pub fn guest(name: &str) -> String {
     guests().join(format!("{name}.wasm")).display().to_string()
 }
