@@ -364,6 +364,107 @@ fn a_rust_bootstrap_on_the_provided_runtime_serves_a_route_and_fails_runs_with_i
     );
 }
 
+const IMAGE_APP: &str = r#"[app]
+name = "img"
+
+[functions.code]
+runtime = "python3.11"
+handler = "app.handler"
+code = "src"
+routes = ["/code"]
+"#;
+
+const IMAGE_FUNCTIONS: &str = r#"
+[functions.from-image]
+image = "strato-test/py-lambda:1"
+routes = ["/image"]
+
+[functions.other-handler]
+image = "strato-test/py-lambda:1"
+handler = "app.other"
+routes = ["/other"]
+"#;
+
+/// A Lambda container image as users build them (an OS with an
+/// interpreter and a runtime interface client, the code in /var/task,
+/// ENTRYPOINT the client, CMD the handler), built by `strato image build`
+/// from the Python runtime Strato built for the code function.
+#[test]
+fn functions_from_lambda_container_images_run_their_cmd_or_the_named_handler() {
+    let server = Server::start();
+    let app = AppDir::new(IMAGE_APP);
+    app.write(
+        "src/app.py",
+        "def handler(event, context):\n    return {\"from\": \"code\"}\n",
+    );
+    server.cli_ok(&["deploy", app.path()]);
+    assert_eq!(
+        client()
+            .get(server.url("/code"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        r#"{"from": "code"}"#
+    );
+
+    // The runtime's root as a build context, plus the image's code.
+    let python_root = std::fs::read_dir(runtime_cache())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("python3.11-") && name.ends_with(".tar")
+        })
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .expect("the python runtime was built by the first deploy");
+    let context = tempfile::tempdir().unwrap();
+    let rootfs = context.path().join("rootfs.tar");
+    if std::fs::hard_link(&python_root, &rootfs).is_err() {
+        std::fs::copy(&python_root, &rootfs).unwrap();
+    }
+    std::fs::write(
+        context.path().join("app.py"),
+        "def handler(event, context):\n    return {\"from\": \"image\", \"got\": event.get(\"rawPath\")}\n\n\
+         def other(event, context):\n    return {\"from\": \"other\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nADD rootfs.tar /\nCOPY app.py /var/task/app.py\nWORKDIR /var/task\n\
+         ENTRYPOINT [\"/usr/bin/python3\", \"-m\", \"awslambdaric\"]\nCMD [\"app.handler\"]\n",
+    )
+    .unwrap();
+    server.cli_ok(&[
+        "image",
+        "build",
+        context.path().to_str().unwrap(),
+        "-t",
+        "strato-test/py-lambda:1",
+    ]);
+
+    app.rewrite(&format!("{IMAGE_APP}{IMAGE_FUNCTIONS}"));
+    server.cli_ok(&["deploy", app.path()]);
+    let from_image: serde_json::Value = client()
+        .get(server.url("/image"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(from_image["from"], "image");
+    assert_eq!(from_image["got"], "/image");
+    let other: serde_json::Value = client()
+        .get(server.url("/other"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(other["from"], "other");
+    let runs = server.runs_eventually("app=img&function=from-image", 1);
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["cold_start"], true);
+}
+
 const FAILING_APP: &str = r#"[app]
 name = "pyfail"
 
