@@ -1,8 +1,8 @@
 //! The OCI runtime `config.json` of a task run, built with `oci-spec`.
 //!
 //! Defaults follow Docker's: pid, mount, ipc, uts and (unless the host's
-//! network is asked for) net namespaces; Docker's default capability set;
-//! no new privileges; the kernel paths Docker masks or makes read-only;
+//! network is asked for) net namespaces; Docker's default capability set
+//! and seccomp profile (`seccomp.rs`); no new privileges; the kernel paths Docker masks or makes read-only;
 //! devices limited to the standard ones runc creates.
 
 use oci_spec::runtime::{
@@ -147,6 +147,7 @@ pub fn build(spec: &BundleSpec<'_>) -> Result<Spec, oci_spec::OciSpecError> {
         .cgroups_path(PathBuf::from(&spec.cgroups_path))
         .masked_paths(get_default_maskedpaths())
         .readonly_paths(get_default_readonly_paths())
+        .seccomp(crate::seccomp::docker_default()?)
         .build()?;
     let mut mounts: Vec<Mount> = get_default_mounts();
     for (source, dest) in &spec.binds {

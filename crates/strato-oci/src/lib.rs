@@ -54,6 +54,7 @@ mod images;
 mod netns;
 mod pull;
 mod runc;
+mod seccomp;
 pub mod unpack;
 mod user;
 

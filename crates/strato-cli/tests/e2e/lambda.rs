@@ -320,7 +320,7 @@ routes = ["/rs/*"]
 "#;
 
 #[test]
-fn a_rust_bootstrap_on_the_provided_runtime_serves_a_route_and_fails_runs_with_its_errors() {
+fn a_rust_bootstrap_on_the_provided_runtime_serves_a_route_is_confined_by_seccomp_and_fails_runs() {
     let server = Server::start();
     let app = AppDir::new(RUST_APP);
     let bin = std::path::Path::new(app.path()).join("bin");
@@ -346,6 +346,19 @@ fn a_rust_bootstrap_on_the_provided_runtime_serves_a_route_and_fails_runs_with_i
         "{:?}",
         server.log_texts("rs")
     );
+
+    // Docker's default seccomp profile: unshare, mount and keyctl fail
+    // with EPERM inside the environment.
+    let probe: serde_json::Value = http
+        .get(server.url("/rs/probe"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let eperm = probe["eperm"].clone();
+    for call in ["unshare", "mount", "keyctl"] {
+        assert_eq!(probe[call], eperm, "{call}: {probe}");
+    }
 
     let failed = http.get(server.url("/rs/fail")).send().unwrap();
     assert_eq!(failed.status(), 502);

@@ -709,3 +709,34 @@ payload = { n = 7 }
     let err = server.cli_err(&["invoke", "tq/nothing", "--async"]);
     assert!(err.contains("nothing"), "{err}");
 }
+
+/// Tasks get Docker's default seccomp profile: `unshare` of a user
+/// namespace (which needs no capability, so only the filter stops it) and
+/// `mount` fail with EPERM, while ordinary work runs.
+#[test]
+fn syscalls_dockers_default_profile_blocks_fail_with_eperm_in_tasks() {
+    let server = server_with_busybox(&[]);
+    deploy(
+        &server,
+        r#"
+[app]
+name = "sc"
+[tasks.probe]
+image = "bb:1"
+command = ["sh", "-c", "unshare -U true; echo unshare=$?; mount -t tmpfs none /mnt; echo mount=$?; echo still running"]
+"#,
+    );
+    let (code, out, err) = run_wait(&server, &["sc/probe"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("unshare=1"), "{out}\n{err}");
+    assert!(
+        out.contains("mount=1") || out.contains("mount=255"),
+        "{out}\n{err}"
+    );
+    assert!(out.contains("still running"), "{out}");
+    assert!(
+        err.contains("unshare(0x10000000): Operation not permitted"),
+        "{err}"
+    );
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
