@@ -91,6 +91,11 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
             "/api/v1/apps/{app}/functions/{function}/invoke",
             any(handle_invoke_in_app),
         )
+        .route("/api/v1/functions/{function}/event", post(handle_event))
+        .route(
+            "/api/v1/apps/{app}/functions/{function}/event",
+            post(handle_event_in_app),
+        )
         .merge(crate::objects::routes())
         .merge(crate::tasks::routes())
         .merge(crate::queues::routes())
@@ -387,6 +392,78 @@ async fn handle_invoke_in_app(
     request: Request,
 ) -> Result<Response, ApiError> {
     invoke(ctx, caller, format!("{app}/{function}"), request).await
+}
+
+#[derive(Deserialize)]
+struct EventQuery {
+    /// Queue the event durably instead of waiting for the answer.
+    #[serde(default, rename = "async")]
+    is_async: bool,
+}
+
+async fn handle_event(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(function): Path<String>,
+    Query(q): Query<EventQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    send_event(ctx, caller, function, q, body).await
+}
+
+async fn handle_event_in_app(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path((app, function)): Path<(String, String)>,
+    Query(q): Query<EventQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    send_event(ctx, caller, format!("{app}/{function}"), q, body).await
+}
+
+/// Sends a JSON event to a function, as the Lambda API's `Invoke` does
+/// (`strato invoke --event`): the answer is the function's result, with
+/// `x-amz-function-error` when it failed; `?async=true` queues it (202).
+async fn send_event(
+    ctx: Ctx,
+    caller: Caller,
+    target: String,
+    q: EventQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if body.len() > ctx.config.max_invoke_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("event over {} bytes", ctx.config.max_invoke_bytes),
+        ));
+    }
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return Err(ApiError::bad_request(format!("the event is not JSON: {e}")));
+    }
+    let only_app = caller.only_app();
+    if q.is_async {
+        let id = ctx
+            .platform
+            .invoke_event_async(&target, body, only_app)
+            .await?;
+        return Ok(strato_engine::accepted_response(&id).map(Body::new));
+    }
+    let answer = ctx
+        .platform
+        .invoke_event(&target, body, false, only_app)
+        .await?;
+    let mut response = (StatusCode::OK, answer.body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&answer.run_id) {
+        headers.insert(strato_engine::RUN_ID_HEADER, v);
+    }
+    if answer.function_error {
+        headers.insert(
+            "x-amz-function-error",
+            http::HeaderValue::from_static("Unhandled"),
+        );
+    }
+    Ok(response)
 }
 
 /// Forwards an invoke to the function: same method, the path from

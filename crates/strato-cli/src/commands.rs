@@ -58,7 +58,7 @@ pub async fn apps(client: &Client, output: Output) -> Result<()> {
 
 #[derive(clap::Args)]
 pub struct InvokeArgs {
-    /// `FUNCTION` or `APP/FUNCTION`.
+    /// `FUNCTION`, `APP/FUNCTION` or `APP.FUNCTION`.
     function: String,
     /// Path the function sees.
     #[arg(long, default_value = "/")]
@@ -79,12 +79,86 @@ pub struct InvokeArgs {
     /// Priority of an --async invocation: high, normal or low.
     #[arg(long, requires = "is_async")]
     priority: Option<String>,
+    /// Send this JSON event (or `@FILE`) as the function's event, as
+    /// `aws lambda invoke` does, instead of an HTTP request; prints the
+    /// result.
+    #[arg(long, short = 'e', conflicts_with_all = ["path", "method", "data", "headers", "priority"])]
+    event: Option<String>,
     #[command(flatten)]
     target: Target,
 }
 
-pub async fn invoke(args: InvokeArgs) -> Result<()> {
+/// `strato invoke --event`: the function's result on stdout, the run on
+/// stderr; a function error exits 1.
+async fn invoke_event(client: &Client, args: &InvokeArgs, event: &str) -> Result<()> {
+    let event = match event.strip_prefix('@') {
+        Some(file) => std::fs::read(file).with_context(|| format!("reading {file}"))?,
+        None => event.as_bytes().to_vec(),
+    };
+    serde_json::from_slice::<serde_json::Value>(&event)
+        .context("the event must be JSON, e.g. --event '{\"key\": \"value\"}'")?;
+    let url = match args.function.split_once('/') {
+        Some((app, f)) => format!("/api/v1/apps/{app}/functions/{f}/event"),
+        None => format!("/api/v1/functions/{}/event", args.function),
+    };
+    let request = client
+        .request(reqwest::Method::POST, &url)
+        .query(&[("async", args.is_async)])
+        .header("content-type", "application/json")
+        .body(event);
+    if args.is_async {
+        let answer = client.json(request).await?;
+        println!("{}", answer["invocation_id"].as_str().unwrap_or("?"));
+        eprintln!("queued; see `strato runs --function {}`", args.function);
+        return Ok(());
+    }
+    let response = client.send(request).await?;
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (run_id, failed) = (header("x-strato-run-id"), header("x-amz-function-error"));
+    let body = response.bytes().await.context("reading the response")?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).to_string());
+        bail!("{message}");
+    }
+    std::io::stdout().write_all(&body)?;
+    if !body.ends_with(b"\n") {
+        println!();
+    }
+    let run = run_id.as_deref().unwrap_or("-");
+    match failed {
+        Some(kind) => {
+            eprintln!(
+                "function error ({kind}) · run {run}; see `strato logs {} --run {run}`",
+                args.function
+            );
+            Err(ExitCode(1).into())
+        }
+        None => {
+            eprintln!("run {run}");
+            Ok(())
+        }
+    }
+}
+
+pub async fn invoke(mut args: InvokeArgs) -> Result<()> {
     let client = Client::new(&args.target)?;
+    // The Lambda API's `APP.FUNCTION` works too (Strato names have no `.`).
+    if !args.function.contains('/') {
+        args.function = args.function.replacen('.', "/", 1);
+    }
+    if let Some(event) = &args.event {
+        return invoke_event(&client, &args, event).await;
+    }
     let url = match args.function.split_once('/') {
         Some((app, f)) => format!("/api/v1/apps/{app}/functions/{f}/invoke"),
         None => format!("/api/v1/functions/{}/invoke", args.function),
@@ -215,7 +289,11 @@ pub async fn runs(args: RunsArgs) -> Result<()> {
             r["status"].as_str().unwrap_or("?").to_string(),
             format_time(r["started_at_ms"].as_i64().unwrap_or(0)),
             format!("{:.2}ms", duration_us as f64 / 1000.0),
-            if cold { "yes" } else { "no" }.to_string(),
+            match (cold, r["init_us"].as_i64()) {
+                (true, Some(init)) => format!("init {:.1}ms", init as f64 / 1000.0),
+                (true, None) => "yes".into(),
+                (false, _) => "no".into(),
+            },
             strato_core::units::format_size(r["memory_limit_bytes"].as_u64().unwrap_or(0)),
             format!("{}ms", r["billed_ms"]),
             // Functions answer with an HTTP status; tasks end with an exit code.

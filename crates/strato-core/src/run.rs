@@ -179,6 +179,10 @@ pub struct RunRecord {
     /// A task's exit code, once it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Time a cold start spent getting its instance or environment ready
+    /// (a Lambda function's init duration), in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_us: Option<i64>,
 }
 
 fn first_attempt() -> u32 {

@@ -539,6 +539,7 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
             event_id: Some(invocation.id.clone()),
             attempt: invocation.attempts,
             exit_code: None,
+            init_us: None,
         },
         logs: Vec::new(),
     });

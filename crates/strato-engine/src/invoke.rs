@@ -59,6 +59,17 @@ pub(crate) struct RunContext {
     pub on_logs: Option<tokio::sync::oneshot::Sender<Vec<strato_core::LogLine>>>,
 }
 
+/// How a run ended, as its record says.
+struct Ended {
+    status: RunStatus,
+    http_status: Option<u16>,
+    error: Option<String>,
+    cold_start: bool,
+    /// Getting a cold instance or environment ready.
+    init: Option<std::time::Duration>,
+    logs: Vec<strato_core::LogLine>,
+}
+
 /// Why a function did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -281,13 +292,15 @@ impl Platform {
                             &function,
                             &run_id,
                             &mut cx,
-                            started_at_ms,
-                            started,
-                            RunStatus::Throttled,
-                            Some(429),
-                            Some("concurrency limit reached".into()),
-                            false,
-                            Vec::new(),
+                            (started_at_ms, started),
+                            Ended {
+                                status: RunStatus::Throttled,
+                                http_status: Some(429),
+                                error: Some("concurrency limit reached".into()),
+                                cold_start: false,
+                                init: None,
+                                logs: Vec::new(),
+                            },
                         );
                         return Err(Refused::Throttled);
                     }
@@ -330,13 +343,15 @@ impl Platform {
                 &function,
                 &record_id,
                 &mut cx,
-                started_at_ms,
-                started,
-                status,
-                outcome.http_status,
-                error,
-                outcome.cold_start,
-                outcome.logs,
+                (started_at_ms, started),
+                Ended {
+                    status,
+                    http_status: outcome.http_status,
+                    error,
+                    cold_start: outcome.cold_start,
+                    init: outcome.init,
+                    logs: outcome.logs,
+                },
             );
             this.runs.finished();
         };
@@ -354,20 +369,23 @@ impl Platform {
         Ok(response)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records a run that started at `(wall clock ms, instant)`.
     fn record(
         &self,
         function: &LiveFunction,
         run_id: &str,
         cx: &mut RunContext,
-        started_at_ms: i64,
-        started: Instant,
-        status: RunStatus,
-        http_status: Option<u16>,
-        error: Option<String>,
-        cold_start: bool,
-        logs: Vec<strato_core::LogLine>,
+        (started_at_ms, started): (i64, Instant),
+        ended: Ended,
     ) {
+        let Ended {
+            status,
+            http_status,
+            error,
+            cold_start,
+            init,
+            logs,
+        } = ended;
         let duration_us = started.elapsed().as_micros() as i64;
         // What commits with the record: the bucket event or invocation
         // this run settles (success, or its last attempt), and the
@@ -424,6 +442,7 @@ impl Platform {
                 event_id: cx.event_id.clone(),
                 attempt: cx.attempt,
                 exit_code: None,
+                init_us: init.map(|d| d.as_micros() as i64),
             },
             logs,
         });

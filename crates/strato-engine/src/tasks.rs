@@ -168,6 +168,7 @@ impl Platform {
             event_id: event.as_ref().map(|(_, id)| id.clone()),
             attempt: attempt.unwrap_or(1),
             exit_code: None,
+            init_us: None,
         };
         let request = serde_json::to_value(TaskRequest {
             spec: live.spec.clone(),

@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 use strato_store::{LogEntry, LogFilter, RunFilter, StoreError};
 
-pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code";
+pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us";
 
 /// A stored enum value this version does not know: refuse it rather than
 /// report a run as something it was not.
@@ -38,13 +38,14 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
         event_id: row.get(13)?,
         attempt: row.get(14)?,
         exit_code: row.get(15)?,
+        init_us: row.get(16)?,
     })
 }
 
 /// Writes (or overwrites) a run's record.
 pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -64,6 +65,7 @@ pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreEr
             r.event_id,
             r.attempt,
             r.exit_code,
+            r.init_us,
         ])
     })
     .map(|_| ())

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     event_id TEXT,
     attempt INTEGER NOT NULL DEFAULT 1,
-    exit_code INTEGER
+    exit_code INTEGER,
+    init_us INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_app ON runs (app, function, id);
 CREATE TABLE IF NOT EXISTS logs (
@@ -82,6 +83,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "INTEGER NOT NULL DEFAULT 0",
     ),
     ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "init_us", "INTEGER"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

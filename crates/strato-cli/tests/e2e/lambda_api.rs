@@ -278,6 +278,59 @@ fn boto3_and_the_aws_cli_invoke_functions_through_the_lambda_api() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // `strato invoke --event` does the same with the CLI's token.
+    let out = server.cli_ok(&[
+        "invoke",
+        "inv/echo",
+        "--event",
+        r#"{"marker": "strato-cli"}"#,
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["got"]["marker"], "strato-cli", "{out}");
+    let failed = server.cli(&["invoke", "inv.fail", "--event", "{}"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("function error (Unhandled)"), "{stderr}");
+    let error: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(error["errorType"], "ValueError");
+    let queued = server.cli_ok(&[
+        "invoke",
+        "echo",
+        "--async",
+        "--event",
+        r#"{"marker": "cli-async"}"#,
+    ]);
+    assert!(queued.trim().starts_with('i'), "{queued}");
+    wait_until(
+        "the queued event to run",
+        std::time::Duration::from_secs(20),
+        || {
+            server
+                .log_texts("inv")
+                .iter()
+                .any(|l| l == "echo saw cli-async")
+        },
+    );
+    let refused = server.cli_err(&["invoke", "inv/echo", "--event", "{nope"]);
+    assert!(refused.contains("must be JSON"), "{refused}");
+
+    // Cold runs record their init duration; warm ones have none.
+    let runs = server.runs("app=inv&function=echo&limit=100");
+    let cold: Vec<_> = runs.iter().filter(|r| r["cold_start"] == true).collect();
+    assert!(!cold.is_empty(), "{runs:?}");
+    assert!(
+        cold.iter().all(|r| r["init_us"].as_i64().unwrap() > 1000),
+        "{cold:?}"
+    );
+    assert!(
+        runs.iter()
+            .filter(|r| r["cold_start"] == false)
+            .all(|r| r.get("init_us").is_none()),
+        "{runs:?}"
+    );
+    let table = server.cli_ok(&["runs", "--app", "inv", "--function", "echo"]);
+    assert!(table.contains("init "), "{table}");
+
     let out = aws(&["lambda", "list-functions"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["Functions"].as_array().unwrap().len(), 4, "{listed}");

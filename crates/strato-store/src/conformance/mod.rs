@@ -126,6 +126,7 @@ pub(super) fn run(
             event_id: None,
             attempt: 1,
             exit_code: None,
+            init_us: None,
         },
         logs: vec![
             LogLine {
