@@ -6,7 +6,12 @@ use rusqlite::{Connection, params};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 use strato_store::{LogEntry, LogFilter, RunFilter, StoreError};
 
+/// Columns of a run, in [`run_from_row`]'s order; a query selecting more
+/// puts them after these ([`RUN_COLUMN_COUNT`] onwards).
 pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us";
+
+/// How many columns [`RUN_COLUMNS`] names.
+pub(super) const RUN_COLUMN_COUNT: usize = 17;
 
 /// A stored enum value this version does not know: refuse it rather than
 /// report a run as something it was not.
@@ -170,5 +175,16 @@ impl super::Db {
             lines.reverse();
         }
         Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_column_count_matches_the_columns() {
+        assert_eq!(
+            super::RUN_COLUMNS.split(", ").count(),
+            super::RUN_COLUMN_COUNT
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! request goes when the run ends, in the same transaction that records
 //! the end (and queues the next attempt, if there is one).
 
-use crate::runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
+use crate::runs::{RUN_COLUMN_COUNT, RUN_COLUMNS, insert_logs, insert_run, run_from_row};
 use crate::{Db, db};
 use rusqlite::params;
 use strato_core::{LogLine, RunRecord};
@@ -145,8 +145,8 @@ fn select_task_runs(
     let rows = stmt
         .query_map(params, |row| {
             let record = run_from_row(row)?;
-            let request: String = row.get(16)?;
-            let due_ms: i64 = row.get(17)?;
+            let request: String = row.get(RUN_COLUMN_COUNT)?;
+            let due_ms: i64 = row.get(RUN_COLUMN_COUNT + 1)?;
             Ok((record, request, due_ms))
         })
         .map_err(db("listing unfinished task runs"))?;
