@@ -238,6 +238,11 @@ impl Environment {
         })
     }
 
+    /// The most memory the environment has used at once, if known.
+    pub fn memory_peak(&self) -> Option<u64> {
+        self.containers.memory_peak(&self.id)
+    }
+
     /// Whether the container still runs.
     pub fn is_alive(&self) -> bool {
         self.ended.borrow().is_none()

@@ -491,6 +491,9 @@ impl PreparedFunction for PreparedLambda {
             duration.as_secs_f64() * 1000.0,
             self.memory_mb
         );
+        if let Some(peak) = env.memory_peak() {
+            report.push_str(&format!("\tMax Memory Used: {} MB", peak.div_ceil(1 << 20)));
+        }
         if let Some(init) = init {
             report.push_str(&format!(
                 "\tInit Duration: {:.2} ms",

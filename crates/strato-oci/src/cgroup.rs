@@ -94,6 +94,25 @@ impl RunCgroup {
         }
     }
 
+    /// The most memory the run's processes have used at once, if the
+    /// kernel keeps that figure (`memory.max_usage_in_bytes` on v1,
+    /// `memory.peak` on v2 from Linux 5.19).
+    pub fn peak_of(parent: &str, run: &str) -> Option<u64> {
+        let cg = RunCgroup {
+            rel: Path::new(parent).join(run),
+            layout: layout(),
+        };
+        let file = match cg.layout {
+            Layout::Unified => "memory.peak",
+            Layout::Legacy => "memory.max_usage_in_bytes",
+        };
+        fs::read_to_string(cg.memory_dir().join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     fn memory_dir(&self) -> PathBuf {
         match self.layout {
             Layout::Unified => Path::new(ROOT).join(&self.rel),

@@ -324,6 +324,11 @@ impl ContainerRuntime {
         })
     }
 
+    /// The most memory a running container has used at once, if known.
+    pub fn memory_peak(&self, id: &str) -> Option<u64> {
+        crate::cgroup::RunCgroup::peak_of(&self.config.cgroup_parent, id)
+    }
+
     /// Kills a running container (all its processes); its `run` then
     /// returns. For containers that serve until told to stop.
     pub async fn kill(&self, id: &str) {

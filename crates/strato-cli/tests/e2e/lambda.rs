@@ -114,6 +114,14 @@ fn a_python_handler_serves_a_route_cold_then_warm_and_its_errors_fail_runs() {
             .any(|l| l.starts_with("REPORT RequestId:") && l.contains("Init Duration:")),
         "{logs:?}"
     );
+    // Max Memory Used: the environment's peak, a few MiB for Python.
+    let used: Vec<u64> = logs
+        .iter()
+        .filter_map(|l| l.split("Max Memory Used: ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(!used.is_empty(), "{logs:?}");
+    assert!(used.iter().all(|&mb| (5..=128).contains(&mb)), "{used:?}");
 
     // A handler that raises: a failed run with Lambda's error, and the
     // caller sees X-Amz-Function-Error.
