@@ -255,6 +255,43 @@ async fn upload(client: &Client, files: &[Artifact]) -> Result<()> {
     Ok(())
 }
 
+/// The Lambda runtimes `spec` uses whose images the server has not built
+/// yet (the deploy builds them); empty if that cannot be told.
+async fn runtimes_to_build(client: &Client, spec: &RevisionSpec) -> Vec<String> {
+    let mut wanted: Vec<String> = spec
+        .functions
+        .values()
+        .filter_map(|f| match f.spec.lambda.as_ref().map(|l| &l.source) {
+            Some(strato_core::lambda::LambdaSource::Code { runtime, .. }) => {
+                Some(runtime.as_str().to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return wanted;
+    }
+    let Ok(images) = client
+        .json(client.request(reqwest::Method::GET, "/api/v1/images"))
+        .await
+    else {
+        return Vec::new();
+    };
+    let built: Vec<String> = images
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["name"].as_str().map(str::to_string))
+        .collect();
+    wanted.retain(|runtime| {
+        let prefix = format!("strato/runtime-{runtime}:");
+        !built.iter().any(|name| name.starts_with(&prefix))
+    });
+    wanted
+}
+
 /// Builds, uploads and deploys; returns the revision number and spec.
 pub async fn deploy(dir: &Path, client: &Client) -> Result<(i64, RevisionSpec)> {
     let app = load(dir)?;
@@ -266,14 +303,31 @@ pub async fn deploy_built(app: &LoadedApp, client: &Client) -> Result<(i64, Revi
     let (spec, files) = revision(app, true)?;
     upload(client, &files).await?;
     let started = std::time::Instant::now();
-    let body = client
+    let building = runtimes_to_build(client, &spec).await;
+    let spinner = (!building.is_empty()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+            "getting the {} runtime image{} ready (built from Debian packages once per machine, about a minute)",
+            building.join(", "),
+            if building.len() > 1 { "s" } else { "" }
+        ));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("a valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let answer = client
         .json(
             client
                 .request(reqwest::Method::POST, "/api/v1/deploy")
                 .json(&spec),
         )
-        .await
-        .map_err(|e| locate(app, e))?;
+        .await;
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let body = answer.map_err(|e| locate(app, e))?;
     let number = body
         .get("revision")
         .and_then(|r| r.as_i64())
