@@ -4,7 +4,9 @@
 #     mmdebstrap (cached in ~/.cache/strato-thumbnailer; about 2 minutes
 #     the first time) and a 3-second test clip with that image's ffmpeg;
 #  2. starts `strato server`, imports the image, deploys this directory
-#     (a bucket, two wasm functions, the ffmpeg task);
+#     (a bucket, two wasm functions, the ffmpeg task), or with
+#     THUMBNAILER_APP=js the same app with its handlers in JavaScript
+#     (js/: Lambda handlers on Node);
 #  3. uploads the clip with the stock aws CLI and waits until
 #     `on-thumbnail` has logged the .jpg the ffmpeg task wrote back.
 # Needs root (runc). Ports: STRATO_HTTP/STRATO_API_ADDR/STRATO_S3 (defaults
@@ -12,6 +14,8 @@
 # server's endpoints.json); STRATO_BIN skips building strato.
 source "$(dirname "$0")/../../scripts/env.sh"
 HERE="$ROOT/examples/thumbnailer"
+APP_DIR="$HERE"
+[ "${THUMBNAILER_APP:-}" = js ] && APP_DIR="$HERE/js"
 HTTP="${STRATO_HTTP:-127.0.0.1:8080}" API="${STRATO_API_ADDR:-127.0.0.1:8090}" S3="${STRATO_S3:-127.0.0.1:9000}"
 CACHE="${STRATO_THUMBNAILER_CACHE:-$HOME/.cache/strato-thumbnailer}"
 IMAGE_TAR="$CACHE/ffmpeg-rootfs.tar" CLIP="$CACHE/clip.mp4"
@@ -39,6 +43,8 @@ if [ -z "${STRATO_BIN:-}" ]; then
 fi
 DATA="$(mktemp -d)"
 export STRATO_DATA_DIR="$DATA"
+# Lambda runtime images (the js/ variant's Node) are built once per machine.
+export STRATO_RUNTIME_CACHE="${STRATO_RUNTIME_CACHE:-$HOME/.cache/strato-runtimes}"
 "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
@@ -54,8 +60,8 @@ curl -fsS "http://$API/api/v1/health" >/dev/null || { cat "$DATA/server.log"; ex
 
 echo "== strato image import --rootfs -t thumbnailer/ffmpeg:1"
 "$STRATO_BIN" image import --rootfs -t thumbnailer/ffmpeg:1 "$IMAGE_TAR"
-echo "== strato deploy examples/thumbnailer"
-"$STRATO_BIN" deploy "$HERE"
+echo "== strato deploy ${APP_DIR#$ROOT/}"
+"$STRATO_BIN" deploy "$APP_DIR"
 
 ensure_aws_cli
 export AWS_SHARED_CREDENTIALS_FILE="$DATA/s3.credentials" AWS_CONFIG_FILE=/dev/null

@@ -24,6 +24,14 @@ pub struct UpArgs {
     /// Don't watch for changes (build, deploy, serve, stream logs).
     #[arg(long)]
     no_watch: bool,
+    /// Where Lambda runtime images are kept once built (as `strato server
+    /// --runtime-cache`).
+    #[arg(long = "runtime-cache", env = "STRATO_RUNTIME_CACHE")]
+    runtime_cache: Option<PathBuf>,
+    /// Trust this machine's extra CA certificates inside runtime image
+    /// builds (as `strato server --trust-host-cas`).
+    #[arg(long = "trust-host-cas", env = "STRATO_TRUST_HOST_CAS")]
+    trust_host_cas: bool,
 }
 
 /// Directories never watched: build output, Strato's data, VCS metadata.
@@ -93,8 +101,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         max_instances: 1000,
         queue_wait: "2s".into(),
         runtime: "runc".into(),
-        runtime_cache: std::env::var_os("STRATO_RUNTIME_CACHE").map(Into::into),
-        trust_host_cas: false,
+        runtime_cache: args.runtime_cache.clone(),
+        trust_host_cas: args.trust_host_cas,
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

@@ -17,7 +17,7 @@ use oci_spec::runtime::{
 const ALLOWED: &[(&str, &str)] = &[
     (
         "Files and directories",
-        "access chdir chmod chown chown32 close close_range copy_file_range creat dup dup2 dup3 \
+        "access chdir chmod ioctl chown chown32 close close_range copy_file_range creat dup dup2 dup3 \
          faccessat faccessat2 fadvise64 fadvise64_64 fallocate fanotify_mark fchdir fchmod \
          fchmodat fchown fchown32 fchownat fcntl fcntl64 fdatasync fgetxattr flistxattr flock \
          fremovexattr fsetxattr fstat fstat64 fstatat64 fstatfs fstatfs64 fsync ftruncate \
@@ -194,7 +194,15 @@ mod tests {
             .flat_map(|r| r["names"].as_array().unwrap())
             .map(|n| n.as_str().unwrap())
             .collect();
-        for needed in ["read", "execve", "futex", "epoll_wait", "openat", "chroot"] {
+        for needed in [
+            "read",
+            "ioctl",
+            "execve",
+            "futex",
+            "epoll_wait",
+            "openat",
+            "chroot",
+        ] {
             assert!(allowed.contains(&needed), "{needed}");
         }
         for refused in [

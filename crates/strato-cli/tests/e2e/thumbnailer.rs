@@ -1,6 +1,7 @@
 //! The seed example, exactly as a user runs it: `examples/thumbnailer/run.sh`
 //! (image built with mmdebstrap, cached in ~/.cache/strato-thumbnailer
-//! between runs) against this build's `strato`, on ports of its own.
+//! between runs) against this build's `strato`, on ports of its own, with
+//! its handlers as wasm components and as JavaScript Lambda handlers.
 
 use crate::oci_images::require_containers;
 use crate::support::{strato_bin, workspace_root};
@@ -8,9 +9,21 @@ use std::process::Command;
 
 #[test]
 fn thumbnailer_example_runs_end_to_end() {
+    run_thumbnailer("wasm");
+}
+
+/// The same, with the seed's handlers in JavaScript (Lambda handlers on
+/// Node): `THUMBNAILER_APP=js run.sh`.
+#[test]
+fn thumbnailer_example_with_javascript_handlers_runs_end_to_end() {
+    run_thumbnailer("js");
+}
+
+fn run_thumbnailer(variant: &str) {
     require_containers();
     let out = Command::new(workspace_root().join("examples/thumbnailer/run.sh"))
         .env("STRATO_BIN", strato_bin())
+        .env("THUMBNAILER_APP", variant)
         // Port 0: the server picks free ports and the script reads them
         // back, so no other test can take them in between.
         .env("STRATO_HTTP", "127.0.0.1:0")
