@@ -4,10 +4,13 @@
 # calls the function through the gateway and the CLI, shows its runs and
 # logs; then deploys examples/uppercase and drops a file into its bucket
 # with the stock aws CLI (installed from PyPI into ~/.cache/strato-py): the
-# bucket event runs the function, which writes an uppercased copy. Stops that
-# server, then runs the seed example, examples/thumbnailer/run.sh: an .mp4
-# uploaded with the aws CLI starts an ffmpeg container task (runc) whose
-# thumbnail fires a second function. Needs root for the containers.
+# bucket event runs the function, which writes an uppercased copy; then
+# deploys examples/python-api, an unmodified Python Lambda handler (its
+# runtime built from Debian packages the first time, ~40 s) and calls it.
+# Stops that server, then runs the seed example, examples/thumbnailer/run.sh:
+# an .mp4 uploaded with the aws CLI starts an ffmpeg container task (runc)
+# whose thumbnail fires a second function; once with wasm handlers, once
+# with the seed's JavaScript handlers. Needs root for the containers.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
@@ -17,6 +20,9 @@ echo "== building strato (the same build ./scripts/test.sh uses)"
 build_strato
 APP="$ROOT/examples/hello"
 export STRATO_DATA_DIR="$APP/.strato"
+# Lambda runtime images are built once per machine; pip inside the build
+# trusts this machine's extra CA certificates (a TLS-inspecting proxy).
+export STRATO_RUNTIME_CACHE="$HOME/.cache/strato-runtimes" STRATO_TRUST_HOST_CAS=true
 
 echo "== strato up examples/hello"
 "$STRATO" up "$APP" --no-watch > "$ROOT/target-demo-up.log" 2>&1 &
@@ -63,9 +69,29 @@ echo "== strato runs --app uppercase"
 echo "== strato logs upper"
 "$STRATO" logs upper --limit 5
 "$STRATO" destroy uppercase --force
+
+echo "== strato deploy examples/python-api (a Python Lambda handler on /api/*)"
+"$STRATO" deploy "$ROOT/examples/python-api"
+echo "== curl http://127.0.0.1:8080/api/hello?name=demo"
+curl -sS http://127.0.0.1:8080/api/hello?name=demo; echo
+echo "== curl -X POST http://127.0.0.1:8080/api/items -d '{\"name\": \"lamp\"}'"
+curl -sS -X POST http://127.0.0.1:8080/api/items -d '{"name": "lamp"}'; echo
+echo "== curl http://127.0.0.1:8080/api/items (the same warm environment)"
+curl -sS http://127.0.0.1:8080/api/items; echo
+sleep 0.3
+echo "== strato runs --app pyapi (the first run is cold, with its init time)"
+"$STRATO" runs --app pyapi --limit 5
+echo "== strato logs pyapi/api"
+"$STRATO" logs pyapi/api --limit 8
+echo "== aws lambda list-functions (the Lambda API on the control port)"
+"$AWS" --endpoint-url http://127.0.0.1:8090 --region us-east-1 lambda list-functions \
+    --query 'Functions[].[FunctionName, Runtime, Handler]' --output text
+"$STRATO" destroy pyapi --force
 echo "== stopping the strato up server"
 kill -INT $UP; wait $UP 2>/dev/null || true
 
 echo "== the seed example: examples/thumbnailer/run.sh (a container task runs ffmpeg)"
 STRATO_BIN="$STRATO" "$ROOT/examples/thumbnailer/run.sh"
+echo "== the seed example with its JavaScript handlers: THUMBNAILER_APP=js run.sh"
+STRATO_BIN="$STRATO" THUMBNAILER_APP=js "$ROOT/examples/thumbnailer/run.sh"
 echo "== demo done"

@@ -485,7 +485,7 @@ impl PreparedFunction for PreparedLambda {
         let duration = started.elapsed();
         logs.extend(env.take_logs());
         let mut tail = vec![system_line(format!("END RequestId: {request_id}"))];
-        let billed_ms = duration.as_millis().max(1) as u64;
+        let billed_ms = (duration.as_micros().div_ceil(1000) as u64).max(1);
         let mut report = format!(
             "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed_ms} ms\tMemory Size: {} MB",
             duration.as_secs_f64() * 1000.0,
