@@ -322,8 +322,15 @@ impl Platform {
         let prepared = function.prepared.clone();
         let this = self.clone();
         let record_id = run_id.clone();
+        // Held until the executor frees the run's slot or reports its
+        // outcome, whichever comes first.
+        let slot = Arc::new(std::sync::Mutex::new(Some(permit)));
+        let free = {
+            let slot = slot.clone();
+            move || drop(slot.lock().unwrap_or_else(|p| p.into_inner()).take())
+        };
         let on_done = move |outcome: Outcome| {
-            drop(permit);
+            drop(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
             let mut error = outcome.error;
             let answered = outcome.http_status.unwrap_or(0);
             let status = match outcome.status {
@@ -361,6 +368,7 @@ impl Platform {
                 limits,
                 delivery,
                 on_done: Box::new(on_done),
+                on_free: Box::new(free),
             })
             .await;
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {

@@ -15,7 +15,7 @@
 //! ```ignore
 //! let prepared = executor.prepare(artifact).await?;
 //! let response = prepared
-//!     .invoke(Invocation { request, limits, delivery: Delivery::Streaming, on_done })
+//!     .invoke(Invocation { request, limits, delivery: Delivery::Streaming, on_done, on_free })
 //!     .await;
 //! ```
 
@@ -124,12 +124,21 @@ impl Outcome {
 /// Told the outcome when a run ends (on the task that ran it).
 pub type OnDone = Box<dyn FnOnce(Outcome) + Send>;
 
+/// Told that a run no longer holds its function's concurrency slot.
+pub type OnFree = Box<dyn FnOnce() + Send>;
+
 /// One run of a prepared function.
 pub struct Invocation {
     pub request: http::Request<Body>,
     pub limits: RunLimits,
     pub delivery: Delivery,
     pub on_done: OnDone,
+    /// Called once the run's answer is given and what ran it is free for
+    /// the next run, when that is before `on_done` (an executor that
+    /// records a run only after its trailing output lines are in). The
+    /// slot is freed at `on_done` in any case, so an executor that calls
+    /// `on_done` at once may ignore this.
+    pub on_free: OnFree,
 }
 
 /// A number an executor exports at `/metrics`.

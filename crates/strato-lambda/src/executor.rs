@@ -397,6 +397,7 @@ impl PreparedFunction for PreparedLambda {
             request,
             limits,
             on_done,
+            on_free,
             delivery,
         } = invocation;
         let request_id = limits
@@ -595,6 +596,9 @@ impl PreparedFunction for PreparedLambda {
                 }
             }
             self.give_back(env);
+            // The environment is free for the next run now, though this
+            // one is recorded a little later.
+            on_free();
         } else {
             env.kill().await;
             env.defer(pending);

@@ -66,11 +66,13 @@ struct WasmFunction {
 #[async_trait::async_trait]
 impl PreparedFunction for WasmFunction {
     async fn invoke(&self, invocation: Invocation) -> http::Response<Body> {
+        // The slot is freed at `on_done`, which comes as the run ends.
         let Invocation {
             request,
             limits,
             delivery,
             on_done,
+            on_free: _,
         } = invocation;
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let on_done = move |outcome: Outcome| {
