@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strato_core::{LogLine, LogStream};
-use strato_oci::{ContainerEnd, ContainerRuntime, ContainerSpec, Forward, NetworkMode};
+use strato_oci::{
+    ContainerEnd, ContainerRuntime, ContainerSpec, Forward, NetworkMode, PlatformNetwork,
+    SharedNetwork,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The port the Runtime API answers on inside the environment
@@ -147,14 +150,14 @@ impl Environment {
         let started = Instant::now();
         let id = format!("l{:016x}", rand::random::<u64>());
         let fail = |f: EnvironmentFailure| (f, Vec::new());
-        let (api, invocations, mut events) = RuntimeApi::start(spec.runtime_api.clone())
-            .await
-            .map_err(|e| fail(EnvironmentFailure::Setup(e.to_string())))?;
-        let mut forwards = spec.forwards.clone();
-        forwards.push(Forward {
-            port: RUNTIME_API_PORT,
-            target: api.addr(),
-        });
+        // The Runtime API listens inside the environment's own network
+        // namespace and is served by this process directly; Strato's other
+        // endpoints are forwarded in.
+        let setup = |e: std::io::Error| fail(EnvironmentFailure::Setup(e.to_string()));
+        let (network, mut listeners) =
+            PlatformNetwork::create_serving(&spec.forwards, &[RUNTIME_API_PORT]).map_err(setup)?;
+        let (api, invocations, mut events) =
+            RuntimeApi::serve(listeners.remove(0), spec.runtime_api.clone()).map_err(setup)?;
         let mut env = spec.env.clone();
         env.push(format!(
             "AWS_LAMBDA_RUNTIME_API=127.0.0.1:{RUNTIME_API_PORT}"
@@ -169,7 +172,7 @@ impl Environment {
             memory_bytes: Some(spec.memory_bytes),
             cpus: None,
             pids: Some(1024),
-            network: NetworkMode::Platform(forwards),
+            network: NetworkMode::Joined(SharedNetwork(Arc::new(network))),
             timeout: None,
             stop_grace: Duration::ZERO,
             mounts: spec

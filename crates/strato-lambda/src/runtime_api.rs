@@ -140,6 +140,20 @@ impl RuntimeApi {
         mpsc::UnboundedReceiver<RuntimeEvent>,
     )> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve(listener, config)
+    }
+
+    /// [`RuntimeApi::start`] on a listener the caller opened (in an
+    /// environment's network namespace, so the runtime reaches it with no
+    /// forwarding hop).
+    pub fn serve(
+        listener: tokio::net::TcpListener,
+        config: RuntimeApiConfig,
+    ) -> std::io::Result<(
+        RuntimeApi,
+        mpsc::Sender<Invocation>,
+        mpsc::UnboundedReceiver<RuntimeEvent>,
+    )> {
         let addr = listener.local_addr()?;
         let (invocations, queued) = mpsc::channel(1);
         let (events, heard) = mpsc::unbounded_channel();
@@ -163,6 +177,11 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/init/error", post(handle_init_error))
             .with_state(state);
         let server = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            // Answers go out at once: a runtime's next request waits on them.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "a Runtime API listener stopped");
             }
@@ -170,7 +189,7 @@ impl RuntimeApi {
         Ok((RuntimeApi { addr, server }, invocations, heard))
     }
 
-    /// Where it listens (on the host's loopback).
+    /// Where it listens (on a loopback: the host's, or an environment's).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -64,7 +64,7 @@ pub use netns::{Forward, PlatformNetwork};
 pub use pull::{PullProgress, RegistryAuth, pull_image};
 pub use runc::{
     ContainerEnd, ContainerOutcome, ContainerRuntime, ContainerSpec, NetworkMode, RuntimeConfig,
-    RuntimeError,
+    RuntimeError, SharedNetwork,
 };
 
 pub(crate) use strato_core::time::now_ms;

@@ -34,10 +34,32 @@ impl PlatformNetwork {
     /// Creates the namespace and starts forwarding. Call within a tokio
     /// runtime.
     pub fn create(forwards: &[Forward]) -> io::Result<PlatformNetwork> {
-        let ports: Vec<u16> = forwards.iter().map(|f| f.port).collect();
-        let (ns, listeners) = std::thread::spawn(move || enter_new_namespace(&ports))
+        Self::create_serving(forwards, &[]).map(|(network, _)| network)
+    }
+
+    /// [`PlatformNetwork::create`], plus listeners on 127.0.0.1:`ports`
+    /// inside the namespace that the caller serves itself (no forwarding
+    /// hop: the server's own tasks accept on them).
+    pub fn create_serving(
+        forwards: &[Forward],
+        ports: &[u16],
+    ) -> io::Result<(PlatformNetwork, Vec<tokio::net::TcpListener>)> {
+        let all: Vec<u16> = forwards
+            .iter()
+            .map(|f| f.port)
+            .chain(ports.iter().copied())
+            .collect();
+        let (ns, mut listeners) = std::thread::spawn(move || enter_new_namespace(&all))
             .join()
             .map_err(|_| io::Error::other("network namespace thread panicked"))??;
+        let served = listeners
+            .split_off(forwards.len())
+            .into_iter()
+            .map(|l| {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let mut tasks = Vec::new();
         for (listener, forward) in listeners.into_iter().zip(forwards) {
             listener.set_nonblocking(true)?;
@@ -62,7 +84,7 @@ impl PlatformNetwork {
                 }
             }));
         }
-        Ok(PlatformNetwork { ns, tasks })
+        Ok((PlatformNetwork { ns, tasks }, served))
     }
 
     /// A path runc can open to join the namespace.

@@ -50,6 +50,24 @@ pub enum RuntimeError {
     },
 }
 
+/// A [`PlatformNetwork`] shared between its maker and the container.
+#[derive(Clone)]
+pub struct SharedNetwork(pub std::sync::Arc<PlatformNetwork>);
+
+impl PartialEq for SharedNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedNetwork {}
+
+impl std::fmt::Debug for SharedNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedNetwork({})", self.0.path().display())
+    }
+}
+
 fn setup(what: &str) -> impl Fn(io::Error) -> RuntimeError + '_ {
     move |e| RuntimeError::Setup(format!("{what}: {e}"))
 }
@@ -59,6 +77,10 @@ fn setup(what: &str) -> impl Fn(io::Error) -> RuntimeError + '_ {
 pub enum NetworkMode {
     /// Loopback only, with Strato's endpoints forwarded in.
     Platform(Vec<Forward>),
+    /// A platform network the caller made (with listeners of its own in
+    /// it, [`PlatformNetwork::create_serving`]), kept while the container
+    /// runs.
+    Joined(SharedNetwork),
     Host,
     /// Loopback only, nothing forwarded.
     None,
@@ -226,10 +248,11 @@ impl ContainerRuntime {
         let cgroup = RunCgroup::create(&self.config.cgroup_parent, &spec.id, spec.memory_bytes)
             .map_err(setup("creating the run's cgroup"))?;
         let network = match &spec.network {
-            NetworkMode::Platform(forwards) => Some(
+            NetworkMode::Platform(forwards) => Some(std::sync::Arc::new(
                 PlatformNetwork::create(forwards)
                     .map_err(setup("creating the network namespace"))?,
-            ),
+            )),
+            NetworkMode::Joined(shared) => Some(shared.0.clone()),
             _ => None,
         };
         let (namespace, binds) = match (&spec.network, &network) {
