@@ -360,16 +360,28 @@ command = ["sh", "-c", "for i in $(seq 20); do sleep 3 & done; wait; echo done"]
         logs.contains("can't fork"),
         "pids limit reached: {logs} {forky_run}"
     );
-    // Nothing is left behind: bundles, overlays, runc state, cgroups.
-    let leftovers = std::fs::read_dir(server.data_dir.path().join("task-runs"))
-        .unwrap()
-        .count();
-    assert_eq!(leftovers, 0);
-    for id in [&slow["id"], &hog["id"]] {
-        let cg = format!("/sys/fs/cgroup/memory/strato/{}", id.as_str().unwrap());
-        let cg2 = format!("/sys/fs/cgroup/strato/{}", id.as_str().unwrap());
-        assert!(!std::path::Path::new(&cg).exists() && !std::path::Path::new(&cg2).exists());
-    }
+    // Nothing is left behind: bundles, overlays, runc state, cgroups. A
+    // run's outcome is recorded before its bundle is removed (the removal
+    // is off the run's path), so the last one may take a moment.
+    let runs_dir = server.data_dir.path().join("task-runs");
+    let cgroups: Vec<String> = [&slow, &hog, &forky_run]
+        .iter()
+        .flat_map(|run| {
+            let id = run["id"].as_str().unwrap();
+            [
+                format!("/sys/fs/cgroup/memory/strato/{id}"),
+                format!("/sys/fs/cgroup/strato/{id}"),
+            ]
+        })
+        .collect();
+    wait_until(
+        "every run's bundle and cgroups are removed",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_dir(&runs_dir).unwrap().count() == 0
+                && cgroups.iter().all(|cg| !std::path::Path::new(cg).exists())
+        },
+    );
 }
 
 #[test]
