@@ -27,7 +27,7 @@ TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 WORK="$(mktemp -d -p "$HOME")"
 PIDS=()
 # SIGTERM: the server stops its environments before it exits.
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; cp "$WORK/strato.log" /tmp/strato-bench.log; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 "$TOOLS/hyper-hello" 127.0.0.1:18470 & PIDS+=($!)
@@ -148,8 +148,10 @@ echo "== memory of warm environments"
 # processes' resident memory.
 RSS_KB=0 ENVS=0
 sleep 1   # let the last cold environment go
+STATES=0
 for state in "$WORK"/strato/runc/l*; do
     id="$(basename "$state")"
+    STATES=$((STATES + 1))
     pids="$(cat /sys/fs/cgroup/memory/strato/"$id"/ctr/cgroup.procs 2>/dev/null || true)"
     [ -n "$pids" ] || continue
     ENVS=$((ENVS + 1))
@@ -159,7 +161,7 @@ for state in "$WORK"/strato/runc/l*; do
 done
 if [ "$ENVS" -gt 0 ] && [ "$RSS_KB" -gt 0 ]; then
     PER=$((RSS_KB / ENVS))
-    echo "warm environments: $ENVS, RSS $PER KiB each; $((4 * 1024 * 1024 / PER)) fit in 4 GiB"
+    echo "warm environments: $ENVS with processes (of $STATES in runc's state), RSS $PER KiB each; $((4 * 1024 * 1024 / PER)) fit in 4 GiB"
 else
     echo "no running environment found"
 fi

@@ -7,6 +7,7 @@
 //! listener (`/2015-03-31/`) is signed with SigV4 instead (`crate::aws`).
 
 use crate::ControlConfig;
+use crate::aws::sigv4::constant_time_eq;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -144,10 +145,6 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
     };
     request.extensions_mut().insert(caller);
     next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn handle_health() -> Json<serde_json::Value> {

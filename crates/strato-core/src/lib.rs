@@ -26,6 +26,7 @@ pub mod lambda;
 pub mod manifest;
 pub mod names;
 pub mod outbound;
+pub mod percent;
 pub mod plan;
 pub mod queue;
 pub mod route;

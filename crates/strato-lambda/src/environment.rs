@@ -103,21 +103,78 @@ pub const LOG_GRACE: Duration = Duration::from_millis(5);
 /// or [`LOG_GRACE`] has passed, whichever comes first.
 pub struct PendingRun {
     pub outcome: strato_executor::Outcome,
-    /// Lines after its output (`END`, `REPORT`).
+    /// Lines after its output, before `REPORT` (a stack trace, `END`).
     pub tail: Vec<LogLine>,
+    pub report: Report,
     pub on_done: strato_executor::OnDone,
+}
+
+/// What a run's `REPORT` line says. It is written when the run is
+/// recorded, after its answer has gone: reading the environment's memory
+/// peak is then off the caller's path.
+pub struct Report {
+    pub request_id: String,
+    pub duration: Duration,
+    pub billed_ms: u64,
+    pub memory_mb: u64,
+    /// The environment's start, on the run that started it.
+    pub init: Option<Duration>,
+    /// The environment's memory peak, when read before it was stopped;
+    /// otherwise read when the line is written.
+    pub max_memory_bytes: Option<u64>,
+}
+
+impl Report {
+    /// Lambda's `REPORT` line, fields in Lambda's order.
+    pub fn line(&self, max_memory_bytes: Option<u64>) -> String {
+        let mut line = format!(
+            "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB",
+            self.request_id,
+            self.duration.as_secs_f64() * 1000.0,
+            self.billed_ms,
+            self.memory_mb
+        );
+        if let Some(peak) = max_memory_bytes {
+            line.push_str(&format!("\tMax Memory Used: {} MB", peak.div_ceil(1 << 20)));
+        }
+        if let Some(init) = self.init {
+            line.push_str(&format!(
+                "\tInit Duration: {:.2} ms",
+                init.as_secs_f64() * 1000.0
+            ));
+        }
+        line
+    }
 }
 
 type PendingSlot = Arc<Mutex<Option<PendingRun>>>;
 
-/// Records the pending run, if any, with the lines that arrived for it.
-fn finish(pending: &PendingSlot, logs: &Arc<Mutex<Vec<LogLine>>>) {
-    let run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(mut run) = run {
-        let late = std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner()));
-        run.outcome.logs.extend(late);
-        run.outcome.logs.extend(run.tail);
-        (run.on_done)(run.outcome);
+/// What [`finish`] needs of its environment.
+#[derive(Clone)]
+struct Recorder {
+    pending: PendingSlot,
+    logs: Arc<Mutex<Vec<LogLine>>>,
+    containers: Arc<ContainerRuntime>,
+    id: String,
+}
+
+impl Recorder {
+    /// Records the pending run, if any, with the lines that arrived for it.
+    fn finish(&self) {
+        let run = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut run) = run {
+            let late = std::mem::take(&mut *self.logs.lock().unwrap_or_else(|p| p.into_inner()));
+            run.outcome.logs.extend(late);
+            run.outcome.logs.extend(run.tail);
+            let peak =
+                (run.report.max_memory_bytes).or_else(|| self.containers.memory_peak(&self.id));
+            run.outcome.logs.push(system_line(run.report.line(peak)));
+            (run.on_done)(run.outcome);
+        }
     }
 }
 
@@ -137,8 +194,8 @@ pub struct Environment {
     pub init: Duration,
     /// When it last finished an invocation.
     pub last_used: Instant,
-    /// The last run, until its trailing output lines are in.
-    pending: PendingSlot,
+    /// Records the last run once its trailing output lines are in.
+    recorder: Recorder,
 }
 
 impl Environment {
@@ -227,6 +284,12 @@ impl Environment {
                 tokio::time::timeout(Duration::from_secs(2), ended.wait_for(Option::is_some)).await;
             return Err((failure, take(&logs)));
         }
+        let recorder = Recorder {
+            pending: Arc::new(Mutex::new(None)),
+            logs: logs.clone(),
+            containers: containers.clone(),
+            id: id.clone(),
+        };
         Ok(Environment {
             id,
             invocations,
@@ -237,13 +300,8 @@ impl Environment {
             containers,
             init: started.elapsed(),
             last_used: Instant::now(),
-            pending: Arc::new(Mutex::new(None)),
+            recorder,
         })
-    }
-
-    /// The most memory the environment has used at once, if known.
-    pub fn memory_peak(&self) -> Option<u64> {
-        self.containers.memory_peak(&self.id)
     }
 
     /// Whether the container still runs.
@@ -295,20 +353,29 @@ impl Environment {
         }
     }
 
+    /// The most memory the environment has used at once, if known.
+    pub fn memory_peak(&self) -> Option<u64> {
+        self.containers.memory_peak(&self.id)
+    }
+
     /// Records the previous run now (its lines are all in: a new run
     /// starts).
     pub fn finish_pending(&self) {
-        finish(&self.pending, &self.logs);
+        self.recorder.finish();
     }
 
     /// Keeps `run` until its trailing lines are in: recorded by the next
     /// run's [`Environment::finish_pending`] or after [`LOG_GRACE`].
     pub fn defer(&self, run: PendingRun) {
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
-        let (pending, logs) = (self.pending.clone(), self.logs.clone());
+        *self
+            .recorder
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(run);
+        let recorder = self.recorder.clone();
         tokio::spawn(async move {
             tokio::time::sleep(LOG_GRACE).await;
-            finish(&pending, &logs);
+            recorder.finish();
         });
     }
 
@@ -351,5 +418,32 @@ pub fn system_line(text: String) -> LogLine {
         ts_ms: strato_core::time::now_ms(),
         stream: LogStream::System,
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_keep_lambdas_fields_and_order() {
+        let mut report = Report {
+            request_id: "r1".into(),
+            duration: Duration::from_micros(1_234),
+            billed_ms: 2,
+            memory_mb: 128,
+            init: None,
+            max_memory_bytes: None,
+        };
+        assert_eq!(
+            report.line(None),
+            "REPORT RequestId: r1\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"
+        );
+        report.init = Some(Duration::from_millis(250));
+        // A peak is rounded up to whole MB, and comes before the init.
+        assert_eq!(
+            report.line(Some((20 << 20) + 1)),
+            "REPORT RequestId: r1\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 21 MB\tInit Duration: 250.00 ms"
+        );
     }
 }

@@ -15,6 +15,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value, json};
+use strato_core::percent::{Plus, decode};
 
 /// The parts of a request an event is made of.
 pub struct RequestParts<'a> {
@@ -62,7 +63,7 @@ pub fn http_api_event(request: &RequestParts<'_>) -> Value {
     let mut params = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k), percent_decode(v));
+        let (k, v) = (decode(k, Plus::IsSpace), decode(v, Plus::IsSpace));
         match params.get_mut(&k) {
             Some(Value::String(joined)) => {
                 joined.push(',');
@@ -123,28 +124,6 @@ pub fn http_api_event(request: &RequestParts<'_>) -> Value {
         };
     }
     event
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 3 <= bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Why a handler's result could not be made a response.

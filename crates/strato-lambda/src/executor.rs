@@ -7,7 +7,7 @@
 //! The engine bounds how many run at once (`concurrency`).
 
 use crate::environment::{
-    Environment, EnvironmentFailure, EnvironmentSpec, LOG_GRACE, PendingRun, system_line,
+    Environment, EnvironmentFailure, EnvironmentSpec, LOG_GRACE, PendingRun, Report, system_line,
 };
 use crate::events;
 use crate::runtime_api::{Answer, RuntimeApiConfig};
@@ -225,7 +225,8 @@ impl FunctionExecutor for LambdaExecutor {
                 max_response_bytes: MAX_PAYLOAD_BYTES,
             },
         };
-        let prepared = Arc::new(PreparedLambda {
+        let prepared = Arc::new_cyclic(|this| PreparedLambda {
+            this: this.clone(),
             spec,
             lambda,
             memory_mb,
@@ -266,6 +267,8 @@ fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
 /// A function ready to run: how to start its environments, and the warm
 /// ones waiting for work.
 pub struct PreparedLambda {
+    /// Itself, for runs that outlive their caller.
+    this: Weak<PreparedLambda>,
     spec: EnvironmentSpec,
     lambda: LambdaSpec,
     memory_mb: u64,
@@ -393,6 +396,31 @@ async fn reap(function: Weak<PreparedLambda>) {
 #[async_trait::async_trait]
 impl PreparedFunction for PreparedLambda {
     async fn invoke(&self, invocation: Invocation) -> http::Response<Body> {
+        let this = match invocation.delivery {
+            Delivery::Streaming => self.this.upgrade(),
+            // The caller waits for the outcome and does not go away.
+            Delivery::Whole => None,
+        };
+        let Some(this) = this else {
+            return self.run(invocation).await;
+        };
+        // A caller that goes away (a client closing its connection) does
+        // not cancel the run: as on Lambda, it completes and is recorded,
+        // and its environment goes back to the pool.
+        match tokio::spawn(async move { this.run(invocation).await }).await {
+            Ok(response) => response,
+            Err(e) => error_response(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                &format!("the invocation's task failed: {e}"),
+            ),
+        }
+    }
+}
+
+impl PreparedLambda {
+    /// Runs one invocation on a warm or new environment.
+    async fn run(&self, invocation: Invocation) -> http::Response<Body> {
         let Invocation {
             request,
             limits,
@@ -487,21 +515,14 @@ impl PreparedFunction for PreparedLambda {
         logs.extend(env.take_logs());
         let mut tail = vec![system_line(format!("END RequestId: {request_id}"))];
         let billed_ms = (duration.as_micros().div_ceil(1000) as u64).max(1);
-        let mut report = format!(
-            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed_ms} ms\tMemory Size: {} MB",
-            duration.as_secs_f64() * 1000.0,
-            self.memory_mb
-        );
-        if let Some(peak) = env.memory_peak() {
-            report.push_str(&format!("\tMax Memory Used: {} MB", peak.div_ceil(1 << 20)));
-        }
-        if let Some(init) = init {
-            report.push_str(&format!(
-                "\tInit Duration: {:.2} ms",
-                init.as_secs_f64() * 1000.0
-            ));
-        }
-        tail.push(system_line(report));
+        let report = Report {
+            request_id: request_id.clone(),
+            duration,
+            billed_ms,
+            memory_mb: self.memory_mb,
+            init,
+            max_memory_bytes: None,
+        };
         let keep = env.is_alive() && result.is_ok() && self.lambda.idle_ms > 0;
         let outcome = |status, error: Option<String>, http_status: u16, logs| Outcome {
             status,
@@ -577,9 +598,10 @@ impl PreparedFunction for PreparedLambda {
                 )
             }
         };
-        let pending = PendingRun {
+        let mut pending = PendingRun {
             outcome: done,
             tail,
+            report,
             on_done,
         };
         if keep {
@@ -600,6 +622,8 @@ impl PreparedFunction for PreparedLambda {
             // one is recorded a little later.
             on_free();
         } else {
+            // Its cgroup goes with it.
+            pending.report.max_memory_bytes = env.memory_peak();
             env.kill().await;
             env.defer(pending);
             env.finish_pending();

@@ -4,6 +4,7 @@
 //! the server hashes itself. (S3's own variant lives in `s3s`.)
 
 use sha2::{Digest, Sha256};
+use strato_core::percent::{Plus, decode};
 
 /// How far a request's `X-Amz-Date` may be from the server's clock.
 const MAX_SKEW_SECS: i64 = 15 * 60;
@@ -163,8 +164,8 @@ fn canonical_request(
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (
-                encode(&percent_decode(k), false),
-                encode(&percent_decode(v), false),
+                encode(&decode(k, Plus::Literal), false),
+                encode(&decode(v, Plus::Literal), false),
             )
         })
         .collect();
@@ -227,26 +228,6 @@ fn encode(text: &str, keep_slash: bool) -> String {
     out
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Seconds since the epoch of `YYYYMMDDTHHMMSSZ`.
 fn parse_amz_date(text: &str) -> Option<i64> {
     let b = text.as_bytes();
@@ -278,7 +259,8 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets in time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
