@@ -26,8 +26,9 @@ build_strato >/dev/null 2>&1
 TOOLS="$CARGO_TARGET_DIR/bench-tools/release"
 WORK="$(mktemp -d -p "$HOME")"
 PIDS=()
-# SIGTERM: the server stops its environments before it exits.
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; cp "$WORK/strato.log" /tmp/strato-bench.log; rm -rf "$WORK"; }
+# SIGTERM: the server stops its environments before it exits; its warnings
+# (runs lost, environments failing) are printed.
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; grep -E " (WARN|ERROR) " "$WORK/strato.log" >&2 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 "$TOOLS/hyper-hello" 127.0.0.1:18470 & PIDS+=($!)
