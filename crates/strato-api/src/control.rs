@@ -434,9 +434,8 @@ async fn send_event(
             format!("event over {} bytes", ctx.config.max_invoke_bytes),
         ));
     }
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        return Err(ApiError::bad_request(format!("the event is not JSON: {e}")));
-    }
+    let body = strato_engine::parse_event(body)
+        .map_err(|e| ApiError::bad_request(format!("the event is not JSON: {e}")))?;
     let only_app = caller.only_app();
     if q.is_async {
         let id = ctx
@@ -449,18 +448,7 @@ async fn send_event(
         .platform
         .invoke_event(&target, body, false, only_app)
         .await?;
-    let mut response = (StatusCode::OK, answer.body).into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = http::HeaderValue::from_str(&answer.run_id) {
-        headers.insert(strato_engine::RUN_ID_HEADER, v);
-    }
-    if answer.function_error {
-        headers.insert(
-            "x-amz-function-error",
-            http::HeaderValue::from_static("Unhandled"),
-        );
-    }
-    Ok(response)
+    Ok(crate::aws::lambda::answer_response(answer, false))
 }
 
 /// Forwards an invoke to the function: same method, the path from

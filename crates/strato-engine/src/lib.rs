@@ -53,7 +53,9 @@ pub use async_invoke::{
     requested_priority, wants_async,
 };
 pub use deploy::DeployError;
-pub use event_invoke::{EventAnswer, FunctionInfo, INVOKE_EVENT_TYPE, MAX_EVENT_ANSWER};
+pub use event_invoke::{
+    EventAnswer, FunctionInfo, INVOKE_EVENT_TYPE, MAX_EVENT_ANSWER, parse_event,
+};
 pub use invoke::{InvokeError, RUN_ID_HEADER};
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;

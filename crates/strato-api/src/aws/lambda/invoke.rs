@@ -113,6 +113,13 @@ async fn invoke_now(
         .platform
         .invoke_event(&function.target, payload, tail, only_app)
         .await?;
+    Ok(answer_response(answer, tail))
+}
+
+/// A function's answer as `Invoke` gives it: the result, or an error
+/// document flagged by `X-Amz-Function-Error`; with `tail`, the end of its
+/// log in `X-Amz-Log-Result`.
+pub(crate) fn answer_response(answer: strato_engine::EventAnswer, tail: bool) -> Response {
     let body = if answer.function_error {
         error_document(answer.body)
     } else {
@@ -129,22 +136,18 @@ async fn invoke_now(
     if tail {
         set(&mut response, "x-amz-log-result", &log_tail(&answer.logs));
     }
-    Ok(response)
+    response
 }
 
 /// The payload as the function gets it: JSON (an empty body is `{}`).
 fn checked_payload(body: Bytes) -> Result<Bytes, AwsError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Bytes::from_static(b"{}"));
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| {
+    strato_engine::parse_event(body).map_err(|e| {
         AwsError::new(
             StatusCode::BAD_REQUEST,
             "InvalidRequestContentException",
             format!("Could not parse request body into json: {e}"),
         )
-    })?;
-    Ok(body)
+    })
 }
 
 fn too_large(limit: usize, what: &str) -> AwsError {

@@ -15,6 +15,8 @@
 mod functions;
 mod invoke;
 
+pub(crate) use invoke::answer_response;
+
 use super::AwsError;
 use crate::control::Ctx;
 use axum::Router;
