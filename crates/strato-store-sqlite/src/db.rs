@@ -282,7 +282,7 @@ impl Db {
         let tx = conn.transaction().map_err(db("deleting a bucket"))?;
         let in_use = tx
             .query_row(
-                "SELECT 1 FROM objects WHERE bucket = ?1 UNION ALL SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
+                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
                 [name],
                 |_| Ok(()),
             )
@@ -295,9 +295,10 @@ impl Db {
         let removed = tx
             .execute("DELETE FROM buckets WHERE name = ?1", [name])
             .map_err(db("deleting a bucket"))?;
+        let blobs = objects::empty_bucket(&tx, name)?;
         tx.commit().map_err(db("committing a bucket deletion"))?;
         Ok(if removed == 1 {
-            BucketDeletion::Deleted
+            BucketDeletion::Deleted { blobs }
         } else {
             BucketDeletion::NotFound
         })

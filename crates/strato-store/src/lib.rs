@@ -198,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Sets (or clears) the app owning a bucket; false if there is none.
     async fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError>;
-    /// Deletes an empty bucket.
+    /// Deletes a bucket with no objects, aborting its unfinished uploads
+    /// in the same transaction.
     async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError>;
     /// Removes every object of a bucket (no events: the bucket is going
     /// away) and returns their blobs and those of its unfinished uploads.

@@ -22,10 +22,15 @@ pub struct BucketInfo {
 }
 
 /// What deleting a bucket did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketDeletion {
-    Deleted,
+    /// Gone, with its unfinished multipart uploads, whose parts' blobs
+    /// these are (as S3 aborts a bucket's pending uploads with it).
+    Deleted {
+        blobs: Vec<String>,
+    },
     NotFound,
+    /// It still has objects.
     NotEmpty,
 }
 

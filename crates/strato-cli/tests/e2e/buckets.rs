@@ -687,6 +687,38 @@ fn every_s3_operation_works_with_the_aws_sdk() {
         assert_eq!(code_of(&busy).0.as_deref(), Some("BucketNotEmpty"));
         s3.create_bucket().bucket("scratch").send().await.unwrap();
         s3.delete_bucket().bucket("scratch").send().await.unwrap();
+        // An unfinished upload does not keep a bucket: S3 aborts it with
+        // the bucket, and its parts' bytes go too.
+        let blobs = server.data_dir.path().join("blobs");
+        let blobs_before = walk(&blobs).len();
+        s3.create_bucket().bucket("scratch").send().await.unwrap();
+        let pending = s3
+            .create_multipart_upload()
+            .bucket("scratch")
+            .key("half.bin")
+            .send()
+            .await
+            .unwrap();
+        s3.upload_part()
+            .bucket("scratch")
+            .key("half.bin")
+            .upload_id(pending.upload_id().unwrap())
+            .part_number(1)
+            .body(ByteStream::from(vec![7u8; 64 << 10]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(walk(&blobs).len(), blobs_before + 1);
+        s3.delete_bucket().bucket("scratch").send().await.unwrap();
+        assert_eq!(walk(&blobs).len(), blobs_before, "the part's blob is gone");
+        s3.create_bucket().bucket("scratch").send().await.unwrap();
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket("scratch")
+            .send()
+            .await
+            .unwrap();
+        assert!(uploads.uploads().is_empty(), "{uploads:?}");
     });
 }
 

@@ -287,7 +287,10 @@ impl Buckets {
         let outcome = self.store.delete_bucket(name).await?;
         self.reload_buckets().await?;
         match outcome {
-            BucketDeletion::Deleted => Ok(()),
+            BucketDeletion::Deleted { blobs } => {
+                self.delete_blobs(blobs).await;
+                Ok(())
+            }
             BucketDeletion::NotFound => Err(BucketError::NoSuchBucket(name.to_string())),
             BucketDeletion::NotEmpty => Err(BucketError::BucketNotEmpty(name.to_string())),
         }
