@@ -12,9 +12,10 @@ fi
 
 # Container tests run real runc on a static busybox; the registry test
 # pushes with skopeo to Debian's docker-registry; `image build` uses
-# buildah; the thumbnailer example builds its image with mmdebstrap.
+# buildah; the thumbnailer example builds its image with mmdebstrap; the S3
+# client tests drive s3cmd and rclone.
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
-    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl
+    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone
 
 # The Lambda API tests drive boto3 and the aws CLI from PyPI.
 ensure_aws_cli

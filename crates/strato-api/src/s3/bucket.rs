@@ -1,4 +1,5 @@
-//! ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket.
+//! ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket,
+//! GetBucketVersioning.
 
 use super::object::timestamp_ms;
 use super::{StratoS3, s3_error_of};
@@ -88,5 +89,19 @@ impl StratoS3 {
             DeleteBucketOutput::default(),
             http::StatusCode::NO_CONTENT,
         ))
+    }
+
+    /// A bucket whose versioning was never set answers an empty
+    /// configuration (no `Status`), as S3 does; tools such as rclone ask
+    /// before purging.
+    pub(crate) async fn handle_get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let scope = self.scope(&req)?;
+        self.buckets
+            .bucket(&req.input.bucket, &scope)
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(GetBucketVersioningOutput::default()))
     }
 }

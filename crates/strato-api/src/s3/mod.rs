@@ -10,6 +10,7 @@ mod bucket;
 mod list;
 mod multipart;
 mod object;
+mod region;
 
 use crate::ResponseBody;
 use bytes::Bytes;
@@ -107,11 +108,13 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
         buckets: buckets.clone(),
         region: region.into(),
     };
+    let expected_region: Arc<str> = region.into();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyAuth { buckets });
     let service: S3Service = builder.build();
     move |request: http::Request<hyper::body::Incoming>| -> crate::ResponseFuture {
         let service = service.clone();
+        let expected_region = expected_region.clone();
         Box::pin(async move {
             let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
             let header_bytes: usize = request
@@ -127,6 +130,11 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
                 )));
                 *r.status_mut() = http::StatusCode::BAD_REQUEST;
                 return r;
+            }
+            if let Some(signed) = region::signed_region(request.headers(), request.uri().query())
+                && !region::is_signable(&signed)
+            {
+                return wrong_region(&signed, &expected_region, &request_id);
             }
             let response = match service.call(request.map(s3s::Body::from)).await {
                 Ok(r) => r,
@@ -144,6 +152,28 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
             with_request_id(response, &request_id).await
         })
     }
+}
+
+/// S3's answer to a request signed for the wrong region: the region to
+/// sign for, in `<Region>`.
+fn wrong_region(signed: &str, expected: &str, request_id: &str) -> http::Response<ResponseBody> {
+    let signed = xml_escape(signed);
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region '{signed}' is wrong; expecting '{expected}'</Message><Region>{expected}</Region><RequestId>{request_id}</RequestId></Error>"
+    );
+    let mut r = http::Response::new(strato_engine::full_body(body));
+    *r.status_mut() = http::StatusCode::BAD_REQUEST;
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amz-request-id", v);
+    }
+    r
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
 }
 
 fn error_xml(code: &str, message: &str, request_id: &str) -> String {
@@ -221,6 +251,12 @@ impl s3s::S3 for StratoS3 {
         r: S3Request<s3s::dto::GetBucketLocationInput>,
     ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
         self.handle_get_bucket_location(r).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        r: S3Request<s3s::dto::GetBucketVersioningInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketVersioningOutput>> {
+        self.handle_get_bucket_versioning(r).await
     }
     async fn delete_bucket(
         &self,

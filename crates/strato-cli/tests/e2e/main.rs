@@ -16,6 +16,7 @@ mod oci_images;
 mod queues;
 mod registry;
 mod s3_refusals;
+mod s3_tools;
 mod schedules;
 mod tasks;
 mod thumbnailer;
