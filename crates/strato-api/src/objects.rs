@@ -157,7 +157,10 @@ async fn handle_put_object(
                 content_type,
                 headers: Default::default(),
             },
-            UploadChecks { md5: None, length },
+            UploadChecks {
+                length,
+                ..Default::default()
+            },
         )
         .await?;
     Ok((

@@ -7,6 +7,7 @@
 //! request id, and every error document names it.
 
 mod bucket;
+mod checksums;
 mod list;
 mod multipart;
 mod object;
@@ -81,7 +82,7 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
         BucketError::KeyTooLong(_) => S3ErrorCode::KeyTooLongError,
         BucketError::InvalidKey(_) => S3ErrorCode::InvalidArgument,
-        BucketError::BadDigest => S3ErrorCode::BadDigest,
+        BucketError::BadDigest | BucketError::BadChecksum(_) => S3ErrorCode::BadDigest,
         BucketError::IncompleteBody { .. } | BucketError::Body(_) => S3ErrorCode::IncompleteBody,
         BucketError::BodyTooLong(_) => S3ErrorCode::InvalidRequest,
         BucketError::EntityTooLarge => S3ErrorCode::EntityTooLarge,

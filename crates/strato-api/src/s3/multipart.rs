@@ -1,6 +1,7 @@
 //! CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
 //! AbortMultipartUpload, ListParts, ListMultipartUploads.
 
+use super::checksums::Checksums;
 use super::object::{HeaderFields, etag_of, timestamp_ms, upload_checks};
 use super::{StratoS3, body_stream, s3_error_of};
 use s3s::dto::*;
@@ -44,11 +45,15 @@ impl StratoS3 {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let scope = self.scope(&req)?;
+        let checks = upload_checks(
+            &req,
+            req.input.content_md5.as_deref(),
+            req.input.content_length,
+        )?;
         let input = req.input;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "part numbers run from 1 to 10000"))?;
-        let checks = upload_checks(input.content_md5.as_deref(), input.content_length)?;
-        let part = self
+        let (part, checksum) = self
             .buckets
             .upload_part(
                 &input.bucket,
@@ -61,8 +66,14 @@ impl StratoS3 {
             )
             .await
             .map_err(s3_error_of)?;
+        let c = Checksums::of(checksum);
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag.trim_matches('"').to_string())),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
             ..Default::default()
         }))
     }

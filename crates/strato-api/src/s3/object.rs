@@ -1,5 +1,6 @@
 //! PutObject, GetObject, HeadObject, DeleteObject(s), CopyObject.
 
+use super::checksums::{self, Checksums};
 use super::{StratoS3, body_stream, s3_error_of};
 use base64::Engine;
 use s3s::dto::*;
@@ -112,11 +113,22 @@ fn decode_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
     Ok(Some(md5))
 }
 
-pub(crate) fn upload_checks(md5: Option<&str>, length: Option<i64>) -> S3Result<UploadChecks> {
+/// What an upload asks to be checked: its length, Content-MD5 and
+/// additional checksum.
+pub(crate) fn upload_checks<T>(
+    req: &S3Request<T>,
+    md5: Option<&str>,
+    length: Option<i64>,
+) -> S3Result<UploadChecks> {
     Ok(UploadChecks {
         md5: decode_md5(md5)?,
         length: length.map(|n| n.max(0) as u64),
+        checksum: checksums::requested(&req.headers, req.trailing_headers.clone())?,
     })
+}
+
+fn checksum_mode_on(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
 /// Evaluates If-Match / If-None-Match / If-(Un)Modified-Since as S3 does:
@@ -166,6 +178,11 @@ impl StratoS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let scope = self.scope(&req)?;
+        let checks = upload_checks(
+            &req,
+            req.input.content_md5.as_deref(),
+            req.input.content_length,
+        )?;
         let input = req.input;
         let headers = HeaderFields {
             content_type: input.content_type.as_deref(),
@@ -177,7 +194,6 @@ impl StratoS3 {
             metadata: input.metadata.as_ref(),
         }
         .into_headers()?;
-        let checks = upload_checks(input.content_md5.as_deref(), input.content_length)?;
         let meta = self
             .buckets
             .put_object(
@@ -190,8 +206,15 @@ impl StratoS3 {
             )
             .await
             .map_err(s3_error_of)?;
+        let c = Checksums::stored(&meta.headers);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag_of(&meta)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
             ..Default::default()
         }))
     }
@@ -239,7 +262,20 @@ impl StratoS3 {
             .await
             .map_err(s3_error_of)?;
         let d = describe(&meta);
+        // Checksums are of the whole object: answered when asked for and
+        // the whole object is read, as S3 does.
+        let c = if checksum_mode_on(input.checksum_mode.as_ref()) && input.range.is_none() {
+            Checksums::stored(&meta.headers)
+        } else {
+            Checksums::default()
+        };
         let output = GetObjectOutput {
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
             body: Some(StreamingBlob::wrap(SyncStream(std::sync::Mutex::new(
                 stream,
             )))),
@@ -283,7 +319,18 @@ impl StratoS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let d = describe(&meta);
+        let c = if checksum_mode_on(input.checksum_mode.as_ref()) {
+            Checksums::stored(&meta.headers)
+        } else {
+            Checksums::default()
+        };
         Ok(S3Response::new(HeadObjectOutput {
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
             content_length: Some(meta.size as i64),
             accept_ranges: Some("bytes".into()),
             content_type: meta.content_type.clone(),

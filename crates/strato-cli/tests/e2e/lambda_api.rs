@@ -136,18 +136,6 @@ assert json.loads(r["Payload"].read())["errorMessage"] == "failing on purpose"
 print("boto3 ok")
 "#;
 
-fn py_tools() -> std::path::PathBuf {
-    let dir = std::env::var_os("STRATO_PY")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("HOME")).join(".cache/strato-py"));
-    assert!(
-        dir.join("bin/aws").exists() && dir.join("bin/python").exists(),
-        "no aws CLI and boto3 in {}; run ./scripts/test.sh, which installs them from PyPI",
-        dir.display()
-    );
-    dir
-}
-
 fn created_key(server: &Server, app: &str) -> (String, String) {
     let out = server.cli_ok(&["keys", "create", "--app", app, "--output", "json"]);
     let key: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -427,3 +427,17 @@ impl Server {
         self.metric("strato_bucket_events_pending") as u64
     }
 }
+
+/// The venv with the aws CLI and boto3 from PyPI that `scripts/test.sh`
+/// installs (`STRATO_PY`).
+pub fn py_tools() -> std::path::PathBuf {
+    let dir = std::env::var_os("STRATO_PY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("HOME")).join(".cache/strato-py"));
+    assert!(
+        dir.join("bin/aws").exists() && dir.join("bin/python").exists(),
+        "no aws CLI and boto3 in {}; run ./scripts/test.sh, which installs them from PyPI",
+        dir.display()
+    );
+    dir
+}

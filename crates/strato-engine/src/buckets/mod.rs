@@ -7,10 +7,12 @@
 //! behind by a crash between those two steps, or by a replaced object, are
 //! deleted (at once, or by [`Buckets::collect_orphans`] at start).
 
+mod checksum;
 mod keys;
 mod listing;
 mod multipart;
 
+pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader};
 pub use keys::{KeyError, KeyRing};
 pub use listing::{ListPage, ListRequest};
 pub use multipart::CompletedPart;
@@ -50,6 +52,8 @@ pub enum BucketError {
     KeyTooLong(String),
     #[error("the body's MD5 does not match Content-MD5")]
     BadDigest,
+    #[error("The {} you specified did not match the calculated checksum.", .0.name())]
+    BadChecksum(ChecksumAlgorithm),
     #[error("the body ended after {got} of {expected} bytes")]
     IncompleteBody { expected: u64, got: u64 },
     #[error("the body is larger than its declared {0} bytes")]
@@ -146,6 +150,9 @@ pub struct UploadChecks {
     pub md5: Option<[u8; 16]>,
     /// Content-Length (decoded length for aws-chunked bodies).
     pub length: Option<u64>,
+    /// An additional checksum (CRC32, SHA256, ...) to compute, compare
+    /// with the client's and keep.
+    pub checksum: Option<ChecksumCheck>,
 }
 
 /// A function subscribed to a bucket.
@@ -324,7 +331,9 @@ impl Buckets {
             }
             Gathered::Large(stream) => stream,
         };
-        let stored = self.store_checked_blob(body, &checks).await?;
+        let (stored, checksum) = self.store_checked_blob(body, &checks).await?;
+        let mut headers = headers;
+        keep_checksum(&mut headers.headers, checksum);
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -361,6 +370,14 @@ impl Buckets {
         let md5: [u8; 16] = Md5::digest(&bytes).into();
         if checks.md5.is_some_and(|want| want != md5) {
             return Err(BucketError::BadDigest);
+        }
+        let mut headers = headers;
+        if let Some(check) = &checks.checksum {
+            let mut hasher = check.algorithm.hasher();
+            hasher.update(&bytes);
+            let actual = hasher.finalize();
+            check.verify(&actual).map_err(BucketError::BadChecksum)?;
+            keep_checksum(&mut headers.headers, Some((check.algorithm, actual)));
         }
         let events = self.events_for(bucket, key, "ObjectCreated:Put");
         // The smallest objects live in the store itself: one group commit
@@ -406,12 +423,13 @@ impl Buckets {
     }
 
     /// Writes a blob, refusing (and deleting) it if it does not match the
-    /// length or MD5 the client declared.
+    /// length, MD5 or checksum the client declared; returns it with the
+    /// checksum computed, if one was asked for.
     async fn store_checked_blob<S, E>(
         &self,
         body: S,
         checks: &UploadChecks,
-    ) -> Result<strato_blob::StoredBlob, BucketError>
+    ) -> Result<(strato_blob::StoredBlob, Option<(ChecksumAlgorithm, String)>), BucketError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -419,29 +437,44 @@ impl Buckets {
         use futures::StreamExt;
         let limit = checks.length;
         let mut seen = 0u64;
+        let mut hasher = checks.checksum.as_ref().map(|c| c.algorithm.hasher());
         // Stop reading as soon as a body runs past its declared length.
-        let body = body.map(move |chunk| {
+        let body = body.map(|chunk| {
             let chunk = chunk.map_err(|e| e.to_string())?;
             seen += chunk.len() as u64;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             match limit {
                 Some(n) if seen > n => Err(format!("{}", BucketError::BodyTooLong(n))),
                 _ => Ok(chunk),
             }
         });
         let stored = self.blobs.put_stream(body).await?;
-        let problem = match (checks.length, checks.md5) {
-            (Some(n), _) if stored.size != n => Some(BucketError::IncompleteBody {
+        let checksum = checks
+            .checksum
+            .as_ref()
+            .zip(hasher)
+            .map(|(check, h)| (check, h.finalize()));
+        let problem = match (checks.length, checks.md5, &checksum) {
+            (Some(n), _, _) if stored.size != n => Some(BucketError::IncompleteBody {
                 expected: n,
                 got: stored.size,
             }),
-            (_, Some(md5)) if md5 != stored.md5 => Some(BucketError::BadDigest),
+            (_, Some(md5), _) if md5 != stored.md5 => Some(BucketError::BadDigest),
+            (_, _, Some((check, actual))) => {
+                check.verify(actual).err().map(BucketError::BadChecksum)
+            }
             _ => None,
         };
         if let Some(problem) = problem {
             self.delete_blobs(vec![stored.id]).await;
             return Err(problem);
         }
-        Ok(stored)
+        Ok((
+            stored,
+            checksum.map(|(check, actual)| (check.algorithm, actual)),
+        ))
     }
 
     /// Makes an object visible with its events, hands the events to the
@@ -582,12 +615,12 @@ impl Buckets {
         self.bucket(target.0, scope)?;
         validate_object_key(target.1).map_err(BucketError::from)?;
         let body = self.read_object(&src, None).await?;
-        let stored = self
+        let (stored, _) = self
             .store_checked_blob(
                 body,
                 &UploadChecks {
-                    md5: None,
                     length: Some(src.size),
+                    ..Default::default()
                 },
             )
             .await?;
@@ -662,6 +695,18 @@ enum Gathered<'a> {
 
 /// Reads up to [`SMALL_OBJECT_BYTES`] of a body; if it ends by then, the
 /// whole body, else a stream of what was read followed by the rest.
+/// Keeps an object's checksum with its stored headers, under the header
+/// that carries it, and its type (one checksum of the whole object).
+fn keep_checksum(
+    headers: &mut BTreeMap<String, String>,
+    checksum: Option<(ChecksumAlgorithm, String)>,
+) {
+    if let Some((algorithm, value)) = checksum {
+        headers.insert(algorithm.header().to_string(), value);
+        headers.insert("x-amz-checksum-type".to_string(), "FULL_OBJECT".to_string());
+    }
+}
+
 async fn gather_small<'a, S, E>(body: S, checks: &UploadChecks) -> Result<Gathered<'a>, BucketError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'a,

@@ -2,7 +2,7 @@
 //! chosen parts, in order, into one new blob and makes it visible in the
 //! same transaction that forgets the upload.
 
-use super::{BucketError, Buckets, ObjectHeaders, Scope, UploadChecks};
+use super::{BucketError, Buckets, ChecksumAlgorithm, ObjectHeaders, Scope, UploadChecks};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -61,7 +61,8 @@ impl Buckets {
         }
     }
 
-    /// Stores one part; returns it (its ETag is the part's MD5).
+    /// Stores one part; returns it (its ETag is the part's MD5) and the
+    /// checksum computed, if one was asked for.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part<S, E>(
         &self,
@@ -72,7 +73,7 @@ impl Buckets {
         scope: &Scope,
         body: S,
         checks: UploadChecks,
-    ) -> Result<UploadPart, BucketError>
+    ) -> Result<(UploadPart, Option<(ChecksumAlgorithm, String)>), BucketError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -89,7 +90,7 @@ impl Buckets {
         {
             return Err(BucketError::EntityTooLarge);
         }
-        let stored = self.store_checked_blob(body, &checks).await?;
+        let (stored, checksum) = self.store_checked_blob(body, &checks).await?;
         let part = UploadPart {
             upload_id: upload_id.to_string(),
             number,
@@ -101,7 +102,7 @@ impl Buckets {
         match self.store.put_part(&part).await.map_err(BucketError::from) {
             Ok(replaced) => {
                 self.delete_blobs(replaced.into_iter().collect()).await;
-                Ok(part)
+                Ok((part, checksum))
             }
             Err(e) => {
                 self.delete_blobs(vec![part.blob]).await;
@@ -210,12 +211,12 @@ impl Buckets {
                 async move { blobs.get(&id, None).await }
             })
             .try_flatten();
-        let whole = self
+        let (whole, _) = self
             .store_checked_blob(
                 body,
                 &UploadChecks {
-                    md5: None,
                     length: Some(total),
+                    ..Default::default()
                 },
             )
             .await?;

@@ -1,0 +1,212 @@
+//! S3's additional checksums as current clients send them: boto3 and the
+//! aws CLI from PyPI (which checksum uploads by default) and the Rust SDK.
+
+use crate::support::{Server, py_tools, runtime};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use std::process::Command;
+
+const BOTO3_SCRIPT: &str = r#"
+import base64, hashlib, io, os, zlib
+import boto3, botocore, botocore.httpchecksum
+from botocore.config import Config
+
+s3 = boto3.client("s3", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
+                  aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"],
+                  config=Config(s3={"addressing_style": "path"}))
+b64 = lambda b: base64.b64encode(b).decode()
+crc32 = lambda data: b64(zlib.crc32(data).to_bytes(4, "big"))
+s3.create_bucket(Bucket="sums")
+body = b"hello world"
+
+# By default boto3 checksums uploads with CRC32 and gets it back.
+r = s3.put_object(Bucket="sums", Key="default", Body=body)
+assert r["ChecksumCRC32"] == crc32(body) == "DUoRhQ==", r
+assert r["ChecksumType"] == "FULL_OBJECT", r
+
+# (CRC32C and CRC64NVME need botocore[crt]; the Rust SDK checks those.)
+want = {"CRC32": "DUoRhQ==",
+        "SHA1": b64(hashlib.sha1(body).digest()), "SHA256": b64(hashlib.sha256(body).digest())}
+for alg, value in want.items():
+    r = s3.put_object(Bucket="sums", Key=alg, Body=body, ChecksumAlgorithm=alg)
+    assert r["Checksum" + alg] == value, (alg, r)
+    h = s3.head_object(Bucket="sums", Key=alg, ChecksumMode="ENABLED")
+    assert h["Checksum" + alg] == value and h["ChecksumType"] == "FULL_OBJECT", (alg, h)
+    # botocore validates the body against the checksum it is given.
+    g = s3.get_object(Bucket="sums", Key=alg, ChecksumMode="ENABLED")
+    assert g["Checksum" + alg] == value and g["Body"].read() == body, (alg, g)
+# Without the mode, no checksum; nor on a range (it is the whole object's).
+assert "ChecksumSHA1" not in s3.head_object(Bucket="sums", Key="SHA1")
+assert "ChecksumSHA1" not in s3.get_object(Bucket="sums", Key="SHA1", Range="bytes=0-3", ChecksumMode="ENABLED")
+
+# A large streamed body (stored as a blob, not inline).
+big = os.urandom(3 << 20)
+r = s3.put_object(Bucket="sums", Key="big", Body=io.BytesIO(big))
+assert r["ChecksumCRC32"] == crc32(big), r
+
+# A value that does not match is refused, and nothing is stored.
+for key, data in [("bad-small", body), ("bad-big", big)]:
+    try:
+        s3.put_object(Bucket="sums", Key=key, Body=data, ChecksumCRC32="AAAAAA==")
+        raise SystemExit("a wrong checksum was accepted")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "BadDigest", e.response
+        assert "CRC32 you specified did not match" in e.response["Error"]["Message"], e.response
+    try:
+        s3.head_object(Bucket="sums", Key=key)
+        raise SystemExit("a refused upload is visible")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "404", e.response
+# Two checksums at once are refused.
+try:
+    s3.put_object(Bucket="sums", Key="two", Body=body, ChecksumCRC32=crc32(body),
+                  ChecksumSHA1=want["SHA1"])
+    raise SystemExit("two checksums were accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidRequest", e.response
+
+# A part's checksum is verified and answered.
+mpu = s3.create_multipart_upload(Bucket="sums", Key="mp", ChecksumAlgorithm="SHA256")
+part = os.urandom(5 << 20)
+p = s3.upload_part(Bucket="sums", Key="mp", UploadId=mpu["UploadId"], PartNumber=1, Body=part,
+                   ChecksumAlgorithm="SHA256")
+assert p["ChecksumSHA256"] == b64(hashlib.sha256(part).digest()), p
+try:
+    s3.upload_part(Bucket="sums", Key="mp", UploadId=mpu["UploadId"], PartNumber=2, Body=part,
+                   ChecksumSHA256=b64(hashlib.sha256(b"other").digest()))
+    raise SystemExit("a wrong part checksum was accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "BadDigest", e.response
+s3.complete_multipart_upload(Bucket="sums", Key="mp", UploadId=mpu["UploadId"],
+    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}]})
+assert s3.get_object(Bucket="sums", Key="mp")["Body"].read() == part
+print("boto3 checksums ok")
+"#;
+
+#[test]
+fn uploads_checksums_are_verified_kept_and_answered() {
+    let server = Server::start();
+    let (key, secret) = server.admin_key();
+    let py = py_tools();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("sums.py");
+    std::fs::write(&script, BOTO3_SCRIPT).unwrap();
+    let out = Command::new(py.join("bin/python"))
+        .arg(&script)
+        .env("ENDPOINT", &server.s3)
+        .env("KEY", &key)
+        .env("SECRET", &secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3 checksum checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The aws CLI: an upload with its default checksum, a multipart copy
+    // of a file past its 8 MiB threshold, and the checksum asked for back.
+    let aws = |args: &[&str]| {
+        let out = Command::new(py.join("bin/aws"))
+            .args(["--endpoint-url", &server.s3, "--region", "us-east-1"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let file = work.path().join("note.txt");
+    std::fs::write(&file, "hello world").unwrap();
+    let sha256 = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=";
+    let put = aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "sums",
+        "--key",
+        "cli.txt",
+        "--body",
+        file.to_str().unwrap(),
+        "--checksum-algorithm",
+        "SHA256",
+    ]);
+    assert!(
+        put.contains(&format!("\"ChecksumSHA256\": \"{sha256}\"")),
+        "{put}"
+    );
+    let head = aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "sums",
+        "--key",
+        "cli.txt",
+        "--checksum-mode",
+        "ENABLED",
+    ]);
+    assert!(
+        head.contains(&format!("\"ChecksumSHA256\": \"{sha256}\"")),
+        "{head}"
+    );
+    let big = work.path().join("big.bin");
+    let bytes: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&big, &bytes).unwrap();
+    aws(&["s3", "cp", big.to_str().unwrap(), "s3://sums/cli-big.bin"]);
+    let back = work.path().join("back.bin");
+    aws(&["s3", "cp", "s3://sums/cli-big.bin", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == bytes);
+
+    // The Rust SDK: it checksums the upload with CRC32C and CRC64NVME, and
+    // validates each download against the checksum it gets back.
+    let s3 = server.s3_client();
+    runtime().block_on(async {
+        for (algorithm, small) in [
+            (ChecksumAlgorithm::Crc32C, "yZRlqg=="),
+            (ChecksumAlgorithm::Crc64Nvme, "jSnVw/bqjr4="),
+        ] {
+            for (key, data) in [
+                ("sdk-small", b"hello world".to_vec()),
+                ("sdk-big", bytes[..(1 << 20)].to_vec()),
+            ] {
+                let put = s3
+                    .put_object()
+                    .bucket("sums")
+                    .key(key)
+                    .checksum_algorithm(algorithm.clone())
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .unwrap();
+                let sent = put
+                    .checksum_crc32_c()
+                    .or(put.checksum_crc64_nvme())
+                    .unwrap()
+                    .to_string();
+                if key == "sdk-small" {
+                    assert_eq!(sent, small, "{algorithm:?}");
+                }
+                let got = s3
+                    .get_object()
+                    .bucket("sums")
+                    .key(key)
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send()
+                    .await
+                    .unwrap();
+                let back = got.checksum_crc32_c().or(got.checksum_crc64_nvme());
+                assert_eq!(back, Some(sent.as_str()), "{algorithm:?}");
+                let body = got.body.collect().await.unwrap().into_bytes();
+                assert_eq!(&body[..], &data[..]);
+            }
+        }
+    });
+}
