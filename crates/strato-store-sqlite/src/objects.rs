@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS upload_parts (
     etag TEXT NOT NULL,
     blob TEXT NOT NULL,
     modified_ms INTEGER NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (upload_id, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS access_keys (
@@ -75,7 +76,7 @@ const LISTED_COLUMNS: &str =
     "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL";
 const EVENT_COLUMNS: &str = "id, bucket, key, name, size, etag, at_ms, app, function, attempts";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, headers, created_ms";
-const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms";
+const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms, checksum";
 
 fn headers_json(headers: &std::collections::BTreeMap<String, String>) -> String {
     serde_json::to_string(headers).expect("headers serialize")
@@ -131,6 +132,7 @@ fn part_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadPart> {
         etag: r.get(3)?,
         blob: r.get(4)?,
         modified_ms: r.get(5)?,
+        checksum: r.get(6)?,
     })
 }
 
@@ -359,7 +361,7 @@ pub(super) fn put_part(tx: &Connection, p: &UploadPart) -> Result<Option<String>
         .map_err(db("looking up an upload part"))?;
     tx.execute(
         &format!(
-            "INSERT OR REPLACE INTO upload_parts ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            "INSERT OR REPLACE INTO upload_parts ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ),
         params![
             p.upload_id,
@@ -367,7 +369,8 @@ pub(super) fn put_part(tx: &Connection, p: &UploadPart) -> Result<Option<String>
             p.size as i64,
             p.etag,
             p.blob,
-            p.modified_ms
+            p.modified_ms,
+            p.checksum
         ],
     )
     .map_err(db("storing an upload part"))?;

@@ -84,6 +84,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ),
     ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "init_us", "INTEGER"),
+    ("upload_parts", "checksum", "TEXT"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

@@ -123,6 +123,10 @@ pub struct UploadPart {
     pub etag: String,
     pub blob: String,
     pub modified_ms: i64,
+    /// The part's additional checksum (base64), in the algorithm its
+    /// upload was created with.
+    #[serde(default)]
+    pub checksum: Option<String>,
 }
 
 /// An S3 access key pair.

@@ -83,6 +83,7 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::KeyTooLong(_) => S3ErrorCode::KeyTooLongError,
         BucketError::InvalidKey(_) => S3ErrorCode::InvalidArgument,
         BucketError::BadDigest | BucketError::BadChecksum(_) => S3ErrorCode::BadDigest,
+        BucketError::ChecksumMismatch(_) => S3ErrorCode::InvalidRequest,
         BucketError::IncompleteBody { .. } | BucketError::Body(_) => S3ErrorCode::IncompleteBody,
         BucketError::BodyTooLong(_) => S3ErrorCode::InvalidRequest,
         BucketError::EntityTooLarge => S3ErrorCode::EntityTooLarge,

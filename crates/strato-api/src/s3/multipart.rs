@@ -5,8 +5,9 @@ use super::checksums::Checksums;
 use super::object::{HeaderFields, etag_of, timestamp_ms, upload_checks};
 use super::{StratoS3, body_stream, s3_error_of};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strato_engine::buckets::CompletedPart as Listed;
+use strato_engine::buckets::{ChecksumAlgorithm, UploadChecksum};
 
 const DEFAULT_MAX_PARTS: i32 = 1000;
 
@@ -27,6 +28,23 @@ impl StratoS3 {
             metadata: input.metadata.as_ref(),
         }
         .into_headers()?;
+        let mut headers = headers;
+        let checksum = match &input.checksum_algorithm {
+            None => None,
+            Some(name) => {
+                let algorithm = ChecksumAlgorithm::parse(name.as_str()).ok_or_else(|| {
+                    s3_error!(
+                        InvalidRequest,
+                        "Checksum algorithm provided is unsupported."
+                    )
+                })?;
+                let kind = input.checksum_type.as_ref().map(|t| t.as_str());
+                let checksum = UploadChecksum::new(algorithm, kind)
+                    .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidRequest, e))?;
+                checksum.record(&mut headers.headers);
+                Some(checksum)
+            }
+        };
         let upload = self
             .buckets
             .create_upload(&input.bucket, &input.key, &scope, headers)
@@ -36,6 +54,9 @@ impl StratoS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.id),
+            checksum_algorithm: checksum
+                .map(|c| s3s::dto::ChecksumAlgorithm::from(c.algorithm.name().to_string())),
+            checksum_type: checksum.map(|c| ChecksumType::from(c.kind().to_string())),
             ..Default::default()
         }))
     }
@@ -96,10 +117,17 @@ impl StratoS3 {
                     "each part needs a PartNumber and an ETag"
                 ));
             };
+            let checksum = part
+                .checksum_crc32
+                .or(part.checksum_crc32c)
+                .or(part.checksum_crc64nvme)
+                .or(part.checksum_sha1)
+                .or(part.checksum_sha256);
             listed.push(Listed {
                 number: u32::try_from(number)
                     .map_err(|_| s3_error!(InvalidPart, "bad part number {number}"))?,
                 etag: etag.value().to_string(),
+                checksum,
             });
         }
         let meta = self
@@ -107,10 +135,17 @@ impl StratoS3 {
             .complete_upload(&input.bucket, &input.key, &input.upload_id, &scope, &listed)
             .await
             .map_err(s3_error_of)?;
+        let c = Checksums::stored(&meta.headers);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag_of(&meta)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             ..Default::default()
         }))

@@ -77,9 +77,45 @@ try:
     raise SystemExit("a wrong part checksum was accepted")
 except botocore.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "BadDigest", e.response
-s3.complete_multipart_upload(Bucket="sums", Key="mp", UploadId=mpu["UploadId"],
+def refused(code, call, **kw):
+    try:
+        call(**kw)
+        raise SystemExit("accepted: %s" % kw)
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == code, e.response
+# A part in another algorithm than its upload's is refused.
+refused("InvalidRequest", s3.upload_part, Bucket="sums", Key="mp", UploadId=mpu["UploadId"],
+        PartNumber=2, Body=b"x", ChecksumCRC32=crc32(b"x"))
+# Completing with a part checksum that is not the part's is refused.
+refused("InvalidPart", s3.complete_multipart_upload, Bucket="sums", Key="mp", UploadId=mpu["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumSHA256": b64(hashlib.sha256(b"no").digest())}]})
+# S3's COMPOSITE checksum: of the parts' checksums, then -N.
+r = s3.complete_multipart_upload(Bucket="sums", Key="mp", UploadId=mpu["UploadId"],
     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}]})
-assert s3.get_object(Bucket="sums", Key="mp")["Body"].read() == part
+composite = b64(hashlib.sha256(hashlib.sha256(part).digest()).digest()) + "-1"
+assert r["ChecksumSHA256"] == composite and r["ChecksumType"] == "COMPOSITE", r
+h = s3.head_object(Bucket="sums", Key="mp", ChecksumMode="ENABLED")
+assert h["ChecksumSHA256"] == composite and h["ChecksumType"] == "COMPOSITE", h
+g = s3.get_object(Bucket="sums", Key="mp", ChecksumMode="ENABLED")
+assert g["Body"].read() == part
+
+# FULL_OBJECT: one CRC of the whole object, whatever the parts.
+refused("InvalidRequest", s3.create_multipart_upload, Bucket="sums", Key="no",
+        ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT")
+mpu = s3.create_multipart_upload(Bucket="sums", Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+assert mpu["ChecksumAlgorithm"] == "CRC32" and mpu["ChecksumType"] == "FULL_OBJECT", mpu
+tail = os.urandom(1000)
+parts = []
+for n, data in [(1, part), (2, tail)]:
+    q = s3.upload_part(Bucket="sums", Key="full", UploadId=mpu["UploadId"], PartNumber=n, Body=data,
+                       ChecksumAlgorithm="CRC32")
+    assert q["ChecksumCRC32"] == crc32(data), q
+    parts.append({"PartNumber": n, "ETag": q["ETag"], "ChecksumCRC32": q["ChecksumCRC32"]})
+r = s3.complete_multipart_upload(Bucket="sums", Key="full", UploadId=mpu["UploadId"],
+                                 MultipartUpload={"Parts": parts})
+assert r["ChecksumCRC32"] == crc32(part + tail) and r["ChecksumType"] == "FULL_OBJECT", r
+g = s3.get_object(Bucket="sums", Key="full", ChecksumMode="ENABLED")
+assert g["ChecksumCRC32"] == crc32(part + tail) and g["Body"].read() == part + tail
 print("boto3 checksums ok")
 "#;
 

@@ -152,6 +152,103 @@ impl ChecksumCheck {
     }
 }
 
+/// How a multipart upload's checksum is made, chosen when it is created
+/// and kept in its stored headers until it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    /// One checksum of the whole object (CRCs only), rather than S3's
+    /// COMPOSITE checksum of the parts' checksums.
+    pub full_object: bool,
+}
+
+const UPLOAD_ALGORITHM: &str = "x-amz-checksum-algorithm";
+const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
+
+impl UploadChecksum {
+    /// S3's rules: CRC64NVME is always FULL_OBJECT, SHA1 and SHA256 always
+    /// COMPOSITE, CRC32 and CRC32C either (COMPOSITE unless asked).
+    pub fn new(algorithm: ChecksumAlgorithm, kind: Option<&str>) -> Result<UploadChecksum, String> {
+        let full_object = match (algorithm, kind.map(str::to_ascii_uppercase).as_deref()) {
+            (ChecksumAlgorithm::Crc64Nvme, None | Some("FULL_OBJECT")) => true,
+            (_, None | Some("COMPOSITE")) if algorithm != ChecksumAlgorithm::Crc64Nvme => false,
+            (ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c, Some("FULL_OBJECT")) => true,
+            (_, Some(kind @ ("FULL_OBJECT" | "COMPOSITE"))) => {
+                return Err(format!(
+                    "The {kind} checksum type cannot be used with the {} checksum algorithm.",
+                    algorithm.name().to_ascii_lowercase()
+                ));
+            }
+            (_, Some(other)) => {
+                return Err(format!(
+                    "the checksum type {other} is not FULL_OBJECT or COMPOSITE"
+                ));
+            }
+            (_, None) => unreachable!("every algorithm has a default type"),
+        };
+        Ok(UploadChecksum {
+            algorithm,
+            full_object,
+        })
+    }
+
+    /// The checksum an upload was created with, from its stored headers.
+    pub fn of(headers: &std::collections::BTreeMap<String, String>) -> Option<UploadChecksum> {
+        let algorithm = ChecksumAlgorithm::parse(headers.get(UPLOAD_ALGORITHM)?)?;
+        Some(UploadChecksum {
+            algorithm,
+            full_object: headers
+                .get(CHECKSUM_TYPE)
+                .is_some_and(|t| t == "FULL_OBJECT"),
+        })
+    }
+
+    /// Keeps it in an upload's stored headers.
+    pub fn record(self, headers: &mut std::collections::BTreeMap<String, String>) {
+        headers.insert(UPLOAD_ALGORITHM.into(), self.algorithm.name().into());
+        headers.insert(CHECKSUM_TYPE.into(), self.kind().into());
+    }
+
+    /// Removes it from the headers the object inherits.
+    pub fn forget(headers: &mut std::collections::BTreeMap<String, String>) {
+        headers.remove(UPLOAD_ALGORITHM);
+        headers.remove(CHECKSUM_TYPE);
+    }
+
+    pub fn kind(self) -> &'static str {
+        if self.full_object {
+            "FULL_OBJECT"
+        } else {
+            "COMPOSITE"
+        }
+    }
+
+    /// S3's COMPOSITE checksum: the checksum of the parts' binary
+    /// checksums, then `-N`; `None` if a part has none.
+    pub fn composite(self, parts: &[Option<String>]) -> Option<String> {
+        let mut hasher = self.algorithm.hasher();
+        for sum in parts {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(sum.as_deref()?)
+                .ok()?;
+            hasher.update(&raw);
+        }
+        Some(format!("{}-{}", hasher.finalize(), parts.len()))
+    }
+}
+
+/// Keeps an object's checksum with its stored headers, under the header
+/// that carries it, with its type.
+pub fn keep_checksum(
+    headers: &mut std::collections::BTreeMap<String, String>,
+    algorithm: ChecksumAlgorithm,
+    value: String,
+    kind: &str,
+) {
+    headers.insert(algorithm.header().to_string(), value);
+    headers.insert(CHECKSUM_TYPE.to_string(), kind.to_string());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +299,49 @@ mod tests {
             check(Expected::Trailer(Arc::new(|| Some("AAAAAA==".into())))).verify("DUoRhQ=="),
             Err(ChecksumAlgorithm::Crc32)
         );
+    }
+
+    #[test]
+    fn upload_checksum_types_follow_s3s_rules() {
+        use ChecksumAlgorithm::*;
+        let kind = |a, k| UploadChecksum::new(a, k).map(UploadChecksum::kind);
+        assert_eq!(kind(Crc64Nvme, None), Ok("FULL_OBJECT"));
+        assert_eq!(kind(Crc32, None), Ok("COMPOSITE"));
+        assert_eq!(kind(Crc32c, Some("FULL_OBJECT")), Ok("FULL_OBJECT"));
+        assert_eq!(kind(Sha256, Some("COMPOSITE")), Ok("COMPOSITE"));
+        assert!(kind(Sha1, Some("FULL_OBJECT")).is_err());
+        assert!(kind(Crc64Nvme, Some("COMPOSITE")).is_err());
+        assert!(kind(Crc32, Some("SOMETIMES")).is_err());
+        let mut headers = std::collections::BTreeMap::new();
+        UploadChecksum::new(Sha256, None)
+            .unwrap()
+            .record(&mut headers);
+        assert_eq!(
+            UploadChecksum::of(&headers),
+            UploadChecksum::new(Sha256, None).ok()
+        );
+        UploadChecksum::forget(&mut headers);
+        assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn composite_checksums_hash_the_parts_checksums() {
+        let parts = [
+            Some(of(ChecksumAlgorithm::Crc32, b"hello ")),
+            Some(of(ChecksumAlgorithm::Crc32, b"world")),
+        ];
+        let raw: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(p.as_ref().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let mut h = ChecksumAlgorithm::Crc32.hasher();
+        h.update(&raw);
+        let crc32 = UploadChecksum::new(ChecksumAlgorithm::Crc32, None).unwrap();
+        assert_eq!(crc32.composite(&parts), Some(format!("{}-2", h.finalize())));
+        assert_eq!(crc32.composite(&[parts[0].clone(), None]), None);
     }
 }

@@ -12,7 +12,7 @@ mod keys;
 mod listing;
 mod multipart;
 
-pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader};
+pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader, UploadChecksum};
 pub use keys::{KeyError, KeyRing};
 pub use listing::{ListPage, ListRequest};
 pub use multipart::CompletedPart;
@@ -54,6 +54,9 @@ pub enum BucketError {
     BadDigest,
     #[error("The {} you specified did not match the calculated checksum.", .0.name())]
     BadChecksum(ChecksumAlgorithm),
+    /// A checksum that does not fit its upload (S3's InvalidRequest).
+    #[error("{0}")]
+    ChecksumMismatch(String),
     #[error("the body ended after {got} of {expected} bytes")]
     IncompleteBody { expected: u64, got: u64 },
     #[error("the body is larger than its declared {0} bytes")]
@@ -695,15 +698,13 @@ enum Gathered<'a> {
 
 /// Reads up to [`SMALL_OBJECT_BYTES`] of a body; if it ends by then, the
 /// whole body, else a stream of what was read followed by the rest.
-/// Keeps an object's checksum with its stored headers, under the header
-/// that carries it, and its type (one checksum of the whole object).
+/// Keeps a single upload's checksum, of the whole object.
 fn keep_checksum(
     headers: &mut BTreeMap<String, String>,
     checksum: Option<(ChecksumAlgorithm, String)>,
 ) {
     if let Some((algorithm, value)) = checksum {
-        headers.insert(algorithm.header().to_string(), value);
-        headers.insert("x-amz-checksum-type".to_string(), "FULL_OBJECT".to_string());
+        checksum::keep_checksum(headers, algorithm, value, "FULL_OBJECT");
     }
 }
 

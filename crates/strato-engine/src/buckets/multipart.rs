@@ -2,7 +2,11 @@
 //! chosen parts, in order, into one new blob and makes it visible in the
 //! same transaction that forgets the upload.
 
-use super::{BucketError, Buckets, ChecksumAlgorithm, ObjectHeaders, Scope, UploadChecks};
+use super::checksum::keep_checksum;
+use super::{
+    BucketError, Buckets, ChecksumAlgorithm, ChecksumCheck, Expected, ObjectHeaders, Scope,
+    UploadChecks, UploadChecksum,
+};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -21,6 +25,8 @@ pub struct CompletedPart {
     pub number: u32,
     /// With or without quotes.
     pub etag: String,
+    /// The part's checksum as the client lists it, if it does.
+    pub checksum: Option<String>,
 }
 
 impl Buckets {
@@ -83,7 +89,25 @@ impl Buckets {
                 "part number {number} is outside 1..={MAX_PART_NUMBER}"
             )));
         }
-        self.upload(bucket, key, upload_id, scope).await?;
+        let upload = self.upload(bucket, key, upload_id, scope).await?;
+        let mut checks = checks;
+        // A part of an upload created with a checksum gets one.
+        match (UploadChecksum::of(&upload.headers), &checks.checksum) {
+            (Some(declared), None) => {
+                checks.checksum = Some(ChecksumCheck {
+                    algorithm: declared.algorithm,
+                    expected: Expected::Nothing,
+                });
+            }
+            (Some(declared), Some(check)) if check.algorithm != declared.algorithm => {
+                return Err(BucketError::ChecksumMismatch(format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    declared.algorithm.name().to_ascii_lowercase(),
+                    check.algorithm.name().to_ascii_lowercase()
+                )));
+            }
+            _ => {}
+        }
         if checks
             .length
             .is_some_and(|n| n > super::MAX_SINGLE_PUT_BYTES)
@@ -98,6 +122,7 @@ impl Buckets {
             etag: format!("\"{}\"", hex::encode(stored.md5)),
             blob: stored.id,
             modified_ms: now_ms(),
+            checksum: checksum.as_ref().map(|(_, v)| v.clone()),
         };
         match self.store.put_part(&part).await.map_err(BucketError::from) {
             Ok(replaced) => {
@@ -191,6 +216,14 @@ impl Buckets {
             if i + 1 < listed.len() && part.size < MIN_PART_BYTES {
                 return Err(BucketError::EntityTooSmall(part.number));
             }
+            if let Some(sum) = &want.checksum
+                && part.checksum.as_deref() != Some(sum.as_str())
+            {
+                return Err(BucketError::InvalidPart(format!(
+                    "part {}'s checksum is not {sum}",
+                    want.number
+                )));
+            }
             chosen.push(part.clone());
         }
 
@@ -203,6 +236,8 @@ impl Buckets {
         }
         let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
         let total: u64 = chosen.iter().map(|p| p.size).sum();
+        let declared = UploadChecksum::of(&upload.headers);
+        let part_sums: Vec<Option<String>> = chosen.iter().map(|p| p.checksum.clone()).collect();
 
         let blobs = self.blobs.clone();
         let body = futures::stream::iter(chosen.into_iter().map(|p| p.blob))
@@ -211,22 +246,40 @@ impl Buckets {
                 async move { blobs.get(&id, None).await }
             })
             .try_flatten();
-        let (whole, _) = self
+        // A FULL_OBJECT checksum is of the bytes, computed as they are
+        // assembled; a COMPOSITE one is of the parts' checksums.
+        let full_object = declared.filter(|d| d.full_object).map(|d| ChecksumCheck {
+            algorithm: d.algorithm,
+            expected: Expected::Nothing,
+        });
+        let (whole, computed) = self
             .store_checked_blob(
                 body,
                 &UploadChecks {
                     length: Some(total),
+                    checksum: full_object,
                     ..Default::default()
                 },
             )
             .await?;
+        let mut headers = upload.headers;
+        UploadChecksum::forget(&mut headers);
+        if let Some(declared) = declared {
+            let value = match computed {
+                Some((_, full)) => Some(full),
+                None => declared.composite(&part_sums),
+            };
+            if let Some(value) = value {
+                keep_checksum(&mut headers, declared.algorithm, value, declared.kind());
+            }
+        }
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
             key: key.to_string(),
             size: whole.size,
             etag,
             content_type: upload.content_type,
-            headers: upload.headers,
+            headers,
             blob: whole.id,
             modified_ms: now_ms(),
             inline: None,

@@ -352,6 +352,7 @@ fn part(upload_id: &str, number: u32, blob: &str) -> UploadPart {
         etag: format!("\"{blob}\""),
         blob: blob.into(),
         modified_ms: 6,
+        checksum: (number == 1).then(|| format!("sum-of-{blob}")),
     }
 }
 
@@ -408,6 +409,11 @@ pub async fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
     };
     assert_eq!(numbers(0).await, [1, 2]);
     assert_eq!(numbers(2).await, [3]);
+    // Parts come back whole, checksum included.
+    assert_eq!(
+        store.list_parts("u1", 0, 1).await.unwrap(),
+        [part("u1", 1, "p1")]
+    );
     let referenced = store.referenced_blobs().await.unwrap();
     assert!(referenced.contains("p2b") && !referenced.contains("p2"));
 
