@@ -3,7 +3,7 @@
 #   floors  write 4 KiB + fsync + rename in a loop at concurrency 16; a plain
 #           HTTP server (raw hyper, body discarded) under the same S3 client
 #   strato  4 KiB PUT and GET objects/s at concurrency 16 with the real AWS
-#           SDK (aws-sdk-s3); GET also with wrk on a presigned URL (a client
+#           SDK (aws-sdk-s3), with its default checksums and without; GET also with wrk on a presigned URL (a client
 #           that costs almost nothing, so the server's own limit shows)
 #   events  PUT-ack to function-start latency at 100 events/s
 #   memory  server RSS growth across a 2 GiB upload and download (aws CLI)
@@ -49,6 +49,9 @@ HPUT="$("$TOOLS/s3bench" put http://127.0.0.1:18070 x y bench 16 "$DUR")"; echo 
 HGET="$("$TOOLS/s3bench" get http://127.0.0.1:18070 x y bench 16 "$DUR")"; echo "floor, plain HTTP + SDK: $HGET"
 PUT="$("$TOOLS/s3bench" put "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato: $PUT"
 GET="$("$TOOLS/s3bench" get "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato: $GET"
+# The same without the SDK's default checksums (CRC32 on PUT, validated GET).
+PPUT="$("$TOOLS/s3bench" put-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato, no checksums: $PPUT"
+PGET="$("$TOOLS/s3bench" get-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato, no checksums: $PGET"
 URL="$("$PY/bin/aws" s3 presign s3://bench/get/0 --expires-in 3600)"
 WRK="$(wrk -t1 -c16 "-d${DUR}s" --latency "$URL")"
 WRK_RPS="$(awk '/Requests\/sec/ {print $2}' <<<"$WRK")"
@@ -94,8 +97,10 @@ cat <<TABLE
 | floor: plain HTTP server, aws-sdk-s3 PUT c16 | ${HPUT#put } |
 | floor: plain HTTP server, aws-sdk-s3 GET c16 | ${HGET#get } |
 | floor: plain HTTP server, wrk -c16 | ${HWRK} req/s |
-| strato PUT 4 KiB, aws-sdk-s3 c16 | ${PUT#put } |
-| strato GET 4 KiB, aws-sdk-s3 c16 | ${GET#get } |
+| strato PUT 4 KiB, aws-sdk-s3 c16 (CRC32 checked and kept) | ${PUT#put } |
+| strato GET 4 KiB, aws-sdk-s3 c16 (checksum mode, validated) | ${GET#get } |
+| strato PUT 4 KiB, aws-sdk-s3 c16, no checksums | ${PPUT#put } |
+| strato GET 4 KiB, aws-sdk-s3 c16, no checksums | ${PGET#get } |
 | strato GET 4 KiB, presigned URL, wrk -c16 | ${WRK_RPS} req/s, p99 ${WRK_P99} ${WRK_ERR} |
 | strato PUT 4 KiB, presigned URL, wrk -c16 | ${WPUT_RPS} req/s, p99 ${WPUT_P99} ${WPUT_ERR} |
 | events at 100/s | ${EVENTS#events } |

@@ -2,6 +2,8 @@
 //!
 //!   s3bench put   ENDPOINT ID SECRET BUCKET CONC SECS    4 KiB PUTs/s
 //!   s3bench get   ENDPOINT ID SECRET BUCKET CONC SECS    4 KiB GETs/s (of keys put first)
+//!       (the SDK's defaults: a CRC32 with every PUT, checksum mode on GETs,
+//!       which it validates); `put-plain` and `get-plain` turn both off.
 //!   s3bench presign-put ENDPOINT ID SECRET BUCKET KEY    prints a presigned PUT URL
 //!   s3bench fsync DIR CONC SECS                          write 4 KiB + fsync + rename
 //!   s3bench events ENDPOINT ID SECRET BUCKET RATE COUNT API TOKEN FUNCTION
@@ -13,7 +15,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn client(endpoint: &str, id: &str, secret: &str) -> aws_sdk_s3::Client {
+    client_with(endpoint, id, secret, true)
+}
+
+fn client_with(endpoint: &str, id: &str, secret: &str, checksums: bool) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+    let (request, response) = if checksums {
+        (RequestChecksumCalculation::WhenSupported, ResponseChecksumValidation::WhenSupported)
+    } else {
+        (RequestChecksumCalculation::WhenRequired, ResponseChecksumValidation::WhenRequired)
+    };
     let config = aws_sdk_s3::Config::builder()
+        .request_checksum_calculation(request)
+        .response_checksum_validation(response)
         .endpoint_url(endpoint)
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(id, secret, None, None, "bench"))
@@ -174,9 +188,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let a = |i: usize| args.get(i).cloned().unwrap_or_else(|| panic!("missing argument {i}; see the header of s3bench.rs"));
     match a(1).as_str() {
-        op @ ("put" | "get") => {
-            let s3 = client(&a(2), &a(3), &a(4));
-            let op: &'static str = if op == "put" { "put" } else { "get" };
+        op @ ("put" | "get" | "put-plain" | "get-plain") => {
+            let s3 = client_with(&a(2), &a(3), &a(4), !op.ends_with("-plain"));
+            let op: &'static str = if op.starts_with("put") { "put" } else { "get" };
             closed_loop(s3, a(5), op, a(6).parse().unwrap(), a(7).parse().unwrap()).await
         }
         "presign-put" => {
