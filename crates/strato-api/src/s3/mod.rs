@@ -6,6 +6,7 @@
 //! error codes in one place (`s3_error_of`); every response carries a
 //! request id, and every error document names it.
 
+mod attributes;
 mod bucket;
 mod checksums;
 mod list;
@@ -277,6 +278,12 @@ impl s3s::S3 for StratoS3 {
         r: S3Request<s3s::dto::GetObjectInput>,
     ) -> S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
         self.handle_get_object(r).await
+    }
+    async fn get_object_attributes(
+        &self,
+        r: S3Request<s3s::dto::GetObjectAttributesInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetObjectAttributesOutput>> {
+        self.handle_get_object_attributes(r).await
     }
     async fn head_object(
         &self,

@@ -180,7 +180,7 @@ impl StratoS3 {
         let after = u32::try_from(input.part_number_marker.unwrap_or(0))
             .map_err(|_| s3_error!(InvalidArgument, "part-number-marker must not be negative"))?;
         // One more than asked tells whether the listing is truncated.
-        let mut parts = self
+        let (checksum, mut parts) = self
             .buckets
             .list_parts(
                 &input.bucket,
@@ -202,15 +202,30 @@ impl StratoS3 {
             is_truncated: Some(truncated),
             part_number_marker: input.part_number_marker,
             next_part_number_marker: parts.last().map(|p| p.number as i32),
+            checksum_algorithm: checksum
+                .map(|c| s3s::dto::ChecksumAlgorithm::from(c.algorithm.name().to_string())),
+            checksum_type: checksum.map(|c| ChecksumType::from(c.kind().to_string())),
             parts: Some(
                 parts
                     .iter()
-                    .map(|p| Part {
-                        part_number: Some(p.number as i32),
-                        e_tag: Some(ETag::Strong(p.etag.trim_matches('"').to_string())),
-                        size: Some(p.size as i64),
-                        last_modified: Some(timestamp_ms(p.modified_ms)),
-                        ..Default::default()
+                    .map(|p| {
+                        let c = Checksums::of(
+                            checksum
+                                .zip(p.checksum.clone())
+                                .map(|(c, v)| (c.algorithm, v)),
+                        );
+                        Part {
+                            checksum_crc32: c.crc32,
+                            checksum_crc32c: c.crc32c,
+                            checksum_crc64nvme: c.crc64nvme,
+                            checksum_sha1: c.sha1,
+                            checksum_sha256: c.sha256,
+                            part_number: Some(p.number as i32),
+                            e_tag: Some(ETag::Strong(p.etag.trim_matches('"').to_string())),
+                            size: Some(p.size as i64),
+                            last_modified: Some(timestamp_ms(p.modified_ms)),
+                            ..Default::default()
+                        }
                     })
                     .collect(),
             ),

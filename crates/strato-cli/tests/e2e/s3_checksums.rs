@@ -111,11 +111,26 @@ for n, data in [(1, part), (2, tail)]:
                        ChecksumAlgorithm="CRC32")
     assert q["ChecksumCRC32"] == crc32(data), q
     parts.append({"PartNumber": n, "ETag": q["ETag"], "ChecksumCRC32": q["ChecksumCRC32"]})
+listed = s3.list_parts(Bucket="sums", Key="full", UploadId=mpu["UploadId"])
+assert [p.get("ChecksumCRC32") for p in listed["Parts"]] == [crc32(part), crc32(tail)], listed
+assert listed["ChecksumAlgorithm"] == "CRC32" and listed["ChecksumType"] == "FULL_OBJECT", listed
 r = s3.complete_multipart_upload(Bucket="sums", Key="full", UploadId=mpu["UploadId"],
                                  MultipartUpload={"Parts": parts})
 assert r["ChecksumCRC32"] == crc32(part + tail) and r["ChecksumType"] == "FULL_OBJECT", r
 g = s3.get_object(Bucket="sums", Key="full", ChecksumMode="ENABLED")
 assert g["ChecksumCRC32"] == crc32(part + tail) and g["Body"].read() == part + tail
+
+# GetObjectAttributes answers what it is asked for.
+everything = ["ETag", "Checksum", "ObjectParts", "ObjectSize", "StorageClass"]
+a = s3.get_object_attributes(Bucket="sums", Key="mp", ObjectAttributes=everything)
+assert a["Checksum"] == {"ChecksumSHA256": composite, "ChecksumType": "COMPOSITE"}, a
+assert a["ObjectParts"]["TotalPartsCount"] == 1 and a["ObjectSize"] == len(part), a
+assert a["StorageClass"] == "STANDARD", a
+assert a["ETag"].strip('"') == s3.head_object(Bucket="sums", Key="mp")["ETag"].strip('"'), a
+a = s3.get_object_attributes(Bucket="sums", Key="SHA1", ObjectAttributes=["ObjectSize"])
+assert a["ObjectSize"] == len(body) and "Checksum" not in a and "ETag" not in a, a
+a = s3.get_object_attributes(Bucket="sums", Key="SHA1", ObjectAttributes=["Checksum"])
+assert a["Checksum"]["ChecksumSHA1"] == want["SHA1"], a
 print("boto3 checksums ok")
 "#;
 

@@ -136,7 +136,8 @@ impl Buckets {
         }
     }
 
-    /// Parts numbered above `after`, at most `limit`.
+    /// Parts numbered above `after`, at most `limit`, with the checksum
+    /// the upload was created with (the parts' checksums are in it).
     pub async fn list_parts(
         &self,
         bucket: &str,
@@ -145,9 +146,10 @@ impl Buckets {
         scope: &Scope,
         after: u32,
         limit: usize,
-    ) -> Result<Vec<UploadPart>, BucketError> {
-        self.upload(bucket, key, upload_id, scope).await?;
-        Ok(self.store.list_parts(upload_id, after, limit).await?)
+    ) -> Result<(Option<UploadChecksum>, Vec<UploadPart>), BucketError> {
+        let upload = self.upload(bucket, key, upload_id, scope).await?;
+        let parts = self.store.list_parts(upload_id, after, limit).await?;
+        Ok((UploadChecksum::of(&upload.headers), parts))
     }
 
     pub async fn list_uploads(
