@@ -224,7 +224,6 @@ impl StratoS3 {
                             e_tag: Some(ETag::Strong(p.etag.trim_matches('"').to_string())),
                             size: Some(p.size as i64),
                             last_modified: Some(timestamp_ms(p.modified_ms)),
-                            ..Default::default()
                         }
                     })
                     .collect(),
