@@ -391,10 +391,11 @@ fn network_modes_reach_the_platform_or_nothing() {
     let host_only = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = host_only.local_addr().unwrap().port();
     // (no `wget -T`: Debian's static busybox 1.35 crashes with it; and
-    // its wget has been seen failing once under heavy load, so the API
-    // probe gets three tries, each failure shown in the output)
+    // its wget has been seen refused under heavy load while S3's forward
+    // answered, so the API probe gets three tries, each failure shown with
+    // the namespace's sockets, to find out why)
     let probe = format!(
-        "for i in 1 2 3; do wget -O - $STRATO_API/api/v1/health 2>&1 && echo && echo api-ok && break; sleep 0.3; done; \
+        "for i in 1 2 3; do wget -O - $STRATO_API/api/v1/health 2>&1 && echo && echo api-ok && break; cat /proc/net/tcp; sleep 0.3; done; \
          wget -S -O /dev/null $AWS_ENDPOINT_URL/ 2>&1 | grep -q 403 && echo s3-ok; \
          wget -q -O - http://127.0.0.1:{port}/ >/dev/null 2>&1; echo other=$?"
     );
