@@ -396,7 +396,7 @@ fn network_modes_reach_the_platform_or_nothing() {
     // the namespace's sockets, to find out why)
     let probe = format!(
         "for i in 1 2 3; do wget -O - $STRATO_API/api/v1/health 2>&1 && echo && echo api-ok && break; cat /proc/net/tcp; sleep 0.3; done; \
-         wget -S -O /dev/null $AWS_ENDPOINT_URL/ 2>&1 | grep -q 403 && echo s3-ok; \
+         wget -S -O /dev/null $AWS_ENDPOINT_URL/ 2>&1 | grep -q 'HTTP/1.1 403' && echo s3-ok; \
          wget -q -O - http://127.0.0.1:{port}/ >/dev/null 2>&1; echo other=$?"
     );
     deploy(
