@@ -8,7 +8,7 @@
 //! batches.
 
 use crate::runs::{RUN_COLUMNS, insert_logs, insert_run, run_from_row};
-use crate::{commit, invocations, objects, queues, schema};
+use crate::{commit, invocations, objects, queues, schema, versions};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 use strato_core::{RevisionSpec, RunRecord};
 use strato_store::NodeId;
 use strato_store::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, FinishedRun, LiveRevision,
-    MultipartUpload, NewBucketEvent, ObjectMeta, ObjectWrite, StoreError, UploadPart,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, Conditional,
+    FinishedRun, LiveRevision, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectVersion,
+    ObjectWrite, StoreError, UploadPart, VersionCursor, Versioning, WriteCondition,
 };
 
 /// The SQLite database and its connections; synchronous. [`crate::SqliteStore`]
@@ -49,6 +50,7 @@ impl Db {
         writer
             .execute_batch(schema::SCHEMA)
             .and_then(|_| writer.execute_batch(objects::SCHEMA))
+            .and_then(|_| writer.execute_batch(versions::SCHEMA))
             .and_then(|_| writer.execute_batch(invocations::SCHEMA))
             .and_then(|_| writer.execute_batch(queues::SCHEMA))
             .map_err(db("creating the schema"))?;
@@ -289,7 +291,7 @@ impl Db {
             .optional()
             .map_err(db("checking a bucket is empty"))?
             .is_some();
-        if in_use {
+        if in_use || versions::bucket_has_versions(&tx, name)? {
             return Ok(BucketDeletion::NotEmpty);
         }
         let removed = tx
@@ -312,19 +314,59 @@ impl Db {
     pub(crate) fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
-            .prepare("SELECT name, app, created_at_ms FROM buckets ORDER BY name")
+            .prepare("SELECT name, app, created_at_ms, versioning FROM buckets ORDER BY name")
             .map_err(db("listing buckets"))?;
         let rows = stmt
             .query_map([], |r| {
+                let versioning: String = r.get(3)?;
                 Ok(BucketInfo {
                     name: r.get(0)?,
                     app: r.get(1)?,
                     created_at_ms: r.get(2)?,
+                    versioning: Versioning::parse(&versioning).unwrap_or_default(),
                 })
             })
             .map_err(db("listing buckets"))?;
         rows.collect::<Result<_, _>>()
             .map_err(db("listing buckets"))
+    }
+
+    pub(crate) fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .write()
+            .execute(
+                "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+                params![name, versioning.as_str()],
+            )
+            .map_err(db("changing a bucket's versioning"))?;
+        Ok(changed == 1)
+    }
+
+    pub(crate) fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
+        versions::usage(&self.read(), name)
+    }
+
+    pub(crate) fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>, StoreError> {
+        versions::get_version(&self.read(), bucket, key, version_id)
+    }
+
+    pub(crate) fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &VersionCursor,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, StoreError> {
+        versions::list_versions(&self.read(), bucket, prefix, after, limit)
     }
 
     pub(crate) fn get_object(
@@ -379,16 +421,23 @@ impl Db {
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<(ObjectWrite, Vec<String>), StoreError> {
+    ) -> Result<Conditional<(ObjectWrite, Vec<String>)>, StoreError> {
         let (upload_id, meta, events) = (upload_id.to_string(), meta.clone(), events.to_vec());
+        let condition = condition.clone();
         self.group.write(move |tx| {
+            // The condition is checked first: a refused completion leaves
+            // the upload in progress, as S3 does.
+            let write = match objects::put_object(tx, &meta, &condition, &events)? {
+                Ok(write) => write,
+                Err(failure) => return Ok(Err(failure)),
+            };
             let parts = objects::drop_upload(tx, &upload_id)?.ok_or(StoreError::conflict(
                 "multipart upload",
                 format!("{upload_id} is no longer in progress"),
             ))?;
-            let write = objects::put_object(tx, &meta, &events)?;
-            Ok((write, parts))
+            Ok(Ok((write, parts)))
         })
     }
 

@@ -33,6 +33,7 @@ mod queues;
 mod runs;
 mod schema;
 mod tasks;
+mod versions;
 
 use db::{Db, db};
 use serde_json::Value;
@@ -40,11 +41,11 @@ use std::path::Path;
 use std::sync::Arc;
 use strato_core::{LogLine, RevisionSpec, RunRecord};
 use strato_store::{
-    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, Effect, FinishedRun,
-    Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload, NewBucketEvent,
-    NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectWrite, QueueStats,
-    ReceivePolicy, RunFilter, SlotOutcome, SlotRecord, Store, StoreError, TaskRunRequest,
-    UploadPart, WorkRef,
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, Conditional,
+    Effect, FinishedRun, Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload,
+    NewBucketEvent, NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectVersion,
+    ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
+    StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
 
 /// The SQLite backend of [`Store`].
@@ -174,17 +175,57 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.list_buckets()).await
     }
 
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| db.set_bucket_versioning(&name, versioning))
+            .await
+    }
+
+    async fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| db.bucket_usage(&name)).await
+    }
+
     async fn put_object(
         &self,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<ObjectWrite, StoreError> {
+    ) -> Result<Conditional<ObjectWrite>, StoreError> {
         // Straight to the group-commit thread: no blocking-pool thread
         // waits for the commit.
-        let (meta, events) = (meta.clone(), events.to_vec());
+        let (meta, condition, events) = (meta.clone(), condition.clone(), events.to_vec());
         self.db
             .group
-            .write_async(move |tx| objects::put_object(tx, &meta, &events))
+            .write_async(move |tx| objects::put_object(tx, &meta, &condition, &events))
+            .await
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>, StoreError> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        self.readers
+            .run(move |db| db.get_object_version(&bucket, &key, &id))
+            .await
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &VersionCursor,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, StoreError> {
+        let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.clone());
+        self.blocking(move |db| db.list_object_versions(&bucket, &prefix, &after, limit))
             .await
     }
 
@@ -199,12 +240,17 @@ impl Store for SqliteStore {
         &self,
         bucket: &str,
         key: &str,
+        removal: Removal,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<Option<ObjectRemoval>, StoreError> {
+    ) -> Result<Conditional<Option<ObjectRemoval>>, StoreError> {
         let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
+        let condition = condition.clone();
         self.db
             .group
-            .write_async(move |tx| objects::delete_object(tx, &bucket, &key, &events))
+            .write_async(move |tx| {
+                objects::delete_object(tx, &bucket, &key, removal, &condition, &events)
+            })
             .await
     }
 
@@ -263,12 +309,13 @@ impl Store for SqliteStore {
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<(ObjectWrite, Vec<String>), StoreError> {
+    ) -> Result<Conditional<(ObjectWrite, Vec<String>)>, StoreError> {
         let upload_id = upload_id.to_owned();
         let meta = meta.to_owned();
-        let events = events.to_owned();
-        self.blocking(move |db| db.complete_upload(&upload_id, &meta, &events))
+        let (condition, events) = (condition.clone(), events.to_owned());
+        self.blocking(move |db| db.complete_upload(&upload_id, &meta, &condition, &events))
             .await
     }
 

@@ -2,17 +2,19 @@
 //! on SQLite. Object writes run inside the group commit (see `commit.rs`).
 
 use crate::db;
+use crate::versions;
 use rusqlite::{Connection, OptionalExtension, params};
 use strato_store::{
-    AccessKey, BucketEvent, MultipartUpload, NewBucketEvent, ObjectMeta, ObjectWrite, StoreError,
-    UploadPart,
+    AccessKey, BucketEvent, Conditional, MultipartUpload, NewBucketEvent, ObjectMeta,
+    ObjectRemoval, ObjectWrite, Removal, StoreError, UploadPart, WriteCondition,
 };
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
     app TEXT,
-    created_at_ms INTEGER NOT NULL
+    created_at_ms INTEGER NOT NULL,
+    versioning TEXT NOT NULL DEFAULT 'unversioned'
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL,
@@ -23,6 +25,8 @@ CREATE TABLE IF NOT EXISTS objects (
     headers TEXT NOT NULL,
     blob TEXT NOT NULL,
     modified_ms INTEGER NOT NULL,
+    data BLOB,
+    version_id TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bucket_events (
@@ -39,7 +43,8 @@ CREATE TABLE IF NOT EXISTS bucket_events (
     lease_until_ms INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
-    done INTEGER NOT NULL DEFAULT 0
+    done INTEGER NOT NULL DEFAULT 0,
+    version_id TEXT
 );
 CREATE INDEX IF NOT EXISTS bucket_events_due ON bucket_events (done, due_ms);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -69,16 +74,18 @@ CREATE TABLE IF NOT EXISTS access_keys (
 );
 "#;
 
+/// An object's columns, the same in `objects` and `object_versions`.
 pub(super) const OBJECT_COLUMNS: &str =
-    "bucket, key, size, etag, content_type, headers, blob, modified_ms, data";
+    "bucket, key, size, etag, content_type, headers, blob, modified_ms, data, version_id";
 /// The same columns for listings, which never need the inline bytes.
-const LISTED_COLUMNS: &str =
-    "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL";
-const EVENT_COLUMNS: &str = "id, bucket, key, name, size, etag, at_ms, app, function, attempts";
+pub(super) const LISTED_COLUMNS: &str =
+    "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL, version_id";
+const EVENT_COLUMNS: &str =
+    "id, bucket, key, name, size, etag, at_ms, app, function, attempts, version_id";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, headers, created_ms";
 const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms, checksum";
 
-fn headers_json(headers: &std::collections::BTreeMap<String, String>) -> String {
+pub(super) fn headers_json(headers: &std::collections::BTreeMap<String, String>) -> String {
     serde_json::to_string(headers).expect("headers serialize")
 }
 
@@ -94,6 +101,7 @@ pub(super) fn object_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Objec
         blob: row.get(6)?,
         modified_ms: row.get(7)?,
         inline: row.get(8)?,
+        version_id: row.get(9)?,
     })
 }
 
@@ -109,6 +117,7 @@ pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BucketEv
         app: r.get(7)?,
         function: r.get(8)?,
         attempts: r.get(9)?,
+        version_id: r.get(10)?,
     })
 }
 
@@ -145,15 +154,19 @@ pub(super) fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey>
     })
 }
 
-fn insert_events(
+/// Records `events` about `object` (a version, or a delete marker).
+pub(super) fn insert_events(
     tx: &Connection,
     object: &ObjectMeta,
     events: &[NewBucketEvent],
 ) -> Result<Vec<BucketEvent>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10, ?11) RETURNING {EVENT_COLUMNS}"
+            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner, version_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10, ?11, ?12) RETURNING {EVENT_COLUMNS}"
         ))
         .map_err(db("recording a bucket event"))?;
     events
@@ -172,7 +185,8 @@ fn insert_events(
                     e.function,
                     e.leased_until_ms,
                     attempts,
-                    e.lease_owner
+                    e.lease_owner,
+                    object.version_id
                 ],
                 event_from_row,
             )
@@ -181,21 +195,34 @@ fn insert_events(
         .collect()
 }
 
-/// Makes `meta` visible, replacing any object at its key, with its events.
+/// Makes `meta` visible, with its events, if `condition` holds. The
+/// object it replaces is kept as an older version when either has a
+/// version id; the key's `null` version is replaced by a `null` write.
 pub(super) fn put_object(
     tx: &Connection,
     meta: &ObjectMeta,
+    condition: &WriteCondition,
     events: &[NewBucketEvent],
-) -> Result<ObjectWrite, StoreError> {
-    let previous: Option<String> = tx
-        .prepare_cached("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![meta.bucket, meta.key], |r| r.get(0))
-                .optional()
-        })
-        .map_err(db("looking up an object"))?;
+) -> Result<Conditional<ObjectWrite>, StoreError> {
+    let current = visible_object(tx, &meta.bucket, &meta.key)?;
+    if let Err(failure) = condition.check(current.as_ref()) {
+        return Ok(Err(failure));
+    }
+    let mut replaced = None;
+    if let Some(current) = current {
+        if current.version_id.is_some() || meta.version_id.is_some() {
+            versions::archive(tx, &meta.bucket, &meta.key)?;
+        } else {
+            replaced = Some(current.blob);
+        }
+    }
+    if meta.version_id.is_none()
+        && let Some(old) = versions::drop_null(tx, &meta.bucket, &meta.key)?
+    {
+        replaced = Some(old.meta.blob);
+    }
     tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))
     .and_then(|mut s| {
         s.execute(params![
@@ -207,15 +234,32 @@ pub(super) fn put_object(
             headers_json(&meta.headers),
             meta.blob,
             meta.modified_ms,
-            meta.inline
+            meta.inline,
+            meta.version_id
         ])
     })
     .map_err(db("storing an object"))?;
     let events = insert_events(tx, meta, events)?;
-    Ok(ObjectWrite {
-        replaced_blob: previous.filter(|b| !b.is_empty() && *b != meta.blob),
+    Ok(Ok(ObjectWrite {
+        replaced_blob: replaced.filter(|b| !b.is_empty() && *b != meta.blob),
         events,
+    }))
+}
+
+/// The key's visible object, without its inline bytes.
+pub(super) fn visible_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectMeta>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![bucket, key], object_from_row)
+            .optional()
     })
+    .map_err(db("looking up an object"))
 }
 
 pub(super) fn get_object(
@@ -233,22 +277,74 @@ pub(super) fn get_object(
     .map_err(db("reading an object"))
 }
 
+/// Does `removal` to a key, with its events, if `condition` holds.
 pub(super) fn delete_object(
     tx: &Connection,
     bucket: &str,
     key: &str,
+    removal: Removal,
+    condition: &WriteCondition,
     events: &[NewBucketEvent],
-) -> Result<Option<strato_store::ObjectRemoval>, StoreError> {
-    let Some(object) = get_object(tx, bucket, key)? else {
-        return Ok(None);
+) -> Result<Conditional<Option<ObjectRemoval>>, StoreError> {
+    let current = visible_object(tx, bucket, key)?;
+    if let Err(failure) = condition.check(current.as_ref()) {
+        return Ok(Err(failure));
+    }
+    let removal = match removal {
+        Removal::Object => match current {
+            None => None,
+            Some(object) => {
+                remove_visible(tx, bucket, key)?;
+                Some(ObjectRemoval {
+                    version_id: object.version_id.clone(),
+                    object: Some(object),
+                    delete_marker: false,
+                    events: Vec::new(),
+                })
+            }
+        },
+        Removal::Marker { id, at_ms } => {
+            let mut gone = None;
+            if let Some(object) = current {
+                if object.version_id.is_some() || id.is_some() {
+                    versions::archive(tx, bucket, key)?;
+                } else {
+                    remove_visible(tx, bucket, key)?;
+                    gone = Some(object);
+                }
+            }
+            if id.is_none()
+                && let Some(old) = versions::drop_null(tx, bucket, key)?
+            {
+                gone = (!old.delete_marker).then_some(old.meta);
+            }
+            versions::insert_marker(tx, bucket, key, id.as_deref(), at_ms)?;
+            Some(ObjectRemoval {
+                object: gone,
+                version_id: id,
+                delete_marker: true,
+                events: Vec::new(),
+            })
+        }
+        Removal::Version(id) => versions::remove_version(tx, bucket, key, current, &id)?,
     };
-    tx.execute(
-        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-        params![bucket, key],
-    )
-    .map_err(db("deleting an object"))?;
-    let events = insert_events(tx, &object, events)?;
-    Ok(Some(strato_store::ObjectRemoval { object, events }))
+    let Some(mut removal) = removal else {
+        return Ok(Ok(None));
+    };
+    let about = match &removal.object {
+        Some(object) => object.clone(),
+        None => versions::marker_meta(bucket, key, removal.version_id.clone(), 0),
+    };
+    removal.events = insert_events(tx, &about, events)?;
+    Ok(Ok(Some(removal)))
+}
+
+/// Deletes the key's visible object row.
+pub(super) fn remove_visible(tx: &Connection, bucket: &str, key: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM objects WHERE bucket = ?1 AND key = ?2")
+        .and_then(|mut s| s.execute(params![bucket, key]))
+        .map_err(db("deleting an object"))?;
+    Ok(())
 }
 
 pub(super) fn list_objects(
@@ -287,6 +383,13 @@ pub(super) fn empty_bucket(tx: &Connection, bucket: &str) -> Result<Vec<String>,
         "DELETE FROM upload_parts WHERE upload_id IN (SELECT id FROM uploads WHERE bucket = ?1) RETURNING blob",
         bucket,
     )?);
+    blobs.extend(collect_strings(
+        tx,
+        "DELETE FROM object_versions WHERE bucket = ?1 AND blob != '' RETURNING blob",
+        bucket,
+    )?);
+    tx.execute("DELETE FROM object_versions WHERE bucket = ?1", [bucket])
+        .map_err(db("emptying a bucket"))?;
     tx.execute("DELETE FROM objects WHERE bucket = ?1", [bucket])
         .map_err(db("emptying a bucket"))?;
     tx.execute("DELETE FROM uploads WHERE bucket = ?1", [bucket])
@@ -294,7 +397,11 @@ pub(super) fn empty_bucket(tx: &Connection, bucket: &str) -> Result<Vec<String>,
     Ok(blobs)
 }
 
-fn collect_strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>, StoreError> {
+pub(super) fn collect_strings(
+    conn: &Connection,
+    sql: &str,
+    arg: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare(sql).map_err(db("emptying a bucket"))?;
     let rows = stmt
         .query_map([arg], |r| r.get(0))
@@ -418,7 +525,10 @@ pub(super) fn referenced_blobs(
     conn: &Connection,
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT blob FROM objects WHERE blob != '' UNION SELECT blob FROM upload_parts")
+        .prepare(
+            "SELECT blob FROM objects WHERE blob != '' UNION SELECT blob FROM upload_parts
+             UNION SELECT blob FROM object_versions WHERE blob != ''",
+        )
         .map_err(db("listing referenced blobs"))?;
     let rows = stmt
         .query_map([], |r| r.get(0))

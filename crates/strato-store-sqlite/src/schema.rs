@@ -85,6 +85,13 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "init_us", "INTEGER"),
     ("upload_parts", "checksum", "TEXT"),
+    ("objects", "version_id", "TEXT"),
+    ("bucket_events", "version_id", "TEXT"),
+    (
+        "buckets",
+        "versioning",
+        "TEXT NOT NULL DEFAULT 'unversioned'",
+    ),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

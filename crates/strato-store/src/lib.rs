@@ -31,9 +31,14 @@ mod recorder;
 pub use error::{StoreError, StoreErrorKind};
 pub use invocations::{Invocation, NewInvocation};
 pub use objects::{
-    AccessKey, BucketDeletion, BucketEvent, BucketInfo, MultipartUpload, NewBucketEvent,
-    ObjectMeta, ObjectRemoval, ObjectWrite, UploadPart,
+    AccessKey, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, ConditionFailure,
+    MultipartUpload, NULL_VERSION, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectVersion,
+    ObjectWrite, Removal, UploadPart, VersionCursor, Versioning, WriteCondition,
 };
+
+/// The outcome of a conditional change: done, or refused because its
+/// [`WriteCondition`] did not hold (nothing changed).
+pub type Conditional<T> = Result<T, ConditionFailure>;
 pub use queues::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord};
 pub use recorder::RunRecorder;
 
@@ -205,22 +210,55 @@ pub trait Store: Send + Sync + 'static {
     /// away) and returns their blobs and those of its unfinished uploads.
     async fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError>;
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
+    /// Sets a bucket's versioning; false if there is no such bucket.
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<bool, StoreError>;
+    /// What a bucket holds: objects, versions and their bytes.
+    async fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError>;
     /// Makes `meta` the visible version of its key and, in the same
-    /// transaction, records `events`. Durable when it returns.
+    /// transaction, records `events`, if `condition` holds for the key's
+    /// visible object then. With a version id, the object it replaces is
+    /// kept as an older version; without (the `null` version), the key's
+    /// `null` version is replaced. Durable when it returns.
     async fn put_object(
         &self,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<ObjectWrite, StoreError>;
+    ) -> Result<Conditional<ObjectWrite>, StoreError>;
+    /// The key's visible object (none when a delete marker hides it).
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
-    /// Removes a key and, in the same transaction, records `events` (only
-    /// if something was removed). Durable when it returns.
+    /// One version of a key by id ([`NULL_VERSION`] for the null one).
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>, StoreError>;
+    /// Does `removal` to a key and, in the same transaction, records
+    /// `events` (only if something changed), if `condition` holds for the
+    /// visible object. `None` when there was nothing to remove. Durable
+    /// when it returns.
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
+        removal: Removal,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<Option<ObjectRemoval>, StoreError>;
+    ) -> Result<Conditional<Option<ObjectRemoval>>, StoreError>;
+    /// Every version and delete marker of keys under `prefix` after
+    /// `after`: keys in byte order, each key's versions newest first.
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &VersionCursor,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, StoreError>;
     /// Objects of `bucket` whose keys start with `prefix` and sort after
     /// `start_after`, in key (byte) order.
     async fn list_objects(
@@ -253,8 +291,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         events: &[NewBucketEvent],
-    ) -> Result<(ObjectWrite, Vec<String>), StoreError>;
+    ) -> Result<Conditional<(ObjectWrite, Vec<String>)>, StoreError>;
     /// Forgets an upload; returns its parts' blobs, or `None` if unknown.
     async fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Every blob an object or an upload part refers to.

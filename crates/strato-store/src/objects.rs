@@ -19,6 +19,106 @@ pub struct BucketInfo {
     /// The app that declared it, if it came from a manifest.
     pub app: Option<String>,
     pub created_at_ms: i64,
+    /// Whether writes keep the versions they replace.
+    #[serde(default)]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state, as S3 has it. A bucket once versioned
+/// never goes back to `Unversioned`, only to `Suspended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never versioned: a write replaces the key's object.
+    #[default]
+    Unversioned,
+    /// Every write makes a new version; a delete hides the key behind a
+    /// delete marker.
+    Enabled,
+    /// Writes and deletes replace the key's `null` version; other versions
+    /// are kept.
+    Suspended,
+}
+
+impl Versioning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Unversioned => "unversioned",
+            Versioning::Enabled => "enabled",
+            Versioning::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Versioning> {
+        [
+            Versioning::Unversioned,
+            Versioning::Enabled,
+            Versioning::Suspended,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == text)
+    }
+}
+
+/// The version id S3 gives objects written while a bucket is not
+/// versioning (before it ever was, or while suspended).
+pub const NULL_VERSION: &str = "null";
+
+/// A condition a write or delete holds to, checked in the transaction
+/// that makes the change (so two racing writers can never both pass):
+/// S3's `If-None-Match: *`, `If-Match`, and DeleteObject's size and
+/// last-modified forms. All given parts must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// The key must have no visible object.
+    pub absent: bool,
+    /// The visible object's ETag must be this one (quotes optional; `*`
+    /// means any object).
+    pub etag: Option<String>,
+    /// The visible object's size must be this.
+    pub size: Option<u64>,
+    /// The visible object must have been modified in this second (S3
+    /// compares whole seconds).
+    pub modified_ms: Option<i64>,
+}
+
+/// Why a [`WriteCondition`] did not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// It asked for an object and there is none (S3: 404 NoSuchKey).
+    Missing,
+    /// The object is there and not as asked (S3: 412 PreconditionFailed).
+    Mismatch,
+}
+
+impl WriteCondition {
+    pub fn is_empty(&self) -> bool {
+        *self == WriteCondition::default()
+    }
+
+    /// Checks the condition against the key's visible object.
+    pub fn check(&self, current: Option<&ObjectMeta>) -> Result<(), ConditionFailure> {
+        let wants_object = self.etag.is_some() || self.size.is_some() || self.modified_ms.is_some();
+        let Some(object) = current else {
+            return if wants_object {
+                Err(ConditionFailure::Missing)
+            } else {
+                Ok(())
+            };
+        };
+        let etag_ok = self.etag.as_deref().is_none_or(|want| {
+            let want = want.trim().trim_matches('"');
+            want == "*" || want == object.etag.trim_matches('"')
+        });
+        let size_ok = self.size.is_none_or(|n| n == object.size);
+        let time_ok = self
+            .modified_ms
+            .is_none_or(|t| t.div_euclid(1000) == object.modified_ms.div_euclid(1000));
+        if self.absent || !(etag_ok && size_ok && time_ok) {
+            Err(ConditionFailure::Mismatch)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// What deleting a bucket did.
@@ -48,6 +148,10 @@ pub struct ObjectMeta {
     /// Name of the blob holding the bytes; empty when they are inline.
     pub blob: String,
     pub modified_ms: i64,
+    /// The version this is; `None` for the `null` version (every object
+    /// of a bucket never versioned).
+    #[serde(default)]
+    pub version_id: Option<String>,
     /// The bytes themselves, for small objects kept in the store (one
     /// commit makes them durable, no blob file and no second fsync).
     #[serde(skip, default)]
@@ -84,22 +188,75 @@ pub struct BucketEvent {
     pub function: String,
     /// Deliveries started so far, this one included.
     pub attempts: u32,
+    /// The version the event is about (`None`: the `null` version).
+    #[serde(default)]
+    pub version_id: Option<String>,
 }
 
 /// What a put made happen.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectWrite {
-    /// The blob of the object it replaced, for the caller to delete.
+    /// The blob of the object it replaced, for the caller to delete (none
+    /// when the replaced object was kept as an older version).
     pub replaced_blob: Option<String>,
     /// The events written with it, ids assigned.
     pub events: Vec<BucketEvent>,
 }
 
-/// What a delete removed.
+/// What a delete is to do to a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Remove the visible object (a bucket never versioned).
+    Object,
+    /// Remove one version (or delete marker) for good; when it was the
+    /// newest, the next newest becomes visible.
+    Version(String),
+    /// Hide the key behind a new delete marker, made at `at_ms`, keeping
+    /// the visible object as an older version. Without an id the marker is
+    /// the `null` version, replacing the one there was (a suspended
+    /// bucket).
+    Marker { id: Option<String>, at_ms: i64 },
+}
+
+/// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRemoval {
-    pub object: ObjectMeta,
+    /// The object (version) gone for good, whose blob the caller deletes.
+    pub object: Option<ObjectMeta>,
+    /// The version removed or the marker made (`None`: the null version).
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
     pub events: Vec<BucketEvent>,
+}
+
+/// One version of a key, as read by id or listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// For a delete marker, only bucket, key, version id and time count.
+    pub meta: ObjectMeta,
+    pub delete_marker: bool,
+    /// The key's newest version.
+    pub latest: bool,
+}
+
+/// Where a versions listing resumes: after this key's version (or after
+/// the whole key, without one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionCursor {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// What a bucket holds, for `strato buckets`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketUsage {
+    /// Visible objects and their bytes.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Older versions and delete markers, and the bytes of those versions.
+    pub versions: u64,
+    pub version_bytes: u64,
 }
 
 /// A multipart upload in progress.
@@ -137,4 +294,59 @@ pub struct AccessKey {
     /// Scoped to this app's buckets; `None` for an admin key.
     pub app: Option<String>,
     pub created_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(etag: &str, size: u64, modified_ms: i64) -> ObjectMeta {
+        ObjectMeta {
+            bucket: "b".into(),
+            key: "k".into(),
+            size,
+            etag: format!("\"{etag}\""),
+            content_type: None,
+            headers: BTreeMap::new(),
+            blob: String::new(),
+            modified_ms,
+            version_id: None,
+            inline: None,
+        }
+    }
+
+    #[test]
+    fn write_conditions_hold_as_s3_checks_them() {
+        let o = object("abc", 3, 10_500);
+        let absent = WriteCondition {
+            absent: true,
+            ..Default::default()
+        };
+        assert_eq!(absent.check(None), Ok(()));
+        assert_eq!(absent.check(Some(&o)), Err(ConditionFailure::Mismatch));
+        let etag = |e: &str| WriteCondition {
+            etag: Some(e.into()),
+            ..Default::default()
+        };
+        assert_eq!(etag("abc").check(Some(&o)), Ok(()));
+        assert_eq!(etag("\"abc\"").check(Some(&o)), Ok(()));
+        assert_eq!(etag("*").check(Some(&o)), Ok(()));
+        assert_eq!(etag("xyz").check(Some(&o)), Err(ConditionFailure::Mismatch));
+        assert_eq!(etag("abc").check(None), Err(ConditionFailure::Missing));
+        let sized = WriteCondition {
+            etag: Some("abc".into()),
+            size: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(sized.check(Some(&o)), Err(ConditionFailure::Mismatch));
+        // Last-modified times compare in whole seconds.
+        let at = |ms| WriteCondition {
+            modified_ms: Some(ms),
+            ..Default::default()
+        };
+        assert_eq!(at(10_000).check(Some(&o)), Ok(()));
+        assert_eq!(at(11_000).check(Some(&o)), Err(ConditionFailure::Mismatch));
+        assert!(WriteCondition::default().is_empty());
+        assert_eq!(WriteCondition::default().check(None), Ok(()));
+    }
 }

@@ -14,11 +14,13 @@ use strato_core::{
 mod messages;
 mod objects;
 mod queues;
+mod versions;
 
 pub use messages::*;
 pub(crate) use objects::node;
 pub use objects::*;
 pub use queues::*;
+pub use versions::*;
 
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
 /// store made by `$fresh` (an async block or expression giving an
@@ -42,6 +44,8 @@ macro_rules! conformance_tests {
             objects_list_in_key_order_by_prefix,
             bucket_events_are_leased_retried_and_finished,
             multipart_uploads_complete_and_abort,
+            conditional_writes_hold_atomically,
+            versions_are_kept_hidden_restored_and_listed,
             inline_objects_keep_their_bytes_in_the_store,
             access_keys_are_stored_and_revoked,
             leases_belong_to_the_node_that_took_them,

@@ -3,7 +3,7 @@
 
 use crate::{
     AccessKey, BucketDeletion, Effect, MultipartUpload, NewBucketEvent, NewInvocation, NodeId,
-    ObjectMeta, Store, StoreErrorKind, UploadPart,
+    ObjectMeta, Removal, Store, StoreErrorKind, UploadPart, WriteCondition,
 };
 use std::sync::Arc;
 use strato_core::RunStatus;
@@ -20,6 +20,7 @@ fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
         headers: [("x-amz-meta-colour".to_string(), "red".to_string())].into(),
         blob: blob.into(),
         modified_ms: 7,
+        version_id: None,
         inline: None,
     }
 }
@@ -61,14 +62,25 @@ pub async fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<d
     assert!(store.set_bucket_app("logs", Some("other")).await.unwrap());
     assert!(!store.set_bucket_app("nope", None).await.unwrap());
     store
-        .put_object(&object("media", "a", "b1"), &[])
+        .put_object(&object("media", "a", "b1"), &WriteCondition::default(), &[])
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(
         store.delete_bucket("media").await.unwrap(),
         BucketDeletion::NotEmpty
     );
-    store.delete_object("media", "a", &[]).await.unwrap();
+    store
+        .delete_object(
+            "media",
+            "a",
+            Removal::Object,
+            &WriteCondition::default(),
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
     // Unfinished uploads do not keep a bucket: S3 aborts them with it.
     store
         .create_upload(&upload("u0", "media", "big"))
@@ -89,8 +101,9 @@ pub async fn buckets_are_created_listed_and_deleted_only_when_empty(store: Arc<d
     );
     // Emptying hands back every blob, objects' and unfinished parts'.
     store
-        .put_object(&object("logs", "x", "bx"), &[])
+        .put_object(&object("logs", "x", "bx"), &WriteCondition::default(), &[])
         .await
+        .unwrap()
         .unwrap();
     store
         .create_upload(&upload("u1", "logs", "big"))
@@ -111,9 +124,11 @@ pub async fn objects_and_their_events_are_written_together(store: Arc<dyn Store>
     let first = store
         .put_object(
             &object("media", "clip.mp4", "b1"),
+            &WriteCondition::default(),
             &[event("ObjectCreated:Put")],
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(first.replaced_blob, None);
     assert_eq!(first.events.len(), 1);
@@ -125,23 +140,39 @@ pub async fn objects_and_their_events_are_written_together(store: Arc<dyn Store>
     let replaced = store
         .put_object(
             &object("media", "clip.mp4", "b2"),
+            &WriteCondition::default(),
             &[event("ObjectCreated:Put")],
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(replaced.replaced_blob.as_deref(), Some("b1"));
     let removed = store
-        .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
+        .delete_object(
+            "media",
+            "clip.mp4",
+            Removal::Object,
+            &WriteCondition::default(),
+            &[event("ObjectRemoved:Delete")],
+        )
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
-    assert_eq!(removed.object.blob, "b2");
+    assert_eq!(removed.object.unwrap().blob, "b2");
     assert_eq!(removed.events[0].name, "ObjectRemoved:Delete");
     // Deleting what is not there writes no event.
     assert!(
         store
-            .delete_object("media", "clip.mp4", &[event("ObjectRemoved:Delete")])
+            .delete_object(
+                "media",
+                "clip.mp4",
+                Removal::Object,
+                &WriteCondition::default(),
+                &[event("ObjectRemoved:Delete")]
+            )
             .await
+            .unwrap()
             .unwrap()
             .is_none()
     );
@@ -173,7 +204,11 @@ pub async fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>)
     store.create_bucket("b", None, 1).await.unwrap();
     let mut small = object("b", "tiny", "");
     small.inline = Some(b"tiny!".to_vec());
-    store.put_object(&small, &[]).await.unwrap();
+    store
+        .put_object(&small, &WriteCondition::default(), &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         store.get_object("b", "tiny").await.unwrap(),
         Some(small.clone())
@@ -184,15 +219,20 @@ pub async fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>)
     assert!(store.referenced_blobs().await.unwrap().is_empty());
     // Replacing it with a blob-backed object hands back no blob to delete.
     let write = store
-        .put_object(&object("b", "tiny", "b1"), &[])
+        .put_object(&object("b", "tiny", "b1"), &WriteCondition::default(), &[])
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(write.replaced_blob, None);
     assert_eq!(
         store.get_object("b", "tiny").await.unwrap().unwrap().inline,
         None
     );
-    store.put_object(&small, &[]).await.unwrap();
+    store
+        .put_object(&small, &WriteCondition::default(), &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.empty_bucket("b").await.unwrap(), Vec::<String>::new());
     assert_eq!(store.get_object("b", "tiny").await.unwrap(), None);
 }
@@ -200,7 +240,11 @@ pub async fn inline_objects_keep_their_bytes_in_the_store(store: Arc<dyn Store>)
 pub async fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
     store.create_bucket("b", None, 1).await.unwrap();
     for key in ["a/1", "a/2", "a%x", "a_y", "b/1", "a/10", "A/upper"] {
-        store.put_object(&object("b", key, key), &[]).await.unwrap();
+        store
+            .put_object(&object("b", key, key), &WriteCondition::default(), &[])
+            .await
+            .unwrap()
+            .unwrap();
     }
     let keys = async |prefix: &str, after: &str, limit: usize| -> Vec<String> {
         store
@@ -236,12 +280,22 @@ pub async fn objects_list_in_key_order_by_prefix(store: Arc<dyn Store>) {
 pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>) {
     store.create_bucket("b", None, 1).await.unwrap();
     store
-        .put_object(&object("b", "one", "1"), &[event("ObjectCreated:Put")])
+        .put_object(
+            &object("b", "one", "1"),
+            &WriteCondition::default(),
+            &[event("ObjectCreated:Put")],
+        )
         .await
+        .unwrap()
         .unwrap();
     store
-        .put_object(&object("b", "two", "2"), &[event("ObjectCreated:Put")])
+        .put_object(
+            &object("b", "two", "2"),
+            &WriteCondition::default(),
+            &[event("ObjectCreated:Put")],
+        )
         .await
+        .unwrap()
         .unwrap();
     let first = store
         .claim_bucket_events(&node(), 100, 1000, 10)
@@ -296,8 +350,13 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
     // A run that settles an event marks it done in the same transaction.
     let settled = store
-        .put_object(&object("b", "four", "4"), &[event("ObjectCreated:Put")])
+        .put_object(
+            &object("b", "four", "4"),
+            &WriteCondition::default(),
+            &[event("ObjectCreated:Put")],
+        )
         .await
+        .unwrap()
         .unwrap();
     let mut delivery = run("r-settle", "app", "f", RunStatus::Succeeded, 1);
     delivery.effects = vec![Effect::SettleEvent(settled.events[0].id)];
@@ -310,8 +369,13 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     fast.leased_until_ms = 230_000;
     fast.lease_owner = node().0;
     let write = store
-        .put_object(&object("b", "three", "3"), &[fast])
+        .put_object(
+            &object("b", "three", "3"),
+            &WriteCondition::default(),
+            &[fast],
+        )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(write.events[0].attempts, 1);
     assert!(
@@ -421,9 +485,11 @@ pub async fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
         .complete_upload(
             "u1",
             &object("b", "big", "whole"),
+            &WriteCondition::default(),
             &[event("ObjectCreated:CompleteMultipartUpload")],
         )
         .await
+        .unwrap()
         .unwrap();
     parts.sort();
     assert_eq!(parts, ["p1", "p2b", "p3"]);
@@ -436,7 +502,12 @@ pub async fn multipart_uploads_complete_and_abort(store: Arc<dyn Store>) {
     // Completing twice is a conflict, and leaves nothing half done.
     assert_eq!(
         store
-            .complete_upload("u1", &object("b", "big", "again"), &[])
+            .complete_upload(
+                "u1",
+                &object("b", "big", "again"),
+                &WriteCondition::default(),
+                &[]
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.kind()),
@@ -487,8 +558,13 @@ pub async fn leases_belong_to_the_node_that_took_them(store: Arc<dyn Store>) {
     let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
     store.create_bucket("b", None, 1).await.unwrap();
     store
-        .put_object(&object("b", "k", "1"), &[event("ObjectCreated:Put")])
+        .put_object(
+            &object("b", "k", "1"),
+            &WriteCondition::default(),
+            &[event("ObjectCreated:Put")],
+        )
         .await
+        .unwrap()
         .unwrap();
     let invocation = NewInvocation {
         id: "i1".into(),
