@@ -5,6 +5,8 @@
 #   strato  4 KiB PUT and GET objects/s at concurrency 16 with the real AWS
 #           SDK (aws-sdk-s3), with its default checksums and without; GET also with wrk on a presigned URL (a client
 #           that costs almost nothing, so the server's own limit shows)
+#   versions the same PUT and GET in a bucket with versioning enabled, and
+#           wrk PUTs all overwriting one key there (every one kept)
 #   events  PUT-ack to function-start latency at 100 events/s
 #   memory  server RSS growth across a 2 GiB upload and download (aws CLI)
 # Usage: bench/buckets.sh [SECONDS]   (default 10)
@@ -43,6 +45,8 @@ SECRET="$(awk '/aws_secret_access_key/ {print $3}' "$WORK/strato/s3.credentials"
 export AWS_SHARED_CREDENTIALS_FILE="$WORK/strato/s3.credentials" AWS_CONFIG_FILE=/dev/null AWS_ENDPOINT_URL=http://127.0.0.1:18099
 S3=http://127.0.0.1:18099
 "$PY/bin/aws" s3 mb s3://bench >/dev/null
+"$PY/bin/aws" s3 mb s3://vbench >/dev/null
+"$PY/bin/aws" s3api put-bucket-versioning --bucket vbench --versioning-configuration Status=Enabled
 
 FSYNC="$("$TOOLS/s3bench" fsync "$WORK/floor" 16 "$DUR")"; echo "floor, fsync loop: $FSYNC"
 HPUT="$("$TOOLS/s3bench" put http://127.0.0.1:18070 x y bench 16 "$DUR")"; echo "floor, plain HTTP + SDK: $HPUT"
@@ -52,6 +56,8 @@ GET="$("$TOOLS/s3bench" get "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strat
 # The same without the SDK's default checksums (CRC32 on PUT, validated GET).
 PPUT="$("$TOOLS/s3bench" put-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato, no checksums: $PPUT"
 PGET="$("$TOOLS/s3bench" get-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato, no checksums: $PGET"
+VPUT="$("$TOOLS/s3bench" put "$S3" "$ID" "$SECRET" vbench 16 "$DUR")"; echo "strato, versioned bucket: $VPUT"
+VGET="$("$TOOLS/s3bench" get "$S3" "$ID" "$SECRET" vbench 16 "$DUR")"; echo "strato, versioned bucket: $VGET"
 URL="$("$PY/bin/aws" s3 presign s3://bench/get/0 --expires-in 3600)"
 WRK="$(wrk -t1 -c16 "-d${DUR}s" --latency "$URL")"
 WRK_RPS="$(awk '/Requests\/sec/ {print $2}' <<<"$WRK")"
@@ -68,6 +74,12 @@ WPUT_RPS="$(awk '/Requests\/sec/ {print $2}' <<<"$WPUT")"
 WPUT_P99="$(awk '$1=="99%" {print $2}' <<<"$WPUT")"
 WPUT_ERR="$(grep -E 'Non-2xx|Socket errors' <<<"$WPUT" || true)"
 echo "strato presigned PUT with wrk -c16: $WPUT_RPS req/s p99 $WPUT_P99 $WPUT_ERR"
+VPUT_URL="$(cd "$ROOT" && "$TOOLS/s3bench" presign-put "$S3" "$ID" "$SECRET" vbench wrk/put.bin)"
+VWPUT="$(wrk -t1 -c16 "-d${DUR}s" --latency -s "$WORK/put.lua" "$VPUT_URL")"
+VWPUT_RPS="$(awk '/Requests\/sec/ {print $2}' <<<"$VWPUT")"
+VWPUT_P99="$(awk '$1=="99%" {print $2}' <<<"$VWPUT")"
+VERSIONS="$("$PY/bin/aws" s3api list-object-versions --bucket vbench --prefix wrk/put.bin --query 'length(Versions)')"
+echo "strato presigned PUT with wrk -c16, versioned (one key, every write kept): $VWPUT_RPS req/s p99 $VWPUT_P99, $VERSIONS versions"
 
 # Events: a function subscribed to the bucket logs when it starts.
 mkdir -p "$WORK/app"
@@ -101,8 +113,11 @@ cat <<TABLE
 | strato GET 4 KiB, aws-sdk-s3 c16 (checksum mode, validated) | ${GET#get } |
 | strato PUT 4 KiB, aws-sdk-s3 c16, no checksums | ${PPUT#put } |
 | strato GET 4 KiB, aws-sdk-s3 c16, no checksums | ${PGET#get } |
+| strato PUT 4 KiB, aws-sdk-s3 c16, versioned bucket | ${VPUT#put } |
+| strato GET 4 KiB, aws-sdk-s3 c16, versioned bucket | ${VGET#get } |
 | strato GET 4 KiB, presigned URL, wrk -c16 | ${WRK_RPS} req/s, p99 ${WRK_P99} ${WRK_ERR} |
 | strato PUT 4 KiB, presigned URL, wrk -c16 | ${WPUT_RPS} req/s, p99 ${WPUT_P99} ${WPUT_ERR} |
+| strato PUT 4 KiB, presigned URL, wrk -c16, versioned: one key overwritten, all kept | ${VWPUT_RPS} req/s, p99 ${VWPUT_P99}, ${VERSIONS} versions |
 | events at 100/s | ${EVENTS#events } |
 | 2 GiB upload / download (aws CLI, multipart) | $(awk -v a="$T0" -v b="$T1" -v c="$T2" 'BEGIN {printf "%.1f s / %.1f s", b-a, c-b}') |
 | server RSS before, peak during the 2 GiB transfers (KiB) | ${BEFORE} / ${PEAK} |

@@ -112,8 +112,11 @@ impl From<BucketError> for ApiError {
             }
             BucketError::NoSuchBucket(_)
             | BucketError::NoSuchKey { .. }
-            | BucketError::NoSuchUpload(_) => StatusCode::NOT_FOUND,
+            | BucketError::NoSuchUpload(_)
+            | BucketError::NoSuchVersion { .. } => StatusCode::NOT_FOUND,
             BucketError::AccessDenied(_) => StatusCode::FORBIDDEN,
+            BucketError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            BucketError::DeleteMarker { .. } => StatusCode::METHOD_NOT_ALLOWED,
             BucketError::BucketAlreadyExists(_)
             | BucketError::BucketAlreadyOwnedByYou(_)
             | BucketError::BucketNotEmpty(_) => StatusCode::CONFLICT,

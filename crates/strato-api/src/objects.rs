@@ -47,12 +47,22 @@ fn scope_of(caller: &Caller) -> Scope {
     }
 }
 
+/// Each bucket with what it holds (`usage`: objects, bytes, older
+/// versions and their bytes).
 async fn handle_list_buckets(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Caller>,
-) -> Json<serde_json::Value> {
-    let buckets = ctx.platform.buckets().list_buckets(&scope_of(&caller));
-    Json(serde_json::json!(buckets))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let scope = scope_of(&caller);
+    let buckets = ctx.platform.buckets();
+    let mut listed = Vec::new();
+    for bucket in buckets.list_buckets(&scope) {
+        let usage = buckets.usage(&bucket.name, &scope).await?;
+        let mut entry = serde_json::json!(bucket);
+        entry["usage"] = serde_json::json!(usage);
+        listed.push(entry);
+    }
+    Ok(Json(serde_json::Value::Array(listed)))
 }
 
 #[derive(Deserialize)]
@@ -81,6 +91,7 @@ async fn handle_list_objects(
                 delimiter: None,
                 start_after: q.start_after,
                 max_keys: q.limit.unwrap_or(1000).min(1000),
+                ..Default::default()
             },
         )
         .await?;
@@ -177,7 +188,7 @@ async fn handle_delete_object(
 ) -> Result<Response, ApiError> {
     ctx.platform
         .buckets()
-        .delete_object(&bucket, &key, &scope_of(&caller))
+        .delete_object(&bucket, &key, None, &scope_of(&caller), &Default::default())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,6 +5,7 @@
 //! `STRATO_URL` (or the local data dir) and authenticated with
 //! `STRATO_TOKEN` (or the local data dir's admin token).
 
+mod buckets;
 mod client;
 mod commands;
 mod deploy;
@@ -98,6 +99,8 @@ enum Command {
     Runs(commands::RunsArgs),
     /// Show a function's logs.
     Logs(commands::LogsArgs),
+    /// List buckets: owner, versioning, objects and sizes.
+    Buckets(buckets::BucketsArgs),
     /// List, create and revoke S3 access keys.
     Keys(keys::KeysArgs),
     /// Run container tasks.
@@ -150,6 +153,7 @@ fn main() {
             Command::Invoke(args) => commands::invoke(args).await,
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,
+            Command::Buckets(args) => buckets::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Task(args) => tasks::task(args).await,
             Command::Image(args) => tasks::image(args).await,

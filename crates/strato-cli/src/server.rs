@@ -51,6 +51,16 @@ pub struct ServerArgs {
     /// pip reaches PyPI through a TLS-inspecting proxy.
     #[arg(long = "trust-host-cas", env = "STRATO_TRUST_HOST_CAS")]
     pub trust_host_cas: bool,
+    /// Virtual-host-style S3 requests name their bucket in the host:
+    /// `BUCKET.<this domain>` (resolve it to the S3 listener, e.g. with a
+    /// wildcard DNS entry). Other hosts use path-style. Empty: path-style
+    /// only.
+    #[arg(long = "s3-domain", default_value = "s3.localhost")]
+    pub s3_domain: String,
+    /// How long a day is to bucket lifecycle rules; tests shorten it to
+    /// see expirations happen.
+    #[arg(long = "lifecycle-day", default_value = "24h", hide = true)]
+    pub lifecycle_day: String,
 }
 
 /// A started server.
@@ -148,6 +158,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .mode(0o700)
         .create(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let lifecycle_day = strato_core::units::parse_duration_ms(&args.lifecycle_day)
+        .map_err(|e| anyhow::anyhow!("--lifecycle-day: {e}"))?
+        .max(1);
     let queue_wait = strato_core::units::parse_duration_ms(&args.queue_wait)
         .map_err(|e| anyhow::anyhow!("bad --queue-wait: {e}"))?;
     let token = admin_token(&data_dir)?;
@@ -220,6 +233,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             api_addr: api,
             s3_addr: s3,
             node_id: node_id(&data_dir)?,
+            lifecycle_day: Duration::from_millis(lifecycle_day),
         },
     )
     .await
@@ -264,7 +278,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     )));
     tasks.push(tokio::spawn(strato_api::serve_http1(
         s3_listener,
-        strato_api::s3::service(platform.buckets().clone(), REGION),
+        strato_api::s3::service(
+            platform.buckets().clone(),
+            REGION,
+            Some(args.s3_domain.as_str()).filter(|d| !d.is_empty()),
+        ),
         stopped(rx.clone()),
         GRACE,
     )));

@@ -103,6 +103,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         runtime: "runc".into(),
         runtime_cache: args.runtime_cache.clone(),
         trust_host_cas: args.trust_host_cas,
+        lifecycle_day: "24h".into(),
+        s3_domain: "s3.localhost".into(),
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

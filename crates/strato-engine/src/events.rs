@@ -167,6 +167,23 @@ async fn deliver_to_task(
 /// An S3 event notification, as AWS sends it.
 pub fn event_payload(event: &BucketEvent, region: &str) -> String {
     let key: String = form_urlencode(&event.key);
+    let mut object = serde_json::json!({
+        "key": key,
+        "size": event.size,
+        "eTag": event.etag.trim_matches('"'),
+        "sequencer": format!("{:016X}", event.id),
+    });
+    // As S3: a version id when the bucket keeps versions; a delete marker
+    // has no size or ETag.
+    if let Some(id) = &event.version_id {
+        object["versionId"] = id.as_str().into();
+    }
+    if event.name == "ObjectRemoved:DeleteMarkerCreated"
+        && let Some(fields) = object.as_object_mut()
+    {
+        fields.remove("size");
+        fields.remove("eTag");
+    }
     serde_json::json!({
         "Records": [{
             "eventVersion": "2.1",
@@ -187,12 +204,7 @@ pub fn event_payload(event: &BucketEvent, region: &str) -> String {
                     "ownerIdentity": {"principalId": "strato"},
                     "arn": format!("arn:aws:s3:::{}", event.bucket),
                 },
-                "object": {
-                    "key": key,
-                    "size": event.size,
-                    "eTag": event.etag.trim_matches('"'),
-                    "sequencer": format!("{:016X}", event.id),
-                },
+                "object": object,
             },
         }]
     })
@@ -231,6 +243,7 @@ mod tests {
             app: "a".into(),
             function: "f".into(),
             attempts: 1,
+            version_id: None,
         };
         let v: serde_json::Value =
             serde_json::from_str(&event_payload(&event, "us-east-1")).unwrap();
@@ -241,5 +254,17 @@ mod tests {
         assert_eq!(r["s3"]["object"]["key"], "in/my+clip%2B1.mp4");
         assert_eq!(r["s3"]["object"]["eTag"], "abc");
         assert_eq!(r["s3"]["object"]["size"], 10);
+        assert!(r["s3"]["object"].get("versionId").is_none());
+
+        let marker = BucketEvent {
+            name: "ObjectRemoved:DeleteMarkerCreated".into(),
+            version_id: Some("v1".into()),
+            ..event
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&event_payload(&marker, "us-east-1")).unwrap();
+        let o = &v["Records"][0]["s3"]["object"];
+        assert_eq!(o["versionId"], "v1");
+        assert!(o.get("size").is_none() && o.get("eTag").is_none());
     }
 }

@@ -47,6 +47,9 @@ pub struct PlatformConfig {
     pub s3_addr: std::net::SocketAddr,
     /// This node's id: the owner of the leases it takes on durable work.
     pub node_id: strato_store::NodeId,
+    /// What a day is to bucket lifecycle rules (24 hours; tests shorten
+    /// it to see rules act).
+    pub lifecycle_day: Duration,
 }
 
 /// The engine service shared by every HTTP surface.
@@ -144,6 +147,10 @@ impl Platform {
         tokio::spawn(crate::events::run_deliverer(platform.clone(), events_rx));
         tokio::spawn(crate::tasks::clean_leftovers(platform.clone()));
         tokio::spawn(crate::sweep::run_sweeper(Arc::downgrade(&platform)));
+        tokio::spawn(crate::buckets::lifecycle::run_lifecycle(
+            Arc::downgrade(&platform),
+            platform.config.lifecycle_day,
+        ));
         tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
         tokio::spawn(crate::lifecycle::run_heartbeat(Arc::downgrade(&platform)));
         tokio::spawn(crate::async_invoke::run_enqueuer(

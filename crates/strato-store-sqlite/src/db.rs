@@ -314,12 +314,16 @@ impl Db {
     pub(crate) fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
-            .prepare("SELECT name, app, created_at_ms, versioning FROM buckets ORDER BY name")
+            .prepare(
+                "SELECT name, app, created_at_ms, versioning, config FROM buckets ORDER BY name",
+            )
             .map_err(db("listing buckets"))?;
         let rows = stmt
             .query_map([], |r| {
                 let versioning: String = r.get(3)?;
+                let config: String = r.get(4)?;
                 Ok(BucketInfo {
+                    config: serde_json::from_str(&config).unwrap_or_default(),
                     name: r.get(0)?,
                     app: r.get(1)?,
                     created_at_ms: r.get(2)?,
@@ -344,6 +348,42 @@ impl Db {
             )
             .map_err(db("changing a bucket's versioning"))?;
         Ok(changed == 1)
+    }
+
+    pub(crate) fn set_bucket_config(
+        &self,
+        name: &str,
+        kind: &str,
+        value: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        // One document per kind in a JSON object, changed in place.
+        let path = format!("$.\"{}\"", kind.replace('"', ""));
+        let changed = match value {
+            Some(v) => self.write().execute(
+                "UPDATE buckets SET config = json_set(config, ?2, json(?3)) WHERE name = ?1",
+                params![name, path, v.to_string()],
+            ),
+            None => self.write().execute(
+                "UPDATE buckets SET config = json_remove(config, ?2) WHERE name = ?1",
+                params![name, path],
+            ),
+        }
+        .map_err(db("changing a bucket's configuration"))?;
+        Ok(changed == 1)
+    }
+
+    pub(crate) fn set_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        headers: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let (version_id, headers) = (version_id.map(str::to_string), headers.clone());
+        self.group.write(move |tx| {
+            objects::set_headers(tx, &bucket, &key, version_id.as_deref(), &headers)
+        })
     }
 
     pub(crate) fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {

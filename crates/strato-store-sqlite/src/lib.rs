@@ -185,6 +185,32 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_bucket_config(
+        &self,
+        name: &str,
+        kind: &str,
+        value: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        let (name, kind, value) = (name.to_owned(), kind.to_owned(), value.cloned());
+        self.blocking(move |db| db.set_bucket_config(&name, &kind, value.as_ref()))
+            .await
+    }
+
+    async fn set_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        headers: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let (version_id, headers) = (version_id.map(str::to_owned), headers.clone());
+        self.blocking(move |db| {
+            db.set_object_headers(&bucket, &key, version_id.as_deref(), &headers)
+        })
+        .await
+    }
+
     async fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
         let name = name.to_owned();
         self.blocking(move |db| db.bucket_usage(&name)).await

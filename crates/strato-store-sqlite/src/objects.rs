@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
     app TEXT,
     created_at_ms INTEGER NOT NULL,
-    versioning TEXT NOT NULL DEFAULT 'unversioned'
+    versioning TEXT NOT NULL DEFAULT 'unversioned',
+    config TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL,
@@ -337,6 +338,40 @@ pub(super) fn delete_object(
     };
     removal.events = insert_events(tx, &about, events)?;
     Ok(Ok(Some(removal)))
+}
+
+/// Replaces an object's (or one version's) stored headers.
+pub(super) fn set_headers(
+    tx: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<bool, StoreError> {
+    let json = headers_json(headers);
+    let changed = match version_id {
+        None => tx.execute(
+            "UPDATE objects SET headers = ?3 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key, json],
+        ),
+        Some(id) => tx.execute(
+            "UPDATE objects SET headers = ?3 WHERE bucket = ?1 AND key = ?2
+             AND coalesce(version_id, 'null') = ?4",
+            params![bucket, key, json, id],
+        ),
+    }
+    .map_err(db("changing an object's headers"))?;
+    if changed > 0 || version_id.is_none() {
+        return Ok(changed > 0);
+    }
+    let changed = tx
+        .execute(
+            "UPDATE object_versions SET headers = ?3 WHERE bucket = ?1 AND key = ?2
+             AND coalesce(version_id, 'null') = ?4 AND delete_marker = 0",
+            params![bucket, key, json, version_id],
+        )
+        .map_err(db("changing an object's headers"))?;
+    Ok(changed > 0)
 }
 
 /// Deletes the key's visible object row.

@@ -92,6 +92,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "versioning",
         "TEXT NOT NULL DEFAULT 'unversioned'",
     ),
+    ("buckets", "config", "TEXT NOT NULL DEFAULT '{}'"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

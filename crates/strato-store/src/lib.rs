@@ -216,6 +216,24 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         versioning: Versioning,
     ) -> Result<bool, StoreError>;
+    /// Sets (or, with `None`, removes) one of a bucket's configuration
+    /// documents; false if there is no such bucket.
+    async fn set_bucket_config(
+        &self,
+        name: &str,
+        kind: &str,
+        value: Option<&serde_json::Value>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the stored headers of an object: the visible one, or one
+    /// version by id. False if there is no such object (or it is a delete
+    /// marker).
+    async fn set_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        headers: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StoreError>;
     /// What a bucket holds: objects, versions and their bytes.
     async fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError>;
     /// Makes `meta` the visible version of its key and, in the same

@@ -22,11 +22,16 @@ pub struct BucketInfo {
     /// Whether writes keep the versions they replace.
     #[serde(default)]
     pub versioning: Versioning,
+    /// Configuration documents by kind (`tagging`, `cors`, `lifecycle`,
+    /// `encryption`, `policy`, `acl`), as the engine writes them.
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
 }
 
 /// A bucket's versioning state, as S3 has it. A bucket once versioned
 /// never goes back to `Unversioned`, only to `Suspended`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Versioning {
     /// Never versioned: a write replaces the key's object.
     #[default]

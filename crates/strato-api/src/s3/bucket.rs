@@ -1,10 +1,11 @@
 //! ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket,
-//! GetBucketVersioning.
+//! Get/PutBucketVersioning.
 
 use super::object::timestamp_ms;
 use super::{StratoS3, s3_error_of};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strato_store::Versioning;
 
 impl StratoS3 {
     pub(crate) async fn handle_list_buckets(
@@ -12,9 +13,36 @@ impl StratoS3 {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let scope = self.scope(&req)?;
-        let buckets = self
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and 10000"
+                ));
+            }
+        };
+        let after = input
+            .continuation_token
+            .as_deref()
+            .map(super::list::token_decode)
+            .transpose()?
+            .unwrap_or_default();
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut listed: Vec<_> = self
             .buckets
             .list_buckets(&scope)
+            .into_iter()
+            .filter(|b| b.name.starts_with(&prefix) && b.name > after)
+            .take(max.saturating_add(1))
+            .collect();
+        let next = (listed.len() > max).then(|| {
+            listed.truncate(max);
+            super::list::token_encode(&listed[max - 1].name)
+        });
+        let buckets = listed
             .into_iter()
             .map(|b| Bucket {
                 name: Some(b.name),
@@ -28,7 +56,8 @@ impl StratoS3 {
                 display_name: Some("strato".into()),
                 id: Some("strato".into()),
             }),
-            ..Default::default()
+            continuation_token: next,
+            prefix: input.prefix,
         }))
     }
 
@@ -99,9 +128,52 @@ impl StratoS3 {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let scope = self.scope(&req)?;
-        self.buckets
+        let bucket = self
+            .buckets
             .bucket(&req.input.bucket, &scope)
             .map_err(s3_error_of)?;
-        Ok(S3Response::new(GetBucketVersioningOutput::default()))
+        let status = match bucket.versioning {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some(BucketVersioningStatus::ENABLED),
+            Versioning::Suspended => Some(BucketVersioningStatus::SUSPENDED),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: status.map(BucketVersioningStatus::from_static),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn handle_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let config = input.versioning_configuration;
+        if config
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+        {
+            return Err(s3_error!(
+                NotImplemented,
+                "MFA delete is not supported; Strato has no MFA devices"
+            ));
+        }
+        let versioning = match config.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "the versioning Status must be Enabled or Suspended"
+                ));
+            }
+        };
+        self.buckets
+            .set_versioning(&input.bucket, &scope, versioning)
+            .await
+            .map_err(s3_error_of)?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 }

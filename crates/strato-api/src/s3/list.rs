@@ -1,5 +1,5 @@
-//! ListObjectsV2, ListObjects (v1) and ListObjectVersions. Buckets are not
-//! versioned: every object is listed as version `null`, the latest.
+//! ListObjectsV2, ListObjects (v1) and ListObjectVersions (versions and
+//! delete markers, newest first within a key).
 
 use super::object::{etag_of, timestamp_ms};
 use super::{StratoS3, s3_error_of};
@@ -70,7 +70,7 @@ fn contents(page: &ListPage, encode: &impl Fn(&str) -> String) -> Vec<Object> {
         .collect()
 }
 
-fn prefixes(page: &ListPage, encode: &impl Fn(&str) -> String) -> Option<Vec<CommonPrefix>> {
+fn prefixes<T>(page: &ListPage<T>, encode: &impl Fn(&str) -> String) -> Option<Vec<CommonPrefix>> {
     (!page.common_prefixes.is_empty()).then(|| {
         page.common_prefixes
             .iter()
@@ -81,11 +81,11 @@ fn prefixes(page: &ListPage, encode: &impl Fn(&str) -> String) -> Option<Vec<Com
     })
 }
 
-fn token_encode(key: &str) -> String {
+pub(super) fn token_encode(key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
 }
 
-fn token_decode(token: &str) -> S3Result<String> {
+pub(super) fn token_decode(token: &str) -> S3Result<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()
@@ -112,6 +112,7 @@ impl StratoS3 {
                     prefix: prefix.unwrap_or_default().to_string(),
                     delimiter: delimiter.map(str::to_string),
                     start_after,
+                    start_after_version: None,
                     max_keys,
                 },
             )
@@ -209,49 +210,75 @@ impl StratoS3 {
         let encode = encoder(input.encoding_type.as_ref())?;
         let encoding_type = input.encoding_type.clone();
         let max = max_keys(input.max_keys)?;
+        if input.version_id_marker.is_some() && input.key_marker.is_none() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a version-id-marker needs a key-marker"
+            ));
+        }
         let page = self
-            .page(
+            .buckets
+            .list_versions(
                 &input.bucket,
                 &scope,
-                input.prefix.as_deref(),
-                input.delimiter.as_deref(),
-                input.key_marker.clone().unwrap_or_default(),
-                max,
+                &ListRequest {
+                    prefix: input.prefix.clone().unwrap_or_default(),
+                    delimiter: input.delimiter.clone(),
+                    start_after: input.key_marker.clone().unwrap_or_default(),
+                    start_after_version: input.version_id_marker.clone(),
+                    max_keys: max,
+                },
             )
-            .await?;
-        let versions = page
-            .objects
-            .iter()
-            .map(|o| ObjectVersion {
-                key: Some(encode(&o.key)),
-                // Buckets are unversioned: S3 reports every object of an
-                // unversioned bucket with the version id "null".
-                version_id: Some("null".into()),
-                is_latest: Some(true),
-                size: Some(o.size as i64),
-                e_tag: Some(etag_of(o)),
-                last_modified: Some(timestamp_ms(o.modified_ms)),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            })
-            .collect();
-        let next = page.truncated.then(|| page.next.clone()).flatten();
+            .await
+            .map_err(s3_error_of)?;
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for v in &page.objects {
+            let o = &v.meta;
+            let version_id = Some(super::object::answer_version(o.version_id.clone()));
+            if v.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    key: Some(encode(&o.key)),
+                    version_id,
+                    is_latest: Some(v.latest),
+                    last_modified: Some(timestamp_ms(o.modified_ms)),
+                    owner: None,
+                });
+            } else {
+                versions.push(ObjectVersion {
+                    key: Some(encode(&o.key)),
+                    version_id,
+                    is_latest: Some(v.latest),
+                    size: Some(o.size as i64),
+                    e_tag: Some(etag_of(o)),
+                    last_modified: Some(timestamp_ms(o.modified_ms)),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(
+                        ObjectVersionStorageClass::STANDARD,
+                    )),
+                    ..Default::default()
+                });
+            }
+        }
+        let (next_key, next_version) = if page.truncated {
+            (page.next.clone(), page.next_version.clone())
+        } else {
+            (None, None)
+        };
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(input.prefix.as_deref().unwrap_or(""))),
             key_marker: Some(encode(input.key_marker.as_deref().unwrap_or(""))),
+            version_id_marker: input.version_id_marker.clone(),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            next_key_marker: next.as_deref().map(&encode),
-            // (S3's marker for the unversioned "null" version.)
-            next_version_id_marker: next.as_ref().map(|_| "null".to_string()),
+            next_key_marker: next_key.as_deref().map(&encode),
+            next_version_id_marker: next_version,
             versions: Some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             common_prefixes: prefixes(&page, &encode),
             delimiter: input.delimiter.map(|d| encode(&d)),
             encoding_type,
-            ..Default::default()
+            request_charged: None,
         }))
     }
 }

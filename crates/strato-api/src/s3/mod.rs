@@ -9,6 +9,10 @@
 mod attributes;
 mod bucket;
 mod checksums;
+mod conditions;
+mod config;
+mod cors;
+mod host;
 mod list;
 mod multipart;
 mod object;
@@ -93,6 +97,10 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
         BucketError::EntityTooSmall(_) => S3ErrorCode::EntityTooSmall,
         BucketError::AccessDenied(_) => S3ErrorCode::AccessDenied,
+        BucketError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
+        BucketError::InvalidTag(_) => S3ErrorCode::InvalidTag,
+        BucketError::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
+        BucketError::DeleteMarker { .. } => S3ErrorCode::MethodNotAllowed,
         BucketError::Storage(_) | BucketError::Conflict(_) => {
             tracing::error!(error = %e, "s3 request failed");
             return S3Error::with_message(
@@ -104,20 +112,37 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
     S3Error::with_message(code, e.to_string())
 }
 
+/// Longest validity of a presigned URL, as S3 (a week).
+const MAX_PRESIGNED_SECS: u64 = 604_800;
+
 /// Builds the S3 service: auth by Strato's access keys, path-style
-/// buckets, request ids on every answer.
-pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
+/// buckets and virtual-host-style ones under `domain`, request ids on
+/// every answer.
+pub fn service(
+    buckets: Arc<Buckets>,
+    region: &str,
+    domain: Option<&str>,
+) -> impl crate::HttpService {
     let s3 = StratoS3 {
         buckets: buckets.clone(),
         region: region.into(),
     };
     let expected_region: Arc<str> = region.into();
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(KeyAuth { buckets });
+    builder.set_auth(KeyAuth {
+        buckets: buckets.clone(),
+    });
+    let host = || host::StratoHost {
+        domain: domain.map(str::to_string),
+    };
+    builder.set_host(host());
+    let hosts = Arc::new(host());
     let service: S3Service = builder.build();
     move |request: http::Request<hyper::body::Incoming>| -> crate::ResponseFuture {
         let service = service.clone();
         let expected_region = expected_region.clone();
+        let buckets = buckets.clone();
+        let hosts = hosts.clone();
         Box::pin(async move {
             let request_id = hex::encode_upper(rand::random::<[u8; 8]>());
             let header_bytes: usize = request
@@ -134,12 +159,37 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
                 *r.status_mut() = http::StatusCode::BAD_REQUEST;
                 return r;
             }
+            if let Some(refusal) = presigned_expiry_refusal(request.uri().query(), &request_id) {
+                return refusal;
+            }
+            let bucket = request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| hosts.bucket_of(h))
+                .map(str::to_string)
+                .or_else(|| cors::bucket_in_path(request.uri().path()));
+            let method = request.method().clone();
+            if let Some(answer) = cors::preflight(
+                &buckets,
+                &method,
+                bucket.as_deref(),
+                request.headers(),
+                &request_id,
+            ) {
+                return answer;
+            }
+            let origin = request
+                .headers()
+                .get("origin")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if let Some(signed) = region::signed_region(request.headers(), request.uri().query())
                 && !region::is_signable(&signed)
             {
                 return wrong_region(&signed, &expected_region, &request_id);
             }
-            let response = match service.call(request.map(s3s::Body::from)).await {
+            let mut response = match service.call(request.map(s3s::Body::from)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 service failed");
@@ -152,9 +202,40 @@ pub fn service(buckets: Arc<Buckets>, region: &str) -> impl crate::HttpService {
                     r
                 }
             };
+            cors::decorate(
+                &buckets,
+                &method,
+                bucket.as_deref(),
+                origin.as_deref(),
+                response.headers_mut(),
+            );
             with_request_id(response, &request_id).await
         })
     }
+}
+
+/// S3's refusal of a presigned URL valid for more than a week (or for no
+/// time at all).
+fn presigned_expiry_refusal(
+    query: Option<&str>,
+    request_id: &str,
+) -> Option<http::Response<ResponseBody>> {
+    let expires = query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("X-Amz-Expires="))?;
+    let ok = expires
+        .parse::<u64>()
+        .is_ok_and(|n| (1..=MAX_PRESIGNED_SECS).contains(&n));
+    if ok {
+        return None;
+    }
+    let mut r = http::Response::new(strato_engine::full_body(error_xml(
+        "AuthorizationQueryParametersError",
+        "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        request_id,
+    )));
+    *r.status_mut() = http::StatusCode::BAD_REQUEST;
+    Some(r)
 }
 
 /// S3's answer to a request signed for the wrong region: the region to
@@ -261,6 +342,12 @@ impl s3s::S3 for StratoS3 {
     ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketVersioningOutput>> {
         self.handle_get_bucket_versioning(r).await
     }
+    async fn put_bucket_versioning(
+        &self,
+        r: S3Request<s3s::dto::PutBucketVersioningInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketVersioningOutput>> {
+        self.handle_put_bucket_versioning(r).await
+    }
     async fn delete_bucket(
         &self,
         r: S3Request<s3s::dto::DeleteBucketInput>,
@@ -339,6 +426,12 @@ impl s3s::S3 for StratoS3 {
     ) -> S3Result<s3s::S3Response<s3s::dto::UploadPartOutput>> {
         self.handle_upload_part(r).await
     }
+    async fn upload_part_copy(
+        &self,
+        r: S3Request<s3s::dto::UploadPartCopyInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::UploadPartCopyOutput>> {
+        self.handle_upload_part_copy(r).await
+    }
     async fn complete_multipart_upload(
         &self,
         r: S3Request<s3s::dto::CompleteMultipartUploadInput>,
@@ -362,5 +455,77 @@ impl s3s::S3 for StratoS3 {
         r: S3Request<s3s::dto::ListMultipartUploadsInput>,
     ) -> S3Result<s3s::S3Response<s3s::dto::ListMultipartUploadsOutput>> {
         self.handle_list_multipart_uploads(r).await
+    }
+    async fn get_bucket_tagging(
+        &self,
+        r: S3Request<s3s::dto::GetBucketTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketTaggingOutput>> {
+        self.handle_get_bucket_tagging(r).await
+    }
+    async fn put_bucket_tagging(
+        &self,
+        r: S3Request<s3s::dto::PutBucketTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketTaggingOutput>> {
+        self.handle_put_bucket_tagging(r).await
+    }
+    async fn delete_bucket_tagging(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketTaggingOutput>> {
+        self.handle_delete_bucket_tagging(r).await
+    }
+    async fn get_object_tagging(
+        &self,
+        r: S3Request<s3s::dto::GetObjectTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetObjectTaggingOutput>> {
+        self.handle_get_object_tagging(r).await
+    }
+    async fn put_object_tagging(
+        &self,
+        r: S3Request<s3s::dto::PutObjectTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutObjectTaggingOutput>> {
+        self.handle_put_object_tagging(r).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        r: S3Request<s3s::dto::DeleteObjectTaggingInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteObjectTaggingOutput>> {
+        self.handle_delete_object_tagging(r).await
+    }
+    async fn get_bucket_cors(
+        &self,
+        r: S3Request<s3s::dto::GetBucketCorsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketCorsOutput>> {
+        self.handle_get_bucket_cors(r).await
+    }
+    async fn put_bucket_cors(
+        &self,
+        r: S3Request<s3s::dto::PutBucketCorsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketCorsOutput>> {
+        self.handle_put_bucket_cors(r).await
+    }
+    async fn delete_bucket_cors(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketCorsInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketCorsOutput>> {
+        self.handle_delete_bucket_cors(r).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        r: S3Request<s3s::dto::GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketLifecycleConfigurationOutput>> {
+        self.handle_get_bucket_lifecycle(r).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        r: S3Request<s3s::dto::PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketLifecycleConfigurationOutput>> {
+        self.handle_put_bucket_lifecycle(r).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketLifecycleInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketLifecycleOutput>> {
+        self.handle_delete_bucket_lifecycle(r).await
     }
 }

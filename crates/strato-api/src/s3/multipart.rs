@@ -26,6 +26,7 @@ impl StratoS3 {
             content_language: input.content_language.as_deref(),
             expires: input.expires.as_ref(),
             metadata: input.metadata.as_ref(),
+            tagging: input.tagging.as_deref(),
         }
         .into_headers()?;
         let mut headers = headers;
@@ -104,6 +105,7 @@ impl StratoS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let scope = self.scope(&req)?;
+        let condition = super::conditions::write_condition(&req.headers)?;
         let input = req.input;
         let mut listed = Vec::new();
         for part in input
@@ -132,11 +134,19 @@ impl StratoS3 {
         }
         let meta = self
             .buckets
-            .complete_upload(&input.bucket, &input.key, &input.upload_id, &scope, &listed)
+            .complete_upload(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                &scope,
+                &listed,
+                &condition,
+            )
             .await
             .map_err(s3_error_of)?;
         let c = Checksums::stored(&meta.headers);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id: self.version_of(&meta),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag_of(&meta)),
@@ -147,6 +157,54 @@ impl StratoS3 {
             checksum_sha256: c.sha256,
             checksum_type: c.kind,
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    /// UploadPartCopy: a part from an object (a version of it, a byte
+    /// range of it), streamed, never read into memory.
+    pub(crate) async fn handle_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let scope = self.scope(&req)?;
+        let input = req.input;
+        let (source, src_bucket, _) = self.copy_source(&input.copy_source, &scope).await?;
+        super::conditions::check_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|_| s3_error!(PreconditionFailed))?;
+        let range = input
+            .copy_source_range
+            .as_deref()
+            .map(|r| parse_copy_range(r, source.size))
+            .transpose()?;
+        let number = u32::try_from(input.part_number)
+            .map_err(|_| s3_error!(InvalidArgument, "bad part number {}", input.part_number))?;
+        let part = self
+            .buckets
+            .upload_part_copy(
+                (&input.bucket, &input.key, &input.upload_id),
+                number,
+                &scope,
+                &source,
+                range,
+            )
+            .await
+            .map_err(s3_error_of)?;
+        let versioned = self.versioned(&src_bucket, &scope);
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(part.etag.trim_matches('"').to_string())),
+                last_modified: Some(timestamp_ms(part.modified_ms)),
+                ..Default::default()
+            }),
+            copy_source_version_id: versioned
+                .then(|| super::object::answer_version(source.version_id.clone())),
             ..Default::default()
         }))
     }
@@ -273,5 +331,52 @@ impl StratoS3 {
             ),
             ..Default::default()
         }))
+    }
+}
+
+/// `x-amz-copy-source-range: bytes=FIRST-LAST` (both inclusive, within the
+/// source) as a byte range.
+fn parse_copy_range(text: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "x-amz-copy-source-range must be bytes=FIRST-LAST within the source's {size} bytes"
+        )
+    };
+    let (first, last) = text
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.parse().map_err(|_| bad())?;
+    let last: u64 = last.parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "the range {first}-{last} is not within the source's {size} bytes"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_copy_range;
+
+    #[test]
+    fn copy_ranges_are_inclusive_and_within_the_source() {
+        assert_eq!(parse_copy_range("bytes=0-9", 10).unwrap(), 0..10);
+        assert_eq!(parse_copy_range("bytes=5-5", 10).unwrap(), 5..6);
+        let code = |r: &str| {
+            parse_copy_range(r, 10)
+                .unwrap_err()
+                .code()
+                .as_str()
+                .to_string()
+        };
+        assert_eq!(code("bytes=0-10"), "InvalidRange");
+        assert_eq!(code("bytes=6-5"), "InvalidRange");
+        assert_eq!(code("bytes=-5"), "InvalidArgument");
+        assert_eq!(code("0-5"), "InvalidArgument");
     }
 }

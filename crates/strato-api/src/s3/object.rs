@@ -1,11 +1,13 @@
 //! PutObject, GetObject, HeadObject, DeleteObject(s), CopyObject.
 
 use super::checksums::{self, Checksums};
+use super::conditions::{check_conditions, delete_condition, etag_text, write_condition};
 use super::{StratoS3, body_stream, s3_error_of};
 use base64::Engine;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 use std::collections::BTreeMap;
+use strato_engine::buckets::config::TAGGING_HEADER;
 use strato_engine::buckets::{ObjectHeaders, UploadChecks};
 use strato_store::ObjectMeta;
 
@@ -18,6 +20,8 @@ pub(crate) struct HeaderFields<'a> {
     pub content_language: Option<&'a str>,
     pub expires: Option<&'a Timestamp>,
     pub metadata: Option<&'a Metadata>,
+    /// `x-amz-tagging`: the object's tags.
+    pub tagging: Option<&'a str>,
 }
 
 /// Largest total size of user metadata, as S3 (2 KiB).
@@ -46,6 +50,9 @@ impl HeaderFields<'_> {
         for (k, v) in self.metadata.into_iter().flatten() {
             meta_bytes += k.len() + v.len();
             headers.insert(format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone());
+        }
+        if let Some(tags) = super::config::tagging_header(self.tagging)? {
+            headers.insert(TAGGING_HEADER.to_string(), tags);
         }
         if meta_bytes > MAX_METADATA_BYTES {
             return Err(s3_error!(
@@ -124,52 +131,12 @@ pub(crate) fn upload_checks<T>(
         md5: decode_md5(md5)?,
         length: length.map(|n| n.max(0) as u64),
         checksum: checksums::requested(&req.headers, req.trailing_headers.clone())?,
+        condition: write_condition(&req.headers)?,
     })
 }
 
 fn checksum_mode_on(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
-}
-
-/// Evaluates If-Match / If-None-Match / If-(Un)Modified-Since as S3 does:
-/// `Err` with 412 PreconditionFailed or 304 NotModified.
-fn check_conditions(
-    meta: &ObjectMeta,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-    if_unmodified_since: Option<&Timestamp>,
-) -> S3Result<()> {
-    let etag = meta.etag.trim_matches('"');
-    let matches = |c: &ETagCondition| match c {
-        ETagCondition::Any => true,
-        ETagCondition::ETag(t) => t.value() == etag,
-    };
-    let modified = timestamp_ms(meta.modified_ms / 1000 * 1000);
-    let after = |t: &Timestamp| {
-        let a: time::OffsetDateTime = modified.clone().into();
-        let b: time::OffsetDateTime = t.clone().into();
-        a > b
-    };
-    if let Some(c) = if_match {
-        if !matches(c) {
-            return Err(s3_error!(PreconditionFailed));
-        }
-    } else if let Some(t) = if_unmodified_since
-        && after(t)
-    {
-        return Err(s3_error!(PreconditionFailed));
-    }
-    if let Some(c) = if_none_match {
-        if matches(c) {
-            return Err(s3_error!(NotModified));
-        }
-    } else if let Some(t) = if_modified_since
-        && !after(t)
-    {
-        return Err(s3_error!(NotModified));
-    }
-    Ok(())
 }
 
 impl StratoS3 {
@@ -192,6 +159,7 @@ impl StratoS3 {
             content_language: input.content_language.as_deref(),
             expires: input.expires.as_ref(),
             metadata: input.metadata.as_ref(),
+            tagging: input.tagging.as_deref(),
         }
         .into_headers()?;
         let meta = self
@@ -208,6 +176,7 @@ impl StratoS3 {
             .map_err(s3_error_of)?;
         let c = Checksums::stored(&meta.headers);
         Ok(S3Response::new(PutObjectOutput {
+            version_id: self.version_of(&meta),
             e_tag: Some(etag_of(&meta)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -227,7 +196,12 @@ impl StratoS3 {
         let input = req.input;
         let meta = self
             .buckets
-            .head_object(&input.bucket, &input.key, &scope)
+            .head_version(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &scope,
+            )
             .await
             .map_err(s3_error_of)?;
         check_conditions(
@@ -269,7 +243,10 @@ impl StratoS3 {
         } else {
             Checksums::default()
         };
+        let tag_count = strato_engine::buckets::config::object_tags(&meta.headers).len();
         let output = GetObjectOutput {
+            tag_count: (tag_count > 0).then_some(tag_count as i32),
+            version_id: self.version_of(&meta),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -308,7 +285,12 @@ impl StratoS3 {
         let input = req.input;
         let meta = self
             .buckets
-            .head_object(&input.bucket, &input.key, &scope)
+            .head_version(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &scope,
+            )
             .await
             .map_err(s3_error_of)?;
         check_conditions(
@@ -325,6 +307,7 @@ impl StratoS3 {
             Checksums::default()
         };
         Ok(S3Response::new(HeadObjectOutput {
+            version_id: self.version_of(&meta),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -351,12 +334,30 @@ impl StratoS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let scope = self.scope(&req)?;
-        self.buckets
-            .delete_object(&req.input.bucket, &req.input.key, &scope)
+        let input = req.input;
+        let condition = delete_condition(
+            input.if_match.as_ref().map(etag_text),
+            input.if_match_size,
+            input.if_match_last_modified_time.as_ref(),
+        )?;
+        let deleted = self
+            .buckets
+            .delete_object(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &scope,
+                &condition,
+            )
             .await
             .map_err(s3_error_of)?;
+        let versioned = self.versioned(&input.bucket, &scope);
         Ok(S3Response::with_status(
-            DeleteObjectOutput::default(),
+            DeleteObjectOutput {
+                delete_marker: deleted.delete_marker.then_some(true),
+                version_id: versioned.then(|| answer_version(deleted.version_id)),
+                ..Default::default()
+            },
             http::StatusCode::NO_CONTENT,
         ))
     }
@@ -373,27 +374,45 @@ impl StratoS3 {
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
+        let versioned = self.versioned(&input.bucket, &scope);
         for object in input.delete.objects {
-            match self
-                .buckets
-                .delete_object(&input.bucket, &object.key, &scope)
-                .await
-            {
-                Ok(_) => {
+            let outcome = match delete_condition(
+                object.e_tag.as_ref().map(|t| t.value().to_string()),
+                object.size,
+                object.last_modified_time.as_ref(),
+            ) {
+                Ok(condition) => self
+                    .buckets
+                    .delete_object(
+                        &input.bucket,
+                        &object.key,
+                        object.version_id.as_deref(),
+                        &scope,
+                        &condition,
+                    )
+                    .await
+                    .map_err(s3_error_of),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(done) => {
                     if !quiet {
+                        let marker_id = (done.delete_marker && object.version_id.is_none())
+                            .then(|| answer_version(done.version_id.clone()));
                         deleted.push(DeletedObject {
                             key: Some(object.key),
-                            ..Default::default()
+                            version_id: object.version_id.clone(),
+                            delete_marker: (done.delete_marker && versioned).then_some(true),
+                            delete_marker_version_id: marker_id,
                         });
                     }
                 }
                 Err(e) => {
-                    let e = s3_error_of(e);
                     errors.push(Error {
                         code: Some(e.code().as_str().to_string()),
                         key: Some(object.key),
                         message: e.message().map(str::to_string),
-                        version_id: None,
+                        version_id: object.version_id,
                     });
                 }
             }
@@ -411,15 +430,8 @@ impl StratoS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let scope = self.scope(&req)?;
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "access point copy sources")),
-        };
-        let source = self
-            .buckets
-            .head_object(&src_bucket, &src_key, &scope)
-            .await
-            .map_err(s3_error_of)?;
+        let condition = write_condition(&req.headers)?;
+        let (source, src_bucket, src_key) = self.copy_source(&input.copy_source, &scope).await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -432,13 +444,21 @@ impl StratoS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && src_bucket == input.bucket && src_key == input.key {
+        if !replace
+            && src_bucket == input.bucket
+            && src_key == input.key
+            && !self.versioned(&input.bucket, &scope)
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "copying an object onto itself needs MetadataDirective REPLACE"
             ));
         }
-        let headers = if replace {
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let mut headers = if replace || replace_tags {
             Some(
                 HeaderFields {
                     content_type: input.content_type.as_deref(),
@@ -448,23 +468,47 @@ impl StratoS3 {
                     content_language: input.content_language.as_deref(),
                     expires: input.expires.as_ref(),
                     metadata: input.metadata.as_ref(),
+                    tagging: input.tagging.as_deref(),
                 }
                 .into_headers()?,
             )
         } else {
             None
         };
+        // Metadata and tags are copied or replaced each on their own, as
+        // their two directives say.
+        if let Some(h) = headers.as_mut() {
+            let source_tags = source.headers.get(TAGGING_HEADER);
+            if !replace {
+                let tags = h.headers.remove(TAGGING_HEADER);
+                h.content_type = source.content_type.clone();
+                h.headers = source.headers.clone();
+                h.headers.remove(TAGGING_HEADER);
+                h.headers
+                    .extend(tags.map(|t| (TAGGING_HEADER.to_string(), t)));
+            } else if !replace_tags {
+                h.headers.remove(TAGGING_HEADER);
+                h.headers
+                    .extend(source_tags.map(|t| (TAGGING_HEADER.to_string(), t.clone())));
+            }
+        }
         let meta = self
             .buckets
             .copy_object(
-                (&src_bucket, &src_key),
+                &source,
                 (&input.bucket, &input.key),
                 &scope,
                 headers,
+                &condition,
             )
             .await
             .map_err(s3_error_of)?;
         Ok(S3Response::new(CopyObjectOutput {
+            version_id: self.version_of(&meta),
+            copy_source_version_id: source
+                .version_id
+                .clone()
+                .or_else(|| self.versioned(&src_bucket, &scope).then(|| "null".into())),
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag_of(&meta)),
                 last_modified: Some(timestamp_ms(meta.modified_ms)),
@@ -472,6 +516,60 @@ impl StratoS3 {
             }),
             ..Default::default()
         }))
+    }
+}
+
+/// A version id as S3 answers it: `null` for the null version.
+pub(crate) fn answer_version(id: Option<String>) -> String {
+    id.unwrap_or_else(|| strato_store::NULL_VERSION.to_string())
+}
+
+impl StratoS3 {
+    /// Whether a bucket is or was versioned (S3 then names versions in
+    /// its answers, `null` included).
+    pub(crate) fn versioned(&self, bucket: &str, scope: &strato_engine::buckets::Scope) -> bool {
+        self.buckets
+            .bucket(bucket, scope)
+            .is_ok_and(|b| b.versioning != strato_store::Versioning::Unversioned)
+    }
+
+    /// The `x-amz-version-id` to answer for an object.
+    pub(crate) fn version_of(&self, meta: &ObjectMeta) -> Option<String> {
+        let info = self
+            .buckets
+            .bucket(&meta.bucket, &strato_engine::buckets::Scope::Admin)
+            .ok()?;
+        (info.versioning != strato_store::Versioning::Unversioned)
+            .then(|| answer_version(meta.version_id.clone()))
+    }
+
+    /// The object a copy reads (`x-amz-copy-source`, with its version),
+    /// and its bucket and key.
+    pub(crate) async fn copy_source(
+        &self,
+        source: &CopySource,
+        scope: &strato_engine::buckets::Scope,
+    ) -> S3Result<(ObjectMeta, String, String)> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(s3_error!(NotImplemented, "access point copy sources"));
+        };
+        let meta = self
+            .buckets
+            .head_version(bucket, key, version_id.as_deref(), scope)
+            .await
+            .map_err(|e| match e {
+                // A copy of a delete marker is a bad request, as on S3.
+                strato_engine::buckets::BucketError::DeleteMarker { .. } => {
+                    s3_error!(InvalidRequest, "the copy source is a delete marker")
+                }
+                other => s3_error_of(other),
+            })?;
+        Ok((meta, bucket.to_string(), key.to_string()))
     }
 }
 
@@ -491,92 +589,5 @@ impl futures::Stream for SyncStream {
             .as_mut()
             .poll_next(cx)
             .map(|o| o.map(|r| r.map_err(std::io::Error::other)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn object(etag: &str, modified_ms: i64) -> ObjectMeta {
-        ObjectMeta {
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1,
-            etag: format!("\"{etag}\""),
-            content_type: None,
-            headers: BTreeMap::new(),
-            blob: String::new(),
-            modified_ms,
-            inline: None,
-        }
-    }
-
-    fn tag(value: &str) -> ETagCondition {
-        ETagCondition::parse_http_header(format!("\"{value}\"").as_bytes()).unwrap()
-    }
-
-    /// The S3 error code a check gives, or "ok".
-    fn verdict(
-        meta: &ObjectMeta,
-        if_match: Option<ETagCondition>,
-        if_none_match: Option<ETagCondition>,
-        modified_since: Option<i64>,
-        unmodified_since: Option<i64>,
-    ) -> String {
-        match check_conditions(
-            meta,
-            if_match.as_ref(),
-            if_none_match.as_ref(),
-            modified_since.map(timestamp_ms).as_ref(),
-            unmodified_since.map(timestamp_ms).as_ref(),
-        ) {
-            Ok(()) => "ok".into(),
-            Err(e) => e.code().as_str().to_string(),
-        }
-    }
-
-    #[test]
-    fn etag_conditions_follow_s3() {
-        let o = object("abc", 10_000);
-        assert_eq!(verdict(&o, Some(tag("abc")), None, None, None), "ok");
-        assert_eq!(
-            verdict(&o, Some(ETagCondition::Any), None, None, None),
-            "ok"
-        );
-        assert_eq!(
-            verdict(&o, Some(tag("xyz")), None, None, None),
-            "PreconditionFailed"
-        );
-        assert_eq!(
-            verdict(&o, None, Some(tag("abc")), None, None),
-            "NotModified"
-        );
-        assert_eq!(
-            verdict(&o, None, Some(ETagCondition::Any), None, None),
-            "NotModified"
-        );
-        assert_eq!(verdict(&o, None, Some(tag("xyz")), None, None), "ok");
-    }
-
-    #[test]
-    fn date_conditions_compare_whole_seconds_and_yield_to_etags() {
-        // Modified at 10.5 s: S3 keeps whole seconds, so 10 s counts as
-        // "not modified since".
-        let o = object("abc", 10_500);
-        assert_eq!(verdict(&o, None, None, Some(10_000), None), "NotModified");
-        assert_eq!(verdict(&o, None, None, Some(9_000), None), "ok");
-        assert_eq!(verdict(&o, None, None, None, Some(10_000)), "ok");
-        assert_eq!(
-            verdict(&o, None, None, None, Some(9_000)),
-            "PreconditionFailed"
-        );
-        // If-Match wins over If-Unmodified-Since, If-None-Match over
-        // If-Modified-Since (RFC 7232 section 6, as S3 does).
-        assert_eq!(verdict(&o, Some(tag("abc")), None, None, Some(9_000)), "ok");
-        assert_eq!(
-            verdict(&o, None, Some(tag("xyz")), Some(10_000), None),
-            "ok"
-        );
     }
 }

@@ -1,10 +1,9 @@
 //! S3's additional checksums as current clients send them: boto3 and the
 //! aws CLI from PyPI (which checksum uploads by default) and the Rust SDK.
 
-use crate::support::{Server, py_tools, runtime};
+use crate::support::{Server, runtime};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
-use std::process::Command;
 
 const BOTO3_SCRIPT: &str = r#"
 import base64, hashlib, io, os, zlib
@@ -137,44 +136,12 @@ print("boto3 checksums ok")
 #[test]
 fn uploads_checksums_are_verified_kept_and_answered() {
     let server = Server::start();
-    let (key, secret) = server.admin_key();
-    let py = py_tools();
-    let work = tempfile::tempdir().unwrap();
-    let script = work.path().join("sums.py");
-    std::fs::write(&script, BOTO3_SCRIPT).unwrap();
-    let out = Command::new(py.join("bin/python"))
-        .arg(&script)
-        .env("ENDPOINT", &server.s3)
-        .env("KEY", &key)
-        .env("SECRET", &secret)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 checksum checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.boto3("boto3 checksum checks", BOTO3_SCRIPT);
 
     // The aws CLI: an upload with its default checksum, a multipart copy
     // of a file past its 8 MiB threshold, and the checksum asked for back.
-    let aws = |args: &[&str]| {
-        let out = Command::new(py.join("bin/aws"))
-            .args(["--endpoint-url", &server.s3, "--region", "us-east-1"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", &key)
-            .env("AWS_SECRET_ACCESS_KEY", &secret)
-            .env_remove("AWS_CA_BUNDLE")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "aws {args:?}: {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
+    let work = tempfile::tempdir().unwrap();
+    let aws = |args: &[&str]| server.aws_ok(args);
     let file = work.path().join("note.txt");
     std::fs::write(&file, "hello world").unwrap();
     let sha256 = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=";

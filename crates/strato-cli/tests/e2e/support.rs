@@ -441,3 +441,55 @@ pub fn py_tools() -> std::path::PathBuf {
     );
     dir
 }
+
+impl Server {
+    /// Runs a boto3 script against this server's S3 API, as the admin key
+    /// (`ENDPOINT`, `KEY`, `SECRET` in its environment); fails the test
+    /// with its output if it fails.
+    pub fn boto3(&self, what: &str, script: &str) -> String {
+        let (key, secret) = self.admin_key();
+        let work = tempfile::tempdir().unwrap();
+        let path = work.path().join("script.py");
+        std::fs::write(&path, script).unwrap();
+        let out = std::process::Command::new(py_tools().join("bin/python"))
+            .arg(&path)
+            .env("ENDPOINT", &self.s3)
+            .env("KEY", &key)
+            .env("SECRET", &secret)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Runs the aws CLI from PyPI against this server's S3 API as the
+    /// admin key: its exit success, stdout and stderr.
+    pub fn aws(&self, args: &[&str]) -> (bool, String, String) {
+        let (key, secret) = self.admin_key();
+        let out = std::process::Command::new(py_tools().join("bin/aws"))
+            .args(["--endpoint-url", &self.s3, "--region", "us-east-1"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// [`Server::aws`] that must succeed; its stdout.
+    pub fn aws_ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.aws(args);
+        assert!(ok, "aws {args:?}: {stdout}\n{stderr}");
+        stdout
+    }
+}

@@ -2,7 +2,7 @@
 //! up into common prefixes at a delimiter, paginated by a resume key.
 
 use super::{BucketError, Buckets, Scope};
-use strato_store::ObjectMeta;
+use strato_store::{NULL_VERSION, ObjectMeta, ObjectVersion, VersionCursor};
 
 /// Sorts after every key that starts with what precedes it (keys are UTF-8,
 /// and U+10FFFF is the largest scalar), so listing resumes past a whole
@@ -16,18 +16,67 @@ pub struct ListRequest {
     pub delimiter: Option<String>,
     /// Resume after this key (or after everything under this common prefix).
     pub start_after: String,
+    /// In a versions listing: resume after this version of `start_after`
+    /// (without one, after all of its versions).
+    pub start_after_version: Option<String>,
     pub max_keys: usize,
 }
 
-/// One page of a listing.
-#[derive(Debug, Clone, Default)]
-pub struct ListPage {
-    pub objects: Vec<ObjectMeta>,
+/// One page of a listing, of objects or of versions.
+#[derive(Debug, Clone)]
+pub struct ListPage<T = ObjectMeta> {
+    pub objects: Vec<T>,
     pub common_prefixes: Vec<String>,
     /// More entries follow; resume from `next`.
     pub truncated: bool,
     /// The last key or common prefix on this page.
     pub next: Option<String>,
+    /// The version of `next` last listed (versions listings).
+    pub next_version: Option<String>,
+}
+
+impl<T> Default for ListPage<T> {
+    fn default() -> Self {
+        ListPage {
+            objects: Vec::new(),
+            common_prefixes: Vec::new(),
+            truncated: false,
+            next: None,
+            next_version: None,
+        }
+    }
+}
+
+/// What a listing lists: something with a key and, for versions, an id
+/// to resume after within the key.
+pub trait Listed {
+    fn key(&self) -> &str;
+    /// Where in its key's versions a listing resumes after this entry;
+    /// `None`: past the whole key.
+    fn resume_version(&self) -> Option<String>;
+}
+
+impl Listed for ObjectMeta {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn resume_version(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Listed for ObjectVersion {
+    fn key(&self) -> &str {
+        &self.meta.key
+    }
+    fn resume_version(&self) -> Option<String> {
+        Some(
+            self.meta
+                .version_id
+                .clone()
+                .unwrap_or_else(|| NULL_VERSION.to_string()),
+        )
+    }
 }
 
 impl Buckets {
@@ -39,21 +88,40 @@ impl Buckets {
     ) -> Result<ListPage, BucketError> {
         self.bucket(bucket, scope)?;
         let (store, prefix) = (&self.store, req.prefix.as_str());
-        list_page(req, |after: String| async move {
-            Ok(store.list_objects(bucket, prefix, &after, 1000).await?)
+        list_page(req, |after: VersionCursor| async move {
+            Ok(store.list_objects(bucket, prefix, &after.key, 1000).await?)
+        })
+        .await
+    }
+
+    /// Every version and delete marker, keys in order and each key's
+    /// versions newest first (S3's ListObjectVersions).
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        scope: &Scope,
+        req: &ListRequest,
+    ) -> Result<ListPage<ObjectVersion>, BucketError> {
+        self.bucket(bucket, scope)?;
+        let (store, prefix) = (&self.store, req.prefix.as_str());
+        list_page(req, |after: VersionCursor| async move {
+            Ok(store
+                .list_object_versions(bucket, prefix, &after, 1000)
+                .await?)
         })
         .await
     }
 }
 
-/// One page of `req`, reading keys in order through `fetch` (the next keys
-/// under the prefix after the one given, in byte order; empty at the end).
-/// The store is passed in so S3's roll-up and resume rules are tested
-/// without one.
-async fn list_page<F, Fut>(req: &ListRequest, mut fetch: F) -> Result<ListPage, BucketError>
+/// One page of `req`, reading entries in order through `fetch` (the next
+/// entries under the prefix after the cursor given, in key order; empty at
+/// the end). The store is passed in so S3's roll-up and resume rules are
+/// tested without one.
+async fn list_page<T, F, Fut>(req: &ListRequest, mut fetch: F) -> Result<ListPage<T>, BucketError>
 where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<ObjectMeta>, BucketError>>,
+    T: Listed,
+    F: FnMut(VersionCursor) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, BucketError>>,
 {
     let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
     let rollup = |key: &str| -> Option<String> {
@@ -63,8 +131,14 @@ where
             .map(|i| key[..req.prefix.len() + i + d.len()].to_string())
     };
     let mut after = match rollup(&req.start_after) {
-        Some(cp) => format!("{cp}{PAST}"),
-        None => req.start_after.clone(),
+        Some(cp) => VersionCursor {
+            key: format!("{cp}{PAST}"),
+            version_id: None,
+        },
+        None => VersionCursor {
+            key: req.start_after.clone(),
+            version_id: req.start_after_version.clone(),
+        },
     };
     let mut page = ListPage::default();
     let max = req.max_keys;
@@ -78,17 +152,25 @@ where
                 page.truncated = true;
                 break 'scan;
             }
-            match rollup(&object.key) {
+            match rollup(object.key()) {
                 Some(cp) => {
-                    after = format!("{cp}{PAST}");
+                    after = VersionCursor {
+                        key: format!("{cp}{PAST}"),
+                        version_id: None,
+                    };
                     page.next = Some(cp.clone());
+                    page.next_version = None;
                     page.common_prefixes.push(cp);
                     // Everything else under this prefix is rolled up.
                     continue 'scan;
                 }
                 None => {
-                    after = object.key.clone();
-                    page.next = Some(object.key.clone());
+                    after = VersionCursor {
+                        key: object.key().to_string(),
+                        version_id: object.resume_version(),
+                    };
+                    page.next = Some(after.key.clone());
+                    page.next_version = after.version_id.clone();
                     page.objects.push(object);
                 }
             }
@@ -110,7 +192,8 @@ mod tests {
         let mut sorted: Vec<&str> = keys.to_vec();
         sorted.sort();
         let fetches = std::cell::Cell::new(0);
-        list_page(&req, |after: String| {
+        list_page(&req, |after: VersionCursor| {
+            let after = after.key;
             fetches.set(fetches.get() + 1);
             assert!(fetches.get() < 100, "listing does not end");
             let batch = sorted
@@ -126,6 +209,7 @@ mod tests {
                     headers: Default::default(),
                     blob: String::new(),
                     modified_ms: 0,
+                    version_id: None,
                     inline: None,
                 })
                 .collect();
@@ -140,6 +224,7 @@ mod tests {
             prefix: prefix.into(),
             delimiter: delimiter.map(str::to_string),
             start_after: start_after.into(),
+            start_after_version: None,
             max_keys: max,
         }
     }

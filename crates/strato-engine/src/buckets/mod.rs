@@ -8,14 +8,18 @@
 //! deleted (at once, or by [`Buckets::collect_orphans`] at start).
 
 mod checksum;
+pub mod config;
 mod keys;
+pub mod lifecycle;
 mod listing;
 mod multipart;
+mod versions;
 
 pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader, UploadChecksum};
 pub use keys::{KeyError, KeyRing};
-pub use listing::{ListPage, ListRequest};
+pub use listing::{ListPage, ListRequest, Listed};
 pub use multipart::CompletedPart;
+pub use versions::Deleted;
 
 use crate::util::now_ms;
 use arc_swap::ArcSwap;
@@ -27,7 +31,10 @@ use std::sync::Arc;
 use strato_blob::{BlobError, BlobStore};
 use strato_core::BucketSubscription;
 use strato_core::s3names::{validate_bucket_name, validate_object_key};
-use strato_store::{BucketDeletion, BucketEvent, BucketInfo, NewBucketEvent, ObjectMeta, Store};
+use strato_store::{
+    BucketDeletion, BucketEvent, BucketInfo, ConditionFailure, NewBucketEvent, ObjectMeta, Store,
+    WriteCondition,
+};
 use tokio::sync::mpsc;
 
 /// What failed in a bucket operation; the S3 and control APIs map these to
@@ -81,6 +88,28 @@ pub enum BucketError {
     Storage(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("at least one of the preconditions you specified did not hold")]
+    PreconditionFailed,
+    #[error("no version `{version_id}` of `{key}`")]
+    NoSuchVersion { key: String, version_id: String },
+    #[error("{0}")]
+    InvalidTag(String),
+    /// The version asked for is a delete marker (S3: 405).
+    #[error("version `{version_id}` of `{key}` is a delete marker")]
+    DeleteMarker { key: String, version_id: String },
+}
+
+impl BucketError {
+    /// The error for a write whose condition did not hold.
+    pub fn unmet(failure: ConditionFailure, bucket: &str, key: &str) -> BucketError {
+        match failure {
+            ConditionFailure::Missing => BucketError::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            },
+            ConditionFailure::Mismatch => BucketError::PreconditionFailed,
+        }
+    }
 }
 
 impl From<strato_store::StoreError> for BucketError {
@@ -156,6 +185,9 @@ pub struct UploadChecks {
     /// An additional checksum (CRC32, SHA256, ...) to compute, compare
     /// with the client's and keep.
     pub checksum: Option<ChecksumCheck>,
+    /// What the key must hold for the write to happen (If-None-Match,
+    /// If-Match), checked atomically with it.
+    pub condition: WriteCondition,
 }
 
 /// A function subscribed to a bucket.
@@ -321,15 +353,17 @@ impl Buckets {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        self.bucket(bucket, scope)?;
+        let info = self.bucket(bucket, scope)?;
         validate_object_key(key).map_err(BucketError::from)?;
         if checks.length.is_some_and(|n| n > MAX_SINGLE_PUT_BYTES) {
             return Err(BucketError::EntityTooLarge);
         }
+        self.precheck(bucket, key, &checks.condition).await?;
+        let version_id = versions::new_version_id(&info);
         let body = match gather_small(body, &checks).await? {
             Gathered::Small(bytes) => {
                 return self
-                    .put_small_object(bucket, key, bytes, headers, checks)
+                    .put_small_object(bucket, key, version_id, bytes, headers, checks)
                     .await;
             }
             Gathered::Large(stream) => stream,
@@ -346,9 +380,28 @@ impl Buckets {
             headers: headers.headers,
             blob: stored.id,
             modified_ms: now_ms(),
+            version_id,
             inline: None,
         };
-        self.commit_object(meta, "ObjectCreated:Put").await
+        self.commit_object(meta, "ObjectCreated:Put", &checks.condition)
+            .await
+    }
+
+    /// Refuses a conditional write early, before its bytes are read, when
+    /// its condition already fails (the write's transaction checks again).
+    async fn precheck(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> Result<(), BucketError> {
+        if condition.is_empty() {
+            return Ok(());
+        }
+        let current = self.store.get_object(bucket, key).await?;
+        condition
+            .check(current.as_ref())
+            .map_err(|f| BucketError::unmet(f, bucket, key))
     }
 
     /// The small-object path: checks, blob write, fsync and the metadata
@@ -357,6 +410,7 @@ impl Buckets {
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<String>,
         bytes: Bytes,
         headers: ObjectHeaders,
         checks: UploadChecks,
@@ -404,10 +458,21 @@ impl Buckets {
             headers: headers.headers,
             blob,
             modified_ms: now_ms(),
+            version_id,
             inline,
         };
-        let write = match self.store.put_object(&meta, &events).await {
-            Ok(write) => write,
+        let write = match self
+            .store
+            .put_object(&meta, &checks.condition, &events)
+            .await
+        {
+            Ok(Ok(write)) => write,
+            Ok(Err(failure)) => {
+                if !meta.blob.is_empty() {
+                    self.delete_blobs(vec![meta.blob]).await;
+                }
+                return Err(BucketError::unmet(failure, bucket, key));
+            }
             Err(e) => {
                 if !meta.blob.is_empty() {
                     tracing::warn!(
@@ -486,13 +551,14 @@ impl Buckets {
         &self,
         meta: ObjectMeta,
         event_name: &str,
+        condition: &WriteCondition,
     ) -> Result<ObjectMeta, BucketError> {
         let events = self.events_for(&meta.bucket, &meta.key, event_name);
-        let written = self
-            .store
-            .put_object(&meta, &events)
-            .await
-            .map_err(BucketError::from);
+        let written = match self.store.put_object(&meta, condition, &events).await {
+            Ok(Ok(write)) => Ok(write),
+            Ok(Err(failure)) => Err(BucketError::unmet(failure, &meta.bucket, &meta.key)),
+            Err(e) => Err(BucketError::from(e)),
+        };
         let write = match written {
             Ok(w) => w,
             Err(e) => {
@@ -585,39 +651,21 @@ impl Buckets {
         Ok(Box::pin(stream.map_err(BucketError::from)))
     }
 
-    /// Deletes an object (S3: deleting a missing key succeeds).
-    pub async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        scope: &Scope,
-    ) -> Result<bool, BucketError> {
-        self.bucket(bucket, scope)?;
-        let events = self.events_for(bucket, key, "ObjectRemoved:Delete");
-        let removed = self.store.delete_object(bucket, key, &events).await?;
-        Ok(match removed {
-            Some(r) => {
-                self.announce(r.events);
-                self.delete_blobs(vec![r.object.blob]).await;
-                true
-            }
-            None => false,
-        })
-    }
-
-    /// Copies an object; `headers` replaces the metadata (REPLACE) or,
-    /// when `None`, the source's is kept (COPY).
+    /// Copies an object (`src`, as read with [`Buckets::head_version`]);
+    /// `headers` replaces the metadata (REPLACE) or, when `None`, the
+    /// source's is kept (COPY). The bytes stream from blob to blob.
     pub async fn copy_object(
         &self,
-        source: (&str, &str),
+        src: &ObjectMeta,
         target: (&str, &str),
         scope: &Scope,
         headers: Option<ObjectHeaders>,
+        condition: &WriteCondition,
     ) -> Result<ObjectMeta, BucketError> {
-        let src = self.head_object(source.0, source.1, scope).await?;
-        self.bucket(target.0, scope)?;
+        let info = self.bucket(target.0, scope)?;
         validate_object_key(target.1).map_err(BucketError::from)?;
-        let body = self.read_object(&src, None).await?;
+        self.precheck(target.0, target.1, condition).await?;
+        let body = self.read_object(src, None).await?;
         let (stored, _) = self
             .store_checked_blob(
                 body,
@@ -646,9 +694,11 @@ impl Buckets {
             headers: headers.headers,
             blob: stored.id,
             modified_ms: now_ms(),
+            version_id: versions::new_version_id(&info),
             inline: None,
         };
-        self.commit_object(meta, "ObjectCreated:Copy").await
+        self.commit_object(meta, "ObjectCreated:Copy", condition)
+            .await
     }
 
     async fn delete_blobs(&self, ids: Vec<String>) {

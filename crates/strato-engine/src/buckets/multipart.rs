@@ -11,8 +11,9 @@ use crate::util::now_ms;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
+use std::ops::Range;
 use strato_core::s3names::validate_object_key;
-use strato_store::{MultipartUpload, ObjectMeta, UploadPart};
+use strato_store::{MultipartUpload, ObjectMeta, UploadPart, WriteCondition};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_BYTES: u64 = 5 << 20;
@@ -136,6 +137,29 @@ impl Buckets {
         }
     }
 
+    /// UploadPartCopy: a part made of an object's bytes (a range of them),
+    /// streamed from blob to blob.
+    pub async fn upload_part_copy(
+        &self,
+        target: (&str, &str, &str),
+        number: u32,
+        scope: &Scope,
+        source: &ObjectMeta,
+        range: Option<Range<u64>>,
+    ) -> Result<UploadPart, BucketError> {
+        let (bucket, key, upload_id) = target;
+        let length = range.as_ref().map_or(source.size, |r| r.end - r.start);
+        let body = self.read_object(source, range).await?;
+        let checks = UploadChecks {
+            length: Some(length),
+            ..Default::default()
+        };
+        let (part, _) = self
+            .upload_part(bucket, key, upload_id, number, scope, body, checks)
+            .await?;
+        Ok(part)
+    }
+
     /// Parts numbered above `after`, at most `limit`, with the checksum
     /// the upload was created with (the parts' checksums are in it).
     pub async fn list_parts(
@@ -187,8 +211,11 @@ impl Buckets {
         upload_id: &str,
         scope: &Scope,
         listed: &[CompletedPart],
+        condition: &WriteCondition,
     ) -> Result<ObjectMeta, BucketError> {
         let upload = self.upload(bucket, key, upload_id, scope).await?;
+        let info = self.bucket(bucket, scope)?;
+        self.precheck(bucket, key, condition).await?;
         if listed.is_empty() {
             return Err(BucketError::InvalidPart(
                 "a multipart upload needs at least one part".into(),
@@ -284,14 +311,16 @@ impl Buckets {
             headers,
             blob: whole.id,
             modified_ms: now_ms(),
+            version_id: super::versions::new_version_id(&info),
             inline: None,
         };
         let events = self.events_for(bucket, key, "ObjectCreated:CompleteMultipartUpload");
         let done = self
             .store
-            .complete_upload(upload_id, &meta, &events)
+            .complete_upload(upload_id, &meta, condition, &events)
             .await
-            .map_err(BucketError::from);
+            .map_err(BucketError::from)
+            .and_then(|done| done.map_err(|f| BucketError::unmet(f, bucket, key)));
         let (write, part_blobs) = match done {
             Ok(d) => d,
             Err(e) => {

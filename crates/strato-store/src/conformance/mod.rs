@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             multipart_uploads_complete_and_abort,
             conditional_writes_hold_atomically,
             versions_are_kept_hidden_restored_and_listed,
+            bucket_configs_and_object_headers_are_kept,
             inline_objects_keep_their_bytes_in_the_store,
             access_keys_are_stored_and_revoked,
             leases_belong_to_the_node_that_took_them,

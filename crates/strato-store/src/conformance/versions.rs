@@ -447,3 +447,81 @@ pub async fn versions_are_kept_hidden_restored_and_listed(store: Arc<dyn Store>)
         crate::BucketDeletion::Deleted { blobs: vec![] }
     );
 }
+
+pub async fn bucket_configs_and_object_headers_are_kept(store: Arc<dyn Store>) {
+    store.create_bucket("v", None, 1).await.unwrap();
+    let cors = serde_json::json!([{"origins": ["*"], "methods": ["GET"]}]);
+    assert!(
+        store
+            .set_bucket_config("v", "cors", Some(&cors))
+            .await
+            .unwrap()
+    );
+    let tags = serde_json::json!({"team": "media"});
+    assert!(
+        store
+            .set_bucket_config("v", "tagging", Some(&tags))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_bucket_config("nope", "cors", Some(&cors))
+            .await
+            .unwrap()
+    );
+    let config = store.list_buckets().await.unwrap()[0].config.clone();
+    assert_eq!(config.get("cors"), Some(&cors));
+    assert_eq!(config.get("tagging"), Some(&tags));
+    assert!(store.set_bucket_config("v", "cors", None).await.unwrap());
+    let config = store.list_buckets().await.unwrap()[0].config.clone();
+    assert_eq!(config.keys().collect::<Vec<_>>(), ["tagging"]);
+
+    // Headers change in place, on the visible object or one version.
+    store
+        .put_object(&object("k", "b1", Some("v1")), &any(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_object(&object("k", "b2", Some("v2")), &any(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let tagged: std::collections::BTreeMap<String, String> =
+        [("x-amz-tagging".to_string(), "a=1".to_string())].into();
+    assert!(
+        store
+            .set_object_headers("v", "k", None, &tagged)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_object("v", "k").await.unwrap().unwrap().headers,
+        tagged
+    );
+    assert!(
+        store
+            .set_object_headers("v", "k", Some("v1"), &tagged)
+            .await
+            .unwrap()
+    );
+    let old = store
+        .get_object_version("v", "k", "v1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.meta.headers, tagged);
+    assert!(
+        !store
+            .set_object_headers("v", "k", Some("v9"), &tagged)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_object_headers("v", "none", None, &tagged)
+            .await
+            .unwrap()
+    );
+}
