@@ -22,19 +22,26 @@ IMAGE_TAR="$CACHE/ffmpeg-rootfs.tar" CLIP="$CACHE/clip.mp4"
 
 ensure_packages runc:runc mmdebstrap:mmdebstrap curl:curl
 mkdir -p "$CACHE"
+# One build at a time (two runs may start together, as the test suite's
+# two thumbnailer tests do): the second waits for the lock, then finds the
+# image made. Each build works in its own directory.
+exec 9>"$CACHE/build.lock"
+flock 9
 if [ ! -s "$IMAGE_TAR" ] || [ ! -s "$CLIP" ]; then
     echo "== building the ffmpeg image with mmdebstrap (Debian bookworm: ffmpeg, awscli)"
-    rm -rf "$CACHE/rootfs"
+    rm -rf "$CACHE"/rootfs.*   # a failed build's leftovers (we hold the lock)
+    ROOTFS="$(mktemp -d -p "$CACHE" rootfs.XXXXXX)"
     mmdebstrap --quiet --variant=minbase --include=ffmpeg,awscli,ca-certificates \
-        bookworm "$CACHE/rootfs" http://deb.debian.org/debian
+        bookworm "$ROOTFS" http://deb.debian.org/debian
     echo "== making a test clip with the image's ffmpeg"
-    chroot "$CACHE/rootfs" ffmpeg -loglevel error -y -f lavfi \
+    chroot "$ROOTFS" ffmpeg -loglevel error -y -f lavfi \
         -i testsrc=duration=3:size=320x240:rate=25 -pix_fmt yuv420p /tmp/clip.mp4
-    mv "$CACHE/rootfs/tmp/clip.mp4" "$CLIP.tmp"
-    tar -C "$CACHE/rootfs" --numeric-owner -cf "$IMAGE_TAR.tmp" .
-    rm -rf "$CACHE/rootfs"
+    mv "$ROOTFS/tmp/clip.mp4" "$CLIP.tmp"
+    tar -C "$ROOTFS" --numeric-owner -cf "$IMAGE_TAR.tmp" .
+    rm -rf "$ROOTFS"
     mv "$CLIP.tmp" "$CLIP" && mv "$IMAGE_TAR.tmp" "$IMAGE_TAR"
 fi
+exec 9>&-
 
 if [ -z "${STRATO_BIN:-}" ]; then
     echo "== building strato"

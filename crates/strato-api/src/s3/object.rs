@@ -5,7 +5,7 @@ use super::conditions::{check_conditions, delete_condition, etag_text, write_con
 use super::{StratoS3, body_stream, s3_error_of};
 use base64::Engine;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use std::collections::BTreeMap;
 use strato_engine::buckets::config::TAGGING_HEADER;
 use strato_engine::buckets::{ObjectHeaders, UploadChecks};
@@ -30,10 +30,22 @@ const MAX_METADATA_BYTES: usize = 2048;
 impl HeaderFields<'_> {
     pub(crate) fn into_headers(self) -> S3Result<ObjectHeaders> {
         let mut headers = BTreeMap::new();
+        // `aws-chunked` describes how the body was sent, not the object;
+        // S3 keeps the other codings.
+        let encoding = self.content_encoding.map(|e| {
+            e.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         for (name, value) in [
             ("cache-control", self.cache_control),
             ("content-disposition", self.content_disposition),
-            ("content-encoding", self.content_encoding),
+            (
+                "content-encoding",
+                encoding.as_deref().filter(|e| !e.is_empty()),
+            ),
             ("content-language", self.content_language),
         ] {
             if let Some(v) = value {
@@ -211,10 +223,15 @@ impl StratoS3 {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
+        let part = input
+            .part_number
+            .map(|n| part_of(&meta, n, input.range.is_some()))
+            .transpose()?;
         let range =
-            match &input.range {
-                None => None,
-                Some(r) => Some(r.check(meta.size).map_err(|_| {
+            match (&input.range, &part) {
+                (_, Some((range, _))) => Some(range.clone()),
+                (None, None) => None,
+                (Some(r), None) => Some(r.check(meta.size).map_err(|_| {
                     s3_error!(InvalidRange, "the requested range is not satisfiable")
                 })?),
             };
@@ -230,6 +247,7 @@ impl StratoS3 {
                 )),
             ),
         };
+        let partial = range.is_some();
         let stream = self
             .buckets
             .read_object(&meta, range)
@@ -238,13 +256,14 @@ impl StratoS3 {
         let d = describe(&meta);
         // Checksums are of the whole object: answered when asked for and
         // the whole object is read, as S3 does.
-        let c = if checksum_mode_on(input.checksum_mode.as_ref()) && input.range.is_none() {
+        let c = if checksum_mode_on(input.checksum_mode.as_ref()) && !partial {
             Checksums::stored(&meta.headers)
         } else {
             Checksums::default()
         };
         let tag_count = strato_engine::buckets::config::object_tags(&meta.headers).len();
         let output = GetObjectOutput {
+            parts_count: part.as_ref().map(|(_, count)| *count as i32),
             tag_count: (tag_count > 0).then_some(tag_count as i32),
             version_id: self.version_of(&meta),
             checksum_crc32: c.crc32,
@@ -271,7 +290,7 @@ impl StratoS3 {
             ..Default::default()
         };
         let mut response = S3Response::new(output);
-        if input.range.is_some() {
+        if partial {
             response.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }
         Ok(response)
@@ -306,7 +325,13 @@ impl StratoS3 {
         } else {
             Checksums::default()
         };
-        Ok(S3Response::new(HeadObjectOutput {
+        let part = input
+            .part_number
+            .map(|n| part_of(&meta, n, input.range.is_some()))
+            .transpose()?;
+        let length = part.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
+        let mut response = S3Response::new(HeadObjectOutput {
+            parts_count: part.as_ref().map(|(_, count)| *count as i32),
             version_id: self.version_of(&meta),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -314,7 +339,7 @@ impl StratoS3 {
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
             checksum_type: c.kind,
-            content_length: Some(meta.size as i64),
+            content_length: Some(length as i64),
             accept_ranges: Some("bytes".into()),
             content_type: meta.content_type.clone(),
             e_tag: Some(d.e_tag),
@@ -326,7 +351,11 @@ impl StratoS3 {
             expires: d.expires,
             metadata: d.metadata,
             ..Default::default()
-        }))
+        });
+        if part.is_some() {
+            response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(response)
     }
 
     pub(crate) async fn handle_delete_object(
@@ -444,11 +473,16 @@ impl StratoS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace
-            && src_bucket == input.bucket
-            && src_key == input.key
-            && !self.versioned(&input.bucket, &scope)
-        {
+        // Copying a version over its key restores it; copying the object
+        // onto itself unchanged is refused, as S3 does.
+        let from_version = matches!(
+            &input.copy_source,
+            CopySource::Bucket {
+                version_id: Some(_),
+                ..
+            }
+        );
+        if !replace && !from_version && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(
                 InvalidRequest,
                 "copying an object onto itself needs MetadataDirective REPLACE"
@@ -517,6 +551,31 @@ impl StratoS3 {
             ..Default::default()
         }))
     }
+}
+
+/// The byte range and part count of `?partNumber=N` of an object.
+fn part_of(
+    meta: &ObjectMeta,
+    number: i32,
+    with_range: bool,
+) -> S3Result<(std::ops::Range<u64>, usize)> {
+    if with_range {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        ));
+    }
+    u32::try_from(number)
+        .ok()
+        .and_then(|n| strato_engine::buckets::part_range(&meta.headers, meta.size, n))
+        .ok_or_else(|| {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("InvalidPartNumber".into()),
+                "The requested partnumber is not satisfiable",
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            e
+        })
 }
 
 /// A version id as S3 answers it: `null` for the null version.

@@ -94,6 +94,12 @@ d = {x["Key"]: x for x in r["Deleted"]}
 assert d["k"]["VersionId"] == history[6][0], r
 assert d["plain"]["DeleteMarker"] is True and d["plain"]["DeleteMarkerVersionId"], r
 
+# Copying an old version over its key restores it (as a new version);
+# copying the object onto itself unchanged is refused.
+r = s3.copy_object(Bucket="ver", Key="k", CopySource={"Bucket": "ver", "Key": "k", "VersionId": history[8][0]})
+assert r["CopySourceVersionId"] == history[8][0] and body(Bucket="ver", Key="k") == b"v7", r
+refused("InvalidRequest", s3.copy_object, Bucket="ver", Key="k", CopySource={"Bucket": "ver", "Key": "k"})
+
 # A copy of an old version, under an odd key name, and a part copied
 # from a range of an old version.
 odd = "dir/ä b+c&d.txt"
@@ -119,6 +125,13 @@ r = s3.complete_multipart_upload(Bucket="ver", Key="assembled", UploadId=mpu["Up
                                {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]})
 assert r["VersionId"], r
 assert body(Bucket="ver", Key="assembled") == big
+# GET and HEAD of one part by its number.
+g = s3.get_object(Bucket="ver", Key="assembled", PartNumber=2)
+assert g["PartsCount"] == 2 and g["Body"].read() == big[5 << 20:], g
+h = s3.head_object(Bucket="ver", Key="assembled", PartNumber=1)
+assert h["ContentLength"] == 5 << 20 and h["PartsCount"] == 2, h
+refused("InvalidPartNumber", s3.get_object, Bucket="ver", Key="assembled", PartNumber=3)
+assert s3.get_object(Bucket="ver", Key=odd, PartNumber=1)["Body"].read() == b"newer"
 
 # Suspended: writes replace the null version and keep the others.
 s3.put_bucket_versioning(Bucket="ver", VersioningConfiguration={"Status": "Suspended"})
@@ -155,8 +168,9 @@ fn versioned_buckets_keep_list_and_restore_every_version() {
     ]);
     let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
     // 101 writes and deletes, less the marker and two versions deleted by
-    // id: 89 versions (the null one among them) and 9 markers.
-    assert_eq!(listed["Versions"].as_array().unwrap().len(), 89, "{out}");
+    // id, plus the restoring copy: 90 versions (the null one among them)
+    // and 9 markers.
+    assert_eq!(listed["Versions"].as_array().unwrap().len(), 90, "{out}");
     assert_eq!(
         listed["DeleteMarkers"].as_array().unwrap().len(),
         9,
@@ -188,7 +202,7 @@ fn versioned_buckets_keep_list_and_restore_every_version() {
             version_marker = page.next_version_id_marker().map(str::to_string);
         }
     });
-    assert_eq!((versions, markers), (89, 9));
+    assert_eq!((versions, markers), (90, 9));
 
     // `strato buckets` shows the state and what it holds.
     let out = server.cli_ok(&["buckets", "--output", "json"]);

@@ -18,7 +18,7 @@ mod versions;
 pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader, UploadChecksum};
 pub use keys::{KeyError, KeyRing};
 pub use listing::{ListPage, ListRequest, Listed};
-pub use multipart::CompletedPart;
+pub use multipart::{CompletedPart, PART_SIZES_HEADER, part_range};
 pub use versions::Deleted;
 
 use crate::util::now_ms;

@@ -17,6 +17,36 @@ use strato_store::{MultipartUpload, ObjectMeta, UploadPart, WriteCondition};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_BYTES: u64 = 5 << 20;
+
+/// The stored header keeping a multipart object's part sizes (for GET and
+/// HEAD with `partNumber`).
+pub const PART_SIZES_HEADER: &str = "x-strato-part-sizes";
+
+fn encode_part_sizes(sizes: &[u64]) -> String {
+    sizes
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The byte range of part `number` (from 1) of an object with these
+/// stored headers and size, and its part count: an object not uploaded
+/// in parts is one part.
+pub fn part_range(
+    headers: &std::collections::BTreeMap<String, String>,
+    size: u64,
+    number: u32,
+) -> Option<(Range<u64>, usize)> {
+    let sizes: Vec<u64> = match headers.get(PART_SIZES_HEADER) {
+        Some(text) => text.split(',').filter_map(|n| n.parse().ok()).collect(),
+        None => vec![size],
+    };
+    let index = usize::try_from(number).ok()?.checked_sub(1)?;
+    let start: u64 = sizes.get(..index)?.iter().sum();
+    let length = *sizes.get(index)?;
+    Some((start..start + length, sizes.len()))
+}
 /// S3's part numbers run from 1 to 10,000.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
@@ -267,6 +297,7 @@ impl Buckets {
         let total: u64 = chosen.iter().map(|p| p.size).sum();
         let declared = UploadChecksum::of(&upload.headers);
         let part_sums: Vec<Option<String>> = chosen.iter().map(|p| p.checksum.clone()).collect();
+        let part_sizes: Vec<u64> = chosen.iter().map(|p| p.size).collect();
 
         let blobs = self.blobs.clone();
         let body = futures::stream::iter(chosen.into_iter().map(|p| p.blob))
@@ -293,6 +324,10 @@ impl Buckets {
             .await?;
         let mut headers = upload.headers;
         UploadChecksum::forget(&mut headers);
+        headers.insert(
+            PART_SIZES_HEADER.to_string(),
+            encode_part_sizes(&part_sizes),
+        );
         if let Some(declared) = declared {
             let value = match computed {
                 Some((_, full)) => Some(full),
@@ -336,5 +371,22 @@ impl Buckets {
         garbage.extend(write.replaced_blob);
         self.delete_blobs(garbage).await;
         Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_found_by_number() {
+        let mut headers = std::collections::BTreeMap::new();
+        assert_eq!(part_range(&headers, 10, 1), Some((0..10, 1)));
+        assert_eq!(part_range(&headers, 10, 2), None);
+        headers.insert(PART_SIZES_HEADER.to_string(), encode_part_sizes(&[5, 5, 2]));
+        assert_eq!(part_range(&headers, 12, 1), Some((0..5, 3)));
+        assert_eq!(part_range(&headers, 12, 3), Some((10..12, 3)));
+        assert_eq!(part_range(&headers, 12, 4), None);
+        assert_eq!(part_range(&headers, 12, 0), None);
     }
 }
