@@ -1,7 +1,7 @@
 //! Lifecycle rules applied: current objects expire (after a number of days,
 //! or from a date), older versions are removed, unfinished multipart
 //! uploads are aborted. One pass over every bucket with rules, repeated by
-//! [`run_lifecycle`]; an expiry is an ordinary delete made with the
+//! `run_lifecycle`; an expiry is an ordinary delete made with the
 //! object's ETag as its condition, so an object replaced meanwhile stays.
 
 use super::config::{LifecycleRule, kind};
