@@ -135,6 +135,25 @@ fn admin_token(data_dir: &Path) -> Result<String> {
     Ok(token)
 }
 
+/// The key that seals SSE-S3 objects' data keys, made on first start and
+/// kept in the data dir (hex, owner-only). Losing it loses every SSE-S3
+/// object: back it up with the database.
+fn sse_master_key(data_dir: &Path) -> Result<strato_engine::buckets::sse::MasterKey> {
+    let path = data_dir.join("sse.key");
+    let key: [u8; 32] = match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .with_context(|| format!("{} is not a 32-byte hex key", path.display()))?,
+        Err(_) => {
+            let key: [u8; 32] = rand::random();
+            write_owner_only(&path, &format!("{}\n", hex::encode(key)))?;
+            key
+        }
+    };
+    Ok(strato_engine::buckets::sse::MasterKey::new(key))
+}
+
 /// This node's id, made on first start and kept in the data dir: the
 /// owner of the leases it takes on durable work, the same across restarts
 /// so a restarted node takes back its own work and no other node's.
@@ -234,6 +253,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             s3_addr: s3,
             node_id: node_id(&data_dir)?,
             lifecycle_day: Duration::from_millis(lifecycle_day),
+            sse_master_key: sse_master_key(&data_dir)?,
         },
     )
     .await

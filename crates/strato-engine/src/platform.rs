@@ -47,6 +47,9 @@ pub struct PlatformConfig {
     pub s3_addr: std::net::SocketAddr,
     /// This node's id: the owner of the leases it takes on durable work.
     pub node_id: strato_store::NodeId,
+    /// The key SSE-S3 objects' data keys are sealed with (the binary
+    /// keeps it in `<data-dir>/sse.key`).
+    pub sse_master_key: crate::buckets::sse::MasterKey,
     /// What a day is to bucket lifecycle rules (24 hours; tests shorten
     /// it to see rules act).
     pub lifecycle_day: Duration,
@@ -109,6 +112,7 @@ impl Platform {
             live.clone(),
             config.node_id.clone(),
             events_tx,
+            config.sse_master_key.clone(),
         )
         .await
         .map_err(|e| storage(&e))?;

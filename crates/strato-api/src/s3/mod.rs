@@ -12,6 +12,7 @@ mod checksums;
 mod conditions;
 mod config;
 mod cors;
+mod encryption;
 mod host;
 mod list;
 mod multipart;
@@ -99,6 +100,8 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::AccessDenied(_) => S3ErrorCode::AccessDenied,
         BucketError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
         BucketError::InvalidTag(_) => S3ErrorCode::InvalidTag,
+        BucketError::InvalidEncryption(_) => S3ErrorCode::InvalidRequest,
+        BucketError::WrongCustomerKey => S3ErrorCode::AccessDenied,
         BucketError::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
         BucketError::DeleteMarker { .. } => S3ErrorCode::MethodNotAllowed,
         BucketError::Storage(_) | BucketError::Conflict(_) => {
@@ -527,5 +530,23 @@ impl s3s::S3 for StratoS3 {
         r: S3Request<s3s::dto::DeleteBucketLifecycleInput>,
     ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketLifecycleOutput>> {
         self.handle_delete_bucket_lifecycle(r).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        r: S3Request<s3s::dto::GetBucketEncryptionInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketEncryptionOutput>> {
+        self.handle_get_bucket_encryption(r).await
+    }
+    async fn put_bucket_encryption(
+        &self,
+        r: S3Request<s3s::dto::PutBucketEncryptionInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketEncryptionOutput>> {
+        self.handle_put_bucket_encryption(r).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketEncryptionInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketEncryptionOutput>> {
+        self.handle_delete_bucket_encryption(r).await
     }
 }

@@ -2,11 +2,13 @@
 //! AbortMultipartUpload, ListParts, ListMultipartUploads.
 
 use super::checksums::Checksums;
+use super::encryption::{answered, customer_key, encryption_of};
 use super::object::{HeaderFields, etag_of, timestamp_ms, upload_checks};
 use super::{StratoS3, body_stream, s3_error_of};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strato_engine::buckets::CompletedPart as Listed;
+use strato_engine::buckets::sse::Encryption;
 use strato_engine::buckets::{ChecksumAlgorithm, UploadChecksum};
 
 const DEFAULT_MAX_PARTS: i32 = 1000;
@@ -46,12 +48,24 @@ impl StratoS3 {
                 Some(checksum)
             }
         };
+        let encryption = encryption_of(
+            input.server_side_encryption.as_ref(),
+            customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
+        )?;
         let upload = self
             .buckets
-            .create_upload(&input.bucket, &input.key, &scope, headers)
+            .create_upload(&input.bucket, &input.key, &scope, headers, &encryption)
             .await
             .map_err(s3_error_of)?;
+        let e = answered(&upload.headers);
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption: e.sse,
+            sse_customer_algorithm: e.customer_algorithm,
+            sse_customer_key_md5: e.customer_key_md5,
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.id),
@@ -67,11 +81,18 @@ impl StratoS3 {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let scope = self.scope(&req)?;
-        let checks = upload_checks(
+        let mut checks = upload_checks(
             &req,
             req.input.content_md5.as_deref(),
             req.input.content_length,
         )?;
+        if let Some(key) = customer_key(
+            req.input.sse_customer_algorithm.as_deref(),
+            req.input.sse_customer_key.as_deref(),
+            req.input.sse_customer_key_md5.as_deref(),
+        )? {
+            checks.encryption = Encryption::Customer(key);
+        }
         let input = req.input;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "part numbers run from 1 to 10000"))?;
@@ -141,6 +162,12 @@ impl StratoS3 {
                 &scope,
                 &listed,
                 &condition,
+                customer_key(
+                    input.sse_customer_algorithm.as_deref(),
+                    input.sse_customer_key.as_deref(),
+                    input.sse_customer_key_md5.as_deref(),
+                )?
+                .as_ref(),
             )
             .await
             .map_err(s3_error_of)?;
@@ -185,14 +212,25 @@ impl StratoS3 {
             .transpose()?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "bad part number {}", input.part_number))?;
+        let source_key = customer_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let part_key = customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let part = self
             .buckets
             .upload_part_copy(
                 (&input.bucket, &input.key, &input.upload_id),
                 number,
                 &scope,
-                &source,
+                (&source, source_key.as_ref()),
                 range,
+                part_key.map(Encryption::Customer).unwrap_or_default(),
             )
             .await
             .map_err(s3_error_of)?;

@@ -2,6 +2,7 @@
 
 use super::checksums::{self, Checksums};
 use super::conditions::{check_conditions, delete_condition, etag_text, write_condition};
+use super::encryption::{answered, customer_key, encryption_of};
 use super::{StratoS3, body_stream, s3_error_of};
 use base64::Engine;
 use s3s::dto::*;
@@ -144,6 +145,7 @@ pub(crate) fn upload_checks<T>(
         length: length.map(|n| n.max(0) as u64),
         checksum: checksums::requested(&req.headers, req.trailing_headers.clone())?,
         condition: write_condition(&req.headers)?,
+        encryption: Default::default(),
     })
 }
 
@@ -157,12 +159,20 @@ impl StratoS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let scope = self.scope(&req)?;
-        let checks = upload_checks(
+        let mut checks = upload_checks(
             &req,
             req.input.content_md5.as_deref(),
             req.input.content_length,
         )?;
         let input = req.input;
+        checks.encryption = encryption_of(
+            input.server_side_encryption.as_ref(),
+            customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
+        )?;
         let headers = HeaderFields {
             content_type: input.content_type.as_deref(),
             cache_control: input.cache_control.as_deref(),
@@ -187,7 +197,11 @@ impl StratoS3 {
             .await
             .map_err(s3_error_of)?;
         let c = Checksums::stored(&meta.headers);
+        let e = answered(&meta.headers);
         Ok(S3Response::new(PutObjectOutput {
+            server_side_encryption: e.sse,
+            sse_customer_algorithm: e.customer_algorithm,
+            sse_customer_key_md5: e.customer_key_md5,
             version_id: self.version_of(&meta),
             e_tag: Some(etag_of(&meta)),
             checksum_crc32: c.crc32,
@@ -248,11 +262,17 @@ impl StratoS3 {
             ),
         };
         let partial = range.is_some();
+        let key = customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let stream = self
             .buckets
-            .read_object(&meta, range)
+            .read_object_with_key(&meta, range, key.as_ref())
             .await
             .map_err(s3_error_of)?;
+        let e = answered(&meta.headers);
         let d = describe(&meta);
         // Checksums are of the whole object: answered when asked for and
         // the whole object is read, as S3 does.
@@ -263,6 +283,9 @@ impl StratoS3 {
         };
         let tag_count = strato_engine::buckets::config::object_tags(&meta.headers).len();
         let output = GetObjectOutput {
+            server_side_encryption: e.sse,
+            sse_customer_algorithm: e.customer_algorithm,
+            sse_customer_key_md5: e.customer_key_md5,
             parts_count: part.as_ref().map(|(_, count)| *count as i32),
             tag_count: (tag_count > 0).then_some(tag_count as i32),
             version_id: self.version_of(&meta),
@@ -330,7 +353,19 @@ impl StratoS3 {
             .map(|n| part_of(&meta, n, input.range.is_some()))
             .transpose()?;
         let length = part.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
+        let key = customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        self.buckets
+            .check_customer_key(&meta, key.as_ref())
+            .map_err(s3_error_of)?;
+        let e = answered(&meta.headers);
         let mut response = S3Response::new(HeadObjectOutput {
+            server_side_encryption: e.sse,
+            sse_customer_algorithm: e.customer_algorithm,
+            sse_customer_key_md5: e.customer_key_md5,
             parts_count: part.as_ref().map(|(_, count)| *count as i32),
             version_id: self.version_of(&meta),
             checksum_crc32: c.crc32,
@@ -526,18 +561,37 @@ impl StratoS3 {
                     .extend(source_tags.map(|t| (TAGGING_HEADER.to_string(), t.clone())));
             }
         }
+        let source_key = customer_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let encryption = encryption_of(
+            input.server_side_encryption.as_ref(),
+            customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
+        )?;
         let meta = self
             .buckets
             .copy_object(
                 &source,
+                source_key.as_ref(),
                 (&input.bucket, &input.key),
                 &scope,
                 headers,
                 &condition,
+                &encryption,
             )
             .await
             .map_err(s3_error_of)?;
+        let e = answered(&meta.headers);
         Ok(S3Response::new(CopyObjectOutput {
+            server_side_encryption: e.sse,
+            sse_customer_algorithm: e.customer_algorithm,
+            sse_customer_key_md5: e.customer_key_md5,
             version_id: self.version_of(&meta),
             copy_source_version_id: source
                 .version_id

@@ -18,6 +18,7 @@ mod registry;
 mod s3_checksums;
 mod s3_conditions;
 mod s3_config;
+mod s3_encryption;
 mod s3_refusals;
 mod s3_tools;
 mod s3_versions;

@@ -11,6 +11,8 @@ pub mod kind {
     pub const TAGGING: &str = "tagging";
     pub const CORS: &str = "cors";
     pub const LIFECYCLE: &str = "lifecycle";
+    /// The default encryption of new objects (`"AES256"`).
+    pub const ENCRYPTION: &str = "encryption";
 }
 
 /// The stored header holding an object's tags (`k=v&k2=v2`, as S3's

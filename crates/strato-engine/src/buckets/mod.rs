@@ -13,6 +13,7 @@ mod keys;
 pub mod lifecycle;
 mod listing;
 mod multipart;
+pub mod sse;
 mod versions;
 
 pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader, UploadChecksum};
@@ -94,6 +95,13 @@ pub enum BucketError {
     NoSuchVersion { key: String, version_id: String },
     #[error("{0}")]
     InvalidTag(String),
+    /// Encryption parameters that are wrong or missing (S3's
+    /// InvalidRequest / InvalidArgument).
+    #[error("{0}")]
+    InvalidEncryption(String),
+    /// An SSE-C key other than the one the object was stored with.
+    #[error("the customer key given is not the one the object was stored with")]
+    WrongCustomerKey,
     /// The version asked for is a delete marker (S3: 405).
     #[error("version `{version_id}` of `{key}` is a delete marker")]
     DeleteMarker { key: String, version_id: String },
@@ -188,6 +196,8 @@ pub struct UploadChecks {
     /// What the key must hold for the write to happen (If-None-Match,
     /// If-Match), checked atomically with it.
     pub condition: WriteCondition,
+    /// How the bytes are kept (SSE-S3, SSE-C, or the bucket's default).
+    pub encryption: sse::Encryption,
 }
 
 /// A function subscribed to a bucket.
@@ -212,6 +222,8 @@ pub struct Buckets {
     node: strato_store::NodeId,
     /// Events committed with a write, for immediate delivery.
     events: mpsc::UnboundedSender<BucketEvent>,
+    /// Seals SSE-S3 objects' data keys.
+    master: sse::MasterKey,
 }
 
 /// A stream of object bytes.
@@ -225,6 +237,7 @@ impl Buckets {
         live: crate::live::LiveHandle,
         node: strato_store::NodeId,
         events: mpsc::UnboundedSender<BucketEvent>,
+        master: sse::MasterKey,
     ) -> Result<Buckets, BucketError> {
         let keys = KeyRing::load(store.clone()).await?;
         let buckets = Buckets {
@@ -235,6 +248,7 @@ impl Buckets {
             live,
             node,
             events,
+            master,
         };
         buckets.reload_buckets().await?;
         Ok(buckets)
@@ -360,16 +374,22 @@ impl Buckets {
         }
         self.precheck(bucket, key, &checks.condition).await?;
         let version_id = versions::new_version_id(&info);
+        let sealing = self.sealing(&info, &checks.encryption);
+        let mut headers = headers;
+        sse::strip(&mut headers.headers);
+        headers.headers.extend(sealing.headers);
+        let cipher = sealing.cipher;
         let body = match gather_small(body, &checks).await? {
             Gathered::Small(bytes) => {
                 return self
-                    .put_small_object(bucket, key, version_id, bytes, headers, checks)
+                    .put_small_object(bucket, key, version_id, bytes, headers, checks, cipher)
                     .await;
             }
             Gathered::Large(stream) => stream,
         };
-        let (stored, checksum) = self.store_checked_blob(body, &checks).await?;
-        let mut headers = headers;
+        let (stored, checksum) = self
+            .store_checked_blob(body, &checks, cipher.as_ref())
+            .await?;
         keep_checksum(&mut headers.headers, checksum);
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
@@ -385,6 +405,16 @@ impl Buckets {
         };
         self.commit_object(meta, "ObjectCreated:Put", &checks.condition)
             .await
+    }
+
+    /// How a new object in `bucket` is sealed: as asked, else as the
+    /// bucket's default encryption says.
+    fn sealing(&self, bucket: &BucketInfo, asked: &sse::Encryption) -> sse::Sealing {
+        let default = bucket
+            .config
+            .get(config::kind::ENCRYPTION)
+            .is_some_and(|v| v == "AES256");
+        sse::sealing_for_write(&self.master, asked, default)
     }
 
     /// Refuses a conditional write early, before its bytes are read, when
@@ -406,6 +436,7 @@ impl Buckets {
 
     /// The small-object path: checks, blob write, fsync and the metadata
     /// commit in one blocking task (one thread hop, not one per step).
+    #[allow(clippy::too_many_arguments)]
     async fn put_small_object(
         &self,
         bucket: &str,
@@ -414,6 +445,7 @@ impl Buckets {
         bytes: Bytes,
         headers: ObjectHeaders,
         checks: UploadChecks,
+        cipher: Option<sse::BlobCipher>,
     ) -> Result<ObjectMeta, BucketError> {
         use md5::{Digest, Md5};
         if let Some(n) = checks.length
@@ -437,9 +469,14 @@ impl Buckets {
             keep_checksum(&mut headers.headers, Some((check.algorithm, actual)));
         }
         let events = self.events_for(bucket, key, "ObjectCreated:Put");
+        let size = bytes.len() as u64;
+        let bytes = match &cipher {
+            Some(c) => Bytes::from(c.seal_all(&bytes)),
+            None => bytes,
+        };
         // The smallest objects live in the store itself: one group commit
         // makes them durable, with no blob file and no second fsync.
-        let (blob, inline) = if bytes.len() <= INLINE_OBJECT_BYTES {
+        let (blob, inline) = if size as usize <= INLINE_OBJECT_BYTES {
             (String::new(), Some(bytes.to_vec()))
         } else {
             let blobs = self.blobs.clone();
@@ -452,7 +489,7 @@ impl Buckets {
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            size: bytes.len() as u64,
+            size,
             etag: format!("\"{}\"", hex::encode(md5)),
             content_type: headers.content_type,
             headers: headers.headers,
@@ -497,15 +534,20 @@ impl Buckets {
         &self,
         body: S,
         checks: &UploadChecks,
+        cipher: Option<&sse::BlobCipher>,
     ) -> Result<(strato_blob::StoredBlob, Option<(ChecksumAlgorithm, String)>), BucketError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         use futures::StreamExt;
+        use md5::Digest;
         let limit = checks.length;
         let mut seen = 0u64;
         let mut hasher = checks.checksum.as_ref().map(|c| c.algorithm.hasher());
+        // A sealed blob's own MD5 and size are not the object's: those of
+        // the plaintext are taken on the way in.
+        let mut plain_md5 = cipher.map(|_| md5::Md5::new());
         // Stop reading as soon as a body runs past its declared length.
         let body = body.map(|chunk| {
             let chunk = chunk.map_err(|e| e.to_string())?;
@@ -513,12 +555,28 @@ impl Buckets {
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
+            if let Some(h) = plain_md5.as_mut() {
+                h.update(&chunk);
+            }
             match limit {
                 Some(n) if seen > n => Err(format!("{}", BucketError::BodyTooLong(n))),
                 _ => Ok(chunk),
             }
         });
-        let stored = self.blobs.put_stream(body).await?;
+        let stored = match cipher {
+            None => self.blobs.put_stream(body).await?,
+            Some(c) => {
+                let sealed = self.blobs.put_stream(c.seal_stream(body)).await?;
+                strato_blob::StoredBlob {
+                    id: sealed.id,
+                    size: seen,
+                    md5: plain_md5
+                        .take()
+                        .map(|h| h.finalize().into())
+                        .unwrap_or_default(),
+                }
+            }
+        };
         let checksum = checks
             .checksum
             .as_ref()
@@ -623,15 +681,31 @@ impl Buckets {
             })
     }
 
-    /// The bytes of an object (a byte range of them).
+    /// The bytes of an object (a byte range of them), opened if it is
+    /// encrypted with SSE-S3. An SSE-C object needs
+    /// [`Buckets::read_object_with_key`].
     pub async fn read_object(
         &self,
         meta: &ObjectMeta,
         range: Option<Range<u64>>,
     ) -> Result<ObjectStream, BucketError> {
+        self.read_object_with_key(meta, range, None).await
+    }
+
+    /// [`Buckets::read_object`] with the customer's key of an SSE-C object.
+    pub async fn read_object_with_key(
+        &self,
+        meta: &ObjectMeta,
+        range: Option<Range<u64>>,
+        customer: Option<&sse::CustomerKey>,
+    ) -> Result<ObjectStream, BucketError> {
         use futures::TryStreamExt;
+        let cipher = sse::cipher_for_read(&self.master, &meta.headers, customer)?;
         if meta.size == 0 {
             return Ok(Box::pin(futures::stream::empty()));
+        }
+        if let Some(cipher) = cipher {
+            return self.read_sealed(meta, range, cipher).await;
         }
         if let Some(data) = &meta.inline {
             let bytes = Bytes::copy_from_slice(match &range {
@@ -651,21 +725,67 @@ impl Buckets {
         Ok(Box::pin(stream.map_err(BucketError::from)))
     }
 
+    /// Checks that a request may read an object: with the right customer
+    /// key for an SSE-C object, with none for any other (HEAD, which
+    /// reads no bytes).
+    pub fn check_customer_key(
+        &self,
+        meta: &ObjectMeta,
+        customer: Option<&sse::CustomerKey>,
+    ) -> Result<(), BucketError> {
+        sse::cipher_for_read(&self.master, &meta.headers, customer).map(|_| ())
+    }
+
+    /// Opens the chunks of a sealed object that cover `range`.
+    pub(super) async fn read_sealed(
+        &self,
+        meta: &ObjectMeta,
+        range: Option<Range<u64>>,
+        cipher: sse::BlobCipher,
+    ) -> Result<ObjectStream, BucketError> {
+        use futures::StreamExt;
+        let range = range.unwrap_or(0..meta.size);
+        let Some(data) = &meta.inline else {
+            return open_sealed_blob(
+                self.blobs.clone(),
+                meta.blob.clone(),
+                meta.size,
+                range,
+                cipher,
+            )
+            .await;
+        };
+        let (blob_range, first) = sse::BlobCipher::blob_range(&range, meta.size);
+        let part = data
+            .get(blob_range.start as usize..blob_range.end as usize)
+            .map(Bytes::copy_from_slice)
+            .ok_or_else(|| BucketError::Storage("an encrypted object is short".into()))?;
+        let sealed = futures::stream::once(async move { Ok(part) });
+        let opened = cipher
+            .open_stream(sse::BlobCipher::prefix_of(data)?, sealed, range, first)
+            .map(|c| c.map_err(BucketError::Storage));
+        Ok(Box::pin(opened))
+    }
+
     /// Copies an object (`src`, as read with [`Buckets::head_version`]);
     /// `headers` replaces the metadata (REPLACE) or, when `None`, the
     /// source's is kept (COPY). The bytes stream from blob to blob.
+    #[allow(clippy::too_many_arguments)]
     pub async fn copy_object(
         &self,
         src: &ObjectMeta,
+        source_key: Option<&sse::CustomerKey>,
         target: (&str, &str),
         scope: &Scope,
         headers: Option<ObjectHeaders>,
         condition: &WriteCondition,
+        encryption: &sse::Encryption,
     ) -> Result<ObjectMeta, BucketError> {
         let info = self.bucket(target.0, scope)?;
         validate_object_key(target.1).map_err(BucketError::from)?;
         self.precheck(target.0, target.1, condition).await?;
-        let body = self.read_object(src, None).await?;
+        let body = self.read_object_with_key(src, None, source_key).await?;
+        let sealing = self.sealing(&info, encryption);
         let (stored, _) = self
             .store_checked_blob(
                 body,
@@ -673,12 +793,16 @@ impl Buckets {
                     length: Some(src.size),
                     ..Default::default()
                 },
+                sealing.cipher.as_ref(),
             )
             .await?;
-        let headers = headers.unwrap_or(ObjectHeaders {
+        let mut headers = headers.unwrap_or(ObjectHeaders {
             content_type: src.content_type.clone(),
             headers: src.headers.clone(),
         });
+        // The copy is sealed as its own request says, not as its source.
+        sse::strip(&mut headers.headers);
+        headers.headers.extend(sealing.headers);
         let meta = ObjectMeta {
             bucket: target.0.to_string(),
             key: target.1.to_string(),
@@ -729,6 +853,27 @@ impl Buckets {
         self.delete_blobs(orphans).await;
         Ok(n)
     }
+}
+
+/// The plaintext `range` of a sealed blob holding `size` bytes.
+pub(super) async fn open_sealed_blob(
+    blobs: BlobStore,
+    blob: String,
+    size: u64,
+    range: Range<u64>,
+    cipher: sse::BlobCipher,
+) -> Result<ObjectStream, BucketError> {
+    use futures::{StreamExt, TryStreamExt};
+    let (blob_range, first) = sse::BlobCipher::blob_range(&range, size);
+    let head = blobs.read_all(&blob, Some(0..8)).await?;
+    let sealed = blobs
+        .get(&blob, Some(blob_range))
+        .await?
+        .map_err(|e| e.to_string());
+    let opened = cipher
+        .open_stream(sse::BlobCipher::prefix_of(&head)?, sealed, range, first)
+        .map(|c| c.map_err(BucketError::Storage));
+    Ok(Box::pin(opened))
 }
 
 /// S3's limit for one PUT (and one part).

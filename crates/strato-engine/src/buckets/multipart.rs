@@ -3,6 +3,7 @@
 //! same transaction that forgets the upload.
 
 use super::checksum::keep_checksum;
+use super::sse::{self, Encryption};
 use super::{
     BucketError, Buckets, ChecksumAlgorithm, ChecksumCheck, Expected, ObjectHeaders, Scope,
     UploadChecks, UploadChecksum,
@@ -60,6 +61,34 @@ pub struct CompletedPart {
     pub checksum: Option<String>,
 }
 
+/// A part's bytes, opened if they are sealed.
+async fn read_part(
+    blobs: strato_blob::BlobStore,
+    part: UploadPart,
+    cipher: Option<sse::BlobCipher>,
+) -> Result<super::ObjectStream, BucketError> {
+    match cipher {
+        Some(_) if part.size == 0 => Ok(Box::pin(futures::stream::empty())),
+        Some(cipher) => {
+            super::open_sealed_blob(blobs, part.blob, part.size, 0..part.size, cipher).await
+        }
+        None => Ok(Box::pin(
+            blobs
+                .get(&part.blob, None)
+                .await?
+                .map_err(BucketError::from),
+        )),
+    }
+}
+
+/// The customer's key a request carries, if any.
+fn customer(encryption: &Encryption) -> Option<&sse::CustomerKey> {
+    match encryption {
+        Encryption::Customer(key) => Some(key),
+        _ => None,
+    }
+}
+
 impl Buckets {
     /// Starts an upload; returns its id.
     pub async fn create_upload(
@@ -68,9 +97,17 @@ impl Buckets {
         key: &str,
         scope: &Scope,
         headers: ObjectHeaders,
+        encryption: &Encryption,
     ) -> Result<MultipartUpload, BucketError> {
-        self.bucket(bucket, scope)?;
+        let info = self.bucket(bucket, scope)?;
         validate_object_key(key).map_err(BucketError::from)?;
+        // The upload's key (sealed, for SSE-S3) seals its parts and the
+        // object they make.
+        let mut headers = headers;
+        sse::strip(&mut headers.headers);
+        headers
+            .headers
+            .extend(self.sealing(&info, encryption).headers);
         let upload = MultipartUpload {
             id: hex::encode(rand::random::<[u8; 16]>()),
             bucket: bucket.to_string(),
@@ -145,7 +182,11 @@ impl Buckets {
         {
             return Err(BucketError::EntityTooLarge);
         }
-        let (stored, checksum) = self.store_checked_blob(body, &checks).await?;
+        let cipher =
+            sse::cipher_for_read(&self.master, &upload.headers, customer(&checks.encryption))?;
+        let (stored, checksum) = self
+            .store_checked_blob(body, &checks, cipher.as_ref())
+            .await?;
         let part = UploadPart {
             upload_id: upload_id.to_string(),
             number,
@@ -174,14 +215,17 @@ impl Buckets {
         target: (&str, &str, &str),
         number: u32,
         scope: &Scope,
-        source: &ObjectMeta,
+        source: (&ObjectMeta, Option<&sse::CustomerKey>),
         range: Option<Range<u64>>,
+        encryption: Encryption,
     ) -> Result<UploadPart, BucketError> {
         let (bucket, key, upload_id) = target;
+        let (source, source_key) = source;
         let length = range.as_ref().map_or(source.size, |r| r.end - r.start);
-        let body = self.read_object(source, range).await?;
+        let body = self.read_object_with_key(source, range, source_key).await?;
         let checks = UploadChecks {
             length: Some(length),
+            encryption,
             ..Default::default()
         };
         let (part, _) = self
@@ -234,6 +278,7 @@ impl Buckets {
     }
 
     /// Assembles the listed parts into the object.
+    #[allow(clippy::too_many_arguments)]
     pub async fn complete_upload(
         &self,
         bucket: &str,
@@ -242,8 +287,10 @@ impl Buckets {
         scope: &Scope,
         listed: &[CompletedPart],
         condition: &WriteCondition,
+        customer_key: Option<&sse::CustomerKey>,
     ) -> Result<ObjectMeta, BucketError> {
         let upload = self.upload(bucket, key, upload_id, scope).await?;
+        let cipher = sse::cipher_for_read(&self.master, &upload.headers, customer_key)?;
         let info = self.bucket(bucket, scope)?;
         self.precheck(bucket, key, condition).await?;
         if listed.is_empty() {
@@ -299,12 +346,11 @@ impl Buckets {
         let part_sums: Vec<Option<String>> = chosen.iter().map(|p| p.checksum.clone()).collect();
         let part_sizes: Vec<u64> = chosen.iter().map(|p| p.size).collect();
 
-        let blobs = self.blobs.clone();
-        let body = futures::stream::iter(chosen.into_iter().map(|p| p.blob))
-            .then(move |id| {
-                let blobs = blobs.clone();
-                async move { blobs.get(&id, None).await }
-            })
+        // Sealed parts are opened and the whole sealed again, with the
+        // upload's key and a prefix of its own.
+        let (blobs, opener) = (self.blobs.clone(), cipher.clone());
+        let body = futures::stream::iter(chosen)
+            .then(move |part| read_part(blobs.clone(), part, opener.clone()))
             .try_flatten();
         // A FULL_OBJECT checksum is of the bytes, computed as they are
         // assembled; a COMPOSITE one is of the parts' checksums.
@@ -320,6 +366,7 @@ impl Buckets {
                     checksum: full_object,
                     ..Default::default()
                 },
+                cipher.as_ref(),
             )
             .await?;
         let mut headers = upload.headers;
