@@ -5,6 +5,8 @@ use super::object::timestamp_ms;
 use super::{StratoS3, s3_error_of};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strato_engine::buckets::access::CannedAcl;
+use strato_engine::buckets::config::kind;
 use strato_store::Versioning;
 
 impl StratoS3 {
@@ -66,10 +68,23 @@ impl StratoS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let scope = self.scope(&req)?;
+        let acl = req
+            .input
+            .acl
+            .as_ref()
+            .map(|a| CannedAcl::parse(a.as_str()))
+            .transpose()
+            .map_err(s3_error_of)?;
         self.buckets
             .create_bucket(&req.input.bucket, &scope)
             .await
             .map_err(s3_error_of)?;
+        if let Some(acl) = acl.filter(|a| *a != CannedAcl::Private) {
+            self.buckets
+                .set_bucket_config(&req.input.bucket, &scope, kind::ACL, Some(&acl))
+                .await
+                .map_err(s3_error_of)?;
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         }))

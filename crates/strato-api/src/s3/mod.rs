@@ -6,6 +6,7 @@
 //! error codes in one place (`s3_error_of`); every response carries a
 //! request id, and every error document names it.
 
+mod access;
 mod attributes;
 mod bucket;
 mod checksums;
@@ -59,9 +60,19 @@ impl S3Auth for KeyAuth {
 }
 
 impl StratoS3 {
-    /// Who signed the request. s3s has verified the signature by now, and
-    /// refuses unsigned requests before any operation runs.
+    /// Who may do this request's operation: [`Scope::Granted`] when a
+    /// bucket policy or an ACL granted it (`access.rs` decided before the
+    /// operation ran, anonymous requests included), else the signing
+    /// key's scope.
     fn scope<T>(&self, req: &S3Request<T>) -> S3Result<Scope> {
+        if req.extensions.get::<access::Granted>().is_some() {
+            return Ok(Scope::Granted);
+        }
+        self.key_scope(req)
+    }
+
+    /// The signing key's own scope. s3s has verified the signature by now.
+    fn key_scope<T>(&self, req: &S3Request<T>) -> S3Result<Scope> {
         let id = req
             .credentials
             .as_ref()
@@ -101,6 +112,8 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
         BucketError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
         BucketError::InvalidTag(_) => S3ErrorCode::InvalidTag,
         BucketError::InvalidEncryption(_) => S3ErrorCode::InvalidRequest,
+        BucketError::MalformedPolicy(_) => S3ErrorCode::MalformedPolicy,
+        BucketError::NotSupported(_) => S3ErrorCode::NotImplemented,
         BucketError::WrongCustomerKey => S3ErrorCode::AccessDenied,
         BucketError::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
         BucketError::DeleteMarker { .. } => S3ErrorCode::MethodNotAllowed,
@@ -133,6 +146,9 @@ pub fn service(
     let expected_region: Arc<str> = region.into();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyAuth {
+        buckets: buckets.clone(),
+    });
+    builder.set_access(access::StratoAccess {
         buckets: buckets.clone(),
     });
     let host = || host::StratoHost {
@@ -548,5 +564,47 @@ impl s3s::S3 for StratoS3 {
         r: S3Request<s3s::dto::DeleteBucketEncryptionInput>,
     ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketEncryptionOutput>> {
         self.handle_delete_bucket_encryption(r).await
+    }
+    async fn get_bucket_acl(
+        &self,
+        r: S3Request<s3s::dto::GetBucketAclInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketAclOutput>> {
+        self.handle_get_bucket_acl(r).await
+    }
+    async fn put_bucket_acl(
+        &self,
+        r: S3Request<s3s::dto::PutBucketAclInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketAclOutput>> {
+        self.handle_put_bucket_acl(r).await
+    }
+    async fn get_object_acl(
+        &self,
+        r: S3Request<s3s::dto::GetObjectAclInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetObjectAclOutput>> {
+        self.handle_get_object_acl(r).await
+    }
+    async fn put_object_acl(
+        &self,
+        r: S3Request<s3s::dto::PutObjectAclInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutObjectAclOutput>> {
+        self.handle_put_object_acl(r).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        r: S3Request<s3s::dto::GetBucketPolicyInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::GetBucketPolicyOutput>> {
+        self.handle_get_bucket_policy(r).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        r: S3Request<s3s::dto::PutBucketPolicyInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::PutBucketPolicyOutput>> {
+        self.handle_put_bucket_policy(r).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        r: S3Request<s3s::dto::DeleteBucketPolicyInput>,
+    ) -> S3Result<s3s::S3Response<s3s::dto::DeleteBucketPolicyOutput>> {
+        self.handle_delete_bucket_policy(r).await
     }
 }

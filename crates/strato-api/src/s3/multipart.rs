@@ -29,6 +29,7 @@ impl StratoS3 {
             expires: input.expires.as_ref(),
             metadata: input.metadata.as_ref(),
             tagging: input.tagging.as_deref(),
+            acl: input.acl.as_ref(),
         }
         .into_headers()?;
         let mut headers = headers;
@@ -195,8 +196,11 @@ impl StratoS3 {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let scope = self.scope(&req)?;
+        let source_scope = self
+            .source_scope(&req, &scope, &req.input.copy_source)
+            .await?;
         let input = req.input;
-        let (source, src_bucket, _) = self.copy_source(&input.copy_source, &scope).await?;
+        let (source, src_bucket, _) = self.copy_source(&input.copy_source, &source_scope).await?;
         super::conditions::check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),

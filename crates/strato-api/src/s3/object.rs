@@ -23,6 +23,8 @@ pub(crate) struct HeaderFields<'a> {
     pub metadata: Option<&'a Metadata>,
     /// `x-amz-tagging`: the object's tags.
     pub tagging: Option<&'a str>,
+    /// `x-amz-acl`: the object's canned ACL.
+    pub acl: Option<&'a ObjectCannedACL>,
 }
 
 /// Largest total size of user metadata, as S3 (2 KiB).
@@ -63,6 +65,16 @@ impl HeaderFields<'_> {
         for (k, v) in self.metadata.into_iter().flatten() {
             meta_bytes += k.len() + v.len();
             headers.insert(format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone());
+        }
+        if let Some(acl) = self.acl {
+            let acl = strato_engine::buckets::access::CannedAcl::parse(acl.as_str())
+                .map_err(super::s3_error_of)?;
+            if acl != strato_engine::buckets::access::CannedAcl::Private {
+                headers.insert(
+                    strato_engine::buckets::access::ACL_HEADER.to_string(),
+                    acl.as_str().to_string(),
+                );
+            }
         }
         if let Some(tags) = super::config::tagging_header(self.tagging)? {
             headers.insert(TAGGING_HEADER.to_string(), tags);
@@ -182,6 +194,7 @@ impl StratoS3 {
             expires: input.expires.as_ref(),
             metadata: input.metadata.as_ref(),
             tagging: input.tagging.as_deref(),
+            acl: input.acl.as_ref(),
         }
         .into_headers()?;
         let meta = self
@@ -493,9 +506,13 @@ impl StratoS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let scope = self.scope(&req)?;
+        let source_scope = self
+            .source_scope(&req, &scope, &req.input.copy_source)
+            .await?;
         let input = req.input;
         let condition = write_condition(&req.headers)?;
-        let (source, src_bucket, src_key) = self.copy_source(&input.copy_source, &scope).await?;
+        let (source, src_bucket, src_key) =
+            self.copy_source(&input.copy_source, &source_scope).await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -538,6 +555,7 @@ impl StratoS3 {
                     expires: input.expires.as_ref(),
                     metadata: input.metadata.as_ref(),
                     tagging: input.tagging.as_deref(),
+                    acl: input.acl.as_ref(),
                 }
                 .into_headers()?,
             )

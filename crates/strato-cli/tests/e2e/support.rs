@@ -447,6 +447,11 @@ impl Server {
     /// (`ENDPOINT`, `KEY`, `SECRET` in its environment); fails the test
     /// with its output if it fails.
     pub fn boto3(&self, what: &str, script: &str) -> String {
+        self.boto3_with(what, script, &[])
+    }
+
+    /// [`Server::boto3`] with more environment for the script.
+    pub fn boto3_with(&self, what: &str, script: &str, env: &[(&str, &str)]) -> String {
         let (key, secret) = self.admin_key();
         let work = tempfile::tempdir().unwrap();
         let path = work.path().join("script.py");
@@ -456,6 +461,7 @@ impl Server {
             .env("ENDPOINT", &self.s3)
             .env("KEY", &key)
             .env("SECRET", &secret)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

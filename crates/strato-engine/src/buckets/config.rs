@@ -11,6 +11,9 @@ pub mod kind {
     pub const TAGGING: &str = "tagging";
     pub const CORS: &str = "cors";
     pub const LIFECYCLE: &str = "lifecycle";
+    /// The bucket's canned ACL and its policy (see `access`).
+    pub const ACL: &str = "acl";
+    pub const POLICY: &str = "policy";
     /// The default encryption of new objects (`"AES256"`).
     pub const ENCRYPTION: &str = "encryption";
 }

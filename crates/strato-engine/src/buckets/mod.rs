@@ -7,6 +7,7 @@
 //! behind by a crash between those two steps, or by a replaced object, are
 //! deleted (at once, or by [`Buckets::collect_orphans`] at start).
 
+pub mod access;
 mod checksum;
 pub mod config;
 mod keys;
@@ -95,6 +96,11 @@ pub enum BucketError {
     NoSuchVersion { key: String, version_id: String },
     #[error("{0}")]
     InvalidTag(String),
+    #[error("{0}")]
+    MalformedPolicy(String),
+    /// A feature Strato does not offer (S3's NotImplemented).
+    #[error("{0}")]
+    NotSupported(String),
     /// Encryption parameters that are wrong or missing (S3's
     /// InvalidRequest / InvalidArgument).
     #[error("{0}")]
@@ -151,24 +157,28 @@ impl From<BlobError> for BucketError {
     }
 }
 
-/// Who is asking: the admin (every bucket) or one app (its own buckets).
+/// Who is asking: the admin (every bucket), one app (its own buckets),
+/// or a request an ACL or a bucket policy grants (see [`access`]: decided
+/// for that one operation on that bucket before it runs, anonymous
+/// requests included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     Admin,
     App(String),
+    Granted,
 }
 
 impl Scope {
     fn may_use(&self, bucket: &BucketInfo) -> bool {
         match self {
-            Scope::Admin => true,
+            Scope::Admin | Scope::Granted => true,
             Scope::App(app) => bucket.app.as_deref() == Some(app),
         }
     }
 
     fn owner(&self) -> Option<&str> {
         match self {
-            Scope::Admin => None,
+            Scope::Admin | Scope::Granted => None,
             Scope::App(app) => Some(app),
         }
     }
