@@ -18,6 +18,7 @@ mod host;
 mod list;
 mod multipart;
 mod object;
+mod post;
 mod region;
 
 use crate::ResponseBody;
@@ -208,7 +209,7 @@ pub fn service(
             {
                 return wrong_region(&signed, &expected_region, &request_id);
             }
-            let mut response = match service.call(request.map(s3s::Body::from)).await {
+            let mut response = match service.call(post::with_filename(request).await).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 service failed");
@@ -285,6 +286,20 @@ fn error_xml(code: &str, message: &str, request_id: &str) -> String {
     )
 }
 
+/// A form upload its POST policy refuses is `403 AccessDenied` "Invalid
+/// according to Policy" on S3; s3s answers 400 InvalidPolicyDocument.
+fn policy_refusal_as_s3(parts: &mut http::response::Parts, text: &str) -> String {
+    if !(text.contains("<Code>InvalidPolicyDocument</Code>") && text.contains("Policy condition")) {
+        return text.to_string();
+    }
+    parts.status = http::StatusCode::FORBIDDEN;
+    text.replace(
+        "<Code>InvalidPolicyDocument</Code>",
+        "<Code>AccessDenied</Code>",
+    )
+    .replace("<Message>", "<Message>Invalid according to Policy: ")
+}
+
 /// Adds `x-amz-request-id` and, to error documents, a `<RequestId>`.
 async fn with_request_id(
     response: http::Response<s3s::Body>,
@@ -301,14 +316,14 @@ async fn with_request_id(
         .unwrap_or(false);
     if is_error && small {
         let bytes = body.bytes().unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
+        let text = policy_refusal_as_s3(&mut parts, &String::from_utf8_lossy(&bytes));
         let rewritten = match text.rfind("</Error>") {
             Some(at) if !text.contains("<RequestId>") => format!(
                 "{}<RequestId>{request_id}</RequestId>{}",
                 &text[..at],
                 &text[at..]
             ),
-            _ => text.into_owned(),
+            _ => text,
         };
         parts.headers.remove(http::header::CONTENT_LENGTH);
         return http::Response::from_parts(parts, strato_engine::full_body(rewritten));

@@ -155,6 +155,43 @@ assert "X-Amz-Expires=604801" in url, url
 url = s3v4.generate_presigned_url("get_object", Params={"Bucket": "conf", "Key": "t"}, ExpiresIn=604800)
 assert urllib.request.urlopen(url).status == 200
 
+# A browser form upload (presigned POST): the policy is checked and
+# ${filename} becomes the file's name.
+import uuid, subprocess
+post = s3v4.generate_presigned_post("conf", "forms/${filename}", Fields={"Content-Type": "text/plain"},
+    Conditions=[{"Content-Type": "text/plain"}, ["starts-with", "$key", "forms/"], ["content-length-range", 1, 1000]],
+    ExpiresIn=600)
+def submit(fields, data, filename="hello.txt"):
+    boundary = uuid.uuid4().hex
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                    for k, v in fields.items())
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+             f'Content-Type: text/plain\r\n\r\n').encode() + data + f'\r\n--{boundary}--\r\n'.encode()
+    req = urllib.request.Request(post["url"], data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+assert submit(post["fields"], b"hello from a form") == 204
+assert s3.get_object(Bucket="conf", Key="forms/hello.txt")["Body"].read() == b"hello from a form"
+assert submit(post["fields"], b"x" * 2000) == 400, "content-length-range is enforced"
+tampered = dict(post["fields"], key="elsewhere/${filename}")
+code = submit(tampered, b"sneaky")
+assert code == 403, f"the key must start with forms/: {code}"
+
+# Raw HTTP as curl sends it: a chunked body of unknown length with
+# Expect: 100-continue, and user metadata in UTF-8, answered RFC 2047
+# encoded as S3 does.
+url = s3v4.generate_presigned_url("put_object", Params={"Bucket": "conf", "Key": "raw"}, ExpiresIn=600)
+r = subprocess.run(["curl", "-sS", "-f", "-H", "Transfer-Encoding: chunked", "-H", "Expect: 100-continue",
+                    "-H", "x-amz-meta-name: ünïcode ☃", "-T", "-", url], input=b"r" * 3_000_000, capture_output=True)
+assert r.returncode == 0, r.stderr
+h = s3.head_object(Bucket="conf", Key="raw")
+assert h["ContentLength"] == 3_000_000, h
+assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-meta-name"] == "=?UTF-8?B?w7xuw69jb2RlIOKYgw==?=", h
+
 # ListBuckets pages with MaxBuckets and a continuation token.
 for name in ["page-a", "page-b", "page-c"]:
     s3.create_bucket(Bucket=name)
