@@ -206,6 +206,67 @@ print("boto3 bucket configuration ok")
 fn tags_cors_and_lifecycle_rules_are_kept_and_applied() {
     let server = Server::start_with(&["--lifecycle-day", "2s"]);
     server.boto3("boto3 bucket configuration", BOTO3_SCRIPT);
+    // The aws CLI sets what `strato buckets` shows.
+    server.aws_ok(&[
+        "s3api",
+        "put-bucket-lifecycle-configuration",
+        "--bucket",
+        "life",
+        "--lifecycle-configuration",
+        r#"{"Rules": [{"ID": "old-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
+            "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}"#,
+    ]);
+    let table = server.cli_ok(&["buckets", "lifecycle", "life"]);
+    for want in [
+        "old-logs",
+        "enabled",
+        "logs/",
+        "after 30 days",
+        "after 7 days",
+    ] {
+        assert!(table.contains(want), "{want} missing from:\n{table}");
+    }
+    let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::conf/public/*"}]}"#;
+    server.aws_ok(&[
+        "s3api",
+        "put-bucket-policy",
+        "--bucket",
+        "conf",
+        "--policy",
+        policy,
+    ]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["buckets", "policy", "conf"])).unwrap();
+    assert_eq!(
+        shown,
+        serde_json::from_str::<serde_json::Value>(policy).unwrap()
+    );
+    assert!(
+        server
+            .cli_ok(&["buckets", "policy", "life"])
+            .contains("has no policy")
+    );
+    server.aws_ok(&[
+        "s3api",
+        "put-bucket-encryption",
+        "--bucket",
+        "conf",
+        "--server-side-encryption-configuration",
+        r#"{"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}"#,
+    ]);
+    let table = server.cli_ok(&["buckets"]);
+    let conf = table
+        .lines()
+        .find(|l| l.starts_with("conf "))
+        .unwrap_or_default();
+    assert!(conf.contains("AES256 by default"), "{table}");
+    assert!(
+        server
+            .cli_err(&["buckets", "policy", "nope"])
+            .contains("no bucket `nope`")
+    );
+
     // The expirations were the lifecycle's, as the server says.
     assert!(
         server.log().contains("lifecycle rules applied"),
