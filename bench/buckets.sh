@@ -7,6 +7,7 @@
 #           that costs almost nothing, so the server's own limit shows)
 #   versions the same PUT and GET in a bucket with versioning enabled, and
 #           wrk PUTs all overwriting one key there (every one kept)
+#   sse     the same PUT and GET in a bucket encrypting with SSE-S3 by default
 #   events  PUT-ack to function-start latency at 100 events/s
 #   memory  server RSS growth across a 2 GiB upload and download (aws CLI)
 # Usage: bench/buckets.sh [SECONDS]   (default 10)
@@ -47,6 +48,9 @@ S3=http://127.0.0.1:18099
 "$PY/bin/aws" s3 mb s3://bench >/dev/null
 "$PY/bin/aws" s3 mb s3://vbench >/dev/null
 "$PY/bin/aws" s3api put-bucket-versioning --bucket vbench --versioning-configuration Status=Enabled
+"$PY/bin/aws" s3 mb s3://ebench >/dev/null
+"$PY/bin/aws" s3api put-bucket-encryption --bucket ebench \
+    --server-side-encryption-configuration '{"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}'
 
 FSYNC="$("$TOOLS/s3bench" fsync "$WORK/floor" 16 "$DUR")"; echo "floor, fsync loop: $FSYNC"
 HPUT="$("$TOOLS/s3bench" put http://127.0.0.1:18070 x y bench 16 "$DUR")"; echo "floor, plain HTTP + SDK: $HPUT"
@@ -58,6 +62,8 @@ PPUT="$("$TOOLS/s3bench" put-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo
 PGET="$("$TOOLS/s3bench" get-plain "$S3" "$ID" "$SECRET" bench 16 "$DUR")"; echo "strato, no checksums: $PGET"
 VPUT="$("$TOOLS/s3bench" put "$S3" "$ID" "$SECRET" vbench 16 "$DUR")"; echo "strato, versioned bucket: $VPUT"
 VGET="$("$TOOLS/s3bench" get "$S3" "$ID" "$SECRET" vbench 16 "$DUR")"; echo "strato, versioned bucket: $VGET"
+EPUT="$("$TOOLS/s3bench" put "$S3" "$ID" "$SECRET" ebench 16 "$DUR")"; echo "strato, SSE-S3 bucket: $EPUT"
+EGET="$("$TOOLS/s3bench" get "$S3" "$ID" "$SECRET" ebench 16 "$DUR")"; echo "strato, SSE-S3 bucket: $EGET"
 URL="$("$PY/bin/aws" s3 presign s3://bench/get/0 --expires-in 3600)"
 WRK="$(wrk -t1 -c16 "-d${DUR}s" --latency "$URL")"
 WRK_RPS="$(awk '/Requests\/sec/ {print $2}' <<<"$WRK")"
@@ -115,6 +121,8 @@ cat <<TABLE
 | strato GET 4 KiB, aws-sdk-s3 c16, no checksums | ${PGET#get } |
 | strato PUT 4 KiB, aws-sdk-s3 c16, versioned bucket | ${VPUT#put } |
 | strato GET 4 KiB, aws-sdk-s3 c16, versioned bucket | ${VGET#get } |
+| strato PUT 4 KiB, aws-sdk-s3 c16, SSE-S3 (bucket default) | ${EPUT#put } |
+| strato GET 4 KiB, aws-sdk-s3 c16, SSE-S3 | ${EGET#get } |
 | strato GET 4 KiB, presigned URL, wrk -c16 | ${WRK_RPS} req/s, p99 ${WRK_P99} ${WRK_ERR} |
 | strato PUT 4 KiB, presigned URL, wrk -c16 | ${WPUT_RPS} req/s, p99 ${WPUT_P99} ${WPUT_ERR} |
 | strato PUT 4 KiB, presigned URL, wrk -c16, versioned: one key overwritten, all kept | ${VWPUT_RPS} req/s, p99 ${VWPUT_P99}, ${VERSIONS} versions |
