@@ -39,14 +39,27 @@ impl S3Access for StratoAccess {
             return signed(principal.as_deref());
         };
         let action = iam_action(cx.s3_op().name());
+        let key_may_use = principal
+            .as_deref()
+            .and_then(|id| self.buckets.keys().get(id))
+            .is_some_and(|k| {
+                let scope = match k.app {
+                    Some(app) => Scope::App(app),
+                    None => Scope::Admin,
+                };
+                self.buckets.bucket(&bucket, &scope).is_ok()
+            });
         let decision = self
             .buckets
-            .decide(&Request {
-                principal: principal.as_deref(),
-                action: &action,
-                bucket: &bucket,
-                key: key.as_deref(),
-            })
+            .decide(
+                &Request {
+                    principal: principal.as_deref(),
+                    action: &action,
+                    bucket: &bucket,
+                    key: key.as_deref(),
+                },
+                key_may_use,
+            )
             .await;
         match decision {
             Ok(Decision::Deny) => Err(s3_error!(
@@ -309,12 +322,15 @@ impl StratoS3 {
         if let CopySource::Bucket { bucket, key, .. } = source {
             let decision = self
                 .buckets
-                .decide(&Request {
-                    principal,
-                    action: "s3:GetObject",
-                    bucket,
-                    key: Some(key),
-                })
+                .decide(
+                    &Request {
+                        principal,
+                        action: "s3:GetObject",
+                        bucket,
+                        key: Some(key),
+                    },
+                    false,
+                )
                 .await
                 .map_err(s3_error_of)?;
             match decision {

@@ -290,14 +290,31 @@ pub fn decide(
 
 impl Buckets {
     /// What the bucket's policy and ACLs say about `request`.
-    pub async fn decide(&self, request: &Request<'_>) -> Result<Decision, BucketError> {
-        let policy: Option<BucketPolicy> =
-            self.bucket_config(request.bucket, &Scope::Admin, kind::POLICY)?;
-        let bucket_acl: CannedAcl = self
-            .bucket_config(request.bucket, &Scope::Admin, kind::ACL)?
+    /// `key_may_use`: the signing key's own scope reaches the bucket, so
+    /// only a Deny can change the outcome (and no object's ACL is read).
+    pub async fn decide(
+        &self,
+        request: &Request<'_>,
+        key_may_use: bool,
+    ) -> Result<Decision, BucketError> {
+        let info = self.bucket(request.bucket, &Scope::Admin)?;
+        // Nothing configured: the key's scope decides, on the hot path
+        // without a look at anything else.
+        if key_may_use && !info.config.contains_key(kind::POLICY) {
+            return Ok(Decision::Default);
+        }
+        let stored = |kind: &str| info.config.get(kind).cloned();
+        let policy: Option<BucketPolicy> = stored(kind::POLICY)
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| BucketError::Storage(format!("stored policy: {e}")))?;
+        let bucket_acl: CannedAcl = stored(kind::ACL)
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| BucketError::Storage(format!("stored ACL: {e}")))?
             .unwrap_or_default();
         let object_acl = match request.key {
-            Some(key) if request.action == "s3:GetObject" => self
+            Some(key) if !key_may_use && request.action == "s3:GetObject" => self
                 .store
                 .get_object(request.bucket, key)
                 .await?
