@@ -113,7 +113,8 @@ impl From<BucketError> for ApiError {
             BucketError::NoSuchBucket(_)
             | BucketError::NoSuchKey { .. }
             | BucketError::NoSuchUpload(_)
-            | BucketError::NoSuchVersion { .. } => StatusCode::NOT_FOUND,
+            | BucketError::NoSuchVersion { .. }
+            | BucketError::HiddenByMarker { .. } => StatusCode::NOT_FOUND,
             BucketError::AccessDenied(_) => StatusCode::FORBIDDEN,
             BucketError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             BucketError::DeleteMarker { .. } => StatusCode::METHOD_NOT_ALLOWED,

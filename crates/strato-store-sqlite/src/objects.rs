@@ -212,7 +212,7 @@ pub(super) fn put_object(
     let mut replaced = None;
     if let Some(current) = current {
         if current.version_id.is_some() || meta.version_id.is_some() {
-            versions::archive(tx, &meta.bucket, &meta.key)?;
+            versions::archive(tx, &meta.bucket, &meta.key, meta.modified_ms)?;
         } else {
             replaced = Some(current.blob);
         }
@@ -308,7 +308,7 @@ pub(super) fn delete_object(
             let mut gone = None;
             if let Some(object) = current {
                 if object.version_id.is_some() || id.is_some() {
-                    versions::archive(tx, bucket, key)?;
+                    versions::archive(tx, bucket, key, at_ms)?;
                 } else {
                     remove_visible(tx, bucket, key)?;
                     gone = Some(object);

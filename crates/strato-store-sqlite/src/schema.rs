@@ -93,6 +93,11 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "TEXT NOT NULL DEFAULT 'unversioned'",
     ),
     ("buckets", "config", "TEXT NOT NULL DEFAULT '{}'"),
+    (
+        "object_versions",
+        "archived_ms",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
 ];
 
 /// Brings a database written by an older Strato up to this schema.

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS object_versions (
     headers TEXT NOT NULL,
     blob TEXT NOT NULL,
     modified_ms INTEGER NOT NULL,
-    data BLOB
+    data BLOB,
+    archived_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS object_versions_by_key ON object_versions (bucket, key, seq);
 "#;
@@ -46,6 +47,8 @@ pub(super) struct StoredVersion {
     pub meta: ObjectMeta,
     pub delete_marker: bool,
     pub seq: i64,
+    /// When it stopped being the newest (0: it still is, or unknown).
+    pub archived_ms: i64,
 }
 
 fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
@@ -53,6 +56,7 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
         meta: object_from_row(r)?,
         delete_marker: r.get::<_, i64>(10)? != 0,
         seq: r.get(11)?,
+        archived_ms: r.get(12)?,
     })
 }
 
@@ -82,12 +86,19 @@ fn id_matches(column_value: Option<&str>, wanted: &str) -> bool {
     column_value.unwrap_or(NULL_VERSION) == wanted
 }
 
-/// Moves the key's visible object into its history, bytes and all.
-pub(super) fn archive(tx: &Connection, bucket: &str, key: &str) -> Result<(), StoreError> {
+/// Moves the key's visible object into its history, bytes and all, as
+/// replaced at `at_ms`.
+pub(super) fn archive(
+    tx: &Connection,
+    bucket: &str,
+    key: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
-        "INSERT INTO object_versions ({OBJECT_COLUMNS}) SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"
+        "INSERT INTO object_versions ({OBJECT_COLUMNS}, archived_ms)
+         SELECT {OBJECT_COLUMNS}, ?3 FROM objects WHERE bucket = ?1 AND key = ?2"
     ))
-    .and_then(|mut s| s.execute(params![bucket, key]))
+    .and_then(|mut s| s.execute(params![bucket, key, at_ms]))
     .map_err(db("keeping an older version"))?;
     remove_visible(tx, bucket, key)
 }
@@ -100,7 +111,7 @@ pub(super) fn drop_null(
 ) -> Result<Option<StoredVersion>, StoreError> {
     tx.prepare_cached(&format!(
         "DELETE FROM object_versions WHERE bucket = ?1 AND key = ?2 AND version_id IS NULL
-         RETURNING {LISTED_COLUMNS}, delete_marker, seq"
+         RETURNING {LISTED_COLUMNS}, delete_marker, seq, archived_ms"
     ))
     .and_then(|mut s| {
         s.query_row(params![bucket, key], version_from_row)
@@ -138,7 +149,7 @@ pub(super) fn insert_marker(
 fn history(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<StoredVersion>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {OBJECT_COLUMNS}, delete_marker, seq FROM object_versions
+            "SELECT {OBJECT_COLUMNS}, delete_marker, seq, archived_ms FROM object_versions
              WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC"
         ))
         .map_err(db("reading a key's versions"))?;
@@ -237,6 +248,7 @@ pub(super) fn get_version(
             meta,
             delete_marker: false,
             latest: true,
+            noncurrent_since_ms: None,
         }));
     }
     let older = history(conn, bucket, key)?;
@@ -244,10 +256,14 @@ pub(super) fn get_version(
         .into_iter()
         .enumerate()
         .find(|(_, v)| id_matches(v.meta.version_id.as_deref(), id))
-        .map(|(at, v)| ObjectVersion {
-            meta: v.meta,
-            delete_marker: v.delete_marker,
-            latest: at == 0 && !has_visible,
+        .map(|(at, v)| {
+            let latest = at == 0 && !has_visible;
+            ObjectVersion {
+                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
+                meta: v.meta,
+                delete_marker: v.delete_marker,
+                latest,
+            }
         }))
 }
 
@@ -281,10 +297,10 @@ pub(super) fn list_versions(
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT * FROM (
-                SELECT {LISTED_COLUMNS}, 0 AS delete_marker, {VISIBLE_SEQ} AS seq FROM objects
+                SELECT {LISTED_COLUMNS}, 0 AS delete_marker, {VISIBLE_SEQ} AS seq, 0 AS archived_ms FROM objects
                  WHERE bucket = ?1 AND key >= ?2 AND key >= ?3 AND substr(key, 1, length(?3)) = ?3
                 UNION ALL
-                SELECT {LISTED_COLUMNS}, delete_marker, seq FROM object_versions
+                SELECT {LISTED_COLUMNS}, delete_marker, seq, archived_ms FROM object_versions
                  WHERE bucket = ?1 AND key >= ?2 AND key >= ?3 AND substr(key, 1, length(?3)) = ?3)
              WHERE key > ?2 OR seq < ?4
              ORDER BY key, seq DESC LIMIT ?5"
@@ -309,12 +325,18 @@ pub(super) fn list_versions(
             let latest = previous_key.as_deref() != Some(v.meta.key.as_str());
             previous_key = Some(v.meta.key.clone());
             ObjectVersion {
+                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
                 meta: v.meta,
                 delete_marker: v.delete_marker,
                 latest,
             }
         })
         .collect())
+}
+
+/// When a version stopped being the newest, as listed.
+fn noncurrent_since(latest: bool, archived_ms: i64) -> Option<i64> {
+    (!latest && archived_ms > 0).then_some(archived_ms)
 }
 
 pub(super) fn usage(conn: &Connection, bucket: &str) -> Result<BucketUsage, StoreError> {

@@ -243,6 +243,9 @@ pub struct ObjectVersion {
     pub delete_marker: bool,
     /// The key's newest version.
     pub latest: bool,
+    /// When a newer version replaced it (for lifecycle rules counting
+    /// noncurrent days); `None` for the newest.
+    pub noncurrent_since_ms: Option<i64>,
 }
 
 /// Where a versions listing resumes: after this key's version (or after

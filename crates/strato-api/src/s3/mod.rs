@@ -93,7 +93,9 @@ impl StratoS3 {
 pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
     let code = match &e {
         BucketError::NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
-        BucketError::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
+        BucketError::NoSuchKey { .. } | BucketError::HiddenByMarker { .. } => {
+            S3ErrorCode::NoSuchKey
+        }
         BucketError::BucketAlreadyExists(_) => S3ErrorCode::BucketAlreadyExists,
         BucketError::BucketAlreadyOwnedByYou(_) => S3ErrorCode::BucketAlreadyOwnedByYou,
         BucketError::BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
@@ -126,7 +128,26 @@ pub(crate) fn s3_error_of(e: BucketError) -> S3Error {
             );
         }
     };
-    S3Error::with_message(code, e.to_string())
+    let marker_version = match &e {
+        BucketError::HiddenByMarker { version_id, .. } => Some(version_id.clone()),
+        BucketError::DeleteMarker { version_id, .. } => Some(Some(version_id.clone())),
+        _ => None,
+    };
+    let mut error = S3Error::with_message(code, e.to_string());
+    // S3 marks answers about delete markers with these headers.
+    if let Some(version) = marker_version {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-amz-delete-marker",
+            http::HeaderValue::from_static("true"),
+        );
+        let version = version.unwrap_or_else(|| strato_store::NULL_VERSION.to_string());
+        if let Ok(v) = http::HeaderValue::from_str(&version) {
+            headers.insert("x-amz-version-id", v);
+        }
+        error.set_headers(headers);
+    }
+    error
 }
 
 /// Longest validity of a presigned URL, as S3 (a week).

@@ -69,7 +69,11 @@ assert all(v["Key"] == "k" for v in versions + markers)
 assert all(v["Size"] == len(h[2]) for v, h in zip(versions, [h for h in newest_first if not h[1]]))
 
 # The key is hidden; old versions read by id; a marker by id is 405.
-refused("NoSuchKey", s3.get_object, Bucket="ver", Key="k")
+r = refused("NoSuchKey", s3.get_object, Bucket="ver", Key="k")
+headers = r["ResponseMetadata"]["HTTPHeaders"]
+assert headers.get("x-amz-delete-marker") == "true" and headers.get("x-amz-version-id") == history[-1][0], r
+r = refused("MethodNotAllowed", s3.get_object, Bucket="ver", Key="k", VersionId=history[-1][0])
+assert r["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true", r
 assert body(Bucket="ver", Key="k", VersionId="null") == b"before"
 assert body(Bucket="ver", Key="k", VersionId=history[5][0]) == b"v4"
 h = s3.head_object(Bucket="ver", Key="k", VersionId=history[5][0])

@@ -166,7 +166,7 @@ pub struct LifecycleRule {
     #[serde(default)]
     pub expiration_date_ms: Option<i64>,
     /// Older versions are removed this many days after they stopped being
-    /// current (Strato counts from when they were written).
+    /// current.
     #[serde(default)]
     pub noncurrent_days: Option<u32>,
     /// Unfinished multipart uploads are aborted this many days after they

@@ -117,9 +117,12 @@ impl Buckets {
                             .unwrap_or_else(|| NULL_VERSION.to_string()),
                     ),
                 };
-                let old = page
-                    .iter()
-                    .filter(|v| !v.latest && !v.delete_marker && v.meta.modified_ms <= cutoff);
+                // Counted from when a newer version replaced it, as S3.
+                let old = page.iter().filter(|v| {
+                    !v.latest
+                        && !v.delete_marker
+                        && v.noncurrent_since_ms.unwrap_or(v.meta.modified_ms) <= cutoff
+                });
                 for version in old {
                     let id = version.meta.version_id.as_deref().unwrap_or(NULL_VERSION);
                     self.remove(

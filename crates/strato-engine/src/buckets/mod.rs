@@ -108,6 +108,13 @@ pub enum BucketError {
     /// An SSE-C key other than the one the object was stored with.
     #[error("the customer key given is not the one the object was stored with")]
     WrongCustomerKey,
+    /// No object: a delete marker is the key's newest version (S3: 404
+    /// NoSuchKey, with `x-amz-delete-marker: true`).
+    #[error("no object `{key}`: a delete marker hides it")]
+    HiddenByMarker {
+        key: String,
+        version_id: Option<String>,
+    },
     /// The version asked for is a delete marker (S3: 405).
     #[error("version `{version_id}` of `{key}` is a delete marker")]
     DeleteMarker { key: String, version_id: String },
@@ -681,14 +688,29 @@ impl Buckets {
         key: &str,
         scope: &Scope,
     ) -> Result<ObjectMeta, BucketError> {
-        self.bucket(bucket, scope)?;
-        self.store
-            .get_object(bucket, key)
-            .await?
-            .ok_or_else(|| BucketError::NoSuchKey {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-            })
+        let info = self.bucket(bucket, scope)?;
+        if let Some(object) = self.store.get_object(bucket, key).await? {
+            return Ok(object);
+        }
+        // In a versioned bucket, S3 says when a delete marker hides the key.
+        if info.versioning != strato_store::Versioning::Unversioned {
+            let newest = self
+                .store
+                .list_object_versions(bucket, key, &Default::default(), 1)
+                .await?
+                .into_iter()
+                .find(|v| v.meta.key == key && v.delete_marker && v.latest);
+            if let Some(marker) = newest {
+                return Err(BucketError::HiddenByMarker {
+                    key: key.to_string(),
+                    version_id: marker.meta.version_id,
+                });
+            }
+        }
+        Err(BucketError::NoSuchKey {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
     }
 
     /// The bytes of an object (a byte range of them), opened if it is

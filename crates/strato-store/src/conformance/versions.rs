@@ -274,6 +274,14 @@ pub async fn versions_are_kept_hidden_restored_and_listed(store: Arc<dyn Store>)
         .await
         .unwrap()
         .unwrap();
+    // v2 stopped being current when the marker was made; the marker is.
+    let v2 = store
+        .get_object_version("v", "k", "v2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v2.noncurrent_since_ms, Some(6_000));
+    assert_eq!(marker.noncurrent_since_ms, None);
     assert!(marker.delete_marker && marker.latest);
     // If-None-Match: * sees a key hidden by a marker as absent.
     let created = store
