@@ -1,6 +1,7 @@
 //! The command-line S3 clients people script with, as Debian ships them:
-//! s3cmd with its default configuration (only the endpoint and keys set)
-//! and rclone (copy, sync, check, purge, multipart uploads).
+//! s3cmd with its default configuration (only the endpoint and keys set;
+//! also ACLs, policies, CORS, lifecycle, encryption) and rclone (copy,
+//! sync, check, purge, multipart uploads, versions).
 
 use crate::buckets::walk;
 use crate::support::{Server, runtime};
@@ -103,6 +104,73 @@ fn s3cmd_with_its_default_configuration_works() {
     let again = s3cmd(&["sync", &format!("{}/", local.display()), "s3://tools/tree/"]);
     assert!(!again.contains("upload:"), "nothing re-uploaded: {again}");
     assert!(s3cmd(&["ls"]).contains("s3://tools"));
+
+    // ACLs: a public object reads without a signature, a private one not.
+    let public_url = format!("{}/tools/tree/readme.txt", server.s3);
+    let anonymous = || {
+        crate::support::client()
+            .get(&public_url)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(anonymous(), 403);
+    s3cmd(&["setacl", "--acl-public", "s3://tools/tree/readme.txt"]);
+    assert_eq!(anonymous(), 200);
+    s3cmd(&["setacl", "--acl-private", "s3://tools/tree/readme.txt"]);
+    assert_eq!(anonymous(), 403);
+    // A policy, a CORS rule and a lifecycle rule, set and shown.
+    let policy = work.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::tools/tree/*"}]}"#,
+    )
+    .unwrap();
+    s3cmd(&["setpolicy", policy.to_str().unwrap(), "s3://tools"]);
+    assert_eq!(anonymous(), 200, "the policy opens tree/");
+    let cors = work.path().join("cors.xml");
+    std::fs::write(
+        &cors,
+        "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example.com</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
+    )
+    .unwrap();
+    s3cmd(&["setcors", cors.to_str().unwrap(), "s3://tools"]);
+    let info = s3cmd(&["info", "s3://tools"]);
+    assert!(
+        info.contains("tools/tree/*") && info.contains("https://app.example.com"),
+        "{info}"
+    );
+    s3cmd(&["delpolicy", "s3://tools"]);
+    assert_eq!(anonymous(), 403);
+    s3cmd(&[
+        "expire",
+        "s3://tools",
+        "--expiry-days=30",
+        "--expiry-prefix=logs/",
+    ]);
+    let lifecycle = s3cmd(&["getlifecycle", "s3://tools"]);
+    assert!(
+        lifecycle.contains("logs/") && lifecycle.contains("30"),
+        "{lifecycle}"
+    );
+    // Server-side encryption on upload.
+    s3cmd(&[
+        "put",
+        "--server-side-encryption",
+        local.join("readme.txt").to_str().unwrap(),
+        "s3://tools/enc.txt",
+    ]);
+    let info = s3cmd(&["info", "s3://tools/enc.txt"]);
+    assert!(info.contains("AES256"), "{info}");
+    let back = work.path().join("enc.txt");
+    s3cmd(&["get", "s3://tools/enc.txt", back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(local.join("readme.txt")).unwrap()
+    );
+
     s3cmd(&["del", "--recursive", "--force", "s3://tools/"]);
     s3cmd(&["rb", "s3://tools"]);
     assert!(!s3cmd(&["ls"]).contains("s3://tools"));
@@ -164,6 +232,29 @@ fn rclone_copies_syncs_checks_and_purges() {
     // bucket, without an error.
     rclone(&["purge", "st:media"]);
     assert!(!rclone(&["lsd", "st:"]).contains("media"));
+
+    // A versioned bucket: rclone lists the older versions it keeps.
+    rclone(&["mkdir", "st:kept"]);
+    server.aws_ok(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "kept",
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]);
+    let note = local.join("readme.txt");
+    rclone(&["copyto", note.to_str().unwrap(), "st:kept/note.txt"]);
+    std::fs::write(&note, "changed\n").unwrap();
+    rclone(&["copyto", note.to_str().unwrap(), "st:kept/note.txt"]);
+    let versions = rclone(&["ls", "--s3-versions", "st:kept"]);
+    assert_eq!(versions.lines().count(), 2, "{versions}");
+    assert_eq!(rclone(&["ls", "st:kept"]).lines().count(), 1);
+    // Deleting hides the file behind a delete marker; both versions stay.
+    rclone(&["delete", "st:kept"]);
+    assert_eq!(rclone(&["ls", "st:kept"]).lines().count(), 0);
+    let versions = rclone(&["ls", "--s3-versions", "st:kept"]);
+    assert_eq!(versions.lines().count(), 2, "{versions}");
     assert!(
         walk(&server.data_dir.path().join("blobs")).is_empty(),
         "no bytes left behind"
