@@ -63,12 +63,12 @@ ensure_packages() {
 # sets $AWS and exports STRATO_PY (the e2e tests drive both from there).
 ensure_aws_cli() {
     local py="$HOME/.cache/strato-py"
-    if [ ! -x "$py/bin/aws" ] || ! "$py/bin/python" -c 'import boto3' 2>/dev/null; then
-        echo "installing the aws CLI and boto3 from PyPI into $py"
+    if [ ! -x "$py/bin/aws" ] || ! "$py/bin/python" -c 'import boto3, selenium' 2>/dev/null; then
+        echo "installing the aws CLI, boto3 and selenium from PyPI into $py"
         ensure_packages python3:python3
         [ -x "$py/bin/pip" ] || python3 -m venv "$py" 2>/dev/null \
             || { ensure_packages python3-venv:/usr/share/doc/python3-venv; python3 -m venv --clear "$py"; }
-        "$py/bin/pip" install -q awscli boto3
+        "$py/bin/pip" install -q awscli boto3 selenium
     fi
     AWS="$py/bin/aws"
     export STRATO_PY="$py"

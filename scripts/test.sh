@@ -13,11 +13,14 @@ fi
 # Container tests run real runc on a static busybox; the registry test
 # pushes with skopeo to Debian's docker-registry; `image build` uses
 # buildah; the thumbnailer example builds its image with mmdebstrap; the S3
-# client tests drive s3cmd and rclone.
+# client tests drive s3cmd and rclone; the CORS and form-upload test drives
+# headless Chromium.
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
-    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone
+    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone \
+    chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver
 
-# The Lambda API tests drive boto3 and the aws CLI from PyPI.
+# The Lambda API tests drive boto3 and the aws CLI from PyPI (and the
+# browser test selenium).
 ensure_aws_cli
 
 echo "== fmt"

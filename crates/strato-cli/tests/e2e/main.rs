@@ -16,6 +16,7 @@ mod oci_images;
 mod queues;
 mod registry;
 mod s3_access;
+mod s3_browser;
 mod s3_checksums;
 mod s3_conditions;
 mod s3_config;
