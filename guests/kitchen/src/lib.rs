@@ -45,7 +45,12 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                     block[4096] = 1;
                     blocks.push(block);
                 }
-                respond(out, 200, "text/plain", format!("held {} MiB\n", blocks.len()).as_bytes());
+                respond(
+                    out,
+                    200,
+                    "text/plain",
+                    format!("held {} MiB\n", blocks.len()).as_bytes(),
+                );
             }
             "fetch" => {
                 let url = param("url").unwrap_or_default();
@@ -56,7 +61,12 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                     }
                     Err(err) => {
                         eprintln!("outbound request to {url} failed: {err}");
-                        respond(out, 502, "text/plain", format!("outbound request failed: {err}\n").as_bytes());
+                        respond(
+                            out,
+                            502,
+                            "text/plain",
+                            format!("outbound request failed: {err}\n").as_bytes(),
+                        );
                     }
                 }
             }
@@ -76,7 +86,10 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
             "nap" => {
                 // Sleeps `NAP_MS` (unset: not at all), then echoes: a
                 // function a redeploy makes slow or fast.
-                let ms: u64 = std::env::var("NAP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let ms: u64 = std::env::var("NAP_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 if ms > 0 {
                     wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 }
@@ -112,6 +125,11 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                     .unwrap_or("?")
                     .to_string();
                 println!("event {key} started_us {started_us}");
+                // A versioned bucket's events name the version.
+                let version = field(&body, "versionId");
+                if version != "?" {
+                    println!("version {key} {version} {}", field(&body, "eventName"));
+                }
                 if key.contains("fail") {
                     respond(out, 500, "text/plain", b"failing on purpose\n");
                 } else {
@@ -141,7 +159,9 @@ fn read_body(request: IncomingRequest) -> Vec<u8> {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(e)) => panic!("reading body: {}", e.to_debug_string()),
+            Err(StreamError::LastOperationFailed(e)) => {
+                panic!("reading body: {}", e.to_debug_string())
+            }
         }
     }
     bytes
@@ -161,7 +181,9 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) 
     ResponseOutparam::set(out, Ok(response));
     let stream = outgoing.write().expect("stream taken once");
     for chunk in body.chunks(4096) {
-        stream.blocking_write_and_flush(chunk).expect("writing body");
+        stream
+            .blocking_write_and_flush(chunk)
+            .expect("writing body");
     }
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("finishing body");
@@ -174,10 +196,17 @@ fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
         None => (rest, "/"),
     };
     let request = OutgoingRequest::new(Fields::new());
-    request.set_scheme(Some(&Scheme::Http)).map_err(|_| "bad scheme")?;
-    request.set_authority(Some(authority)).map_err(|_| "bad authority")?;
-    request.set_path_with_query(Some(path)).map_err(|_| "bad path")?;
-    let future = wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|_| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|_| "bad authority")?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|_| "bad path")?;
+    let future =
+        wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
     future.subscribe().block();
     let response = future
         .get()

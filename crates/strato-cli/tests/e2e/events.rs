@@ -108,6 +108,65 @@ fn events_reach_matching_functions_and_failures_are_retried() {
     );
 }
 
+/// In a versioned bucket, events name the version: the one a PUT made,
+/// and the delete marker a DELETE made (`ObjectRemoved:DeleteMarkerCreated`).
+#[test]
+fn events_of_a_versioned_bucket_carry_the_version() {
+    let server = Server::start();
+    let app = AppDir::new(&manifest(""));
+    server.cli_ok(&["deploy", app.path()]);
+    let s3 = server.s3_client();
+    let (put, deleted) = runtime().block_on(async {
+        s3.put_bucket_versioning()
+            .bucket("inbox")
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let put = s3
+            .put_object()
+            .bucket("inbox")
+            .key("v.txt")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        let deleted = s3
+            .delete_object()
+            .bucket("inbox")
+            .key("v.txt")
+            .send()
+            .await
+            .unwrap();
+        (
+            put.version_id().unwrap().to_string(),
+            deleted.version_id().unwrap().to_string(),
+        )
+    });
+    let lines = || -> Vec<String> {
+        server
+            .log_texts("watch")
+            .into_iter()
+            .filter(|l| l.starts_with("version "))
+            .collect()
+    };
+    wait_until("both events", Duration::from_secs(20), || {
+        lines().len() >= 2
+    });
+    let mut got = lines();
+    got.sort();
+    let mut want = vec![
+        format!("version v.txt {put} ObjectCreated:Put"),
+        format!("version v.txt {deleted} ObjectRemoved:DeleteMarkerCreated"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn no_event_is_lost_across_kill_9() {
     let mut server = Server::start();
