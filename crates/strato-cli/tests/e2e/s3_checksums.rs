@@ -187,6 +187,39 @@ fn uploads_checksums_are_verified_kept_and_answered() {
     // validates each download against the checksum it gets back.
     let s3 = server.s3_client();
     runtime().block_on(async {
+        // Uploads that name no checksum (the SDK told to send none) get
+        // S3's default CRC64NVME; the SDK validates it on the way back.
+        let bare = aws_sdk_s3::Client::from_conf(
+            s3.config()
+                .to_builder()
+                .request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                )
+                .build(),
+        );
+        let big: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 241) as u8).collect();
+        for (key, data) in [
+            ("bare-small", b"no checksum sent".to_vec()),
+            ("bare-big", big),
+        ] {
+            bare.put_object()
+                .bucket("sums")
+                .key(key)
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .unwrap();
+            let got = s3
+                .get_object()
+                .bucket("sums")
+                .key(key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+                .unwrap();
+            assert!(got.checksum_crc64_nvme().is_some(), "{key}: {got:?}");
+            assert_eq!(got.body.collect().await.unwrap().into_bytes(), data);
+        }
         for (algorithm, small) in [
             (ChecksumAlgorithm::Crc32C, "yZRlqg=="),
             (ChecksumAlgorithm::Crc64Nvme, "jSnVw/bqjr4="),

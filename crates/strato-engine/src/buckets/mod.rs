@@ -390,6 +390,13 @@ impl Buckets {
             return Err(BucketError::EntityTooLarge);
         }
         self.precheck(bucket, key, &checks.condition).await?;
+        // An upload that names no checksum gets S3's default, a full-object
+        // CRC64NVME, answered in checksum mode like any other.
+        let mut checks = checks;
+        checks.checksum.get_or_insert(ChecksumCheck {
+            algorithm: ChecksumAlgorithm::Crc64Nvme,
+            expected: Expected::Nothing,
+        });
         let version_id = versions::new_version_id(&info);
         let sealing = self.sealing(&info, &checks.encryption);
         let mut headers = headers;

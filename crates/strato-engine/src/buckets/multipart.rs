@@ -354,8 +354,15 @@ impl Buckets {
             .try_flatten();
         // A FULL_OBJECT checksum is of the bytes, computed as they are
         // assembled; a COMPOSITE one is of the parts' checksums.
-        let full_object = declared.filter(|d| d.full_object).map(|d| ChecksumCheck {
-            algorithm: d.algorithm,
+        // Without a declared checksum the object gets S3's default, a
+        // full-object CRC64NVME.
+        let full_object = match declared {
+            Some(d) if d.full_object => Some(d.algorithm),
+            Some(_) => None,
+            None => Some(ChecksumAlgorithm::Crc64Nvme),
+        }
+        .map(|algorithm| ChecksumCheck {
+            algorithm,
             expected: Expected::Nothing,
         });
         let (whole, computed) = self
@@ -375,14 +382,20 @@ impl Buckets {
             PART_SIZES_HEADER.to_string(),
             encode_part_sizes(&part_sizes),
         );
-        if let Some(declared) = declared {
-            let value = match computed {
-                Some((_, full)) => Some(full),
-                None => declared.composite(&part_sums),
-            };
-            if let Some(value) = value {
-                keep_checksum(&mut headers, declared.algorithm, value, declared.kind());
+        match (declared, computed) {
+            (Some(declared), computed) => {
+                let value = match computed {
+                    Some((_, full)) => Some(full),
+                    None => declared.composite(&part_sums),
+                };
+                if let Some(value) = value {
+                    keep_checksum(&mut headers, declared.algorithm, value, declared.kind());
+                }
             }
+            (None, Some((algorithm, full))) => {
+                keep_checksum(&mut headers, algorithm, full, "FULL_OBJECT");
+            }
+            (None, None) => {}
         }
         let meta = ObjectMeta {
             bucket: bucket.to_string(),
