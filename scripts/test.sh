@@ -14,10 +14,12 @@ fi
 # pushes with skopeo to Debian's docker-registry; `image build` uses
 # buildah; the thumbnailer example builds its image with mmdebstrap; the S3
 # client tests drive s3cmd and rclone; the CORS and form-upload test drives
-# headless Chromium.
+# headless Chromium; the PostgreSQL store and cluster tests start their own
+# PostgreSQL server (initdb in a temp dir, as the `postgres` user).
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
     skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone \
-    chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver
+    chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver \
+    postgresql:/usr/lib/postgresql
 
 # The Lambda API tests drive boto3 and the aws CLI from PyPI (and the
 # browser test selenium).

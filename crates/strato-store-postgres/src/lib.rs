@@ -1,0 +1,946 @@
+//! The cluster store: PostgreSQL behind the [`strato_store::Store`] trait,
+//! for several Strato nodes sharing one database.
+//!
+//! [`PostgresStore::connect`] opens a pool of connections (tokio-postgres
+//! through deadpool; every statement prepared once per connection) and
+//! applies the numbered migrations of `schema.rs` under an advisory lock.
+//! The SQL lives in one module per domain, mirroring the SQLite backend:
+//! `objects.rs` and `versions.rs` (buckets, objects, uploads, keys, the
+//! event outbox), `runs.rs` (runs, logs, task runs), `work.rs`
+//! (invocations, leases, completion effects), `queues.rs` (messages,
+//! schedule slots). Claims take rows with `FOR UPDATE SKIP LOCKED`, so
+//! nodes claiming at once neither wait for each other nor take the same
+//! row; writes to one object key serialize on an advisory lock of the key.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strato_store::StoreError> {
+//! use std::sync::Arc;
+//! use strato_store::Store;
+//! let store: Arc<dyn Store> = Arc::new(
+//!     strato_store_postgres::PostgresStore::connect("postgres://strato@127.0.0.1/strato").await?,
+//! );
+//! let apps = store.list_apps().await?;
+//! # Ok(()) }
+//! ```
+
+mod db;
+mod objects;
+mod queues;
+mod runs;
+mod schema;
+pub mod testkit;
+mod versions;
+mod work;
+
+use db::{client, execute, pg, query, query_opt};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use strato_core::{LogLine, RevisionSpec, RunRecord};
+use strato_store::{
+    AccessKey, AppSummary, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, Conditional,
+    Effect, FinishedRun, Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload,
+    NewBucketEvent, NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectVersion,
+    ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
+    StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
+};
+
+/// Connections a node keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL backend of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// or a key=value string) and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(pg("reading the PostgreSQL connection string"))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(pg("setting up the PostgreSQL pool"))?;
+        let mut first = client(&pool).await?;
+        schema::migrate(&mut first).await?;
+        drop(first);
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        client(&self.pool).await
+    }
+}
+
+async fn begin<'a>(
+    client: &'a mut Object,
+    doing: &'static str,
+) -> Result<Transaction<'a>, StoreError> {
+    client.transaction().await.map_err(pg(doing))
+}
+
+async fn commit(tx: Transaction<'_>, doing: &'static str) -> Result<(), StoreError> {
+    tx.commit().await.map_err(pg(doing))
+}
+
+fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::corrupt("revision", format!("app {app}: {e}")))
+}
+
+fn live_from_row(r: &tokio_postgres::Row) -> Result<LiveRevision, StoreError> {
+    let app: String = r.get(0);
+    Ok(LiveRevision {
+        number: r.get(1),
+        spec: parse_spec(&app, r.get(2))?,
+        deployed_at_ms: r.get(3),
+        app,
+    })
+}
+
+const LIVE: &str = "SELECT a.name, a.live_revision, r.spec, a.deployed_at_ms FROM apps a
+     JOIN revisions r ON r.app = a.name AND r.number = a.live_revision";
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "recording a component",
+            "INSERT INTO components (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&digest, &(size as i64)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "looking up a component",
+            "SELECT 1 FROM components WHERE digest = $1",
+            &[&digest],
+        )
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError> {
+        let text = serde_json::to_string(spec).expect("revision specs serialize");
+        let app = spec.app.as_str();
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting a deploy").await?;
+        // The app row is locked first (created if new), so two deploys of
+        // one app number their revisions one after the other.
+        execute(
+            &tx,
+            "locking an app",
+            "INSERT INTO apps (name, live_revision, deployed_at_ms) VALUES ($1, 0, $2)
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name",
+            &[&app, &now_ms],
+        )
+        .await?;
+        let number: i64 = db::query_one(
+            &tx,
+            "numbering a revision",
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE app = $1",
+            &[&app],
+        )
+        .await?
+        .get(0);
+        execute(
+            &tx,
+            "storing a revision",
+            "INSERT INTO revisions (app, number, spec, created_at_ms) VALUES ($1, $2, $3, $4)",
+            &[&app, &number, &text, &now_ms],
+        )
+        .await?;
+        execute(
+            &tx,
+            "switching the live revision",
+            "UPDATE apps SET live_revision = $2, deployed_at_ms = $3 WHERE name = $1",
+            &[&app, &number, &now_ms],
+        )
+        .await?;
+        commit(tx, "committing a deploy").await?;
+        Ok(number)
+    }
+
+    async fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("{LIVE} ORDER BY a.name");
+        let rows = query(&c, "listing live revisions", &sql, &[]).await?;
+        rows.iter().map(live_from_row).collect()
+    }
+
+    async fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("{LIVE} WHERE a.name = $1");
+        let row = query_opt(&c, "reading a live revision", &sql, &[&app]).await?;
+        row.as_ref().map(live_from_row).transpose()
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
+        Ok(self
+            .live_revisions()
+            .await?
+            .into_iter()
+            .map(|l| AppSummary {
+                name: l.app,
+                live_revision: l.number,
+                functions: l.spec.functions.len(),
+                deployed_at_ms: l.deployed_at_ms,
+            })
+            .collect())
+    }
+
+    async fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting a destroy").await?;
+        let removed = execute(
+            &tx,
+            "deleting an app",
+            "DELETE FROM apps WHERE name = $1",
+            &[&app],
+        )
+        .await?;
+        execute(
+            &tx,
+            "deleting revisions",
+            "DELETE FROM revisions WHERE app = $1",
+            &[&app],
+        )
+        .await?;
+        commit(tx, "committing a destroy").await?;
+        Ok(removed > 0)
+    }
+
+    async fn record_runs(&self, finished: Vec<FinishedRun>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to record runs").await?;
+        for run in &finished {
+            work::apply(&tx, &run.effects, run.record.started_at_ms).await?;
+            runs::insert_run(&tx, &run.record).await?;
+            runs::insert_logs(&tx, &run.record, &run.logs).await?;
+        }
+        commit(tx, "committing runs").await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        runs::list_runs(&self.client().await?, filter).await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {} FROM runs WHERE id = $1", runs::RUN_COLUMNS);
+        let row = query_opt(&c, "reading a run", &sql, &[&id]).await?;
+        row.as_ref().map(runs::run_from_row).transpose()
+    }
+
+    async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        runs::read_logs(&self.client().await?, filter).await
+    }
+
+    async fn create_bucket(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let inserted = execute(
+            &c,
+            "creating a bucket",
+            "INSERT INTO buckets (name, app, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&name, &app, &now_ms],
+        )
+        .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let changed = execute(
+            &c,
+            "changing a bucket's owner",
+            "UPDATE buckets SET app = $2 WHERE name = $1",
+            &[&name, &app],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "deleting a bucket").await?;
+        // The bucket row is locked so no upload starts meanwhile; an object
+        // written concurrently is seen by the check below or refused by
+        // the bucket's absence afterwards.
+        let exists = query_opt(
+            &tx,
+            "deleting a bucket",
+            "SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .await?
+        .is_some();
+        if !exists {
+            return Ok(BucketDeletion::NotFound);
+        }
+        let in_use = query_opt(
+            &tx,
+            "checking a bucket is empty",
+            "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1",
+            &[&name],
+        )
+        .await?
+        .is_some();
+        if in_use || versions::bucket_has_versions(&tx, name).await? {
+            return Ok(BucketDeletion::NotEmpty);
+        }
+        execute(
+            &tx,
+            "deleting a bucket",
+            "DELETE FROM buckets WHERE name = $1",
+            &[&name],
+        )
+        .await?;
+        let blobs = objects::empty_bucket(&tx, name).await?;
+        commit(tx, "committing a bucket deletion").await?;
+        Ok(BucketDeletion::Deleted { blobs })
+    }
+
+    async fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "emptying a bucket").await?;
+        let blobs = objects::empty_bucket(&tx, name).await?;
+        commit(tx, "emptying a bucket").await?;
+        Ok(blobs)
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "listing buckets",
+            "SELECT name, app, created_at_ms, versioning, config::text FROM buckets ORDER BY name",
+            &[],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BucketInfo {
+                name: r.get(0),
+                app: r.get(1),
+                created_at_ms: r.get(2),
+                versioning: Versioning::parse(r.get(3)).unwrap_or_default(),
+                config: serde_json::from_str(r.get(4)).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let changed = execute(
+            &c,
+            "changing a bucket's versioning",
+            "UPDATE buckets SET versioning = $2 WHERE name = $1",
+            &[&name, &versioning.as_str()],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_bucket_config(
+        &self,
+        name: &str,
+        kind: &str,
+        value: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        const DOING: &str = "changing a bucket's configuration";
+        let changed = match value {
+            Some(v) => {
+                execute(
+                    &c,
+                    DOING,
+                    "UPDATE buckets SET config = config || jsonb_build_object($2::text, $3::text::jsonb) WHERE name = $1",
+                    &[&name, &kind, &v.to_string()],
+                )
+                .await?
+            }
+            None => {
+                execute(
+                    &c,
+                    DOING,
+                    "UPDATE buckets SET config = config - $2::text WHERE name = $1",
+                    &[&name, &kind],
+                )
+                .await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
+    async fn set_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "changing an object's headers").await?;
+        let changed = objects::set_headers(&tx, bucket, key, version_id, headers).await?;
+        commit(tx, "changing an object's headers").await?;
+        Ok(changed)
+    }
+
+    async fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
+        versions::usage(&self.client().await?, name).await
+    }
+
+    async fn put_object(
+        &self,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        events: &[NewBucketEvent],
+    ) -> Result<Conditional<ObjectWrite>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting an object write").await?;
+        let write = objects::put_object(&tx, meta, condition, events).await?;
+        if write.is_ok() {
+            commit(tx, "committing an object").await?;
+        }
+        Ok(write)
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        objects::get_object(&self.client().await?, bucket, key).await
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>, StoreError> {
+        // One snapshot for the visible object and the history.
+        let mut c = self.client().await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg("reading a version"))?;
+        versions::get_version(&tx, bucket, key, version_id).await
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        removal: Removal,
+        condition: &WriteCondition,
+        events: &[NewBucketEvent],
+    ) -> Result<Conditional<Option<ObjectRemoval>>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting a delete").await?;
+        let removal = objects::delete_object(&tx, bucket, key, removal, condition, events).await?;
+        if removal.is_ok() {
+            commit(tx, "committing a delete").await?;
+        }
+        Ok(removal)
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &VersionCursor,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg("listing object versions"))?;
+        versions::list_versions(&tx, bucket, prefix, after, limit).await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        objects::list_objects(&self.client().await?, bucket, prefix, start_after, limit).await
+    }
+
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<(), StoreError> {
+        objects::create_upload(&self.client().await?, upload).await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<MultipartUpload>, StoreError> {
+        objects::get_upload(&self.client().await?, id).await
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>, StoreError> {
+        objects::list_uploads(&self.client().await?, bucket, prefix).await
+    }
+
+    async fn put_part(&self, part: &UploadPart) -> Result<Option<String>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "storing an upload part").await?;
+        let replaced = objects::put_part(&tx, part).await?;
+        commit(tx, "storing an upload part").await?;
+        Ok(replaced)
+    }
+
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, StoreError> {
+        objects::list_parts(&self.client().await?, upload_id, after, limit).await
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        events: &[NewBucketEvent],
+    ) -> Result<Conditional<(ObjectWrite, Vec<String>)>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "completing a multipart upload").await?;
+        // The condition is checked first: a refused completion leaves the
+        // upload in progress, as S3 does.
+        let write = match objects::put_object(&tx, meta, condition, events).await? {
+            Ok(write) => write,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let parts = objects::drop_upload(&tx, upload_id)
+            .await?
+            .ok_or(StoreError::conflict(
+                "multipart upload",
+                format!("{upload_id} is no longer in progress"),
+            ))?;
+        commit(tx, "completing a multipart upload").await?;
+        Ok(Ok((write, parts)))
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "aborting a multipart upload").await?;
+        let parts = objects::drop_upload(&tx, upload_id).await?;
+        commit(tx, "aborting a multipart upload").await?;
+        Ok(parts)
+    }
+
+    async fn referenced_blobs(&self) -> Result<HashSet<String>, StoreError> {
+        objects::referenced_blobs(&self.client().await?).await
+    }
+
+    async fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "storing an access key",
+            "INSERT INTO access_keys (id, secret, app, created_at_ms) VALUES ($1, $2, $3, $4)",
+            &[&key.id, &key.secret, &key.app, &key.created_at_ms],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let removed = execute(
+            &c,
+            "revoking an access key",
+            "DELETE FROM access_keys WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        Ok(removed == 1)
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "listing access keys",
+            "SELECT id, secret, app, created_at_ms FROM access_keys ORDER BY created_at_ms, id",
+            &[],
+        )
+        .await?;
+        Ok(rows.iter().map(objects::key_from_row).collect())
+    }
+
+    async fn claim_bucket_events(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BucketEvent>, StoreError> {
+        let c = self.client().await?;
+        objects::claim_bucket_events(&c, owner.as_str(), now_ms, lease_ms, limit).await
+    }
+
+    async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "finishing bucket events",
+            "UPDATE bucket_events SET done = TRUE, done_ms = $2 WHERE id = ANY($1)",
+            &[&ids, &now_ms()],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "scheduling a bucket event retry",
+            "UPDATE bucket_events SET due_ms = $2, lease_until_ms = 0 WHERE id = $1 AND NOT done",
+            &[&id, &due_ms],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "releasing leases").await?;
+        work::release_leases(&tx, owner.as_str()).await?;
+        commit(tx, "releasing leases").await
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &NodeId,
+        work: &[WorkRef],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        work::renew_leases(&self.client().await?, owner.as_str(), work, until_ms).await
+    }
+
+    async fn pending_bucket_events(&self) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        work::count(&c, "SELECT COUNT(*) FROM bucket_events WHERE NOT done").await
+    }
+
+    async fn enqueue_task_run(
+        &self,
+        run: &TaskRunRequest,
+        effects: &[Effect],
+        owner: &NodeId,
+        lease_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to queue a task run").await?;
+        runs::queue_task_run(&tx, run, owner.as_str(), lease_until_ms).await?;
+        work::apply(&tx, effects, run.record.started_at_ms).await?;
+        commit(tx, "committing a task run").await
+    }
+
+    async fn claim_task_runs(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TaskRunRequest>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to claim task runs").await?;
+        let claimed = runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit).await?;
+        commit(tx, "committing claimed task runs").await?;
+        Ok(claimed)
+    }
+
+    async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "starting a task run",
+            "UPDATE runs SET status = 'running', started_at_ms = $2 WHERE id = $1",
+            &[&id, &started_at_ms],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
+        runs::insert_logs(&self.client().await?, run, lines).await
+    }
+
+    async fn finish_task_run(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        effects: &[Effect],
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to finish a task run").await?;
+        runs::insert_run(&tx, finished).await?;
+        runs::insert_logs(&tx, finished, logs).await?;
+        execute(
+            &tx,
+            "finishing a task run",
+            "DELETE FROM task_requests WHERE run_id = $1",
+            &[&finished.id],
+        )
+        .await?;
+        work::apply(&tx, effects, finished.started_at_ms).await?;
+        commit(tx, "committing a finished task run").await
+    }
+
+    async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
+        runs::select_task_runs(&self.client().await?, "ORDER BY r.id", &[]).await
+    }
+
+    async fn enqueue_invocations(
+        &self,
+        new: &[NewInvocation],
+        now_ms: i64,
+        lease_ms: i64,
+        owner: &NodeId,
+    ) -> Result<(), StoreError> {
+        work::insert(&self.client().await?, new, now_ms, lease_ms, owner.as_str()).await
+    }
+
+    async fn claim_invocations(
+        &self,
+        owner: &NodeId,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        work::claim(
+            &self.client().await?,
+            owner.as_str(),
+            now_ms,
+            lease_ms,
+            limit,
+        )
+        .await
+    }
+
+    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
+        work::settle(&self.client().await?, id).await
+    }
+
+    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
+        work::retry(&self.client().await?, id, due_ms).await
+    }
+
+    async fn pending_invocations(&self) -> Result<u64, StoreError> {
+        work::count(&self.client().await?, "SELECT COUNT(*) FROM invocations").await
+    }
+
+    async fn invocation_pending(&self, id: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "looking up an invocation",
+            "SELECT 1 FROM invocations WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn send_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        queues::insert_messages(&self.client().await?, app, queue, messages, now_ms).await
+    }
+
+    async fn receive_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+        max: usize,
+        policy: &ReceivePolicy,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "receiving messages").await?;
+        let messages = queues::receive(&tx, app, queue, now_ms, max, policy).await?;
+        commit(tx, "receiving messages").await?;
+        Ok(messages)
+    }
+
+    async fn delete_messages(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        queues::by_receipt(&self.client().await?, app, queue, receipts, None).await
+    }
+
+    async fn change_message_visibility(
+        &self,
+        app: &str,
+        queue: &str,
+        receipts: &[String],
+        visible_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        queues::by_receipt(
+            &self.client().await?,
+            app,
+            queue,
+            receipts,
+            Some(visible_ms),
+        )
+        .await
+    }
+
+    async fn purge_queue(&self, app: &str, queue: &str) -> Result<u64, StoreError> {
+        queues::purge(&self.client().await?, app, queue).await
+    }
+
+    async fn queue_stats(
+        &self,
+        app: &str,
+        queue: &str,
+        now_ms: i64,
+    ) -> Result<QueueStats, StoreError> {
+        queues::stats(&self.client().await?, app, queue, now_ms).await
+    }
+
+    async fn redrive_messages(
+        &self,
+        app: &str,
+        dead_letter: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        queues::redrive(&self.client().await?, app, dead_letter, now_ms).await
+    }
+
+    async fn record_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        outcome: SlotOutcome,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let write = queues::SlotWrite::Record(outcome);
+        self.write_slot(write, app, schedule, slot_ms, effects, now_ms)
+            .await
+    }
+
+    async fn fire_waiting_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let write = queues::SlotWrite::FireWaiting;
+        self.write_slot(write, app, schedule, slot_ms, effects, now_ms)
+            .await
+    }
+
+    async fn latest_schedule_slot(
+        &self,
+        app: &str,
+        schedule: &str,
+    ) -> Result<Option<SlotRecord>, StoreError> {
+        queues::latest_slot(&self.client().await?, app, schedule).await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "reading a setting",
+            "SELECT value FROM settings WHERE key = $1",
+            &[&key],
+        )
+        .await?;
+        row.map(|r| {
+            serde_json::from_str(r.get(0))
+                .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "writing a setting",
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value.to_string()],
+        )
+        .await
+        .map(drop)
+    }
+}
+
+impl PostgresStore {
+    async fn write_slot(
+        &self,
+        write: queues::SlotWrite,
+        app: &str,
+        schedule: &str,
+        slot_ms: i64,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "recording a schedule slot").await?;
+        let wrote = queues::write_slot(&tx, write, app, schedule, slot_ms, effects, now_ms).await?;
+        commit(tx, "recording a schedule slot").await?;
+        Ok(wrote)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests;

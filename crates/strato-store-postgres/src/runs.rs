@@ -1,0 +1,273 @@
+//! Runs, their logs and task runs on PostgreSQL. A queued task run is its
+//! `runs` row (status `queued`) plus its request in `task_requests`, with
+//! the lease of the node running it; the request goes in the transaction
+//! that records the run's end.
+
+use crate::db::{Param, execute, query};
+use deadpool_postgres::{GenericClient, Transaction};
+use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
+use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, TaskRunRequest};
+use tokio_postgres::Row;
+
+/// Columns of a run, in [`run_from_row`]'s order.
+pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us";
+const RUN_COLUMN_COUNT: usize = 17;
+
+fn unknown(what: &'static str, value: &str) -> StoreError {
+    StoreError::corrupt(what, format!("unknown value `{value}`"))
+}
+
+pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
+    let trigger: String = row.get(4);
+    let status: String = row.get(5);
+    Ok(RunRecord {
+        id: row.get(0),
+        app: row.get(1),
+        function: row.get(2),
+        revision: row.get(3),
+        trigger: Trigger::parse(&trigger).ok_or_else(|| unknown("run trigger", &trigger))?,
+        status: RunStatus::parse(&status).ok_or_else(|| unknown("run status", &status))?,
+        started_at_ms: row.get(6),
+        duration_us: row.get(7),
+        cold_start: row.get(8),
+        memory_limit_bytes: row.get::<_, i64>(9) as u64,
+        billed_ms: row.get(10),
+        http_status: row.get::<_, Option<i64>>(11).map(|s| s as u16),
+        error: row.get(12),
+        event_id: row.get(13),
+        attempt: row.get::<_, i64>(14) as u32,
+        exit_code: row.get::<_, Option<i64>>(15).map(|c| c as i32),
+        init_us: row.get(16),
+    })
+}
+
+/// Writes (or overwrites) a run's record.
+pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<(), StoreError> {
+    let updates: Vec<String> = RUN_COLUMNS
+        .split(", ")
+        .skip(1)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO UPDATE SET {}",
+        updates.join(", ")
+    );
+    execute(
+        c,
+        "recording a run",
+        &sql,
+        &[
+            &r.id,
+            &r.app,
+            &r.function,
+            &r.revision,
+            &r.trigger.as_str(),
+            &r.status.as_str(),
+            &r.started_at_ms,
+            &r.duration_us,
+            &r.cold_start,
+            &(r.memory_limit_bytes as i64),
+            &r.billed_ms,
+            &r.http_status.map(i64::from),
+            &r.error,
+            &r.event_id,
+            &i64::from(r.attempt),
+            &r.exit_code.map(i64::from),
+            &r.init_us,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// Adds a run's log lines: one statement for the whole batch.
+pub(crate) async fn insert_logs(
+    c: &impl GenericClient,
+    r: &RunRecord,
+    lines: &[LogLine],
+) -> Result<(), StoreError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let ts: Vec<i64> = lines.iter().map(|l| l.ts_ms).collect();
+    let streams: Vec<&str> = lines.iter().map(|l| l.stream.as_str()).collect();
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    execute(
+        c,
+        "recording log lines",
+        "INSERT INTO logs (run_id, app, function, ts_ms, stream, line)
+         SELECT $1, $2, $3, t, s, l FROM unnest($4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY AS u(t, s, l, n) ORDER BY n",
+        &[&r.id, &r.app, &r.function, &ts, &streams, &texts],
+    )
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn list_runs(
+    c: &impl GenericClient,
+    filter: &RunFilter,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE TRUE");
+    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+    let status = filter.status.map(|s| s.as_str());
+    for (column, value) in [
+        ("app", filter.app.as_ref()),
+        ("function", filter.function.as_ref()),
+    ] {
+        if let Some(v) = value {
+            args.push(v);
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    }
+    if let Some(s) = &status {
+        args.push(s);
+        sql.push_str(&format!(" AND status = ${}", args.len()));
+    }
+    let limit = if filter.limit == 0 { 100 } else { filter.limit };
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    let rows = query(c, "listing runs", &sql, &args).await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub(crate) async fn read_logs(
+    c: &impl GenericClient,
+    filter: &LogFilter,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let mut sql = String::from(
+        "SELECT seq, run_id, app, function, ts_ms, stream, line FROM logs WHERE seq > $1",
+    );
+    let mut args: Vec<Param<'_>> = vec![&filter.after];
+    for (column, value) in [
+        ("run_id", filter.run_id.as_ref()),
+        ("app", filter.app.as_ref()),
+        ("function", filter.function.as_ref()),
+    ] {
+        if let Some(v) = value {
+            args.push(v);
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    }
+    let limit = if filter.limit == 0 {
+        1000
+    } else {
+        filter.limit
+    };
+    let order = if filter.tail { "DESC" } else { "ASC" };
+    sql.push_str(&format!(" ORDER BY seq {order} LIMIT {limit}"));
+    let rows = query(c, "reading logs", &sql, &args).await?;
+    let mut lines: Vec<LogEntry> = rows
+        .iter()
+        .map(|r| LogEntry {
+            seq: r.get(0),
+            run_id: r.get(1),
+            app: r.get(2),
+            function: r.get(3),
+            line: LogLine {
+                ts_ms: r.get(4),
+                stream: LogStream::parse(r.get(5)),
+                text: r.get(6),
+            },
+        })
+        .collect();
+    if filter.tail {
+        lines.reverse();
+    }
+    Ok(lines)
+}
+
+/// A task run's queued record and its request, leased to `owner` until
+/// `lease_until_ms` (0: unleased).
+pub(crate) async fn queue_task_run(
+    tx: &Transaction<'_>,
+    run: &TaskRunRequest,
+    owner: &str,
+    lease_until_ms: i64,
+) -> Result<(), StoreError> {
+    insert_run(tx, &run.record).await?;
+    execute(
+        tx,
+        "queueing a task run",
+        "INSERT INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (run_id) DO UPDATE SET request = excluded.request, lease_owner = excluded.lease_owner,
+         lease_until_ms = excluded.lease_until_ms, due_ms = excluded.due_ms",
+        &[
+            &run.record.id,
+            &run.request.to_string(),
+            &owner,
+            &lease_until_ms,
+            &run.due_ms,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// The query for unfinished task runs matching `tail` (a clause over `r`,
+/// the run, and `q`, its request).
+fn task_runs_sql(tail: &str) -> String {
+    let columns: Vec<String> = RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
+    format!(
+        "SELECT {}, q.request, q.due_ms FROM task_requests q JOIN runs r ON r.id = q.run_id {tail}",
+        columns.join(", ")
+    )
+}
+
+/// Unfinished task runs matching `tail` (see [`task_runs_sql`]).
+pub(crate) async fn select_task_runs(
+    c: &impl GenericClient,
+    tail: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<TaskRunRequest>, StoreError> {
+    let rows = query(
+        c,
+        "listing unfinished task runs",
+        &task_runs_sql(tail),
+        params,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let record = run_from_row(row)?;
+            let request: String = row.get(RUN_COLUMN_COUNT);
+            let request = serde_json::from_str(&request).map_err(|e| {
+                StoreError::corrupt("task request", format!("run {}: {e}", record.id))
+            })?;
+            Ok(TaskRunRequest {
+                record,
+                request,
+                due_ms: row.get(RUN_COLUMN_COUNT + 1),
+            })
+        })
+        .collect()
+}
+
+/// Claims due task runs: locks them (skipping those another claimer is
+/// taking) and leases them to `owner`.
+pub(crate) async fn claim_task_runs(
+    tx: &Transaction<'_>,
+    owner: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<TaskRunRequest>, StoreError> {
+    let claimed = select_task_runs(
+        tx,
+        "WHERE q.lease_until_ms <= $1 AND q.due_ms <= $1 ORDER BY r.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
+        &[&now_ms, &(limit as i64)],
+    )
+    .await?;
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    let ids: Vec<&str> = claimed.iter().map(|r| r.record.id.as_str()).collect();
+    execute(
+        tx,
+        "leasing task runs",
+        "UPDATE task_requests SET lease_owner = $2, lease_until_ms = $3 WHERE run_id = ANY($1)",
+        &[&ids, &owner, &(now_ms + lease_ms)],
+    )
+    .await?;
+    Ok(claimed)
+}
