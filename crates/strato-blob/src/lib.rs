@@ -69,7 +69,14 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for the local backend, which must fsync what it writes.
     local_root: Option<PathBuf>,
+    /// Other nodes use the same blobs (a cluster): uploads of theirs may be
+    /// in flight, and artifacts are kept here for them.
+    shared: bool,
 }
+
+/// Where artifacts (components, code packages) live, by digest: apart from
+/// blobs, whose ids are random.
+const ARTIFACTS: &str = "artifacts";
 
 fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
     move |source| match source {
@@ -84,6 +91,10 @@ fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
 /// enough to keep each directory small.
 fn path_of(id: &str) -> StorePath {
     StorePath::from(format!("{}/{id}", &id[..2]))
+}
+
+fn artifact_path(digest: &str) -> StorePath {
+    StorePath::from(format!("{ARTIFACTS}/{digest}"))
 }
 
 fn is_blob_id(id: &str) -> bool {
@@ -108,7 +119,54 @@ impl BlobStore {
         Ok(BlobStore {
             store: Arc::new(store),
             local_root: Some(root.to_path_buf()),
+            shared: false,
         })
+    }
+
+    /// Marks these blobs as shared with other nodes (a directory on a
+    /// shared filesystem; S3 always is).
+    pub fn shared(mut self) -> BlobStore {
+        self.shared = true;
+        self
+    }
+
+    /// Whether other nodes read and write these blobs too.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Stores an artifact (a component, a code package) under its SHA-256
+    /// `digest`; the caller has checked the bytes hash to it. Storing the
+    /// same digest twice is harmless.
+    pub async fn put_artifact(&self, digest: &str, bytes: Bytes) -> Result<(), BlobError> {
+        self.store
+            .put(&artifact_path(digest), bytes.into())
+            .await
+            .map_err(backend("storing an artifact"))?;
+        if let Some(root) = &self.local_root {
+            let file = root.join(artifact_path(digest).as_ref());
+            tokio::task::spawn_blocking(move || std::fs::File::open(&file)?.sync_all())
+                .await
+                .map_err(|e| BlobError::Io {
+                    doing: "syncing an artifact",
+                    source: std::io::Error::other(e),
+                })?
+                .map_err(|source| BlobError::Io {
+                    doing: "syncing an artifact",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Reads an artifact stored with [`BlobStore::put_artifact`].
+    pub async fn read_artifact(&self, digest: &str) -> Result<Bytes, BlobError> {
+        let result = self
+            .store
+            .get(&artifact_path(digest))
+            .await
+            .map_err(backend("reading an artifact"))?;
+        result.bytes().await.map_err(backend("reading an artifact"))
     }
 
     /// Streams `chunks` into a new blob and makes it durable. On any error
@@ -237,18 +295,30 @@ impl BlobStore {
     }
 
     /// Deletes staging files a crash left mid-upload (object_store names
-    /// them `<id>#<n>`): every file whose name is not a blob id. Call at
-    /// start, before serving.
-    pub fn remove_temp_files(&self) -> Result<usize, BlobError> {
-        fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+    /// them `<id>#<n>`): every file older than `grace` whose name is not a
+    /// blob id (artifacts aside). Call at start, before serving; with
+    /// shared blobs, `grace` spares other nodes' uploads in flight.
+    pub fn remove_temp_files(&self, grace: std::time::Duration) -> Result<usize, BlobError> {
+        fn walk(
+            dir: &Path,
+            grace: std::time::Duration,
+            removed: &mut usize,
+        ) -> std::io::Result<()> {
             for entry in std::fs::read_dir(dir)? {
                 let path = entry?.path();
                 if path.is_dir() {
-                    walk(&path, removed)?;
+                    if path.file_name().is_some_and(|n| n == ARTIFACTS) {
+                        continue;
+                    }
+                    walk(&path, grace, removed)?;
                 } else if !path
                     .file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(is_blob_id)
+                    && std::fs::metadata(&path)?
+                        .modified()?
+                        .elapsed()
+                        .is_ok_and(|age| age >= grace)
                 {
                     std::fs::remove_file(&path)?;
                     *removed += 1;
@@ -258,7 +328,7 @@ impl BlobStore {
         }
         let mut removed = 0;
         if let Some(root) = &self.local_root {
-            walk(root, &mut removed).map_err(|source| BlobError::Io {
+            walk(root, grace, &mut removed).map_err(|source| BlobError::Io {
                 doing: "removing temporary files",
                 source,
             })?;
@@ -352,9 +422,24 @@ impl BlobStore {
 
     /// Every stored blob id (for removing blobs no object names).
     pub async fn list_ids(&self) -> Result<Vec<String>, BlobError> {
+        self.list_ids_older_than(std::time::Duration::ZERO).await
+    }
+
+    /// The ids of blobs written at least `age` ago: with shared blobs, an
+    /// unreferenced blob younger than that may be another node's upload
+    /// whose metadata is about to commit.
+    pub async fn list_ids_older_than(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<Vec<String>, BlobError> {
+        let cutoff = std::time::SystemTime::now() - age;
         let mut ids: Vec<String> = self
             .store
             .list(None)
+            .try_filter(|meta| {
+                let old = std::time::SystemTime::from(meta.last_modified) <= cutoff;
+                futures::future::ready(old)
+            })
             .map_ok(|meta| meta.location.filename().unwrap_or_default().to_string())
             .try_collect()
             .await
@@ -463,12 +548,50 @@ mod tests {
             .join(&stored.id[..2])
             .join(format!("{}#3", stored.id));
         std::fs::write(&stray, b"partial").unwrap();
-        assert_eq!(blobs.remove_temp_files().unwrap(), 1);
+        // Younger than the grace: maybe another node's upload in flight.
+        let grace = std::time::Duration::from_secs(3600);
+        assert_eq!(blobs.remove_temp_files(grace).unwrap(), 0);
+        assert!(stray.exists());
+        assert_eq!(
+            blobs.remove_temp_files(std::time::Duration::ZERO).unwrap(),
+            1
+        );
         assert!(!stray.exists());
         assert_eq!(
             &blobs.read_small(&stored.id, None).unwrap()[..],
             b"hello world"
         );
+    }
+
+    #[tokio::test]
+    async fn artifacts_are_kept_by_digest_apart_from_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap().shared();
+        assert!(blobs.is_shared());
+        let digest = "ab".repeat(32);
+        blobs
+            .put_artifact(&digest, Bytes::from_static(b"component"))
+            .await
+            .unwrap();
+        assert_eq!(
+            &blobs.read_artifact(&digest).await.unwrap()[..],
+            b"component"
+        );
+        // Neither a blob to list nor a stray file to sweep.
+        assert!(blobs.list_ids().await.unwrap().is_empty());
+        assert_eq!(
+            blobs.remove_temp_files(std::time::Duration::ZERO).unwrap(),
+            0
+        );
+        assert!(matches!(
+            blobs.read_artifact(&"cd".repeat(32)).await,
+            Err(BlobError::NotFound(_))
+        ));
+        // Young blobs are left to the uploads that may still name them.
+        let stored = blobs.write_small(b"x").unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(blobs.list_ids_older_than(hour).await.unwrap().is_empty());
+        assert_eq!(blobs.list_ids().await.unwrap(), vec![stored.id]);
     }
 
     #[test]

@@ -90,6 +90,9 @@ impl Platform {
             .await;
         env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
         env.push(("STRATO_FUNCTION".into(), name.to_string()));
+        if f.spec.has_uploaded_artifact() {
+            self.ensure_component(&f.component_digest).await?;
+        }
         let path = self.component_path(&f.component_digest);
         let prepared = executor
             .prepare(FunctionArtifact {

@@ -65,14 +65,54 @@ fn storage(e: impl std::fmt::Display) -> DeployError {
     DeployError::Storage(e.to_string())
 }
 
+/// Writes `bytes` to `path` whole or not at all, durably.
+async fn write_durably(path: std::path::PathBuf, bytes: Bytes) -> Result<(), DeployError> {
+    let tmp = path.with_extension(format!("upload{}", rand::random::<u32>()));
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })
+    .await
+    .map_err(storage)?
+    .map_err(storage)
+}
+
 impl Platform {
     /// Whether component bytes with this digest are already stored.
     pub async fn has_component(&self, digest: &str) -> Result<bool, DeployError> {
         if !is_digest(digest) {
             return Err(DeployError::BadDigest(digest.to_string()));
         }
-        Ok(self.store.has_component(digest).await.map_err(storage)?
-            && self.component_path(digest).exists())
+        if !self.store.has_component(digest).await.map_err(storage)? {
+            return Ok(false);
+        }
+        // On a cluster the shared copy counts: any node fetches it.
+        Ok(self.buckets.blobs().is_shared() || self.component_path(digest).exists())
+    }
+
+    /// Makes sure this node has the component's bytes in its local cache,
+    /// fetching them from the shared blobs (a cluster: another node took
+    /// the upload) if needed.
+    pub(crate) async fn ensure_component(&self, digest: &str) -> Result<(), DeployError> {
+        let path = self.component_path(digest);
+        if path.exists() || !self.buckets.blobs().is_shared() {
+            return Ok(());
+        }
+        let bytes = self
+            .buckets
+            .blobs()
+            .read_artifact(digest)
+            .await
+            .map_err(|e| storage(format!("fetching component {digest}: {e}")))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != digest {
+            return Err(DeployError::DigestMismatch {
+                claimed: digest.to_string(),
+                actual,
+            });
+        }
+        write_durably(path, bytes).await
     }
 
     /// Stores component bytes after checking they hash to `digest`.
@@ -87,17 +127,16 @@ impl Platform {
                 actual,
             });
         }
-        let path = self.component_path(digest);
-        let tmp = path.with_extension(format!("upload{}", rand::random::<u32>()));
         let len = bytes.len() as u64;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })
-        .await
-        .map_err(storage)?
-        .map_err(storage)?;
+        if self.buckets.blobs().is_shared() {
+            // Bytes before the row naming them, as for objects.
+            self.buckets
+                .blobs()
+                .put_artifact(digest, bytes.clone())
+                .await
+                .map_err(storage)?;
+        }
+        write_durably(self.component_path(digest), bytes).await?;
         self.store.put_component(digest, len).await.map_err(storage)
     }
 

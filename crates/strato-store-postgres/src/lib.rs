@@ -24,6 +24,7 @@
 //! ```
 
 mod db;
+mod nodes;
 mod objects;
 mod queues;
 mod runs;
@@ -44,6 +45,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
+use strato_store::{NodeInfo, NodeState};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -915,6 +917,54 @@ impl Store for PostgresStore {
         )
         .await
         .map(drop)
+    }
+
+    async fn init_setting(&self, key: &str, value: &Value) -> Result<Value, StoreError> {
+        let c = self.client().await?;
+        // A no-op update on conflict makes RETURNING give the kept row
+        // whoever inserted it.
+        let row = db::query_one(
+            &c,
+            "initializing a setting",
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = settings.value RETURNING value",
+            &[&key, &value.to_string()],
+        )
+        .await?;
+        serde_json::from_str(row.get(0))
+            .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
+    }
+
+    async fn heartbeat_node(&self, node: &NodeInfo) -> Result<NodeState, StoreError> {
+        nodes::heartbeat(&self.client().await?, node).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        nodes::list(&self.client().await?).await
+    }
+
+    async fn set_node_state(&self, id: &NodeId, state: NodeState) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let changed = execute(
+            &c,
+            "changing a node's state",
+            "UPDATE nodes SET state = $2 WHERE id = $1",
+            &[&id.as_str(), &state.as_str()],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "listing live revisions",
+            "SELECT name, live_revision FROM apps ORDER BY name",
+            &[],
+        )
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 

@@ -11,7 +11,7 @@ use deadpool_postgres::Object;
 use strato_store::StoreError;
 
 /// Each migration once, in order; never edit a shipped one, add another.
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES)];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
 /// ASCII).
@@ -202,6 +202,20 @@ CREATE TABLE schedule_slots (
     invocation TEXT,
     recorded_ms BIGINT NOT NULL,
     PRIMARY KEY (app, schedule, slot_ms)
+);
+"#;
+
+/// The node registry.
+const NODES: &str = r#"
+CREATE TABLE nodes (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    addresses JSONB NOT NULL,
+    memory_bytes BIGINT NOT NULL,
+    cpus DOUBLE PRECISION NOT NULL,
+    load JSONB NOT NULL,
+    state TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    heartbeat_ms BIGINT NOT NULL
 );
 "#;
 

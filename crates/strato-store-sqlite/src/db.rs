@@ -53,6 +53,7 @@ impl Db {
             .and_then(|_| writer.execute_batch(versions::SCHEMA))
             .and_then(|_| writer.execute_batch(invocations::SCHEMA))
             .and_then(|_| writer.execute_batch(queues::SCHEMA))
+            .and_then(|_| writer.execute_batch(crate::nodes::SCHEMA))
             .map_err(db("creating the schema"))?;
         schema::migrate(&writer)?;
         let mut readers = Vec::new();
@@ -601,5 +602,23 @@ impl Db {
             )
             .map_err(db("writing a setting"))?;
         Ok(())
+    }
+
+    pub(crate) fn init_setting(&self, key: &str, value: &Value) -> Result<Value, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("initializing a setting"))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, value.to_string()],
+        )
+        .map_err(db("initializing a setting"))?;
+        let text: String = tx
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .map_err(db("initializing a setting"))?;
+        tx.commit().map_err(db("initializing a setting"))?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
     }
 }

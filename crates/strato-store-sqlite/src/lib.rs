@@ -28,6 +28,7 @@ mod db;
 mod effects;
 mod invocations;
 mod leases;
+mod nodes;
 mod objects;
 mod queues;
 mod runs;
@@ -47,6 +48,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
+use strato_store::{NodeInfo, NodeState};
 
 /// The SQLite backend of [`Store`].
 pub struct SqliteStore {
@@ -651,6 +653,29 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         let value = value.to_owned();
         self.blocking(move |db| db.put_setting(&key, &value)).await
+    }
+
+    async fn init_setting(&self, key: &str, value: &Value) -> Result<Value, StoreError> {
+        let (key, value) = (key.to_owned(), value.clone());
+        self.blocking(move |db| db.init_setting(&key, &value)).await
+    }
+
+    async fn heartbeat_node(&self, node: &NodeInfo) -> Result<NodeState, StoreError> {
+        let node = node.clone();
+        self.blocking(move |db| db.heartbeat_node(&node)).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        self.blocking(move |db| db.list_nodes()).await
+    }
+
+    async fn set_node_state(&self, id: &NodeId, state: NodeState) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.blocking(move |db| db.set_node_state(&id, state)).await
+    }
+
+    async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.blocking(move |db| db.live_revision_numbers()).await
     }
 }
 

@@ -24,12 +24,14 @@
 pub mod conformance;
 mod error;
 mod invocations;
+mod nodes;
 mod objects;
 mod queues;
 mod recorder;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use invocations::{Invocation, NewInvocation};
+pub use nodes::{NodeInfo, NodeState};
 pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, ConditionFailure,
     MultipartUpload, NULL_VERSION, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectVersion,
@@ -502,4 +504,21 @@ pub trait Store: Send + Sync + 'static {
     /// Small key/value settings (e.g. ids of generated credentials).
     async fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError>;
     async fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError>;
+    /// Stores `value` under `key` unless the key has a value already, and
+    /// returns the value kept: the first writer wins, however many race
+    /// (nodes of a cluster agreeing on a shared secret at start).
+    async fn init_setting(&self, key: &str, value: &Value) -> Result<Value, StoreError>;
+    /// Writes a node's row (its heartbeat). The stored state is kept
+    /// unless the row is new, or is another process's (`started_ms`
+    /// differs: the node restarted), or `node.state` is `Left` (a node
+    /// leaving says so itself): then it becomes `node.state`. Returns the
+    /// stored state, so a node learns it was asked to drain.
+    async fn heartbeat_node(&self, node: &NodeInfo) -> Result<NodeState, StoreError>;
+    /// Every node that has a row, by id.
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
+    /// Sets a node's state; false if there is no such node.
+    async fn set_node_state(&self, id: &NodeId, state: NodeState) -> Result<bool, StoreError>;
+    /// The live revision number of every app (cheap: what a node compares
+    /// with what it runs to notice other nodes' deploys).
+    async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }

@@ -864,6 +864,11 @@ impl Buckets {
             .await
     }
 
+    /// The blob store object bytes (and, on a cluster, artifacts) live in.
+    pub(crate) fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     async fn delete_blobs(&self, ids: Vec<String>) {
         for id in ids {
             if let Err(e) = self.blobs.delete(&id).await {
@@ -874,17 +879,23 @@ impl Buckets {
     }
 
     /// Deletes blobs nothing refers to (left by a crash mid-upload).
-    /// Call at start, before serving.
+    /// Call at start, before serving. With shared blobs, another node may
+    /// be mid-upload: only blobs older than [`SHARED_ORPHAN_GRACE`] go.
     pub async fn collect_orphans(&self) -> Result<usize, BucketError> {
+        let grace = if self.blobs.is_shared() {
+            SHARED_ORPHAN_GRACE
+        } else {
+            std::time::Duration::ZERO
+        };
         let blobs = self.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.remove_temp_files())
+        tokio::task::spawn_blocking(move || blobs.remove_temp_files(grace))
             .await
             .map_err(|e| BucketError::Storage(e.to_string()))??;
+        // Listed before the referenced set is read: a blob committed in
+        // between is in the set, never mistaken for an orphan.
+        let candidates = self.blobs.list_ids_older_than(grace).await?;
         let referenced = self.store.referenced_blobs().await?;
-        let orphans: Vec<String> = self
-            .blobs
-            .list_ids()
-            .await?
+        let orphans: Vec<String> = candidates
             .into_iter()
             .filter(|id| !referenced.contains(id))
             .collect();
@@ -893,6 +904,10 @@ impl Buckets {
         Ok(n)
     }
 }
+
+/// How old an unreferenced shared blob must be to be deleted: longer than
+/// any upload takes between storing its bytes and committing its metadata.
+pub const SHARED_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// The plaintext `range` of a sealed blob holding `size` bytes.
 pub(super) async fn open_sealed_blob(

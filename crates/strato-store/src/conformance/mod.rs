@@ -12,11 +12,13 @@ use strato_core::{
 };
 
 mod messages;
+mod nodes;
 mod objects;
 mod queues;
 mod versions;
 
 pub use messages::*;
+pub use nodes::*;
 pub(crate) use objects::node;
 pub use objects::*;
 pub use queues::*;
@@ -55,6 +57,7 @@ macro_rules! conformance_tests {
             invocations_are_claimed_by_rank_leased_retried_and_settled,
             messages_are_received_hidden_deleted_and_dead_lettered,
             schedule_slots_fire_once_and_queue_their_work,
+            nodes_beat_are_listed_and_drained,
         );
     };
     (@each $fresh:expr; $($check:ident,)*) => {
@@ -170,6 +173,10 @@ pub async fn revisions_are_numbered_and_switch_live(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         1
+    );
+    assert_eq!(
+        store.live_revision_numbers().await.unwrap(),
+        vec![("a".to_string(), 2), ("b".to_string(), 1)]
     );
     let live = store.live_revision("a").await.unwrap().unwrap();
     assert_eq!(live.number, 2);
@@ -374,6 +381,33 @@ pub async fn components_and_settings(store: Arc<dyn Store>) {
     assert!(store.has_component(&digest).await.unwrap());
     assert_eq!(store.get_setting("x").await.unwrap(), None);
     store.put_setting("x", &serde_json::json!(1)).await.unwrap();
+    // The first value of a key wins; later inits read it back.
+    assert_eq!(
+        store
+            .init_setting("x", &serde_json::json!(9))
+            .await
+            .unwrap(),
+        serde_json::json!(1)
+    );
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.init_setting("secret", &serde_json::json!(i)).await })
+        })
+        .collect();
+    let mut kept = std::collections::HashSet::new();
+    for racer in racers {
+        kept.insert(racer.await.unwrap().unwrap().to_string());
+    }
+    assert_eq!(kept.len(), 1, "racing inits agreed on one value: {kept:?}");
+    assert_eq!(
+        store
+            .get_setting("secret")
+            .await
+            .unwrap()
+            .map(|v| v.to_string()),
+        kept.into_iter().next()
+    );
     store.put_setting("x", &serde_json::json!(2)).await.unwrap();
     assert_eq!(
         store.get_setting("x").await.unwrap(),
