@@ -101,6 +101,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .merge(crate::tasks::routes())
         .merge(crate::queues::routes())
         .merge(crate::invocations::routes())
+        .merge(crate::nodes::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

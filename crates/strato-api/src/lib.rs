@@ -19,6 +19,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 mod invocations;
+mod nodes;
 mod objects;
 mod queues;
 pub mod s3;

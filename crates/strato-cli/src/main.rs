@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod deploy;
 mod keys;
+mod nodes;
 mod package;
 mod queues;
 mod server;
@@ -111,6 +112,8 @@ enum Command {
     Queue(queues::QueueArgs),
     /// List schedules with their next fire times.
     Schedules(queues::SchedulesArgs),
+    /// List the nodes of the deployment, or drain one.
+    Nodes(nodes::NodesArgs),
 }
 
 fn main() {
@@ -159,6 +162,7 @@ fn main() {
             Command::Image(args) => tasks::image(args).await,
             Command::Queue(args) => queues::queue(args).await,
             Command::Schedules(args) => queues::schedules(args).await,
+            Command::Nodes(args) => nodes::run(args).await,
         }
     });
     if let Err(e) = result {

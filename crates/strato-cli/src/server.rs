@@ -61,6 +61,85 @@ pub struct ServerArgs {
     /// see expirations happen.
     #[arg(long = "lifecycle-day", default_value = "24h", hide = true)]
     pub lifecycle_day: String,
+    /// Where state lives: empty for SQLite in the data dir (one machine),
+    /// or `postgres://USER:PASSWORD@HOST:PORT/DB` to join a cluster of
+    /// nodes sharing that database.
+    #[arg(long, env = "STRATO_STORE", default_value = "")]
+    pub store: String,
+    /// Where bytes live (objects, components, code packages): empty for
+    /// the data dir, or a directory every node of a cluster mounts
+    /// (`/mnt/strato-blobs` or `file:///mnt/strato-blobs`).
+    #[arg(long, env = "STRATO_BLOBS", default_value = "")]
+    pub blobs: String,
+    /// Memory this node offers container work (default: the machine's).
+    #[arg(long = "node-memory")]
+    pub node_memory: Option<String>,
+    /// CPUs this node offers container work (default: the machine's).
+    #[arg(long = "node-cpus")]
+    pub node_cpus: Option<f64>,
+    /// How often a node of a cluster looks for other nodes' deploys and
+    /// changes.
+    #[arg(long = "sync-every", default_value = "500ms", hide = true)]
+    pub sync_every: String,
+    /// How long a node's hold on durable work (a delivery, an async
+    /// invocation, a task run) lasts without its heartbeat: when a node
+    /// dies, the others take its work over within this long.
+    #[arg(long, default_value = "30s")]
+    pub lease: String,
+}
+
+/// Whether `--store` names PostgreSQL.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store `--store` names.
+async fn open_store(args: &ServerArgs, data_dir: &Path) -> Result<Arc<dyn Store>> {
+    if args.store.is_empty() {
+        return Ok(Arc::new(
+            SqliteStore::open(&data_dir.join("strato.db")).context("opening the store")?,
+        ));
+    }
+    if !is_postgres(&args.store) {
+        anyhow::bail!(
+            "--store {} is not a postgres:// URL (leave it empty for SQLite in the data dir)",
+            args.store
+        );
+    }
+    let store = strato_store_postgres::PostgresStore::connect(&args.store)
+        .await
+        .context("connecting to PostgreSQL (--store)")?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the blob store `--blobs` names.
+fn open_blobs(args: &ServerArgs, data_dir: &Path) -> Result<strato_engine::BlobStore> {
+    if args.blobs.is_empty() {
+        return strato_engine::BlobStore::local(&data_dir.join("blobs"))
+            .context("opening the blob store");
+    }
+    if args.blobs.starts_with("s3://") {
+        anyhow::bail!(
+            "--blobs {}: S3 blob storage is not built yet; use a directory every node mounts",
+            args.blobs
+        );
+    }
+    let dir = args.blobs.strip_prefix("file://").unwrap_or(&args.blobs);
+    Ok(strato_engine::BlobStore::local(Path::new(dir))
+        .with_context(|| format!("opening the blob directory {dir} (--blobs)"))?
+        .shared())
+}
+
+/// The machine's memory, from /proc/meminfo.
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib << 10)
+        })
+        .unwrap_or(1 << 30)
 }
 
 /// A started server.
@@ -121,36 +200,66 @@ fn listen(socket: tokio::net::TcpSocket) -> Result<TcpListener> {
     socket.listen(1024).context("listening")
 }
 
-/// Reads the admin token, creating it (owner-only) on first start.
-fn admin_token(data_dir: &Path) -> Result<String> {
-    let path = data_dir.join("admin.token");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let token = text.trim().to_string();
-        if !token.is_empty() {
-            return Ok(token);
-        }
+/// A secret every node must agree on (the admin token, the SSE master
+/// key): the store keeps the first one any node offers; a node offers the
+/// one in its data dir (an existing single-machine deployment's) or a new
+/// one, and writes what the store kept back to `file` (owner-only).
+async fn shared_secret(
+    store: &dyn Store,
+    data_dir: &Path,
+    file: &str,
+    make: impl FnOnce() -> String,
+) -> Result<String> {
+    let path = data_dir.join(file);
+    let offered = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(make);
+    let kept = store
+        .init_setting(file, &serde_json::Value::String(offered.clone()))
+        .await
+        .with_context(|| format!("agreeing on {file} with the store"))?;
+    let kept = kept.as_str().unwrap_or(&offered).to_string();
+    if std::fs::read_to_string(&path)
+        .map(|t| t.trim().to_string())
+        .ok()
+        != Some(kept.clone())
+    {
+        write_owner_only(&path, &format!("{kept}\n"))?;
     }
-    let token = format!("stk_admin.{}", hex::encode(rand::random::<[u8; 32]>()));
-    write_owner_only(&path, &format!("{token}\n"))?;
-    Ok(token)
+    Ok(kept)
+}
+
+/// The admin token, the same on every node.
+async fn admin_token(store: &dyn Store, data_dir: &Path) -> Result<String> {
+    shared_secret(store, data_dir, "admin.token", || {
+        format!("stk_admin.{}", hex::encode(rand::random::<[u8; 32]>()))
+    })
+    .await
 }
 
 /// The key that seals SSE-S3 objects' data keys, made on first start and
-/// kept in the data dir (hex, owner-only). Losing it loses every SSE-S3
-/// object: back it up with the database.
-fn sse_master_key(data_dir: &Path) -> Result<strato_engine::buckets::sse::MasterKey> {
-    let path = data_dir.join("sse.key");
-    let key: [u8; 32] = match std::fs::read_to_string(&path) {
-        Ok(text) => hex::decode(text.trim())
-            .ok()
-            .and_then(|k| k.try_into().ok())
-            .with_context(|| format!("{} is not a 32-byte hex key", path.display()))?,
-        Err(_) => {
-            let key: [u8; 32] = rand::random();
-            write_owner_only(&path, &format!("{}\n", hex::encode(key)))?;
-            key
-        }
-    };
+/// kept in the store and the data dir (hex, owner-only), the same on every
+/// node. Losing it loses every SSE-S3 object: back it up with the
+/// database.
+async fn sse_master_key(
+    store: &dyn Store,
+    data_dir: &Path,
+) -> Result<strato_engine::buckets::sse::MasterKey> {
+    let text = shared_secret(store, data_dir, "sse.key", || {
+        hex::encode(rand::random::<[u8; 32]>())
+    })
+    .await?;
+    let key: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .with_context(|| {
+            format!(
+                "{} is not a 32-byte hex key",
+                data_dir.join("sse.key").display()
+            )
+        })?;
     Ok(strato_engine::buckets::sse::MasterKey::new(key))
 }
 
@@ -182,7 +291,19 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .max(1);
     let queue_wait = strato_core::units::parse_duration_ms(&args.queue_wait)
         .map_err(|e| anyhow::anyhow!("bad --queue-wait: {e}"))?;
-    let token = admin_token(&data_dir)?;
+    let lease = strato_core::units::parse_duration_ms(&args.lease)
+        .map_err(|e| anyhow::anyhow!("bad --lease: {e}"))?
+        .max(300);
+    let sync_every = strato_core::units::parse_duration_ms(&args.sync_every)
+        .map_err(|e| anyhow::anyhow!("bad --sync-every: {e}"))?
+        .max(10);
+    let node_memory = match &args.node_memory {
+        Some(text) => strato_core::units::parse_size_bytes(text)
+            .map_err(|e| anyhow::anyhow!("bad --node-memory: {e}"))?,
+        None => machine_memory(),
+    };
+    let store = open_store(args, &data_dir).await?;
+    let token = admin_token(&*store, &data_dir).await?;
 
     let gateway_listener = bind("http", &args.http)?;
     let api_listener = bind("api", &args.api)?;
@@ -191,13 +312,10 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let api = api_listener.local_addr()?;
     let s3 = s3_listener.local_addr()?;
 
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&data_dir.join("strato.db")).context("opening the store")?);
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
-    let blobs = strato_engine::BlobStore::local(&data_dir.join("blobs"))
-        .context("opening the blob store")?;
+    let blobs = open_blobs(args, &data_dir)?;
     // One image store and one container runtime, shared by container
     // tasks and every executor that runs containers.
     let images = Arc::new(
@@ -235,6 +353,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         images.clone(),
         containers.clone(),
     );
+    let sse_master_key = sse_master_key(&*store, &data_dir).await?;
     let platform = Platform::start(
         store,
         blobs,
@@ -253,7 +372,20 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             s3_addr: s3,
             node_id: node_id(&data_dir)?,
             lifecycle_day: Duration::from_millis(lifecycle_day),
-            sse_master_key: sse_master_key(&data_dir)?,
+            sse_master_key,
+            lease: Duration::from_millis(lease),
+            cluster: strato_engine::ClusterConfig {
+                sync_every: is_postgres(&args.store).then_some(Duration::from_millis(sync_every)),
+                addresses: serde_json::json!({
+                    "gateway": format!("http://{gateway}"),
+                    "api": format!("http://{api}"),
+                    "s3": format!("http://{s3}"),
+                }),
+                memory_bytes: node_memory,
+                cpus: args.node_cpus.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+                }),
+            },
         },
     )
     .await

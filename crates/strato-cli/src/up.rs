@@ -105,6 +105,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
         trust_host_cas: args.trust_host_cas,
         lifecycle_day: "24h".into(),
         s3_domain: "s3.localhost".into(),
+        store: String::new(),
+        blobs: String::new(),
+        node_memory: None,
+        node_cpus: None,
+        sync_every: "500ms".into(),
+        lease: "30s".into(),
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

@@ -15,7 +15,7 @@
 //! a task, or a webhook) in that transaction too.
 
 use crate::invoke::{InvokeError, RunContext};
-use crate::lifecycle::{Attempt, HandGuard, LEASE_MS};
+use crate::lifecycle::{Attempt, HandGuard};
 use crate::live::LiveFunction;
 use crate::platform::Platform;
 use crate::util::now_ms;
@@ -82,7 +82,7 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
         }
         let result = platform
             .store
-            .enqueue_invocations(&new, now, LEASE_MS, &platform.config.node_id)
+            .enqueue_invocations(&new, now, platform.lease_ms(), &platform.config.node_id)
             .await
             .map_err(|e| e.to_string());
         let ok = result.is_ok();
@@ -303,7 +303,12 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
         }
         let claimed = platform
             .store
-            .claim_invocations(&platform.config.node_id, now_ms(), LEASE_MS, limit)
+            .claim_invocations(
+                &platform.config.node_id,
+                now_ms(),
+                platform.lease_ms(),
+                limit,
+            )
             .await;
         let work = match claimed {
             Ok(work) => work,

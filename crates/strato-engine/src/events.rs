@@ -11,7 +11,7 @@
 //! attempt number.
 
 use crate::invoke::RunContext;
-use crate::lifecycle::{Attempt, LEASE_MS};
+use crate::lifecycle::Attempt;
 use crate::platform::Platform;
 use crate::util::{CloudEvent, format_rfc3339_ms, now_ms};
 use http_body_util::BodyExt;
@@ -41,7 +41,7 @@ pub(crate) async fn run_deliverer(
 pub(crate) async fn sweep(platform: &Arc<Platform>) {
     let claimed = platform
         .store
-        .claim_bucket_events(&platform.config.node_id, now_ms(), LEASE_MS, 256)
+        .claim_bucket_events(&platform.config.node_id, now_ms(), platform.lease_ms(), 256)
         .await;
     match claimed {
         Ok(events) => {

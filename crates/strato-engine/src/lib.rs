@@ -30,6 +30,7 @@
 mod assemble;
 mod async_invoke;
 pub mod buckets;
+mod cluster;
 mod deploy;
 mod destinations;
 mod event_invoke;
@@ -52,6 +53,7 @@ pub use async_invoke::{
     InvocationHead, MAX_ASYNC_BODY, accepted_response, head_of, is_forwarded, parse_priority,
     requested_priority, wants_async,
 };
+pub use cluster::ClusterConfig;
 pub use deploy::DeployError;
 pub use event_invoke::{
     EventAnswer, FunctionInfo, INVOKE_EVENT_TYPE, MAX_EVENT_ANSWER, parse_event,

@@ -3,10 +3,10 @@
 //! task runs) is held the same way and decides "is this the last attempt,
 //! and if not, when is the next one" the same way:
 //!
-//! - it is leased to this node for [`LEASE_MS`] when it is written or
-//!   claimed, and while this node holds it ([`InHand`]) the heartbeat
-//!   renews the lease every [`HEARTBEAT`], so work a dead node held is
-//!   claimable by any node within [`LEASE_MS`];
+//! - it is leased to this node for the lease (`PlatformConfig::lease`, 30 s
+//!   by default) when it is written or claimed, and while this node holds
+//!   it ([`InHand`]) the heartbeat renews the lease every third of it, so
+//!   work a dead node held is claimable by any node within one lease;
 //! - [`Attempt::next_due`] gives the backoff with jitter and the max-age
 //!   rule;
 //! - what settles it commits with the run's record as `strato_store::Effect`s;
@@ -17,13 +17,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use strato_store::WorkRef;
-
-/// Lease on work this node holds. Short, and renewed by the heartbeat
-/// while the work waits or runs, so work a dead node held returns to the
-/// queue within this long.
-pub(crate) const LEASE_MS: i64 = 30_000;
-/// How often the heartbeat renews the leases of work in hand.
-const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Durable work this node holds (waiting for a slot or running), whose
 /// leases the heartbeat renews.
@@ -63,9 +56,9 @@ impl Drop for HandGuard {
 }
 
 /// Runs until the platform is dropped: renews the leases of the work in
-/// hand every [`HEARTBEAT`].
-pub(crate) async fn run_heartbeat(platform: Weak<Platform>) {
-    let mut beat = tokio::time::interval(HEARTBEAT);
+/// hand every third of the lease.
+pub(crate) async fn run_heartbeat(platform: Weak<Platform>, lease: Duration) {
+    let mut beat = tokio::time::interval(lease / 3);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         beat.tick().await;
@@ -76,7 +69,7 @@ pub(crate) async fn run_heartbeat(platform: Weak<Platform>) {
         if work.is_empty() {
             continue;
         }
-        let until = crate::util::now_ms() + LEASE_MS;
+        let until = crate::util::now_ms() + platform.lease_ms();
         let renewed = platform
             .store
             .renew_leases(&platform.config.node_id, &work, until)

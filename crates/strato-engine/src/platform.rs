@@ -53,6 +53,11 @@ pub struct PlatformConfig {
     /// What a day is to bucket lifecycle rules (24 hours; tests shorten
     /// it to see rules act).
     pub lifecycle_day: Duration,
+    /// This node among others (alone on the embedded store).
+    pub cluster: crate::cluster::ClusterConfig,
+    /// How long a lease on durable work lasts without renewal: the work of
+    /// a node that died is taken over by the others within this long.
+    pub lease: Duration,
 }
 
 /// The engine service shared by every HTTP surface.
@@ -73,6 +78,10 @@ pub struct Platform {
     pub(crate) queues: crate::queues::Queues,
     /// Serialises deploys and destroys so route checks and swaps don't race.
     pub(crate) deploy_lock: Mutex<()>,
+    /// Whether this node takes new work (not while draining).
+    pub(crate) status: crate::cluster::NodeStatus,
+    /// When this process started (tells a restart from a heartbeat).
+    pub(crate) started_ms: i64,
 }
 
 impl Platform {
@@ -113,6 +122,7 @@ impl Platform {
             config.node_id.clone(),
             events_tx,
             config.sse_master_key.clone(),
+            config.lease.as_millis() as i64,
         )
         .await
         .map_err(|e| storage(&e))?;
@@ -130,6 +140,8 @@ impl Platform {
             tasks: crate::tasks::Tasks::new(images, containers),
             queues: Default::default(),
             deploy_lock: Mutex::new(()),
+            status: Default::default(),
+            started_ms: crate::util::now_ms(),
         });
         // Every live app, assembled as a deploy assembles one, made live
         // in one swap.
@@ -156,7 +168,19 @@ impl Platform {
             platform.config.lifecycle_day,
         ));
         tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
-        tokio::spawn(crate::lifecycle::run_heartbeat(Arc::downgrade(&platform)));
+        tokio::spawn(crate::lifecycle::run_heartbeat(
+            Arc::downgrade(&platform),
+            platform.config.lease,
+        ));
+        tokio::spawn(crate::cluster::run_node_heartbeat(Arc::downgrade(
+            &platform,
+        )));
+        if let Some(every) = platform.config.cluster.sync_every {
+            tokio::spawn(crate::cluster::run_cluster_sync(
+                Arc::downgrade(&platform),
+                every,
+            ));
+        }
         tokio::spawn(crate::async_invoke::run_enqueuer(
             Arc::downgrade(&platform),
             enqueued,
@@ -174,6 +198,11 @@ impl Platform {
     pub(crate) fn swap_app(&self, name: &str, app: Option<LiveApp>) {
         let next = self.live().with_app(name, app.map(Arc::new));
         self.live.store(Arc::new(next));
+    }
+
+    /// The lease on durable work, in milliseconds.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        self.config.lease.as_millis() as i64
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -202,6 +231,7 @@ impl Platform {
         for executor in self.executors.values() {
             executor.shutdown().await;
         }
+        self.leave().await;
     }
 
     /// Prometheus text exposition of the engine's counters.

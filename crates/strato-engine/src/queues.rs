@@ -373,6 +373,12 @@ async fn consume(
         };
         let signal = platform.queues.signal(&app, &queue);
         let woken = signal.notified();
+        if platform.status.draining() {
+            drop(platform);
+            drop(slot);
+            tokio::time::sleep(IDLE_POLL).await;
+            continue;
+        }
         match platform
             .receive_once(&app, &queue, consumer.batch_size as usize, &policy)
             .await

@@ -283,7 +283,7 @@ pub(crate) async fn run_scheduler(platform: Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
-        if platform.live().schedules.is_empty() {
+        if platform.live().schedules.is_empty() || platform.status.draining() {
             continue;
         }
         // Messages a slot sends are found by the queue's consumer on its

@@ -20,6 +20,10 @@ pub(crate) async fn run_sweeper(platform: Weak<Platform>) {
         let Some(platform) = platform.upgrade() else {
             return;
         };
+        // A draining node takes no new work; what it claimed, it finishes.
+        if platform.status.draining() {
+            continue;
+        }
         crate::async_invoke::sweep(&platform).await;
         crate::events::sweep(&platform).await;
         crate::tasks::sweep(&platform).await;

@@ -13,7 +13,7 @@
 //! and counts as a failed attempt, retried as its `retries` allow. At
 //! start, [`clean_leftovers`] kills containers a crashed server left.
 
-use crate::lifecycle::{Attempt, LEASE_MS};
+use crate::lifecycle::Attempt;
 use crate::live::LiveTask;
 use crate::platform::Platform;
 use crate::util::now_ms;
@@ -187,7 +187,7 @@ impl Platform {
             request,
             due_ms: 0,
         };
-        let lease_until = now_ms() + LEASE_MS;
+        let lease_until = now_ms() + self.lease_ms();
         self.store
             .enqueue_task_run(&run, &effects, &self.config.node_id, lease_until)
             .await
@@ -627,7 +627,7 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
     let node = &platform.config.node_id;
     let claimed = platform
         .store
-        .claim_task_runs(node, now_ms(), LEASE_MS, CLAIM_BATCH)
+        .claim_task_runs(node, now_ms(), platform.lease_ms(), CLAIM_BATCH)
         .await;
     let claimed = match claimed {
         Ok(runs) => runs,

@@ -42,7 +42,7 @@ impl KeyRing {
         Ok(ring)
     }
 
-    async fn reload(&self) -> Result<(), StoreError> {
+    pub(super) async fn reload(&self) -> Result<(), StoreError> {
         let keys = self.store.list_access_keys().await?;
         self.keys.store(Arc::new(
             keys.into_iter().map(|k| (k.id.clone(), k)).collect(),

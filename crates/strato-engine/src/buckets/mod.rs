@@ -241,6 +241,8 @@ pub struct Buckets {
     events: mpsc::UnboundedSender<BucketEvent>,
     /// Seals SSE-S3 objects' data keys.
     master: sse::MasterKey,
+    /// How long this node's lease on an event it delivers lasts.
+    lease_ms: i64,
 }
 
 /// A stream of object bytes.
@@ -255,6 +257,7 @@ impl Buckets {
         node: strato_store::NodeId,
         events: mpsc::UnboundedSender<BucketEvent>,
         master: sse::MasterKey,
+        lease_ms: i64,
     ) -> Result<Buckets, BucketError> {
         let keys = KeyRing::load(store.clone()).await?;
         let buckets = Buckets {
@@ -266,6 +269,7 @@ impl Buckets {
             node,
             events,
             master,
+            lease_ms,
         };
         buckets.reload_buckets().await?;
         Ok(buckets)
@@ -273,6 +277,14 @@ impl Buckets {
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// Re-reads buckets and access keys from the store (on a cluster, to
+    /// see other nodes' changes).
+    pub(crate) async fn reload(&self) -> Result<(), BucketError> {
+        self.reload_buckets().await?;
+        self.keys.reload().await?;
+        Ok(())
     }
 
     async fn reload_buckets(&self) -> Result<(), BucketError> {
@@ -680,7 +692,7 @@ impl Buckets {
                         function: s.function.clone(),
                         // Delivered at once by this node, which holds it
                         // in hand (see `crate::lifecycle`).
-                        leased_until_ms: now + crate::lifecycle::LEASE_MS,
+                        leased_until_ms: now + self.lease_ms,
                         lease_owner: self.node.0.clone(),
                     })
                     .collect()
