@@ -6,6 +6,7 @@ mod support;
 
 mod async_invoke;
 mod buckets;
+mod cluster;
 mod events;
 mod functions;
 mod lambda;

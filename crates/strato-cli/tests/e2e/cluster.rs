@@ -1,0 +1,205 @@
+//! Cluster mode: several `strato server` processes on one real PostgreSQL
+//! (started by the test) and one shared blob directory. Any node serves
+//! any app; work is claimed from the shared store; kill -9 of a node loses
+//! nothing and its work moves to the others within a lease.
+
+use crate::support::{AppDir, Server, client, guest, runtime, wait_until};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use strato_store_postgres::testkit::TestCluster;
+
+/// One PostgreSQL server for the test binary (each test gets a database).
+fn postgres() -> &'static TestCluster {
+    static PG: OnceLock<TestCluster> = OnceLock::new();
+    PG.get_or_init(|| TestCluster::start().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A cluster of `n` nodes on a fresh database and blob directory.
+struct Cluster {
+    nodes: Vec<Server>,
+    db_url: String,
+    _blobs: tempfile::TempDir,
+}
+
+/// Short leases, so a lost node's work moves within seconds.
+const LEASE: Duration = Duration::from_secs(3);
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let db_url = runtime().block_on(postgres().fresh_database());
+        let blobs = tempfile::tempdir().unwrap();
+        let blobs_dir = blobs.path().to_str().unwrap().to_string();
+        let lease = format!("{}ms", LEASE.as_millis());
+        let nodes = (0..n)
+            .map(|_| {
+                Server::start_with(&["--store", &db_url, "--blobs", &blobs_dir, "--lease", &lease])
+            })
+            .collect();
+        Cluster {
+            nodes,
+            db_url,
+            _blobs: blobs,
+        }
+    }
+
+    /// Runs a query against the cluster's database.
+    fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        runtime().block_on(async {
+            let (client, conn) = tokio_postgres::connect(&self.db_url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.query(sql, &[]).await.unwrap()
+        })
+    }
+}
+
+fn node_id(server: &Server) -> String {
+    std::fs::read_to_string(server.data_dir.path().join("node.id"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn manifest() -> String {
+    format!(
+        r#"
+[app]
+name = "cl"
+[functions.k]
+component = "{}"
+routes = ["/k/*"]
+concurrency = 8
+timeout = "10s"
+[functions.k.async]
+retries = 2
+max_age = "1h"
+"#,
+        guest("kitchen")
+    )
+}
+
+/// Queues `n` async invocations of `path` through `server`; their ids.
+fn queue_invocations(server: &Server, n: usize, path: &str) -> Vec<String> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| serde_json::json!({ "body": format!("item {i}"), "path": path }))
+        .collect();
+    let resp = client()
+        .post(format!(
+            "{}/api/v1/apps/cl/functions/k/invocations",
+            server.api
+        ))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "invocations": items }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    resp.json::<Value>().unwrap()["invocation_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn nodes_share_deploys_and_work_and_a_killed_node_loses_nothing() {
+    let mut cluster = Cluster::start(3);
+    let token = cluster.nodes[0].token.clone();
+    assert!(
+        cluster.nodes.iter().all(|n| n.token == token),
+        "every node agreed on one admin token"
+    );
+    // Every node is listed, active, by any node.
+    let listed = cluster.nodes[1].cli_ok(&["nodes", "--output", "json"]);
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|n| n["state"] == "active"), "{listed:?}");
+
+    // A deploy through one node is served by every node within a second
+    // or so (the others fetch the component from the shared blobs).
+    let app = AppDir::new(&manifest());
+    let deployed_at = Instant::now();
+    cluster.nodes[0].cli_ok(&["deploy", app.path()]);
+    for node in &cluster.nodes {
+        wait_until(
+            "every node to serve the deploy",
+            Duration::from_secs(10),
+            || {
+                client()
+                    .post(node.url("/k/echo"))
+                    .body("hello")
+                    .send()
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        );
+    }
+    let seen_in = deployed_at.elapsed();
+    assert!(seen_in < Duration::from_secs(5), "{seen_in:?}");
+
+    // 900 async invocations queued through the three nodes, each a 30 ms
+    // run; one node is killed while they run.
+    let mut ids = Vec::new();
+    for node in &cluster.nodes {
+        ids.extend(queue_invocations(node, 300, "/k/sleep?ms=30"));
+    }
+    let victim = node_id(&cluster.nodes[2]);
+    let held_by_victim = |cluster: &Cluster| {
+        cluster.query(&format!(
+            "SELECT count(*) FROM invocations WHERE lease_owner = '{victim}' AND lease_until_ms > 0"
+        ))[0]
+            .get::<_, i64>(0)
+    };
+    wait_until("the victim to hold work", Duration::from_secs(10), || {
+        held_by_victim(&cluster) > 0
+    });
+    cluster.nodes[2].kill9();
+    let killed_at = Instant::now();
+    // Its leases run out and the others claim what it held.
+    wait_until("the others to take the lost node's work", LEASE * 4, || {
+        held_by_victim(&cluster) == 0
+    });
+    let taken_over_in = killed_at.elapsed();
+    eprintln!("lost node's work held by others {taken_over_in:?} after kill -9 (lease {LEASE:?})");
+    assert!(taken_over_in < LEASE * 2, "{taken_over_in:?}");
+
+    // Every accepted invocation completes exactly once.
+    let survivors = &cluster.nodes[..2];
+    wait_until(
+        "every invocation to finish",
+        Duration::from_secs(120),
+        || cluster.query("SELECT count(*) FROM invocations")[0].get::<_, i64>(0) == 0,
+    );
+    let rows = cluster.query(
+        "SELECT event_id, count(*) FROM runs WHERE app = 'cl' AND status = 'succeeded'
+         AND event_id IS NOT NULL GROUP BY event_id",
+    );
+    let done: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let missing: Vec<&String> = ids.iter().filter(|id| !done.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} invocations never succeeded",
+        missing.len()
+    );
+    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "completed more than once: {twice:?}");
+
+    // The lost node shows as lost; the survivors still serve.
+    wait_until(
+        "the killed node to show as lost",
+        Duration::from_secs(30),
+        || {
+            let listed: Vec<Value> =
+                serde_json::from_str(&survivors[0].cli_ok(&["nodes", "--output", "json"])).unwrap();
+            listed
+                .iter()
+                .any(|n| n["id"] == victim.as_str() && n["state"] == "lost")
+        },
+    );
+    for node in survivors {
+        let resp = client().post(node.url("/k/echo")).body("x").send().unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}
