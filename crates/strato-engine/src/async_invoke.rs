@@ -357,20 +357,23 @@ async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
         Target::Function { .. } => unreachable!("functions are run by dispatch"),
     };
     let id = &invocation.id;
+    let fence = fence_of(&platform, &invocation);
     let next = attempt_of(&invocation).next_due(platform.config.event_retry_base, now_ms());
     let result = match (delivered, next) {
-        (Ok(()), _) => platform.store.finish_invocation(id).await,
+        (Ok(()), _) => platform.store.finish_invocation(&fence).await,
         (Err(e), None) => {
             tracing::warn!(invocation = %id, error = %e, "delivery given up");
-            platform.store.finish_invocation(id).await
+            platform.store.finish_invocation(&fence).await
         }
         (Err(e), Some(due)) => {
             tracing::warn!(invocation = %id, error = %e, "delivery failed; will retry");
-            platform.store.retry_invocation(id, due).await
+            platform.store.retry_invocation(&fence, due).await
         }
     };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "settling a delivery");
+    match result {
+        Ok(true) => {}
+        Ok(false) => superseded(id),
+        Err(e) => tracing::error!(error = %e, "settling a delivery"),
     }
 }
 
@@ -471,6 +474,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
         invocation_payload: invocation.body.clone(),
         permit: Some(permit),
         on_logs: None,
+        fence: Some(fence_of(&platform, &invocation)),
     };
     // Boxed: the run's future is large, and a backlog waiting for slots
     // should not hold one per waiting invocation.
@@ -482,11 +486,26 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     };
     let result = platform
         .store
-        .retry_invocation(&invocation.id, next_due)
+        .retry_invocation(&fence_of(&platform, &invocation), next_due)
         .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "scheduling an async invocation retry");
+    match result {
+        Ok(true) => {}
+        Ok(false) => superseded(&invocation.id),
+        Err(e) => tracing::error!(error = %e, "scheduling an async invocation retry"),
     }
+}
+
+/// This node's lease on an invocation it claimed (or enqueued leased).
+fn fence_of(platform: &Platform, invocation: &Invocation) -> strato_store::Fence {
+    strato_store::Fence {
+        work: strato_store::WorkRef::Invocation(invocation.id.clone()),
+        owner: platform.config.node_id.clone(),
+        attempt: invocation.attempts,
+    }
+}
+
+fn superseded(id: &str) {
+    tracing::warn!(invocation = %id, "another node took this invocation over after this node's lease ran out; leaving it to that node");
 }
 
 /// Where an invocation is in its lifecycle.
@@ -521,6 +540,7 @@ fn rebuild_request(
 fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &str) {
     tracing::warn!(invocation = %invocation.id, why, "async invocation given up");
     platform.runs.record(FinishedRun {
+        fence: Some(fence_of(platform, invocation)),
         effects: vec![Effect::SettleInvocation(invocation.id.clone())],
         record: RunRecord {
             id: platform.runs.next_id('r'),

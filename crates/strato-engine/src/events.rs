@@ -108,6 +108,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         invocation_payload: Vec::new(),
         permit: None,
         on_logs: None,
+        fence: Some(fence_of(&platform, &event)),
     };
     let response = platform.run_function(function, request, cx).await;
     // Read the whole answer so the guest can finish writing it.
@@ -124,8 +125,32 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         );
         return;
     };
-    if let Err(e) = platform.store.retry_bucket_event(event.id, due).await {
-        tracing::error!(error = %e, "scheduling a bucket event retry");
+    retry(&platform, &event, due).await;
+}
+
+/// This node's lease on an event it delivers.
+fn fence_of(platform: &Platform, event: &BucketEvent) -> strato_store::Fence {
+    strato_store::Fence {
+        work: strato_store::WorkRef::BucketEvent(event.id),
+        owner: platform.config.node_id.clone(),
+        attempt: event.attempts,
+    }
+}
+
+/// Releases an event for its next attempt at `due`, unless another node
+/// took it over meanwhile.
+async fn retry(platform: &Platform, event: &BucketEvent, due: i64) {
+    match platform
+        .store
+        .retry_bucket_event(&fence_of(platform, event), due)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            event = event.id,
+            "another node took this event over after this node's lease ran out; leaving it to that node"
+        ),
+        Err(e) => tracing::error!(error = %e, "scheduling a bucket event retry"),
     }
 }
 
@@ -158,9 +183,7 @@ async fn deliver_to_task(
     if let Err(e) = queued {
         tracing::error!(error = %e, event = event.id, "queueing a task for a bucket event");
         let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
-        if let Err(e) = platform.store.retry_bucket_event(event.id, due).await {
-            tracing::error!(error = %e, "scheduling a bucket event retry");
-        }
+        retry(platform, event, due).await;
     }
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct RunContext {
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Told the run's log lines when it is recorded (Lambda's `Tail`).
     pub on_logs: Option<tokio::sync::oneshot::Sender<Vec<strato_core::LogLine>>>,
+    /// The lease this node holds on the work the run completes: the
+    /// record settles nothing if another node took the work over.
+    pub fence: Option<strato_store::Fence>,
 }
 
 /// How a run ended, as its record says.
@@ -93,6 +96,7 @@ impl RunContext {
             invocation_payload: Vec::new(),
             permit: None,
             on_logs: None,
+            fence: None,
         }
     }
 }
@@ -432,6 +436,7 @@ impl Platform {
             let _ = tell.send(logs.clone());
         }
         self.runs.record(FinishedRun {
+            fence: cx.fence.take(),
             effects,
             record: RunRecord {
                 id: run_id.to_string(),

@@ -45,7 +45,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
-use strato_store::{NodeInfo, NodeState};
+use strato_store::{Fence, NodeInfo, NodeState};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -229,12 +229,23 @@ impl Store for PostgresStore {
         Ok(removed > 0)
     }
 
-    async fn record_runs(&self, finished: Vec<FinishedRun>) -> Result<(), StoreError> {
+    async fn record_runs(&self, finished: std::sync::Arc<[FinishedRun]>) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to record runs").await?;
-        for run in &finished {
-            work::apply(&tx, &run.effects, run.record.started_at_ms).await?;
-            runs::insert_run(&tx, &run.record).await?;
+        for run in finished.iter() {
+            let held = match &run.fence {
+                Some(fence) => work::fence_holds(&tx, fence).await?,
+                None => true,
+            };
+            if held {
+                work::apply(&tx, &run.effects, run.record.started_at_ms).await?;
+                runs::insert_run(&tx, &run.record).await?;
+            } else {
+                let mut superseded = run.record.clone();
+                superseded.status = strato_core::RunStatus::Failed;
+                superseded.error = Some(strato_store::SUPERSEDED.to_string());
+                runs::insert_run(&tx, &superseded).await?;
+            }
             runs::insert_logs(&tx, &run.record, &run.logs).await?;
         }
         commit(tx, "committing runs").await
@@ -629,16 +640,24 @@ impl Store for PostgresStore {
         .map(drop)
     }
 
-    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
-        let c = self.client().await?;
+    async fn retry_bucket_event(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError> {
+        let WorkRef::BucketEvent(id) = fence.work else {
+            return Ok(false);
+        };
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "scheduling a bucket event retry").await?;
+        if !work::fence_holds(&tx, fence).await? {
+            return Ok(false);
+        }
         execute(
-            &c,
+            &tx,
             "scheduling a bucket event retry",
             "UPDATE bucket_events SET due_ms = $2, lease_until_ms = 0 WHERE id = $1 AND NOT done",
             &[&id, &due_ms],
         )
-        .await
-        .map(drop)
+        .await?;
+        commit(tx, "scheduling a bucket event retry").await?;
+        Ok(true)
     }
 
     async fn release_leases(&self, owner: &NodeId) -> Result<(), StoreError> {
@@ -758,12 +777,32 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
-        work::settle(&self.client().await?, id).await
+    async fn finish_invocation(&self, fence: &Fence) -> Result<bool, StoreError> {
+        let WorkRef::Invocation(id) = &fence.work else {
+            return Ok(false);
+        };
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "settling an invocation").await?;
+        if !work::fence_holds(&tx, fence).await? {
+            return Ok(false);
+        }
+        work::settle(&tx, id).await?;
+        commit(tx, "settling an invocation").await?;
+        Ok(true)
     }
 
-    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
-        work::retry(&self.client().await?, id, due_ms).await
+    async fn retry_invocation(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError> {
+        let WorkRef::Invocation(id) = &fence.work else {
+            return Ok(false);
+        };
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "scheduling an invocation retry").await?;
+        if !work::fence_holds(&tx, fence).await? {
+            return Ok(false);
+        }
+        work::retry(&tx, id, due_ms).await?;
+        commit(tx, "scheduling an invocation retry").await?;
+        Ok(true)
     }
 
     async fn pending_invocations(&self) -> Result<u64, StoreError> {

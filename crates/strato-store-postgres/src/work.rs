@@ -8,7 +8,7 @@ use crate::{objects, queues, runs};
 use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::invocation::Priority;
 use strato_core::target::Target;
-use strato_store::{Effect, Invocation, NewInvocation, StoreError, WorkRef};
+use strato_store::{Effect, Fence, Invocation, NewInvocation, StoreError, WorkRef};
 use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, app, target, priority, head, body, created_ms, expires_ms, attempts, max_attempts, rank_ms";
@@ -247,6 +247,44 @@ pub(crate) async fn renew_leases(
         execute(c, DOING, &sql, &[&tasks, &until_ms, &owner]).await?;
     }
     Ok(())
+}
+
+/// Whether `fence` still holds (see [`Fence`]), locking the work's row
+/// until the transaction ends so no claim moves it meanwhile.
+pub(crate) async fn fence_holds(tx: &Transaction<'_>, fence: &Fence) -> Result<bool, StoreError> {
+    const DOING: &str = "checking a lease";
+    let owner = fence.owner.as_str();
+    let attempt = i64::from(fence.attempt);
+    let row = match &fence.work {
+        WorkRef::Invocation(id) => {
+            crate::db::query_opt(
+                tx,
+                DOING,
+                "SELECT 1 FROM invocations WHERE id = $1 AND lease_owner = $2 AND attempts = $3 FOR UPDATE",
+                &[id, &owner, &attempt],
+            )
+            .await?
+        }
+        WorkRef::BucketEvent(id) => {
+            crate::db::query_opt(
+                tx,
+                DOING,
+                "SELECT 1 FROM bucket_events WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND NOT done FOR UPDATE",
+                &[id, &owner, &attempt],
+            )
+            .await?
+        }
+        WorkRef::TaskRun(id) => {
+            crate::db::query_opt(
+                tx,
+                DOING,
+                "SELECT 1 FROM task_requests WHERE run_id = $1 AND lease_owner = $2 FOR UPDATE",
+                &[id, &owner],
+            )
+            .await?
+        }
+    };
+    Ok(row.is_some())
 }
 
 /// Writes `effects` in `tx`, as of `now_ms`: the one place that knows how

@@ -91,6 +91,14 @@ impl Db {
 /// and a page cache).
 const READERS: usize = 4;
 
+/// A fenced-out run's record: failed, saying why.
+pub(crate) fn superseded(r: &RunRecord) -> RunRecord {
+    let mut r = r.clone();
+    r.status = strato_core::RunStatus::Failed;
+    r.error = Some(strato_store::SUPERSEDED.to_string());
+    r
+}
+
 fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::corrupt("revision", format!("app {app}: {e}")))
@@ -233,9 +241,17 @@ impl Db {
         let tx = conn.transaction().map_err(db("starting to record runs"))?;
         {
             for run in runs {
-                crate::effects::apply(&tx, &run.effects, run.record.started_at_ms)?;
+                let held = match &run.fence {
+                    Some(fence) => crate::effects::fence_holds(&tx, fence)?,
+                    None => true,
+                };
                 let r = &run.record;
-                insert_run(&tx, r)?;
+                if held {
+                    crate::effects::apply(&tx, &run.effects, r.started_at_ms)?;
+                    insert_run(&tx, r)?;
+                } else {
+                    insert_run(&tx, &superseded(r))?;
+                }
                 insert_logs(&tx, r, &run.logs)?;
             }
         }
@@ -548,14 +564,38 @@ impl Db {
         tx.commit().map_err(db("finishing bucket events"))
     }
 
-    pub(crate) fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
-        self.write()
-            .execute(
+    pub(crate) fn retry_bucket_event(
+        &self,
+        fence: &strato_store::Fence,
+        due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let strato_store::WorkRef::BucketEvent(id) = fence.work else {
+            return Ok(false);
+        };
+        self.fenced(fence, |tx| {
+            tx.execute(
                 "UPDATE bucket_events SET due_ms = ?2, lease_until_ms = 0 WHERE id = ?1 AND done = 0",
                 params![id, due_ms],
             )
-            .map_err(db("scheduling a bucket event retry"))?;
-        Ok(())
+            .map(drop)
+            .map_err(db("scheduling a bucket event retry"))
+        })
+    }
+
+    /// Runs `change` in one transaction if `fence` holds; whether it did.
+    pub(crate) fn fenced(
+        &self,
+        fence: &strato_store::Fence,
+        change: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db("checking a lease"))?;
+        if !crate::effects::fence_holds(&tx, fence)? {
+            return Ok(false);
+        }
+        change(&tx)?;
+        tx.commit().map_err(db("committing fenced work"))?;
+        Ok(true)
     }
 
     pub(crate) fn pending_bucket_events(&self) -> Result<u64, StoreError> {

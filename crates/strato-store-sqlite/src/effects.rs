@@ -4,7 +4,7 @@
 
 use crate::{db, invocations, objects, queues, runs};
 use rusqlite::{Connection, params};
-use strato_store::{Effect, StoreError, TaskRunRequest};
+use strato_store::{Effect, Fence, StoreError, TaskRunRequest, WorkRef};
 
 /// Writes `effects` in `tx`, as of `now_ms`.
 pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<(), StoreError> {
@@ -26,6 +26,31 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether `fence` still holds: the work's row names its owner and
+/// attempt (see [`Fence`]).
+pub(crate) fn fence_holds(tx: &Connection, fence: &Fence) -> Result<bool, StoreError> {
+    let owner = fence.owner.as_str();
+    let attempt = i64::from(fence.attempt);
+    let held = match &fence.work {
+        WorkRef::Invocation(id) => tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM invocations WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3)",
+            )
+            .and_then(|mut s| s.query_row(params![id, owner, attempt], |r| r.get(0))),
+        WorkRef::BucketEvent(id) => tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM bucket_events WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND done = 0)",
+            )
+            .and_then(|mut s| s.query_row(params![id, owner, attempt], |r| r.get(0))),
+        WorkRef::TaskRun(id) => tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM task_requests WHERE run_id = ?1 AND lease_owner = ?2)",
+            )
+            .and_then(|mut s| s.query_row(params![id, owner], |r| r.get(0))),
+    };
+    held.map_err(db("checking a lease"))
 }
 
 /// A task run's queued record and its request, leased to `owner` until

@@ -185,9 +185,16 @@ impl Db {
         Ok(claimed)
     }
 
-    pub(crate) fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
-        self.write()
-            .execute(
+    pub(crate) fn retry_invocation(
+        &self,
+        fence: &strato_store::Fence,
+        due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let strato_store::WorkRef::Invocation(id) = &fence.work else {
+            return Ok(false);
+        };
+        self.fenced(fence, |tx| {
+            tx.execute(
                 "UPDATE invocations SET due_ms = ?2, lease_until_ms = 0,
                  rank_ms = ?2 + CASE priority WHEN 'high' THEN ?3 WHEN 'low' THEN ?5 ELSE ?4 END
                  WHERE id = ?1",
@@ -201,10 +208,17 @@ impl Db {
             )
             .map(|_| ())
             .map_err(db("scheduling an invocation retry"))
+        })
     }
 
-    pub(crate) fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
-        settle(&self.write(), id)
+    pub(crate) fn finish_invocation(
+        &self,
+        fence: &strato_store::Fence,
+    ) -> Result<bool, StoreError> {
+        let strato_store::WorkRef::Invocation(id) = &fence.work else {
+            return Ok(false);
+        };
+        self.fenced(fence, |tx| settle(tx, id))
     }
 
     pub(crate) fn pending_invocations(&self) -> Result<u64, StoreError> {

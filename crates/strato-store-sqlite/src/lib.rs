@@ -48,7 +48,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
-use strato_store::{NodeInfo, NodeState};
+use strato_store::{Fence, NodeInfo, NodeState};
 
 /// The SQLite backend of [`Store`].
 pub struct SqliteStore {
@@ -125,7 +125,7 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.destroy_app(&app)).await
     }
 
-    async fn record_runs(&self, runs: Vec<FinishedRun>) -> Result<(), StoreError> {
+    async fn record_runs(&self, runs: Arc<[FinishedRun]>) -> Result<(), StoreError> {
         self.background(move |db| db.record_runs(&runs)).await
     }
 
@@ -387,8 +387,9 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.finish_bucket_events(&ids)).await
     }
 
-    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError> {
-        self.blocking(move |db| db.retry_bucket_event(id, due_ms))
+    async fn retry_bucket_event(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError> {
+        let fence = fence.clone();
+        self.blocking(move |db| db.retry_bucket_event(&fence, due_ms))
             .await
     }
 
@@ -494,14 +495,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.blocking(move |db| db.finish_invocation(&id)).await
+    async fn finish_invocation(&self, fence: &Fence) -> Result<bool, StoreError> {
+        let fence = fence.clone();
+        self.blocking(move |db| db.finish_invocation(&fence)).await
     }
 
-    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.blocking(move |db| db.retry_invocation(&id, due_ms))
+    async fn retry_invocation(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError> {
+        let fence = fence.clone();
+        self.blocking(move |db| db.retry_invocation(&fence, due_ms))
             .await
     }
 

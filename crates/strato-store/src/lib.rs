@@ -73,7 +73,29 @@ pub struct FinishedRun {
     /// What commits with the record, in the same transaction: a crash
     /// never separates a run from what it settled or queued.
     pub effects: Vec<Effect>,
+    /// The lease the run held on the work it completes. If the fence no
+    /// longer holds at commit (the lease ran out and another node took
+    /// the work over), the run is recorded as failed, superseded, and
+    /// none of its effects apply: two nodes never both complete one piece
+    /// of work.
+    pub fence: Option<Fence>,
 }
+
+/// A node's lease on a piece of work as it was when the node took it: the
+/// work is still this node's to complete only while its row names this
+/// owner and this attempt. Claiming counts an attempt, so a takeover by
+/// another node (or a later claim by the same one) moves the fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub work: WorkRef,
+    pub owner: NodeId,
+    /// The attempt the lease was taken for (ignored for task runs, whose
+    /// lease row names only its owner).
+    pub attempt: u32,
+}
+
+/// What a fenced run's record says instead of its own outcome.
+pub const SUPERSEDED: &str = "superseded: this node's lease on the work ran out and another node took it over; this result was discarded";
 
 /// A change that commits in the same transaction as a run's record (or a
 /// task run's queueing or end, or a schedule slot): how durable work is
@@ -190,7 +212,8 @@ pub trait Store: Send + Sync + 'static {
     /// Returns false if there was no such app.
     async fn destroy_app(&self, app: &str) -> Result<bool, StoreError>;
     /// Writes finished runs and their logs in one transaction.
-    async fn record_runs(&self, runs: Vec<FinishedRun>) -> Result<(), StoreError>;
+    /// (Shared, so a writer can retry a batch without copying it.)
+    async fn record_runs(&self, runs: std::sync::Arc<[FinishedRun]>) -> Result<(), StoreError>;
     /// Runs newest first. Run ids sort in start order (the engine makes
     /// them so), so backends order by id.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
@@ -334,8 +357,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<BucketEvent>, StoreError>;
     /// Marks events delivered (or given up on).
     async fn finish_bucket_events(&self, ids: &[i64]) -> Result<(), StoreError>;
-    /// Releases an event to be claimed again at `due_ms`.
-    async fn retry_bucket_event(&self, id: i64, due_ms: i64) -> Result<(), StoreError>;
+    /// Releases an event to be claimed again at `due_ms`, if `fence`
+    /// (naming it) still holds; whether it did.
+    async fn retry_bucket_event(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError>;
     /// Voids the leases `owner` holds on bucket events, invocations and
     /// task runs, so that work is claimed again at once (at start: a
     /// node's leases from before a crash or restart; other nodes' leases
@@ -410,10 +434,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Invocation>, StoreError>;
     /// Removes an invocation settled without a run (a webhook delivered,
-    /// a task queued).
-    async fn finish_invocation(&self, id: &str) -> Result<(), StoreError>;
-    /// Releases an invocation to be claimed again at `due_ms`.
-    async fn retry_invocation(&self, id: &str, due_ms: i64) -> Result<(), StoreError>;
+    /// a task queued), if `fence` (naming it) still holds; whether it did.
+    async fn finish_invocation(&self, fence: &Fence) -> Result<bool, StoreError>;
+    /// Releases an invocation to be claimed again at `due_ms`, if `fence`
+    /// (naming it) still holds; whether it did.
+    async fn retry_invocation(&self, fence: &Fence, due_ms: i64) -> Result<bool, StoreError>;
 
     /// Invocations not yet settled.
     async fn pending_invocations(&self) -> Result<u64, StoreError>;

@@ -86,12 +86,35 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>
                 Err(_) => break,
             }
         }
-        let count = batch.len();
-        if let Err(e) = store.record_runs(std::mem::take(&mut batch)).await {
-            tracing::error!(error = %e, runs = count, "recording runs failed");
-        }
+        write_with_retries(&*store, std::mem::take(&mut batch).into()).await;
         if stopping {
             break;
         }
+    }
+}
+
+/// How long a batch is retried while the database is unreachable (a
+/// cluster's PostgreSQL restarting, a network cut) before it is dropped.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Writes a batch, retrying with backoff while the database fails: the
+/// runs' work is fenced by its lease, so a record written late can never
+/// complete work another node took over meanwhile.
+async fn write_with_retries(store: &dyn Store, batch: Arc<[FinishedRun]>) {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let error = match store.record_runs(Arc::clone(&batch)).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let retryable = error.kind() == crate::StoreErrorKind::Backend;
+        if !retryable || started.elapsed() > RETRY_FOR {
+            tracing::error!(error = %error, runs = batch.len(), "recording runs failed; dropped");
+            return;
+        }
+        tracing::warn!(error = %error, runs = batch.len(), retry_in = ?wait, "recording runs failed; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }

@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             messages_are_received_hidden_deleted_and_dead_lettered,
             schedule_slots_fire_once_and_queue_their_work,
             nodes_beat_are_listed_and_drained,
+            completions_are_fenced_by_the_lease,
         );
     };
     (@each $fresh:expr; $($check:ident,)*) => {
@@ -116,6 +117,7 @@ pub(super) fn run(
     started: i64,
 ) -> FinishedRun {
     FinishedRun {
+        fence: None,
         effects: Vec::new(),
         record: RunRecord {
             id: id.into(),
@@ -199,7 +201,7 @@ pub async fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 5)])
+        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 5)].into())
         .await
         .unwrap();
     assert!(store.destroy_app("a").await.unwrap());
@@ -219,11 +221,14 @@ pub async fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
 
 pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
     store
-        .record_runs(vec![
-            run("r1", "a", "f", RunStatus::Succeeded, 1),
-            run("r2", "a", "g", RunStatus::Failed, 2),
-            run("r3", "b", "f", RunStatus::TimedOut, 3),
-        ])
+        .record_runs(
+            vec![
+                run("r1", "a", "f", RunStatus::Succeeded, 1),
+                run("r2", "a", "g", RunStatus::Failed, 2),
+                run("r3", "b", "f", RunStatus::TimedOut, 3),
+            ]
+            .into(),
+        )
         .await
         .unwrap();
     let ids = async |f: RunFilter| {
@@ -275,7 +280,7 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
 
 pub async fn logs_follow_by_sequence(store: Arc<dyn Store>) {
     store
-        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 1)])
+        .record_runs(vec![run("r1", "a", "f", RunStatus::Succeeded, 1)].into())
         .await
         .unwrap();
     let first = store
@@ -294,10 +299,13 @@ pub async fn logs_follow_by_sequence(store: Arc<dyn Store>) {
     );
     assert_eq!(first[1].line.stream, LogStream::Stderr);
     store
-        .record_runs(vec![
-            run("r2", "a", "f", RunStatus::Succeeded, 2),
-            run("r3", "a", "g", RunStatus::Succeeded, 3),
-        ])
+        .record_runs(
+            vec![
+                run("r2", "a", "f", RunStatus::Succeeded, 2),
+                run("r3", "a", "g", RunStatus::Succeeded, 3),
+            ]
+            .into(),
+        )
         .await
         .unwrap();
     let after = store

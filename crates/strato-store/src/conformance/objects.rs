@@ -10,7 +10,7 @@ use strato_core::RunStatus;
 
 use super::run;
 
-fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
+pub(super) fn object(bucket: &str, key: &str, blob: &str) -> ObjectMeta {
     ObjectMeta {
         bucket: bucket.into(),
         key: key.into(),
@@ -30,7 +30,7 @@ pub(crate) fn node() -> NodeId {
     NodeId("node-a".into())
 }
 
-fn event(name: &str) -> NewBucketEvent {
+pub(super) fn event(name: &str) -> NewBucketEvent {
     NewBucketEvent {
         lease_owner: String::new(),
         name: name.into(),
@@ -320,7 +320,12 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
         [(first[0].id, 2), (first[1].id, 2)]
     );
     store.finish_bucket_events(&[again[0].id]).await.unwrap();
-    store.retry_bucket_event(again[1].id, 5000).await.unwrap();
+    let fence = crate::Fence {
+        work: crate::WorkRef::BucketEvent(again[1].id),
+        owner: node(),
+        attempt: 2,
+    };
+    assert!(store.retry_bucket_event(&fence, 5000).await.unwrap());
     assert!(
         store
             .claim_bucket_events(&node(), 3000, 1000, 10)
@@ -360,7 +365,7 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
         .unwrap();
     let mut delivery = run("r-settle", "app", "f", RunStatus::Succeeded, 1);
     delivery.effects = vec![Effect::SettleEvent(settled.events[0].id)];
-    store.record_runs(vec![delivery]).await.unwrap();
+    store.record_runs(vec![delivery].into()).await.unwrap();
     assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
     // An event the writer delivers itself starts leased, attempt 1 counted:
     // the sweeper only sees it once that lease has run out.

@@ -6,6 +6,20 @@ use std::sync::Arc;
 use strato_core::target::Target;
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 
+fn new(id: &str, priority: strato_core::invocation::Priority, due_ms: i64) -> NewInvocation {
+    NewInvocation {
+        id: id.into(),
+        app: "a".into(),
+        target: Target::function("f"),
+        priority,
+        head: "{}".into(),
+        body: id.as_bytes().to_vec(),
+        due_ms,
+        expires_ms: due_ms + 60_000,
+        max_attempts: 3,
+    }
+}
+
 pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     let queued = |id: &str, attempt: u32| {
         let mut r = run(id, "a", "ffmpeg", RunStatus::Queued, 10).record;
@@ -175,17 +189,6 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
 
 pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {
     use strato_core::invocation::Priority;
-    let new = |id: &str, priority: Priority, due_ms: i64| NewInvocation {
-        id: id.into(),
-        app: "a".into(),
-        target: Target::function("f"),
-        priority,
-        head: "{}".into(),
-        body: id.as_bytes().to_vec(),
-        due_ms,
-        expires_ms: due_ms + 60_000,
-        max_attempts: 3,
-    };
     let now = 100_000;
     // Queued for a claimer (lease 0): a low one from 20 s ago outranks a
     // high one due now (its head start is 10 s), a normal one due now
@@ -227,7 +230,12 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
         .unwrap();
     assert_eq!((again[0].id.as_str(), again[0].attempts), ("old-low", 2));
     // A retry waits for its due time; expired leases come back.
-    store.retry_invocation("high", now + 3_000).await.unwrap();
+    let high = crate::Fence {
+        work: crate::WorkRef::Invocation("high".into()),
+        owner: node(),
+        attempt: 1,
+    };
+    assert!(store.retry_invocation(&high, now + 3_000).await.unwrap());
     let ids: Vec<String> = store
         .claim_invocations(&node(), now + 2_500, 1_000, 10)
         .await
@@ -270,7 +278,7 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
         Effect::SettleInvocation("fast".into()),
         Effect::Enqueue(new("dest", Priority::Normal, now)),
     ];
-    store.record_runs(vec![done]).await.unwrap();
+    store.record_runs(vec![done].into()).await.unwrap();
     assert_eq!(store.pending_invocations().await.unwrap(), 5);
     let next: Vec<String> = store
         .claim_invocations(&node(), now + 1, 1_000, 10)
@@ -280,7 +288,103 @@ pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: A
         .map(|i| i.id)
         .collect();
     assert!(next.contains(&"dest".to_string()), "{next:?}");
-    store.finish_invocation("dest").await.unwrap();
+    let dest = crate::Fence {
+        work: crate::WorkRef::Invocation("dest".into()),
+        owner: node(),
+        attempt: 1,
+    };
+    assert!(store.finish_invocation(&dest).await.unwrap());
     assert_eq!(store.pending_invocations().await.unwrap(), 4);
     assert!(store.get_run("r-inv").await.unwrap().is_some());
+}
+
+/// A node whose lease ran out while another node took the work over cannot
+/// complete it: its run is recorded as superseded, its effects (settling,
+/// follow-up work) do not apply, its retries change nothing; the new
+/// holder completes the work once.
+pub async fn completions_are_fenced_by_the_lease(store: Arc<dyn Store>) {
+    use strato_core::invocation::Priority;
+    let now = 1_000_000;
+    let (a, b) = (node(), crate::NodeId("node-b".into()));
+    store
+        .enqueue_invocations(&[new("w", Priority::Normal, now)], now, 0, &a)
+        .await
+        .unwrap();
+    let by_a = store.claim_invocations(&a, now, 1_000, 1).await.unwrap();
+    assert_eq!(by_a[0].attempts, 1);
+    // a's lease runs out (a partition, a long pause); b takes the work.
+    let by_b = store
+        .claim_invocations(&b, now + 1_001, 1_000, 1)
+        .await
+        .unwrap();
+    assert_eq!((by_b[0].id.as_str(), by_b[0].attempts), ("w", 2));
+    let fence_a = crate::Fence {
+        work: crate::WorkRef::Invocation("w".into()),
+        owner: a.clone(),
+        attempt: 1,
+    };
+    let fence_b = crate::Fence {
+        work: crate::WorkRef::Invocation("w".into()),
+        owner: b.clone(),
+        attempt: 2,
+    };
+    // a comes back and reports: nothing it would settle or queue happens.
+    let mut late = run("r-a", "a", "f", RunStatus::Succeeded, now);
+    late.fence = Some(fence_a.clone());
+    late.effects = vec![
+        Effect::SettleInvocation("w".into()),
+        Effect::Enqueue(new("dest-a", Priority::Normal, now)),
+    ];
+    store.record_runs(vec![late].into()).await.unwrap();
+    let recorded = store.get_run("r-a").await.unwrap().unwrap();
+    assert_eq!(recorded.status, RunStatus::Failed);
+    assert_eq!(recorded.error.as_deref(), Some(crate::SUPERSEDED));
+    assert!(store.invocation_pending("w").await.unwrap());
+    assert!(!store.invocation_pending("dest-a").await.unwrap());
+    assert!(!store.retry_invocation(&fence_a, now + 9_000).await.unwrap());
+    assert!(!store.finish_invocation(&fence_a).await.unwrap());
+    assert!(store.invocation_pending("w").await.unwrap());
+    // The holder completes it, once.
+    let mut done = run("r-b", "a", "f", RunStatus::Succeeded, now);
+    done.fence = Some(fence_b);
+    done.effects = vec![Effect::SettleInvocation("w".into())];
+    store.record_runs(vec![done].into()).await.unwrap();
+    assert_eq!(
+        store.get_run("r-b").await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    assert!(!store.invocation_pending("w").await.unwrap());
+
+    // The same for a bucket event: claimed by a, taken over by b.
+    store.create_bucket("fenced", None, 1).await.unwrap();
+    let meta = super::objects::object("fenced", "k", "blob-f");
+    let written = store
+        .put_object(&meta, &Default::default(), &[super::objects::event("e")])
+        .await
+        .unwrap()
+        .unwrap();
+    let id = written.events[0].id;
+    store.claim_bucket_events(&a, 10, 100, 10).await.unwrap();
+    let taken = store.claim_bucket_events(&b, 200, 100, 10).await.unwrap();
+    assert_eq!(taken[0].attempts, 2);
+    let fence_a = crate::Fence {
+        work: crate::WorkRef::BucketEvent(id),
+        owner: a,
+        attempt: 1,
+    };
+    assert!(!store.retry_bucket_event(&fence_a, 99_999).await.unwrap());
+    let mut late = run("r-ea", "a", "f", RunStatus::Succeeded, 10);
+    late.fence = Some(fence_a);
+    late.effects = vec![Effect::SettleEvent(id)];
+    store.record_runs(vec![late].into()).await.unwrap();
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 1);
+    let mut done = run("r-eb", "a", "f", RunStatus::Succeeded, 10);
+    done.fence = Some(crate::Fence {
+        work: crate::WorkRef::BucketEvent(id),
+        owner: b,
+        attempt: 2,
+    });
+    done.effects = vec![Effect::SettleEvent(id)];
+    store.record_runs(vec![done].into()).await.unwrap();
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 0);
 }
