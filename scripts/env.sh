@@ -61,14 +61,16 @@ ensure_packages() {
 
 # The stock aws CLI and boto3 from PyPI, in a venv under ~/.cache/strato-py;
 # sets $AWS and exports STRATO_PY (the e2e tests drive both from there).
+# moto's S3 server is the S3 blob store of the cluster tests.
 ensure_aws_cli() {
     local py="$HOME/.cache/strato-py"
-    if [ ! -x "$py/bin/aws" ] || ! "$py/bin/python" -c 'import boto3, selenium' 2>/dev/null; then
-        echo "installing the aws CLI, boto3 and selenium from PyPI into $py"
+    if [ ! -x "$py/bin/aws" ] || [ ! -x "$py/bin/moto_server" ] \
+        || ! "$py/bin/python" -c 'import boto3, selenium' 2>/dev/null; then
+        echo "installing the aws CLI, boto3, selenium and moto from PyPI into $py"
         ensure_packages python3:python3
         [ -x "$py/bin/pip" ] || python3 -m venv "$py" 2>/dev/null \
             || { ensure_packages python3-venv:/usr/share/doc/python3-venv; python3 -m venv --clear "$py"; }
-        "$py/bin/pip" install -q awscli boto3 selenium
+        "$py/bin/pip" install -q awscli boto3 selenium 'moto[server]'
     fi
     AWS="$py/bin/aws"
     export STRATO_PY="$py"

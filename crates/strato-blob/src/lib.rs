@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod testkit;
+
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
@@ -63,10 +65,29 @@ pub struct StoredBlob {
     pub md5: [u8; 16],
 }
 
+/// Where an S3-compatible blob store is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct S3BlobConfig {
+    pub bucket: String,
+    /// A key prefix under which every blob lives (empty: the bucket root).
+    pub prefix: String,
+    /// The service's URL (`http://127.0.0.1:9000`, `https://s3.eu-west-1.amazonaws.com`);
+    /// path-style requests.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Bytes per part when streaming an upload to S3: its smallest part.
+const S3_CHUNK_BYTES: usize = 5 << 20;
+
 /// Blob storage.
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// Bytes buffered per part while streaming an upload.
+    chunk_bytes: usize,
     /// Set for the local backend, which must fsync what it writes.
     local_root: Option<PathBuf>,
     /// Other nodes use the same blobs (a cluster): uploads of theirs may be
@@ -118,8 +139,44 @@ impl BlobStore {
             .with_automatic_cleanup(false);
         Ok(BlobStore {
             store: Arc::new(store),
+            chunk_bytes: CHUNK_BYTES,
             local_root: Some(root.to_path_buf()),
             shared: false,
+        })
+    }
+
+    /// Blobs in an S3-compatible bucket, shared by every node using it.
+    /// Checks the bucket answers before returning.
+    pub async fn s3(config: &S3BlobConfig) -> Result<BlobStore, BlobError> {
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        let s3 = builder
+            .build()
+            .map_err(backend("configuring S3 blob storage"))?;
+        let store: Arc<dyn ObjectStore> = match config.prefix.trim_matches('/') {
+            "" => Arc::new(s3),
+            prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
+        };
+        // A wrong bucket, endpoint or key is said at start, not at the
+        // first upload.
+        let mut probe = store.list(None);
+        if let Some(Err(e)) = probe.next().await {
+            return Err(backend("reaching the S3 bucket for blobs")(e));
+        }
+        drop(probe);
+        Ok(BlobStore {
+            store,
+            chunk_bytes: S3_CHUNK_BYTES,
+            local_root: None,
+            shared: true,
         })
     }
 
@@ -183,7 +240,7 @@ impl BlobStore {
             .put_multipart(&path)
             .await
             .map_err(backend("starting an upload"))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK_BYTES);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.chunk_bytes);
         let mut md5 = Md5::new();
         let mut size = 0u64;
         let mut chunks = std::pin::pin!(chunks);
@@ -561,6 +618,55 @@ mod tests {
             &blobs.read_small(&stored.id, None).unwrap()[..],
             b"hello world"
         );
+    }
+
+    /// The same operations against a real S3 API (moto's server), through
+    /// a key prefix: streamed multipart uploads of more than one part,
+    /// ranges, listing, artifacts, deletes.
+    #[tokio::test]
+    async fn blobs_on_s3_stream_list_and_delete() {
+        let moto = testkit::MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+        moto.create_bucket("blobs").unwrap();
+        let config = S3BlobConfig {
+            bucket: "blobs".into(),
+            prefix: "cluster-a/".into(),
+            endpoint: Some(moto.endpoint()),
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        };
+        let blobs = BlobStore::s3(&config).await.unwrap();
+        assert!(blobs.is_shared() && !blobs.has_fast_path());
+        // 12 MiB in 1 MiB chunks: three parts of S3's 5 MiB minimum.
+        let chunk = Bytes::from(vec![7u8; 1 << 20]);
+        let chunks = futures::stream::iter((0..12).map(|_| Ok::<_, std::io::Error>(chunk.clone())));
+        let stored = blobs.put_stream(chunks).await.unwrap();
+        assert_eq!(stored.size, 12 << 20);
+        assert_eq!(
+            blobs
+                .read_all(&stored.id, Some(5 << 20..(5 << 20) + 4))
+                .await
+                .unwrap(),
+            [7, 7, 7, 7]
+        );
+        let digest = "ef".repeat(32);
+        blobs
+            .put_artifact(&digest, Bytes::from_static(b"wasm"))
+            .await
+            .unwrap();
+        assert_eq!(&blobs.read_artifact(&digest).await.unwrap()[..], b"wasm");
+        assert_eq!(blobs.list_ids().await.unwrap(), vec![stored.id.clone()]);
+        blobs.delete(&stored.id).await.unwrap();
+        assert!(matches!(
+            blobs.read_all(&stored.id, None).await,
+            Err(BlobError::NotFound(_))
+        ));
+        // A bucket that is not there is said at start.
+        let missing = S3BlobConfig {
+            bucket: "nope".into(),
+            ..config
+        };
+        assert!(BlobStore::s3(&missing).await.is_err());
     }
 
     #[tokio::test]

@@ -67,10 +67,32 @@ pub struct ServerArgs {
     #[arg(long, env = "STRATO_STORE", default_value = "")]
     pub store: String,
     /// Where bytes live (objects, components, code packages): empty for
-    /// the data dir, or a directory every node of a cluster mounts
+    /// the data dir; `s3://BUCKET/PREFIX` for an S3-compatible bucket every
+    /// node of a cluster uses; or a directory every node mounts
     /// (`/mnt/strato-blobs` or `file:///mnt/strato-blobs`).
     #[arg(long, env = "STRATO_BLOBS", default_value = "")]
     pub blobs: String,
+    /// The S3 service of `--blobs s3://…` (default: AWS's; for MinIO,
+    /// Garage, Ceph and the like, their URL).
+    #[arg(long = "blobs-endpoint", env = "AWS_ENDPOINT_URL_S3")]
+    pub blobs_endpoint: Option<String>,
+    /// Its region.
+    #[arg(long = "blobs-region", env = "AWS_REGION", default_value = "us-east-1")]
+    pub blobs_region: String,
+    /// Its access key (the standard AWS variables are read too).
+    #[arg(
+        long = "blobs-access-key-id",
+        env = "AWS_ACCESS_KEY_ID",
+        default_value = ""
+    )]
+    pub blobs_access_key_id: String,
+    #[arg(
+        long = "blobs-secret-access-key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub blobs_secret_access_key: String,
     /// Memory this node offers container work (default: the machine's).
     #[arg(long = "node-memory")]
     pub node_memory: Option<String>,
@@ -113,16 +135,30 @@ async fn open_store(args: &ServerArgs, data_dir: &Path) -> Result<Arc<dyn Store>
 }
 
 /// Opens the blob store `--blobs` names.
-fn open_blobs(args: &ServerArgs, data_dir: &Path) -> Result<strato_engine::BlobStore> {
+async fn open_blobs(args: &ServerArgs, data_dir: &Path) -> Result<strato_engine::BlobStore> {
     if args.blobs.is_empty() {
         return strato_engine::BlobStore::local(&data_dir.join("blobs"))
             .context("opening the blob store");
     }
-    if args.blobs.starts_with("s3://") {
-        anyhow::bail!(
-            "--blobs {}: S3 blob storage is not built yet; use a directory every node mounts",
-            args.blobs
-        );
+    if let Some(rest) = args.blobs.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            anyhow::bail!(
+                "--blobs {}: name a bucket, as in s3://BUCKET/PREFIX",
+                args.blobs
+            );
+        }
+        let config = strato_engine::S3BlobConfig {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            endpoint: args.blobs_endpoint.clone().filter(|e| !e.is_empty()),
+            region: args.blobs_region.clone(),
+            access_key_id: args.blobs_access_key_id.clone(),
+            secret_access_key: args.blobs_secret_access_key.clone(),
+        };
+        return strato_engine::BlobStore::s3(&config)
+            .await
+            .with_context(|| format!("opening the S3 blob store {} (--blobs)", args.blobs));
     }
     let dir = args.blobs.strip_prefix("file://").unwrap_or(&args.blobs);
     Ok(strato_engine::BlobStore::local(Path::new(dir))
@@ -315,7 +351,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
-    let blobs = open_blobs(args, &data_dir)?;
+    let blobs = open_blobs(args, &data_dir).await?;
     // One image store and one container runtime, shared by container
     // tasks and every executor that runs containers.
     let images = Arc::new(

@@ -61,7 +61,7 @@ pub use event_invoke::{
 pub use invoke::{InvokeError, RUN_ID_HEADER};
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;
-pub use strato_blob::BlobStore;
+pub use strato_blob::{BlobStore, S3BlobConfig};
 pub use strato_executor::{Body, BodyError, FunctionExecutor, boxed, full_body, text_response};
 pub use strato_oci;
 pub use tasks::{TaskError, TaskOverrides};

@@ -1,5 +1,6 @@
 //! Cluster mode: several `strato server` processes on one real PostgreSQL
-//! (started by the test) and one shared blob directory. Any node serves
+//! and one S3 server for blobs (moto's, from PyPI), both started by the
+//! test (or a shared blob directory, the other supported kind). Any node serves
 //! any app; work is claimed from the shared store; kill -9 of a node loses
 //! nothing and its work moves to the others within a lease.
 
@@ -16,11 +17,16 @@ fn postgres() -> &'static TestCluster {
     PG.get_or_init(|| TestCluster::start().unwrap_or_else(|e| panic!("{e}")))
 }
 
-/// A cluster of `n` nodes on a fresh database and blob directory.
+/// One S3 server for the test binary (each cluster gets a bucket).
+fn s3() -> &'static strato_blob::testkit::MotoServer {
+    static S3: OnceLock<strato_blob::testkit::MotoServer> = OnceLock::new();
+    S3.get_or_init(|| strato_blob::testkit::MotoServer::start().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A cluster of `n` nodes on a fresh database and S3 bucket.
 struct Cluster {
     nodes: Vec<Server>,
     db_url: String,
-    _blobs: tempfile::TempDir,
 }
 
 /// Short leases, so a lost node's work moves within seconds.
@@ -29,19 +35,30 @@ const LEASE: Duration = Duration::from_secs(3);
 impl Cluster {
     fn start(n: usize) -> Cluster {
         let db_url = runtime().block_on(postgres().fresh_database());
-        let blobs = tempfile::tempdir().unwrap();
-        let blobs_dir = blobs.path().to_str().unwrap().to_string();
+        let bucket = format!("blobs-{}", db_url.rsplit('/').next().unwrap());
+        s3().create_bucket(&bucket).unwrap();
+        let blobs = format!("s3://{bucket}/cluster");
         let lease = format!("{}ms", LEASE.as_millis());
+        let endpoint = s3().endpoint();
         let nodes = (0..n)
             .map(|_| {
-                Server::start_with(&["--store", &db_url, "--blobs", &blobs_dir, "--lease", &lease])
+                Server::start_with(&[
+                    "--store",
+                    &db_url,
+                    "--blobs",
+                    &blobs,
+                    "--blobs-endpoint",
+                    &endpoint,
+                    "--blobs-access-key-id",
+                    "test",
+                    "--blobs-secret-access-key",
+                    "test",
+                    "--lease",
+                    &lease,
+                ])
             })
             .collect();
-        Cluster {
-            nodes,
-            db_url,
-            _blobs: blobs,
-        }
+        Cluster { nodes, db_url }
     }
 
     /// Runs a query against the cluster's database.
