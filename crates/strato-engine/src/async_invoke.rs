@@ -74,6 +74,9 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
             return;
         };
         let now = now_ms();
+        // A draining node stores what it accepts for the other nodes.
+        let draining = platform.status.draining();
+        let lease_ms = if draining { 0 } else { platform.lease_ms() };
         let mut tells = Vec::with_capacity(batch.len());
         let mut new = Vec::with_capacity(batch.len());
         for (invocations, tell) in batch.drain(..) {
@@ -82,14 +85,14 @@ pub(crate) async fn run_enqueuer(platform: std::sync::Weak<Platform>, mut rx: En
         }
         let result = platform
             .store
-            .enqueue_invocations(&new, now, platform.lease_ms(), &platform.config.node_id)
+            .enqueue_invocations(&new, now, lease_ms, &platform.config.node_id)
             .await
             .map_err(|e| e.to_string());
         let ok = result.is_ok();
         for tell in tells {
             let _ = tell.send(result.clone());
         }
-        if ok {
+        if ok && !draining {
             for invocation in new {
                 start(&platform, invocation.claimed_by_enqueuer(now));
             }

@@ -435,7 +435,7 @@ impl Platform {
         if let Some(tell) = cx.on_logs.take() {
             let _ = tell.send(logs.clone());
         }
-        self.runs.record(FinishedRun {
+        let run = FinishedRun {
             fence: cx.fence.take(),
             effects,
             record: RunRecord {
@@ -458,9 +458,19 @@ impl Platform {
                 init_us: init.map(|d| d.as_micros() as i64),
             },
             logs,
-        });
-        if let Some(tell) = cx.on_status.take() {
-            let _ = tell.send(status);
+        };
+        // Whoever waits for the status acts on the work next (deletes
+        // the messages it handled, schedules a retry): only once the
+        // record (and what settles with it) is written.
+        match cx.on_status.take() {
+            None => self.runs.record(run),
+            Some(tell) => {
+                let written = self.runs.record_acked(run);
+                tokio::spawn(async move {
+                    let _ = written.await;
+                    let _ = tell.send(status);
+                });
+            }
         }
     }
 }

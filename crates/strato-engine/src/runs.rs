@@ -65,6 +65,11 @@ impl Runs {
         self.recorder.record(run);
     }
 
+    /// Queues a finished run; the answer comes once it is written.
+    pub(crate) fn record_acked(&self, run: FinishedRun) -> tokio::sync::oneshot::Receiver<()> {
+        self.recorder.record_acked(run)
+    }
+
     pub(crate) fn started(&self) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
     }

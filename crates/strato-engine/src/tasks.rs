@@ -646,7 +646,9 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
             .hold(WorkRef::TaskRun(run.record.id.clone()));
         let mut record = run.record;
         record.status = RunStatus::Failed;
-        record.error = Some("the server stopped while this run was running".into());
+        record.error = Some(
+            "the node running it was lost (its server stopped while this run was running)".into(),
+        );
         let request = serde_json::from_value::<TaskRequest>(run.request).ok();
         let retry = request
             .as_ref()

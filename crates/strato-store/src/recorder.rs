@@ -22,7 +22,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(10);
 // the enum would cost an allocation per run for nothing.
 #[allow(clippy::large_enum_variant)]
 enum Message {
-    Run(FinishedRun),
+    /// A run, and who to tell once it is written.
+    Run(FinishedRun, Option<tokio::sync::oneshot::Sender<()>>),
     /// Write what came before, then exit.
     Stop,
 }
@@ -46,11 +47,24 @@ impl RunRecorder {
 
     /// Queues a finished run for writing. Never waits on the database.
     pub fn record(&self, run: FinishedRun) {
-        if let Err(tokio::sync::mpsc::error::SendError(Message::Run(run))) =
-            self.sender.send(Message::Run(run))
+        if let Err(tokio::sync::mpsc::error::SendError(Message::Run(run, _))) =
+            self.sender.send(Message::Run(run, None))
         {
             tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded");
         }
+    }
+
+    /// Queues a finished run; the answer comes once its batch is written
+    /// (or given up on), for work that must follow the record, never
+    /// precede it (deleting the queue messages a run handled).
+    pub fn record_acked(&self, run: FinishedRun) -> tokio::sync::oneshot::Receiver<()> {
+        let (tell, written) = tokio::sync::oneshot::channel();
+        if let Err(tokio::sync::mpsc::error::SendError(Message::Run(run, _))) =
+            self.sender.send(Message::Run(run, Some(tell)))
+        {
+            tracing::warn!(run = %run.record.id, "run finished after shutdown; not recorded");
+        }
+        written
     }
 
     /// Writes everything queued so far and stops the writer.
@@ -65,10 +79,12 @@ impl RunRecorder {
 
 async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>) {
     let mut batch = Vec::new();
+    let mut acks = Vec::new();
     loop {
-        let Some(Message::Run(first)) = rx.recv().await else {
+        let Some(Message::Run(first, ack)) = rx.recv().await else {
             break;
         };
+        acks.extend(ack);
         // Group commit: let the window pass, then take everything that
         // arrived in it, so one transaction (and one set of WAL page
         // writes) covers many runs and the task wakes once per window, not
@@ -78,7 +94,10 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>
         let mut stopping = false;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Message::Run(run)) => batch.push(run),
+                Ok(Message::Run(run, ack)) => {
+                    batch.push(run);
+                    acks.extend(ack);
+                }
                 Ok(Message::Stop) => {
                     stopping = true;
                     break;
@@ -87,6 +106,9 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: UnboundedReceiver<Message>
             }
         }
         write_with_retries(&*store, std::mem::take(&mut batch).into()).await;
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
         if stopping {
             break;
         }
