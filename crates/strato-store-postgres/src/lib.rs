@@ -27,6 +27,7 @@ mod db;
 mod nodes;
 mod objects;
 mod queues;
+mod record;
 mod runs;
 mod schema;
 pub mod testkit;
@@ -232,22 +233,7 @@ impl Store for PostgresStore {
     async fn record_runs(&self, finished: std::sync::Arc<[FinishedRun]>) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to record runs").await?;
-        for run in finished.iter() {
-            let held = match &run.fence {
-                Some(fence) => work::fence_holds(&tx, fence).await?,
-                None => true,
-            };
-            if held {
-                work::apply(&tx, &run.effects, run.record.started_at_ms).await?;
-                runs::insert_run(&tx, &run.record).await?;
-            } else {
-                let mut superseded = run.record.clone();
-                superseded.status = strato_core::RunStatus::Failed;
-                superseded.error = Some(strato_store::SUPERSEDED.to_string());
-                runs::insert_run(&tx, &superseded).await?;
-            }
-            runs::insert_logs(&tx, &run.record, &run.logs).await?;
-        }
+        record::record_runs(&tx, &finished).await?;
         commit(tx, "committing runs").await
     }
 
