@@ -203,13 +203,35 @@ pub(crate) async fn run_node_heartbeat(platform: Weak<Platform>) {
     }
 }
 
+/// Waits for the next tick, or for a wakeup if there is a source of them.
+pub(crate) async fn tick_or_wakeup(
+    tick: &mut tokio::time::Interval,
+    woken: Option<&mut tokio::sync::watch::Receiver<u64>>,
+) {
+    match woken {
+        None => {
+            tick.tick().await;
+        }
+        Some(woken) => {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = woken.changed() => {}
+            }
+        }
+    }
+}
+
 /// Runs until the platform is dropped, on a cluster: syncs with the store
-/// every `every`.
+/// every `every`, and at once when another node says it changed state.
 pub(crate) async fn run_cluster_sync(platform: Weak<Platform>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut woken = platform
+        .upgrade()
+        .and_then(|p| p.store.wakeups())
+        .map(|w| w.state.subscribe());
     loop {
-        tick.tick().await;
+        tick_or_wakeup(&mut tick, woken.as_mut()).await;
         let Some(platform) = platform.upgrade() else {
             return;
         };

@@ -373,6 +373,8 @@ async fn consume(
         };
         let signal = platform.queues.signal(&app, &queue);
         let woken = signal.notified();
+        // Subscribed before receiving, so a send meanwhile is not missed.
+        let mut others = platform.store.wakeups().map(|w| w.work.subscribe());
         if platform.status.draining() {
             drop(platform);
             drop(slot);
@@ -398,9 +400,25 @@ async fn consume(
                 });
             }
             Ok(_) => {
+                // Woken by a send on this node, or (on a cluster) any
+                // node's new work; else polls.
                 drop(platform);
                 drop(slot);
-                let _ = tokio::time::timeout(IDLE_POLL, woken).await;
+                let other_nodes = async {
+                    match others.as_mut() {
+                        Some(rx) => {
+                            let _ = rx.changed().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let _ = tokio::time::timeout(IDLE_POLL, async {
+                    tokio::select! {
+                        _ = woken => {}
+                        _ = other_nodes => {}
+                    }
+                })
+                .await;
             }
             Err(e) => {
                 tracing::error!(app, queue, error = %e, "receiving for a consumer");

@@ -11,12 +11,17 @@ use std::time::Duration;
 /// How often the sweeper looks for due work.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
-/// Runs until the platform is dropped.
+/// Runs until the platform is dropped. On a cluster, another node's
+/// wakeup (work it queued or released) starts a sweep at once.
 pub(crate) async fn run_sweeper(platform: Weak<Platform>) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut woken = platform
+        .upgrade()
+        .and_then(|p| p.store.wakeups())
+        .map(|w| w.work.subscribe());
     loop {
-        tick.tick().await;
+        crate::cluster::tick_or_wakeup(&mut tick, woken.as_mut()).await;
         let Some(platform) = platform.upgrade() else {
             return;
         };

@@ -25,6 +25,7 @@
 
 mod db;
 mod nodes;
+mod notify;
 mod objects;
 mod queues;
 mod record;
@@ -54,6 +55,10 @@ const POOL_SIZE: usize = 16;
 /// The PostgreSQL backend of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Changes to tell other nodes about (see `notify.rs`).
+    outbox: std::sync::Arc<notify::Outbox>,
+    /// Other nodes' changes.
+    wakeups: std::sync::Arc<strato_store::Wakeups>,
 }
 
 impl PostgresStore {
@@ -64,7 +69,7 @@ impl PostgresStore {
             .parse()
             .map_err(pg("reading the PostgreSQL connection string"))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -77,7 +82,15 @@ impl PostgresStore {
         let mut first = client(&pool).await?;
         schema::migrate(&mut first).await?;
         drop(first);
-        Ok(PostgresStore { pool })
+        let outbox = std::sync::Arc::new(notify::Outbox::default());
+        let wakeups = std::sync::Arc::new(strato_store::Wakeups::default());
+        tokio::spawn(notify::run_sender(pool.clone(), outbox.clone()));
+        tokio::spawn(notify::run_listener(config, wakeups.clone()));
+        Ok(PostgresStore {
+            pool,
+            outbox,
+            wakeups,
+        })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -116,6 +129,10 @@ const LIVE: &str = "SELECT a.name, a.live_revision, r.spec, a.deployed_at_ms FRO
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
+    fn wakeups(&self) -> Option<std::sync::Arc<strato_store::Wakeups>> {
+        Some(self.wakeups.clone())
+    }
+
     async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
         let c = self.client().await?;
         execute(
@@ -178,6 +195,7 @@ impl Store for PostgresStore {
         )
         .await?;
         commit(tx, "committing a deploy").await?;
+        self.outbox.state();
         Ok(number)
     }
 
@@ -227,6 +245,7 @@ impl Store for PostgresStore {
         )
         .await?;
         commit(tx, "committing a destroy").await?;
+        self.outbox.state();
         Ok(removed > 0)
     }
 
@@ -234,7 +253,12 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to record runs").await?;
         record::record_runs(&tx, &finished).await?;
-        commit(tx, "committing runs").await
+        let queues_work = finished.iter().flat_map(|r| &r.effects).any(queues_work);
+        commit(tx, "committing runs").await?;
+        if queues_work {
+            self.outbox.work();
+        }
+        Ok(())
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
@@ -266,6 +290,7 @@ impl Store for PostgresStore {
             &[&name, &app, &now_ms],
         )
         .await?;
+        self.outbox.state();
         Ok(inserted == 1)
     }
 
@@ -278,6 +303,7 @@ impl Store for PostgresStore {
             &[&name, &app],
         )
         .await?;
+        self.outbox.state();
         Ok(changed == 1)
     }
 
@@ -318,6 +344,7 @@ impl Store for PostgresStore {
         .await?;
         let blobs = objects::empty_bucket(&tx, name).await?;
         commit(tx, "committing a bucket deletion").await?;
+        self.outbox.state();
         Ok(BucketDeletion::Deleted { blobs })
     }
 
@@ -363,6 +390,7 @@ impl Store for PostgresStore {
             &[&name, &versioning.as_str()],
         )
         .await?;
+        self.outbox.state();
         Ok(changed == 1)
     }
 
@@ -394,6 +422,7 @@ impl Store for PostgresStore {
                 .await?
             }
         };
+        self.outbox.state();
         Ok(changed == 1)
     }
 
@@ -575,8 +604,9 @@ impl Store for PostgresStore {
             "INSERT INTO access_keys (id, secret, app, created_at_ms) VALUES ($1, $2, $3, $4)",
             &[&key.id, &key.secret, &key.app, &key.created_at_ms],
         )
-        .await
-        .map(drop)
+        .await?;
+        self.outbox.state();
+        Ok(())
     }
 
     async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
@@ -588,6 +618,7 @@ impl Store for PostgresStore {
             &[&id],
         )
         .await?;
+        self.outbox.state();
         Ok(removed == 1)
     }
 
@@ -650,7 +681,9 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "releasing leases").await?;
         work::release_leases(&tx, owner.as_str()).await?;
-        commit(tx, "releasing leases").await
+        commit(tx, "releasing leases").await?;
+        self.outbox.work();
+        Ok(())
     }
 
     async fn renew_leases(
@@ -729,7 +762,11 @@ impl Store for PostgresStore {
         )
         .await?;
         work::apply(&tx, effects, finished.started_at_ms).await?;
-        commit(tx, "committing a finished task run").await
+        commit(tx, "committing a finished task run").await?;
+        if effects.iter().any(queues_work) {
+            self.outbox.work();
+        }
+        Ok(())
     }
 
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
@@ -743,7 +780,11 @@ impl Store for PostgresStore {
         lease_ms: i64,
         owner: &NodeId,
     ) -> Result<(), StoreError> {
-        work::insert(&self.client().await?, new, now_ms, lease_ms, owner.as_str()).await
+        work::insert(&self.client().await?, new, now_ms, lease_ms, owner.as_str()).await?;
+        if lease_ms == 0 || new.iter().any(|n| n.due_ms > now_ms) {
+            self.outbox.work();
+        }
+        Ok(())
     }
 
     async fn claim_invocations(
@@ -814,7 +855,9 @@ impl Store for PostgresStore {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        queues::insert_messages(&self.client().await?, app, queue, messages, now_ms).await
+        queues::insert_messages(&self.client().await?, app, queue, messages, now_ms).await?;
+        self.outbox.work();
+        Ok(())
     }
 
     async fn receive_messages(
@@ -1007,8 +1050,19 @@ impl PostgresStore {
         let tx = begin(&mut c, "recording a schedule slot").await?;
         let wrote = queues::write_slot(&tx, write, app, schedule, slot_ms, effects, now_ms).await?;
         commit(tx, "recording a schedule slot").await?;
+        if wrote && effects.iter().any(queues_work) {
+            self.outbox.work();
+        }
         Ok(wrote)
     }
+}
+
+/// Whether an effect leaves work for any node to claim.
+fn queues_work(effect: &Effect) -> bool {
+    matches!(
+        effect,
+        Effect::Enqueue(_) | Effect::QueueTaskRun(_) | Effect::SendMessage { .. }
+    )
 }
 
 fn now_ms() -> i64 {

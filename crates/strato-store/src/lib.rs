@@ -195,9 +195,41 @@ pub struct LogEntry {
     pub line: LogLine,
 }
 
+/// Wakeups a shared store sends when other nodes change it: work became
+/// claimable (queued, retried, released; messages sent), or state changed
+/// (deploys, buckets, keys). Each is a counter that goes up; a loop
+/// subscribes and wakes on a change instead of waiting for its next poll
+/// (polling stays, as the fallback).
+#[derive(Debug)]
+pub struct Wakeups {
+    pub work: tokio::sync::watch::Sender<u64>,
+    pub state: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Wakeups {
+        Wakeups {
+            work: tokio::sync::watch::Sender::new(0),
+            state: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl Wakeups {
+    /// Bumps a counter, waking its subscribers.
+    pub fn bump(counter: &tokio::sync::watch::Sender<u64>) {
+        counter.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
 /// Domain-level storage. Every backend passes the [`conformance`] suite.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Other nodes' changes, if others share this store (none for an
+    /// embedded store: this node makes every change itself).
+    fn wakeups(&self) -> Option<std::sync::Arc<Wakeups>> {
+        None
+    }
     /// Records that a component's bytes are stored under `digest`.
     async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError>;
     async fn has_component(&self, digest: &str) -> Result<bool, StoreError>;
