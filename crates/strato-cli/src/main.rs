@@ -61,7 +61,7 @@ pub enum Output {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Strato server.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Dev mode: embedded server, build, deploy, watch, stream logs.
     Up(up::UpArgs),
     /// Show what a deploy of DIR would create, update and delete.
@@ -139,7 +139,7 @@ fn main() {
     .expect("starting the async runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::Up(args) => up::run(args).await,
             Command::Plan { dir, target } => {
                 deploy::plan(&dir, &client::Client::new(&target)?).await

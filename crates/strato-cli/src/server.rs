@@ -108,6 +108,10 @@ pub struct ServerArgs {
     /// dies, the others take its work over within this long.
     #[arg(long, default_value = "30s")]
     pub lease: String,
+    /// How long runs, their logs and delivered bucket events are kept;
+    /// older ones are removed hourly. `0` keeps them forever.
+    #[arg(long, default_value = "30d")]
+    pub retention: String,
 }
 
 /// Whether `--store` names PostgreSQL.
@@ -330,6 +334,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let lease = strato_core::units::parse_duration_ms(&args.lease)
         .map_err(|e| anyhow::anyhow!("bad --lease: {e}"))?
         .max(300);
+    let retention = strato_core::units::parse_duration_ms(&args.retention)
+        .map_err(|e| anyhow::anyhow!("bad --retention: {e}"))?;
     let sync_every = strato_core::units::parse_duration_ms(&args.sync_every)
         .map_err(|e| anyhow::anyhow!("bad --sync-every: {e}"))?
         .max(10);
@@ -410,6 +416,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             lifecycle_day: Duration::from_millis(lifecycle_day),
             sse_master_key,
             lease: Duration::from_millis(lease),
+            retention: (retention > 0).then(|| Duration::from_millis(retention)),
             cluster: strato_engine::ClusterConfig {
                 sync_every: is_postgres(&args.store).then_some(Duration::from_millis(sync_every)),
                 addresses: serde_json::json!({

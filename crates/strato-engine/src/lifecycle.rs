@@ -115,6 +115,43 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
     full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
+/// How often history past retention is cleaned up.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs until the platform is dropped: every [`CLEANUP_EVERY`] (the first
+/// time a minute after start), removes runs, log lines and delivered
+/// events older than `retention`, and expired messages. On a cluster every
+/// node does it; the deletes are idempotent and batched.
+pub(crate) async fn run_cleanup(platform: Weak<Platform>, retention: Duration) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut tick = tokio::time::interval(CLEANUP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let now = crate::util::now_ms();
+        match platform
+            .store
+            .clean_up(now - retention.as_millis() as i64, now)
+            .await
+        {
+            Ok(done) if done != strato_store::Cleanup::default() => {
+                tracing::info!(
+                    runs = done.runs,
+                    log_lines = done.log_lines,
+                    events = done.events,
+                    messages = done.messages,
+                    "removed history past retention"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cleaning up history past retention"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,9 @@ pub struct PlatformConfig {
     /// How long a lease on durable work lasts without renewal: the work of
     /// a node that died is taken over by the others within this long.
     pub lease: Duration,
+    /// How long runs, their logs and delivered events are kept (`None`:
+    /// forever).
+    pub retention: Option<Duration>,
 }
 
 /// The engine service shared by every HTTP surface.
@@ -175,6 +178,12 @@ impl Platform {
         tokio::spawn(crate::cluster::run_node_heartbeat(Arc::downgrade(
             &platform,
         )));
+        if let Some(retention) = platform.config.retention {
+            tokio::spawn(crate::lifecycle::run_cleanup(
+                Arc::downgrade(&platform),
+                retention,
+            ));
+        }
         if let Some(every) = platform.config.cluster.sync_every {
             tokio::spawn(crate::cluster::run_cluster_sync(
                 Arc::downgrade(&platform),

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cleanup;
 mod db;
 mod nodes;
 mod notify;
@@ -1021,6 +1022,14 @@ impl Store for PostgresStore {
         )
         .await?;
         Ok(changed == 1)
+    }
+
+    async fn clean_up(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+    ) -> Result<strato_store::Cleanup, StoreError> {
+        cleanup::clean_up(&self.client().await?, before_ms, now_ms).await
     }
 
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {

@@ -133,7 +133,7 @@ CREATE TABLE bucket_events (
 -- Claims read only the undelivered events; delivered ones wait for the
 -- cleanup and cost the claim nothing.
 CREATE INDEX bucket_events_pending ON bucket_events (id) WHERE NOT done;
-CREATE INDEX bucket_events_done ON bucket_events (done_ms) WHERE done;
+CREATE INDEX bucket_events_done ON bucket_events (due_ms) WHERE done;
 CREATE TABLE uploads (
     id TEXT PRIMARY KEY,
     bucket TEXT COLLATE "C" NOT NULL,

@@ -23,6 +23,7 @@
 //! ```
 
 mod background;
+mod cleanup;
 mod commit;
 mod db;
 mod effects;
@@ -677,6 +678,15 @@ impl Store for SqliteStore {
 
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.blocking(move |db| db.live_revision_numbers()).await
+    }
+
+    async fn clean_up(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+    ) -> Result<strato_store::Cleanup, StoreError> {
+        self.background(move |db| db.clean_up(before_ms, now_ms))
+            .await
     }
 }
 

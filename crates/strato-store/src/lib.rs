@@ -578,4 +578,30 @@ pub trait Store: Send + Sync + 'static {
     /// The live revision number of every app (cheap: what a node compares
     /// with what it runs to notice other nodes' deploys).
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Removes history older than `before_ms` (finished runs, log lines,
+    /// delivered bucket events) and queue messages past their retention
+    /// as of `now_ms`. Deletes in small batches, oldest first through the
+    /// primary keys (or a partial index), so it neither holds locks long
+    /// nor scans whole tables; deleting at the old end of an index leaves
+    /// whole pages for reuse rather than half-empty ones.
+    async fn clean_up(&self, before_ms: i64, now_ms: i64) -> Result<Cleanup, StoreError>;
+}
+
+/// What [`Store::clean_up`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleanup {
+    pub runs: u64,
+    pub log_lines: u64,
+    pub events: u64,
+    pub messages: u64,
+}
+
+/// Rows one cleanup statement deletes at most.
+pub const CLEANUP_BATCH: i64 = 5_000;
+
+/// The smallest run id of a run started at `ms` or later (run ids are `r`
+/// and the start time in hex, then a counter): runs below it started
+/// earlier.
+pub fn run_id_bound(ms: i64) -> String {
+    format!("r{:012x}", ms.max(0))
 }

@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             schedule_slots_fire_once_and_queue_their_work,
             nodes_beat_are_listed_and_drained,
             completions_are_fenced_by_the_lease,
+            old_history_is_cleaned_up,
         );
     };
     (@each $fresh:expr; $($check:ident,)*) => {
@@ -420,5 +421,135 @@ pub async fn components_and_settings(store: Arc<dyn Store>) {
     assert_eq!(
         store.get_setting("x").await.unwrap(),
         Some(serde_json::json!(2))
+    );
+}
+
+/// Cleanup removes finished history older than the cutoff and expired
+/// messages; it keeps what is newer, unfinished or undelivered.
+pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
+    let day = 86_400_000;
+    let (old, new) = (10 * day, 40 * day);
+    let with_logs = |id: &str, at: i64, status: RunStatus| {
+        let mut r = run(id, "a", "f", status, at);
+        r.logs = (0..3)
+            .map(|i| LogLine {
+                ts_ms: at,
+                stream: LogStream::Stdout,
+                text: format!("{id} line {i}"),
+            })
+            .collect();
+        r
+    };
+    store
+        .record_runs(
+            vec![
+                with_logs(&crate::run_id_bound(old), old, RunStatus::Succeeded),
+                with_logs(
+                    &format!("{}z", crate::run_id_bound(old)),
+                    old,
+                    RunStatus::Failed,
+                ),
+                with_logs(&crate::run_id_bound(new), new, RunStatus::Succeeded),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    // An old task run still queued is not history.
+    let queued = crate::TaskRunRequest {
+        record: run(
+            &format!("{}q", crate::run_id_bound(old)),
+            "a",
+            "t",
+            RunStatus::Queued,
+            old,
+        )
+        .record,
+        request: serde_json::json!({}),
+        due_ms: 0,
+    };
+    store
+        .enqueue_task_run(&queued, &[], &objects::node(), 0)
+        .await
+        .unwrap();
+    store
+        .send_messages(
+            "a",
+            "q",
+            &[
+                crate::NewMessage {
+                    id: "gone".into(),
+                    body: b"x".to_vec(),
+                    visible_ms: 0,
+                    expires_ms: new - 1,
+                },
+                crate::NewMessage {
+                    id: "kept".into(),
+                    body: b"y".to_vec(),
+                    visible_ms: 0,
+                    expires_ms: new + day,
+                },
+            ],
+            old,
+        )
+        .await
+        .unwrap();
+    // Two old events: one delivered (history), one not (work).
+    store.create_bucket("b", None, 1).await.unwrap();
+    let mut events = Vec::new();
+    for key in ["delivered", "pending"] {
+        let mut e = objects::event("ObjectCreated:Put");
+        e.at_ms = old;
+        let meta = objects::object("b", key, key);
+        let written = store
+            .put_object(&meta, &Default::default(), &[e])
+            .await
+            .unwrap()
+            .unwrap();
+        events.push(written.events[0].id);
+    }
+    store.finish_bucket_events(&events[..1]).await.unwrap();
+    let cleaned = store.clean_up(20 * day, new).await.unwrap();
+    assert_eq!(
+        cleaned,
+        crate::Cleanup {
+            runs: 2,
+            log_lines: 6,
+            events: 1,
+            messages: 1
+        }
+    );
+    assert_eq!(store.pending_bucket_events().await.unwrap(), 1);
+    let left: Vec<String> = store
+        .list_runs(&RunFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        left,
+        [
+            crate::run_id_bound(new),
+            format!("{}q", crate::run_id_bound(old))
+        ]
+    );
+    let lines = store
+        .read_logs(&LogFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l.run_id == crate::run_id_bound(new)));
+    assert_eq!(store.queue_stats("a", "q", new).await.unwrap().visible, 1);
+    // Nothing more to do.
+    assert_eq!(
+        store.clean_up(20 * day, new).await.unwrap(),
+        crate::Cleanup::default()
     );
 }

@@ -1,0 +1,58 @@
+//! Routine cleanup on SQLite: history past retention deleted in batches of
+//! [`CLEANUP_BATCH`] rows from the old end of each table's key, each batch
+//! its own short write transaction (so requests' writes interleave), until
+//! a batch comes back short.
+
+use crate::{Db, db};
+use rusqlite::params;
+use strato_store::{CLEANUP_BATCH, Cleanup, StoreError, run_id_bound};
+
+impl Db {
+    /// Runs `sql` (a batched DELETE taking `?1` and the batch size `?2`)
+    /// until a batch is short; returns how many rows went.
+    fn in_batches(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        bound: &dyn rusqlite::ToSql,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .write()
+                .execute(sql, params![bound, CLEANUP_BATCH])
+                .map_err(db(doing))? as u64;
+            total += n;
+            if n < CLEANUP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub(crate) fn clean_up(&self, before_ms: i64, now_ms: i64) -> Result<Cleanup, StoreError> {
+        Ok(Cleanup {
+            runs: self.in_batches(
+                "cleaning up runs",
+                "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE id < ?1
+                   AND status NOT IN ('queued', 'running') ORDER BY id LIMIT ?2)",
+                &run_id_bound(before_ms),
+            )?,
+            log_lines: self.in_batches(
+                "cleaning up logs",
+                "DELETE FROM logs WHERE seq IN (SELECT seq FROM (SELECT seq, ts_ms FROM logs ORDER BY seq LIMIT ?2)
+                   WHERE ts_ms < ?1)",
+                &before_ms,
+            )?,
+            events: self.in_batches(
+                "cleaning up bucket events",
+                "DELETE FROM bucket_events WHERE id IN (SELECT id FROM bucket_events WHERE done = 1 AND due_ms < ?1 LIMIT ?2)",
+                &before_ms,
+            )?,
+            messages: self.in_batches(
+                "dropping expired messages",
+                "DELETE FROM queue_messages WHERE seq IN (SELECT seq FROM queue_messages WHERE expires_ms <= ?1 LIMIT ?2)",
+                &now_ms,
+            )?,
+        })
+    }
+}
