@@ -55,6 +55,7 @@ impl Platform {
             load: serde_json::json!({
                 "runs_in_flight": self.runs.in_flight(),
                 "work_in_hand": self.in_hand.len(),
+                "memory_reserved": self.tasks.reserved_memory(),
                 "apps": self.live().apps.len(),
             }),
             state,

@@ -69,6 +69,18 @@ pub(crate) struct Tasks {
     containers: Arc<ContainerRuntime>,
     /// Ids of task runs whose end was just recorded (for long polls).
     run_ended: tokio::sync::broadcast::Sender<String>,
+    /// Memory the task runs executing on this node may use, in bytes.
+    reserved: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Memory held for a task run executing on this node; given back on drop.
+pub(crate) struct Reservation(Arc<std::sync::atomic::AtomicU64>, u64);
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.0
+            .fetch_sub(self.1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Tasks {
@@ -77,7 +89,24 @@ impl Tasks {
             images,
             containers,
             run_ended: tokio::sync::broadcast::channel(1024).0,
+            reserved: Default::default(),
         }
+    }
+
+    /// Memory reserved by task runs executing on this node.
+    pub(crate) fn reserved_memory(&self) -> u64 {
+        self.reserved.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Reserves `bytes` of this node's `capacity` for a run, if they fit.
+    pub(crate) fn reserve(&self, bytes: u64, capacity: u64) -> Option<Reservation> {
+        use std::sync::atomic::Ordering;
+        self.reserved
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                (held.saturating_add(bytes) <= capacity).then_some(held + bytes)
+            })
+            .ok()
+            .map(|_| Reservation(self.reserved.clone(), bytes))
     }
 
     pub(crate) fn images(&self) -> &Arc<ImageStore> {
@@ -187,13 +216,28 @@ impl Platform {
             request,
             due_ms: 0,
         };
-        let lease_until = now_ms() + self.lease_ms();
+        // Run here if this node has room for it; else queued for a node
+        // that has (each claims only what fits), waiting while none has.
+        let room = if self.status.draining() {
+            None
+        } else {
+            self.tasks
+                .reserve(live.spec.memory_bytes, self.config.cluster.memory_bytes)
+        };
+        let lease_until = match room {
+            Some(_) => now_ms() + self.lease_ms(),
+            None => 0,
+        };
         self.store
             .enqueue_task_run(&run, &effects, &self.config.node_id, lease_until)
             .await
             .map_err(|e| TaskError::Storage(e.to_string()))?;
         let record = run.record.clone();
-        spawn_execute(self, run);
+        match room {
+            Some(reservation) => spawn_execute(self, run, reservation),
+            None => tracing::info!(run = %record.id, memory = live.spec.memory_bytes,
+                "no room on this node for the task run; queued for a node with room"),
+        }
         Ok(record)
     }
 
@@ -215,9 +259,14 @@ impl Platform {
             if !running {
                 return Ok(run);
             }
+            // On a cluster another node may run it: look again at least
+            // every half second.
+            let look_again =
+                (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
             loop {
-                match tokio::time::timeout_at(deadline, ended.recv()).await {
-                    Err(_) => return Ok(run),
+                match tokio::time::timeout_at(look_again, ended.recv()).await {
+                    Err(_) if look_again >= deadline => return Ok(run),
+                    Err(_) => break,
                     Ok(Ok(done)) if done != id => continue,
                     // Ours ended, or we lagged behind and must look again.
                     Ok(_) => break,
@@ -280,7 +329,7 @@ impl Platform {
 
 /// Runs a queued run this node holds the lease of, holding it in hand
 /// until its end is recorded.
-fn spawn_execute(platform: &Arc<Platform>, run: TaskRunRequest) {
+fn spawn_execute(platform: &Arc<Platform>, run: TaskRunRequest, room: Reservation) {
     let held = platform
         .in_hand
         .hold(WorkRef::TaskRun(run.record.id.clone()));
@@ -288,6 +337,7 @@ fn spawn_execute(platform: &Arc<Platform>, run: TaskRunRequest) {
     tokio::spawn(async move {
         execute(&platform, run.record, run.request).await;
         drop(held);
+        drop(room);
     });
 }
 
@@ -625,37 +675,56 @@ const CLAIM_BATCH: usize = 64;
 /// run that was running was interrupted, and ends as a failed attempt.
 pub(crate) async fn sweep(platform: &Arc<Platform>) {
     let node = &platform.config.node_id;
-    let claimed = platform
-        .store
-        .claim_task_runs(node, now_ms(), platform.lease_ms(), CLAIM_BATCH)
-        .await;
-    let claimed = match claimed {
-        Ok(runs) => runs,
-        Err(e) => {
-            tracing::error!(error = %e, "claiming task runs");
-            return;
-        }
-    };
-    for run in claimed {
-        if run.record.status == RunStatus::Queued {
-            spawn_execute(platform, run);
-            continue;
-        }
-        let _held = platform
-            .in_hand
-            .hold(WorkRef::TaskRun(run.record.id.clone()));
-        let mut record = run.record;
-        record.status = RunStatus::Failed;
-        record.error = Some(
-            "the node running it was lost (its server stopped while this run was running)".into(),
-        );
-        let request = serde_json::from_value::<TaskRequest>(run.request).ok();
-        let retry = request
-            .as_ref()
-            .and_then(|req| retry_of(platform, &record, req));
-        tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
-        finish(platform, record, request.as_ref(), Vec::new(), retry).await;
+    let capacity = platform.config.cluster.memory_bytes;
+    // One at a time, each within the memory still free, so what this node
+    // takes always fits; the rest waits for a node with room.
+    for _ in 0..CLAIM_BATCH {
+        let free = capacity.saturating_sub(platform.tasks.reserved_memory());
+        let claimed = platform
+            .store
+            .claim_task_runs(node, now_ms(), platform.lease_ms(), 1, free)
+            .await;
+        let run = match claimed {
+            Ok(mut runs) if !runs.is_empty() => runs.remove(0),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming task runs");
+                return;
+            }
+        };
+        end_or_start(platform, run, capacity).await;
     }
+}
+
+/// Starts a claimed queued run, or ends one that was interrupted.
+async fn end_or_start(platform: &Arc<Platform>, run: TaskRunRequest, capacity: u64) {
+    if run.record.status == RunStatus::Queued {
+        match platform
+            .tasks
+            .reserve(run.record.memory_limit_bytes, capacity)
+        {
+            Some(room) => spawn_execute(platform, run, room),
+            // Another run took the room meanwhile: the lease runs out
+            // and a node with room claims it.
+            None => {
+                tracing::warn!(run = %run.record.id, "claimed a task run that no longer fits; leaving it")
+            }
+        }
+        return;
+    }
+    let _held = platform
+        .in_hand
+        .hold(WorkRef::TaskRun(run.record.id.clone()));
+    let mut record = run.record;
+    record.status = RunStatus::Failed;
+    record.error =
+        Some("the node running it was lost (its server stopped while this run was running)".into());
+    let request = serde_json::from_value::<TaskRequest>(run.request).ok();
+    let retry = request
+        .as_ref()
+        .and_then(|req| retry_of(platform, &record, req));
+    tracing::warn!(run = %record.id, retried = retry.is_some(), "task run interrupted by a server stop");
+    finish(platform, record, request.as_ref(), Vec::new(), retry).await;
 }
 
 #[cfg(test)]

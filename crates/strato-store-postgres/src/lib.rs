@@ -712,7 +712,11 @@ impl Store for PostgresStore {
         let tx = begin(&mut c, "starting to queue a task run").await?;
         runs::queue_task_run(&tx, run, owner.as_str(), lease_until_ms).await?;
         work::apply(&tx, effects, run.record.started_at_ms).await?;
-        commit(tx, "committing a task run").await
+        commit(tx, "committing a task run").await?;
+        if lease_until_ms == 0 || effects.iter().any(queues_work) {
+            self.outbox.work();
+        }
+        Ok(())
     }
 
     async fn claim_task_runs(
@@ -721,10 +725,13 @@ impl Store for PostgresStore {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
+        max_memory_bytes: u64,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to claim task runs").await?;
-        let claimed = runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit).await?;
+        let max_memory = i64::try_from(max_memory_bytes).unwrap_or(i64::MAX);
+        let claimed =
+            runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit, max_memory).await?;
         commit(tx, "committing claimed task runs").await?;
         Ok(claimed)
     }

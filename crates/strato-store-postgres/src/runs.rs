@@ -251,11 +251,14 @@ pub(crate) async fn claim_task_runs(
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
+    max_memory: i64,
 ) -> Result<Vec<TaskRunRequest>, StoreError> {
     let claimed = select_task_runs(
         tx,
-        "WHERE q.lease_until_ms <= $1 AND q.due_ms <= $1 ORDER BY r.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
-        &[&now_ms, &(limit as i64)],
+        "WHERE q.lease_until_ms <= $1 AND q.due_ms <= $1
+         AND (r.status = 'running' OR r.memory_limit_bytes <= $3)
+         ORDER BY r.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
+        &[&now_ms, &(limit as i64), &max_memory],
     )
     .await?;
     if claimed.is_empty() {

@@ -435,10 +435,13 @@ impl Store for SqliteStore {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
+        max_memory_bytes: u64,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         let owner = owner.to_owned();
-        self.blocking(move |db| db.claim_task_runs(&owner, now_ms, lease_ms, limit))
-            .await
+        self.blocking(move |db| {
+            db.claim_task_runs(&owner, now_ms, lease_ms, limit, max_memory_bytes)
+        })
+        .await
     }
 
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {

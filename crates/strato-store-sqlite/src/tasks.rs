@@ -33,6 +33,7 @@ impl Db {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
+        max_memory_bytes: u64,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         // The sweeper asks every 100 ms and there is rarely anything to
         // claim: a reader answers that without taking the writer from
@@ -51,7 +52,8 @@ impl Db {
         let tx = conn
             .transaction()
             .map_err(db("starting to claim task runs"))?;
-        let claimed = select_task_runs(&tx, CLAIMABLE, params![now_ms, limit as i64])?;
+        let max_memory = i64::try_from(max_memory_bytes).unwrap_or(i64::MAX);
+        let claimed = select_task_runs(&tx, CLAIMABLE, params![now_ms, limit as i64, max_memory])?;
         {
             let mut lease = tx
                 .prepare_cached(
@@ -112,8 +114,8 @@ impl Db {
 }
 
 /// Which task runs a claim takes (`?1` now, `?2` the limit).
-pub(crate) const CLAIMABLE: &str =
-    "WHERE q.lease_until_ms <= ?1 AND q.due_ms <= ?1 ORDER BY r.id LIMIT ?2";
+pub(crate) const CLAIMABLE: &str = "WHERE q.lease_until_ms <= ?1 AND q.due_ms <= ?1
+     AND (r.status = 'running' OR r.memory_limit_bytes <= ?3) ORDER BY r.id LIMIT ?2";
 
 /// The query for unfinished task runs matching `tail` (a WHERE/ORDER
 /// clause over `r`, the run, and `q`, its request). `CROSS JOIN` makes

@@ -422,13 +422,16 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` unfinished task runs that are due and not
     /// leased (or whose lease ran out: the node running them is gone),
     /// leasing them to `owner` until `now_ms + lease_ms`. A claimed run
-    /// still marked running was interrupted.
+    /// still marked running was interrupted. Queued runs needing more
+    /// memory than `max_memory_bytes` (what the claimer has free) are left
+    /// for a node with room.
     async fn claim_task_runs(
         &self,
         owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
+        max_memory_bytes: u64,
     ) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Marks a queued task run running.
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;

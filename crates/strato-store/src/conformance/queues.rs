@@ -144,8 +144,17 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
         .enqueue_task_run(&task_run("t2", 5_000), &[], &a, 0)
         .await
         .unwrap();
-    assert!(ids(store.claim_task_runs(&b, 1_000, 10_000, 10).await.unwrap()).is_empty());
-    let claimed = store.claim_task_runs(&b, 5_000, 10_000, 10).await.unwrap();
+    assert!(
+        ids(store
+            .claim_task_runs(&b, 1_000, 10_000, 10, u64::MAX)
+            .await
+            .unwrap())
+        .is_empty()
+    );
+    let claimed = store
+        .claim_task_runs(&b, 5_000, 10_000, 10, u64::MAX)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         (claimed[0].record.id.as_str(), claimed[0].due_ms),
@@ -153,7 +162,13 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     );
     assert_eq!(claimed[0].request, serde_json::json!({"id": "t2"}));
     store.start_task_run("t2", 5_100).await.unwrap();
-    assert!(ids(store.claim_task_runs(&a, 6_000, 10_000, 10).await.unwrap()).is_empty());
+    assert!(
+        ids(store
+            .claim_task_runs(&a, 6_000, 10_000, 10, u64::MAX)
+            .await
+            .unwrap())
+        .is_empty()
+    );
     // Node a's heartbeat keeps t1; it cannot renew node b's t2.
     store
         .renew_leases(
@@ -163,17 +178,35 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert!(ids(store.claim_task_runs(&a, 12_000, 10_000, 10).await.unwrap()).is_empty());
+    assert!(
+        ids(store
+            .claim_task_runs(&a, 12_000, 10_000, 10, u64::MAX)
+            .await
+            .unwrap())
+        .is_empty()
+    );
     // Node b's lease runs out (it died): t2 is anyone's, still running.
-    let claimed = store.claim_task_runs(&a, 15_001, 10_000, 10).await.unwrap();
+    let claimed = store
+        .claim_task_runs(&a, 15_001, 10_000, 10, u64::MAX)
+        .await
+        .unwrap();
     assert_eq!(ids(claimed.clone()), ["t2"]);
     assert_eq!(claimed[0].record.status, RunStatus::Running);
     // Node b restarting releases nothing of node a's; node a's does.
     store.release_leases(&b).await.unwrap();
-    assert!(ids(store.claim_task_runs(&b, 15_002, 10_000, 10).await.unwrap()).is_empty());
+    assert!(
+        ids(store
+            .claim_task_runs(&b, 15_002, 10_000, 10, u64::MAX)
+            .await
+            .unwrap())
+        .is_empty()
+    );
     store.release_leases(&a).await.unwrap();
     assert_eq!(
-        ids(store.claim_task_runs(&b, 15_003, 10_000, 10).await.unwrap()),
+        ids(store
+            .claim_task_runs(&b, 15_003, 10_000, 10, u64::MAX)
+            .await
+            .unwrap()),
         ["t1", "t2"]
     );
     // A finished run is never claimed again.
@@ -182,8 +215,32 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.finish_task_run(&done, &[], &[]).await.unwrap();
     store.release_leases(&b).await.unwrap();
     assert_eq!(
-        ids(store.claim_task_runs(&a, 15_004, 10_000, 10).await.unwrap()),
+        ids(store
+            .claim_task_runs(&a, 15_004, 10_000, 10, u64::MAX)
+            .await
+            .unwrap()),
         ["t2"]
+    );
+    // A queued run is claimed only by a node with room for its memory; an
+    // interrupted one (to be ended) by anyone.
+    let mut big = task_run("t3", 0);
+    big.record.memory_limit_bytes = 512 << 20;
+    store.enqueue_task_run(&big, &[], &a, 0).await.unwrap();
+    store.release_leases(&a).await.unwrap();
+    assert_eq!(
+        ids(store
+            .claim_task_runs(&b, 15_005, 10_000, 10, 256 << 20)
+            .await
+            .unwrap()),
+        ["t2"]
+    );
+    store.release_leases(&b).await.unwrap();
+    assert_eq!(
+        ids(store
+            .claim_task_runs(&b, 15_006, 10_000, 10, 512 << 20)
+            .await
+            .unwrap()),
+        ["t2", "t3"]
     );
 }
 
