@@ -282,7 +282,7 @@ pub(crate) async fn delete_object(
     };
     let about = match &removal.object {
         Some(object) => object.clone(),
-        None => versions::marker_meta(bucket, key, removal.version_id.clone(), 0),
+        None => ObjectMeta::delete_marker(bucket, key, removal.version_id.clone(), 0),
     };
     removal.events = insert_events(tx, &about, events).await?;
     Ok(Ok(Some(removal)))

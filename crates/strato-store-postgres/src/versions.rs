@@ -35,31 +35,6 @@ fn version_from_row(r: &Row) -> StoredVersion {
     }
 }
 
-/// What a delete marker looks like as an object: no bytes, no ETag.
-pub(crate) fn marker_meta(
-    bucket: &str,
-    key: &str,
-    version_id: Option<String>,
-    at_ms: i64,
-) -> ObjectMeta {
-    ObjectMeta {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        size: 0,
-        etag: String::new(),
-        content_type: None,
-        headers: Default::default(),
-        blob: String::new(),
-        modified_ms: at_ms,
-        version_id,
-        inline: None,
-    }
-}
-
-fn id_matches(column_value: Option<&str>, wanted: &str) -> bool {
-    column_value.unwrap_or(NULL_VERSION) == wanted
-}
-
 /// Moves the key's visible object into its history, as replaced at `at_ms`.
 pub(crate) async fn archive(
     tx: &Transaction<'_>,
@@ -188,7 +163,7 @@ pub(crate) async fn remove_version(
         events: Vec::new(),
     };
     let has_visible = visible.is_some();
-    if let Some(object) = visible.filter(|o| id_matches(o.version_id.as_deref(), id)) {
+    if let Some(object) = visible.filter(|o| o.is_version(id)) {
         remove_visible(tx, bucket, key).await?;
         promote_newest(tx, bucket, key).await?;
         return Ok(Some(removal(Some(object), false)));
@@ -197,7 +172,7 @@ pub(crate) async fn remove_version(
     let Some((at, found)) = older
         .iter()
         .enumerate()
-        .find(|(_, v)| id_matches(v.meta.version_id.as_deref(), id))
+        .find(|(_, v)| v.meta.is_version(id))
     else {
         return Ok(None);
     };
@@ -229,7 +204,7 @@ pub(crate) async fn get_version(
 ) -> Result<Option<ObjectVersion>, StoreError> {
     let visible = crate::objects::get_object(c, bucket, key).await?;
     let has_visible = visible.is_some();
-    if let Some(meta) = visible.filter(|o| id_matches(o.version_id.as_deref(), id)) {
+    if let Some(meta) = visible.filter(|o| o.is_version(id)) {
         return Ok(Some(ObjectVersion {
             meta,
             delete_marker: false,
@@ -241,11 +216,11 @@ pub(crate) async fn get_version(
     Ok(older
         .into_iter()
         .enumerate()
-        .find(|(_, v)| id_matches(v.meta.version_id.as_deref(), id))
+        .find(|(_, v)| v.meta.is_version(id))
         .map(|(at, v)| {
             let latest = at == 0 && !has_visible;
             ObjectVersion {
-                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
+                noncurrent_since_ms: strato_store::noncurrent_since(latest, v.archived_ms),
                 meta: v.meta,
                 delete_marker: v.delete_marker,
                 latest,
@@ -266,13 +241,13 @@ pub(crate) async fn list_versions(
         None => -1,
         Some(id) => {
             let visible = crate::objects::visible_object(c, bucket, &after.key).await?;
-            if visible.is_some_and(|o| id_matches(o.version_id.as_deref(), id)) {
+            if visible.is_some_and(|o| o.is_version(id)) {
                 VISIBLE_SEQ
             } else {
                 history(c, bucket, &after.key)
                     .await?
                     .iter()
-                    .find(|v| id_matches(v.meta.version_id.as_deref(), id))
+                    .find(|v| v.meta.is_version(id))
                     .map_or(-1, |v| v.seq)
             }
         }
@@ -302,17 +277,13 @@ pub(crate) async fn list_versions(
             let latest = previous_key.as_deref() != Some(v.meta.key.as_str());
             previous_key = Some(v.meta.key.clone());
             ObjectVersion {
-                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
+                noncurrent_since_ms: strato_store::noncurrent_since(latest, v.archived_ms),
                 meta: v.meta,
                 delete_marker: v.delete_marker,
                 latest,
             }
         })
         .collect())
-}
-
-fn noncurrent_since(latest: bool, archived_ms: i64) -> Option<i64> {
-    (!latest && archived_ms > 0).then_some(archived_ms)
 }
 
 pub(crate) async fn usage(c: &impl GenericClient, bucket: &str) -> Result<BucketUsage, StoreError> {

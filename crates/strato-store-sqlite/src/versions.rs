@@ -60,32 +60,6 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
     })
 }
 
-/// What a delete marker looks like as an object: no bytes, no ETag.
-pub(super) fn marker_meta(
-    bucket: &str,
-    key: &str,
-    version_id: Option<String>,
-    at_ms: i64,
-) -> ObjectMeta {
-    ObjectMeta {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        size: 0,
-        etag: String::new(),
-        content_type: None,
-        headers: Default::default(),
-        blob: String::new(),
-        modified_ms: at_ms,
-        version_id,
-        inline: None,
-    }
-}
-
-/// `version_id = ?` for an id, `version_id IS NULL` for the null version.
-fn id_matches(column_value: Option<&str>, wanted: &str) -> bool {
-    column_value.unwrap_or(NULL_VERSION) == wanted
-}
-
 /// Moves the key's visible object into its history, bytes and all, as
 /// replaced at `at_ms`.
 pub(super) fn archive(
@@ -127,7 +101,7 @@ pub(super) fn insert_marker(
     id: Option<&str>,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    let marker = marker_meta(bucket, key, id.map(str::to_string), at_ms);
+    let marker = ObjectMeta::delete_marker(bucket, key, id.map(str::to_string), at_ms);
     tx.prepare_cached(&format!(
         "INSERT INTO object_versions ({OBJECT_COLUMNS}, delete_marker)
          VALUES (?1, ?2, 0, '', NULL, ?3, '', ?4, NULL, ?5, 1)"
@@ -202,7 +176,7 @@ pub(super) fn remove_version(
         delete_marker,
         events: Vec::new(),
     };
-    if let Some(object) = visible.filter(|o| id_matches(o.version_id.as_deref(), id)) {
+    if let Some(object) = visible.filter(|o| o.is_version(id)) {
         remove_visible(tx, bucket, key)?;
         promote_newest(tx, bucket, key)?;
         return Ok(Some(removal(Some(object), false)));
@@ -211,7 +185,7 @@ pub(super) fn remove_version(
     let Some((at, found)) = older
         .iter()
         .enumerate()
-        .find(|(_, v)| id_matches(v.meta.version_id.as_deref(), id))
+        .find(|(_, v)| v.meta.is_version(id))
     else {
         return Ok(None);
     };
@@ -243,7 +217,7 @@ pub(super) fn get_version(
 ) -> Result<Option<ObjectVersion>, StoreError> {
     let visible = crate::objects::get_object(conn, bucket, key)?;
     let has_visible = visible.is_some();
-    if let Some(meta) = visible.filter(|o| id_matches(o.version_id.as_deref(), id)) {
+    if let Some(meta) = visible.filter(|o| o.is_version(id)) {
         return Ok(Some(ObjectVersion {
             meta,
             delete_marker: false,
@@ -255,11 +229,11 @@ pub(super) fn get_version(
     Ok(older
         .into_iter()
         .enumerate()
-        .find(|(_, v)| id_matches(v.meta.version_id.as_deref(), id))
+        .find(|(_, v)| v.meta.is_version(id))
         .map(|(at, v)| {
             let latest = at == 0 && !has_visible;
             ObjectVersion {
-                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
+                noncurrent_since_ms: strato_store::noncurrent_since(latest, v.archived_ms),
                 meta: v.meta,
                 delete_marker: v.delete_marker,
                 latest,
@@ -282,12 +256,12 @@ pub(super) fn list_versions(
         None => -1,
         Some(id) => {
             let visible = crate::objects::visible_object(conn, bucket, &after.key)?;
-            if visible.is_some_and(|o| id_matches(o.version_id.as_deref(), id)) {
+            if visible.is_some_and(|o| o.is_version(id)) {
                 VISIBLE_SEQ
             } else {
                 history(conn, bucket, &after.key)?
                     .iter()
-                    .find(|v| id_matches(v.meta.version_id.as_deref(), id))
+                    .find(|v| v.meta.is_version(id))
                     .map_or(-1, |v| v.seq)
             }
         }
@@ -325,18 +299,13 @@ pub(super) fn list_versions(
             let latest = previous_key.as_deref() != Some(v.meta.key.as_str());
             previous_key = Some(v.meta.key.clone());
             ObjectVersion {
-                noncurrent_since_ms: noncurrent_since(latest, v.archived_ms),
+                noncurrent_since_ms: strato_store::noncurrent_since(latest, v.archived_ms),
                 meta: v.meta,
                 delete_marker: v.delete_marker,
                 latest,
             }
         })
         .collect())
-}
-
-/// When a version stopped being the newest, as listed.
-fn noncurrent_since(latest: bool, archived_ms: i64) -> Option<i64> {
-    (!latest && archived_ms > 0).then_some(archived_ms)
 }
 
 pub(super) fn usage(conn: &Connection, bucket: &str) -> Result<BucketUsage, StoreError> {

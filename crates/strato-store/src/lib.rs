@@ -35,7 +35,7 @@ pub use nodes::{NodeInfo, NodeState};
 pub use objects::{
     AccessKey, BucketDeletion, BucketEvent, BucketInfo, BucketUsage, ConditionFailure,
     MultipartUpload, NULL_VERSION, NewBucketEvent, ObjectMeta, ObjectRemoval, ObjectVersion,
-    ObjectWrite, Removal, UploadPart, VersionCursor, Versioning, WriteCondition,
+    ObjectWrite, Removal, UploadPart, VersionCursor, Versioning, WriteCondition, noncurrent_since,
 };
 
 /// The outcome of a conditional change: done, or refused because its

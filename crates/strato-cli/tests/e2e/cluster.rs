@@ -666,9 +666,13 @@ command = ["sleep", "3"]
         rows[0].get::<_, i64>(0) == 3
     });
     // Every node's next heartbeat shows its memory free again.
-    wait_until("the reservations to be given back", Duration::from_secs(10), || {
-        let nodes: Vec<Value> =
-            serde_json::from_str(&entry.cli_ok(&["nodes", "--output", "json"])).unwrap();
-        nodes.iter().all(|n| n["load"]["memory_reserved"] == 0)
-    });
+    wait_until(
+        "the reservations to be given back",
+        Duration::from_secs(10),
+        || {
+            let nodes: Vec<Value> =
+                serde_json::from_str(&entry.cli_ok(&["nodes", "--output", "json"])).unwrap();
+            nodes.iter().all(|n| n["load"]["memory_reserved"] == 0)
+        },
+    );
 }
