@@ -216,6 +216,38 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Copies blob `id` into `target` under the same id (moving a
+    /// deployment between blob stores), streamed; returns its size.
+    pub async fn copy_to(&self, id: &str, target: &BlobStore) -> Result<u64, BlobError> {
+        let path = path_of(id);
+        let upload = target
+            .store
+            .put_multipart(&path)
+            .await
+            .map_err(backend("starting a copy"))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, target.chunk_bytes);
+        let mut chunks = std::pin::pin!(self.get(id, None).await?);
+        let mut size = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                let _ = writer.abort().await;
+                return Err(backend("copying a blob")(e));
+            }
+            size += chunk.len() as u64;
+            writer.put(chunk);
+        }
+        writer.finish().await.map_err(backend("finishing a copy"))?;
+        target.make_durable(id).await?;
+        Ok(size)
+    }
+
     /// Reads an artifact stored with [`BlobStore::put_artifact`].
     pub async fn read_artifact(&self, digest: &str) -> Result<Bytes, BlobError> {
         let result = self

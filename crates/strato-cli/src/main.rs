@@ -5,6 +5,7 @@
 //! `STRATO_URL` (or the local data dir) and authenticated with
 //! `STRATO_TOKEN` (or the local data dir's admin token).
 
+mod admin;
 mod buckets;
 mod client;
 mod commands;
@@ -114,6 +115,8 @@ enum Command {
     Schedules(queues::SchedulesArgs),
     /// List the nodes of the deployment, or drain one.
     Nodes(nodes::NodesArgs),
+    /// Operator tasks: move a single-machine deployment into a cluster.
+    Admin(admin::AdminArgs),
 }
 
 fn main() {
@@ -131,7 +134,9 @@ fn main() {
     // command makes a few requests in sequence, and starts faster on the
     // calling thread alone (no worker threads, no cgroup quota probing).
     let runtime = match cli.command {
-        Command::Server(_) | Command::Up(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Server(_) | Command::Up(_) | Command::Admin(_) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
         _ => tokio::runtime::Builder::new_current_thread(),
     }
     .enable_all()
@@ -163,6 +168,7 @@ fn main() {
             Command::Queue(args) => queues::queue(args).await,
             Command::Schedules(args) => queues::schedules(args).await,
             Command::Nodes(args) => nodes::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
         }
     });
     if let Err(e) = result {

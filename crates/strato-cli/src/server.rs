@@ -66,6 +66,33 @@ pub struct ServerArgs {
     /// nodes sharing that database.
     #[arg(long, env = "STRATO_STORE", default_value = "")]
     pub store: String,
+    #[command(flatten)]
+    pub blob: BlobArgs,
+    /// Memory this node offers container work (default: the machine's).
+    #[arg(long = "node-memory")]
+    pub node_memory: Option<String>,
+    /// CPUs this node offers container work (default: the machine's).
+    #[arg(long = "node-cpus")]
+    pub node_cpus: Option<f64>,
+    /// How often a node of a cluster looks for other nodes' deploys and
+    /// changes.
+    #[arg(long = "sync-every", default_value = "500ms", hide = true)]
+    pub sync_every: String,
+    /// How long a node's hold on durable work (a delivery, an async
+    /// invocation, a task run) lasts without its heartbeat: when a node
+    /// dies, the others take its work over within this long.
+    #[arg(long, default_value = "30s")]
+    pub lease: String,
+    /// How long runs, their logs and delivered bucket events are kept;
+    /// older ones are removed hourly. `0` keeps them forever.
+    #[arg(long, default_value = "30d")]
+    pub retention: String,
+}
+
+/// Where bytes live, and how to reach them (`strato server`, `strato
+/// admin migrate`).
+#[derive(clap::Args, Clone, Default)]
+pub struct BlobArgs {
     /// Where bytes live (objects, components, code packages): empty for
     /// the data dir; `s3://BUCKET/PREFIX` for an S3-compatible bucket every
     /// node of a cluster uses; or a directory every node mounts
@@ -93,25 +120,6 @@ pub struct ServerArgs {
         hide_env_values = true
     )]
     pub blobs_secret_access_key: String,
-    /// Memory this node offers container work (default: the machine's).
-    #[arg(long = "node-memory")]
-    pub node_memory: Option<String>,
-    /// CPUs this node offers container work (default: the machine's).
-    #[arg(long = "node-cpus")]
-    pub node_cpus: Option<f64>,
-    /// How often a node of a cluster looks for other nodes' deploys and
-    /// changes.
-    #[arg(long = "sync-every", default_value = "500ms", hide = true)]
-    pub sync_every: String,
-    /// How long a node's hold on durable work (a delivery, an async
-    /// invocation, a task run) lasts without its heartbeat: when a node
-    /// dies, the others take its work over within this long.
-    #[arg(long, default_value = "30s")]
-    pub lease: String,
-    /// How long runs, their logs and delivered bucket events are kept;
-    /// older ones are removed hourly. `0` keeps them forever.
-    #[arg(long, default_value = "30d")]
-    pub retention: String,
 }
 
 /// Whether `--store` names PostgreSQL.
@@ -139,7 +147,7 @@ async fn open_store(args: &ServerArgs, data_dir: &Path) -> Result<Arc<dyn Store>
 }
 
 /// Opens the blob store `--blobs` names.
-async fn open_blobs(args: &ServerArgs, data_dir: &Path) -> Result<strato_engine::BlobStore> {
+pub async fn open_blobs(args: &BlobArgs, data_dir: &Path) -> Result<strato_engine::BlobStore> {
     if args.blobs.is_empty() {
         return strato_engine::BlobStore::local(&data_dir.join("blobs"))
             .context("opening the blob store");
@@ -357,7 +365,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
     let wasm = WasmEngine::new(wasm_config).context("starting the wasm executor")?;
-    let blobs = open_blobs(args, &data_dir).await?;
+    let blobs = open_blobs(&args.blob, &data_dir).await?;
     // One image store and one container runtime, shared by container
     // tasks and every executor that runs containers.
     let images = Arc::new(

@@ -25,6 +25,7 @@
 
 mod cleanup;
 mod db;
+mod import;
 mod nodes;
 mod notify;
 mod objects;

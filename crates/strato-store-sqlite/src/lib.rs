@@ -27,6 +27,7 @@ mod cleanup;
 mod commit;
 mod db;
 mod effects;
+pub mod export;
 mod invocations;
 mod leases;
 mod nodes;

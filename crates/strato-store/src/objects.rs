@@ -304,6 +304,41 @@ pub struct AccessKey {
     pub created_at_ms: i64,
 }
 
+impl ObjectMeta {
+    /// What a delete marker looks like as an object: no bytes, no ETag.
+    pub fn delete_marker(
+        bucket: &str,
+        key: &str,
+        version_id: Option<String>,
+        at_ms: i64,
+    ) -> ObjectMeta {
+        ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: 0,
+            etag: String::new(),
+            content_type: None,
+            headers: Default::default(),
+            blob: String::new(),
+            modified_ms: at_ms,
+            version_id,
+            inline: None,
+        }
+    }
+
+    /// Whether this is the version `wanted` names ([`NULL_VERSION`] for
+    /// one stored without an id).
+    pub fn is_version(&self, wanted: &str) -> bool {
+        self.version_id.as_deref().unwrap_or(NULL_VERSION) == wanted
+    }
+}
+
+/// When a listed version stopped being the newest: known for older
+/// versions archived with a time, never for the newest.
+pub fn noncurrent_since(latest: bool, archived_ms: i64) -> Option<i64> {
+    (!latest && archived_ms > 0).then_some(archived_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,39 +392,4 @@ mod tests {
         assert!(WriteCondition::default().is_empty());
         assert_eq!(WriteCondition::default().check(None), Ok(()));
     }
-}
-
-impl ObjectMeta {
-    /// What a delete marker looks like as an object: no bytes, no ETag.
-    pub fn delete_marker(
-        bucket: &str,
-        key: &str,
-        version_id: Option<String>,
-        at_ms: i64,
-    ) -> ObjectMeta {
-        ObjectMeta {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            size: 0,
-            etag: String::new(),
-            content_type: None,
-            headers: Default::default(),
-            blob: String::new(),
-            modified_ms: at_ms,
-            version_id,
-            inline: None,
-        }
-    }
-
-    /// Whether this is the version `wanted` names ([`NULL_VERSION`] for
-    /// one stored without an id).
-    pub fn is_version(&self, wanted: &str) -> bool {
-        self.version_id.as_deref().unwrap_or(NULL_VERSION) == wanted
-    }
-}
-
-/// When a listed version stopped being the newest: known for older
-/// versions archived with a time, never for the newest.
-pub fn noncurrent_since(latest: bool, archived_ms: i64) -> Option<i64> {
-    (!latest && archived_ms > 0).then_some(archived_ms)
 }
