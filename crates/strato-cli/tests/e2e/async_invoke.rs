@@ -224,9 +224,15 @@ fn ten_thousand_async_invocations_survive_kill_9() {
         let distinct = attempts.windows(2).all(|w| w[0] < w[1]);
         assert!(distinct, "{id}: an attempt recorded twice: {runs:?}");
         if *failing {
-            // Every attempt failed; the last one (3) settled it.
+            // Every attempt failed; the third settled it, or a fourth if
+            // the kill interrupted one (claimed, never recorded: at least
+            // once means it is repeated, numbered on).
             assert!(runs.iter().all(|r| r["status"] == "failed"), "{runs:?}");
-            assert_eq!(attempts.last(), Some(&3), "{id}: {runs:?}");
+            let last = *attempts.last().unwrap();
+            assert!(
+                last == 3 || (last == 4 && runs.len() == 3),
+                "{id}: {runs:?}"
+            );
         } else {
             // Exactly one success, as its attempt (2 if the kill
             // interrupted the first).

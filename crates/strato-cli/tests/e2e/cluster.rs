@@ -171,12 +171,18 @@ fn nodes_share_deploys_and_work_and_a_killed_node_loses_nothing() {
     let seen_in = deployed_at.elapsed();
     assert!(seen_in < Duration::from_secs(5), "{seen_in:?}");
 
-    // 900 async invocations queued through the three nodes, each a 30 ms
-    // run; one node is killed while they run.
+    // 10,000 async invocations queued through the three nodes (1,000 per
+    // request), each a 5 ms run; the node about to be killed takes the
+    // last 3,000, so it surely holds some when it dies.
     let mut ids = Vec::new();
-    for node in &cluster.nodes {
-        ids.extend(queue_invocations(node, 300, "/k/sleep?ms=30"));
+    for node in [0, 1, 0, 1, 0, 1, 0, 2, 2, 2] {
+        ids.extend(queue_invocations(
+            &cluster.nodes[node],
+            1000,
+            "/k/sleep?ms=5",
+        ));
     }
+    assert_eq!(ids.len(), 10_000);
     let victim = node_id(&cluster.nodes[2]);
     let held_by_victim = |cluster: &Cluster| {
         cluster.query(&format!(
