@@ -55,6 +55,7 @@ pub async fn run(args: NodesArgs) -> Result<()> {
         ("MEMORY", Align::Right),
         ("CPUS", Align::Right),
         ("HEARTBEAT", Align::Right),
+        ("HOLDING", Align::Left),
     ]);
     for n in &nodes {
         let load = &n["load"];
@@ -70,10 +71,26 @@ pub async fn run(args: NodesArgs) -> Result<()> {
                 "{:.1}s ago",
                 n["heartbeat_age_ms"].as_i64().unwrap_or(0) as f64 / 1000.0
             ),
+            holding(&load["holding"]),
         ]);
     }
     table.print();
     Ok(())
+}
+
+/// The first pieces of work a node holds, and how many more.
+fn holding(v: &Value) -> String {
+    let all: Vec<&str> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .collect();
+    match all.len() {
+        0 => "-".into(),
+        n if n <= 2 => all.join(" "),
+        n => format!("{} (+{})", all[..2].join(" "), n - 2),
+    }
 }
 
 fn text(v: &Value) -> String {

@@ -56,6 +56,7 @@ impl Platform {
                 "runs_in_flight": self.runs.in_flight(),
                 "work_in_hand": self.in_hand.len(),
                 "memory_reserved": self.tasks.reserved_memory(),
+                "holding": holding(&self.in_hand.all()),
                 "apps": self.live().apps.len(),
             }),
             state,
@@ -164,6 +165,22 @@ impl Platform {
     pub fn node_lost_after(&self) -> Duration {
         NODE_BEAT * 5
     }
+}
+
+/// What a node holds, as `strato nodes` shows it: the first few pieces
+/// of work, sorted (`task:RUN`, `invocation:ID`, `event:ID`).
+fn holding(work: &[strato_store::WorkRef]) -> Vec<String> {
+    let mut names: Vec<String> = work
+        .iter()
+        .map(|w| match w {
+            strato_store::WorkRef::TaskRun(id) => format!("task:{id}"),
+            strato_store::WorkRef::Invocation(id) => format!("invocation:{id}"),
+            strato_store::WorkRef::BucketEvent(id) => format!("event:{id}"),
+        })
+        .collect();
+    names.sort();
+    names.truncate(20);
+    names
 }
 
 /// Runs until the platform is dropped: writes this node's row every

@@ -37,7 +37,7 @@ impl InHand {
         self.lock().len()
     }
 
-    fn all(&self) -> Vec<WorkRef> {
+    pub(crate) fn all(&self) -> Vec<WorkRef> {
         self.lock().iter().cloned().collect()
     }
 

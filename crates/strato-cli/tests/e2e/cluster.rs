@@ -484,6 +484,25 @@ fn events_messages_schedules_and_task_runs_survive_a_node_loss() {
         Duration::from_secs(20),
         || first_log(&cluster.nodes[0]),
     );
+    // `strato nodes` shows the node holding the run.
+    let victim_id = node_id(&cluster.nodes[2]);
+    let holds_it = |n: &Value| {
+        n["id"] == victim_id.as_str()
+            && n["load"]["holding"].as_array().is_some_and(|h| {
+                h.iter()
+                    .any(|w| w.as_str() == Some(&format!("task:{task_run}")))
+            })
+    };
+    wait_until(
+        "the node's row to show the run",
+        Duration::from_secs(10),
+        || {
+            let listed: Vec<Value> =
+                serde_json::from_str(&cluster.nodes[0].cli_ok(&["nodes", "--output", "json"]))
+                    .unwrap();
+            listed.iter().any(holds_it)
+        },
+    );
     cluster.nodes[2].kill9();
 
     let survivor = &cluster.nodes[0];
