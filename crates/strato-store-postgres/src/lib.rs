@@ -5,8 +5,9 @@
 //! through deadpool; every statement prepared once per connection) and
 //! applies the numbered migrations of `schema.rs` under an advisory lock.
 //! The SQL lives in one module per domain, mirroring the SQLite backend:
-//! `objects.rs` and `versions.rs` (buckets, objects, uploads, keys, the
-//! event outbox), `runs.rs` (runs, logs, task runs), `work.rs`
+//! `apps.rs` (apps, revisions, components, settings), `buckets.rs`
+//! (buckets, access keys), `objects.rs` and `versions.rs` (objects,
+//! uploads, the event outbox), `record.rs` (batches of finished runs), `runs.rs` (runs, logs, task runs), `work.rs`
 //! (invocations, leases, completion effects), `queues.rs` (messages,
 //! schedule slots). Claims take rows with `FOR UPDATE SKIP LOCKED`, so
 //! nodes claiming at once neither wait for each other nor take the same
@@ -23,6 +24,8 @@
 //! # Ok(()) }
 //! ```
 
+mod apps;
+mod buckets;
 mod cleanup;
 mod db;
 mod import;
@@ -37,7 +40,7 @@ pub mod testkit;
 mod versions;
 mod work;
 
-use db::{client, execute, pg, query, query_opt};
+use db::{client, execute, pg, query_opt};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -111,24 +114,6 @@ async fn commit(tx: Transaction<'_>, doing: &'static str) -> Result<(), StoreErr
     tx.commit().await.map_err(pg(doing))
 }
 
-fn parse_spec(app: &str, text: &str) -> Result<RevisionSpec, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::corrupt("revision", format!("app {app}: {e}")))
-}
-
-fn live_from_row(r: &tokio_postgres::Row) -> Result<LiveRevision, StoreError> {
-    let app: String = r.get(0);
-    Ok(LiveRevision {
-        number: r.get(1),
-        spec: parse_spec(&app, r.get(2))?,
-        deployed_at_ms: r.get(3),
-        app,
-    })
-}
-
-const LIVE: &str = "SELECT a.name, a.live_revision, r.spec, a.deployed_at_ms FROM apps a
-     JOIN revisions r ON r.app = a.name AND r.number = a.live_revision";
-
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn wakeups(&self) -> Option<std::sync::Arc<strato_store::Wakeups>> {
@@ -136,119 +121,31 @@ impl Store for PostgresStore {
     }
 
     async fn put_component(&self, digest: &str, size: u64) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "recording a component",
-            "INSERT INTO components (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&digest, &(size as i64)],
-        )
-        .await
-        .map(drop)
+        apps::put_component(self, digest, size).await
     }
 
     async fn has_component(&self, digest: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let row = query_opt(
-            &c,
-            "looking up a component",
-            "SELECT 1 FROM components WHERE digest = $1",
-            &[&digest],
-        )
-        .await?;
-        Ok(row.is_some())
+        apps::has_component(self, digest).await
     }
 
     async fn deploy_revision(&self, spec: &RevisionSpec, now_ms: i64) -> Result<i64, StoreError> {
-        let text = serde_json::to_string(spec).expect("revision specs serialize");
-        let app = spec.app.as_str();
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting a deploy").await?;
-        // The app row is locked first (created if new), so two deploys of
-        // one app number their revisions one after the other.
-        execute(
-            &tx,
-            "locking an app",
-            "INSERT INTO apps (name, live_revision, deployed_at_ms) VALUES ($1, 0, $2)
-             ON CONFLICT (name) DO UPDATE SET name = excluded.name",
-            &[&app, &now_ms],
-        )
-        .await?;
-        let number: i64 = db::query_one(
-            &tx,
-            "numbering a revision",
-            "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE app = $1",
-            &[&app],
-        )
-        .await?
-        .get(0);
-        execute(
-            &tx,
-            "storing a revision",
-            "INSERT INTO revisions (app, number, spec, created_at_ms) VALUES ($1, $2, $3, $4)",
-            &[&app, &number, &text, &now_ms],
-        )
-        .await?;
-        execute(
-            &tx,
-            "switching the live revision",
-            "UPDATE apps SET live_revision = $2, deployed_at_ms = $3 WHERE name = $1",
-            &[&app, &number, &now_ms],
-        )
-        .await?;
-        commit(tx, "committing a deploy").await?;
-        self.outbox.state();
-        Ok(number)
+        apps::deploy_revision(self, spec, now_ms).await
     }
 
     async fn live_revisions(&self) -> Result<Vec<LiveRevision>, StoreError> {
-        let c = self.client().await?;
-        let sql = format!("{LIVE} ORDER BY a.name");
-        let rows = query(&c, "listing live revisions", &sql, &[]).await?;
-        rows.iter().map(live_from_row).collect()
+        apps::live_revisions(self).await
     }
 
     async fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
-        let c = self.client().await?;
-        let sql = format!("{LIVE} WHERE a.name = $1");
-        let row = query_opt(&c, "reading a live revision", &sql, &[&app]).await?;
-        row.as_ref().map(live_from_row).transpose()
+        apps::live_revision(self, app).await
     }
 
     async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
-        Ok(self
-            .live_revisions()
-            .await?
-            .into_iter()
-            .map(|l| AppSummary {
-                name: l.app,
-                live_revision: l.number,
-                functions: l.spec.functions.len(),
-                deployed_at_ms: l.deployed_at_ms,
-            })
-            .collect())
+        apps::list_apps(self).await
     }
 
     async fn destroy_app(&self, app: &str) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting a destroy").await?;
-        let removed = execute(
-            &tx,
-            "deleting an app",
-            "DELETE FROM apps WHERE name = $1",
-            &[&app],
-        )
-        .await?;
-        execute(
-            &tx,
-            "deleting revisions",
-            "DELETE FROM revisions WHERE app = $1",
-            &[&app],
-        )
-        .await?;
-        commit(tx, "committing a destroy").await?;
-        self.outbox.state();
-        Ok(removed > 0)
+        apps::destroy_app(self, app).await
     }
 
     async fn record_runs(&self, finished: std::sync::Arc<[FinishedRun]>) -> Result<(), StoreError> {
@@ -284,99 +181,23 @@ impl Store for PostgresStore {
         app: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let inserted = execute(
-            &c,
-            "creating a bucket",
-            "INSERT INTO buckets (name, app, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&name, &app, &now_ms],
-        )
-        .await?;
-        self.outbox.state();
-        Ok(inserted == 1)
+        buckets::create_bucket(self, name, app, now_ms).await
     }
 
     async fn set_bucket_app(&self, name: &str, app: Option<&str>) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = execute(
-            &c,
-            "changing a bucket's owner",
-            "UPDATE buckets SET app = $2 WHERE name = $1",
-            &[&name, &app],
-        )
-        .await?;
-        self.outbox.state();
-        Ok(changed == 1)
+        buckets::set_bucket_app(self, name, app).await
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion, StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "deleting a bucket").await?;
-        // The bucket row is locked so no upload starts meanwhile; an object
-        // written concurrently is seen by the check below or refused by
-        // the bucket's absence afterwards.
-        let exists = query_opt(
-            &tx,
-            "deleting a bucket",
-            "SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE",
-            &[&name],
-        )
-        .await?
-        .is_some();
-        if !exists {
-            return Ok(BucketDeletion::NotFound);
-        }
-        let in_use = query_opt(
-            &tx,
-            "checking a bucket is empty",
-            "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1",
-            &[&name],
-        )
-        .await?
-        .is_some();
-        if in_use || versions::bucket_has_versions(&tx, name).await? {
-            return Ok(BucketDeletion::NotEmpty);
-        }
-        execute(
-            &tx,
-            "deleting a bucket",
-            "DELETE FROM buckets WHERE name = $1",
-            &[&name],
-        )
-        .await?;
-        let blobs = objects::empty_bucket(&tx, name).await?;
-        commit(tx, "committing a bucket deletion").await?;
-        self.outbox.state();
-        Ok(BucketDeletion::Deleted { blobs })
+        buckets::delete_bucket(self, name).await
     }
 
     async fn empty_bucket(&self, name: &str) -> Result<Vec<String>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "emptying a bucket").await?;
-        let blobs = objects::empty_bucket(&tx, name).await?;
-        commit(tx, "emptying a bucket").await?;
-        Ok(blobs)
+        buckets::empty_bucket(self, name).await
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
-        let c = self.client().await?;
-        let rows = query(
-            &c,
-            "listing buckets",
-            "SELECT name, app, created_at_ms, versioning, config::text FROM buckets ORDER BY name",
-            &[],
-        )
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| BucketInfo {
-                name: r.get(0),
-                app: r.get(1),
-                created_at_ms: r.get(2),
-                versioning: Versioning::parse(r.get(3)).unwrap_or_default(),
-                config: serde_json::from_str(r.get(4)).unwrap_or_default(),
-            })
-            .collect())
+        buckets::list_buckets(self).await
     }
 
     async fn set_bucket_versioning(
@@ -384,16 +205,7 @@ impl Store for PostgresStore {
         name: &str,
         versioning: Versioning,
     ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = execute(
-            &c,
-            "changing a bucket's versioning",
-            "UPDATE buckets SET versioning = $2 WHERE name = $1",
-            &[&name, &versioning.as_str()],
-        )
-        .await?;
-        self.outbox.state();
-        Ok(changed == 1)
+        buckets::set_bucket_versioning(self, name, versioning).await
     }
 
     async fn set_bucket_config(
@@ -402,30 +214,7 @@ impl Store for PostgresStore {
         kind: &str,
         value: Option<&Value>,
     ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        const DOING: &str = "changing a bucket's configuration";
-        let changed = match value {
-            Some(v) => {
-                execute(
-                    &c,
-                    DOING,
-                    "UPDATE buckets SET config = config || jsonb_build_object($2::text, $3::text::jsonb) WHERE name = $1",
-                    &[&name, &kind, &v.to_string()],
-                )
-                .await?
-            }
-            None => {
-                execute(
-                    &c,
-                    DOING,
-                    "UPDATE buckets SET config = config - $2::text WHERE name = $1",
-                    &[&name, &kind],
-                )
-                .await?
-            }
-        };
-        self.outbox.state();
-        Ok(changed == 1)
+        buckets::set_bucket_config(self, name, kind, value).await
     }
 
     async fn set_object_headers(
@@ -599,41 +388,15 @@ impl Store for PostgresStore {
     }
 
     async fn put_access_key(&self, key: &AccessKey) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "storing an access key",
-            "INSERT INTO access_keys (id, secret, app, created_at_ms) VALUES ($1, $2, $3, $4)",
-            &[&key.id, &key.secret, &key.app, &key.created_at_ms],
-        )
-        .await?;
-        self.outbox.state();
-        Ok(())
+        buckets::put_access_key(self, key).await
     }
 
     async fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let removed = execute(
-            &c,
-            "revoking an access key",
-            "DELETE FROM access_keys WHERE id = $1",
-            &[&id],
-        )
-        .await?;
-        self.outbox.state();
-        Ok(removed == 1)
+        buckets::revoke_access_key(self, id).await
     }
 
     async fn list_access_keys(&self) -> Result<Vec<AccessKey>, StoreError> {
-        let c = self.client().await?;
-        let rows = query(
-            &c,
-            "listing access keys",
-            "SELECT id, secret, app, created_at_ms FROM access_keys ORDER BY created_at_ms, id",
-            &[],
-        )
-        .await?;
-        Ok(rows.iter().map(objects::key_from_row).collect())
+        buckets::list_access_keys(self).await
     }
 
     async fn claim_bucket_events(
@@ -968,48 +731,15 @@ impl Store for PostgresStore {
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        let c = self.client().await?;
-        let row = query_opt(
-            &c,
-            "reading a setting",
-            "SELECT value FROM settings WHERE key = $1",
-            &[&key],
-        )
-        .await?;
-        row.map(|r| {
-            serde_json::from_str(r.get(0))
-                .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
-        })
-        .transpose()
+        apps::get_setting(self, key).await
     }
 
     async fn put_setting(&self, key: &str, value: &Value) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "writing a setting",
-            "INSERT INTO settings (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&key, &value.to_string()],
-        )
-        .await
-        .map(drop)
+        apps::put_setting(self, key, value).await
     }
 
     async fn init_setting(&self, key: &str, value: &Value) -> Result<Value, StoreError> {
-        let c = self.client().await?;
-        // A no-op update on conflict makes RETURNING give the kept row
-        // whoever inserted it.
-        let row = db::query_one(
-            &c,
-            "initializing a setting",
-            "INSERT INTO settings (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = settings.value RETURNING value",
-            &[&key, &value.to_string()],
-        )
-        .await?;
-        serde_json::from_str(row.get(0))
-            .map_err(|e| StoreError::corrupt("setting", format!("{key}: {e}")))
+        apps::init_setting(self, key, value).await
     }
 
     async fn heartbeat_node(&self, node: &NodeInfo) -> Result<NodeState, StoreError> {
@@ -1041,15 +771,7 @@ impl Store for PostgresStore {
     }
 
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let c = self.client().await?;
-        let rows = query(
-            &c,
-            "listing live revisions",
-            "SELECT name, live_revision FROM apps ORDER BY name",
-            &[],
-        )
-        .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        apps::live_revision_numbers(self).await
     }
 }
 
