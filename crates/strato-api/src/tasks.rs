@@ -98,7 +98,11 @@ async fn handle_list_images(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(serde_json::json!(ctx.platform.images().list())))
+    let images = ctx.platform.images().clone();
+    let list = tokio::task::spawn_blocking(move || images.list())
+        .await
+        .map_err(|e| ApiError::internal("listing images", e))??;
+    Ok(Json(serde_json::json!(list)))
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+mod artifacts;
+use artifacts::ARTIFACTS;
 pub mod testkit;
 
 use bytes::Bytes;
@@ -95,10 +97,6 @@ pub struct BlobStore {
     shared: bool,
 }
 
-/// Where artifacts (components, code packages) live, by digest: apart from
-/// blobs, whose ids are random.
-const ARTIFACTS: &str = "artifacts";
-
 fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
     move |source| match source {
         object_store::Error::NotFound { path, .. } => BlobError::NotFound(path),
@@ -112,10 +110,6 @@ fn backend(doing: &'static str) -> impl Fn(object_store::Error) -> BlobError {
 /// enough to keep each directory small.
 fn path_of(id: &str) -> StorePath {
     StorePath::from(format!("{}/{id}", &id[..2]))
-}
-
-fn artifact_path(digest: &str) -> StorePath {
-    StorePath::from(format!("{ARTIFACTS}/{digest}"))
 }
 
 fn is_blob_id(id: &str) -> bool {
@@ -192,41 +186,29 @@ impl BlobStore {
         self.shared
     }
 
-    /// Stores an artifact (a component, a code package) under its SHA-256
-    /// `digest`; the caller has checked the bytes hash to it. Storing the
-    /// same digest twice is harmless.
-    pub async fn put_artifact(&self, digest: &str, bytes: Bytes) -> Result<(), BlobError> {
-        self.store
-            .put(&artifact_path(digest), bytes.into())
-            .await
-            .map_err(backend("storing an artifact"))?;
-        if let Some(root) = &self.local_root {
-            let file = root.join(artifact_path(digest).as_ref());
-            tokio::task::spawn_blocking(move || std::fs::File::open(&file)?.sync_all())
-                .await
-                .map_err(|e| BlobError::Io {
-                    doing: "syncing an artifact",
-                    source: std::io::Error::other(e),
-                })?
-                .map_err(|source| BlobError::Io {
-                    doing: "syncing an artifact",
-                    source,
-                })?;
-        }
-        Ok(())
-    }
-
     /// Copies blob `id` into `target` under the same id (moving a
     /// deployment between blob stores), streamed; returns its size.
     pub async fn copy_to(&self, id: &str, target: &BlobStore) -> Result<u64, BlobError> {
-        let path = path_of(id);
-        let upload = target
+        let chunks = self.get(id, None).await?;
+        let size = target.write_streamed(&path_of(id), chunks).await?;
+        target.make_durable(&path_of(id)).await?;
+        Ok(size)
+    }
+
+    /// Streams `chunks` to `path` in parts of the backend's size, holding
+    /// at most two in memory; aborts the upload on any error.
+    async fn write_streamed(
+        &self,
+        path: &StorePath,
+        chunks: impl Stream<Item = Result<Bytes, BlobError>>,
+    ) -> Result<u64, BlobError> {
+        let upload = self
             .store
-            .put_multipart(&path)
+            .put_multipart(path)
             .await
-            .map_err(backend("starting a copy"))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, target.chunk_bytes);
-        let mut chunks = std::pin::pin!(self.get(id, None).await?);
+            .map_err(backend("starting an upload"))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.chunk_bytes);
+        let mut chunks = std::pin::pin!(chunks);
         let mut size = 0;
         while let Some(chunk) = chunks.next().await {
             let chunk = match chunk {
@@ -238,24 +220,16 @@ impl BlobStore {
             };
             if let Err(e) = writer.wait_for_capacity(2).await {
                 let _ = writer.abort().await;
-                return Err(backend("copying a blob")(e));
+                return Err(backend("writing an upload")(e));
             }
             size += chunk.len() as u64;
             writer.put(chunk);
         }
-        writer.finish().await.map_err(backend("finishing a copy"))?;
-        target.make_durable(id).await?;
-        Ok(size)
-    }
-
-    /// Reads an artifact stored with [`BlobStore::put_artifact`].
-    pub async fn read_artifact(&self, digest: &str) -> Result<Bytes, BlobError> {
-        let result = self
-            .store
-            .get(&artifact_path(digest))
+        writer
+            .finish()
             .await
-            .map_err(backend("reading an artifact"))?;
-        result.bytes().await.map_err(backend("reading an artifact"))
+            .map_err(backend("completing an upload"))?;
+        Ok(size)
     }
 
     /// Streams `chunks` into a new blob and makes it durable. On any error
@@ -297,7 +271,7 @@ impl BlobStore {
             .finish()
             .await
             .map_err(backend("completing an upload"))?;
-        self.make_durable(&id).await?;
+        self.make_durable(&path).await?;
         Ok(StoredBlob {
             id,
             size,
@@ -305,13 +279,13 @@ impl BlobStore {
         })
     }
 
-    /// Flushes a finished (staged, then renamed) blob and its directory
-    /// entry to disk.
-    async fn make_durable(&self, id: &str) -> Result<(), BlobError> {
+    /// Flushes a finished (staged, then renamed) blob or artifact and its
+    /// directory entry to disk.
+    async fn make_durable(&self, path: &StorePath) -> Result<(), BlobError> {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
-        let file = root.join(path_of(id).as_ref());
+        let file = root.join(path.as_ref());
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::File::open(&file)?.sync_all()?;
             if let Some(dir) = file.parent() {

@@ -6,6 +6,7 @@
 use crate::server::{BlobArgs, open_blobs};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
+use std::sync::Arc;
 use strato_store::Store;
 
 #[derive(clap::Args)]
@@ -69,9 +70,11 @@ async fn migrate(args: MigrateArgs) -> Result<()> {
     }
     let source =
         strato_store_sqlite::SqliteStore::open(&db).context("opening the data dir's store")?;
-    let target = strato_store_postgres::PostgresStore::connect(&args.store)
-        .await
-        .context("connecting to PostgreSQL (--store)")?;
+    let target = Arc::new(
+        strato_store_postgres::PostgresStore::connect(&args.store)
+            .await
+            .context("connecting to PostgreSQL (--store)")?,
+    );
     if !target.is_empty().await? {
         bail!(
             "the database already holds a deployment (apps, buckets, keys or runs): migrate into an empty one"
@@ -134,12 +137,34 @@ async fn migrate(args: MigrateArgs) -> Result<()> {
     }
     println!("  blobs            {:>9} ({bytes} bytes)", ids.len());
     println!("  artifacts        {artifacts:>9} (components and code packages)");
+    let images = move_images(old, target.clone(), to).await?;
+    println!("  images           {images:>9} (names, with their layers)");
     println!(
-        "done: start nodes with --store {} --blobs {} (the admin token and S3 keys are the old ones; container images are not moved: import them on each node)",
+        "done: start nodes with --store {} --blobs {} (the admin token and S3 keys are the old ones)",
         redact(&args.store),
         args.blob.blobs
     );
     Ok(())
+}
+
+/// Publishes every image of the old image store to the cluster's catalog
+/// (blobs into the shared store, then names); returns how many names.
+async fn move_images(
+    old: &std::path::Path,
+    target: Arc<strato_store_postgres::PostgresStore>,
+    to: strato_engine::BlobStore,
+) -> Result<usize> {
+    let dir = old.join("images");
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let images =
+        strato_engine::strato_oci::ImageStore::open(&dir).context("opening the old image store")?;
+    images.share_through(Arc::new(strato_engine::SharedImages::new(target, to)));
+    let moved = tokio::task::spawn_blocking(move || images.publish_local_images())
+        .await?
+        .context("moving images")?;
+    Ok(moved)
 }
 
 /// A connection string without its password.

@@ -190,7 +190,13 @@ impl Platform {
         let _guard = self.deploy_lock.lock().await;
         let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
-            if self.tasks.images().resolve(&t.image).is_err() {
+            let (images, image) = (self.tasks.images().clone(), t.image.clone());
+            // Blocking: with a cluster's images, the name is looked up in the
+            // store and the image fetched.
+            let found = tokio::task::spawn_blocking(move || images.resolve(&image).is_ok())
+                .await
+                .unwrap_or(false);
+            if !found {
                 return Err(DeployError::MissingImage {
                     task: name.to_string(),
                     image: t.image.clone(),

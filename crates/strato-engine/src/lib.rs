@@ -35,6 +35,7 @@ mod deploy;
 mod destinations;
 mod event_invoke;
 pub mod events;
+mod image_catalog;
 mod invoke;
 mod lifecycle;
 mod live;
@@ -58,6 +59,7 @@ pub use deploy::DeployError;
 pub use event_invoke::{
     EventAnswer, FunctionInfo, INVOKE_EVENT_TYPE, MAX_EVENT_ANSWER, parse_event,
 };
+pub use image_catalog::SharedImages;
 pub use invoke::{InvokeError, RUN_ID_HEADER};
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;

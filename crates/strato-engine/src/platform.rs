@@ -116,6 +116,14 @@ impl Platform {
             .release_leases(&config.node_id)
             .await
             .map_err(|e| storage(&e))?;
+        // Nodes sharing blobs share images too: names in the store, bytes
+        // in the blobs, this node's image store their cache.
+        if blobs.is_shared() {
+            images.share_through(Arc::new(crate::image_catalog::SharedImages::new(
+                store.clone(),
+                blobs.clone(),
+            )));
+        }
         let live: LiveHandle = Arc::new(ArcSwap::from_pointee(Live::default()));
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let buckets = Buckets::open(

@@ -10,6 +10,7 @@
 //! - `tmp/`: staging for imports, emptied at start.
 
 use crate::archive::{self, ArchivedImage};
+use crate::catalog::ImageCatalog;
 use crate::digest::{Digest, copy_hashed};
 use crate::unpack::{self, UnpackError, remove_any};
 use crate::{now_ms, unique_suffix};
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,9 @@ pub enum ImageError {
     },
     #[error("registry: {0}")]
     Registry(String),
+    /// The cluster's shared names or blobs failed (see `ImageCatalog`).
+    #[error("the cluster's images: {0}")]
+    Catalog(String),
     #[error("{0}")]
     Build(String),
 }
@@ -112,19 +116,27 @@ pub struct ImageSummary {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Index {
-    names: BTreeMap<String, Digest>,
-    images: BTreeMap<Digest, ImageInfo>,
+pub(crate) struct Index {
+    pub(crate) names: BTreeMap<String, Digest>,
+    pub(crate) images: BTreeMap<Digest, ImageInfo>,
 }
 
 /// Images on local disk. Cheap to share; methods block (call them from
 /// `spawn_blocking`).
+///
+/// With an [`ImageCatalog`] (a cluster), names live in the catalog and
+/// blobs in the cluster's shared blobs; this store is then the node's
+/// cache of them, keyed by digest and filled on first use (see
+/// `catalog.rs`).
 pub struct ImageStore {
     root: PathBuf,
-    index: Mutex<Index>,
+    pub(crate) index: Mutex<Index>,
     /// Held while a rootfs is being unpacked, so two runs of a missing
     /// rootfs don't unpack it twice.
     unpacking: Mutex<()>,
+    /// Held while an image is fetched from the catalog, likewise.
+    pub(crate) fetching: Mutex<()>,
+    pub(crate) catalog: OnceLock<Arc<dyn ImageCatalog>>,
 }
 
 impl ImageStore {
@@ -150,6 +162,8 @@ impl ImageStore {
             root: root.to_path_buf(),
             index: Mutex::new(index),
             unpacking: Mutex::new(()),
+            fetching: Mutex::new(()),
+            catalog: OnceLock::new(),
         })
     }
 
@@ -161,11 +175,11 @@ impl ImageStore {
             .join(format!("{what}-{}", unique_suffix()))
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
     }
 
-    fn staging_dir(&self, what: &str) -> Result<tempdir::Staging, ImageError> {
+    pub(crate) fn staging_dir(&self, what: &str) -> Result<tempdir::Staging, ImageError> {
         tempdir::Staging::new(&self.root.join("tmp"), what)
     }
 
@@ -387,8 +401,19 @@ impl ImageStore {
     }
 
     /// Unpacks the image (refusing bad layers before any name points at
-    /// it), then records it under `names`.
+    /// it), then records it under `names`, here and in the catalog.
     fn commit(&self, info: ImageInfo, names: &[String]) -> Result<Vec<ImageSummary>, ImageError> {
+        let summaries = self.commit_local(info.clone(), names)?;
+        self.publish(&info, names)?;
+        Ok(summaries)
+    }
+
+    /// [`ImageStore::commit`] on this node only.
+    pub(crate) fn commit_local(
+        &self,
+        info: ImageInfo,
+        names: &[String],
+    ) -> Result<Vec<ImageSummary>, ImageError> {
         self.ensure_rootfs(&info)?;
         let mut index = self.index.lock().unwrap();
         index.images.insert(info.id.clone(), info.clone());
@@ -413,7 +438,7 @@ impl ImageStore {
         Ok(())
     }
 
-    pub fn list(&self) -> Vec<ImageSummary> {
+    pub(crate) fn list_local(&self) -> Vec<ImageSummary> {
         let index = self.index.lock().unwrap();
         index
             .names
@@ -422,10 +447,12 @@ impl ImageStore {
             .collect()
     }
 
-    /// The image a name (or an id, or an id prefix of 12+ digits) refers to.
-    pub fn resolve(&self, name: &str) -> Result<ImageInfo, ImageError> {
+    /// The image a local name (or an id, or an id prefix of 12+ digits)
+    /// refers to.
+    pub(crate) fn resolve_local(&self, name: &str, by_name: bool) -> Result<ImageInfo, ImageError> {
         let index = self.index.lock().unwrap();
-        if let Ok(normal) = normalize_name(name)
+        if by_name
+            && let Ok(normal) = normalize_name(name)
             && let Some(info) = index.names.get(&normal).and_then(|id| index.images.get(id))
         {
             return Ok(info.clone());
@@ -444,9 +471,9 @@ impl ImageStore {
         Err(ImageError::NotFound(name.to_string()))
     }
 
-    /// Removes a name; the image's blobs and rootfs go when no name is left
-    /// pointing at it (layers shared with other images stay).
-    pub fn remove(&self, name: &str) -> Result<(), ImageError> {
+    /// Removes a local name; the image's blobs and rootfs go when no name
+    /// is left pointing at it (layers shared with other images stay).
+    pub(crate) fn remove_local(&self, name: &str) -> Result<(), ImageError> {
         let mut index = self.index.lock().unwrap();
         let normal = normalize_name(name)?;
         if index.names.remove(&normal).is_none() {
@@ -524,7 +551,7 @@ fn collect_unused(index: &mut Index) -> (Vec<Digest>, Vec<Digest>) {
     (removed, blobs)
 }
 
-fn summary(name: &str, info: &ImageInfo) -> ImageSummary {
+pub(crate) fn summary(name: &str, info: &ImageInfo) -> ImageSummary {
     ImageSummary {
         name: name.to_string(),
         id: info.id.short().to_string(),

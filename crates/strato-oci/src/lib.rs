@@ -3,7 +3,8 @@
 //! - [`ImageStore`]: imports `docker save` and OCI archives, plain rootfs
 //!   tarballs and registry pulls into content-addressed blobs (digests
 //!   verified, shared layers stored once) and unpacks each image once,
-//!   safely ([`unpack`]), into a rootfs that every run of it shares.
+//!   safely ([`unpack`]), into a rootfs that every run of it shares. On a
+//!   cluster it is a node's cache of an [`ImageCatalog`] every node shares.
 //! - [`ContainerRuntime`]: runs a [`ContainerSpec`] to completion with runc
 //!   on an overlay of that rootfs, in its own namespaces and cgroup, with
 //!   output streamed as log lines and the end told apart
@@ -48,6 +49,7 @@
 
 mod archive;
 mod bundle;
+mod catalog;
 mod cgroup;
 mod digest;
 mod images;
@@ -58,6 +60,7 @@ mod seccomp;
 pub mod unpack;
 mod user;
 
+pub use catalog::ImageCatalog;
 pub use digest::Digest;
 pub use images::{ImageConfig, ImageError, ImageInfo, ImageStore, ImageSummary, normalize_name};
 pub use netns::{Forward, PlatformNetwork};

@@ -28,6 +28,7 @@ mod apps;
 mod buckets;
 mod cleanup;
 mod db;
+mod images;
 mod import;
 mod nodes;
 mod notify;
@@ -52,7 +53,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
-use strato_store::{Fence, NodeInfo, NodeState};
+use strato_store::{Fence, ImageRecord, NodeInfo, NodeState};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -772,6 +773,22 @@ impl Store for PostgresStore {
 
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         apps::live_revision_numbers(self).await
+    }
+
+    async fn put_image(&self, image: &ImageRecord) -> Result<(), StoreError> {
+        images::put(&self.client().await?, image).await
+    }
+
+    async fn get_image(&self, name: &str) -> Result<Option<ImageRecord>, StoreError> {
+        images::get(&self.client().await?, name).await
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        images::list(&self.client().await?).await
+    }
+
+    async fn delete_image(&self, name: &str) -> Result<bool, StoreError> {
+        images::delete(&self.client().await?, name).await
     }
 }
 

@@ -11,7 +11,7 @@ use deadpool_postgres::Object;
 use strato_store::StoreError;
 
 /// Each migration once, in order; never edit a shipped one, add another.
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES), (3, IMAGES)];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
 /// ASCII).
@@ -216,6 +216,16 @@ CREATE TABLE nodes (
     state TEXT NOT NULL,
     started_ms BIGINT NOT NULL,
     heartbeat_ms BIGINT NOT NULL
+);
+"#;
+
+/// The image catalog.
+const IMAGES: &str = r#"
+CREATE TABLE images (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    id TEXT NOT NULL,
+    info JSONB NOT NULL,
+    updated_ms BIGINT NOT NULL
 );
 "#;
 

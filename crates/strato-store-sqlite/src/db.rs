@@ -54,6 +54,7 @@ impl Db {
             .and_then(|_| writer.execute_batch(invocations::SCHEMA))
             .and_then(|_| writer.execute_batch(queues::SCHEMA))
             .and_then(|_| writer.execute_batch(crate::nodes::SCHEMA))
+            .and_then(|_| writer.execute_batch(crate::images::SCHEMA))
             .map_err(db("creating the schema"))?;
         schema::migrate(&writer)?;
         let mut readers = Vec::new();

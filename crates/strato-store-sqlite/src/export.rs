@@ -29,10 +29,11 @@ pub const TABLES: &[&str] = &[
     "invocations",
     "queue_messages",
     "schedule_slots",
+    "images",
 ];
 
 /// Columns holding JSON documents as text, exported as the documents.
-const JSON_COLUMNS: &[(&str, &str)] = &[("buckets", "config")];
+const JSON_COLUMNS: &[(&str, &str)] = &[("buckets", "config"), ("images", "info")];
 
 impl SqliteStore {
     /// Every row of `table`, in its key order, `batch` rows at a time

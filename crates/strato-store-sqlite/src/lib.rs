@@ -28,6 +28,7 @@ mod commit;
 mod db;
 mod effects;
 pub mod export;
+mod images;
 mod invocations;
 mod leases;
 mod nodes;
@@ -50,7 +51,7 @@ use strato_store::{
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
     StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
 };
-use strato_store::{Fence, NodeInfo, NodeState};
+use strato_store::{Fence, ImageRecord, NodeInfo, NodeState};
 
 /// The SQLite backend of [`Store`].
 pub struct SqliteStore {
@@ -682,6 +683,25 @@ impl Store for SqliteStore {
 
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.blocking(move |db| db.live_revision_numbers()).await
+    }
+
+    async fn put_image(&self, image: &ImageRecord) -> Result<(), StoreError> {
+        let image = image.clone();
+        self.blocking(move |db| db.put_image(&image)).await
+    }
+
+    async fn get_image(&self, name: &str) -> Result<Option<ImageRecord>, StoreError> {
+        let name = name.to_string();
+        self.blocking(move |db| db.get_image(&name)).await
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        self.blocking(move |db| db.list_images()).await
+    }
+
+    async fn delete_image(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.blocking(move |db| db.delete_image(&name)).await
     }
 
     async fn clean_up(

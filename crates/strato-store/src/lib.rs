@@ -23,6 +23,7 @@
 
 pub mod conformance;
 mod error;
+mod images;
 mod invocations;
 mod nodes;
 mod objects;
@@ -30,6 +31,7 @@ mod queues;
 mod recorder;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use images::ImageRecord;
 pub use invocations::{Invocation, NewInvocation};
 pub use nodes::{NodeInfo, NodeState};
 pub use objects::{
@@ -581,6 +583,15 @@ pub trait Store: Send + Sync + 'static {
     /// The live revision number of every app (cheap: what a node compares
     /// with what it runs to notice other nodes' deploys).
     async fn live_revision_numbers(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Points `image.name` at `image.id` (replacing what it pointed at):
+    /// called once the image's blobs are stored where every node reads.
+    async fn put_image(&self, image: &ImageRecord) -> Result<(), StoreError>;
+    /// The catalog entry of a (normalized) name.
+    async fn get_image(&self, name: &str) -> Result<Option<ImageRecord>, StoreError>;
+    /// Every catalog entry, by name.
+    async fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError>;
+    /// Removes a name; false if there was none.
+    async fn delete_image(&self, name: &str) -> Result<bool, StoreError>;
     /// Removes history older than `before_ms` (finished runs, log lines,
     /// delivered bucket events) and queue messages past their retention
     /// as of `now_ms`. Deletes in small batches, oldest first through the

@@ -11,12 +11,14 @@ use strato_core::{
     Trigger,
 };
 
+mod images;
 mod messages;
 mod nodes;
 mod objects;
 mod queues;
 mod versions;
 
+pub use images::*;
 pub use messages::*;
 pub use nodes::*;
 pub(crate) use objects::node;
@@ -58,6 +60,7 @@ macro_rules! conformance_tests {
             messages_are_received_hidden_deleted_and_dead_lettered,
             schedule_slots_fire_once_and_queue_their_work,
             nodes_beat_are_listed_and_drained,
+            images_are_named_replaced_listed_and_removed,
             completions_are_fenced_by_the_lease,
             old_history_is_cleaned_up,
         );

@@ -150,13 +150,14 @@ fn lines_after(server: &Server, prefix: &str) -> Vec<String> {
 fn events_messages_schedules_and_task_runs_survive_a_node_loss() {
     crate::oci_images::require_containers();
     let mut cluster = Cluster::start(3);
-    // Images are per node for now: each imports the task's image.
+    // The task's image is imported on one node; the others fetch it from
+    // the shared blobs when they run it.
     let archive =
         crate::oci_images::docker_archive("bb:1", &[crate::oci_images::busybox_layer()], None);
-    for node in &cluster.nodes {
-        let path = crate::oci_images::write(node.data_dir.path(), "bb.tar", &archive);
-        node.cli_ok(&["image", "import", &path]);
-    }
+    let path = crate::oci_images::write(cluster.nodes[0].data_dir.path(), "bb.tar", &archive);
+    cluster.nodes[0].cli_ok(&["image", "import", &path]);
+    let listed = cluster.nodes[2].cli_ok(&["image", "ls"]);
+    assert!(listed.contains("bb:1"), "{listed}");
     let app = AppDir::new(&busy_manifest());
     cluster.nodes[1].cli_ok(&["deploy", app.path()]);
     for node in &cluster.nodes {

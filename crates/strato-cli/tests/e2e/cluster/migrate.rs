@@ -45,6 +45,10 @@ routes = ["/k/*"]
             .unwrap();
     });
     solo.cli_ok(&["queue", "send", "moved/later", "kept"]);
+    let archive =
+        crate::oci_images::docker_archive("bb:1", &[crate::oci_images::busybox_layer()], None);
+    let image = crate::oci_images::write(solo.data_dir.path(), "bb.tar", &archive);
+    solo.cli_ok(&["image", "import", &image]);
     let old_token = solo.token.clone();
     let runs_before = solo.runs_eventually("app=moved", 1).len();
     assert_eq!(runs_before, 1);
@@ -64,6 +68,11 @@ routes = ["/k/*"]
     solo.stop();
     let said = solo.cli_ok(&migrate);
     assert!(said.contains("objects") && said.contains("blobs"), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["images", "1"])),
+        "{said}"
+    );
 
     // A node of the new cluster, on a fresh data dir, serves it all.
     let node_args = backing.node_args();
@@ -109,4 +118,10 @@ routes = ["/k/*"]
     });
     let received = node.cli_ok(&["queue", "receive", "moved/later"]);
     assert!(received.contains("kept"), "{received}");
+    // The image moved: listed, and a task of it deploys (found and
+    // fetched from the shared blobs by a node that never imported it).
+    let listed = node.cli_ok(&["image", "ls"]);
+    assert!(listed.contains("bb:1"), "{listed}");
+    let with_task = AppDir::new("[app]\nname = \"later\"\n[tasks.t]\nimage = \"bb:1\"\n");
+    node.cli_ok(&["deploy", with_task.path()]);
 }

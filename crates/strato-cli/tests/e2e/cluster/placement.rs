@@ -56,12 +56,11 @@ fn task_runs_go_to_nodes_with_room_and_wait_when_none_has() {
     crate::oci_images::require_containers();
     // Room for one 64 MiB run per node.
     let cluster = Cluster::start_with(2, &["--node-memory", "96MiB"]);
+    // Imported on one node, run on both.
     let archive =
         crate::oci_images::docker_archive("bb:1", &[crate::oci_images::busybox_layer()], None);
-    for node in &cluster.nodes {
-        let path = crate::oci_images::write(node.data_dir.path(), "bb.tar", &archive);
-        node.cli_ok(&["image", "import", &path]);
-    }
+    let path = crate::oci_images::write(cluster.nodes[1].data_dir.path(), "bb.tar", &archive);
+    cluster.nodes[1].cli_ok(&["image", "import", &path]);
     let app = AppDir::new(
         r#"
 [app]
