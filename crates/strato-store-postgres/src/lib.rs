@@ -514,7 +514,10 @@ impl Store for PostgresStore {
     }
 
     async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
-        runs::insert_logs(&self.client().await?, run, lines).await
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to append log lines").await?;
+        runs::insert_logs(&tx, run, lines).await?;
+        commit(tx, "committing log lines").await
     }
 
     async fn finish_task_run(
@@ -526,7 +529,6 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to finish a task run").await?;
         runs::insert_run(&tx, finished).await?;
-        runs::insert_logs(&tx, finished, logs).await?;
         execute(
             &tx,
             "finishing a task run",
@@ -535,6 +537,7 @@ impl Store for PostgresStore {
         )
         .await?;
         work::apply(&tx, effects, finished.started_at_ms).await?;
+        runs::insert_logs(&tx, finished, logs).await?;
         commit(tx, "committing a finished task run").await?;
         if effects.iter().any(queues_work) {
             self.outbox.work();

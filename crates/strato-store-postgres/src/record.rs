@@ -233,6 +233,7 @@ async fn insert_all_logs(tx: &Transaction<'_>, finished: &[FinishedRun]) -> Resu
         Vec::with_capacity(lines),
         Vec::with_capacity(lines),
     );
+    runs::order_log_commit(tx).await?;
     for run in finished {
         for line in &run.logs {
             run_ids.push(run.record.id.as_str());

@@ -82,19 +82,44 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
 }
 
 /// Adds a run's log lines: one statement for the whole batch.
+/// Taken by every transaction that writes log lines, just before it
+/// writes them (the last thing it does before committing).
+const LOG_ORDER_LOCK: i64 = 0x7374_6c6f_6773;
+
+/// Makes log lines commit in the order of their sequence numbers. A
+/// follower reads lines `after` the last number it saw; if two nodes'
+/// transactions took numbers 101 and 102 and 102 committed first, a
+/// follower could read 102, move past 101 and never see it. Holding this
+/// lock from taking the numbers until the commit (a transaction-level
+/// advisory lock is released after the commit is visible) serializes only
+/// that last step of each writer. Anything else a writer locks it locks
+/// before this, so waiting here never closes a cycle.
+pub(crate) async fn order_log_commit(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "ordering log lines",
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&LOG_ORDER_LOCK],
+    )
+    .await
+    .map(drop)
+}
+
+/// Writes a run's log lines in `tx`: the last writes of the transaction.
 pub(crate) async fn insert_logs(
-    c: &impl GenericClient,
+    tx: &Transaction<'_>,
     r: &RunRecord,
     lines: &[LogLine],
 ) -> Result<(), StoreError> {
     if lines.is_empty() {
         return Ok(());
     }
+    order_log_commit(tx).await?;
     let ts: Vec<i64> = lines.iter().map(|l| l.ts_ms).collect();
     let streams: Vec<&str> = lines.iter().map(|l| l.stream.as_str()).collect();
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     execute(
-        c,
+        tx,
         "recording log lines",
         "INSERT INTO logs (run_id, app, function, ts_ms, stream, line)
          SELECT $1, $2, $3, t, s, l FROM unnest($4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY AS u(t, s, l, n) ORDER BY n",

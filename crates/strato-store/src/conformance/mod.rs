@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             destroy_removes_app_but_keeps_runs,
             runs_filter_and_order,
             logs_follow_by_sequence,
+            followers_miss_no_line_of_concurrent_writers,
             recorder_flushes_everything_on_stop,
             components_and_settings,
             buckets_are_created_listed_and_deleted_only_when_empty,
@@ -280,6 +281,56 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
     let r3 = store.get_run("r3").await.unwrap().unwrap();
     assert_eq!(r3, run("r3", "b", "f", RunStatus::TimedOut, 3).record);
     assert!(store.get_run("nope").await.unwrap().is_none());
+}
+
+/// A follower reading `after` its last sequence number while several
+/// writers commit (nodes of a cluster) sees every line: no line commits
+/// with a number below one a follower has already seen.
+pub async fn followers_miss_no_line_of_concurrent_writers(store: Arc<dyn Store>) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 60;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for b in 0..BATCHES {
+                let batch: Vec<FinishedRun> = (0..3)
+                    .map(|i| run(&format!("w{w}-{b}-{i}"), "a", "f", RunStatus::Succeeded, 1))
+                    .collect();
+                store.record_runs(batch.into()).await.unwrap();
+            }
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut after = 0;
+    let mut follow = async |after: &mut i64, seen: &mut std::collections::HashSet<String>| {
+        let lines = store
+            .read_logs(&LogFilter {
+                after: *after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let read = lines.len();
+        for line in lines {
+            *after = (*after).max(line.seq);
+            seen.insert(line.line.text);
+        }
+        read
+    };
+    while !writers.iter().all(|w| w.is_finished()) {
+        follow(&mut after, &mut seen).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    while follow(&mut after, &mut seen).await > 0 {}
+    assert_eq!(
+        seen.len(),
+        WRITERS * BATCHES * 3 * 2,
+        "a follower skipped lines committed after a later-numbered one"
+    );
 }
 
 pub async fn logs_follow_by_sequence(store: Arc<dyn Store>) {
