@@ -303,7 +303,7 @@ pub async fn followers_miss_no_line_of_concurrent_writers(store: Arc<dyn Store>)
     }
     let mut seen = std::collections::HashSet::new();
     let mut after = 0;
-    let mut follow = async |after: &mut i64, seen: &mut std::collections::HashSet<String>| {
+    let follow = async |after: &mut i64, seen: &mut std::collections::HashSet<String>| {
         let lines = store
             .read_logs(&LogFilter {
                 after: *after,
