@@ -46,7 +46,9 @@ impl From<TaskError> for ApiError {
         match &e {
             TaskError::NoSuchTask { .. } => ApiError::not_found(e.to_string()),
             TaskError::Forbidden(_) => ApiError::forbidden(e.to_string()),
-            TaskError::BadOverride(_) => ApiError::bad_request(e.to_string()),
+            TaskError::BadOverride(_) | TaskError::TooBig { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             TaskError::Storage(_) => ApiError::internal("queueing a task run", e),
         }
     }

@@ -30,6 +30,16 @@ pub struct ClusterConfig {
     pub cpus: f64,
 }
 
+impl ClusterConfig {
+    /// What it offers task runs, in the store's terms.
+    pub(crate) fn task_room(&self) -> strato_store::TaskRoom {
+        strato_store::TaskRoom {
+            memory_bytes: self.memory_bytes,
+            cpus_milli: (self.cpus * 1000.0).round().clamp(0.0, u32::MAX as f64) as u32,
+        }
+    }
+}
+
 /// What this node is doing, shared by the loops that take work.
 #[derive(Default)]
 pub(crate) struct NodeStatus {
@@ -55,7 +65,8 @@ impl Platform {
             load: serde_json::json!({
                 "runs_in_flight": self.runs.in_flight(),
                 "work_in_hand": self.in_hand.len(),
-                "memory_reserved": self.tasks.reserved_memory(),
+                "memory_reserved": self.tasks.reserved().memory_bytes,
+                "cpus_reserved": self.tasks.reserved().cpus_milli as f64 / 1000.0,
                 "holding": holding(&self.in_hand.all()),
                 "apps": self.live().apps.len(),
             }),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use strato_core::spec::{TaskNetwork, TaskSpec};
 use strato_core::{LogLine, RunRecord, RunStatus, Trigger};
 use strato_oci::{ContainerEnd, ContainerRuntime, ContainerSpec, Forward, ImageStore, NetworkMode};
-use strato_store::{Effect, TaskRunRequest, WorkRef};
+use strato_store::{Effect, NodeState, TaskRoom, TaskRunRequest, WorkRef};
 use tokio::sync::mpsc;
 
 /// Why a task run was not accepted.
@@ -36,6 +36,10 @@ pub enum TaskError {
     Forbidden(String),
     #[error("bad override: {0}")]
     BadOverride(String),
+    #[error(
+        "the task needs {need}, more than any node offers (the most: {most}); lower its `memory` or `cpus`, or start nodes with more (--node-memory, --node-cpus)"
+    )]
+    TooBig { need: String, most: String },
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -69,17 +73,19 @@ pub(crate) struct Tasks {
     containers: Arc<ContainerRuntime>,
     /// Ids of task runs whose end was just recorded (for long polls).
     run_ended: tokio::sync::broadcast::Sender<String>,
-    /// Memory the task runs executing on this node may use, in bytes.
-    reserved: Arc<std::sync::atomic::AtomicU64>,
+    /// Memory and CPUs held by the task runs executing on this node.
+    reserved: Arc<std::sync::Mutex<TaskRoom>>,
 }
 
-/// Memory held for a task run executing on this node; given back on drop.
-pub(crate) struct Reservation(Arc<std::sync::atomic::AtomicU64>, u64);
+/// Memory and CPUs held for a task run executing on this node; given back
+/// on drop.
+pub(crate) struct Reservation(Arc<std::sync::Mutex<TaskRoom>>, TaskRoom);
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.0
-            .fetch_sub(self.1, std::sync::atomic::Ordering::SeqCst);
+        let mut held = self.0.lock().unwrap();
+        held.memory_bytes -= self.1.memory_bytes;
+        held.cpus_milli -= self.1.cpus_milli;
     }
 }
 
@@ -89,24 +95,38 @@ impl Tasks {
             images,
             containers,
             run_ended: tokio::sync::broadcast::channel(1024).0,
-            reserved: Default::default(),
+            reserved: Arc::new(std::sync::Mutex::new(TaskRoom {
+                memory_bytes: 0,
+                cpus_milli: 0,
+            })),
         }
     }
 
-    /// Memory reserved by task runs executing on this node.
-    pub(crate) fn reserved_memory(&self) -> u64 {
-        self.reserved.load(std::sync::atomic::Ordering::SeqCst)
+    /// Memory and CPUs reserved by task runs executing on this node.
+    pub(crate) fn reserved(&self) -> TaskRoom {
+        *self.reserved.lock().unwrap()
     }
 
-    /// Reserves `bytes` of this node's `capacity` for a run, if they fit.
-    pub(crate) fn reserve(&self, bytes: u64, capacity: u64) -> Option<Reservation> {
-        use std::sync::atomic::Ordering;
-        self.reserved
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
-                (held.saturating_add(bytes) <= capacity).then_some(held + bytes)
-            })
-            .ok()
-            .map(|_| Reservation(self.reserved.clone(), bytes))
+    /// What of `capacity` is free.
+    pub(crate) fn free(&self, capacity: TaskRoom) -> TaskRoom {
+        let held = self.reserved();
+        TaskRoom {
+            memory_bytes: capacity.memory_bytes.saturating_sub(held.memory_bytes),
+            cpus_milli: capacity.cpus_milli.saturating_sub(held.cpus_milli),
+        }
+    }
+
+    /// Reserves `need` of this node's `capacity` for a run, if it fits.
+    pub(crate) fn reserve(&self, need: TaskRoom, capacity: TaskRoom) -> Option<Reservation> {
+        let mut held = self.reserved.lock().unwrap();
+        let fits = held.memory_bytes.saturating_add(need.memory_bytes) <= capacity.memory_bytes
+            && held.cpus_milli.saturating_add(need.cpus_milli) <= capacity.cpus_milli;
+        if !fits {
+            return None;
+        }
+        held.memory_bytes += need.memory_bytes;
+        held.cpus_milli += need.cpus_milli;
+        Some(Reservation(self.reserved.clone(), need))
     }
 
     pub(crate) fn images(&self) -> &Arc<ImageStore> {
@@ -215,6 +235,7 @@ impl Platform {
             record,
             request,
             due_ms: 0,
+            cpus_milli: live.spec.cpus_milli.unwrap_or(0),
         };
         // Run here if this node has room for it; else queued for a node
         // that has (each claims only what fits), waiting while none has.
@@ -222,8 +243,11 @@ impl Platform {
             None
         } else {
             self.tasks
-                .reserve(live.spec.memory_bytes, self.config.cluster.memory_bytes)
+                .reserve(run.room(), self.config.cluster.task_room())
         };
+        if room.is_none() {
+            self.fits_some_node(run.room()).await?;
+        }
         let lease_until = match room {
             Some(_) => now_ms() + self.lease_ms(),
             None => 0,
@@ -236,9 +260,55 @@ impl Platform {
         match room {
             Some(reservation) => spawn_execute(self, run, reservation),
             None => tracing::info!(run = %record.id, memory = live.spec.memory_bytes,
+                cpus_milli = run.cpus_milli,
                 "no room on this node for the task run; queued for a node with room"),
         }
         Ok(record)
+    }
+
+    /// Refuses a run no node could ever take (it would wait forever).
+    async fn fits_some_node(&self, need: TaskRoom) -> Result<(), TaskError> {
+        let fits = |room: TaskRoom| {
+            need.memory_bytes <= room.memory_bytes && need.cpus_milli <= room.cpus_milli
+        };
+        let mut offers = vec![self.config.cluster.task_room()];
+        if self.config.cluster.sync_every.is_some() {
+            let lost_before = now_ms() - self.node_lost_after().as_millis() as i64;
+            let nodes = self
+                .store
+                .list_nodes()
+                .await
+                .map_err(|e| TaskError::Storage(e.to_string()))?;
+            offers.extend(
+                nodes
+                    .iter()
+                    .filter(|n| n.state == NodeState::Active && n.heartbeat_ms >= lost_before)
+                    .map(|n| TaskRoom {
+                        memory_bytes: n.memory_bytes,
+                        cpus_milli: (n.cpus * 1000.0).round() as u32,
+                    }),
+            );
+        }
+        if offers.iter().copied().any(fits) {
+            return Ok(());
+        }
+        let show = |room: TaskRoom| {
+            format!(
+                "{} and {} CPUs",
+                strato_core::units::format_size(room.memory_bytes),
+                room.cpus_milli as f64 / 1000.0
+            )
+        };
+        let most = offers
+            .iter()
+            .max_by_key(|r| (r.memory_bytes, r.cpus_milli))
+            .copied()
+            .map(show)
+            .unwrap_or_default();
+        Err(TaskError::TooBig {
+            need: show(need),
+            most,
+        })
     }
 
     /// The run `id`; with a `wait`, as soon as it has ended (or when the
@@ -438,6 +508,7 @@ fn retry_of(
         record: next,
         request: serde_json::to_value(request).expect("task requests serialize"),
         due_ms,
+        cpus_milli: request.spec.cpus_milli.unwrap_or(0),
     })
 }
 
@@ -675,11 +746,11 @@ const CLAIM_BATCH: usize = 64;
 /// run that was running was interrupted, and ends as a failed attempt.
 pub(crate) async fn sweep(platform: &Arc<Platform>) {
     let node = &platform.config.node_id;
-    let capacity = platform.config.cluster.memory_bytes;
-    // One at a time, each within the memory still free, so what this node
-    // takes always fits; the rest waits for a node with room.
+    let capacity = platform.config.cluster.task_room();
+    // One at a time, each within the memory and CPUs still free, so what
+    // this node takes always fits; the rest waits for a node with room.
     for _ in 0..CLAIM_BATCH {
-        let free = capacity.saturating_sub(platform.tasks.reserved_memory());
+        let free = platform.tasks.free(capacity);
         let claimed = platform
             .store
             .claim_task_runs(node, now_ms(), platform.lease_ms(), 1, free)
@@ -697,12 +768,9 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
 }
 
 /// Starts a claimed queued run, or ends one that was interrupted.
-async fn end_or_start(platform: &Arc<Platform>, run: TaskRunRequest, capacity: u64) {
+async fn end_or_start(platform: &Arc<Platform>, run: TaskRunRequest, capacity: TaskRoom) {
     if run.record.status == RunStatus::Queued {
-        match platform
-            .tasks
-            .reserve(run.record.memory_limit_bytes, capacity)
-        {
+        match platform.tasks.reserve(run.room(), capacity) {
             Some(room) => spawn_execute(platform, run, room),
             // Another run took the room meanwhile: the lease runs out
             // and a node with room claims it.

@@ -51,7 +51,8 @@ use strato_store::{
     Effect, FinishedRun, Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload,
     NewBucketEvent, NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectVersion,
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
-    StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
+    StoreError, TaskRoom, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef,
+    WriteCondition,
 };
 use strato_store::{Fence, ImageRecord, NodeInfo, NodeState};
 
@@ -490,13 +491,12 @@ impl Store for PostgresStore {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        max_memory_bytes: u64,
+        room: TaskRoom,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "starting to claim task runs").await?;
-        let max_memory = i64::try_from(max_memory_bytes).unwrap_or(i64::MAX);
         let claimed =
-            runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit, max_memory).await?;
+            runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit, room).await?;
         commit(tx, "committing claimed task runs").await?;
         Ok(claimed)
     }

@@ -6,7 +6,7 @@
 use crate::db::{Param, execute, query};
 use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
-use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, TaskRunRequest};
+use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, TaskRoom, TaskRunRequest};
 use tokio_postgres::Row;
 
 /// Columns of a run, in [`run_from_row`]'s order.
@@ -213,16 +213,17 @@ pub(crate) async fn queue_task_run(
     execute(
         tx,
         "queueing a task run",
-        "INSERT INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms, cpus_milli)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (run_id) DO UPDATE SET request = excluded.request, lease_owner = excluded.lease_owner,
-         lease_until_ms = excluded.lease_until_ms, due_ms = excluded.due_ms",
+         lease_until_ms = excluded.lease_until_ms, due_ms = excluded.due_ms, cpus_milli = excluded.cpus_milli",
         &[
             &run.record.id,
             &run.request.to_string(),
             &owner,
             &lease_until_ms,
             &run.due_ms,
+            &(run.cpus_milli as i32),
         ],
     )
     .await
@@ -234,7 +235,7 @@ pub(crate) async fn queue_task_run(
 fn task_runs_sql(tail: &str) -> String {
     let columns: Vec<String> = RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
     format!(
-        "SELECT {}, q.request, q.due_ms FROM task_requests q JOIN runs r ON r.id = q.run_id {tail}",
+        "SELECT {}, q.request, q.due_ms, q.cpus_milli FROM task_requests q JOIN runs r ON r.id = q.run_id {tail}",
         columns.join(", ")
     )
 }
@@ -263,6 +264,7 @@ pub(crate) async fn select_task_runs(
                 record,
                 request,
                 due_ms: row.get(RUN_COLUMN_COUNT + 1),
+                cpus_milli: row.get::<_, i32>(RUN_COLUMN_COUNT + 2) as u32,
             })
         })
         .collect()
@@ -276,14 +278,16 @@ pub(crate) async fn claim_task_runs(
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
-    max_memory: i64,
+    room: TaskRoom,
 ) -> Result<Vec<TaskRunRequest>, StoreError> {
+    let max_memory = i64::try_from(room.memory_bytes).unwrap_or(i64::MAX);
+    let max_cpus = i32::try_from(room.cpus_milli).unwrap_or(i32::MAX);
     let claimed = select_task_runs(
         tx,
         "WHERE q.lease_until_ms <= $1 AND q.due_ms <= $1
-         AND (r.status = 'running' OR r.memory_limit_bytes <= $3)
+         AND (r.status = 'running' OR (r.memory_limit_bytes <= $3 AND q.cpus_milli <= $4))
          ORDER BY r.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
-        &[&now_ms, &(limit as i64), &max_memory],
+        &[&now_ms, &(limit as i64), &max_memory, &max_cpus],
     )
     .await?;
     if claimed.is_empty() {

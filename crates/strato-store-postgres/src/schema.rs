@@ -11,7 +11,7 @@ use deadpool_postgres::Object;
 use strato_store::StoreError;
 
 /// Each migration once, in order; never edit a shipped one, add another.
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES), (3, IMAGES)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES), (3, IMAGES), (4, TASK_CPUS)];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
 /// ASCII).
@@ -227,6 +227,11 @@ CREATE TABLE images (
     info JSONB NOT NULL,
     updated_ms BIGINT NOT NULL
 );
+"#;
+
+/// The CPUs a task run asks for, for placement.
+const TASK_CPUS: &str = r#"
+ALTER TABLE task_requests ADD COLUMN cpus_milli INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.

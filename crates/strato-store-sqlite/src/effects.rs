@@ -63,8 +63,8 @@ pub(crate) fn queue_task_run(
 ) -> Result<(), StoreError> {
     runs::insert_run(tx, &run.record)?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms, cpus_milli)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -72,7 +72,8 @@ pub(crate) fn queue_task_run(
             run.request.to_string(),
             owner,
             lease_until_ms,
-            run.due_ms
+            run.due_ms,
+            run.cpus_milli
         ])
     })
     .map_err(db("queueing a task run"))?;

@@ -49,7 +49,8 @@ use strato_store::{
     Effect, FinishedRun, Invocation, LiveRevision, LogEntry, LogFilter, Message, MultipartUpload,
     NewBucketEvent, NewInvocation, NewMessage, NodeId, ObjectMeta, ObjectRemoval, ObjectVersion,
     ObjectWrite, QueueStats, ReceivePolicy, Removal, RunFilter, SlotOutcome, SlotRecord, Store,
-    StoreError, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef, WriteCondition,
+    StoreError, TaskRoom, TaskRunRequest, UploadPart, VersionCursor, Versioning, WorkRef,
+    WriteCondition,
 };
 use strato_store::{Fence, ImageRecord, NodeInfo, NodeState};
 
@@ -437,13 +438,11 @@ impl Store for SqliteStore {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        max_memory_bytes: u64,
+        room: TaskRoom,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         let owner = owner.to_owned();
-        self.blocking(move |db| {
-            db.claim_task_runs(&owner, now_ms, lease_ms, limit, max_memory_bytes)
-        })
-        .await
+        self.blocking(move |db| db.claim_task_runs(&owner, now_ms, lease_ms, limit, room))
+            .await
     }
 
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {

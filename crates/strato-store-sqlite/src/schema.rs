@@ -83,6 +83,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "INTEGER NOT NULL DEFAULT 0",
     ),
     ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("task_requests", "cpus_milli", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "init_us", "INTEGER"),
     ("upload_parts", "checksum", "TEXT"),
     ("objects", "version_id", "TEXT"),

@@ -8,7 +8,7 @@ use crate::runs::{RUN_COLUMN_COUNT, RUN_COLUMNS, insert_logs, insert_run, run_fr
 use crate::{Db, db};
 use rusqlite::params;
 use strato_core::{LogLine, RunRecord};
-use strato_store::{Effect, NodeId, StoreError, TaskRunRequest};
+use strato_store::{Effect, NodeId, StoreError, TaskRoom, TaskRunRequest};
 
 impl Db {
     pub(crate) fn enqueue_task_run(
@@ -33,7 +33,7 @@ impl Db {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        max_memory_bytes: u64,
+        room: TaskRoom,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
         // The sweeper asks every 100 ms and there is rarely anything to
         // claim: a reader answers that without taking the writer from
@@ -52,8 +52,12 @@ impl Db {
         let tx = conn
             .transaction()
             .map_err(db("starting to claim task runs"))?;
-        let max_memory = i64::try_from(max_memory_bytes).unwrap_or(i64::MAX);
-        let claimed = select_task_runs(&tx, CLAIMABLE, params![now_ms, limit as i64, max_memory])?;
+        let max_memory = i64::try_from(room.memory_bytes).unwrap_or(i64::MAX);
+        let claimed = select_task_runs(
+            &tx,
+            CLAIMABLE,
+            params![now_ms, limit as i64, max_memory, room.cpus_milli],
+        )?;
         {
             let mut lease = tx
                 .prepare_cached(
@@ -113,9 +117,11 @@ impl Db {
     }
 }
 
-/// Which task runs a claim takes (`?1` now, `?2` the limit).
+/// Which task runs a claim takes (`?1` now, `?2` the limit, `?3` and `?4`
+/// the memory and CPUs free).
 pub(crate) const CLAIMABLE: &str = "WHERE q.lease_until_ms <= ?1 AND q.due_ms <= ?1
-     AND (r.status = 'running' OR r.memory_limit_bytes <= ?3) ORDER BY r.id LIMIT ?2";
+     AND (r.status = 'running' OR (r.memory_limit_bytes <= ?3 AND q.cpus_milli <= ?4))
+     ORDER BY r.id LIMIT ?2";
 
 /// The query for unfinished task runs matching `tail` (a WHERE/ORDER
 /// clause over `r`, the run, and `q`, its request). `CROSS JOIN` makes
@@ -131,7 +137,7 @@ pub(crate) fn task_runs_sql(tail: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT {columns}, q.request, q.due_ms FROM task_requests q CROSS JOIN runs r ON r.id = q.run_id {tail}"
+        "SELECT {columns}, q.request, q.due_ms, q.cpus_milli FROM task_requests q CROSS JOIN runs r ON r.id = q.run_id {tail}"
     )
 }
 
@@ -149,18 +155,21 @@ fn select_task_runs(
             let record = run_from_row(row)?;
             let request: String = row.get(RUN_COLUMN_COUNT)?;
             let due_ms: i64 = row.get(RUN_COLUMN_COUNT + 1)?;
-            Ok((record, request, due_ms))
+            let cpus_milli: u32 = row.get(RUN_COLUMN_COUNT + 2)?;
+            Ok((record, request, due_ms, cpus_milli))
         })
         .map_err(db("listing unfinished task runs"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (record, request, due_ms) = row.map_err(db("reading an unfinished task run"))?;
+        let (record, request, due_ms, cpus_milli) =
+            row.map_err(db("reading an unfinished task run"))?;
         let request = serde_json::from_str(&request)
             .map_err(|e| StoreError::corrupt("task request", format!("run {}: {e}", record.id)))?;
         out.push(TaskRunRequest {
             record,
             request,
             due_ms,
+            cpus_milli,
         });
     }
     Ok(out)

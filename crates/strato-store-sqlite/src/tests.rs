@@ -104,7 +104,7 @@ fn claiming_task_runs_does_not_scan_the_runs() {
     let plan: Vec<String> = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
-        .query_map([1, 5, 1 << 30], |row| row.get::<_, String>(3))
+        .query_map([1, 5, 1 << 30, 1000], |row| row.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
         .collect();

@@ -151,6 +151,35 @@ pub struct TaskRunRequest {
     /// When a queued run may start (a retry waits out its backoff); 0 =
     /// at once.
     pub due_ms: i64,
+    /// CPUs it asks for, in thousandths (0: none reserved). Its memory is
+    /// the record's `memory_limit_bytes`.
+    pub cpus_milli: u32,
+}
+
+impl TaskRunRequest {
+    /// The memory and CPUs the run needs.
+    pub fn room(&self) -> TaskRoom {
+        TaskRoom {
+            memory_bytes: self.record.memory_limit_bytes,
+            cpus_milli: self.cpus_milli,
+        }
+    }
+}
+
+/// What a node has free for task runs: a claim takes only runs that fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRoom {
+    pub memory_bytes: u64,
+    /// Thousandths of a CPU.
+    pub cpus_milli: u32,
+}
+
+impl TaskRoom {
+    /// Room for any run.
+    pub const ANY: TaskRoom = TaskRoom {
+        memory_bytes: u64::MAX,
+        cpus_milli: u32::MAX,
+    };
 }
 
 /// A piece of leased durable work, named for a heartbeat: every kind of
@@ -425,15 +454,15 @@ pub trait Store: Send + Sync + 'static {
     /// leased (or whose lease ran out: the node running them is gone),
     /// leasing them to `owner` until `now_ms + lease_ms`. A claimed run
     /// still marked running was interrupted. Queued runs needing more
-    /// memory than `max_memory_bytes` (what the claimer has free) are left
-    /// for a node with room.
+    /// memory or CPUs than `room` (what the claimer has free) are left for
+    /// a node with room.
     async fn claim_task_runs(
         &self,
         owner: &NodeId,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        max_memory_bytes: u64,
+        room: TaskRoom,
     ) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Marks a queued task run running.
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError>;

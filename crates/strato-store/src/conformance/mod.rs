@@ -521,6 +521,7 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
         .record,
         request: serde_json::json!({}),
         due_ms: 0,
+        cpus_milli: 0,
     };
     store
         .enqueue_task_run(&queued, &[], &objects::node(), 0)

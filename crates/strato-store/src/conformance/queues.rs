@@ -32,6 +32,7 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
         record,
         request: request.clone(),
         due_ms: 0,
+        cpus_milli: 0,
     };
     for id in ["t1", "t2"] {
         store
@@ -131,6 +132,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
         record: run(id, "a", "ffmpeg", RunStatus::Queued, 10).record,
         request: serde_json::json!({"id": id}),
         due_ms,
+        cpus_milli: 0,
     };
     let ids = |runs: Vec<TaskRunRequest>| -> Vec<String> {
         runs.into_iter().map(|r| r.record.id).collect()
@@ -146,13 +148,13 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
         .unwrap();
     assert!(
         ids(store
-            .claim_task_runs(&b, 1_000, 10_000, 10, u64::MAX)
+            .claim_task_runs(&b, 1_000, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap())
         .is_empty()
     );
     let claimed = store
-        .claim_task_runs(&b, 5_000, 10_000, 10, u64::MAX)
+        .claim_task_runs(&b, 5_000, 10_000, 10, crate::TaskRoom::ANY)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -164,7 +166,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.start_task_run("t2", 5_100).await.unwrap();
     assert!(
         ids(store
-            .claim_task_runs(&a, 6_000, 10_000, 10, u64::MAX)
+            .claim_task_runs(&a, 6_000, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap())
         .is_empty()
@@ -180,14 +182,14 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
         .unwrap();
     assert!(
         ids(store
-            .claim_task_runs(&a, 12_000, 10_000, 10, u64::MAX)
+            .claim_task_runs(&a, 12_000, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap())
         .is_empty()
     );
     // Node b's lease runs out (it died): t2 is anyone's, still running.
     let claimed = store
-        .claim_task_runs(&a, 15_001, 10_000, 10, u64::MAX)
+        .claim_task_runs(&a, 15_001, 10_000, 10, crate::TaskRoom::ANY)
         .await
         .unwrap();
     assert_eq!(ids(claimed.clone()), ["t2"]);
@@ -196,7 +198,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.release_leases(&b).await.unwrap();
     assert!(
         ids(store
-            .claim_task_runs(&b, 15_002, 10_000, 10, u64::MAX)
+            .claim_task_runs(&b, 15_002, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap())
         .is_empty()
@@ -204,7 +206,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.release_leases(&a).await.unwrap();
     assert_eq!(
         ids(store
-            .claim_task_runs(&b, 15_003, 10_000, 10, u64::MAX)
+            .claim_task_runs(&b, 15_003, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap()),
         ["t1", "t2"]
@@ -216,7 +218,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.release_leases(&b).await.unwrap();
     assert_eq!(
         ids(store
-            .claim_task_runs(&a, 15_004, 10_000, 10, u64::MAX)
+            .claim_task_runs(&a, 15_004, 10_000, 10, crate::TaskRoom::ANY)
             .await
             .unwrap()),
         ["t2"]
@@ -229,7 +231,7 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.release_leases(&a).await.unwrap();
     assert_eq!(
         ids(store
-            .claim_task_runs(&b, 15_005, 10_000, 10, 256 << 20)
+            .claim_task_runs(&b, 15_005, 10_000, 10, room(256 << 20, 4000))
             .await
             .unwrap()),
         ["t2"]
@@ -237,11 +239,38 @@ pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     store.release_leases(&b).await.unwrap();
     assert_eq!(
         ids(store
-            .claim_task_runs(&b, 15_006, 10_000, 10, 512 << 20)
+            .claim_task_runs(&b, 15_006, 10_000, 10, room(512 << 20, 4000))
             .await
             .unwrap()),
         ["t2", "t3"]
     );
+    // Likewise for CPUs: a 2-CPU run waits for a node with 2 free.
+    let mut wide = task_run("t4", 0);
+    wide.cpus_milli = 2000;
+    store.enqueue_task_run(&wide, &[], &a, 0).await.unwrap();
+    store.release_leases(&a).await.unwrap();
+    store.release_leases(&b).await.unwrap();
+    assert_eq!(
+        ids(store
+            .claim_task_runs(&b, 15_007, 10_000, 10, room(512 << 20, 1500))
+            .await
+            .unwrap()),
+        ["t2", "t3"]
+    );
+    store.release_leases(&b).await.unwrap();
+    let claimed = store
+        .claim_task_runs(&b, 15_008, 10_000, 10, room(512 << 20, 2000))
+        .await
+        .unwrap();
+    assert_eq!(claimed.last().map(|r| r.cpus_milli), Some(2000));
+    assert_eq!(ids(claimed), ["t2", "t3", "t4"]);
+}
+
+fn room(memory_bytes: u64, cpus_milli: u32) -> crate::TaskRoom {
+    crate::TaskRoom {
+        memory_bytes,
+        cpus_milli,
+    }
 }
 
 pub async fn invocations_are_claimed_by_rank_leased_retried_and_settled(store: Arc<dyn Store>) {

@@ -52,25 +52,51 @@ fn a_drained_node_takes_no_new_work_and_leaves() {
 }
 
 #[test]
-fn task_runs_go_to_nodes_with_room_and_wait_when_none_has() {
-    crate::oci_images::require_containers();
+fn task_runs_go_to_nodes_with_memory_and_wait_when_none_has() {
     // Room for one 64 MiB run per node.
-    let cluster = Cluster::start_with(2, &["--node-memory", "96MiB"]);
-    // Imported on one node, run on both.
+    three_runs_on_two_nodes(&["--node-memory", "96MiB"], r#"memory = "64MiB""#);
+}
+
+#[test]
+fn task_runs_go_to_nodes_with_cpus_and_wait_when_none_has() {
+    // Room for one 1-CPU run per node; a 2-CPU run fits none.
+    let cluster = three_runs_on_two_nodes(&["--node-cpus", "1.5"], "cpus = 1");
+    let entry = &cluster.nodes[0];
+    let resp = client()
+        .post(format!("{}/api/v1/apps/place/tasks/wide/runs", entry.api))
+        .bearer_auth(&entry.token)
+        .json(&Value::Null)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let said = resp.text().unwrap();
+    assert!(said.contains("more than any node offers"), "{said}");
+}
+
+/// Three runs of a task with `limits` through one of two nodes started
+/// with `node_flags`, each node having room for one: one runs on each
+/// node, the third waits until one ends. (The task's image is imported on
+/// one node, run on both.)
+fn three_runs_on_two_nodes(node_flags: &[&str], limits: &str) -> Cluster {
+    crate::oci_images::require_containers();
+    let cluster = Cluster::start_with(2, node_flags);
     let archive =
         crate::oci_images::docker_archive("bb:1", &[crate::oci_images::busybox_layer()], None);
     let path = crate::oci_images::write(cluster.nodes[1].data_dir.path(), "bb.tar", &archive);
     cluster.nodes[1].cli_ok(&["image", "import", &path]);
-    let app = AppDir::new(
+    let app = AppDir::new(&format!(
         r#"
 [app]
 name = "place"
 [tasks.job]
 image = "bb:1"
-memory = "64MiB"
+{limits}
 command = ["sleep", "3"]
-"#,
-    );
+[tasks.wide]
+image = "bb:1"
+cpus = 2
+"#
+    ));
     let entry = &cluster.nodes[0];
     entry.cli_ok(&["deploy", app.path()]);
     wait_until(
@@ -116,7 +142,10 @@ command = ["sleep", "3"]
         || {
             let nodes: Vec<Value> =
                 serde_json::from_str(&entry.cli_ok(&["nodes", "--output", "json"])).unwrap();
-            nodes.iter().all(|n| n["load"]["memory_reserved"] == 0)
+            nodes
+                .iter()
+                .all(|n| n["load"]["memory_reserved"] == 0 && n["load"]["cpus_reserved"] == 0.0)
         },
     );
+    cluster
 }
