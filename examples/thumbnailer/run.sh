@@ -54,7 +54,19 @@ export STRATO_DATA_DIR="$DATA"
 export STRATO_RUNTIME_CACHE="${STRATO_RUNTIME_CACHE:-$HOME/.cache/strato-runtimes}"
 "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+stop_server() {
+    local rc=$? status=0
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "error: strato server exited with status $status after SIGTERM; the end of its log:" >&2
+        tail -40 "$DATA/server.log" >&2 || true
+    fi
+    rm -rf "$DATA" || true
+    [ "$rc" -ne 0 ] && exit "$rc"
+    exit "$status"
+}
+trap stop_server EXIT
 # The server writes the addresses it listens on once it is ready.
 for _ in $(seq 1 300); do
     [ -s "$DATA/endpoints.json" ] && break
