@@ -187,6 +187,7 @@ fn holding(work: &[strato_store::WorkRef]) -> Vec<String> {
             strato_store::WorkRef::TaskRun(id) => format!("task:{id}"),
             strato_store::WorkRef::Invocation(id) => format!("invocation:{id}"),
             strato_store::WorkRef::BucketEvent(id) => format!("event:{id}"),
+            strato_store::WorkRef::WorkflowStep(id) => format!("step:{id}"),
         })
         .collect();
     names.sort();

@@ -52,6 +52,9 @@ async fn fences_held(
             WorkRef::Invocation(id) => inv.push(id.clone(), owner, attempt),
             WorkRef::BucketEvent(id) => ev.push(id.to_string(), owner, attempt),
             WorkRef::TaskRun(id) => task.push(id.clone(), owner, attempt),
+            // Runs never hold a step's lease; a fence naming one is
+            // checked on its own below.
+            WorkRef::WorkflowStep(_) => {}
         }
     }
     const DOING: &str = "checking leases";
@@ -102,6 +105,10 @@ async fn fences_held(
                 WorkRef::Invocation(id) => (0, id.clone()),
                 WorkRef::BucketEvent(id) => (1, id.to_string()),
                 WorkRef::TaskRun(id) => (2, id.clone()),
+                WorkRef::WorkflowStep(id) => {
+                    held[i] = crate::workflows::step_fence_holds(tx, id, fence).await?;
+                    continue;
+                }
             };
             held[i] = ok.contains(&key);
         }

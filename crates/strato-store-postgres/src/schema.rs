@@ -11,7 +11,13 @@ use deadpool_postgres::Object;
 use strato_store::StoreError;
 
 /// Each migration once, in order; never edit a shipped one, add another.
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, NODES), (3, IMAGES), (4, TASK_CPUS)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, INITIAL),
+    (2, NODES),
+    (3, IMAGES),
+    (4, TASK_CPUS),
+    (5, crate::workflows::SCHEMA),
+];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
 /// ASCII).

@@ -198,6 +198,7 @@ const LEASED: &[(&str, &str, &str)] = &[
     ("bucket_events", "id", " AND NOT done"),
     ("invocations", "id", ""),
     ("task_requests", "run_id", ""),
+    ("workflow_steps", "id", ""),
 ];
 
 pub(crate) async fn release_leases(tx: &Transaction<'_>, owner: &str) -> Result<(), StoreError> {
@@ -223,12 +224,13 @@ pub(crate) async fn renew_leases(
     until_ms: i64,
 ) -> Result<(), StoreError> {
     let mut events = Vec::new();
-    let (mut invocations, mut tasks) = (Vec::new(), Vec::new());
+    let (mut invocations, mut tasks, mut steps) = (Vec::new(), Vec::new(), Vec::new());
     for item in work {
         match item {
             WorkRef::BucketEvent(id) => events.push(*id),
             WorkRef::Invocation(id) => invocations.push(id.as_str()),
             WorkRef::TaskRun(id) => tasks.push(id.as_str()),
+            WorkRef::WorkflowStep(id) => steps.push(id.as_str()),
         }
     }
     const DOING: &str = "renewing leases";
@@ -245,6 +247,11 @@ pub(crate) async fn renew_leases(
         let sql =
             format!("UPDATE task_requests SET lease_until_ms = $2 WHERE run_id = ANY($1) {tail}");
         execute(c, DOING, &sql, &[&tasks, &until_ms, &owner]).await?;
+    }
+    if !steps.is_empty() {
+        let sql =
+            format!("UPDATE workflow_steps SET lease_until_ms = $2 WHERE id = ANY($1) {tail}");
+        execute(c, DOING, &sql, &[&steps, &until_ms, &owner]).await?;
     }
     Ok(())
 }
@@ -283,6 +290,9 @@ pub(crate) async fn fence_holds(tx: &Transaction<'_>, fence: &Fence) -> Result<b
             )
             .await?
         }
+        WorkRef::WorkflowStep(id) => {
+            return crate::workflows::step_fence_holds(tx, id, fence).await;
+        }
     };
     Ok(row.is_some())
 }
@@ -307,6 +317,10 @@ pub(crate) async fn apply(
             } => {
                 queues::insert_messages(tx, app, queue, std::slice::from_ref(message), now_ms)
                     .await?
+            }
+            // Answered already (a retry's late duplicate): nothing to do.
+            Effect::ResumeWorkflowStep { id, outcome } => {
+                crate::workflows::resume(tx, id, outcome).await?;
             }
         }
     }

@@ -55,6 +55,7 @@ impl Db {
             .and_then(|_| writer.execute_batch(queues::SCHEMA))
             .and_then(|_| writer.execute_batch(crate::nodes::SCHEMA))
             .and_then(|_| writer.execute_batch(crate::images::SCHEMA))
+            .and_then(|_| writer.execute_batch(crate::workflows::SCHEMA))
             .map_err(db("creating the schema"))?;
         schema::migrate(&writer)?;
         let mut readers = Vec::new();

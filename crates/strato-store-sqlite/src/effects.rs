@@ -23,6 +23,10 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
                 queue,
                 message,
             } => queues::insert_messages(tx, app, queue, std::slice::from_ref(message), now_ms)?,
+            // Answered already (a retry's late duplicate): nothing to do.
+            Effect::ResumeWorkflowStep { id, outcome } => {
+                crate::workflows::resume(tx, id, outcome)?;
+            }
         }
     }
     Ok(())
@@ -49,6 +53,7 @@ pub(crate) fn fence_holds(tx: &Connection, fence: &Fence) -> Result<bool, StoreE
                 "SELECT EXISTS (SELECT 1 FROM task_requests WHERE run_id = ?1 AND lease_owner = ?2)",
             )
             .and_then(|mut s| s.query_row(params![id, owner], |r| r.get(0))),
+        WorkRef::WorkflowStep(id) => return crate::workflows::step_fence_holds(tx, id, fence),
     };
     held.map_err(db("checking a lease"))
 }

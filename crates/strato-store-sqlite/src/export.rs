@@ -30,6 +30,9 @@ pub const TABLES: &[&str] = &[
     "queue_messages",
     "schedule_slots",
     "images",
+    "executions",
+    "execution_events",
+    "workflow_steps",
 ];
 
 /// Columns holding JSON documents as text, exported as the documents.

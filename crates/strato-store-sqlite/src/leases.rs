@@ -13,6 +13,7 @@ const LEASED: &[(&str, &str, &str)] = &[
     ("bucket_events", "id", " AND done = 0"),
     ("invocations", "id", ""),
     ("task_requests", "run_id", ""),
+    ("workflow_steps", "id", ""),
 ];
 
 impl Db {
@@ -55,6 +56,7 @@ impl Db {
                     WorkRef::BucketEvent(id) => renew[0].execute(params![id, until_ms, owner]),
                     WorkRef::Invocation(id) => renew[1].execute(params![id, until_ms, owner]),
                     WorkRef::TaskRun(id) => renew[2].execute(params![id, until_ms, owner]),
+                    WorkRef::WorkflowStep(id) => renew[3].execute(params![id, until_ms, owner]),
                 };
                 renewed.map_err(db("renewing a lease"))?;
             }

@@ -17,6 +17,7 @@ mod nodes;
 mod objects;
 mod queues;
 mod versions;
+mod workflows;
 
 pub use images::*;
 pub use messages::*;
@@ -25,6 +26,7 @@ pub(crate) use objects::node;
 pub use objects::*;
 pub use queues::*;
 pub use versions::*;
+pub use workflows::*;
 
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
 /// store made by `$fresh` (an async block or expression giving an
@@ -62,6 +64,8 @@ macro_rules! conformance_tests {
             schedule_slots_fire_once_and_queue_their_work,
             nodes_beat_are_listed_and_drained,
             images_are_named_replaced_listed_and_removed,
+            workflow_steps_advance_once_under_fences,
+            executions_are_listed_stopped_and_resumed_by_runs,
             completions_are_fenced_by_the_lease,
             old_history_is_cleaned_up,
         );

@@ -1,0 +1,319 @@
+//! Checks of workflow executions, their history and their steps.
+
+use crate::{
+    Effect, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, NewHistoryEvent,
+    NodeId, Store, WorkRef, WorkflowAdvance, WorkflowStep,
+};
+use serde_json::json;
+use std::sync::Arc;
+
+fn execution(id: &str, name: &str) -> Execution {
+    Execution {
+        id: id.into(),
+        app: "shop".into(),
+        workflow: "orders".into(),
+        revision: 3,
+        name: name.into(),
+        status: ExecutionStatus::Running,
+        input: json!({"order": 1}),
+        output: None,
+        error: None,
+        cause: None,
+        started_ms: 100,
+        stopped_ms: None,
+        parent: None,
+    }
+}
+
+fn event(kind: &str, ts_ms: i64) -> NewHistoryEvent {
+    NewHistoryEvent {
+        ts_ms,
+        kind: kind.into(),
+        details: json!({"name": kind}),
+    }
+}
+
+fn step(id: &str, execution: &str, due_ms: i64) -> WorkflowStep {
+    WorkflowStep {
+        id: id.into(),
+        execution: execution.into(),
+        due_ms,
+        step: json!({"state": id}),
+        attempts: 0,
+    }
+}
+
+fn fence(id: &str, owner: &NodeId, attempt: u32) -> Fence {
+    Fence {
+        work: WorkRef::WorkflowStep(id.into()),
+        owner: owner.clone(),
+        attempt,
+    }
+}
+
+fn ids(steps: &[WorkflowStep]) -> Vec<&str> {
+    steps.iter().map(|s| s.id.as_str()).collect()
+}
+
+pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
+    let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
+    let started = [event("ExecutionStarted", 100)];
+    assert!(
+        store
+            .start_execution(&execution("e1", "first"), &started, &[step("s1", "e1", 0)])
+            .await
+            .unwrap()
+    );
+    // Names are unique per workflow.
+    assert!(
+        !store
+            .start_execution(&execution("e9", "first"), &started, &[])
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_execution("e9").await.unwrap(), None);
+    let found = store
+        .find_execution("shop", "orders", "first")
+        .await
+        .unwrap();
+    assert_eq!(found, Some(execution("e1", "first")));
+
+    // Claimed once at a time, with its attempt counted.
+    let claimed = store.claim_workflow_steps(&a, 10, 1_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), ["s1"]);
+    assert_eq!(
+        (claimed[0].attempts, &claimed[0].step),
+        (1, &json!({"state": "s1"}))
+    );
+    assert!(
+        store
+            .claim_workflow_steps(&b, 20, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let advance = WorkflowAdvance {
+        execution: "e1".into(),
+        events: vec![event("PassStateEntered", 30), event("PassStateExited", 31)],
+        next: vec![step("s2", "e1", 0), step("s3", "e1", 1_000_000)],
+        end: None,
+    };
+    assert!(
+        store
+            .advance_workflow(&fence("s1", &a, 1), &advance)
+            .await
+            .unwrap()
+    );
+    // A repeated completion changes nothing.
+    assert!(
+        !store
+            .advance_workflow(&fence("s1", &a, 1), &advance)
+            .await
+            .unwrap()
+    );
+    let history = store.execution_history("e1", 0, 100).await.unwrap();
+    let kinds: Vec<(i64, &str)> = history.iter().map(|e| (e.id, e.kind.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "ExecutionStarted"),
+            (2, "PassStateEntered"),
+            (3, "PassStateExited")
+        ]
+    );
+    assert_eq!(history[1].details, json!({"name": "PassStateEntered"}));
+    assert_eq!(
+        store.execution_history("e1", 2, 100).await.unwrap().len(),
+        1
+    );
+
+    // Node b takes s2 and dies; once its lease runs out node a takes it
+    // over, and b's late completion is refused.
+    assert_eq!(
+        ids(&store.claim_workflow_steps(&b, 40, 1_000, 10).await.unwrap()),
+        ["s2"]
+    );
+    assert!(
+        store
+            .claim_workflow_steps(&a, 500, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = store
+        .claim_workflow_steps(&a, 1_041, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!((ids(&taken), taken[0].attempts), (vec!["s2"], 2));
+    let late = WorkflowAdvance {
+        execution: "e1".into(),
+        events: vec![event("TaskStateEntered", 1_050)],
+        ..Default::default()
+    };
+    assert!(
+        !store
+            .advance_workflow(&fence("s2", &b, 1), &late)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_workflow(&fence("s2", &a, 2), &late)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.execution_history("e1", 0, 100).await.unwrap().len(),
+        4
+    );
+
+    // A parked step is resumed once with its answer, or moved (heartbeat).
+    assert!(store.delay_workflow_step("s3", 2_000_000).await.unwrap());
+    assert!(!store.delay_workflow_step("nope", 1).await.unwrap());
+    assert!(
+        store
+            .resume_workflow_step("s3", &json!({"ok": 1}))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resume_workflow_step("s3", &json!({"ok": 2}))
+            .await
+            .unwrap()
+    );
+    let resumed = store
+        .claim_workflow_steps(&a, 2_000, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&resumed), ["s3"]);
+    assert_eq!(
+        resumed[0].step,
+        json!({"state": "s3", "outcome": {"ok": 1}})
+    );
+
+    // Ending the execution drops its pending steps.
+    let end = WorkflowAdvance {
+        execution: "e1".into(),
+        events: vec![event("ExecutionSucceeded", 2_100)],
+        next: vec![step("s4", "e1", 0)],
+        end: Some(ExecutionEnd {
+            status: ExecutionStatus::Succeeded,
+            output: Some(json!({"done": true})),
+            error: None,
+            cause: None,
+            stopped_ms: 2_100,
+        }),
+    };
+    assert!(
+        store
+            .advance_workflow(&fence("s3", &a, 1), &end)
+            .await
+            .unwrap()
+    );
+    let e1 = store.get_execution("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (e1.status, e1.output, e1.stopped_ms),
+        (
+            ExecutionStatus::Succeeded,
+            Some(json!({"done": true})),
+            Some(2_100)
+        )
+    );
+    assert!(
+        store
+            .claim_workflow_steps(&a, 1 << 40, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let history = store.execution_history("e1", 0, 100).await.unwrap();
+    assert_eq!(
+        (history.len(), history[4].kind.as_str()),
+        (5, "ExecutionSucceeded")
+    );
+}
+
+pub async fn executions_are_listed_stopped_and_resumed_by_runs(store: Arc<dyn Store>) {
+    for (id, name) in [("e1", "one"), ("e2", "two"), ("e3", "three")] {
+        let mut e = execution(id, name);
+        if id == "e3" {
+            e.workflow = "refunds".into();
+        }
+        let parked = step(&format!("{id}-wait"), id, 1 << 40);
+        store
+            .start_execution(&e, &[event("ExecutionStarted", 1)], &[parked])
+            .await
+            .unwrap();
+    }
+    let listed = |filter: ExecutionFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_executions(&ExecutionFilter {
+                    limit: 10,
+                    ..filter
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(Default::default()).await, ["e3", "e2", "e1"]);
+    let orders = ExecutionFilter {
+        workflow: Some("orders".into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(orders.clone()).await, ["e2", "e1"]);
+    let page = ExecutionFilter {
+        before: Some("e2".into()),
+        ..orders
+    };
+    assert_eq!(listed(page).await, ["e1"]);
+
+    // StopExecution: aborted once, its steps gone.
+    let aborted = ExecutionEnd {
+        status: ExecutionStatus::Aborted,
+        output: None,
+        error: Some("Stopped".into()),
+        cause: Some("by a test".into()),
+        stopped_ms: 50,
+    };
+    let events = [event("ExecutionAborted", 50)];
+    assert!(store.end_execution("e2", &aborted, &events).await.unwrap());
+    assert!(!store.end_execution("e2", &aborted, &events).await.unwrap());
+    assert!(
+        !store
+            .resume_workflow_step("e2-wait", &json!(1))
+            .await
+            .unwrap()
+    );
+    let running = ExecutionFilter {
+        status: Some(ExecutionStatus::Running),
+        ..Default::default()
+    };
+    assert_eq!(listed(running).await, ["e3", "e1"]);
+    let e2 = store.get_execution("e2").await.unwrap().unwrap();
+    assert_eq!(
+        (e2.status, e2.error.as_deref()),
+        (ExecutionStatus::Aborted, Some("Stopped"))
+    );
+    assert_eq!(store.execution_history("e2", 0, 10).await.unwrap().len(), 2);
+
+    // A function run answering a parked step resumes it in its record's
+    // transaction.
+    let mut run = super::run("r1", "shop", "inc", strato_core::RunStatus::Succeeded, 5);
+    run.effects = vec![Effect::ResumeWorkflowStep {
+        id: "e1-wait".into(),
+        outcome: json!({"Payload": 2}),
+    }];
+    store.record_runs(vec![run].into()).await.unwrap();
+    let claimed = store
+        .claim_workflow_steps(&NodeId("n".into()), 60, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["e1-wait"]);
+    assert_eq!(claimed[0].step["outcome"], json!({"Payload": 2}));
+}

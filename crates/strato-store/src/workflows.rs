@@ -1,0 +1,127 @@
+//! Workflow executions as the store keeps them: the execution row, its
+//! history (AWS's event types, numbered from 1 per execution), and its
+//! pending steps as durable work: claimed with a lease, completed fenced,
+//! each completion appending its events, queueing the next steps and
+//! maybe ending the execution in one transaction, so a crash repeats a
+//! step's work but never its transition.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An execution's status, with AWS's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ExecutionStatus> {
+        use ExecutionStatus::*;
+        [Running, Succeeded, Failed, TimedOut, Aborted]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// One execution of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Execution {
+    pub id: String,
+    pub app: String,
+    pub workflow: String,
+    /// The revision whose definition it runs, start to end.
+    pub revision: i64,
+    /// Unique per workflow (AWS's execution name).
+    pub name: String,
+    pub status: ExecutionStatus,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub started_ms: i64,
+    pub stopped_ms: Option<i64>,
+    /// The execution that started it (a nested `startExecution`).
+    pub parent: Option<String>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionEnd {
+    pub status: ExecutionStatus,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub stopped_ms: i64,
+}
+
+/// A history event to append (its id is the next of its execution).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHistoryEvent {
+    pub ts_ms: i64,
+    /// AWS's event type: `ExecutionStarted`, `TaskStateEntered`, ...
+    pub kind: String,
+    /// The event's details object, as AWS shapes it.
+    pub details: Value,
+}
+
+/// A recorded history event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEvent {
+    /// 1, 2, ... per execution.
+    pub id: i64,
+    pub ts_ms: i64,
+    pub kind: String,
+    pub details: Value,
+}
+
+/// A pending step of an execution: what the engine is to do next (its
+/// `step`, opaque to the store), due at `due_ms`. A step parked until an
+/// outside answer (a task token, a function's result) is due at its
+/// deadline and resumed earlier by [`crate::Store::resume_workflow_step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowStep {
+    pub id: String,
+    pub execution: String,
+    pub due_ms: i64,
+    pub step: Value,
+    /// Claims so far (a claim's fence names it).
+    pub attempts: u32,
+}
+
+/// What completing a claimed step commits, all at once: the step is
+/// gone, the events appended, the next steps queued, the execution maybe
+/// ended. With a fence that no longer holds nothing changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowAdvance {
+    pub execution: String,
+    pub events: Vec<NewHistoryEvent>,
+    pub next: Vec<WorkflowStep>,
+    /// Ends the execution (its other pending steps are dropped).
+    pub end: Option<ExecutionEnd>,
+}
+
+/// Which executions to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub app: Option<String>,
+    pub workflow: Option<String>,
+    pub status: Option<ExecutionStatus>,
+    /// Only executions with ids below this (paging).
+    pub before: Option<String>,
+    pub limit: usize,
+}
