@@ -150,9 +150,52 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<Artifac
             tasks: app.spec.tasks.clone(),
             queues: app.spec.queues.clone(),
             schedules: app.spec.schedules.clone(),
+            workflows: workflows(app)?,
         },
         files,
     ))
+}
+
+/// Every workflow with its definition read and checked: a mistake is
+/// reported at its line in the definition's file.
+fn workflows(
+    app: &LoadedApp,
+) -> Result<std::collections::BTreeMap<strato_core::WorkflowName, strato_core::spec::WorkflowSpec>>
+{
+    let mut out = std::collections::BTreeMap::new();
+    for (name, w) in &app.spec.workflows {
+        let at = format!("workflows.{name}.definition");
+        let path = app.dir.join(&w.file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            app.sources.error_at(
+                &at,
+                format!(
+                    "the definition of workflow `{name}` ({}) cannot be read: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{}:{}:{}: not JSON: {e}", w.file, e.line(), e.column())
+        })?;
+        strato_workflow::definition::parse(&value, Some(&text)).map_err(|e| {
+            let line = e.line.map(|l| format!("{l}:")).unwrap_or_default();
+            let state = e
+                .state
+                .as_ref()
+                .map(|s| format!("state {s:?}: "))
+                .unwrap_or_default();
+            anyhow::anyhow!("{}:{line} {state}{} (workflow `{name}`)", w.file, e.message)
+        })?;
+        out.insert(
+            name.clone(),
+            strato_core::spec::WorkflowSpec {
+                file: w.file.clone(),
+                definition: text,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Points a server refusal at the manifest line it is about.

@@ -38,7 +38,9 @@ pub mod target;
 pub mod time;
 pub mod units;
 
-pub use names::{AppName, FunctionName, NameError, QueueName, ScheduleName, TaskName};
+pub use names::{
+    AppName, FunctionName, NameError, QueueName, ScheduleName, TaskName, WorkflowName,
+};
 pub use route::Route;
 pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 pub use spec::{

@@ -107,6 +107,11 @@ name_type!(
     ScheduleName,
     "schedule"
 );
+name_type!(
+    /// The name of a workflow within an app (`[workflows.NAME]`).
+    WorkflowName,
+    "workflow"
+);
 
 #[cfg(test)]
 mod tests {

@@ -230,6 +230,23 @@ fn describe_schedule(s: &ScheduleSpec) -> Vec<(&'static str, String)> {
     ]
 }
 
+fn describe_workflow(w: &crate::spec::WorkflowSpec) -> Vec<(&'static str, String)> {
+    // A checksum of the text (FNV-1a: stable across builds) shows that
+    // the definition changed; `strato workflow describe` shows it.
+    let digest = w.definition.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let states = serde_json::from_str::<serde_json::Value>(&w.definition)
+        .ok()
+        .and_then(|d| d.get("States").and_then(|s| s.as_object()).map(|s| s.len()))
+        .unwrap_or(0);
+    vec![
+        ("definition", w.file.clone()),
+        ("states", states.to_string()),
+        ("version", format!("{digest:016x}")),
+    ]
+}
+
 /// Diffs `desired` against `live` (None when the app does not exist yet).
 pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan {
     let mut changes = Vec::new();
@@ -267,6 +284,15 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
         &desired.schedules,
         live_schedules,
         describe_schedule,
+        &mut changes,
+    );
+    let no_workflows = BTreeMap::new();
+    let live_workflows = live.map(|(_, r)| &r.workflows).unwrap_or(&no_workflows);
+    diff_resources(
+        "workflow",
+        &desired.workflows,
+        live_workflows,
+        describe_workflow,
         &mut changes,
     );
     let no_buckets = std::collections::BTreeSet::new();
@@ -403,6 +429,7 @@ mod tests {
             tasks: spec.tasks,
             queues: spec.queues,
             schedules: spec.schedules,
+            workflows: spec.workflows,
             app: spec.app,
             functions: spec
                 .functions

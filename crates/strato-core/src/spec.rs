@@ -1,6 +1,6 @@
 //! Validated resources: what a manifest asks for and what a deploy stores.
 
-use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName};
+use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName, WorkflowName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use serde::{Deserialize, Serialize};
@@ -149,6 +149,19 @@ pub struct AppSpec {
     pub tasks: BTreeMap<TaskName, TaskSpec>,
     pub queues: BTreeMap<QueueName, crate::queue::QueueSpec>,
     pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
+    pub workflows: BTreeMap<WorkflowName, WorkflowSpec>,
+}
+
+/// A workflow (`[workflows.NAME]`): a state machine in the Amazon States
+/// Language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSpec {
+    /// The definition's file, relative to the manifest.
+    pub file: String,
+    /// The definition's text (JSON), read by the CLI from `file`; empty
+    /// until then.
+    #[serde(default)]
+    pub definition: String,
 }
 
 /// A function as deployed: its spec and the content hash of its component.
@@ -172,6 +185,8 @@ pub struct RevisionSpec {
     pub queues: BTreeMap<QueueName, crate::queue::QueueSpec>,
     #[serde(default)]
     pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
+    #[serde(default)]
+    pub workflows: BTreeMap<WorkflowName, WorkflowSpec>,
 }
 
 impl RevisionSpec {

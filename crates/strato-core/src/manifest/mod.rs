@@ -7,7 +7,7 @@
 //! locations so later checks (missing component, route conflicts) can point
 //! at the line too.
 
-use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName};
+use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName, WorkflowName};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use crate::s3names::validate_bucket_name;
@@ -86,6 +86,14 @@ struct RawManifest {
     queues: BTreeMap<Spanned<String>, Spanned<queue::RawQueue>>,
     #[serde(default)]
     schedules: BTreeMap<Spanned<String>, Spanned<schedule::RawSchedule>>,
+    #[serde(default)]
+    workflows: BTreeMap<Spanned<String>, Spanned<RawWorkflow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    definition: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +265,30 @@ pub fn parse_manifest_with_sources(
         );
     }
 
+    let mut workflows = BTreeMap::new();
+    for (name, raw) in &raw.workflows {
+        let wname = WorkflowName::new(name.get_ref().clone())
+            .map_err(|e| loc.error(name, format!("{e} (in [workflows.{}])", name.get_ref())))?;
+        let file = raw.get_ref().definition.get_ref();
+        sources.record(
+            format!("workflows.{wname}.definition"),
+            loc.position(raw.get_ref().definition.span().start),
+        );
+        if !file.ends_with(".json") {
+            return Err(loc.error(
+                &raw.get_ref().definition,
+                format!("`definition` names {file:?}: give a JSON file of the Amazon States Language (such as flow.asl.json)"),
+            ));
+        }
+        workflows.insert(
+            wname,
+            crate::spec::WorkflowSpec {
+                file: file.clone(),
+                definition: String::new(),
+            },
+        );
+    }
+
     // References name functions, tasks and queues of this app.
     let has = |names: &[&str], wanted: &str| names.contains(&wanted);
     let function_names: Vec<&str> = functions.keys().map(|f| f.as_str()).collect();
@@ -355,6 +387,7 @@ pub fn parse_manifest_with_sources(
             tasks,
             queues,
             schedules,
+            workflows,
         },
         sources,
     ))

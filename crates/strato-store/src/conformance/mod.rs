@@ -115,6 +115,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
         tasks: BTreeMap::new(),
         queues: BTreeMap::new(),
         schedules: BTreeMap::new(),
+        workflows: BTreeMap::new(),
     }
 }
 
