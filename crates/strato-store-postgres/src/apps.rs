@@ -115,6 +115,27 @@ pub(crate) async fn live_revision(
     row.as_ref().map(live_from_row).transpose()
 }
 
+pub(crate) async fn get_revision(
+    store: &PostgresStore,
+    app: &str,
+    number: i64,
+) -> Result<Option<strato_core::RevisionSpec>, StoreError> {
+    let c = store.client().await?;
+    let row = query_opt(
+        &c,
+        "reading a revision",
+        "SELECT r.spec FROM revisions r JOIN apps a ON a.name = r.app WHERE r.app = $1 AND r.number = $2",
+        &[&app, &number],
+    )
+    .await?;
+    row.map(|r| {
+        let spec: String = r.get(0);
+        serde_json::from_str(&spec)
+            .map_err(|e| StoreError::corrupt("revision", format!("{app} {number}: {e}")))
+    })
+    .transpose()
+}
+
 pub(crate) async fn list_apps(store: &PostgresStore) -> Result<Vec<AppSummary>, StoreError> {
     Ok(live_revisions(store)
         .await?

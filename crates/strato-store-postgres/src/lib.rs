@@ -147,6 +147,10 @@ impl Store for PostgresStore {
         apps::live_revision(self, app).await
     }
 
+    async fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+        apps::get_revision(self, app, number).await
+    }
+
     async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
         apps::list_apps(self).await
     }

@@ -191,6 +191,24 @@ impl Db {
         Ok(out)
     }
 
+    pub(crate) fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+        let spec: Option<String> = self
+            .read()
+            .query_row(
+                "SELECT r.spec FROM revisions r JOIN apps a ON a.name = r.app
+                 WHERE r.app = ?1 AND r.number = ?2",
+                params![app, number],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("reading a revision"))?;
+        spec.map(|s| {
+            serde_json::from_str(&s)
+                .map_err(|e| StoreError::corrupt("revision", format!("{app} {number}: {e}")))
+        })
+        .transpose()
+    }
+
     pub(crate) fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError> {
         let row = self
             .read()

@@ -125,6 +125,11 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.live_revision(&app)).await
     }
 
+    async fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.get_revision(&app, number)).await
+    }
+
     async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError> {
         self.blocking(move |db| db.list_apps()).await
     }

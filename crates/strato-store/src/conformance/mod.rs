@@ -203,6 +203,12 @@ pub async fn revisions_are_numbered_and_switch_live(store: Arc<dyn Store>) {
     );
     let apps = store.list_apps().await.unwrap();
     assert_eq!(apps[0].functions, 2);
+    // Every revision stays readable by number (executions run on theirs).
+    let first = store.get_revision("a", 1).await.unwrap().unwrap();
+    assert_eq!(first.functions.len(), 1);
+    assert_eq!(store.get_revision("a", 2).await.unwrap().unwrap().functions.len(), 2);
+    assert_eq!(store.get_revision("a", 9).await.unwrap(), None);
+    assert_eq!(store.get_revision("zz", 1).await.unwrap(), None);
 }
 
 pub async fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
