@@ -86,6 +86,8 @@ pub enum Trigger {
     Queue,
     /// A schedule's slot came.
     Schedule,
+    /// A workflow's Task state.
+    Workflow,
 }
 
 impl Trigger {
@@ -97,6 +99,7 @@ impl Trigger {
             Trigger::Async => "async",
             Trigger::Queue => "queue",
             Trigger::Schedule => "schedule",
+            Trigger::Workflow => "workflow",
         }
     }
 
@@ -108,6 +111,7 @@ impl Trigger {
             "async" => Some(Trigger::Async),
             "queue" => Some(Trigger::Queue),
             "schedule" => Some(Trigger::Schedule),
+            "workflow" => Some(Trigger::Workflow),
             _ => None,
         }
     }

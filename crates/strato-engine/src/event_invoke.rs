@@ -65,9 +65,22 @@ impl Platform {
         with_logs: bool,
         only_app: Option<&str>,
     ) -> Result<EventAnswer, InvokeError> {
+        self.invoke_event_as(name, event, with_logs, only_app, Trigger::Invoke)
+            .await
+    }
+
+    /// [`Platform::invoke_event`] for a run that shows `trigger`.
+    pub(crate) async fn invoke_event_as(
+        self: &Arc<Self>,
+        name: &str,
+        event: Bytes,
+        with_logs: bool,
+        only_app: Option<&str>,
+        trigger: Trigger,
+    ) -> Result<EventAnswer, InvokeError> {
         let function = self.find_function(name, only_app)?;
         let request = self.invoke_event_envelope().request(event);
-        let mut cx = RunContext::new(Trigger::Invoke);
+        let mut cx = RunContext::new(trigger);
         let (tell, logs) = tokio::sync::oneshot::channel();
         if with_logs {
             cx.on_logs = Some(tell);

@@ -871,7 +871,7 @@ impl Store for PostgresStore {
         let tx = begin(&mut c, "advancing a workflow").await?;
         let advanced = workflows::advance(&tx, fence, advance).await?;
         commit(tx, "committing a workflow's advance").await?;
-        if advanced && !advance.next.is_empty() {
+        if advanced && (!advance.next.is_empty() || advance.effects.iter().any(queues_work)) {
             self.outbox.work();
         }
         Ok(advanced)

@@ -219,6 +219,7 @@ pub(crate) async fn advance(
         }
         None => insert_steps(tx, &advance.next).await?,
     }
+    crate::work::apply(tx, &advance.effects, crate::now_ms()).await?;
     Ok(true)
 }
 

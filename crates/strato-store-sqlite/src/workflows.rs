@@ -209,6 +209,7 @@ pub(crate) fn advance(
         }
         None => insert_steps(tx, &advance.next)?,
     }
+    crate::effects::apply(tx, &advance.effects, strato_core::time::now_ms())?;
     Ok(true)
 }
 

@@ -111,6 +111,9 @@ pub struct WorkflowAdvance {
     pub execution: String,
     pub events: Vec<NewHistoryEvent>,
     pub next: Vec<WorkflowStep>,
+    /// Work started with the step, in its transaction (a message sent, a
+    /// function queued with its task token).
+    pub effects: Vec<crate::Effect>,
     /// Ends the execution (its other pending steps are dropped).
     pub end: Option<ExecutionEnd>,
 }

@@ -96,6 +96,7 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
         execution: "e1".into(),
         events: vec![event("PassStateEntered", 30), event("PassStateExited", 31)],
         next: vec![step("s2", "e1", 0), step("s3", "e1", 1_000_000)],
+        effects: vec![],
         end: None,
     };
     assert!(
@@ -148,6 +149,16 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
     let late = WorkflowAdvance {
         execution: "e1".into(),
         events: vec![event("TaskStateEntered", 1_050)],
+        effects: vec![Effect::SendMessage {
+            app: "shop".into(),
+            queue: "approvals".into(),
+            message: crate::NewMessage {
+                id: "m1".into(),
+                body: b"token".to_vec(),
+                visible_ms: 0,
+                expires_ms: i64::MAX,
+            },
+        }],
         ..Default::default()
     };
     assert!(
@@ -197,6 +208,7 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
         execution: "e1".into(),
         events: vec![event("ExecutionSucceeded", 2_100)],
         next: vec![step("s4", "e1", 0)],
+        effects: vec![],
         end: Some(ExecutionEnd {
             status: ExecutionStatus::Succeeded,
             output: Some(json!({"done": true})),
