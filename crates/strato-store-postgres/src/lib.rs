@@ -147,7 +147,11 @@ impl Store for PostgresStore {
         apps::live_revision(self, app).await
     }
 
-    async fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+    async fn get_revision(
+        &self,
+        app: &str,
+        number: i64,
+    ) -> Result<Option<RevisionSpec>, StoreError> {
         apps::get_revision(self, app, number).await
     }
 

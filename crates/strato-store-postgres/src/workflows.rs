@@ -161,12 +161,18 @@ async fn insert_steps(tx: &Transaction<'_>, steps: &[WorkflowStep]) -> Result<()
     let executions: Vec<&str> = steps.iter().map(|s| s.execution.as_str()).collect();
     let due: Vec<i64> = steps.iter().map(|s| s.due_ms).collect();
     let bodies: Vec<String> = steps.iter().map(|s| s.step.to_string()).collect();
+    let attempts: Vec<i64> = steps
+        .iter()
+        .map(|s| i64::from(!s.lease_owner.is_empty()))
+        .collect();
+    let owners: Vec<&str> = steps.iter().map(|s| s.lease_owner.as_str()).collect();
+    let until: Vec<i64> = steps.iter().map(|s| s.lease_until_ms).collect();
     execute(
         tx,
         "queueing workflow steps",
-        "INSERT INTO workflow_steps (id, execution, due_ms, step)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])",
-        &[&ids, &executions, &due, &bodies],
+        "INSERT INTO workflow_steps (id, execution, due_ms, step, attempts, lease_owner, lease_until_ms)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])",
+        &[&ids, &executions, &due, &bodies, &attempts, &owners, &until],
     )
     .await
     .map(drop)
@@ -333,6 +339,8 @@ pub(crate) async fn claim(
             due_ms: r.get(2),
             step,
             attempts: r.get::<_, i64>(5) as u32,
+            lease_owner: owner.to_string(),
+            lease_until_ms: now_ms + lease_ms,
         });
     }
     out.sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));

@@ -191,7 +191,11 @@ impl Db {
         Ok(out)
     }
 
-    pub(crate) fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+    pub(crate) fn get_revision(
+        &self,
+        app: &str,
+        number: i64,
+    ) -> Result<Option<RevisionSpec>, StoreError> {
         let spec: Option<String> = self
             .read()
             .query_row(

@@ -125,7 +125,11 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.live_revision(&app)).await
     }
 
-    async fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError> {
+    async fn get_revision(
+        &self,
+        app: &str,
+        number: i64,
+    ) -> Result<Option<RevisionSpec>, StoreError> {
         let app = app.to_owned();
         self.blocking(move |db| db.get_revision(&app, number)).await
     }

@@ -150,16 +150,21 @@ fn append_events(
 fn insert_steps(tx: &Connection, steps: &[WorkflowStep]) -> Result<(), StoreError> {
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO workflow_steps (id, execution, due_ms, step) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO workflow_steps (id, execution, due_ms, step, attempts, lease_owner, lease_until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(db("queueing workflow steps"))?;
     for step in steps {
+        let leased = !step.lease_owner.is_empty();
         insert
             .execute(params![
                 step.id,
                 step.execution,
                 step.due_ms,
-                step.step.to_string()
+                step.step.to_string(),
+                i64::from(leased),
+                step.lease_owner,
+                step.lease_until_ms
             ])
             .map_err(db("queueing a workflow step"))?;
     }
@@ -320,6 +325,8 @@ pub(crate) fn claim(
             due_ms,
             step,
             attempts: attempts + 1,
+            lease_owner: owner.to_string(),
+            lease_until_ms: now_ms + lease_ms,
         });
     }
     Ok(out)

@@ -282,7 +282,11 @@ pub trait Store: Send + Sync + 'static {
     async fn live_revision(&self, app: &str) -> Result<Option<LiveRevision>, StoreError>;
     /// Revision `number` of `app`, live or not (what an execution started
     /// on it keeps running); None once the app is destroyed.
-    async fn get_revision(&self, app: &str, number: i64) -> Result<Option<RevisionSpec>, StoreError>;
+    async fn get_revision(
+        &self,
+        app: &str,
+        number: i64,
+    ) -> Result<Option<RevisionSpec>, StoreError>;
     async fn list_apps(&self) -> Result<Vec<AppSummary>, StoreError>;
     /// Removes an app and its revisions (runs and logs stay as history).
     /// Returns false if there was no such app.

@@ -101,6 +101,10 @@ pub struct WorkflowStep {
     pub step: Value,
     /// Claims so far (a claim's fence names it).
     pub attempts: u32,
+    /// A new step the node queueing it runs at once: stored leased to it
+    /// until then, its first attempt counted (empty: unleased).
+    pub lease_owner: String,
+    pub lease_until_ms: i64,
 }
 
 /// What completing a claimed step commits, all at once: the step is

@@ -206,7 +206,16 @@ pub async fn revisions_are_numbered_and_switch_live(store: Arc<dyn Store>) {
     // Every revision stays readable by number (executions run on theirs).
     let first = store.get_revision("a", 1).await.unwrap().unwrap();
     assert_eq!(first.functions.len(), 1);
-    assert_eq!(store.get_revision("a", 2).await.unwrap().unwrap().functions.len(), 2);
+    assert_eq!(
+        store
+            .get_revision("a", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .functions
+            .len(),
+        2
+    );
     assert_eq!(store.get_revision("a", 9).await.unwrap(), None);
     assert_eq!(store.get_revision("zz", 1).await.unwrap(), None);
 }

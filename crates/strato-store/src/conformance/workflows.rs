@@ -40,6 +40,8 @@ fn step(id: &str, execution: &str, due_ms: i64) -> WorkflowStep {
         due_ms,
         step: json!({"state": id}),
         attempts: 0,
+        lease_owner: String::new(),
+        lease_until_ms: 0,
     }
 }
 
@@ -176,6 +178,58 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
     assert_eq!(
         store.execution_history("e1", 0, 100).await.unwrap().len(),
         4
+    );
+
+    // A step queued leased to its queuer (who runs it at once) is its,
+    // first attempt counted, until the lease runs out.
+    let mut own = step("s5", "e5", 0);
+    own.lease_owner = a.0.clone();
+    own.lease_until_ms = 5_000;
+    let queue_own = WorkflowAdvance {
+        execution: "e1".into(),
+        next: vec![own],
+        ..Default::default()
+    };
+    let mut taken_again = store
+        .claim_workflow_steps(&a, 1_100, 1_000, 10)
+        .await
+        .unwrap();
+    assert!(taken_again.is_empty());
+    let mut carrier = step("s6", "e1", 0);
+    carrier.step = json!({"state": "carrier"});
+    store
+        .start_execution(&execution("e5", "carried"), &[], &[carrier])
+        .await
+        .unwrap();
+    taken_again = store
+        .claim_workflow_steps(&a, 1_100, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken_again), ["s6"]);
+    let queue_own = WorkflowAdvance {
+        execution: "e5".into(),
+        ..queue_own
+    };
+    assert!(
+        store
+            .advance_workflow(&fence("s6", &a, 1), &queue_own)
+            .await
+            .unwrap()
+    );
+    let early = store
+        .claim_workflow_steps(&b, 4_999, 1_000, 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{early:?}");
+    let done = WorkflowAdvance {
+        execution: "e5".into(),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .advance_workflow(&fence("s5", &a, 1), &done)
+            .await
+            .unwrap()
     );
 
     // A parked step is resumed once with its answer, or moved (heartbeat).
