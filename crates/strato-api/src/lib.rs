@@ -24,6 +24,7 @@ mod objects;
 mod queues;
 pub mod s3;
 mod tasks;
+mod workflows;
 
 /// The body type every surface answers with.
 pub use strato_engine::Body as ResponseBody;

@@ -18,6 +18,7 @@ mod server;
 mod table;
 mod tasks;
 mod up;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 
@@ -117,6 +118,8 @@ enum Command {
     Nodes(nodes::NodesArgs),
     /// Operator tasks: move a single-machine deployment into a cluster.
     Admin(admin::AdminArgs),
+    /// Start, list, describe, follow and stop workflow executions.
+    Workflow(workflow::WorkflowArgs),
 }
 
 fn main() {
@@ -169,6 +172,7 @@ fn main() {
             Command::Schedules(args) => queues::schedules(args).await,
             Command::Nodes(args) => nodes::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Workflow(args) => workflow::run(args).await,
         }
     });
     if let Err(e) = result {

@@ -181,20 +181,9 @@ impl Platform {
         requests: Vec<(InvocationHead, Bytes)>,
         priority: Priority,
     ) -> Result<Vec<String>, InvokeError> {
-        let now = now_ms();
         let new: Vec<NewInvocation> = requests
             .into_iter()
-            .map(|(head, body)| NewInvocation {
-                id: self.runs.next_id('i'),
-                app: function.app.clone(),
-                target: Target::function(&function.name),
-                priority,
-                head: serde_json::to_string(&head).expect("heads serialize"),
-                body: body.to_vec(),
-                due_ms: now,
-                expires_ms: now + function.spec.max_age_ms as i64,
-                max_attempts: function.spec.retries + 1,
-            })
+            .map(|(head, body)| self.new_invocation(function, head, body, priority))
             .collect();
         let ids = new.iter().map(|n| n.id.clone()).collect();
         // The enqueuer commits them with others arriving meanwhile and
@@ -210,6 +199,31 @@ impl Platform {
             .map_err(|_| InvokeError::Storage("the server is stopping".into()))?
             .map_err(InvokeError::Storage)?;
         Ok(ids)
+    }
+}
+
+impl Platform {
+    /// An async invocation of `function`, due now, retried and aged as
+    /// its spec says.
+    pub(crate) fn new_invocation(
+        &self,
+        function: &LiveFunction,
+        head: InvocationHead,
+        body: Bytes,
+        priority: Priority,
+    ) -> NewInvocation {
+        let now = now_ms();
+        NewInvocation {
+            id: self.runs.next_id('i'),
+            app: function.app.clone(),
+            target: Target::function(&function.name),
+            priority,
+            head: serde_json::to_string(&head).expect("heads serialize"),
+            body: body.to_vec(),
+            due_ms: now,
+            expires_ms: now + function.spec.max_age_ms as i64,
+            max_attempts: function.spec.retries + 1,
+        }
     }
 }
 

@@ -57,6 +57,8 @@ pub enum DeployError {
         "task `{task}`: image `{image}` is not in the image store; import it first (`strato image import FILE`, `strato image pull REF`)"
     )]
     MissingImage { task: String, image: String },
+    #[error("{0}")]
+    BadWorkflow(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -188,6 +190,7 @@ impl Platform {
     /// revision number and what changed.
     pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
         let _guard = self.deploy_lock.lock().await;
+        crate::workflows::check_workflows(&spec).map_err(DeployError::BadWorkflow)?;
         let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
             let (images, image) = (self.tasks.images().clone(), t.image.clone());

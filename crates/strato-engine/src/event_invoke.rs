@@ -149,6 +149,19 @@ impl Platform {
         Ok(ids.remove(0))
     }
 
+    /// An event for `function` as durable async work (to commit with
+    /// something else, such as a workflow step waiting for its token).
+    pub(crate) fn function_invocation(
+        &self,
+        function: &crate::live::LiveFunction,
+        event: Bytes,
+    ) -> strato_store::NewInvocation {
+        let mut head = InvocationHead::post("/");
+        head.headers = self.invoke_event_envelope().headers();
+        head.trigger = Some("workflow".into());
+        self.new_invocation(function, head, event, Priority::Normal)
+    }
+
     /// The live function `name` names, if the caller may reach it (what
     /// Lambda's `DryRun` checks).
     pub fn function_info(

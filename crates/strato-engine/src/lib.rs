@@ -49,6 +49,7 @@ mod sweep;
 mod tasks;
 mod tokens;
 mod util;
+pub mod workflows;
 
 pub use async_invoke::{
     InvocationHead, MAX_ASYNC_BODY, accepted_response, head_of, is_forwarded, parse_priority,

@@ -83,6 +83,10 @@ pub struct Platform {
     pub(crate) deploy_lock: Mutex<()>,
     /// Whether this node takes new work (not while draining).
     pub(crate) status: crate::cluster::NodeStatus,
+    /// Parsed workflow definitions by revision.
+    pub(crate) workflows: crate::workflows::Definitions,
+    /// Rung when a workflow step became due (a task's answer).
+    pub(crate) workflow_wakeup: Arc<tokio::sync::Notify>,
     /// When this process started (tells a restart from a heartbeat).
     pub(crate) started_ms: i64,
 }
@@ -152,6 +156,8 @@ impl Platform {
             queues: Default::default(),
             deploy_lock: Mutex::new(()),
             status: Default::default(),
+            workflows: Default::default(),
+            workflow_wakeup: Default::default(),
             started_ms: crate::util::now_ms(),
         });
         // Every live app, assembled as a deploy assembles one, made live
@@ -179,6 +185,7 @@ impl Platform {
             platform.config.lifecycle_day,
         ));
         tokio::spawn(crate::schedules::run_scheduler(Arc::downgrade(&platform)));
+        tokio::spawn(crate::workflows::run_sweeper(Arc::downgrade(&platform)));
         tokio::spawn(crate::lifecycle::run_heartbeat(
             Arc::downgrade(&platform),
             platform.config.lease,

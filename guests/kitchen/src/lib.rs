@@ -110,6 +110,9 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                 if body.contains("\"eventSource\":\"aws:sqs\"") {
                     return consume_sqs_batch(&body, out);
                 }
+                if body.contains("\"step\":") {
+                    return workflow_step(&body, out);
+                }
                 if body.contains("\"detail-type\":\"Scheduled Event\"") {
                     let time = field(&body, "time");
                     println!("scheduled {time} started_us {started_us}");
@@ -234,6 +237,44 @@ fn field<'a>(json: &'a str, name: &str) -> &'a str {
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or("?")
+}
+
+/// A workflow's task (an event with `"step"`): `inc` answers `{"n": n+1}`,
+/// `fail` fails with a Lambda-shaped error, `flaky` fails while its
+/// `"retry"` count is below 2, `echo` answers the event.
+fn workflow_step(body: &str, out: ResponseOutparam) {
+    let number = |name: &str| -> i64 {
+        body.split(&format!("\"{name}\":"))
+            .nth(1)
+            .map(|rest| {
+                rest.trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '-')
+                    .collect::<String>()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let step = field(body, "step");
+    println!("workflow step {step}");
+    let error = |kind: &str| {
+        format!("{{\"errorType\":\"{kind}\",\"errorMessage\":\"{step} failed on purpose\"}}")
+    };
+    match step {
+        "inc" => {
+            let n = number("n") + 1;
+            respond(out, 200, "application/json", format!("{{\"n\":{n}}}").as_bytes())
+        }
+        "fail" => respond(out, 500, "application/json", error("KitchenError").as_bytes()),
+        "flaky" if number("retry") < 2 => {
+            respond(out, 500, "application/json", error("Flaky").as_bytes())
+        }
+        "flaky" => {
+            let retry = number("retry");
+            respond(out, 200, "application/json", format!("{{\"recovered\":{retry}}}").as_bytes())
+        }
+        _ => respond(out, 200, "application/json", body.as_bytes()),
+    }
 }
 
 /// An SQS batch: logs each message; bodies containing "fail" are reported

@@ -28,3 +28,4 @@ mod s3_versions;
 mod schedules;
 mod tasks;
 mod thumbnailer;
+mod workflows;

@@ -1,0 +1,562 @@
+//! Running steps: claim due ones (the sweeper, or a wakeup), process each
+//! and commit its advance; a next step due at once was queued leased to
+//! this node and runs here straight away, so a chain of states costs one
+//! transaction per state and no waiting for a sweep.
+
+use super::history::{self, state_entered, state_exited};
+use super::resources::{self, Resource, Started};
+use super::{StepBody, task_token};
+use crate::platform::Platform;
+use crate::util::now_ms;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use strato_store::{
+    Effect, Execution, ExecutionEnd, ExecutionStatus, Fence, WorkRef, WorkflowAdvance, WorkflowStep,
+};
+use strato_workflow::definition::Kind;
+use strato_workflow::{Completion, StateMachine, StatesError, Step};
+
+/// Most steps one sweep claims.
+const CLAIM_BATCH: usize = 64;
+
+/// A parked step's deadline when it has none: far enough to be never.
+const NEVER_MS: i64 = i64::MAX / 4;
+
+/// One sweep: claims due steps (retries past their delay, Wait states'
+/// times, answered or timed-out tasks, steps whose node was lost) and
+/// runs each.
+pub(crate) async fn sweep(platform: &Arc<Platform>) {
+    loop {
+        let claimed = match platform
+            .store
+            .claim_workflow_steps(
+                &platform.config.node_id,
+                now_ms(),
+                platform.lease_ms(),
+                CLAIM_BATCH,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming workflow steps");
+                return;
+            }
+        };
+        let full = claimed.len() == CLAIM_BATCH;
+        for step in claimed {
+            tokio::spawn(run(platform.clone(), step));
+        }
+        if !full {
+            return;
+        }
+    }
+}
+
+/// Runs a step this node holds, then every step it queues due at once.
+pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
+    let mut pending = vec![first];
+    while let Some(step) = pending.pop() {
+        let _held = platform
+            .in_hand
+            .hold(WorkRef::WorkflowStep(step.id.clone()));
+        match turn(&platform, &step).await {
+            Ok(Some(advance)) => {
+                let fence = Fence {
+                    work: WorkRef::WorkflowStep(step.id.clone()),
+                    owner: platform.config.node_id.clone(),
+                    attempt: step.attempts,
+                };
+                match platform.store.advance_workflow(&fence, &advance).await {
+                    Ok(true) => pending.extend(
+                        advance
+                            .next
+                            .into_iter()
+                            .filter(|s| !s.lease_owner.is_empty()),
+                    ),
+                    // Another node took it over, or the execution ended.
+                    Ok(false) => {
+                        tracing::debug!(step = %step.id, "a workflow step's lease no longer held; its result was dropped")
+                    }
+                    Err(e) => {
+                        tracing::error!(step = %step.id, error = %e, "recording a workflow step; it is retried when its lease runs out")
+                    }
+                }
+            }
+            // The execution ended meanwhile: nothing to do.
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(step = %step.id, error = %e, "running a workflow step; it is retried when its lease runs out")
+            }
+        }
+    }
+}
+
+/// What a step does: the advance to commit (None if its execution ended).
+async fn turn(
+    platform: &Arc<Platform>,
+    step: &WorkflowStep,
+) -> Result<Option<WorkflowAdvance>, String> {
+    let Some(execution) = platform
+        .store
+        .get_execution(&step.execution)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    if execution.status != ExecutionStatus::Running {
+        return Ok(None);
+    }
+    let mut turn = Turn {
+        platform,
+        now: now_ms(),
+        advance: WorkflowAdvance {
+            execution: execution.id.clone(),
+            ..Default::default()
+        },
+        machine: match platform
+            .state_machine(&execution.app, execution.revision, &execution.workflow)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                let mut turn = Turn::ending(platform, &execution);
+                turn.fail(StatesError::runtime(e.to_string()));
+                return Ok(Some(turn.advance));
+            }
+        },
+        execution: &execution,
+    };
+    let body: StepBody = serde_json::from_value(step.step.clone())
+        .map_err(|e| format!("step {} is unreadable: {e}", step.id))?;
+    match body {
+        StepBody::Enter { state, input } => turn.enter(&state, &input, Vec::new()).await,
+        StepBody::Run {
+            state,
+            raw,
+            retries,
+        } => turn.enter_task_again(&state, &raw, retries).await,
+        StepBody::Await {
+            state,
+            raw,
+            retries,
+            heartbeat_seconds,
+            outcome,
+        } => {
+            let outcome = match outcome {
+                Some(answer) => answer_of(&answer),
+                None => Err(match heartbeat_seconds {
+                    Some(_) => StatesError::new(
+                        strato_workflow::error::names::HEARTBEAT_TIMEOUT,
+                        "no heartbeat came in time",
+                    ),
+                    None => StatesError::new(
+                        strato_workflow::error::names::TIMEOUT,
+                        "the task did not answer in time",
+                    ),
+                }),
+            };
+            let resource = turn.resource_of(&state);
+            turn.event(history::task_ended(turn.now, &resource, &outcome));
+            turn.complete(&state, &raw, outcome, retries);
+        }
+        StepBody::Leave {
+            state,
+            output,
+            next,
+        } => {
+            turn.event(state_exited(turn.now, "Wait", &state, &output));
+            match next {
+                Some(next) => turn.goto(next, output),
+                None => turn.succeed(output),
+            }
+        }
+    }
+    Ok(Some(turn.advance))
+}
+
+/// `{"ok": output}` or `{"error": ..., "cause": ...}`, as a task's
+/// answer is stored.
+fn answer_of(answer: &Value) -> Result<Value, StatesError> {
+    match answer.get("ok") {
+        Some(output) => Ok(output.clone()),
+        None => Err(StatesError::new(
+            answer["error"].as_str().unwrap_or_default(),
+            answer["cause"].as_str().unwrap_or_default(),
+        )),
+    }
+}
+
+/// One step's processing: what it appends and queues.
+struct Turn<'a> {
+    platform: &'a Arc<Platform>,
+    execution: &'a Execution,
+    machine: Arc<StateMachine>,
+    now: i64,
+    advance: WorkflowAdvance,
+}
+
+impl<'a> Turn<'a> {
+    /// A turn that can only end the execution (its definition is gone).
+    fn ending(platform: &'a Arc<Platform>, execution: &'a Execution) -> Turn<'a> {
+        Turn {
+            platform,
+            execution,
+            machine: Arc::new(StateMachine {
+                start_at: String::new(),
+                states: Default::default(),
+                timeout_seconds: None,
+            }),
+            now: now_ms(),
+            advance: WorkflowAdvance {
+                execution: execution.id.clone(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn event(&mut self, event: strato_store::NewHistoryEvent) {
+        self.advance.events.push(event);
+    }
+
+    fn kind_of(&self, state: &str) -> &'static str {
+        match self.machine.states.get(state).map(|s| &s.kind) {
+            Some(Kind::Pass { .. }) => "Pass",
+            Some(Kind::Task(_)) => "Task",
+            Some(Kind::Choice { .. }) => "Choice",
+            Some(Kind::Wait(_)) => "Wait",
+            Some(Kind::Succeed) => "Succeed",
+            Some(Kind::Fail { .. }) => "Fail",
+            Some(Kind::Parallel { .. }) => "Parallel",
+            Some(Kind::Map(_)) => "Map",
+            None => "Unknown",
+        }
+    }
+
+    fn resource_of(&self, state: &str) -> String {
+        match self.machine.states.get(state).map(|s| &s.kind) {
+            Some(Kind::Task(task)) => task.resource.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The context object (`$$`) in `state`.
+    fn context(&self, state: &str, retries: &[u32], token: Option<&str>) -> Value {
+        let e = self.execution;
+        let mut ctx = json!({
+            "Execution": {
+                "Id": super::execution_arn(&e.app, &e.workflow, &e.name),
+                "Input": e.input,
+                "Name": e.name,
+                "RoleArn": "arn:aws:iam::000000000000:role/strato",
+                "StartTime": strato_core::time::format_rfc3339_ms(e.started_ms),
+                "RedriveCount": 0,
+            },
+            "State": {
+                "EnteredTime": strato_core::time::format_rfc3339_ms(self.now),
+                "Name": state,
+                "RetryCount": retries.iter().sum::<u32>(),
+            },
+            "StateMachine": {
+                "Id": super::state_machine_arn(&e.app, &e.workflow),
+                "Name": format!("{}.{}", e.app, e.workflow),
+            },
+        });
+        if let Some(token) = token {
+            ctx["Task"] = json!({ "Token": token });
+        }
+        ctx
+    }
+
+    /// A new step of this execution; due now, it is leased to this node,
+    /// which runs it next.
+    fn queue(&mut self, body: StepBody, due_ms: i64) -> String {
+        let id = self.platform.runs.next_id('w');
+        self.queue_as(id.clone(), body, due_ms);
+        id
+    }
+
+    fn queue_as(&mut self, id: String, body: StepBody, due_ms: i64) {
+        let now_due = due_ms <= self.now;
+        self.advance.next.push(WorkflowStep {
+            id,
+            execution: self.execution.id.clone(),
+            due_ms,
+            step: serde_json::to_value(body).expect("steps serialize"),
+            // Stored leased to this node with its first attempt counted.
+            attempts: u32::from(now_due),
+            lease_owner: if now_due {
+                self.platform.config.node_id.0.clone()
+            } else {
+                String::new()
+            },
+            lease_until_ms: if now_due {
+                self.now + self.platform.lease_ms()
+            } else {
+                0
+            },
+        });
+    }
+
+    fn goto(&mut self, state: String, input: Value) {
+        self.queue(StepBody::Enter { state, input }, self.now);
+    }
+
+    fn succeed(&mut self, output: Value) {
+        self.event(history::execution_succeeded(self.now, &output));
+        self.advance.end = Some(ExecutionEnd {
+            status: ExecutionStatus::Succeeded,
+            output: Some(output),
+            error: None,
+            cause: None,
+            stopped_ms: self.now,
+        });
+    }
+
+    fn fail(&mut self, error: StatesError) {
+        self.event(history::execution_failed(self.now, &error));
+        self.advance.end = Some(ExecutionEnd {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(error.error),
+            cause: Some(error.cause),
+            stopped_ms: self.now,
+        });
+    }
+
+    /// Enters `state` with `input`: its Entered event and what it does.
+    async fn enter(&mut self, state: &str, input: &Value, retries: Vec<u32>) {
+        let kind = self.kind_of(state);
+        self.event(state_entered(self.now, kind, state, input));
+        self.run_state(state, input, retries).await;
+    }
+
+    /// A Task state's work again (a retry): no new Entered event.
+    async fn enter_task_again(&mut self, state: &str, raw: &Value, retries: Vec<u32>) {
+        self.run_state(state, raw, retries).await;
+    }
+
+    async fn run_state(&mut self, state: &str, input: &Value, retries: Vec<u32>) {
+        // A task that waits for its token gets it in `$$.Task.Token`: the
+        // id of the step that will wait.
+        let wait_id = self.platform.runs.next_id('w');
+        let heartbeat = match self.machine.states.get(state).map(|s| &s.kind) {
+            Some(Kind::Task(task)) => match &task.heartbeat {
+                Some(strato_workflow::definition::Seconds::Fixed(h)) => Some(*h),
+                _ => None,
+            },
+            _ => None,
+        };
+        let token = task_token(&wait_id, heartbeat);
+        let ctx = self.context(state, &retries, Some(&token));
+        let step = self.machine.enter(state, input, &ctx, self.now);
+        self.follow(state, input, step, retries, wait_id).await;
+    }
+
+    /// Takes the interpreter's next step from `state` (raw input `raw`).
+    async fn follow(
+        &mut self,
+        state: &str,
+        raw: &Value,
+        step: Step,
+        retries: Vec<u32>,
+        wait_id: String,
+    ) {
+        let kind = self.kind_of(state);
+        match step {
+            Step::Next { state: next, input } => {
+                self.event(state_exited(self.now, kind, state, &input));
+                self.goto(next, input);
+            }
+            Step::Succeed(output) => {
+                self.event(state_exited(self.now, kind, state, &output));
+                self.succeed(output);
+            }
+            Step::Fail(error) => self.fail(error),
+            Step::Wait { until_ms, then } => {
+                let (output, next) = match *then {
+                    Step::Next { state, input } => (input, Some(state)),
+                    Step::Succeed(output) => (output, None),
+                    Step::Fail(error) => return self.fail(error),
+                    _ => return self.fail(StatesError::runtime("a Wait state leads nowhere")),
+                };
+                self.queue(
+                    StepBody::Leave {
+                        state: state.to_string(),
+                        output,
+                        next,
+                    },
+                    until_ms,
+                );
+            }
+            Step::Task {
+                resource,
+                parameters,
+                timeout_seconds,
+                heartbeat_seconds,
+            } => {
+                self.task(
+                    state,
+                    raw,
+                    TaskCall {
+                        resource,
+                        parameters,
+                        timeout_seconds,
+                        heartbeat_seconds,
+                    },
+                    retries,
+                    wait_id,
+                )
+                .await
+            }
+            Step::Parallel { .. } | Step::Map { .. } => self.fail(StatesError::runtime(
+                "Parallel and Map states are not supported yet",
+            )),
+        }
+    }
+
+    async fn task(
+        &mut self,
+        state: &str,
+        raw: &Value,
+        call: TaskCall,
+        retries: Vec<u32>,
+        wait_id: String,
+    ) {
+        let TaskCall {
+            resource: resource_text,
+            parameters,
+            timeout_seconds,
+            heartbeat_seconds,
+        } = call;
+        self.event(history::task_scheduled(
+            self.now,
+            &resource_text,
+            &parameters,
+            timeout_seconds,
+            heartbeat_seconds,
+        ));
+        let resource = match Resource::parse(&resource_text) {
+            Ok(r) => r,
+            Err(e) => return self.fail(StatesError::runtime(e)),
+        };
+        self.event(history::task_started(self.now, &resource_text));
+        let started = resources::start(
+            self.platform,
+            &self.execution.app,
+            &resource,
+            &parameters,
+            timeout_seconds,
+        )
+        .await;
+        match started {
+            Started::Waiting(effects) => {
+                self.advance.effects.extend(effects);
+                let deadline = [timeout_seconds, heartbeat_seconds]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map_or(NEVER_MS, |s| self.now + s as i64 * 1000);
+                self.queue_as(
+                    wait_id,
+                    StepBody::Await {
+                        state: state.to_string(),
+                        raw: raw.clone(),
+                        retries,
+                        heartbeat_seconds: heartbeat_seconds
+                            .filter(|h| timeout_seconds.is_none_or(|t| *h < t)),
+                        outcome: None,
+                    },
+                    deadline,
+                );
+            }
+            Started::Done { outcome, effects } => {
+                self.advance.effects.extend::<Vec<Effect>>(effects);
+                // The end is timestamped when it happened, not when began.
+                self.now = now_ms();
+                self.event(history::task_ended(self.now, &resource_text, &outcome));
+                self.complete(state, raw, outcome, retries);
+            }
+        }
+    }
+
+    /// A task's outcome: retried after its delay, caught, or on to the
+    /// next state.
+    fn complete(
+        &mut self,
+        state: &str,
+        raw: &Value,
+        outcome: Result<Value, StatesError>,
+        mut retries: Vec<u32>,
+    ) {
+        let ctx = self.context(state, &retries, None);
+        let completion = self.machine.complete(
+            state,
+            raw,
+            outcome,
+            &mut retries,
+            &ctx,
+            rand::random::<f64>(),
+        );
+        match completion {
+            Completion::Retry { delay_ms } => {
+                self.queue(
+                    StepBody::Run {
+                        state: state.to_string(),
+                        raw: raw.clone(),
+                        retries,
+                    },
+                    self.now + delay_ms as i64,
+                );
+            }
+            Completion::Then(Step::Next { state: next, input }) => {
+                self.event(state_exited(self.now, "Task", state, &input));
+                self.goto(next, input);
+            }
+            Completion::Then(Step::Succeed(output)) => {
+                self.event(state_exited(self.now, "Task", state, &output));
+                self.succeed(output);
+            }
+            Completion::Then(Step::Fail(error)) => self.fail(error),
+            Completion::Then(_) => self.fail(StatesError::runtime(
+                "a task's completion can only lead to a state or the end",
+            )),
+        }
+    }
+}
+
+struct TaskCall {
+    resource: String,
+    parameters: Value,
+    timeout_seconds: Option<u64>,
+    heartbeat_seconds: Option<u64>,
+}
+
+/// The workflow sweeper: a sweep every 100 ms, or at once when a task's
+/// answer or another node's wakeup arrives.
+pub(crate) async fn run_sweeper(platform: std::sync::Weak<Platform>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut woken = platform
+        .upgrade()
+        .and_then(|p| p.store.wakeups())
+        .map(|w| w.work.subscribe());
+    loop {
+        let notified = match platform.upgrade() {
+            Some(p) => p.workflow_wakeup.clone(),
+            None => return,
+        };
+        tokio::select! {
+            _ = crate::cluster::tick_or_wakeup(&mut tick, woken.as_mut()) => {}
+            _ = notified.notified() => {}
+        }
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        if platform.status.draining() {
+            continue;
+        }
+        sweep(&platform).await;
+    }
+}

@@ -1,0 +1,382 @@
+//! Workflows: executions of Amazon States Language state machines, every
+//! transition durable.
+//!
+//! An execution is a row and its history; what it does next is a pending
+//! step (`strato_store::WorkflowStep`, body [`StepBody`]) that any node's
+//! sweeper claims under a lease. Processing a step asks the pure
+//! interpreter (`strato_workflow`) what the state does, does the work
+//! (calls a function, sends a message) and commits the history events,
+//! the next step (or the end) and any effects in one fenced transaction
+//! (`Store::advance_workflow`): a crash repeats a step's work (tasks run
+//! at least once), never its transition. Wait states are steps due at
+//! their time; a task waiting for its token is a step due at its
+//! deadline, resumed earlier by `SendTaskSuccess`/`SendTaskFailure`.
+//! Executions run on the revision they started on.
+
+mod driver;
+mod history;
+mod resources;
+
+use crate::platform::Platform;
+use crate::util::now_ms;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use strato_store::{
+    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent, WorkflowStep,
+};
+use strato_workflow::StateMachine;
+
+pub(crate) use driver::run_sweeper;
+pub use history::details_key;
+
+/// The region ARNs and events name (Strato has one).
+pub(crate) const REGION: &str = "us-east-1";
+/// The account ARNs name.
+pub(crate) const ACCOUNT: &str = "000000000000";
+
+/// Why a workflow operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("app `{app}` has no workflow `{workflow}`; see `strato apps`")]
+    NoSuchWorkflow { app: String, workflow: String },
+    #[error("no execution {0}")]
+    NoSuchExecution(String),
+    #[error("an execution named {0} exists already")]
+    AlreadyExists(String),
+    #[error("the task token is invalid, or its task is no longer waiting")]
+    NoSuchTask,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+fn storage(e: strato_store::StoreError) -> WorkflowError {
+    WorkflowError::Storage(e.to_string())
+}
+
+/// What a pending step does (its JSON is the store's `step`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub(crate) enum StepBody {
+    /// Enter `state` with its raw input.
+    Enter { state: String, input: Value },
+    /// Run a Task state's work again (a retry after its delay).
+    Run {
+        state: String,
+        raw: Value,
+        retries: Vec<u32>,
+    },
+    /// A Task state waiting for its token's answer (`outcome`, filled by
+    /// the store when resumed); due at its deadline.
+    Await {
+        state: String,
+        raw: Value,
+        retries: Vec<u32>,
+        #[serde(default)]
+        heartbeat_seconds: Option<u64>,
+        #[serde(default)]
+        outcome: Option<Value>,
+    },
+    /// A Wait state's time came: leave it with `output`.
+    Leave {
+        state: String,
+        output: Value,
+        next: Option<String>,
+    },
+}
+
+/// Parsed definitions by (app, revision, workflow).
+#[derive(Default)]
+pub(crate) struct Definitions(Mutex<HashMap<(String, i64, String), Arc<StateMachine>>>);
+
+impl Platform {
+    /// The state machine an execution runs (its revision's).
+    pub(crate) async fn state_machine(
+        &self,
+        app: &str,
+        revision: i64,
+        workflow: &str,
+    ) -> Result<Arc<StateMachine>, WorkflowError> {
+        let key = (app.to_string(), revision, workflow.to_string());
+        if let Some(found) = self.workflows.0.lock().unwrap().get(&key) {
+            return Ok(found.clone());
+        }
+        let spec = self
+            .store
+            .get_revision(app, revision)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| WorkflowError::NoSuchWorkflow {
+                app: app.into(),
+                workflow: workflow.into(),
+            })?;
+        let w = spec
+            .workflows
+            .get(workflow)
+            .ok_or_else(|| WorkflowError::NoSuchWorkflow {
+                app: app.into(),
+                workflow: workflow.into(),
+            })?;
+        let machine = Arc::new(parse_definition(&w.definition).map_err(WorkflowError::Invalid)?);
+        self.workflows
+            .0
+            .lock()
+            .unwrap()
+            .insert(key, machine.clone());
+        Ok(machine)
+    }
+
+    /// Starts an execution of `app`'s workflow on its live revision;
+    /// `name` defaults to a fresh id. Returns it as stored.
+    pub async fn start_execution(
+        self: &Arc<Self>,
+        app: &str,
+        workflow: &str,
+        name: Option<String>,
+        input: Value,
+    ) -> Result<Execution, WorkflowError> {
+        let revision = self
+            .live()
+            .apps
+            .get(app)
+            .filter(|a| a.spec.workflows.contains_key(workflow))
+            .map(|a| a.revision)
+            .ok_or_else(|| WorkflowError::NoSuchWorkflow {
+                app: app.into(),
+                workflow: workflow.into(),
+            })?;
+        let machine = self.state_machine(app, revision, workflow).await?;
+        strato_workflow::payload::check_size(&input, "the execution's input")
+            .map_err(|e| WorkflowError::Invalid(e.to_string()))?;
+        let id = self.runs.next_id('x');
+        let name = name.unwrap_or_else(|| id.clone());
+        if name.is_empty() || name.len() > 80 {
+            return Err(WorkflowError::Invalid(
+                "an execution's name is 1 to 80 characters".into(),
+            ));
+        }
+        let now = now_ms();
+        let execution = Execution {
+            id: id.clone(),
+            app: app.into(),
+            workflow: workflow.into(),
+            revision,
+            name: name.clone(),
+            status: ExecutionStatus::Running,
+            input: input.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            started_ms: now,
+            stopped_ms: None,
+            parent: None,
+        };
+        // Queued leased to this node, which runs it at once.
+        let first = WorkflowStep {
+            id: self.runs.next_id('w'),
+            execution: id.clone(),
+            due_ms: 0,
+            step: serde_json::to_value(StepBody::Enter {
+                state: machine.start_at.clone(),
+                input: input.clone(),
+            })
+            .expect("steps serialize"),
+            attempts: 1,
+            lease_owner: self.config.node_id.0.clone(),
+            lease_until_ms: now + self.lease_ms(),
+        };
+        let started = history::execution_started(now, &input, &state_machine_arn(app, workflow));
+        if !self
+            .store
+            .start_execution(&execution, &[started], std::slice::from_ref(&first))
+            .await
+            .map_err(storage)?
+        {
+            return Err(WorkflowError::AlreadyExists(name));
+        }
+        tokio::spawn(driver::run(self.clone(), first));
+        Ok(execution)
+    }
+
+    pub async fn get_execution(&self, id: &str) -> Result<Execution, WorkflowError> {
+        self.store
+            .get_execution(id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| WorkflowError::NoSuchExecution(id.into()))
+    }
+
+    pub async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<Execution>, WorkflowError> {
+        self.store.list_executions(filter).await.map_err(storage)
+    }
+
+    pub async fn execution_history(
+        &self,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, WorkflowError> {
+        self.get_execution(id).await?;
+        self.store
+            .execution_history(id, after, limit)
+            .await
+            .map_err(storage)
+    }
+
+    /// Stops a running execution (`ABORTED`); false if it had ended.
+    pub async fn stop_execution(
+        &self,
+        id: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<bool, WorkflowError> {
+        self.get_execution(id).await?;
+        let now = now_ms();
+        let (error, cause) = (error.unwrap_or_default(), cause.unwrap_or_default());
+        let end = ExecutionEnd {
+            status: ExecutionStatus::Aborted,
+            output: None,
+            error: Some(error.clone()),
+            cause: Some(cause.clone()),
+            stopped_ms: now,
+        };
+        self.store
+            .end_execution(id, &end, &[history::execution_aborted(now, &error, &cause)])
+            .await
+            .map_err(storage)
+    }
+
+    /// `SendTaskSuccess`: the waiting task's output.
+    pub async fn send_task_success(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
+        self.answer_task(token, serde_json::json!({"ok": output}))
+            .await
+    }
+
+    /// `SendTaskFailure`: the waiting task failed with `error`.
+    pub async fn send_task_failure(
+        &self,
+        token: &str,
+        error: String,
+        cause: String,
+    ) -> Result<(), WorkflowError> {
+        self.answer_task(token, serde_json::json!({"error": error, "cause": cause}))
+            .await
+    }
+
+    /// `SendTaskHeartbeat`: the waiting task is alive (its heartbeat
+    /// deadline moves).
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), WorkflowError> {
+        let (id, heartbeat) = parse_token(token).ok_or(WorkflowError::NoSuchTask)?;
+        let Some(seconds) = heartbeat else {
+            return Ok(());
+        };
+        let due = now_ms() + seconds as i64 * 1000;
+        if self
+            .store
+            .delay_workflow_step(&id, due)
+            .await
+            .map_err(storage)?
+        {
+            Ok(())
+        } else {
+            Err(WorkflowError::NoSuchTask)
+        }
+    }
+
+    async fn answer_task(&self, token: &str, outcome: Value) -> Result<(), WorkflowError> {
+        let (id, _) = parse_token(token).ok_or(WorkflowError::NoSuchTask)?;
+        if self
+            .store
+            .resume_workflow_step(&id, &outcome)
+            .await
+            .map_err(storage)?
+        {
+            self.workflow_wakeup.notify_one();
+            Ok(())
+        } else {
+            Err(WorkflowError::NoSuchTask)
+        }
+    }
+}
+
+/// A task token: the waiting step's id, and its heartbeat interval (so a
+/// heartbeat knows how far to move the deadline).
+pub(crate) fn task_token(step: &str, heartbeat_seconds: Option<u64>) -> String {
+    match heartbeat_seconds {
+        Some(h) => format!("{step}.{h}"),
+        None => step.to_string(),
+    }
+}
+
+fn parse_token(token: &str) -> Option<(String, Option<u64>)> {
+    if token.is_empty() || token.len() > 1024 {
+        return None;
+    }
+    match token.split_once('.') {
+        Some((id, h)) => Some((id.to_string(), Some(h.parse().ok()?))),
+        None => Some((token.to_string(), None)),
+    }
+}
+
+/// The ARN of a workflow, as the Step Functions API names it.
+pub fn state_machine_arn(app: &str, workflow: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{app}.{workflow}")
+}
+
+/// The ARN of an execution.
+pub fn execution_arn(app: &str, workflow: &str, name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{app}.{workflow}:{name}")
+}
+
+/// Parses a definition and refuses what this engine does not run yet
+/// (a deploy says so before any execution starts).
+pub(crate) fn parse_definition(text: &str) -> Result<StateMachine, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let machine =
+        strato_workflow::definition::parse(&value, Some(text)).map_err(|e| e.to_string())?;
+    for state in machine.states.values() {
+        match &state.kind {
+            strato_workflow::definition::Kind::Parallel { .. }
+            | strato_workflow::definition::Kind::Map(_) => {
+                return Err(format!(
+                    "state {:?}: Parallel and Map states are not supported yet",
+                    state.name
+                ));
+            }
+            strato_workflow::definition::Kind::Task(task) => {
+                resources::Resource::parse(&task.resource)
+                    .map_err(|e| format!("state {:?}: {e}", state.name))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(machine)
+}
+
+/// Checks a revision's workflows at deploy: each parses, and each task
+/// naming a function names one of the app's.
+pub(crate) fn check_workflows(spec: &strato_core::RevisionSpec) -> Result<(), String> {
+    for (name, w) in &spec.workflows {
+        let machine = parse_definition(&w.definition)
+            .map_err(|e| format!("workflow `{name}` ({}): {e}", w.file))?;
+        for state in machine.states.values() {
+            if let strato_workflow::definition::Kind::Task(task) = &state.kind
+                && let Ok(resource) = resources::Resource::parse(&task.resource)
+                && let Some(function) = resource.fixed_function()
+                && !spec.functions.contains_key(function)
+            {
+                return Err(format!(
+                    "workflow `{name}` ({}): state {:?} calls function `{function}`, which this app does not declare",
+                    w.file, state.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
