@@ -2,7 +2,7 @@
 //! transition durable.
 //!
 //! An execution is a row and its history; what it does next is a pending
-//! step (`strato_store::WorkflowStep`, body [`StepBody`]) that any node's
+//! step (`strato_store::WorkflowStep`, body `StepBody`) that any node's
 //! sweeper claims under a lease. Processing a step asks the pure
 //! interpreter (`strato_workflow`) what the state does, does the work
 //! (calls a function, sends a message) and commits the history events,
