@@ -113,6 +113,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .route("/", get(handle_index))
         .merge(authed)
         .merge(crate::aws::lambda::routes(ctx.clone()))
+        .merge(crate::aws::states::routes(ctx.clone()))
         .with_state(ctx)
 }
 

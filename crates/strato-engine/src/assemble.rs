@@ -36,6 +36,7 @@ impl Platform {
             spec: revision.spec.clone(),
             functions,
             schedules: app_schedules(&revision.spec, previous, revision.deployed_at_ms),
+            deployed_at_ms: revision.deployed_at_ms,
         })
     }
 

@@ -265,6 +265,7 @@ impl Platform {
                 spec: spec.clone(),
                 functions,
                 schedules,
+                deployed_at_ms: now_ms(),
             }),
         );
         self.queues_changed(app, dropped_queues);

@@ -69,6 +69,7 @@ pub(crate) struct LiveApp {
     pub spec: RevisionSpec,
     pub functions: Vec<Arc<LiveFunction>>,
     pub schedules: BTreeMap<String, LiveSchedule>,
+    pub deployed_at_ms: i64,
 }
 
 /// Everything live, with the indexes components read.

@@ -10,6 +10,7 @@
 
 pub(crate) mod lambda;
 pub(crate) mod sigv4;
+pub(crate) mod states;
 
 use crate::control::{Caller, Ctx};
 use axum::body::Body;
@@ -58,7 +59,10 @@ impl IntoResponse for AwsError {
         } else {
             "User"
         };
-        let body = serde_json::json!({ "Type": kind, "message": self.message });
+        // `__type` is where AWS JSON 1.0 clients (Step Functions) read
+        // the code; REST-JSON ones (Lambda) read the header.
+        let body =
+            serde_json::json!({ "__type": self.code, "Type": kind, "message": self.message });
         (
             self.status,
             [

@@ -302,3 +302,169 @@ fn executions_resume_after_kill_9_with_each_transition_once() {
         );
     }
 }
+
+/// boto3's `stepfunctions` client: list and describe state machines,
+/// start (and start sync), describe, list, read the history of and stop
+/// executions, answer a task token; errors by AWS's codes.
+const BOTO3_SFN: &str = r#"
+import json, os, time, urllib.request
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+sfn = boto3.client("stepfunctions", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
+                   aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"],
+                   config=Config(retries={"total_max_attempts": 1}, inject_host_prefix=False))
+
+def code(call):
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    raise SystemExit("expected an error")
+
+def ended(arn):
+    for _ in range(200):
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.05)
+    raise SystemExit("still running: %s" % arn)
+
+machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+chain, approval = machines["flows.chain"], machines["flows.approval"]
+assert chain == "arn:aws:states:us-east-1:000000000000:stateMachine:flows.chain", chain
+assert json.loads(sfn.describe_state_machine(stateMachineArn=chain)["definition"])["StartAt"] == "Prepare"
+
+started = sfn.start_execution(stateMachineArn=chain, name="from-boto3", input=json.dumps({"start": 20}))
+done = ended(started["executionArn"])
+assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["n"] == 23, done
+events = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
+assert events[0]["type"] == "ExecutionStarted" and "executionStartedEventDetails" in events[0], events[0]
+assert events[-1]["type"] == "ExecutionSucceeded", events[-1]
+entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+assert entered == ["Prepare", "F1", "F2", "F3", "Big?", "Big"], entered
+page = sfn.get_execution_history(executionArn=started["executionArn"], maxResults=3)
+assert len(page["events"]) == 3 and "nextToken" in page
+assert any(e["name"] == "from-boto3" for e in sfn.list_executions(stateMachineArn=chain)["executions"])
+assert code(lambda: sfn.start_execution(stateMachineArn=chain, name="from-boto3")) == "ExecutionAlreadyExists"
+assert code(lambda: sfn.describe_execution(executionArn=started["executionArn"] + "x")) == "ExecutionDoesNotExist"
+assert code(lambda: sfn.start_execution(stateMachineArn=chain + "x")) == "StateMachineDoesNotExist"
+assert code(lambda: sfn.send_task_success(taskToken="nope", output="{}")) == "TaskDoesNotExist"
+
+sync = sfn.start_sync_execution(stateMachineArn=chain, input=json.dumps({"start": 30}))
+assert sync["status"] == "SUCCEEDED" and json.loads(sync["output"])["n"] == 33, sync
+
+# A task token, answered through the API as a worker would.
+waiting = sfn.start_execution(stateMachineArn=approval, input=json.dumps({"order": 9}))
+req = urllib.request.Request(os.environ["ENDPOINT"] + "/api/v1/apps/flows/queues/approvals/receive",
+    data=json.dumps({"max": 1, "wait_seconds": 5}).encode(), method="POST",
+    headers={"authorization": "Bearer " + os.environ["TOKEN"], "content-type": "application/json"})
+message = json.load(urllib.request.urlopen(req))["messages"][0]
+token = json.loads(message["body"])["token"]
+sfn.send_task_heartbeat(taskToken=token)
+sfn.send_task_success(taskToken=token, output=json.dumps({"approved": "by boto3"}))
+done = ended(waiting["executionArn"])
+assert json.loads(done["output"])["approval"] == {"approved": "by boto3"}, done
+
+stopped = sfn.start_execution(stateMachineArn=approval, input=json.dumps({"order": 10}))
+sfn.stop_execution(executionArn=stopped["executionArn"], error="Cancelled", cause="by boto3")
+d = sfn.describe_execution(executionArn=stopped["executionArn"])
+assert d["status"] == "ABORTED" and d["error"] == "Cancelled", d
+aborted = sfn.list_executions(stateMachineArn=approval, statusFilter="ABORTED")["executions"]
+assert [e["executionArn"] for e in aborted] == [stopped["executionArn"]], aborted
+print("boto3 ok")
+"#;
+
+#[test]
+fn boto3_and_the_aws_cli_drive_executions_through_the_step_functions_api() {
+    let server = Server::start();
+    let app = app();
+    server.cli_ok(&["deploy", app.path()]);
+    let out = server.boto3_with(
+        "the Step Functions API with boto3",
+        BOTO3_SFN,
+        &[("ENDPOINT", &server.api), ("TOKEN", &server.token)],
+    );
+    assert!(out.contains("boto3 ok"), "{out}");
+
+    // The aws CLI: start, describe, list, answer a token.
+    let (key, secret) = server.admin_key();
+    let aws = |args: &[&str]| -> Value {
+        let out = std::process::Command::new(py_tools().join("bin/aws"))
+            .args([
+                "--endpoint-url",
+                &server.api,
+                "--region",
+                "us-east-1",
+                "stepfunctions",
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "aws stepfunctions {args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or(Value::Null)
+    };
+    let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:flows.approval";
+    let started = aws(&[
+        "start-execution",
+        "--state-machine-arn",
+        machine,
+        "--name",
+        "from-cli",
+        "--input",
+        r#"{"order": 11}"#,
+    ]);
+    let arn = started["executionArn"].as_str().unwrap().to_string();
+    assert!(arn.ends_with(":flows.approval:from-cli"), "{arn}");
+    // The queue also holds the request of the execution boto3 stopped.
+    let mut body = Value::Null;
+    wait_until(
+        "the CLI execution's request",
+        Duration::from_secs(10),
+        || {
+            let got = server.cli_ok(&["queue", "receive", "flows/approvals", "--output", "json"]);
+            let got: Vec<Value> = serde_json::from_str(&got).unwrap();
+            got.iter()
+                .filter_map(|m| serde_json::from_str::<Value>(m["body"].as_str()?).ok())
+                .find(|b| b["order"] == 11)
+                .map(|b| body = b)
+                .is_some()
+        },
+    );
+    aws(&[
+        "send-task-success",
+        "--task-token",
+        body["token"].as_str().unwrap(),
+        "--task-output",
+        r#"{"ok": "cli"}"#,
+    ]);
+    let mut described = Value::Null;
+    wait_until(
+        "the CLI's execution to end",
+        Duration::from_secs(10),
+        || {
+            described = aws(&["describe-execution", "--execution-arn", &arn]);
+            described["status"] != "RUNNING"
+        },
+    );
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    let listed = aws(&["list-executions", "--state-machine-arn", machine]);
+    assert!(
+        listed["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "from-cli"),
+        "{listed}"
+    );
+}

@@ -305,6 +305,30 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// Every live workflow: (app, workflow, deployed at).
+    pub fn workflow_list(&self) -> Vec<(String, String, i64)> {
+        self.live()
+            .apps
+            .values()
+            .flat_map(|a| {
+                a.spec
+                    .workflows
+                    .keys()
+                    .map(|w| (a.name.clone(), w.to_string(), a.deployed_at_ms))
+            })
+            .collect()
+    }
+
+    /// A live workflow's definition text and when it was deployed.
+    pub fn workflow_definition(&self, app: &str, workflow: &str) -> Option<(String, i64)> {
+        let live = self.live();
+        let app = live.apps.get(app)?;
+        let w = app.spec.workflows.get(workflow)?;
+        Some((w.definition.clone(), app.deployed_at_ms))
+    }
+}
+
 /// A task token: the waiting step's id, and its heartbeat interval (so a
 /// heartbeat knows how far to move the deadline).
 pub(crate) fn task_token(step: &str, heartbeat_seconds: Option<u64>) -> String {
