@@ -95,10 +95,8 @@ async fn handle_start(
         .platform
         .start_execution(&app, &workflow, body.name, input)
         .await?;
-    let deadline = tokio::time::Instant::now() + wait;
-    while execution.status == ExecutionStatus::Running && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        execution = ctx.platform.get_execution(&execution.id).await?;
+    if !wait.is_zero() {
+        execution = ctx.platform.wait_for_execution(&execution.id, wait).await?;
     }
     Ok((StatusCode::CREATED, Json(view(&execution))))
 }

@@ -87,6 +87,8 @@ pub struct Platform {
     pub(crate) workflows: crate::workflows::Definitions,
     /// Rung when a workflow step became due (a task's answer).
     pub(crate) workflow_wakeup: Arc<tokio::sync::Notify>,
+    /// Ids of executions that ended on this node (for waiting callers).
+    pub(crate) execution_ended: tokio::sync::broadcast::Sender<String>,
     /// When this process started (tells a restart from a heartbeat).
     pub(crate) started_ms: i64,
 }
@@ -158,6 +160,7 @@ impl Platform {
             status: Default::default(),
             workflows: Default::default(),
             workflow_wakeup: Default::default(),
+            execution_ended: tokio::sync::broadcast::channel(1024).0,
             started_ms: crate::util::now_ms(),
         });
         // Every live app, assembled as a deploy assembles one, made live

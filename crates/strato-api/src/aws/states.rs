@@ -253,12 +253,11 @@ impl Ops<'_> {
             }));
         }
         // Express workflows answer within 5 minutes.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
-        while execution.status == ExecutionStatus::Running && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            execution = self.ctx.platform.get_execution(&execution.id).await?;
-        }
+        execution = self
+            .ctx
+            .platform
+            .wait_for_execution(&execution.id, std::time::Duration::from_secs(300))
+            .await?;
         Ok(describe(&execution))
     }
 

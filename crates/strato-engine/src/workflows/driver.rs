@@ -68,6 +68,9 @@ pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
                     attempt: step.attempts,
                 };
                 match platform.store.advance_workflow(&fence, &advance).await {
+                    Ok(true) if advance.end.is_some() => {
+                        let _ = platform.execution_ended.send(advance.execution.clone());
+                    }
                     Ok(true) => pending.extend(
                         advance
                             .next

@@ -201,6 +201,36 @@ impl Platform {
         Ok(execution)
     }
 
+    /// The execution `id` once it has ended, or as it is when `wait` is
+    /// over.
+    pub async fn wait_for_execution(
+        &self,
+        id: &str,
+        wait: std::time::Duration,
+    ) -> Result<Execution, WorkflowError> {
+        // Subscribe before reading, so an end between the two is not missed.
+        let mut ended = self.execution_ended.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let execution = self.get_execution(id).await?;
+            if execution.status != ExecutionStatus::Running {
+                return Ok(execution);
+            }
+            // Another node may run it (a cluster): look again at least
+            // every half second.
+            let look_again =
+                (tokio::time::Instant::now() + std::time::Duration::from_millis(500)).min(deadline);
+            loop {
+                match tokio::time::timeout_at(look_again, ended.recv()).await {
+                    Err(_) if look_again >= deadline => return Ok(execution),
+                    Err(_) => break,
+                    Ok(Ok(done)) if done != id => continue,
+                    Ok(_) => break,
+                }
+            }
+        }
+    }
+
     pub async fn get_execution(&self, id: &str) -> Result<Execution, WorkflowError> {
         self.store
             .get_execution(id)
