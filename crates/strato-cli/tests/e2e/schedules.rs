@@ -159,7 +159,9 @@ catch_up_window = "1m"
     server.kill9();
     std::thread::sleep(Duration::from_secs(8));
     server.restart_after_exit();
-    wait_until("the missed slots to fire", Duration::from_secs(10), || {
+    // Generous: under a full test run on two cores the restart and the
+    // catch-up's eight runs took longer than 10 s once.
+    wait_until("the missed slots to fire", Duration::from_secs(25), || {
         server
             .runs_eventually("app=sb&function=quick", quick_before + 8)
             .len()
