@@ -175,10 +175,23 @@ pub async fn run(args: WorkflowArgs) -> Result<()> {
             Ok(())
         }
         WorkflowCommand::History { id, output } => {
-            let events = client
-                .json(client.request(Method::GET, &format!("/api/v1/executions/{id}/history")))
-                .await?;
-            let events = events.as_array().cloned().unwrap_or_default();
+            // Pages of up to 1,000 events, after the last one read.
+            let mut events: Vec<Value> = Vec::new();
+            loop {
+                let after = events.last().and_then(|e| e["id"].as_i64()).unwrap_or(0);
+                let page = client
+                    .json(client.request(
+                        Method::GET,
+                        &format!("/api/v1/executions/{id}/history?after={after}&limit=1000"),
+                    ))
+                    .await?;
+                let page = page.as_array().cloned().unwrap_or_default();
+                let full = page.len() == 1000;
+                events.extend(page);
+                if !full {
+                    break;
+                }
+            }
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&events)?);
                 return Ok(());

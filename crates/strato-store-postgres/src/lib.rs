@@ -889,6 +889,10 @@ impl Store for PostgresStore {
         Ok(resumed)
     }
 
+    async fn workflow_results(&self, join: &str) -> Result<Vec<(u32, Value)>, StoreError> {
+        workflows::results(&self.client().await?, join).await
+    }
+
     async fn delay_workflow_step(&self, id: &str, due_ms: i64) -> Result<bool, StoreError> {
         workflows::delay(&self.client().await?, id, due_ms).await
     }
@@ -936,6 +940,7 @@ fn queues_work(effect: &Effect) -> bool {
             | Effect::QueueTaskRun(_)
             | Effect::SendMessage { .. }
             | Effect::ResumeWorkflowStep { .. }
+            | Effect::EndWorkflowBranch(_)
     )
 }
 

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, IMAGES),
     (4, TASK_CPUS),
     (5, crate::workflows::SCHEMA),
+    (6, crate::workflows::BRANCH_RESULTS),
 ];
 
 /// The key of the advisory lock that serializes migrations ("strato" in

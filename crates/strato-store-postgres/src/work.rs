@@ -322,6 +322,7 @@ pub(crate) async fn apply(
             Effect::ResumeWorkflowStep { id, outcome } => {
                 crate::workflows::resume(tx, id, outcome).await?;
             }
+            Effect::EndWorkflowBranch(end) => crate::workflows::end_branch(tx, end).await?,
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use crate::db::{execute, query, query_opt};
 use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 use strato_store::{
-    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, HistoryEvent,
+    BranchEnd, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, HistoryEvent,
     NewHistoryEvent, StoreError, WorkRef, WorkflowAdvance, WorkflowStep,
 };
 use tokio_postgres::Row;
@@ -52,6 +52,19 @@ CREATE TABLE workflow_steps (
 );
 CREATE INDEX workflow_steps_due ON workflow_steps (due_ms);
 CREATE INDEX workflow_steps_by_execution ON workflow_steps (execution);
+"#;
+
+/// Migration 6: what Parallel and Map states' children report to their
+/// joins (see `strato_store::BranchEnd`).
+pub(crate) const BRANCH_RESULTS: &str = r#"
+CREATE TABLE workflow_results (
+    join_id TEXT COLLATE "C" NOT NULL,
+    idx BIGINT NOT NULL,
+    execution TEXT COLLATE "C" NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (join_id, idx)
+);
+CREATE INDEX workflow_results_by_execution ON workflow_results (execution);
 "#;
 
 const COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent";
@@ -218,6 +231,9 @@ pub(crate) async fn advance(
         &[id],
     )
     .await?;
+    if advance.drops_children {
+        drop_children(tx, &advance.execution, id).await?;
+    }
     append_events(tx, &advance.execution, &advance.events).await?;
     match &advance.end {
         Some(end) => {
@@ -257,8 +273,122 @@ async fn end_running(
             &[&id],
         )
         .await?;
+        execute(
+            tx,
+            "dropping an execution's branch results",
+            "DELETE FROM workflow_results WHERE execution = $1",
+            &[&id],
+        )
+        .await?;
     }
     Ok(changed == 1)
+}
+
+/// A join's results and its children's pending steps (ids under
+/// `{join}/`; ids are letters, digits and `/`, so LIKE needs no escape).
+async fn drop_children(
+    tx: &Transaction<'_>,
+    execution: &str,
+    join: &str,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "dropping a join's children",
+        "DELETE FROM workflow_steps WHERE execution = $1 AND id LIKE $2",
+        &[&execution, &format!("{join}/%")],
+    )
+    .await?;
+    execute(
+        tx,
+        "dropping a join's results",
+        "DELETE FROM workflow_results WHERE join_id = $1",
+        &[&join],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a child's outcome for its join once, starts the next parked
+/// child under a concurrency limit, and wakes the join when the last
+/// outcome is in (see `strato_store::BranchEnd`). The join's row is
+/// locked first, so of two children ending at once the second counts
+/// the first's outcome: the last one always sees them all.
+pub(crate) async fn end_branch(tx: &Transaction<'_>, end: &BranchEnd) -> Result<(), StoreError> {
+    let join = query_opt(
+        tx,
+        "locking a join",
+        "SELECT 1 FROM workflow_steps WHERE id = $1 FOR UPDATE",
+        &[&end.join],
+    )
+    .await?;
+    if join.is_none() {
+        // The join ended (a failure elsewhere, a stop): nothing waits.
+        return Ok(());
+    }
+    let inserted = execute(
+        tx,
+        "recording a branch's outcome",
+        "INSERT INTO workflow_results (join_id, idx, execution, outcome) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        &[
+            &end.join,
+            &i64::from(end.index),
+            &end.execution,
+            &end.outcome.to_string(),
+        ],
+    )
+    .await?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    let done: i64 = query(
+        tx,
+        "counting a join's results",
+        "SELECT count(*) FROM workflow_results WHERE join_id = $1",
+        &[&end.join],
+    )
+    .await?[0]
+        .get(0);
+    let wake = "UPDATE workflow_steps SET due_ms = 0 WHERE id = $1";
+    if end.max_concurrency > 0 {
+        let next = i64::from(end.max_concurrency) + done - 1;
+        if next < i64::from(end.total) {
+            execute(
+                tx,
+                "starting a parked branch",
+                wake,
+                &[&format!("{}/{next}", end.join)],
+            )
+            .await?;
+        }
+    }
+    if end.wake || done >= i64::from(end.total) {
+        execute(tx, "waking a join", wake, &[&end.join]).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn results(
+    c: &impl GenericClient,
+    join: &str,
+) -> Result<Vec<(u32, Value)>, StoreError> {
+    let rows = query(
+        c,
+        "reading a join's results",
+        "SELECT idx, outcome FROM workflow_results WHERE join_id = $1 ORDER BY idx",
+        &[&join],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let outcome: String = r.get(1);
+            (
+                r.get::<_, i64>(0) as u32,
+                serde_json::from_str(&outcome).unwrap_or(Value::Null),
+            )
+        })
+        .collect())
 }
 
 pub(crate) async fn end(

@@ -27,6 +27,7 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
             Effect::ResumeWorkflowStep { id, outcome } => {
                 crate::workflows::resume(tx, id, outcome)?;
             }
+            Effect::EndWorkflowBranch(end) => crate::workflows::end_branch(tx, end)?,
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "executions",
     "execution_events",
     "workflow_steps",
+    "workflow_results",
 ];
 
 /// Columns holding JSON documents as text, exported as the documents.

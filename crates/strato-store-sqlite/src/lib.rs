@@ -807,6 +807,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn workflow_results(&self, join: &str) -> Result<Vec<(u32, Value)>, StoreError> {
+        let join = join.to_string();
+        self.blocking(move |db| db.workflow_results(&join)).await
+    }
+
     async fn delay_workflow_step(&self, id: &str, due_ms: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.db

@@ -7,7 +7,7 @@ use crate::{Db, db};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use strato_store::{
-    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, HistoryEvent,
+    BranchEnd, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, HistoryEvent,
     NewHistoryEvent, StoreError, WorkRef, WorkflowAdvance, WorkflowStep,
 };
 
@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS workflow_steps (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS workflow_steps_due ON workflow_steps (due_ms);
 CREATE INDEX IF NOT EXISTS workflow_steps_by_execution ON workflow_steps (execution);
+CREATE TABLE IF NOT EXISTS workflow_results (
+    join_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    execution TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (join_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS workflow_results_by_execution ON workflow_results (execution);
 "#;
 
 const EXECUTION_COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent";
@@ -207,6 +215,9 @@ pub(crate) fn advance(
     }
     tx.execute("DELETE FROM workflow_steps WHERE id = ?1", [id])
         .map_err(db("completing a workflow step"))?;
+    if advance.drops_children {
+        drop_children(tx, &advance.execution, id)?;
+    }
     append_events(tx, &advance.execution, &advance.events)?;
     match &advance.end {
         Some(end) => {
@@ -239,8 +250,87 @@ fn end_running(tx: &Connection, id: &str, end: &ExecutionEnd) -> Result<bool, St
     if changed == 1 {
         tx.execute("DELETE FROM workflow_steps WHERE execution = ?1", [id])
             .map_err(db("dropping an execution's steps"))?;
+        tx.execute("DELETE FROM workflow_results WHERE execution = ?1", [id])
+            .map_err(db("dropping an execution's branch results"))?;
     }
     Ok(changed == 1)
+}
+
+/// A join's results and its children's pending steps (ids under
+/// `{join}/`; ids are letters, digits and `/`, so LIKE needs no escape).
+fn drop_children(tx: &Connection, execution: &str, join: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM workflow_steps WHERE execution = ?1 AND id LIKE ?2")
+        .and_then(|mut s| s.execute(params![execution, format!("{join}/%")]))
+        .map_err(db("dropping a join's children"))?;
+    tx.prepare_cached("DELETE FROM workflow_results WHERE join_id = ?1")
+        .and_then(|mut s| s.execute([join]))
+        .map_err(db("dropping a join's results"))?;
+    Ok(())
+}
+
+/// Records a child's outcome for its join once, starts the next parked
+/// child under a concurrency limit, and wakes the join when the last
+/// outcome is in (see `strato_store::BranchEnd`). SQLite has one writer,
+/// so the count is exact without a row lock.
+pub(crate) fn end_branch(tx: &Connection, end: &BranchEnd) -> Result<(), StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO workflow_results (join_id, idx, execution, outcome)
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM workflow_steps WHERE id = ?1)
+             ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                end.join,
+                end.index,
+                end.execution,
+                end.outcome.to_string()
+            ])
+        })
+        .map_err(db("recording a branch's outcome"))?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    let done: u32 = tx
+        .prepare_cached("SELECT count(*) FROM workflow_results WHERE join_id = ?1")
+        .and_then(|mut s| s.query_row([&end.join], |r| r.get(0)))
+        .map_err(db("counting a join's results"))?;
+    let mut wake = tx
+        .prepare_cached("UPDATE workflow_steps SET due_ms = 0 WHERE id = ?1")
+        .map_err(db("waking a workflow step"))?;
+    if end.max_concurrency > 0 {
+        let next = end.max_concurrency + done - 1;
+        if next < end.total {
+            wake.execute([format!("{}/{next}", end.join)])
+                .map_err(db("starting a parked branch"))?;
+        }
+    }
+    if end.wake || done >= end.total {
+        wake.execute([&end.join]).map_err(db("waking a join"))?;
+    }
+    Ok(())
+}
+
+impl Db {
+    pub(crate) fn workflow_results(&self, join: &str) -> Result<Vec<(u32, Value)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT idx, outcome FROM workflow_results WHERE join_id = ?1 ORDER BY idx",
+            )
+            .map_err(db("reading a join's results"))?;
+        let rows = stmt
+            .query_map([join], |r| {
+                let outcome: String = r.get(1)?;
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    serde_json::from_str(&outcome).unwrap_or(Value::Null),
+                ))
+            })
+            .map_err(db("reading a join's results"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("reading a join's results"))
+    }
 }
 
 pub(crate) fn end(

@@ -47,8 +47,8 @@ pub type Conditional<T> = Result<T, ConditionFailure>;
 pub use queues::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, SlotRecord};
 pub use recorder::RunRecorder;
 pub use workflows::{
-    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent, NewHistoryEvent,
-    WorkflowAdvance, WorkflowStep,
+    BranchEnd, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent,
+    NewHistoryEvent, WorkflowAdvance, WorkflowStep,
 };
 
 use serde_json::Value;
@@ -131,6 +131,9 @@ pub enum Effect {
     /// becomes due at once with `outcome` (see
     /// [`Store::resume_workflow_step`]).
     ResumeWorkflowStep { id: String, outcome: Value },
+    /// A Parallel branch or Map item ended (see [`BranchEnd`]); recorded
+    /// once per child, however often its last step is repeated.
+    EndWorkflowBranch(BranchEnd),
 }
 
 /// The id of a node (one `strato server` process and its successors on
@@ -686,6 +689,9 @@ pub trait Store: Send + Sync + 'static {
     /// `outcome` stored under its step's `"outcome"`. False if there is no
     /// such step (answered already, timed out, or its execution ended).
     async fn resume_workflow_step(&self, id: &str, outcome: &Value) -> Result<bool, StoreError>;
+    /// The outcomes recorded for a join step (see [`BranchEnd`]), by
+    /// child index.
+    async fn workflow_results(&self, join: &str) -> Result<Vec<(u32, Value)>, StoreError>;
     /// Moves a pending step's deadline (a task's heartbeat). False if
     /// there is no such step.
     async fn delay_workflow_step(&self, id: &str, due_ms: i64) -> Result<bool, StoreError>;

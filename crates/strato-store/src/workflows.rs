@@ -120,6 +120,32 @@ pub struct WorkflowAdvance {
     pub effects: Vec<crate::Effect>,
     /// Ends the execution (its other pending steps are dropped).
     pub end: Option<ExecutionEnd>,
+    /// The step was a Parallel or Map state's join: its recorded results
+    /// and its children's pending steps (ids under `{id}/`) go with it.
+    pub drops_children: bool,
+}
+
+/// A child of a Parallel or Map state (a branch, an item) ended: its
+/// outcome recorded once for the state's join step, which waits parked
+/// (due never) and is woken, under its row's lock, when the last child's
+/// outcome arrives or `wake` asks. Child `i`'s first step has the id
+/// `{join}/{i}`; with a `max_concurrency` the children past it wait
+/// parked and each recorded outcome wakes the next (the `n`-th outcome
+/// starts child `max_concurrency + n - 1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchEnd {
+    /// The join step's id.
+    pub join: String,
+    pub execution: String,
+    pub index: u32,
+    /// `{"ok": output}` or `{"error": ..., "cause": ...}`.
+    pub outcome: Value,
+    /// How many children the join waits for.
+    pub total: u32,
+    /// A Map's MaxConcurrency (0: every child started at once).
+    pub max_concurrency: u32,
+    /// Wake the join now (a failure that fails the whole state).
+    pub wake: bool,
 }
 
 /// Which executions to list, newest first.

@@ -8,6 +8,7 @@ use crate::path::JsonPath;
 use crate::payload::check_template;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A definition that does not hold, and where.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -62,7 +63,7 @@ pub enum Kind {
         cause: Option<Text>,
     },
     Parallel {
-        branches: Vec<StateMachine>,
+        branches: Vec<Arc<StateMachine>>,
     },
     Map(Map_),
 }
@@ -78,7 +79,7 @@ pub struct Task {
 /// A Map state's iteration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Map_ {
-    pub processor: Box<StateMachine>,
+    pub processor: Arc<StateMachine>,
     pub items_path: Option<JsonPath>,
     pub item_selector: Option<Value>,
     pub max_concurrency: u32,
@@ -602,7 +603,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, DefinitionError> {
             let parsed = branches
                 .iter()
                 .enumerate()
-                .map(|(i, b)| parse_machine(b, &format!("Branches[{i}]")))
+                .map(|(i, b)| parse_machine(b, &format!("Branches[{i}]")).map(Arc::new))
                 .collect::<Result<_, _>>()?;
             Kind::Parallel { branches: parsed }
         }
@@ -709,7 +710,7 @@ fn parse_map(
         ),
     };
     Ok(Map_ {
-        processor: Box::new(processor),
+        processor: Arc::new(processor),
         items_path: reference("ItemsPath")?,
         item_selector,
         max_concurrency,

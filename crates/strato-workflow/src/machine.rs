@@ -363,9 +363,19 @@ impl StateMachine {
     /// item processor.
     pub fn children(&self, name: &str) -> Vec<&StateMachine> {
         match self.states.get(name).map(|s| &s.kind) {
-            Some(Kind::Parallel { branches }) => branches.iter().collect(),
+            Some(Kind::Parallel { branches }) => branches.iter().map(|b| &**b).collect(),
             Some(Kind::Map(map)) => vec![&*map.processor],
             _ => Vec::new(),
+        }
+    }
+
+    /// The machine child `index` of state `name` runs: a Parallel state's
+    /// branch `index`, or a Map state's item processor (any item).
+    pub fn child(&self, name: &str, index: usize) -> Option<std::sync::Arc<StateMachine>> {
+        match self.states.get(name).map(|s| &s.kind) {
+            Some(Kind::Parallel { branches }) => branches.get(index).cloned(),
+            Some(Kind::Map(map)) => Some(map.processor.clone()),
+            _ => None,
         }
     }
 }

@@ -359,7 +359,10 @@ impl Ops<'_> {
                     "id": e.id,
                     "previousEventId": e.id - 1,
                 });
-                v[strato_engine::workflows::details_key(&e.kind)] = e.details.clone();
+                // Events without details (`ParallelStateStarted`) have no key.
+                if !e.details.is_null() {
+                    v[strato_engine::workflows::details_key(&e.kind)] = e.details.clone();
+                }
                 v
             })
             .collect();

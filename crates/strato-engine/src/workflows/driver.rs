@@ -3,6 +3,7 @@
 //! this node and runs here straight away, so a chain of states costs one
 //! transaction per state and no waiting for a sweep.
 
+use super::branches::{self, Level};
 use super::history::{self, state_entered, state_exited};
 use super::resources::{self, Resource, Started};
 use super::{StepBody, task_token};
@@ -20,7 +21,7 @@ use strato_workflow::{Completion, StateMachine, StatesError, Step};
 const CLAIM_BATCH: usize = 64;
 
 /// A parked step's deadline when it has none: far enough to be never.
-const NEVER_MS: i64 = i64::MAX / 4;
+pub(super) const NEVER_MS: i64 = i64::MAX / 4;
 
 /// One sweep: claims due steps (retries past their delay, Wait states'
 /// times, answered or timed-out tasks, steps whose node was lost) and
@@ -71,12 +72,30 @@ pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
                     Ok(true) if advance.end.is_some() => {
                         let _ = platform.execution_ended.send(advance.execution.clone());
                     }
-                    Ok(true) => pending.extend(
-                        advance
+                    Ok(true) => {
+                        if advance
+                            .effects
+                            .iter()
+                            .any(|e| matches!(e, Effect::EndWorkflowBranch(_)))
+                        {
+                            // A join or a parked item may be due now.
+                            platform.workflow_wakeup.notify_one();
+                        }
+                        // Steps due now run here: one in this task, the
+                        // others (a Parallel's branches, a Map's items)
+                        // each in its own.
+                        let mut now: Vec<WorkflowStep> = advance
                             .next
                             .into_iter()
-                            .filter(|s| !s.lease_owner.is_empty()),
-                    ),
+                            .filter(|s| !s.lease_owner.is_empty())
+                            .collect();
+                        if let Some(first) = now.pop() {
+                            for other in now {
+                                spawn_run(platform.clone(), other);
+                            }
+                            pending.push(first);
+                        }
+                    }
                     // Another node took it over, or the execution ended.
                     Ok(false) => {
                         tracing::debug!(step = %step.id, "a workflow step's lease no longer held; its result was dropped")
@@ -95,6 +114,13 @@ pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
     }
 }
 
+/// Runs `step` in a task of its own.
+fn spawn_run(platform: Arc<Platform>, step: WorkflowStep) {
+    let run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(run(platform, step));
+    tokio::spawn(run);
+}
+
 /// What a step does: the advance to commit (None if its execution ended).
 async fn turn(
     platform: &Arc<Platform>,
@@ -111,6 +137,24 @@ async fn turn(
     if execution.status != ExecutionStatus::Running {
         return Ok(None);
     }
+    let frame: Vec<Level> = match step.step.get("frame") {
+        Some(f) => serde_json::from_value(f.clone())
+            .map_err(|e| format!("step {} has an unreadable frame: {e}", step.id))?,
+        None => Vec::new(),
+    };
+    let machine = match platform
+        .state_machine(&execution.app, execution.revision, &execution.workflow)
+        .await
+        .map_err(|e| StatesError::runtime(e.to_string()))
+        .and_then(|root| branches::frame_machine(&root, &frame))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            let mut turn = Turn::ending(platform, &execution);
+            turn.fail(e);
+            return Ok(Some(turn.advance));
+        }
+    };
     let mut turn = Turn {
         platform,
         now: now_ms(),
@@ -118,18 +162,10 @@ async fn turn(
             execution: execution.id.clone(),
             ..Default::default()
         },
-        machine: match platform
-            .state_machine(&execution.app, execution.revision, &execution.workflow)
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                let mut turn = Turn::ending(platform, &execution);
-                turn.fail(StatesError::runtime(e.to_string()));
-                return Ok(Some(turn.advance));
-            }
-        },
+        machine,
         execution: &execution,
+        step_id: &step.id,
+        frame,
     };
     let body: StepBody = serde_json::from_value(step.step.clone())
         .map_err(|e| format!("step {} is unreadable: {e}", step.id))?;
@@ -175,13 +211,20 @@ async fn turn(
                 None => turn.succeed(output),
             }
         }
+        StepBody::Begin { input } => turn.begin(input).await,
+        StepBody::Join {
+            state,
+            raw,
+            retries,
+            total,
+        } => turn.join(state, raw, retries, total).await?,
     }
     Ok(Some(turn.advance))
 }
 
 /// `{"ok": output}` or `{"error": ..., "cause": ...}`, as a task's
 /// answer is stored.
-fn answer_of(answer: &Value) -> Result<Value, StatesError> {
+pub(super) fn answer_of(answer: &Value) -> Result<Value, StatesError> {
     match answer.get("ok") {
         Some(output) => Ok(output.clone()),
         None => Err(StatesError::new(
@@ -192,12 +235,19 @@ fn answer_of(answer: &Value) -> Result<Value, StatesError> {
 }
 
 /// One step's processing: what it appends and queues.
-struct Turn<'a> {
-    platform: &'a Arc<Platform>,
-    execution: &'a Execution,
-    machine: Arc<StateMachine>,
-    now: i64,
-    advance: WorkflowAdvance,
+pub(super) struct Turn<'a> {
+    pub(super) platform: &'a Arc<Platform>,
+    pub(super) execution: &'a Execution,
+    /// The machine the step's frame runs: the workflow's, or a branch's
+    /// or a Map's item processor.
+    pub(super) machine: Arc<StateMachine>,
+    pub(super) now: i64,
+    pub(super) advance: WorkflowAdvance,
+    /// The step being processed.
+    pub(super) step_id: &'a str,
+    /// The Parallel branches and Map items the step is inside, outermost
+    /// first (empty: the workflow's own states).
+    pub(super) frame: Vec<Level>,
 }
 
 impl<'a> Turn<'a> {
@@ -216,14 +266,16 @@ impl<'a> Turn<'a> {
                 execution: execution.id.clone(),
                 ..Default::default()
             },
+            step_id: "",
+            frame: Vec::new(),
         }
     }
 
-    fn event(&mut self, event: strato_store::NewHistoryEvent) {
+    pub(super) fn event(&mut self, event: strato_store::NewHistoryEvent) {
         self.advance.events.push(event);
     }
 
-    fn kind_of(&self, state: &str) -> &'static str {
+    pub(super) fn kind_of(&self, state: &str) -> &'static str {
         match self.machine.states.get(state).map(|s| &s.kind) {
             Some(Kind::Pass { .. }) => "Pass",
             Some(Kind::Task(_)) => "Task",
@@ -272,21 +324,41 @@ impl<'a> Turn<'a> {
         ctx
     }
 
+    /// A fresh id for a step in this frame: under its branch's or item's
+    /// prefix (`{join}/{index}/`), so the join can drop what is left.
+    pub(super) fn new_step_id(&self) -> String {
+        let id = self.platform.runs.next_id('w');
+        match self.frame.last() {
+            Some(level) => format!("{}/{}/{id}", level.join, level.index),
+            None => id,
+        }
+    }
+
     /// A new step of this execution; due now, it is leased to this node,
     /// which runs it next.
     fn queue(&mut self, body: StepBody, due_ms: i64) -> String {
-        let id = self.platform.runs.next_id('w');
+        let id = self.new_step_id();
         self.queue_as(id.clone(), body, due_ms);
         id
     }
 
-    fn queue_as(&mut self, id: String, body: StepBody, due_ms: i64) {
+    pub(super) fn queue_as(&mut self, id: String, body: StepBody, due_ms: i64) {
+        let frame = self.frame.clone();
+        self.queue_in(id, body, due_ms, &frame);
+    }
+
+    /// Queues a step in `frame` (a new branch's, or this step's).
+    pub(super) fn queue_in(&mut self, id: String, body: StepBody, due_ms: i64, frame: &[Level]) {
         let now_due = due_ms <= self.now;
+        let mut step = serde_json::to_value(body).expect("steps serialize");
+        if !frame.is_empty() {
+            step["frame"] = serde_json::to_value(frame).expect("frames serialize");
+        }
         self.advance.next.push(WorkflowStep {
             id,
             execution: self.execution.id.clone(),
             due_ms,
-            step: serde_json::to_value(body).expect("steps serialize"),
+            step,
             // Stored leased to this node with its first attempt counted.
             attempts: u32::from(now_due),
             lease_owner: if now_due {
@@ -306,7 +378,11 @@ impl<'a> Turn<'a> {
         self.queue(StepBody::Enter { state, input }, self.now);
     }
 
+    /// The machine ended with `output`: the execution, or this branch.
     fn succeed(&mut self, output: Value) {
+        if let Some(level) = self.frame.last().cloned() {
+            return self.end_branch(&level, Ok(output));
+        }
         self.event(history::execution_succeeded(self.now, &output));
         self.advance.end = Some(ExecutionEnd {
             status: ExecutionStatus::Succeeded,
@@ -317,7 +393,11 @@ impl<'a> Turn<'a> {
         });
     }
 
-    fn fail(&mut self, error: StatesError) {
+    /// The machine failed: the execution, or this branch.
+    pub(super) fn fail(&mut self, error: StatesError) {
+        if let Some(level) = self.frame.last().cloned() {
+            return self.end_branch(&level, Err(error));
+        }
         self.event(history::execution_failed(self.now, &error));
         self.advance.end = Some(ExecutionEnd {
             status: ExecutionStatus::Failed,
@@ -329,7 +409,7 @@ impl<'a> Turn<'a> {
     }
 
     /// Enters `state` with `input`: its Entered event and what it does.
-    async fn enter(&mut self, state: &str, input: &Value, retries: Vec<u32>) {
+    pub(super) async fn enter(&mut self, state: &str, input: &Value, retries: Vec<u32>) {
         let kind = self.kind_of(state);
         self.event(state_entered(self.now, kind, state, input));
         self.run_state(state, input, retries).await;
@@ -343,7 +423,7 @@ impl<'a> Turn<'a> {
     async fn run_state(&mut self, state: &str, input: &Value, retries: Vec<u32>) {
         // A task that waits for its token gets it in `$$.Task.Token`: the
         // id of the step that will wait.
-        let wait_id = self.platform.runs.next_id('w');
+        let wait_id = self.new_step_id();
         let heartbeat = match self.machine.states.get(state).map(|s| &s.kind) {
             Some(Kind::Task(task)) => match &task.heartbeat {
                 Some(strato_workflow::definition::Seconds::Fixed(h)) => Some(*h),
@@ -413,9 +493,14 @@ impl<'a> Turn<'a> {
                 )
                 .await
             }
-            Step::Parallel { .. } | Step::Map { .. } => self.fail(StatesError::runtime(
-                "Parallel and Map states are not supported yet",
-            )),
+            Step::Parallel { input } => {
+                let branches = self.machine.children(state).len();
+                self.fan_out(state, raw, retries, vec![input; branches], 0)
+            }
+            Step::Map {
+                items,
+                max_concurrency,
+            } => self.fan_out(state, raw, retries, items, max_concurrency),
         }
     }
 
@@ -486,7 +571,7 @@ impl<'a> Turn<'a> {
 
     /// A task's outcome: retried after its delay, caught, or on to the
     /// next state.
-    fn complete(
+    pub(super) fn complete(
         &mut self,
         state: &str,
         raw: &Value,
@@ -514,11 +599,13 @@ impl<'a> Turn<'a> {
                 );
             }
             Completion::Then(Step::Next { state: next, input }) => {
-                self.event(state_exited(self.now, "Task", state, &input));
+                let kind = self.kind_of(state);
+                self.event(state_exited(self.now, kind, state, &input));
                 self.goto(next, input);
             }
             Completion::Then(Step::Succeed(output)) => {
-                self.event(state_exited(self.now, "Task", state, &output));
+                let kind = self.kind_of(state);
+                self.event(state_exited(self.now, kind, state, &output));
                 self.succeed(output);
             }
             Completion::Then(Step::Fail(error)) => self.fail(error),

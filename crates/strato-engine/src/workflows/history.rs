@@ -127,6 +127,21 @@ pub(crate) fn task_ended(
     }
 }
 
+/// `ParallelStateStarted`, `MapStateSucceeded`, ...: the events of a
+/// Parallel or Map state's fan-out, which carry no details.
+pub(crate) fn fan_out_event(ts_ms: i64, kind: &str) -> NewHistoryEvent {
+    event(kind, ts_ms, Value::Null)
+}
+
+pub(crate) fn map_started(ts_ms: i64, length: usize) -> NewHistoryEvent {
+    event("MapStateStarted", ts_ms, json!({"length": length}))
+}
+
+/// `MapIterationStarted`, `MapIterationSucceeded`, `MapIterationFailed`.
+pub(crate) fn map_iteration(ts_ms: i64, kind: &str, state: &str, index: u32) -> NewHistoryEvent {
+    event(kind, ts_ms, json!({"name": state, "index": index}))
+}
+
 /// AWS splits a resource into its type and name: `lambda` + `invoke` for
 /// `arn:aws:states:::lambda:invoke`, `lambda` + the ARN for a function.
 fn resource_parts(resource: &str) -> (&str, &str) {

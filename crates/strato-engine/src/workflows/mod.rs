@@ -13,6 +13,7 @@
 //! deadline, resumed earlier by `SendTaskSuccess`/`SendTaskFailure`.
 //! Executions run on the revision they started on.
 
+mod branches;
 mod driver;
 mod history;
 mod resources;
@@ -85,6 +86,17 @@ pub(crate) enum StepBody {
         state: String,
         output: Value,
         next: Option<String>,
+    },
+    /// Begin a Parallel branch or a Map item (the step's frame says
+    /// which) with its input.
+    Begin { input: Value },
+    /// A Parallel or Map state's join, parked until its children are done
+    /// (or one failed the state); its id prefixes theirs.
+    Join {
+        state: String,
+        raw: Value,
+        retries: Vec<u32>,
+        total: u32,
     },
 }
 
@@ -388,26 +400,29 @@ pub fn execution_arn(app: &str, workflow: &str, name: &str) -> String {
     format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{app}.{workflow}:{name}")
 }
 
+/// Every state of a machine, those of its Parallel branches and Map item
+/// processors included.
+fn every_state(machine: &StateMachine) -> Vec<&strato_workflow::definition::State> {
+    let mut out = Vec::new();
+    for state in machine.states.values() {
+        out.push(state);
+        for child in machine.children(&state.name) {
+            out.extend(every_state(child));
+        }
+    }
+    out
+}
+
 /// Parses a definition and refuses what this engine does not run yet
 /// (a deploy says so before any execution starts).
 pub(crate) fn parse_definition(text: &str) -> Result<StateMachine, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let machine =
         strato_workflow::definition::parse(&value, Some(text)).map_err(|e| e.to_string())?;
-    for state in machine.states.values() {
-        match &state.kind {
-            strato_workflow::definition::Kind::Parallel { .. }
-            | strato_workflow::definition::Kind::Map(_) => {
-                return Err(format!(
-                    "state {:?}: Parallel and Map states are not supported yet",
-                    state.name
-                ));
-            }
-            strato_workflow::definition::Kind::Task(task) => {
-                resources::Resource::parse(&task.resource)
-                    .map_err(|e| format!("state {:?}: {e}", state.name))?;
-            }
-            _ => {}
+    for state in every_state(&machine) {
+        if let strato_workflow::definition::Kind::Task(task) = &state.kind {
+            resources::Resource::parse(&task.resource)
+                .map_err(|e| format!("state {:?}: {e}", state.name))?;
         }
     }
     Ok(machine)
@@ -419,7 +434,7 @@ pub(crate) fn check_workflows(spec: &strato_core::RevisionSpec) -> Result<(), St
     for (name, w) in &spec.workflows {
         let machine = parse_definition(&w.definition)
             .map_err(|e| format!("workflow `{name}` ({}): {e}", w.file))?;
-        for state in machine.states.values() {
+        for state in every_state(&machine) {
             if let strato_workflow::definition::Kind::Task(task) = &state.kind
                 && let Ok(resource) = resources::Resource::parse(&task.resource)
                 && let Some(function) = resource.fixed_function()

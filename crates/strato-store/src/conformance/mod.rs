@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             nodes_beat_are_listed_and_drained,
             images_are_named_replaced_listed_and_removed,
             workflow_steps_advance_once_under_fences,
+            branches_report_to_their_join_once,
             executions_are_listed_stopped_and_resumed_by_runs,
             completions_are_fenced_by_the_lease,
             old_history_is_cleaned_up,

@@ -1,8 +1,8 @@
 //! Checks of workflow executions, their history and their steps.
 
 use crate::{
-    Effect, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence, NewHistoryEvent,
-    NodeId, Store, WorkRef, WorkflowAdvance, WorkflowStep,
+    BranchEnd, Effect, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence,
+    NewHistoryEvent, NodeId, Store, WorkRef, WorkflowAdvance, WorkflowStep,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -100,6 +100,7 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
         next: vec![step("s2", "e1", 0), step("s3", "e1", 1_000_000)],
         effects: vec![],
         end: None,
+        drops_children: false,
     };
     assert!(
         store
@@ -270,6 +271,7 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
             cause: None,
             stopped_ms: 2_100,
         }),
+        drops_children: false,
     };
     assert!(
         store
@@ -382,4 +384,127 @@ pub async fn executions_are_listed_stopped_and_resumed_by_runs(store: Arc<dyn St
         .unwrap();
     assert_eq!(ids(&claimed), ["e1-wait"]);
     assert_eq!(claimed[0].step["outcome"], json!({"Payload": 2}));
+}
+
+fn branch_end(join: &str, index: u32, total: u32, max_concurrency: u32) -> Effect {
+    Effect::EndWorkflowBranch(BranchEnd {
+        join: join.into(),
+        execution: "e1".into(),
+        index,
+        outcome: json!({"ok": index}),
+        total,
+        max_concurrency,
+        wake: false,
+    })
+}
+
+/// Advances the step `id` (claimed once by `node`) with `effects`.
+async fn advance_with(store: &Arc<dyn Store>, node: &NodeId, id: &str, effects: Vec<Effect>) {
+    let advance = WorkflowAdvance {
+        execution: "e1".into(),
+        effects,
+        ..Default::default()
+    };
+    assert!(
+        store
+            .advance_workflow(&fence(id, node, 1), &advance)
+            .await
+            .unwrap(),
+        "advancing {id}"
+    );
+}
+
+pub async fn branches_report_to_their_join_once(store: Arc<dyn Store>) {
+    let a = NodeId("node-a".into());
+    let never = 1 << 50;
+    // A Parallel state's two branches (k/0 and k/1), due first; a Map with
+    // MaxConcurrency 1 over three items: its join and items 1 and 2
+    // parked, item 0 due; a parked step of item 2; a step outside.
+    let steps = [
+        step("k", "e1", never),
+        step("k/0", "e1", 5),
+        step("k/1", "e1", 5),
+        step("j", "e1", never),
+        step("j/0", "e1", 7),
+        step("j/1", "e1", never),
+        step("j/2", "e1", never),
+        step("j/2/later", "e1", never),
+        step("jx/0", "e1", never),
+    ];
+    assert!(
+        store
+            .start_execution(&execution("e1", "fan"), &[], &steps)
+            .await
+            .unwrap()
+    );
+    let claim = |now: i64| {
+        let (store, a) = (store.clone(), a.clone());
+        async move {
+            let claimed = store
+                .claim_workflow_steps(&a, now, 1_000, 10)
+                .await
+                .unwrap();
+            claimed.into_iter().map(|s| s.id).collect::<Vec<_>>()
+        }
+    };
+
+    // Branches ending at once, on two connections: whichever commits
+    // last wakes the join, which sees both outcomes.
+    assert_eq!(claim(5).await, ["k/0", "k/1"]);
+    tokio::join!(
+        advance_with(&store, &a, "k/0", vec![branch_end("k", 0, 2, 0)]),
+        advance_with(&store, &a, "k/1", vec![branch_end("k", 1, 2, 0)]),
+    );
+    assert_eq!(claim(6).await, ["k"]);
+    assert_eq!(store.workflow_results("k").await.unwrap().len(), 2);
+    let done = WorkflowAdvance {
+        execution: "e1".into(),
+        drops_children: true,
+        ..Default::default()
+    };
+    assert!(
+        store
+            .advance_workflow(&fence("k", &a, 1), &done)
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(claim(10).await, ["j/0"]);
+    advance_with(&store, &a, "j/0", vec![branch_end("j", 0, 3, 1)]).await;
+    // Each outcome starts the next parked item, not the join.
+    assert_eq!(claim(20).await, ["j/1"]);
+    // An outcome repeated (a child's last step run twice) counts once.
+    advance_with(
+        &store,
+        &a,
+        "j/1",
+        vec![branch_end("j", 0, 3, 1), branch_end("j", 1, 3, 1)],
+    )
+    .await;
+    assert_eq!(claim(30).await, ["j/2"]);
+    advance_with(&store, &a, "j/2", vec![branch_end("j", 2, 3, 1)]).await;
+    // The last outcome wakes the join, which reads them all in order.
+    assert_eq!(claim(40).await, ["j"]);
+    let results = store.workflow_results("j").await.unwrap();
+    assert_eq!(
+        results,
+        [
+            (0, json!({"ok": 0})),
+            (1, json!({"ok": 1})),
+            (2, json!({"ok": 2}))
+        ]
+    );
+    // The join's advance drops its results and its children's steps,
+    // and nothing else.
+    assert!(
+        store
+            .advance_workflow(&fence("j", &a, 1), &done)
+            .await
+            .unwrap()
+    );
+    assert!(store.workflow_results("j").await.unwrap().is_empty());
+    assert_eq!(claim(never + 1).await, ["jx/0"]);
+    // An outcome arriving after its join ended is dropped.
+    advance_with(&store, &a, "jx/0", vec![branch_end("j", 1, 3, 1)]).await;
+    assert!(store.workflow_results("j").await.unwrap().is_empty());
 }

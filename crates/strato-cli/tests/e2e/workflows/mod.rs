@@ -6,6 +6,8 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+mod fan_out;
+
 /// The seed's chain: a Pass, then `inc` three times (as a name, a Lambda
 /// ARN and through lambda:invoke), a Choice on the result, a flaky step
 /// retried until it works, a failing one caught.
@@ -35,7 +37,7 @@ const CHAIN: &str = r#"{
   }
 }"#;
 
-fn app() -> AppDir {
+pub(crate) fn app() -> AppDir {
     let app = AppDir::new(&format!(
         r#"
 [app]
@@ -72,7 +74,7 @@ definition = "pause.asl.json"
     app
 }
 
-fn start(server: &Server, workflow: &str, input: Value) -> Value {
+pub(crate) fn start(server: &Server, workflow: &str, input: Value) -> Value {
     let out = server.cli_ok(&[
         "workflow",
         "start",
@@ -85,11 +87,11 @@ fn start(server: &Server, workflow: &str, input: Value) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-fn describe(server: &Server, id: &str) -> Value {
+pub(crate) fn describe(server: &Server, id: &str) -> Value {
     serde_json::from_str(&server.cli_ok(&["workflow", "describe", id, "--output", "json"])).unwrap()
 }
 
-fn history(server: &Server, id: &str) -> Vec<String> {
+pub(crate) fn history(server: &Server, id: &str) -> Vec<String> {
     let events: Vec<Value> =
         serde_json::from_str(&server.cli_ok(&["workflow", "history", id, "--output", "json"]))
             .unwrap();
@@ -104,7 +106,7 @@ fn history(server: &Server, id: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_for_end(server: &Server, id: &str, limit: Duration) -> Value {
+pub(crate) fn wait_for_end(server: &Server, id: &str, limit: Duration) -> Value {
     let mut last = Value::Null;
     wait_until("the execution to end", limit, || {
         last = describe(server, id);
