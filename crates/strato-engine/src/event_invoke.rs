@@ -65,7 +65,7 @@ impl Platform {
         with_logs: bool,
         only_app: Option<&str>,
     ) -> Result<EventAnswer, InvokeError> {
-        self.invoke_event_as(name, event, with_logs, only_app, Trigger::Invoke)
+        self.invoke_event_as(name, event, with_logs, only_app, Trigger::Invoke, None)
             .await
     }
 
@@ -77,10 +77,16 @@ impl Platform {
         with_logs: bool,
         only_app: Option<&str>,
         trigger: Trigger,
+        envelope: Option<CloudEvent>,
     ) -> Result<EventAnswer, InvokeError> {
         let function = self.find_function(name, only_app)?;
-        let request = self.invoke_event_envelope().request(event);
         let mut cx = RunContext::new(trigger);
+        // A given envelope's id is the run's event (a workflow task's
+        // idempotency key).
+        cx.event_id = envelope.as_ref().map(|e| e.id.clone());
+        let request = envelope
+            .unwrap_or_else(|| self.invoke_event_envelope())
+            .request(event);
         let (tell, logs) = tokio::sync::oneshot::channel();
         if with_logs {
             cx.on_logs = Some(tell);
@@ -155,9 +161,10 @@ impl Platform {
         &self,
         function: &crate::live::LiveFunction,
         event: Bytes,
+        envelope: CloudEvent,
     ) -> strato_store::NewInvocation {
         let mut head = InvocationHead::post("/");
-        head.headers = self.invoke_event_envelope().headers();
+        head.headers = envelope.headers();
         head.trigger = Some("workflow".into());
         self.new_invocation(function, head, event, Priority::Normal)
     }

@@ -64,6 +64,10 @@ struct TaskRequest {
     /// When the first attempt was queued (`max_age` counts from it).
     #[serde(default)]
     queued_ms: i64,
+    /// A workflow step waiting for the run's end (`ecs:runTask.sync`),
+    /// resumed with it in the record's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workflow_step: Option<String>,
 }
 
 /// The tasks component's own state: the image store, the container
@@ -200,43 +204,20 @@ impl Platform {
         event: Option<(i64, String)>,
         attempt: Option<u32>,
     ) -> Result<RunRecord, TaskError> {
-        let record = RunRecord {
-            id: self.runs.next_id('r'),
-            app: live.app.clone(),
-            function: live.name.clone(),
-            revision: live.revision,
-            trigger,
-            status: RunStatus::Queued,
-            started_at_ms: now_ms(),
-            duration_us: 0,
-            cold_start: false,
-            memory_limit_bytes: live.spec.memory_bytes,
-            billed_ms: 0,
-            http_status: None,
-            error: None,
-            event_id: event.as_ref().map(|(_, id)| id.clone()),
-            attempt: attempt.unwrap_or(1),
-            exit_code: None,
-            init_us: None,
-        };
-        let request = serde_json::to_value(TaskRequest {
-            spec: live.spec.clone(),
+        let run = self.task_run_request(
+            live,
             overrides,
-            queued_ms: now_ms(),
-        })
-        .expect("task requests serialize");
+            trigger,
+            event.as_ref().map(|(_, id)| id.clone()),
+            attempt,
+            None,
+        );
         // A run answering a bucket event settles it in the same step
         // (the run has its own retries from there).
         let effects: Vec<Effect> = event
             .map(|(id, _)| Effect::SettleEvent(id))
             .into_iter()
             .collect();
-        let run = TaskRunRequest {
-            record,
-            request,
-            due_ms: 0,
-            cpus_milli: live.spec.cpus_milli.unwrap_or(0),
-        };
         // Run here if this node has room for it; else queued for a node
         // that has (each claims only what fits), waiting while none has.
         let room = if self.status.draining() {
@@ -264,6 +245,77 @@ impl Platform {
                 "no room on this node for the task run; queued for a node with room"),
         }
         Ok(record)
+    }
+
+    /// A workflow's run of `app`'s task, to queue with the step that
+    /// starts it (`Effect::QueueTaskRun`); `waiting`: the step to resume
+    /// with its end.
+    pub(crate) async fn workflow_task_run(
+        &self,
+        app: &str,
+        task: &str,
+        overrides: TaskOverrides,
+        key: String,
+        waiting: Option<String>,
+    ) -> Result<TaskRunRequest, TaskError> {
+        for name in overrides.env.keys() {
+            strato_core::spec::check_env_name(name).map_err(TaskError::BadOverride)?;
+        }
+        let live = self.task_to_start(app, task)?;
+        let run = self.task_run_request(
+            &live,
+            overrides,
+            Trigger::Workflow,
+            Some(key),
+            None,
+            waiting,
+        );
+        self.fits_some_node(run.room()).await?;
+        Ok(run)
+    }
+
+    /// A run's queued record and stored request.
+    fn task_run_request(
+        &self,
+        live: &LiveTask,
+        overrides: TaskOverrides,
+        trigger: Trigger,
+        event_id: Option<String>,
+        attempt: Option<u32>,
+        workflow_step: Option<String>,
+    ) -> TaskRunRequest {
+        let record = RunRecord {
+            id: self.runs.next_id('r'),
+            app: live.app.clone(),
+            function: live.name.clone(),
+            revision: live.revision,
+            trigger,
+            status: RunStatus::Queued,
+            started_at_ms: now_ms(),
+            duration_us: 0,
+            cold_start: false,
+            memory_limit_bytes: live.spec.memory_bytes,
+            billed_ms: 0,
+            http_status: None,
+            error: None,
+            event_id,
+            attempt: attempt.unwrap_or(1),
+            exit_code: None,
+            init_us: None,
+        };
+        let request = serde_json::to_value(TaskRequest {
+            spec: live.spec.clone(),
+            overrides,
+            queued_ms: now_ms(),
+            workflow_step,
+        })
+        .expect("task requests serialize");
+        TaskRunRequest {
+            record,
+            request,
+            due_ms: 0,
+            cpus_milli: live.spec.cpus_milli.unwrap_or(0),
+        }
     }
 
     /// Refuses a run no node could ever take (it would wait forever).
@@ -550,12 +602,21 @@ async fn finish(
 ) {
     let effects: Vec<Effect> = match retry {
         Some(retry) => vec![Effect::QueueTaskRun(retry)],
-        None => request
-            .map(|request| task_destinations(platform, &record, request))
-            .unwrap_or_default()
-            .into_iter()
-            .map(Effect::Enqueue)
-            .collect(),
+        None => {
+            let mut effects: Vec<Effect> = request
+                .map(|request| task_destinations(platform, &record, request))
+                .unwrap_or_default()
+                .into_iter()
+                .map(Effect::Enqueue)
+                .collect();
+            if let Some(step) = request.and_then(|r| r.workflow_step.clone()) {
+                effects.push(Effect::ResumeWorkflowStep {
+                    id: step,
+                    outcome: crate::workflows::task_run_outcome(&record),
+                });
+            }
+            effects
+        }
     };
     let written = platform
         .store
@@ -564,6 +625,12 @@ async fn finish(
     if let Err(e) = written {
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
+    }
+    if effects
+        .iter()
+        .any(|e| matches!(e, Effect::ResumeWorkflowStep { .. }))
+    {
+        platform.workflow_wakeup.notify_one();
     }
     let _ = platform.tasks.run_ended.send(record.id);
 }

@@ -941,6 +941,7 @@ fn queues_work(effect: &Effect) -> bool {
             | Effect::SendMessage { .. }
             | Effect::ResumeWorkflowStep { .. }
             | Effect::EndWorkflowBranch(_)
+            | Effect::StartExecution(_)
     )
 }
 

@@ -323,6 +323,9 @@ pub(crate) async fn apply(
                 crate::workflows::resume(tx, id, outcome).await?;
             }
             Effect::EndWorkflowBranch(end) => crate::workflows::end_branch(tx, end).await?,
+            Effect::StartExecution(new) => {
+                crate::workflows::start(tx, &new.execution, &new.events, &new.steps).await?;
+            }
         }
     }
     Ok(())

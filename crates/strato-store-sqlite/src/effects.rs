@@ -28,6 +28,9 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
                 crate::workflows::resume(tx, id, outcome)?;
             }
             Effect::EndWorkflowBranch(end) => crate::workflows::end_branch(tx, end)?,
+            Effect::StartExecution(new) => {
+                crate::workflows::start(tx, &new.execution, &new.events, &new.steps)?;
+            }
         }
     }
     Ok(())

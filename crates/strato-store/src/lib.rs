@@ -48,7 +48,7 @@ pub use queues::{Message, NewMessage, QueueStats, ReceivePolicy, SlotOutcome, Sl
 pub use recorder::RunRecorder;
 pub use workflows::{
     BranchEnd, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent,
-    NewHistoryEvent, WorkflowAdvance, WorkflowStep,
+    NewExecution, NewHistoryEvent, WorkflowAdvance, WorkflowStep,
 };
 
 use serde_json::Value;
@@ -134,6 +134,10 @@ pub enum Effect {
     /// A Parallel branch or Map item ended (see [`BranchEnd`]); recorded
     /// once per child, however often its last step is repeated.
     EndWorkflowBranch(BranchEnd),
+    /// An execution started with the step that starts it (a nested
+    /// `states:startExecution`): its row, first events and steps, as
+    /// [`Store::start_execution`]; nothing if the name is taken.
+    StartExecution(Box<NewExecution>),
 }
 
 /// The id of a node (one `strato server` process and its successors on

@@ -55,8 +55,17 @@ pub struct Execution {
     pub cause: Option<String>,
     pub started_ms: i64,
     pub stopped_ms: Option<i64>,
-    /// The execution that started it (a nested `startExecution`).
+    /// The step of another execution waiting for its end (a nested
+    /// `states:startExecution.sync`), resumed with it.
     pub parent: Option<String>,
+}
+
+/// An execution to start, with its first events and steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExecution {
+    pub execution: Execution,
+    pub events: Vec<NewHistoryEvent>,
+    pub steps: Vec<WorkflowStep>,
 }
 
 /// How an execution ended.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// A server with `bb:1` (busybox) imported from a docker archive.
-fn server_with_busybox(extra: &[&str]) -> Server {
+pub(crate) fn server_with_busybox(extra: &[&str]) -> Server {
     require_containers();
     let server = Server::start_with(extra);
     let archive = docker_archive("bb:1", &[busybox_layer()], None);

@@ -166,6 +166,7 @@ async fn turn(
         execution: &execution,
         step_id: &step.id,
         frame,
+        key: format!("{}:{}", execution.id, step.id),
     };
     let body: StepBody = serde_json::from_value(step.step.clone())
         .map_err(|e| format!("step {} is unreadable: {e}", step.id))?;
@@ -175,14 +176,24 @@ async fn turn(
             state,
             raw,
             retries,
-        } => turn.enter_task_again(&state, &raw, retries).await,
+            key,
+        } => {
+            if !key.is_empty() {
+                turn.key = key;
+            }
+            turn.enter_task_again(&state, &raw, retries).await
+        }
         StepBody::Await {
             state,
             raw,
             retries,
             heartbeat_seconds,
             outcome,
+            key,
         } => {
+            if !key.is_empty() {
+                turn.key = key;
+            }
             let outcome = match outcome {
                 Some(answer) => answer_of(&answer),
                 None => Err(match heartbeat_seconds {
@@ -197,6 +208,12 @@ async fn turn(
                 }),
             };
             let resource = turn.resource_of(&state);
+            let outcome = match Resource::parse(&resource) {
+                Ok(Resource::StartExecution { sync: 1, .. }) => {
+                    super::nested::output_as_text(outcome)
+                }
+                _ => outcome,
+            };
             turn.event(history::task_ended(turn.now, &resource, &outcome));
             turn.complete(&state, &raw, outcome, retries);
         }
@@ -218,6 +235,7 @@ async fn turn(
             retries,
             total,
         } => turn.join(state, raw, retries, total).await?,
+        StepBody::TimeOut => turn.time_out(),
     }
     Ok(Some(turn.advance))
 }
@@ -248,6 +266,9 @@ pub(super) struct Turn<'a> {
     /// The Parallel branches and Map items the step is inside, outermost
     /// first (empty: the workflow's own states).
     pub(super) frame: Vec<Level>,
+    /// The idempotency key of the state's entry (`EXECUTION:STEP`, the
+    /// step that entered it), kept by its retries.
+    pub(super) key: String,
 }
 
 impl<'a> Turn<'a> {
@@ -268,6 +289,7 @@ impl<'a> Turn<'a> {
             },
             step_id: "",
             frame: Vec::new(),
+            key: String::new(),
         }
     }
 
@@ -383,6 +405,7 @@ impl<'a> Turn<'a> {
         if let Some(level) = self.frame.last().cloned() {
             return self.end_branch(&level, Ok(output));
         }
+        self.tell_parent(ExecutionStatus::Succeeded, Some(&output), None);
         self.event(history::execution_succeeded(self.now, &output));
         self.advance.end = Some(ExecutionEnd {
             status: ExecutionStatus::Succeeded,
@@ -398,6 +421,7 @@ impl<'a> Turn<'a> {
         if let Some(level) = self.frame.last().cloned() {
             return self.end_branch(&level, Err(error));
         }
+        self.tell_parent(ExecutionStatus::Failed, None, Some(&error));
         self.event(history::execution_failed(self.now, &error));
         self.advance.end = Some(ExecutionEnd {
             status: ExecutionStatus::Failed,
@@ -406,6 +430,39 @@ impl<'a> Turn<'a> {
             cause: Some(error.cause),
             stopped_ms: self.now,
         });
+    }
+
+    /// The execution's TimeoutSeconds ran out: it ends `TIMED_OUT`.
+    fn time_out(&mut self) {
+        let error = StatesError::new(
+            strato_workflow::error::names::TIMEOUT,
+            "the execution ran longer than its TimeoutSeconds",
+        );
+        self.tell_parent(ExecutionStatus::TimedOut, None, Some(&error));
+        self.event(history::execution_timed_out(self.now, &error));
+        self.advance.end = Some(ExecutionEnd {
+            status: ExecutionStatus::TimedOut,
+            output: None,
+            error: Some(error.error),
+            cause: Some(error.cause),
+            stopped_ms: self.now,
+        });
+    }
+
+    /// A parent execution waiting for this one's end (a nested
+    /// `startExecution.sync`) is resumed with it, in the same transaction.
+    fn tell_parent(
+        &mut self,
+        status: ExecutionStatus,
+        output: Option<&Value>,
+        error: Option<&StatesError>,
+    ) {
+        if let Some(parent) = &self.execution.parent {
+            self.advance.effects.push(Effect::ResumeWorkflowStep {
+                id: parent.clone(),
+                outcome: super::nested::outcome(self.execution, status, output, error),
+            });
+        }
     }
 
     /// Enters `state` with `input`: its Entered event and what it does.
@@ -530,9 +587,14 @@ impl<'a> Turn<'a> {
             Err(e) => return self.fail(StatesError::runtime(e)),
         };
         self.event(history::task_started(self.now, &resource_text));
+        let site = resources::TaskSite {
+            execution: self.execution,
+            key: &self.key,
+            wait_id: &wait_id,
+        };
         let started = resources::start(
             self.platform,
-            &self.execution.app,
+            &site,
             &resource,
             &parameters,
             timeout_seconds,
@@ -555,6 +617,7 @@ impl<'a> Turn<'a> {
                         heartbeat_seconds: heartbeat_seconds
                             .filter(|h| timeout_seconds.is_none_or(|t| *h < t)),
                         outcome: None,
+                        key: self.key.clone(),
                     },
                     deadline,
                 );
@@ -594,6 +657,7 @@ impl<'a> Turn<'a> {
                         state: state.to_string(),
                         raw: raw.clone(),
                         retries,
+                        key: self.key.clone(),
                     },
                     self.now + delay_ms as i64,
                 );

@@ -42,6 +42,14 @@ pub(crate) fn execution_failed(ts_ms: i64, error: &StatesError) -> NewHistoryEve
     )
 }
 
+pub(crate) fn execution_timed_out(ts_ms: i64, error: &StatesError) -> NewHistoryEvent {
+    event(
+        "ExecutionTimedOut",
+        ts_ms,
+        json!({"error": error.error, "cause": error.cause}),
+    )
+}
+
 pub(crate) fn execution_aborted(ts_ms: i64, error: &str, cause: &str) -> NewHistoryEvent {
     event(
         "ExecutionAborted",

@@ -15,7 +15,9 @@
 
 mod branches;
 mod driver;
+mod ecs;
 mod history;
+mod nested;
 mod resources;
 
 use crate::platform::Platform;
@@ -25,11 +27,13 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use strato_store::{
-    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent, WorkflowStep,
+    Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, HistoryEvent, NewExecution,
+    WorkflowStep,
 };
 use strato_workflow::StateMachine;
 
 pub(crate) use driver::run_sweeper;
+pub(crate) use ecs::task_run_outcome;
 pub use history::details_key;
 
 /// The region ARNs and events name (Strato has one).
@@ -69,6 +73,9 @@ pub(crate) enum StepBody {
         state: String,
         raw: Value,
         retries: Vec<u32>,
+        /// The idempotency key of the state's entry.
+        #[serde(default)]
+        key: String,
     },
     /// A Task state waiting for its token's answer (`outcome`, filled by
     /// the store when resumed); due at its deadline.
@@ -80,6 +87,8 @@ pub(crate) enum StepBody {
         heartbeat_seconds: Option<u64>,
         #[serde(default)]
         outcome: Option<Value>,
+        #[serde(default)]
+        key: String,
     },
     /// A Wait state's time came: leave it with `output`.
     Leave {
@@ -98,6 +107,8 @@ pub(crate) enum StepBody {
         retries: Vec<u32>,
         total: u32,
     },
+    /// The execution's TimeoutSeconds ran out.
+    TimeOut,
 }
 
 /// Parsed definitions by (app, revision, workflow).
@@ -150,6 +161,36 @@ impl Platform {
         name: Option<String>,
         input: Value,
     ) -> Result<Execution, WorkflowError> {
+        let new = self
+            .new_execution(app, workflow, name, input, None, true)
+            .await?;
+        if !self
+            .store
+            .start_execution(&new.execution, &new.events, &new.steps)
+            .await
+            .map_err(storage)?
+        {
+            return Err(WorkflowError::AlreadyExists(new.execution.name));
+        }
+        // The first step was queued leased to this node: run it now.
+        let first = new.steps[0].clone();
+        tokio::spawn(driver::run(self.clone(), first));
+        Ok(new.execution)
+    }
+
+    /// An execution of `app`'s workflow on its live revision, ready to
+    /// store: its row, `ExecutionStarted`, its first step (leased to this
+    /// node, which runs it at once, or unleased for any node's sweeper)
+    /// and, with a TimeoutSeconds, its timeout.
+    pub(crate) async fn new_execution(
+        &self,
+        app: &str,
+        workflow: &str,
+        name: Option<String>,
+        input: Value,
+        parent: Option<String>,
+        leased: bool,
+    ) -> Result<NewExecution, WorkflowError> {
         let revision = self
             .live()
             .apps
@@ -170,13 +211,23 @@ impl Platform {
                 "an execution's name is 1 to 80 characters".into(),
             ));
         }
+        if parent.is_some()
+            && self
+                .store
+                .find_execution(app, workflow, &name)
+                .await
+                .map_err(storage)?
+                .is_some()
+        {
+            return Err(WorkflowError::AlreadyExists(name));
+        }
         let now = now_ms();
         let execution = Execution {
             id: id.clone(),
             app: app.into(),
             workflow: workflow.into(),
             revision,
-            name: name.clone(),
+            name,
             status: ExecutionStatus::Running,
             input: input.clone(),
             output: None,
@@ -184,10 +235,9 @@ impl Platform {
             cause: None,
             started_ms: now,
             stopped_ms: None,
-            parent: None,
+            parent,
         };
-        // Queued leased to this node, which runs it at once.
-        let first = WorkflowStep {
+        let mut steps = vec![WorkflowStep {
             id: self.runs.next_id('w'),
             execution: id.clone(),
             due_ms: 0,
@@ -196,21 +246,31 @@ impl Platform {
                 input: input.clone(),
             })
             .expect("steps serialize"),
-            attempts: 1,
-            lease_owner: self.config.node_id.0.clone(),
-            lease_until_ms: now + self.lease_ms(),
-        };
-        let started = history::execution_started(now, &input, &state_machine_arn(app, workflow));
-        if !self
-            .store
-            .start_execution(&execution, &[started], std::slice::from_ref(&first))
-            .await
-            .map_err(storage)?
-        {
-            return Err(WorkflowError::AlreadyExists(name));
+            attempts: u32::from(leased),
+            lease_owner: if leased {
+                self.config.node_id.0.clone()
+            } else {
+                String::new()
+            },
+            lease_until_ms: if leased { now + self.lease_ms() } else { 0 },
+        }];
+        if let Some(seconds) = machine.timeout_seconds {
+            steps.push(WorkflowStep {
+                id: self.runs.next_id('w'),
+                execution: id.clone(),
+                due_ms: now + seconds as i64 * 1000,
+                step: serde_json::to_value(StepBody::TimeOut).expect("steps serialize"),
+                attempts: 0,
+                lease_owner: String::new(),
+                lease_until_ms: 0,
+            });
         }
-        tokio::spawn(driver::run(self.clone(), first));
-        Ok(execution)
+        let started = history::execution_started(now, &input, &state_machine_arn(app, workflow));
+        Ok(NewExecution {
+            execution,
+            events: vec![started],
+            steps,
+        })
     }
 
     /// The execution `id` once it has ended, or as it is when `wait` is
@@ -278,7 +338,7 @@ impl Platform {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<bool, WorkflowError> {
-        self.get_execution(id).await?;
+        let execution = self.get_execution(id).await?;
         let now = now_ms();
         let (error, cause) = (error.unwrap_or_default(), cause.unwrap_or_default());
         let end = ExecutionEnd {
@@ -288,10 +348,23 @@ impl Platform {
             cause: Some(cause.clone()),
             stopped_ms: now,
         };
-        self.store
+        let stopped = self
+            .store
             .end_execution(id, &end, &[history::execution_aborted(now, &error, &cause)])
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        // A parent waiting for it (`startExecution.sync`) fails with it.
+        if stopped && let Some(parent) = &execution.parent {
+            let failure = strato_workflow::StatesError::new(error, cause);
+            let outcome =
+                nested::outcome(&execution, ExecutionStatus::Aborted, None, Some(&failure));
+            self.store
+                .resume_workflow_step(parent, &outcome)
+                .await
+                .map_err(storage)?;
+            self.workflow_wakeup.notify_one();
+        }
+        Ok(stopped)
     }
 
     /// `SendTaskSuccess`: the waiting task's output.

@@ -7,11 +7,22 @@
 //!   Invoke answer: `Payload`, `StatusCode`, ...);
 //! - `arn:aws:states:::sqs:sendMessage` with `QueueUrl` (a queue of the
 //!   app, by name or URL) and `MessageBody`;
-//! - either with `.waitForTaskToken`: the work is started with the step's
-//!   token in `$$.Task.Token` and the state waits for `SendTaskSuccess`
-//!   or `SendTaskFailure`.
+//! - `arn:aws:states:::ecs:runTask` with `TaskDefinition` (a task of the
+//!   app, by name or task-definition ARN) and ECS's `Overrides`; with
+//!   `.sync` the state waits for the container's exit (see `ecs`);
+//! - `arn:aws:states:::states:startExecution` with `StateMachineArn` (a
+//!   workflow, by name or ARN), `Input` and `Name`; with `.sync` (or
+//!   `.sync:2`, output as JSON) the state waits for its end;
+//! - any of them with `.waitForTaskToken`: the work is started with the
+//!   step's token in `$$.Task.Token` and the state waits for
+//!   `SendTaskSuccess` or `SendTaskFailure`.
+//!
+//! A function called by a Task state sees the same CloudEvents `ce-id`
+//! (`EXECUTION:STEP`, the step that entered the state) on every attempt
+//! and retry of that entry: its idempotency key.
 
 use crate::platform::Platform;
+use crate::util::CloudEvent;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -29,6 +40,19 @@ pub(crate) enum Resource {
     LambdaInvoke { wait_for_token: bool },
     /// `arn:aws:states:::sqs:sendMessage`.
     SendMessage { wait_for_token: bool },
+    /// `arn:aws:states:::ecs:runTask`, `.sync` waiting for the exit.
+    RunTask { sync: bool, wait_for_token: bool },
+    /// `arn:aws:states:::states:startExecution`; `sync`: 1 for `.sync`
+    /// (output as text), 2 for `.sync:2` (output as JSON).
+    StartExecution { sync: u8, wait_for_token: bool },
+}
+
+/// Where a task runs: the execution's app, its idempotency key and the
+/// id of the step that would wait for an answer.
+pub(crate) struct TaskSite<'a> {
+    pub execution: &'a strato_store::Execution,
+    pub key: &'a str,
+    pub wait_id: &'a str,
 }
 
 impl Resource {
@@ -38,11 +62,29 @@ impl Resource {
                 Some(action) => (action, true),
                 None => (service, false),
             };
-            return match action {
-                "lambda:invoke" => Ok(Resource::LambdaInvoke { wait_for_token }),
-                "sqs:sendMessage" => Ok(Resource::SendMessage { wait_for_token }),
-                other => Err(format!(
-                    "the resource arn:aws:states:::{other} is not supported (yet): use a function (its name or Lambda ARN), arn:aws:states:::lambda:invoke or arn:aws:states:::sqs:sendMessage"
+            let (action, sync) = if let Some(a) = action.strip_suffix(".sync:2") {
+                (a, 2)
+            } else if let Some(a) = action.strip_suffix(".sync") {
+                (a, 1)
+            } else {
+                (action, 0)
+            };
+            return match (action, sync) {
+                _ if sync > 0 && wait_for_token => Err(format!(
+                    "{resource:?}: .sync and .waitForTaskToken do not go together"
+                )),
+                ("lambda:invoke", 0) => Ok(Resource::LambdaInvoke { wait_for_token }),
+                ("sqs:sendMessage", 0) => Ok(Resource::SendMessage { wait_for_token }),
+                ("ecs:runTask", 0 | 1) => Ok(Resource::RunTask {
+                    sync: sync == 1,
+                    wait_for_token,
+                }),
+                ("states:startExecution", _) => Ok(Resource::StartExecution {
+                    sync,
+                    wait_for_token,
+                }),
+                (other, _) => Err(format!(
+                    "the resource {resource} is not supported: use a function (its name or Lambda ARN), arn:aws:states:::lambda:invoke, sqs:sendMessage, ecs:runTask(.sync) or states:startExecution(.sync) (any with .waitForTaskToken); {other} is not one of them"
                 )),
             };
         }
@@ -90,7 +132,7 @@ pub(crate) enum Started {
 }
 
 impl Started {
-    fn done(outcome: Result<Value, StatesError>) -> Started {
+    pub(super) fn done(outcome: Result<Value, StatesError>) -> Started {
         Started::Done {
             outcome,
             effects: Vec::new(),
@@ -101,16 +143,17 @@ impl Started {
 /// Starts (and for a plain call, finishes) a Task state's work.
 pub(crate) async fn start(
     platform: &Arc<Platform>,
-    app: &str,
+    site: &TaskSite<'_>,
     resource: &Resource,
     parameters: &Value,
     timeout_seconds: Option<u64>,
 ) -> Started {
+    let app = site.execution.app.as_str();
     match resource {
         Resource::Function { name } => Started::done(
             call(
                 platform,
-                app,
+                site,
                 name,
                 parameters.clone(),
                 timeout_seconds,
@@ -130,12 +173,12 @@ pub(crate) async fn start(
             };
             let payload = parameters.get("Payload").cloned().unwrap_or(json!({}));
             if *wait_for_token {
-                return match queue_call(platform, app, &name, &payload) {
+                return match queue_call(platform, site, &name, &payload) {
                     Ok(effect) => Started::Waiting(vec![effect]),
                     Err(e) => Started::done(Err(e)),
                 };
             }
-            Started::done(call(platform, app, &name, payload, timeout_seconds, true).await)
+            Started::done(call(platform, site, &name, payload, timeout_seconds, true).await)
         }
         Resource::SendMessage { wait_for_token } => match send_message(platform, app, parameters) {
             Ok((effect, _)) if *wait_for_token => Started::Waiting(vec![effect]),
@@ -146,21 +189,51 @@ pub(crate) async fn start(
             },
             Err(e) => Started::done(Err(e)),
         },
+        Resource::RunTask {
+            sync,
+            wait_for_token,
+        } => super::ecs::run_task(platform, site, parameters, *sync, *wait_for_token).await,
+        Resource::StartExecution {
+            sync,
+            wait_for_token,
+        } => super::nested::start(platform, site, parameters, *sync, *wait_for_token).await,
     }
 }
 
-/// Calls a function of `app` and waits for its answer.
+/// The envelope a workflow's function call carries: its idempotency key
+/// as the CloudEvents id, the workflow as the source, the execution as
+/// the subject.
+fn envelope(site: &TaskSite<'_>) -> CloudEvent {
+    let e = site.execution;
+    CloudEvent {
+        id: site.key.to_string(),
+        kind: crate::event_invoke::INVOKE_EVENT_TYPE.into(),
+        source: format!("strato:workflow:{}.{}", e.app, e.workflow),
+        time_ms: crate::util::now_ms(),
+        subject: Some(e.id.clone()),
+    }
+}
+
+/// Calls a function of the execution's app and waits for its answer.
 async fn call(
     platform: &Arc<Platform>,
-    app: &str,
+    site: &TaskSite<'_>,
     name: &str,
     payload: Value,
     timeout_seconds: Option<u64>,
     sdk_shape: bool,
 ) -> Result<Value, StatesError> {
+    let app = site.execution.app.as_str();
     let event = Bytes::from(payload.to_string());
     let target = format!("{app}/{name}");
-    let call = platform.invoke_event_as(&target, event, false, Some(app), Trigger::Workflow);
+    let call = platform.invoke_event_as(
+        &target,
+        event,
+        false,
+        Some(app),
+        Trigger::Workflow,
+        Some(envelope(site)),
+    );
     let answer = match timeout_seconds {
         Some(s) => match tokio::time::timeout(std::time::Duration::from_secs(s), call).await {
             Ok(answer) => answer,
@@ -212,10 +285,11 @@ async fn call(
 /// A function call queued (as durable async work) with the step.
 fn queue_call(
     platform: &Arc<Platform>,
-    app: &str,
+    site: &TaskSite<'_>,
     name: &str,
     payload: &Value,
 ) -> Result<Effect, StatesError> {
+    let app = site.execution.app.as_str();
     let live = platform.live();
     let function = live.function(app, name).ok_or_else(|| {
         StatesError::new(
@@ -226,6 +300,7 @@ fn queue_call(
     Ok(Effect::Enqueue(platform.function_invocation(
         function,
         Bytes::from(payload.to_string()),
+        envelope(site),
     )))
 }
 
@@ -296,6 +371,22 @@ mod tests {
                 wait_for_token: true
             }
         );
+        assert_eq!(
+            Resource::parse("arn:aws:states:::ecs:runTask.sync").unwrap(),
+            Resource::RunTask {
+                sync: true,
+                wait_for_token: false
+            }
+        );
+        assert_eq!(
+            Resource::parse("arn:aws:states:::states:startExecution.sync:2").unwrap(),
+            Resource::StartExecution {
+                sync: 2,
+                wait_for_token: false
+            }
+        );
+        assert!(Resource::parse("arn:aws:states:::ecs:runTask.sync.waitForTaskToken").is_err());
+        assert!(Resource::parse("arn:aws:states:::lambda:invoke.sync").is_err());
         assert!(Resource::parse("arn:aws:states:::dynamodb:putItem").is_err());
         assert!(Resource::parse("arn:aws:s3:::bucket").is_err());
     }

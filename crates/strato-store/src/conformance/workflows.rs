@@ -2,7 +2,7 @@
 
 use crate::{
     BranchEnd, Effect, Execution, ExecutionEnd, ExecutionFilter, ExecutionStatus, Fence,
-    NewHistoryEvent, NodeId, Store, WorkRef, WorkflowAdvance, WorkflowStep,
+    NewExecution, NewHistoryEvent, NodeId, Store, WorkRef, WorkflowAdvance, WorkflowStep,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -504,7 +504,21 @@ pub async fn branches_report_to_their_join_once(store: Arc<dyn Store>) {
     );
     assert!(store.workflow_results("j").await.unwrap().is_empty());
     assert_eq!(claim(never + 1).await, ["jx/0"]);
-    // An outcome arriving after its join ended is dropped.
-    advance_with(&store, &a, "jx/0", vec![branch_end("j", 1, 3, 1)]).await;
+    // An outcome arriving after its join ended is dropped; a nested
+    // execution starts with the step that starts it.
+    let mut child = execution("child", "nested");
+    child.parent = Some("jx/0".into());
+    let nested = Effect::StartExecution(Box::new(NewExecution {
+        execution: child.clone(),
+        events: vec![event("ExecutionStarted", 50)],
+        steps: vec![step("c1", "child", 0)],
+    }));
+    advance_with(&store, &a, "jx/0", vec![branch_end("j", 1, 3, 1), nested]).await;
     assert!(store.workflow_results("j").await.unwrap().is_empty());
+    assert_eq!(store.get_execution("child").await.unwrap(), Some(child));
+    assert_eq!(claim(never + 2).await, ["c1"]);
+    assert_eq!(
+        store.execution_history("child", 0, 10).await.unwrap().len(),
+        1
+    );
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 mod fan_out;
+mod resources;
 
 /// The seed's chain: a Pass, then `inc` three times (as a name, a Lambda
 /// ARN and through lambda:invoke), a Choice on the result, a flaky step
