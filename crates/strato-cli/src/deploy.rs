@@ -175,9 +175,20 @@ fn workflows(
                 ),
             )
         })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("{}:{}:{}: not JSON: {e}", w.file, e.line(), e.column())
-        })?;
+        let yaml = !w.file.ends_with(".json");
+        let value: serde_json::Value = if yaml {
+            serde_yaml_ng::from_str(&text).map_err(|e| {
+                let at = e
+                    .location()
+                    .map(|l| format!("{}:{}:", l.line(), l.column()))
+                    .unwrap_or_default();
+                anyhow::anyhow!("{}:{at} not YAML: {e}", w.file)
+            })?
+        } else {
+            serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{}:{}:{}: not JSON: {e}", w.file, e.line(), e.column())
+            })?
+        };
         strato_workflow::definition::parse(&value, Some(&text)).map_err(|e| {
             let line = e.line.map(|l| format!("{l}:")).unwrap_or_default();
             let state = e
@@ -191,7 +202,13 @@ fn workflows(
             name.clone(),
             strato_core::spec::WorkflowSpec {
                 file: w.file.clone(),
-                definition: text,
+                // Stored as JSON, as the Step Functions API gives it back.
+                definition: if yaml {
+                    serde_json::to_string_pretty(&value)?
+                } else {
+                    text
+                },
+                on_bucket: w.on_bucket.clone(),
             },
         );
     }

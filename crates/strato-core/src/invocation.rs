@@ -59,6 +59,9 @@ pub enum Destination {
     Webhook(String),
     /// A queue of the app: the record is sent as a message.
     Queue(String),
+    /// A workflow of the app: an execution starts with the record as its
+    /// input.
+    Workflow(String),
 }
 
 impl Destination {
@@ -72,6 +75,9 @@ impl Destination {
         }
         if let Some(name) = text.strip_prefix("queue:") {
             return Ok(Destination::Queue(name.to_string()));
+        }
+        if let Some(name) = text.strip_prefix("workflow:") {
+            return Ok(Destination::Workflow(name.to_string()));
         }
         if text.starts_with("https://") {
             return Err(

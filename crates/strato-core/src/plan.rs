@@ -193,6 +193,7 @@ fn describe_queue(q: &QueueSpec) -> Vec<(&'static str, String)> {
                 let kind = match c.target {
                     ConsumerTarget::Function(_) => "function",
                     ConsumerTarget::Task(_) => "task",
+                    ConsumerTarget::Workflow(_) => "workflow",
                 };
                 format!(
                     "{kind}:{} batch {} x{}",
@@ -244,6 +245,7 @@ fn describe_workflow(w: &crate::spec::WorkflowSpec) -> Vec<(&'static str, String
         ("definition", w.file.clone()),
         ("states", states.to_string()),
         ("version", format!("{digest:016x}")),
+        ("on_bucket", describe_subscriptions(&w.on_bucket)),
     ]
 }
 

@@ -57,12 +57,17 @@ pub enum ConsumerTarget {
     /// A task gets each batch as an SQS event in `SQS_EVENT`; exit 0
     /// deletes the batch.
     Task(String),
+    /// Each batch starts an execution of a workflow with the SQS event as
+    /// its input; started is delivered.
+    Workflow(String),
 }
 
 impl ConsumerTarget {
     pub fn name(&self) -> &str {
         match self {
-            ConsumerTarget::Function(n) | ConsumerTarget::Task(n) => n,
+            ConsumerTarget::Function(n) | ConsumerTarget::Task(n) | ConsumerTarget::Workflow(n) => {
+                n
+            }
         }
     }
 }

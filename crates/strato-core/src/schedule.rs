@@ -50,6 +50,7 @@ pub enum ScheduleTarget {
     Function(String),
     Task(String),
     Queue(String),
+    Workflow(String),
 }
 
 impl ScheduleTarget {
@@ -58,6 +59,7 @@ impl ScheduleTarget {
             ScheduleTarget::Function(n) => format!("function:{n}"),
             ScheduleTarget::Task(n) => format!("task:{n}"),
             ScheduleTarget::Queue(n) => format!("queue:{n}"),
+            ScheduleTarget::Workflow(n) => format!("workflow:{n}"),
         }
     }
 }

@@ -158,10 +158,14 @@ pub struct AppSpec {
 pub struct WorkflowSpec {
     /// The definition's file, relative to the manifest.
     pub file: String,
-    /// The definition's text (JSON), read by the CLI from `file`; empty
-    /// until then.
+    /// The definition's text (JSON; a YAML file is converted), read by
+    /// the CLI from `file`; empty until then.
     #[serde(default)]
     pub definition: String,
+    /// `[[workflows.NAME.on_bucket]]`: each matching event starts an
+    /// execution with the S3 event as its input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_bucket: Vec<BucketSubscription>,
 }
 
 /// A function as deployed: its spec and the content hash of its component.

@@ -19,6 +19,9 @@ pub enum Target {
     Queue { name: String },
     /// An HTTP POST of the body to this URL.
     Webhook { url: String },
+    /// A workflow of the work's app: an execution starts with the body
+    /// as its input.
+    Workflow { name: String },
 }
 
 impl Target {
@@ -48,6 +51,7 @@ impl From<&Destination> for Target {
             Destination::Task(name) => Target::Task { name: name.clone() },
             Destination::Queue(name) => Target::Queue { name: name.clone() },
             Destination::Webhook(url) => Target::Webhook { url: url.clone() },
+            Destination::Workflow(name) => Target::Workflow { name: name.clone() },
         }
     }
 }
@@ -61,6 +65,7 @@ impl fmt::Display for Target {
             Target::Task { name } => write!(f, "task:{name}"),
             Target::Queue { name } => write!(f, "queue:{name}"),
             Target::Webhook { url } => f.write_str(url),
+            Target::Workflow { name } => write!(f, "workflow:{name}"),
         }
     }
 }
@@ -78,6 +83,7 @@ mod tests {
             Target::Webhook {
                 url: "http://127.0.0.1:9/hook".into(),
             },
+            Target::Workflow { name: "w".into() },
         ];
         for target in all {
             assert_eq!(Target::decode(&target.encode()), Ok(target.clone()));

@@ -371,6 +371,16 @@ async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
                 .map_err(|e| e.to_string())
         }
         Target::Task { name } => start_task(&platform, &invocation, name).await,
+        // Named after the invocation: a repeated delivery starts none.
+        Target::Workflow { name } => platform
+            .start_execution_once(
+                &invocation.app,
+                name,
+                &invocation.id,
+                crate::workflows::input_of(&invocation.body),
+            )
+            .await
+            .map_err(|e| e.to_string()),
         Target::Function { .. } => unreachable!("functions are run by dispatch"),
     };
     let id = &invocation.id;
@@ -563,9 +573,10 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
             id: platform.runs.next_id('r'),
             app: invocation.app.clone(),
             function: match &invocation.target {
-                Target::Function { name } | Target::Task { name } | Target::Queue { name } => {
-                    name.clone()
-                }
+                Target::Function { name }
+                | Target::Task { name }
+                | Target::Queue { name }
+                | Target::Workflow { name } => name.clone(),
                 Target::Webhook { url } => url.clone(),
             },
             revision: 0,

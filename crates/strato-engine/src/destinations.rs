@@ -58,7 +58,9 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
             head.env = Some("STRATO_DESTINATION_RECORD".into());
             (DESTINATION_ATTEMPTS, done.max_age_ms)
         }
-        Destination::Queue(_) | Destination::Webhook(_) => (DESTINATION_ATTEMPTS, done.max_age_ms),
+        Destination::Queue(_) | Destination::Webhook(_) | Destination::Workflow(_) => {
+            (DESTINATION_ATTEMPTS, done.max_age_ms)
+        }
     };
     vec![NewInvocation {
         id: platform.runs.next_id('i'),

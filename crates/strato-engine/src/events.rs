@@ -67,6 +67,10 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         deliver_to_task(&platform, &task, &event).await;
         return;
     }
+    if function.is_none() && platform.has_workflow(&event.app, &event.function) {
+        deliver_to_workflow(&platform, &event).await;
+        return;
+    }
     let Some(function) = function else {
         tracing::warn!(app = %event.app, function = %event.function, event = event.id,
             "bucket event for a function that is no longer deployed; dropped");
@@ -184,6 +188,28 @@ async fn deliver_to_task(
         tracing::error!(error = %e, event = event.id, "queueing a task for a bucket event");
         let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
         retry(platform, event, due).await;
+    }
+}
+
+/// Starts the subscribed workflow with the S3 event as its input, named
+/// after the event (a repeated delivery starts none), then settles it.
+async fn deliver_to_workflow(platform: &Arc<Platform>, event: &BucketEvent) {
+    let input =
+        serde_json::from_str(&event_payload(event, &platform.config.region)).unwrap_or_default();
+    let started = platform
+        .start_execution_once(&event.app, &event.function, &event_id(event.id), input)
+        .await;
+    let settled = match started {
+        Ok(()) => platform.store.finish_bucket_events(&[event.id]).await,
+        Err(e) => {
+            tracing::error!(error = %e, event = event.id, "starting a workflow for a bucket event");
+            let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
+            retry(platform, event, due).await;
+            return;
+        }
+    };
+    if let Err(e) = settled {
+        tracing::error!(error = %e, event = event.id, "settling a bucket event");
     }
 }
 

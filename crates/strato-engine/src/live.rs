@@ -123,6 +123,18 @@ impl Live {
                 }
                 live.tasks.insert(key(name), task);
             }
+            for (name, spec) in &app.spec.workflows {
+                for s in &spec.on_bucket {
+                    live.subscribers
+                        .entry(s.bucket.clone())
+                        .or_default()
+                        .push(Subscriber {
+                            app: app.name.clone(),
+                            function: name.to_string(),
+                            subscription: s.clone(),
+                        });
+                }
+            }
             for (name, spec) in &app.spec.queues {
                 live.queues.insert(key(name), spec.clone());
             }

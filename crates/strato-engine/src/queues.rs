@@ -295,6 +295,7 @@ impl Platform {
             consumer: spec.consumer.as_ref().map(|c| match &c.target {
                 ConsumerTarget::Function(n) => format!("function:{n}"),
                 ConsumerTarget::Task(n) => format!("task:{n}"),
+                ConsumerTarget::Workflow(n) => format!("workflow:{n}"),
             }),
         })
     }
@@ -446,6 +447,7 @@ impl Delivery {
         let handled: Vec<String> = match &target {
             ConsumerTarget::Function(name) => self.to_function(name, event).await,
             ConsumerTarget::Task(name) => self.to_task(name, event).await,
+            ConsumerTarget::Workflow(name) => self.to_workflow(name, event).await,
         };
         heartbeat.abort();
         if handled.is_empty() {
@@ -510,6 +512,27 @@ impl Delivery {
             })
             .collect();
         serde_json::json!({ "Records": records })
+    }
+
+    /// Starts an execution with the batch as its input, named after its
+    /// messages (the same batch seen again after a crash starts none);
+    /// the receipts it handled: all, once started.
+    async fn to_workflow(&self, name: &str, event: serde_json::Value) -> Vec<String> {
+        let mut ids: Vec<&str> = self.batch.iter().map(|m| m.id.as_str()).collect();
+        ids.sort_unstable();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(ids.join(",").as_bytes());
+        let execution = format!("sqs-{}", hex::encode(&digest[..16]));
+        match self
+            .platform
+            .start_execution_once(&self.app, name, &execution, event)
+            .await
+        {
+            Ok(()) => self.batch.iter().map(|m| m.receipt.clone()).collect(),
+            Err(e) => {
+                tracing::warn!(app = %self.app, queue = %self.queue, workflow = name, error = %e, "starting a workflow for a batch");
+                Vec::new()
+            }
+        }
     }
 
     /// Runs the function with the batch; the receipts it handled.

@@ -243,6 +243,14 @@ impl Platform {
                     });
                 invocation(Target::function(f), head, attempts, age)
             }
+            // The execution's input is the scheduled event (the payload
+            // in `$.detail`), as EventBridge gives a state machine target.
+            ScheduleTarget::Workflow(w) => invocation(
+                Target::Workflow { name: w.clone() },
+                InvocationHead::json_post("/"),
+                5,
+                strato_core::invocation::DEFAULT_MAX_AGE_MS,
+            ),
             ScheduleTarget::Task(t) => {
                 let mut head = InvocationHead::json_post("/");
                 head.trigger = Some(Trigger::Schedule.as_str().into());

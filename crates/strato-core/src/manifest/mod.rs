@@ -94,6 +94,8 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawWorkflow {
     definition: Spanned<String>,
+    #[serde(default)]
+    on_bucket: Vec<Spanned<RawSubscription>>,
 }
 
 #[derive(Deserialize)]
@@ -274,17 +276,29 @@ pub fn parse_manifest_with_sources(
             format!("workflows.{wname}.definition"),
             loc.position(raw.get_ref().definition.span().start),
         );
-        if !file.ends_with(".json") {
+        if ![".json", ".yaml", ".yml"].iter().any(|e| file.ends_with(e)) {
             return Err(loc.error(
                 &raw.get_ref().definition,
-                format!("`definition` names {file:?}: give a JSON file of the Amazon States Language (such as flow.asl.json)"),
+                format!("`definition` names {file:?}: give a JSON or YAML file of the Amazon States Language (such as flow.asl.json or flow.asl.yaml)"),
             ));
         }
+        if functions.contains_key(wname.as_str()) || tasks.contains_key(wname.as_str()) {
+            return Err(loc.error(
+                name,
+                format!("`{wname}` is also a function or a task; give workflows their own names"),
+            ));
+        }
+        let mut on_bucket = Vec::new();
+        for sub in &raw.get_ref().on_bucket {
+            on_bucket.push(validate_subscription(&loc, sub, &buckets)?);
+        }
+        sources.record(format!("workflows.{wname}"), loc.position(raw.span().start));
         workflows.insert(
             wname,
             crate::spec::WorkflowSpec {
                 file: file.clone(),
                 definition: String::new(),
+                on_bucket,
             },
         );
     }
@@ -294,6 +308,7 @@ pub fn parse_manifest_with_sources(
     let function_names: Vec<&str> = functions.keys().map(|f| f.as_str()).collect();
     let task_names: Vec<&str> = tasks.keys().map(|t| t.as_str()).collect();
     let queue_names: Vec<&str> = queues.keys().map(|q| q.as_str()).collect();
+    let workflow_names: Vec<&str> = workflows.keys().map(|w| w.as_str()).collect();
     let missing_destination = |dest: &Option<crate::invocation::Destination>| match dest {
         Some(crate::invocation::Destination::Function(n)) => {
             (!has(&function_names, n)).then(|| format!("function `{n}`"))
@@ -303,6 +318,9 @@ pub fn parse_manifest_with_sources(
         }
         Some(crate::invocation::Destination::Queue(n)) => {
             (!has(&queue_names, n)).then(|| format!("queue `{n}`"))
+        }
+        Some(crate::invocation::Destination::Workflow(n)) => {
+            (!has(&workflow_names, n)).then(|| format!("workflow `{n}`"))
         }
         _ => None,
     };
@@ -340,6 +358,9 @@ pub fn parse_manifest_with_sources(
             Some(crate::queue::ConsumerTarget::Task(n)) if !has(&task_names, n) => {
                 Some(format!("task `{n}`"))
             }
+            Some(crate::queue::ConsumerTarget::Workflow(n)) if !has(&workflow_names, n) => {
+                Some(format!("workflow `{n}`"))
+            }
             _ => None,
         };
         if let Some(what) = missing {
@@ -354,6 +375,7 @@ pub fn parse_manifest_with_sources(
             crate::schedule::ScheduleTarget::Function(n) => ("function", n, &function_names),
             crate::schedule::ScheduleTarget::Task(n) => ("task", n, &task_names),
             crate::schedule::ScheduleTarget::Queue(n) => ("queue", n, &queue_names),
+            crate::schedule::ScheduleTarget::Workflow(n) => ("workflow", n, &workflow_names),
         };
         if !has(names, n) {
             return Err(sources.error_at(

@@ -28,6 +28,7 @@ pub(super) struct RawQueue {
 struct RawConsumer {
     function: Option<String>,
     task: Option<String>,
+    workflow: Option<String>,
     batch_size: Option<Spanned<i64>>,
     concurrency: Option<Spanned<i64>>,
 }
@@ -128,13 +129,14 @@ pub(super) fn validate_queue(
         Some(c) => {
             sources.record(format!("{key}.consumer"), loc.position(c.span().start));
             let raw_c = c.get_ref();
-            let target = match (&raw_c.function, &raw_c.task) {
-                (Some(f), None) => ConsumerTarget::Function(f.clone()),
-                (None, Some(t)) => ConsumerTarget::Task(t.clone()),
+            let target = match (&raw_c.function, &raw_c.task, &raw_c.workflow) {
+                (Some(f), None, None) => ConsumerTarget::Function(f.clone()),
+                (None, Some(t), None) => ConsumerTarget::Task(t.clone()),
+                (None, None, Some(w)) => ConsumerTarget::Workflow(w.clone()),
                 _ => {
                     return Err(loc.error(
                         c,
-                        "`consumer` needs exactly one of `function = \"NAME\"` or `task = \"NAME\"`",
+                        "`consumer` needs exactly one of `function = \"NAME\"`, `task = \"NAME\"` or `workflow = \"NAME\"`",
                     ));
                 }
             };

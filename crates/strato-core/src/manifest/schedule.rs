@@ -19,6 +19,7 @@ pub(super) struct RawSchedule {
     function: Option<Spanned<String>>,
     task: Option<Spanned<String>>,
     queue: Option<Spanned<String>>,
+    workflow: Option<Spanned<String>>,
     payload: Option<Spanned<toml::Value>>,
     overlap: Option<Spanned<String>>,
     catch_up: Option<Spanned<String>>,
@@ -67,15 +68,16 @@ pub(super) fn validate_schedule(
         };
         return Err(at);
     }
-    let target = match (&raw.function, &raw.task, &raw.queue) {
-        (Some(f), None, None) => ScheduleTarget::Function(f.get_ref().clone()),
-        (None, Some(t), None) => ScheduleTarget::Task(t.get_ref().clone()),
-        (None, None, Some(q)) => ScheduleTarget::Queue(q.get_ref().clone()),
+    let target = match (&raw.function, &raw.task, &raw.queue, &raw.workflow) {
+        (Some(f), None, None, None) => ScheduleTarget::Function(f.get_ref().clone()),
+        (None, Some(t), None, None) => ScheduleTarget::Task(t.get_ref().clone()),
+        (None, None, Some(q), None) => ScheduleTarget::Queue(q.get_ref().clone()),
+        (None, None, None, Some(w)) => ScheduleTarget::Workflow(w.get_ref().clone()),
         _ => {
             return Err(loc.error(
                 table,
                 format!(
-                    "[schedules.{name}] needs exactly one target: `function`, `task` or `queue`"
+                    "[schedules.{name}] needs exactly one target: `function`, `task`, `queue` or `workflow`"
                 ),
             ));
         }
@@ -85,6 +87,7 @@ pub(super) fn validate_schedule(
         .as_ref()
         .or(raw.task.as_ref())
         .or(raw.queue.as_ref())
+        .or(raw.workflow.as_ref())
         .expect("one target is set");
     sources.record(
         format!("{key}.target"),

@@ -432,3 +432,48 @@ fn lambda_mistakes_are_located_with_advice() {
         assert!(e.message.contains(words), "{body}: {e}");
     }
 }
+
+#[test]
+fn workflows_take_triggers_and_their_own_names() {
+    let head = "[app]\nname = \"w\"\n[buckets.inbox]\n[functions.f]\ncomponent = \"f.wasm\"\n";
+    let spec = parse_manifest(
+        &format!(
+            "{head}[workflows.flow]\ndefinition = \"flow.asl.yaml\"\n[[workflows.flow.on_bucket]]\nbucket = \"inbox\"\nprefix = \"in/\"\n[schedules.s]\nrate = \"1m\"\nworkflow = \"flow\"\n[queues.q]\nconsumer = {{ workflow = \"flow\" }}\n[functions.f.async]\non_success = \"workflow:flow\"\n"
+        ),
+        "strato.toml",
+    )
+    .unwrap();
+    let flow = &spec.workflows["flow"];
+    assert_eq!(flow.on_bucket[0].bucket, "inbox");
+    assert_eq!(
+        spec.schedules["s"].target,
+        crate::schedule::ScheduleTarget::Workflow("flow".into())
+    );
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "[workflows.f]\ndefinition = \"f.json\"\n",
+            6,
+            "also a function or a task",
+        ),
+        (
+            "[schedules.s]\nrate = \"1m\"\nworkflow = \"nope\"\n",
+            8,
+            "workflow `nope`",
+        ),
+        (
+            "[queues.q]\nconsumer = { workflow = \"nope\" }\n",
+            7,
+            "workflow `nope`",
+        ),
+        (
+            "[workflows.flow]\ndefinition = \"flow.txt\"\n",
+            7,
+            "JSON or YAML",
+        ),
+    ];
+    for (body, line, words) in cases {
+        let e = err(&format!("{head}{body}"));
+        assert_eq!(e.line, *line, "{body}: {e}");
+        assert!(e.message.contains(words), "{body}: {e}");
+    }
+}

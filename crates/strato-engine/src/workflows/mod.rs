@@ -178,6 +178,25 @@ impl Platform {
         Ok(new.execution)
     }
 
+    /// Starts an execution named `name` unless one of that name exists:
+    /// what a trigger does (a bucket event, a queue batch, an async
+    /// invocation), so a repeated delivery starts one execution.
+    pub(crate) async fn start_execution_once(
+        self: &Arc<Self>,
+        app: &str,
+        workflow: &str,
+        name: &str,
+        input: Value,
+    ) -> Result<(), WorkflowError> {
+        match self
+            .start_execution(app, workflow, Some(name.to_string()), input)
+            .await
+        {
+            Ok(_) | Err(WorkflowError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// An execution of `app`'s workflow on its live revision, ready to
     /// store: its row, `ExecutionStarted`, its first step (leased to this
     /// node, which runs it at once, or unleased for any node's sweeper)
@@ -435,6 +454,14 @@ impl Platform {
             .collect()
     }
 
+    /// Whether `app` has a live workflow `workflow`.
+    pub(crate) fn has_workflow(&self, app: &str, workflow: &str) -> bool {
+        self.live()
+            .apps
+            .get(app)
+            .is_some_and(|a| a.spec.workflows.contains_key(workflow))
+    }
+
     /// A live workflow's definition text and when it was deployed.
     pub fn workflow_definition(&self, app: &str, workflow: &str) -> Option<(String, i64)> {
         let live = self.live();
@@ -442,6 +469,13 @@ impl Platform {
         let w = app.spec.workflows.get(workflow)?;
         Some((w.definition.clone(), app.deployed_at_ms))
     }
+}
+
+/// A trigger's body as an execution's input: its JSON, or its text as a
+/// JSON string.
+pub(crate) fn input_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// A task token: the waiting step's id, and its heartbeat interval (so a

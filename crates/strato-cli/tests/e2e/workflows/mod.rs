@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod fan_out;
 mod resources;
+mod triggers;
 
 /// The seed's chain: a Pass, then `inc` three times (as a name, a Lambda
 /// ARN and through lambda:invoke), a Choice on the result, a flaky step

@@ -146,7 +146,10 @@ fn container_tasks_nested_executions_timeouts_and_idempotency_keys() {
         .min_by_key(|r| r["started_at_ms"].as_i64())
         .expect("the synced run");
     assert_eq!(synced["exit_code"], 0, "{synced}");
-    assert!(synced["event_id"].as_str().unwrap().starts_with(&id), "{synced}");
+    assert!(
+        synced["event_id"].as_str().unwrap().starts_with(&id),
+        "{synced}"
+    );
     let logs = server.cli_ok(&["logs", "flows/job", "--run", synced["id"].as_str().unwrap()]);
     assert!(logs.contains("job of size 64"), "{logs}");
     // A non-zero exit is States.TaskFailed, caught.
