@@ -222,3 +222,79 @@ fn container_tasks_nested_executions_timeouts_and_idempotency_keys() {
     assert_eq!(keys.len(), 3, "three attempts: {keys:?}");
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
 }
+
+/// A task waiting for its token: heartbeats keep it alive past its
+/// HeartbeatSeconds, their absence ends it `States.HeartbeatTimeout`; a
+/// TimeoutSeconds ends one `States.Timeout`. Both caught.
+const BEAT: &str = r#"{"StartAt": "Wait", "States": {
+  "Wait": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+    "Parameters": {"QueueUrl": "beats", "MessageBody": {"token.$": "$$.Task.Token"}},
+    "HeartbeatSeconds": 2, "TimeoutSeconds": 60, "ResultPath": "$.answer",
+    "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "ResultPath": "$.error", "Next": "Silent"}],
+    "Next": "Short"},
+  "Short": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+    "Parameters": {"QueueUrl": "beats", "MessageBody": "never answered"},
+    "TimeoutSeconds": 1, "ResultPath": "$.short",
+    "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "Late"}],
+    "End": true},
+  "Silent": {"Type": "Fail", "Error": "Silent"},
+  "Late": {"Type": "Succeed"}
+}}"#;
+
+#[test]
+fn heartbeats_keep_a_waiting_task_alive_and_timeouts_end_it() {
+    let server = Server::start();
+    let app = AppDir::new(
+        "[app]\nname = \"flows\"\n[queues.beats]\n[workflows.beat]\ndefinition = \"beat.asl.json\"\n",
+    );
+    app.write("beat.asl.json", BEAT);
+    server.cli_ok(&["deploy", app.path()]);
+    let receive = || -> Option<Value> {
+        let out = server.cli_ok(&["queue", "receive", "flows/beats", "--output", "json"]);
+        let got: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+        got.into_iter().next()
+    };
+    let answer = |kind: &str, body: Value| {
+        client()
+            .post(format!("{}/api/v1/workflow-tasks/{kind}", server.api))
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+    };
+
+    // Heartbeats every 0.5 s for 4 s (twice the HeartbeatSeconds), then an
+    // answer: the task lives on to it.
+    let id = id_of(&start(&server, "beat", json!({})));
+    let mut message = None;
+    wait_until("the token", Duration::from_secs(10), || {
+        message = receive();
+        message.is_some()
+    });
+    let body: Value = serde_json::from_str(message.unwrap()["body"].as_str().unwrap()).unwrap();
+    let token = body["token"].as_str().unwrap().to_string();
+    for _ in 0..8 {
+        assert_eq!(answer("heartbeat", json!({"token": token})), 200);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        answer("success", json!({"token": token, "output": {"ok": 1}})),
+        200
+    );
+    // Then the short task times out after a second, caught.
+    let done = wait_for_end(&server, &id, Duration::from_secs(10));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"]["answer"], json!({"ok": 1}));
+    assert_eq!(
+        done["output"]["timeout"]["Error"], "States.Timeout",
+        "{done}"
+    );
+    assert!(history(&server, &id).iter().any(|e| e == "TaskTimedOut"));
+
+    // Without heartbeats the first task ends after its HeartbeatSeconds.
+    let id = id_of(&start(&server, "beat", json!({})));
+    let done = wait_for_end(&server, &id, Duration::from_secs(10));
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"], "Silent", "{done}");
+}
