@@ -143,6 +143,7 @@ pub(crate) async fn run_cleanup(platform: Weak<Platform>, retention: Duration) {
                     log_lines = done.log_lines,
                     events = done.events,
                     messages = done.messages,
+                    executions = done.executions,
                     "removed history past retention"
                 )
             }

@@ -7,7 +7,7 @@
 
 use crate::db::execute;
 use deadpool_postgres::GenericClient;
-use strato_store::{CLEANUP_BATCH, Cleanup, StoreError, run_id_bound};
+use strato_store::{CLEANUP_BATCH, Cleanup, StoreError, execution_id_bound, run_id_bound};
 
 /// Runs `sql` (a batched DELETE taking `$1`) until a batch is short;
 /// returns how many rows went.
@@ -65,10 +65,32 @@ pub(crate) async fn clean_up(
         &now_ms,
     )
     .await?;
+    // Ended executions with their history, a batch per statement.
+    let bound = execution_id_bound(before_ms);
+    let mut executions = 0;
+    loop {
+        let rows = crate::db::query(
+            c,
+            "cleaning up executions",
+            "WITH gone AS (DELETE FROM executions WHERE id IN (
+                 SELECT id FROM executions WHERE id < $1 AND status <> 'RUNNING' ORDER BY id LIMIT $2)
+               RETURNING id),
+             history AS (DELETE FROM execution_events WHERE execution IN (SELECT id FROM gone))
+             SELECT count(*) FROM gone",
+            &[&bound, &CLEANUP_BATCH],
+        )
+        .await?;
+        let n = rows[0].get::<_, i64>(0) as u64;
+        executions += n;
+        if n < CLEANUP_BATCH as u64 {
+            break;
+        }
+    }
     Ok(Cleanup {
         runs,
         log_lines,
         events,
         messages,
+        executions,
     })
 }

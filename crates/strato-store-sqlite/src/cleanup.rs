@@ -5,7 +5,7 @@
 
 use crate::{Db, db};
 use rusqlite::params;
-use strato_store::{CLEANUP_BATCH, Cleanup, StoreError, run_id_bound};
+use strato_store::{CLEANUP_BATCH, Cleanup, StoreError, execution_id_bound, run_id_bound};
 
 impl Db {
     /// Runs `sql` (a batched DELETE taking `?1` and the batch size `?2`)
@@ -53,6 +53,35 @@ impl Db {
                 "DELETE FROM queue_messages WHERE seq IN (SELECT seq FROM queue_messages WHERE expires_ms <= ?1 LIMIT ?2)",
                 &now_ms,
             )?,
+            executions: self.clean_up_executions(&execution_id_bound(before_ms))?,
         })
+    }
+
+    /// Ended executions started before `bound`, each batch with its
+    /// history in one transaction (the writer held across both).
+    fn clean_up_executions(&self, bound: &str) -> Result<u64, StoreError> {
+        const OLD: &str =
+            "SELECT id FROM executions WHERE id < ?1 AND status != 'RUNNING' ORDER BY id LIMIT ?2";
+        let mut total = 0;
+        loop {
+            let mut conn = self.write();
+            let tx = conn.transaction().map_err(db("cleaning up executions"))?;
+            tx.execute(
+                &format!("DELETE FROM execution_events WHERE execution IN ({OLD})"),
+                params![bound, CLEANUP_BATCH],
+            )
+            .map_err(db("cleaning up execution history"))?;
+            let n = tx
+                .execute(
+                    &format!("DELETE FROM executions WHERE id IN ({OLD})"),
+                    params![bound, CLEANUP_BATCH],
+                )
+                .map_err(db("cleaning up executions"))? as u64;
+            tx.commit().map_err(db("cleaning up executions"))?;
+            total += n;
+            if n < CLEANUP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 }

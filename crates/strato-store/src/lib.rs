@@ -724,6 +724,8 @@ pub struct Cleanup {
     pub log_lines: u64,
     pub events: u64,
     pub messages: u64,
+    /// Ended workflow executions, with their history.
+    pub executions: u64,
 }
 
 /// Rows one cleanup statement deletes at most.
@@ -734,4 +736,9 @@ pub const CLEANUP_BATCH: i64 = 5_000;
 /// earlier.
 pub fn run_id_bound(ms: i64) -> String {
     format!("r{:012x}", ms.max(0))
+}
+
+/// The same bound for executions (ids `x` and their start time in hex).
+pub fn execution_id_bound(ms: i64) -> String {
+    format!("x{:012x}", ms.max(0))
 }

@@ -585,6 +585,32 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
         events.push(written.events[0].id);
     }
     store.finish_bucket_events(&events[..1]).await.unwrap();
+    // Executions: an old ended one goes with its history; an old running
+    // one and a new ended one stay.
+    for (at, name, ends) in [
+        (old, "old-ended", true),
+        (old, "old-running", false),
+        (new, "new-ended", true),
+    ] {
+        let mut e = workflows::execution(&format!("{}{name}", crate::execution_id_bound(at)), name);
+        e.started_ms = at;
+        let started = crate::NewHistoryEvent {
+            ts_ms: at,
+            kind: "ExecutionStarted".into(),
+            details: serde_json::json!({}),
+        };
+        assert!(store.start_execution(&e, &[started], &[]).await.unwrap());
+        if ends {
+            let end = crate::ExecutionEnd {
+                status: crate::ExecutionStatus::Succeeded,
+                output: None,
+                error: None,
+                cause: None,
+                stopped_ms: at,
+            };
+            assert!(store.end_execution(&e.id, &end, &[]).await.unwrap());
+        }
+    }
     let cleaned = store.clean_up(20 * day, new).await.unwrap();
     assert_eq!(
         cleaned,
@@ -592,8 +618,28 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
             runs: 2,
             log_lines: 6,
             events: 1,
-            messages: 1
+            messages: 1,
+            executions: 1,
         }
+    );
+    let kept: Vec<String> = store
+        .list_executions(&crate::ExecutionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(kept, ["new-ended", "old-running"]);
+    let gone = format!("{}old-ended", crate::execution_id_bound(old));
+    assert!(
+        store
+            .execution_history(&gone, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert_eq!(store.pending_bucket_events().await.unwrap(), 1);
     let left: Vec<String> = store

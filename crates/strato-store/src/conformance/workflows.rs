@@ -7,7 +7,7 @@ use crate::{
 use serde_json::json;
 use std::sync::Arc;
 
-fn execution(id: &str, name: &str) -> Execution {
+pub(super) fn execution(id: &str, name: &str) -> Execution {
     Execution {
         id: id.into(),
         app: "shop".into(),
