@@ -75,3 +75,37 @@ ensure_aws_cli() {
     AWS="$py/bin/aws"
     export STRATO_PY="$py"
 }
+
+# Starts `$STRATO_BIN server` on a fresh data dir (exported as $DATA and
+# STRATO_DATA_DIR, so the CLI finds it) listening on $HTTP, $API and $S3
+# (port 0: a free one), waits until it is ready and sets HTTP/API/S3 to
+# the addresses it took (from its endpoints.json). On exit a trap stops it
+# (reporting its log if it ended badly) and removes the data dir.
+start_strato_server() {
+    DATA="$(mktemp -d)"
+    export STRATO_DATA_DIR="$DATA"
+    "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
+    SERVER=$!
+    trap stop_strato_server EXIT
+    for _ in $(seq 1 300); do
+        [ -s "$DATA/endpoints.json" ] && break
+        kill -0 $SERVER 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
+        sleep 0.1
+    done
+    endpoint() { sed -n "s|.*\"$1\":\"http://\([^\"]*\)\".*|\1|p" "$DATA/endpoints.json"; }
+    HTTP="$(endpoint gateway)" API="$(endpoint api)" S3="$(endpoint s3)"
+    curl -fsS "http://$API/api/v1/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
+}
+
+stop_strato_server() {
+    local rc=$? status=0
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "error: strato server exited with status $status after SIGTERM; the end of its log:" >&2
+        tail -40 "$DATA/server.log" >&2 || true
+    fi
+    rm -rf "$DATA" || true
+    [ "$rc" -ne 0 ] && exit "$rc"
+    exit "$status"
+}

@@ -48,34 +48,9 @@ if [ -z "${STRATO_BIN:-}" ]; then
     build_strato
     STRATO_BIN="$STRATO"
 fi
-DATA="$(mktemp -d)"
-export STRATO_DATA_DIR="$DATA"
 # Lambda runtime images (the js/ variant's Node) are built once per machine.
 export STRATO_RUNTIME_CACHE="${STRATO_RUNTIME_CACHE:-$HOME/.cache/strato-runtimes}"
-"$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
-SERVER=$!
-stop_server() {
-    local rc=$? status=0
-    kill "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || status=$?
-    if [ "$status" -ne 0 ]; then
-        echo "error: strato server exited with status $status after SIGTERM; the end of its log:" >&2
-        tail -40 "$DATA/server.log" >&2 || true
-    fi
-    rm -rf "$DATA" || true
-    [ "$rc" -ne 0 ] && exit "$rc"
-    exit "$status"
-}
-trap stop_server EXIT
-# The server writes the addresses it listens on once it is ready.
-for _ in $(seq 1 300); do
-    [ -s "$DATA/endpoints.json" ] && break
-    kill -0 $SERVER 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
-    sleep 0.1
-done
-endpoint() { sed -n "s|.*\"$1\":\"http://\([^\"]*\)\".*|\1|p" "$DATA/endpoints.json"; }
-HTTP="$(endpoint gateway)" API="$(endpoint api)" S3="$(endpoint s3)"
-curl -fsS "http://$API/api/v1/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
+start_strato_server
 
 echo "== strato image import --rootfs -t thumbnailer/ffmpeg:1"
 "$STRATO_BIN" image import --rootfs -t thumbnailer/ffmpeg:1 "$IMAGE_TAR"

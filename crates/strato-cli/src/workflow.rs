@@ -281,6 +281,15 @@ fn summary(details: &Value) -> String {
             };
             parts.push(format!("{key}={v}"));
         }
+        // A Map's iteration, a Map's size.
+        if key == "name"
+            && let Some(n) = details.get("index").and_then(Value::as_u64)
+        {
+            parts.push(format!("index={n}"));
+        }
+    }
+    if let Some(n) = details.get("length").and_then(Value::as_u64) {
+        parts.push(format!("length={n}"));
     }
     parts.join("  ")
 }

@@ -14,6 +14,7 @@ mod lambda_api;
 mod lifecycle;
 mod manifests;
 mod oci_images;
+mod order_pipeline;
 mod queues;
 mod registry;
 mod s3_access;
