@@ -241,7 +241,8 @@ fn field<'a>(json: &'a str, name: &str) -> &'a str {
 
 /// A workflow's task (an event with `"step"`): `inc` answers `{"n": n+1}`,
 /// `fail` fails with a Lambda-shaped error, `flaky` fails while its
-/// `"retry"` count is below 2, `echo` answers the event.
+/// `"retry"` count is below 2, `sleep` answers `{"n": n+1}` after `"ms"`
+/// milliseconds, `echo` answers the event.
 fn workflow_step(body: &str, out: ResponseOutparam) {
     let number = |name: &str| -> i64 {
         body.split(&format!("\"{name}\":"))
@@ -268,6 +269,11 @@ fn workflow_step(body: &str, out: ResponseOutparam) {
         "fail" => respond(out, 500, "application/json", error("KitchenError").as_bytes()),
         "flaky" if number("retry") < 2 => {
             respond(out, 500, "application/json", error("Flaky").as_bytes())
+        }
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(number("ms") as u64));
+            let n = number("n") + 1;
+            respond(out, 200, "application/json", format!("{{\"n\":{n}}}").as_bytes())
         }
         "flaky" => {
             let retry = number("retry");

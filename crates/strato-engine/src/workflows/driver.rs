@@ -46,7 +46,7 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
         };
         let full = claimed.len() == CLAIM_BATCH;
         for step in claimed {
-            tokio::spawn(run(platform.clone(), step));
+            tokio::spawn(run(platform.clone(), step, None));
         }
         if !full {
             return;
@@ -55,13 +55,34 @@ pub(crate) async fn sweep(platform: &Arc<Platform>) {
 }
 
 /// Runs a step this node holds, then every step it queues due at once.
-pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
+/// `known`: its execution, when the caller has it (its fields never
+/// change while it runs, and a stop meanwhile is caught by the advance's
+/// fence), which saves a read per step of a chain.
+pub(crate) async fn run(
+    platform: Arc<Platform>,
+    first: WorkflowStep,
+    mut known: Option<Arc<Execution>>,
+) {
     let mut pending = vec![first];
     while let Some(step) = pending.pop() {
         let _held = platform
             .in_hand
             .hold(WorkRef::WorkflowStep(step.id.clone()));
-        match turn(&platform, &step).await {
+        let execution = match known.take() {
+            Some(e) => Some(e),
+            None => match platform.store.get_execution(&step.execution).await {
+                Ok(e) => e.map(Arc::new),
+                Err(e) => {
+                    tracing::error!(step = %step.id, error = %e, "reading a workflow step's execution; it is retried when its lease runs out");
+                    continue;
+                }
+            },
+        };
+        // Gone, or ended meanwhile: nothing to do.
+        let Some(execution) = execution.filter(|e| e.status == ExecutionStatus::Running) else {
+            continue;
+        };
+        match turn(&platform, &step, &execution).await {
             Ok(Some(advance)) => {
                 let fence = Fence {
                     work: WorkRef::WorkflowStep(step.id.clone()),
@@ -91,9 +112,10 @@ pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
                             .collect();
                         if let Some(first) = now.pop() {
                             for other in now {
-                                spawn_run(platform.clone(), other);
+                                spawn_run(platform.clone(), other, Some(execution.clone()));
                             }
                             pending.push(first);
+                            known = Some(execution);
                         }
                     }
                     // Another node took it over, or the execution ended.
@@ -115,28 +137,18 @@ pub(crate) async fn run(platform: Arc<Platform>, first: WorkflowStep) {
 }
 
 /// Runs `step` in a task of its own.
-fn spawn_run(platform: Arc<Platform>, step: WorkflowStep) {
+fn spawn_run(platform: Arc<Platform>, step: WorkflowStep, known: Option<Arc<Execution>>) {
     let run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        Box::pin(run(platform, step));
+        Box::pin(run(platform, step, known));
     tokio::spawn(run);
 }
 
-/// What a step does: the advance to commit (None if its execution ended).
+/// What a step of a running `execution` does: the advance to commit.
 async fn turn(
     platform: &Arc<Platform>,
     step: &WorkflowStep,
+    execution: &Execution,
 ) -> Result<Option<WorkflowAdvance>, String> {
-    let Some(execution) = platform
-        .store
-        .get_execution(&step.execution)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    if execution.status != ExecutionStatus::Running {
-        return Ok(None);
-    }
     let frame: Vec<Level> = match step.step.get("frame") {
         Some(f) => serde_json::from_value(f.clone())
             .map_err(|e| format!("step {} has an unreadable frame: {e}", step.id))?,
@@ -150,7 +162,7 @@ async fn turn(
     {
         Ok(m) => m,
         Err(e) => {
-            let mut turn = Turn::ending(platform, &execution);
+            let mut turn = Turn::ending(platform, execution);
             turn.fail(e);
             return Ok(Some(turn.advance));
         }
@@ -163,7 +175,7 @@ async fn turn(
             ..Default::default()
         },
         machine,
-        execution: &execution,
+        execution,
         step_id: &step.id,
         frame,
         key: format!("{}:{}", execution.id, step.id),

@@ -174,7 +174,8 @@ impl Platform {
         }
         // The first step was queued leased to this node: run it now.
         let first = new.steps[0].clone();
-        tokio::spawn(driver::run(self.clone(), first));
+        let known = Arc::new(new.execution.clone());
+        tokio::spawn(driver::run(self.clone(), first, Some(known)));
         Ok(new.execution)
     }
 

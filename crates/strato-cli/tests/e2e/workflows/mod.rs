@@ -53,6 +53,8 @@ definition = "chain.asl.json"
 definition = "approval.asl.json"
 [workflows.pause]
 definition = "pause.asl.json"
+[workflows.slow]
+definition = "slow.asl.json"
 "#,
         guest("kitchen")
     ));
@@ -64,6 +66,13 @@ definition = "pause.asl.json"
           "Parameters": {"QueueUrl": "approvals", "MessageBody": {"token.$": "$$.Task.Token", "order.$": "$.order"}},
           "TimeoutSeconds": 60, "ResultPath": "$.approval", "Next": "Approved"},
   "Approved": {"Type": "Succeed"}
+}}"#,
+    );
+    app.write(
+        "slow.asl.json",
+        r#"{"StartAt": "Slow", "States": {
+  "Slow": {"Type": "Task", "Resource": "inc", "Parameters": {"step": "sleep", "ms": 1500, "n.$": "$.n"}, "Next": "After"},
+  "After": {"Type": "Task", "Resource": "inc", "Parameters": {"step": "inc", "n.$": "$.n"}, "End": true}
 }}"#,
     );
     app.write(
@@ -288,9 +297,34 @@ fn executions_resume_after_kill_9_with_each_transition_once() {
                 .to_string()
         })
         .collect();
+    // Five more with a function call in flight when the server dies.
+    let slow: Vec<String> = (0..5)
+        .map(|i| {
+            start(&server, "slow", json!({"n": i * 10}))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     server.kill9();
     server.restart_after_exit();
+    for (i, id) in slow.iter().enumerate() {
+        let done = wait_for_end(&server, id, Duration::from_secs(30));
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        assert_eq!(done["output"]["n"], i as i64 * 10 + 2);
+        let events = history(&server, id);
+        let count = |kind: &str| events.iter().filter(|e| e.starts_with(kind)).count();
+        assert_eq!(
+            (
+                count("TaskStateEntered"),
+                count("TaskSucceeded"),
+                count("ExecutionSucceeded")
+            ),
+            (2, 2, 1),
+            "{events:#?}"
+        );
+    }
     for (i, id) in ids.iter().enumerate() {
         let done = wait_for_end(&server, id, Duration::from_secs(30));
         assert_eq!(done["status"], "SUCCEEDED", "{done}");
