@@ -5,12 +5,14 @@
 //! nothing and its work moves to the others within a lease. The tests:
 //! `loss.rs` (kill -9 of a node), `partition.rs` (a node cut off from
 //! PostgreSQL), `placement.rs` (drain, task runs placed by memory),
-//! `migrate.rs` (a single-machine deployment moved into a cluster).
+//! `migrate.rs` (a single-machine deployment moved into a cluster),
+//! `workflows.rs` (executions on PostgreSQL, taken over from a lost node).
 
 mod loss;
 mod migrate;
 mod partition;
 mod placement;
+mod workflows;
 
 use crate::support::{AppDir, Server, client, guest, runtime, wait_until};
 use serde_json::Value;
