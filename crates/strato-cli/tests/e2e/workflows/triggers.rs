@@ -1,7 +1,8 @@
 //! What starts executions besides the API: a bucket upload
 //! (`[[workflows.NAME.on_bucket]]`), a schedule (`workflow = "NAME"`), a
 //! queue's consumer, and an async invocation's destination
-//! (`workflow:NAME`); a definition written in YAML.
+//! (`workflow:NAME`), a function with its own `STRATO_TOKEN`; a
+//! definition written in YAML.
 
 use crate::support::*;
 use aws_sdk_s3::primitives::ByteStream;
@@ -36,6 +37,7 @@ name = "wired"
 [buckets.inbox]
 [functions.inc]
 component = "{}"
+routes = ["/wired/*"]
 [functions.inc.async]
 on_success = "workflow:after"
 [queues.jobs]
@@ -132,4 +134,31 @@ definition = "echo.asl.yaml"
     let record = &after["input"];
     assert_eq!(record["requestContext"]["condition"], "Success", "{after}");
     assert_eq!(record["requestPayload"]["n"], 1, "{after}");
+
+    // A function's own STRATO_TOKEN starts its app's workflows, and only
+    // its app's.
+    let token = client()
+        .get(server.url("/wired/env?name=STRATO_TOKEN"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(token.starts_with("stk_app.wired."), "{token}");
+    let start = |app: &str| {
+        client()
+            .post(format!(
+                "{}/api/v1/apps/{app}/workflows/after/executions?wait=10s",
+                server.api
+            ))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "from-a-function", "input": {"by": "inc"}}))
+            .send()
+            .unwrap()
+    };
+    let started = start("wired");
+    assert_eq!(started.status(), 201);
+    let started: Value = started.json().unwrap();
+    assert_eq!(started["status"], "SUCCEEDED", "{started}");
+    assert_eq!(started["output"], serde_json::json!({"by": "inc"}));
+    assert_eq!(start("other").status(), 403);
 }
