@@ -874,6 +874,11 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = begin(&mut c, "advancing a workflow").await?;
         let advanced = workflows::advance(&tx, fence, advance).await?;
+        // A fence that no longer holds: what was sent with it is dropped
+        // (the transaction rolls back as it goes).
+        if !advanced {
+            return Ok(false);
+        }
         commit(tx, "committing a workflow's advance").await?;
         if advanced && (!advance.next.is_empty() || advance.effects.iter().any(queues_work)) {
             self.outbox.work();

@@ -132,7 +132,7 @@ pub(crate) async fn start(
 }
 
 /// Appends events, numbering them after the execution's last under its
-/// row lock.
+/// row lock, in one statement.
 async fn append_events(
     tx: &Transaction<'_>,
     execution: &str,
@@ -141,31 +141,33 @@ async fn append_events(
     if events.is_empty() {
         return Ok(());
     }
-    let row = query_opt(
-        tx,
-        "numbering history events",
-        "UPDATE executions SET events = events + $2 WHERE id = $1 RETURNING events",
-        &[&execution, &(events.len() as i64)],
-    )
-    .await?
-    .ok_or_else(|| StoreError::corrupt("execution", format!("{execution} is missing")))?;
-    let last: i64 = row.get(0);
-    let first = last - events.len() as i64 + 1;
-    let ids: Vec<i64> = (first..=last).collect();
+    let n = events.len() as i64;
     let ts: Vec<i64> = events.iter().map(|e| e.ts_ms).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     let details: Vec<String> = events.iter().map(|e| e.details.to_string()).collect();
-    execute(
+    let appended = execute(
         tx,
         "appending history events",
-        "INSERT INTO execution_events (execution, id, ts_ms, kind, details)
-         SELECT $1, i, t, k, d FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS u(i, t, k, d)",
-        &[&execution, &ids, &ts, &kinds, &details],
+        "WITH numbered AS (
+           UPDATE executions SET events = events + $2 WHERE id = $1 RETURNING events)
+         INSERT INTO execution_events (execution, id, ts_ms, kind, details)
+         SELECT $1, numbered.events - $2 + u.o, u.t, u.k, u.d
+         FROM numbered, unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(t, k, d, o)",
+        &[&execution, &n, &ts, &kinds, &details],
     )
-    .await
-    .map(drop)
+    .await?;
+    if appended != n as u64 {
+        return Err(StoreError::corrupt(
+            "execution",
+            format!("{execution} is missing"),
+        ));
+    }
+    Ok(())
 }
 
+/// Queues steps. Ids are unique by construction; one already there is a
+/// repeated advance's, whose fence failed and whose transaction rolls
+/// back (its statements are pipelined ahead of that answer).
 async fn insert_steps(tx: &Transaction<'_>, steps: &[WorkflowStep]) -> Result<(), StoreError> {
     if steps.is_empty() {
         return Ok(());
@@ -184,7 +186,8 @@ async fn insert_steps(tx: &Transaction<'_>, steps: &[WorkflowStep]) -> Result<()
         tx,
         "queueing workflow steps",
         "INSERT INTO workflow_steps (id, execution, due_ms, step, attempts, lease_owner, lease_until_ms)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])",
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
+         ON CONFLICT (id) DO NOTHING",
         &[&ids, &executions, &due, &bodies, &attempts, &owners, &until],
     )
     .await
@@ -221,25 +224,36 @@ pub(crate) async fn advance(
             "a workflow advance needs a workflow step's fence",
         ));
     };
-    if !step_fence_holds(tx, id, fence).await? {
-        return Ok(false);
-    }
-    execute(
+    // The step's removal (which is its fence check: owner, attempt, a
+    // running execution), its events and its successors go to the server
+    // together, pipelined on the one connection; a fence that no longer
+    // holds rolls the lot back (the caller commits only on true).
+    let (owner, attempt) = (fence.owner.as_str(), i64::from(fence.attempt));
+    let fenced: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [id, &owner, &attempt];
+    let completed = execute(
         tx,
         "completing a workflow step",
-        "DELETE FROM workflow_steps WHERE id = $1",
-        &[id],
-    )
-    .await?;
+        "DELETE FROM workflow_steps s USING executions e
+         WHERE s.id = $1 AND s.lease_owner = $2 AND s.attempts = $3
+           AND e.id = s.execution AND e.status = 'RUNNING'",
+        &fenced,
+    );
+    let appended = append_events(tx, &advance.execution, &advance.events);
+    let queued = async {
+        match &advance.end {
+            Some(_) => Ok(()),
+            None => insert_steps(tx, &advance.next).await,
+        }
+    };
+    let (completed, (), ()) = tokio::try_join!(completed, appended, queued)?;
+    if completed == 0 {
+        return Ok(false);
+    }
     if advance.drops_children {
         drop_children(tx, &advance.execution, id).await?;
     }
-    append_events(tx, &advance.execution, &advance.events).await?;
-    match &advance.end {
-        Some(end) => {
-            end_running(tx, &advance.execution, end).await?;
-        }
-        None => insert_steps(tx, &advance.next).await?,
+    if let Some(end) = &advance.end {
+        end_running(tx, &advance.execution, end).await?;
     }
     crate::work::apply(tx, &advance.effects, crate::now_ms()).await?;
     Ok(true)
