@@ -151,6 +151,7 @@ fn revision(app: &LoadedApp, require: bool) -> Result<(RevisionSpec, Vec<Artifac
             queues: app.spec.queues.clone(),
             schedules: app.spec.schedules.clone(),
             workflows: workflows(app)?,
+            services: app.spec.services.clone(),
         },
         files,
     ))

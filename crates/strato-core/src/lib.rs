@@ -39,7 +39,7 @@ pub mod time;
 pub mod units;
 
 pub use names::{
-    AppName, FunctionName, NameError, QueueName, ScheduleName, TaskName, WorkflowName,
+    AppName, FunctionName, NameError, QueueName, ScheduleName, ServiceName, TaskName, WorkflowName,
 };
 pub use route::Route;
 pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};

@@ -112,6 +112,11 @@ name_type!(
     WorkflowName,
     "workflow"
 );
+name_type!(
+    /// The name of a container service within an app (`[services.NAME]`).
+    ServiceName,
+    "service"
+);
 
 #[cfg(test)]
 mod tests {

@@ -172,6 +172,67 @@ fn describe_task(t: &TaskSpec) -> Vec<(&'static str, String)> {
     ]
 }
 
+fn describe_service(s: &crate::spec::ServiceSpec) -> Vec<(&'static str, String)> {
+    let argv = |v: &Option<Vec<String>>| match v {
+        None => "(image's)".to_string(),
+        Some(list) => format!("{list:?}"),
+    };
+    let check = |c: &crate::spec::HealthCheck| match c {
+        crate::spec::HealthCheck::Tcp => "tcp".to_string(),
+        crate::spec::HealthCheck::Http { path } => format!("GET {path}"),
+    };
+    vec![
+        ("image", s.image.clone()),
+        ("entrypoint", argv(&s.entrypoint)),
+        ("command", argv(&s.command)),
+        (
+            "env",
+            format!(
+                "[{}]",
+                s.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        ("port", s.port.to_string()),
+        (
+            "routes",
+            format!(
+                "[{}]",
+                s.routes
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        ("memory", format_size(s.memory_bytes)),
+        (
+            "cpus",
+            s.cpus_milli
+                .map(|m| format!("{}", m as f64 / 1000.0))
+                .unwrap_or_else(|| "unlimited".into()),
+        ),
+        ("concurrency", s.concurrency.to_string()),
+        (
+            "replicas",
+            format!("{} to {}", s.min_replicas, s.max_replicas),
+        ),
+        ("idle", format_duration(s.idle_ms)),
+        ("health", check(&s.health)),
+        (
+            "liveness",
+            s.liveness
+                .as_ref()
+                .map(check)
+                .unwrap_or_else(|| "none".into()),
+        ),
+        ("stop_timeout", format_duration(s.stop_timeout_ms)),
+    ]
+}
+
 fn describe_queue(q: &QueueSpec) -> Vec<(&'static str, String)> {
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     vec![
@@ -295,6 +356,15 @@ pub fn diff(desired: &RevisionSpec, live: Option<(i64, &RevisionSpec)>) -> Plan 
         &desired.workflows,
         live_workflows,
         describe_workflow,
+        &mut changes,
+    );
+    let no_services = BTreeMap::new();
+    let live_services = live.map(|(_, r)| &r.services).unwrap_or(&no_services);
+    diff_resources(
+        "service",
+        &desired.services,
+        live_services,
+        describe_service,
         &mut changes,
     );
     let no_buckets = std::collections::BTreeSet::new();
@@ -432,6 +502,7 @@ mod tests {
             queues: spec.queues,
             schedules: spec.schedules,
             workflows: spec.workflows,
+            services: spec.services,
             app: spec.app,
             functions: spec
                 .functions

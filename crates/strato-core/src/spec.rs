@@ -1,6 +1,8 @@
 //! Validated resources: what a manifest asks for and what a deploy stores.
 
-use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName, WorkflowName};
+use crate::names::{
+    AppName, FunctionName, QueueName, ScheduleName, ServiceName, TaskName, WorkflowName,
+};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use serde::{Deserialize, Serialize};
@@ -150,7 +152,59 @@ pub struct AppSpec {
     pub queues: BTreeMap<QueueName, crate::queue::QueueSpec>,
     pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
     pub workflows: BTreeMap<WorkflowName, WorkflowSpec>,
+    /// Container services (`[services.NAME]`); names never clash with
+    /// functions', tasks' or workflows'.
+    pub services: BTreeMap<ServiceName, ServiceSpec>,
 }
+
+/// A container service (`[services.NAME]`): an image serving HTTP on
+/// `port`, kept running in replicas behind its routes, scaled on
+/// in-flight requests and to zero when idle (Cloud Run's model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// Image name, as for tasks (`strato image ls`, or a name pushed to
+    /// Strato's registry).
+    pub image: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    /// The port the app listens on inside its container (`PORT` is set
+    /// to it).
+    pub port: u16,
+    /// Gateway routes it serves (a route serves one function or service).
+    pub routes: Vec<Route>,
+    pub memory_bytes: u64,
+    /// CPU limit in thousandths of a CPU; `None` = no limit.
+    pub cpus_milli: Option<u32>,
+    /// Requests one replica serves at once before another is started.
+    pub concurrency: u32,
+    /// Replicas kept running when idle (0: scale to zero).
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Time without requests before a replica is stopped.
+    pub idle_ms: u64,
+    /// When a replica is ready for traffic.
+    pub health: HealthCheck,
+    /// When a running replica is restarted (`None`: only if it exits).
+    pub liveness: Option<HealthCheck>,
+    /// Between SIGTERM and SIGKILL when a replica stops.
+    pub stop_timeout_ms: u64,
+}
+
+/// A replica's readiness or liveness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum HealthCheck {
+    /// The port accepts a connection.
+    Tcp,
+    /// `GET path` answers 2xx or 3xx.
+    Http { path: String },
+}
+
+pub const DEFAULT_SERVICE_PORT: u16 = 8080;
+pub const DEFAULT_SERVICE_CONCURRENCY: u32 = 80;
+pub const DEFAULT_SERVICE_MAX_REPLICAS: u32 = 10;
+pub const DEFAULT_SERVICE_IDLE_MS: u64 = 300_000;
 
 /// A workflow (`[workflows.NAME]`): a state machine in the Amazon States
 /// Language.
@@ -191,6 +245,8 @@ pub struct RevisionSpec {
     pub schedules: BTreeMap<ScheduleName, crate::schedule::ScheduleSpec>,
     #[serde(default)]
     pub workflows: BTreeMap<WorkflowName, WorkflowSpec>,
+    #[serde(default)]
+    pub services: BTreeMap<ServiceName, ServiceSpec>,
 }
 
 impl RevisionSpec {

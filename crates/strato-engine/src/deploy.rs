@@ -59,6 +59,10 @@ pub enum DeployError {
     MissingImage { task: String, image: String },
     #[error("{0}")]
     BadWorkflow(String),
+    #[error(
+        "service `{0}`: container services are planned but not run by this version of Strato yet; remove [services.{0}] to deploy"
+    )]
+    ServicesNotYet(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -191,6 +195,9 @@ impl Platform {
     pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
         let _guard = self.deploy_lock.lock().await;
         crate::workflows::check_workflows(&spec).map_err(DeployError::BadWorkflow)?;
+        if let Some(name) = spec.services.keys().next() {
+            return Err(DeployError::ServicesNotYet(name.to_string()));
+        }
         let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
             let (images, image) = (self.tasks.images().clone(), t.image.clone());

@@ -87,6 +87,42 @@ impl PlatformNetwork {
         Ok((PlatformNetwork { ns, tasks }, served))
     }
 
+    /// A connection to 127.0.0.1:`port` inside the namespace (a
+    /// service's replica listening there), made from a throwaway thread
+    /// that joins the namespace: the socket stays in it, and the caller
+    /// uses it from anywhere, as containerd's port-forward does. No bridge
+    /// and no address on the host.
+    pub async fn connect(&self, port: u16) -> io::Result<tokio::net::TcpStream> {
+        let ns = self.ns.try_clone()?;
+        let stream = tokio::task::spawn_blocking(move || {
+            // SAFETY: setns only changes this (blocking-pool) thread's
+            // namespace membership, and it is moved back below before the
+            // thread serves anything else.
+            let home = File::open("/proc/thread-self/ns/net")?;
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let connected =
+                std::net::TcpStream::connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+            // SAFETY: back to the namespace the thread came from, so the
+            // pool thread serves other work in the host's network.
+            if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                // A pool thread stuck in another namespace would misroute
+                // later work: better to stop here.
+                panic!(
+                    "cannot return a thread to the host's network namespace: {}",
+                    io::Error::last_os_error()
+                );
+            }
+            connected
+        })
+        .await
+        .map_err(|_| io::Error::other("the connecting thread panicked"))??;
+        stream.set_nonblocking(true)?;
+        stream.set_nodelay(true)?;
+        tokio::net::TcpStream::from_std(stream)
+    }
+
     /// A path runc can open to join the namespace.
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!(
@@ -145,5 +181,39 @@ fn loopback_up() -> io::Result<()> {
         };
         libc::close(fd);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Needs root (a new network namespace), as the suite runs.
+    #[tokio::test]
+    async fn connections_reach_listeners_inside_the_namespace_not_the_hosts() {
+        // The same port on the host's loopback, to show which one answers.
+        let host = StdListener::bind("127.0.0.1:0").unwrap();
+        let port = host.local_addr().unwrap().port();
+        let (network, mut inside) = PlatformNetwork::create_serving(&[], &[port]).unwrap();
+        let inside = inside.remove(0);
+        let mut client = network.connect(port).await.unwrap();
+        let (mut served, _) = inside.accept().await.unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        served.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        // The host's listener saw nothing.
+        host.set_nonblocking(true).unwrap();
+        assert_eq!(
+            host.accept().map(|_| ()).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        // Nothing listens on another port inside: refused, not the host's.
+        let other = StdListener::bind("127.0.0.1:0").unwrap();
+        let free = other.local_addr().unwrap().port();
+        assert!(network.connect(free).await.is_err());
+        // And the pool thread went home: a host connection still works.
+        std::net::TcpStream::connect(other.local_addr().unwrap()).unwrap();
     }
 }

@@ -7,7 +7,9 @@
 //! locations so later checks (missing component, route conflicts) can point
 //! at the line too.
 
-use crate::names::{AppName, FunctionName, QueueName, ScheduleName, TaskName, WorkflowName};
+use crate::names::{
+    AppName, FunctionName, QueueName, ScheduleName, ServiceName, TaskName, WorkflowName,
+};
 use crate::outbound::OutboundRule;
 use crate::route::Route;
 use crate::s3names::validate_bucket_name;
@@ -24,6 +26,7 @@ use toml::Spanned;
 mod lambda;
 mod queue;
 mod schedule;
+mod service;
 mod task;
 
 /// A problem in a manifest, located.
@@ -88,6 +91,8 @@ struct RawManifest {
     schedules: BTreeMap<Spanned<String>, Spanned<schedule::RawSchedule>>,
     #[serde(default)]
     workflows: BTreeMap<Spanned<String>, Spanned<RawWorkflow>>,
+    #[serde(default)]
+    services: BTreeMap<Spanned<String>, Spanned<service::RawService>>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +308,23 @@ pub fn parse_manifest_with_sources(
         );
     }
 
+    let mut services = BTreeMap::new();
+    for (name, raw_service) in &raw.services {
+        let sname = ServiceName::new(name.get_ref().clone())
+            .map_err(|e| loc.error(name, format!("{e} (in [services.{}])", name.get_ref())))?;
+        if functions.contains_key(sname.as_str())
+            || tasks.contains_key(sname.as_str())
+            || workflows.contains_key(sname.as_str())
+        {
+            return Err(loc.error(
+                name,
+                format!("`{sname}` is also a function, a task or a workflow; give services their own names"),
+            ));
+        }
+        let spec = service::validate_service(&loc, &mut sources, &sname, raw_service)?;
+        services.insert(sname, spec);
+    }
+
     // References name functions, tasks and queues of this app.
     let has = |names: &[&str], wanted: &str| names.contains(&wanted);
     let function_names: Vec<&str> = functions.keys().map(|f| f.as_str()).collect();
@@ -387,15 +409,24 @@ pub fn parse_manifest_with_sources(
         }
     }
 
-    // Two functions of one app may not claim the same route.
-    let mut claimed: BTreeMap<Route, &FunctionName> = BTreeMap::new();
-    for (fname, spec) in &functions {
-        for (i, route) in spec.routes.iter().enumerate() {
-            if let Some(other) = claimed.insert(route.clone(), fname) {
+    // A route serves one function or service of the app.
+    let mut claimed: BTreeMap<Route, String> = BTreeMap::new();
+    let claimants = functions
+        .iter()
+        .map(|(n, f)| ("functions", "function", n.to_string(), &f.routes))
+        .chain(
+            services
+                .iter()
+                .map(|(n, s)| ("services", "service", n.to_string(), &s.routes)),
+        );
+    for (table, kind, name, routes) in claimants {
+        for (i, route) in routes.iter().enumerate() {
+            let who = format!("{kind} `{name}`");
+            if let Some(other) = claimed.insert(route.clone(), who) {
                 return Err(sources.error_at(
-                    &format!("functions.{fname}.routes.{i}"),
+                    &format!("{table}.{name}.routes.{i}"),
                     format!(
-                        "route `{route}` is already claimed by function `{other}`; give each route to one function"
+                        "route `{route}` is already claimed by {other}; give each route to one function or service"
                     ),
                 ));
             }
@@ -410,6 +441,7 @@ pub fn parse_manifest_with_sources(
             queues,
             schedules,
             workflows,
+            services,
         },
         sources,
     ))

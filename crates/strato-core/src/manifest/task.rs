@@ -47,53 +47,12 @@ pub(super) fn validate_task(
     let key = format!("tasks.{name}");
     sources.record(key.clone(), loc.position(raw.span().start));
     let raw = raw.get_ref();
-    let image = raw.image.get_ref().trim().to_string();
-    sources.record(format!("{key}.image"), loc.position(raw.image.span().start));
-    if image.is_empty() || image.contains(char::is_whitespace) {
-        return Err(loc.error(
-            &raw.image,
-            "`image` must name an image, e.g. \"thumbnailer/ffmpeg:1\" (see `strato image ls`)",
-        ));
-    }
-    let argv = |v: &Option<Spanned<Vec<String>>>,
-                field: &str|
-     -> Result<Option<Vec<String>>, ManifestError> {
-        match v {
-            None => Ok(None),
-            Some(list) if list.get_ref().iter().any(|a| a.contains('\0')) => {
-                Err(loc.error(list, format!("`{field}` contains a NUL byte")))
-            }
-            Some(list) => Ok(Some(list.get_ref().clone())),
-        }
-    };
-    let entrypoint = argv(&raw.entrypoint, "entrypoint")?;
-    let command = argv(&raw.command, "command")?;
+    let image = image(loc, sources, &key, &raw.image)?;
+    let entrypoint = argv(loc, &raw.entrypoint, "entrypoint")?;
+    let command = argv(loc, &raw.command, "command")?;
     let env = validate_env(loc, &raw.env)?;
-    let memory_bytes = match &raw.memory {
-        None => DEFAULT_TASK_MEMORY_BYTES,
-        Some(m) => {
-            let bytes = parse_size_bytes(m.get_ref())
-                .map_err(|e| loc.error(m, format!("bad `memory`: {e}")))?;
-            if !((4 << 20)..=MAX_TASK_MEMORY_BYTES).contains(&bytes) {
-                return Err(loc.error(m, "`memory` must be between 4MiB and 64GiB"));
-            }
-            bytes
-        }
-    };
-    let cpus_milli = match &raw.cpus {
-        None => None,
-        Some(c) => {
-            let value = match c.get_ref() {
-                toml::Value::Integer(i) => *i as f64,
-                toml::Value::Float(f) => *f,
-                _ => return Err(loc.error(c, "`cpus` must be a number, e.g. 0.5 or 2")),
-            };
-            if !(0.01..=1024.0).contains(&value) {
-                return Err(loc.error(c, "`cpus` must be between 0.01 and 1024"));
-            }
-            Some((value * 1000.0).round() as u32)
-        }
-    };
+    let memory_bytes = memory(loc, &raw.memory, DEFAULT_TASK_MEMORY_BYTES)?;
+    let cpus_milli = cpus(loc, &raw.cpus)?;
     let pids = match &raw.pids {
         None => DEFAULT_TASK_PIDS,
         Some(p) => {
@@ -103,23 +62,15 @@ pub(super) fn validate_task(
             *p.get_ref()
         }
     };
-    let duration = |d: &Spanned<String>, field: &str| -> Result<u64, ManifestError> {
-        let ms = parse_duration_ms(d.get_ref())
-            .map_err(|e| loc.error(d, format!("bad `{field}`: {e}")))?;
-        if ms == 0 {
-            return Err(loc.error(d, format!("`{field}` must be above zero")));
-        }
-        Ok(ms)
-    };
     let timeout_ms = raw
         .timeout
         .as_ref()
-        .map(|t| duration(t, "timeout"))
+        .map(|t| positive_duration(loc, t, "timeout"))
         .transpose()?;
     let stop_timeout_ms = raw
         .stop_timeout
         .as_ref()
-        .map(|t| duration(t, "stop_timeout"))
+        .map(|t| positive_duration(loc, t, "stop_timeout"))
         .transpose()?
         .unwrap_or(DEFAULT_STOP_TIMEOUT_MS);
     let network = match &raw.network {
@@ -178,6 +129,89 @@ pub(super) fn validate_task(
         on_success: settings.on_success,
         on_failure: settings.on_failure,
     })
+}
+
+/// A container's `image`: a name, recorded at its line.
+pub(super) fn image(
+    loc: &Locator<'_>,
+    sources: &mut SourceMap,
+    key: &str,
+    raw: &Spanned<String>,
+) -> Result<String, ManifestError> {
+    let image = raw.get_ref().trim().to_string();
+    sources.record(format!("{key}.image"), loc.position(raw.span().start));
+    if image.is_empty() || image.contains(char::is_whitespace) {
+        return Err(loc.error(
+            raw,
+            "`image` must name an image, e.g. \"thumbnailer/ffmpeg:1\" (see `strato image ls`)",
+        ));
+    }
+    Ok(image)
+}
+
+/// An argv field (`entrypoint`, `command`) of a container.
+pub(super) fn argv(
+    loc: &Locator<'_>,
+    v: &Option<Spanned<Vec<String>>>,
+    field: &str,
+) -> Result<Option<Vec<String>>, ManifestError> {
+    match v {
+        None => Ok(None),
+        Some(list) if list.get_ref().iter().any(|a| a.contains('\0')) => {
+            Err(loc.error(list, format!("`{field}` contains a NUL byte")))
+        }
+        Some(list) => Ok(Some(list.get_ref().clone())),
+    }
+}
+
+/// A container's `memory`, 4 MiB to 64 GiB.
+pub(super) fn memory(
+    loc: &Locator<'_>,
+    raw: &Option<Spanned<String>>,
+    default: u64,
+) -> Result<u64, ManifestError> {
+    let Some(m) = raw else {
+        return Ok(default);
+    };
+    let bytes =
+        parse_size_bytes(m.get_ref()).map_err(|e| loc.error(m, format!("bad `memory`: {e}")))?;
+    if !((4 << 20)..=MAX_TASK_MEMORY_BYTES).contains(&bytes) {
+        return Err(loc.error(m, "`memory` must be between 4MiB and 64GiB"));
+    }
+    Ok(bytes)
+}
+
+/// A container's `cpus` in thousandths (None: no limit).
+pub(super) fn cpus(
+    loc: &Locator<'_>,
+    raw: &Option<Spanned<toml::Value>>,
+) -> Result<Option<u32>, ManifestError> {
+    let Some(c) = raw else {
+        return Ok(None);
+    };
+    let value = match c.get_ref() {
+        toml::Value::Integer(i) => *i as f64,
+        toml::Value::Float(f) => *f,
+        _ => return Err(loc.error(c, "`cpus` must be a number, e.g. 0.5 or 2")),
+    };
+    if !(0.01..=1024.0).contains(&value) {
+        return Err(loc.error(c, "`cpus` must be between 0.01 and 1024"));
+    }
+    Ok(Some((value * 1000.0).round() as u32))
+}
+
+/// A duration that must be above zero.
+pub(super) fn positive_duration(
+    loc: &Locator<'_>,
+    d: &Spanned<String>,
+    field: &str,
+) -> Result<u64, ManifestError> {
+    let ms =
+        parse_duration_ms(d.get_ref()).map_err(|e| loc.error(d, format!("bad `{field}`: {e}")))?;
+    if ms == 0 {
+        return Err(loc.error(d, format!("`{field}` must be above zero")));
+    }
+    Ok(ms)
 }
 
 #[cfg(test)]

@@ -477,3 +477,87 @@ fn workflows_take_triggers_and_their_own_names() {
         assert!(e.message.contains(words), "{body}: {e}");
     }
 }
+
+#[test]
+fn services_parse_with_defaults_and_share_routes_with_no_one() {
+    let head =
+        "[app]\nname = \"web\"\n[functions.f]\ncomponent = \"f.wasm\"\nroutes = [\"/api/*\"]\n";
+    let spec = parse_manifest(
+        &format!(
+            "{head}[services.site]\nimage = \"web/site:1\"\nroutes = [\"/*\"]\nport = 3000\nmin_replicas = 1\nmax_replicas = 4\nconcurrency = 20\nidle = \"1m\"\nhealth = {{ path = \"/healthz\" }}\nliveness = {{ tcp = true }}\nenv = {{ MODE = \"prod\" }}\ncpus = 0.5\n[services.plain]\nimage = \"web/plain:1\"\n"
+        ),
+        "strato.toml",
+    )
+    .unwrap();
+    let site = &spec.services["site"];
+    assert_eq!(
+        (
+            site.port,
+            site.min_replicas,
+            site.max_replicas,
+            site.concurrency
+        ),
+        (3000, 1, 4, 20)
+    );
+    assert_eq!(site.idle_ms, 60_000);
+    assert_eq!(
+        site.health,
+        crate::spec::HealthCheck::Http {
+            path: "/healthz".into()
+        }
+    );
+    assert_eq!(site.liveness, Some(crate::spec::HealthCheck::Tcp));
+    assert_eq!(site.cpus_milli, Some(500));
+    let plain = &spec.services["plain"];
+    assert_eq!(
+        (
+            plain.port,
+            plain.min_replicas,
+            plain.max_replicas,
+            plain.concurrency
+        ),
+        (8080, 0, 10, 80)
+    );
+    assert_eq!(plain.idle_ms, 300_000);
+    assert_eq!(plain.health, crate::spec::HealthCheck::Tcp);
+    assert_eq!(plain.stop_timeout_ms, 10_000);
+
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "[services.s]\nimage = \"\"\n",
+            7,
+            "`image` must name an image",
+        ),
+        (
+            "[services.s]\nimage = \"a\"\nport = 0\n",
+            8,
+            "`port` must be between",
+        ),
+        (
+            "[services.s]\nimage = \"a\"\nroutes = [\"/api/*\"]\n",
+            8,
+            "already claimed by function `f`",
+        ),
+        (
+            "[services.s]\nimage = \"a\"\nmin_replicas = 5\nmax_replicas = 2\n",
+            8,
+            "`min_replicas` (5) is above `max_replicas` (2)",
+        ),
+        (
+            "[services.s]\nimage = \"a\"\nhealth = { path = \"healthz\" }\n",
+            8,
+            "`health` is { path",
+        ),
+        ("[services.f]\nimage = \"a\"\n", 6, "also a function"),
+        (
+            "[services.s]\nimage = \"a\"\nreplicas = 2\n",
+            8,
+            "unknown field `replicas`",
+        ),
+    ];
+    for (body, line, words) in cases {
+        let e = err(&format!("{head}{body}"));
+        assert_eq!(e.line, *line, "{body}: {e}");
+        assert!(e.message.contains(words), "{body}: {e}");
+    }
+}

@@ -117,6 +117,7 @@ fn revision(app: &str, functions: &[&str]) -> RevisionSpec {
         queues: BTreeMap::new(),
         schedules: BTreeMap::new(),
         workflows: BTreeMap::new(),
+        services: BTreeMap::new(),
     }
 }
 
