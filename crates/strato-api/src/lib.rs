@@ -56,8 +56,15 @@ pub async fn serve_http1(
                     .serve_connection(
                         hyper_util::rt::TokioIo::new(stream),
                         hyper::service::service_fn(move |req| {
+                            let sent_body = has_body(&req);
                             let fut = service(req);
-                            async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                            async move {
+                                let mut response = fut.await;
+                                if sent_body && !response.status().is_success() {
+                                    close_after(&mut response);
+                                }
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
                         }),
                     );
                 let conn = graceful.watch(conn);
@@ -75,6 +82,26 @@ pub async fn serve_http1(
     {
         tracing::warn!("connections still open after the shutdown grace period");
     }
+}
+
+/// Whether the client sends (or may send) a body with `request`.
+fn has_body<B>(request: &http::Request<B>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0")
+}
+
+/// Marks `response` as the connection's last. A refused request's body may
+/// be partly unread (refused before it is read, or the client sent it
+/// after `Expect: 100-continue` timed out); closing the connection is the
+/// one way neither side can mistake its rest for the next request.
+fn close_after(response: &mut http::Response<ResponseBody>) {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
 }
 
 /// What a surface's handler returns for one request.

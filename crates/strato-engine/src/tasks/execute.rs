@@ -1,0 +1,416 @@
+//! Running a task run: its container from the image store (the
+//! entrypoint and command as Docker combines them), its output streamed
+//! to the store, its end recorded with what follows it (a retry, a
+//! destination, a workflow step waiting for it).
+
+use super::{Reservation, TaskRequest};
+use crate::lifecycle::Attempt;
+use crate::platform::Platform;
+use crate::util::now_ms;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use strato_core::spec::TaskNetwork;
+use strato_core::{LogLine, RunRecord, RunStatus};
+use strato_oci::{ContainerEnd, ContainerSpec, Forward, NetworkMode};
+use strato_store::{Effect, TaskRunRequest, WorkRef};
+use tokio::sync::mpsc;
+
+/// Runs a queued run this node holds the lease of, holding it in hand
+/// until its end is recorded.
+pub(super) fn spawn_execute(platform: &Arc<Platform>, run: TaskRunRequest, room: Reservation) {
+    let held = platform
+        .in_hand
+        .hold(WorkRef::TaskRun(run.record.id.clone()));
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        execute(&platform, run.record, run.request).await;
+        drop(held);
+        drop(room);
+    });
+}
+
+/// Runs one queued task run to its end and records it.
+async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde_json::Value) {
+    platform.runs.started();
+    let request: TaskRequest = match serde_json::from_value(request.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            record.status = RunStatus::Failed;
+            record.error = Some(format!("stored request is unreadable: {e}"));
+            finish(platform, record, None, Vec::new(), None).await;
+            platform.runs.finished();
+            return;
+        }
+    };
+    record.status = RunStatus::Running;
+    record.started_at_ms = now_ms();
+    // Marking the run running is written while the container starts; the
+    // end is written only after it (the later write must win).
+    let store = platform.store.clone();
+    let (id, at) = (record.id.clone(), record.started_at_ms);
+    let marked = tokio::spawn(async move { store.start_task_run(&id, at).await });
+
+    let (logs_tx, logs_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
+    let outcome = run_container(platform, &record, &request, logs_tx).await;
+    let tail = writer.await.unwrap_or_default();
+    if let Ok(Err(e)) = marked.await {
+        tracing::error!(error = %e, run = %record.id, "marking a task run running");
+    }
+
+    match outcome {
+        Ok(o) => {
+            record.duration_us = o.duration.as_micros() as i64;
+            record.exit_code = Some(o.exit_code);
+            (record.status, record.error) = match o.end {
+                ContainerEnd::Exited(0) => (RunStatus::Succeeded, None),
+                ContainerEnd::Exited(code) => {
+                    (RunStatus::Failed, Some(format!("exited with code {code}")))
+                }
+                ContainerEnd::TimedOut => (
+                    RunStatus::TimedOut,
+                    Some(format!(
+                        "timed out after {} ms; stopped with SIGTERM, then SIGKILL",
+                        request.spec.timeout_ms.unwrap_or(0)
+                    )),
+                ),
+                ContainerEnd::OomKilled => (
+                    RunStatus::OomKilled,
+                    Some(format!(
+                        "killed for exceeding its memory limit of {} bytes",
+                        request.spec.memory_bytes
+                    )),
+                ),
+            };
+        }
+        Err(message) => {
+            record.status = RunStatus::Failed;
+            record.error = Some(message);
+        }
+    }
+    record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
+    platform.runs.counters.count(record.status);
+    let retry = retry_of(platform, &record, &request);
+    finish(platform, record, Some(&request), tail, retry).await;
+    platform.runs.finished();
+}
+
+/// The next attempt's record if this one failed and retries remain.
+pub(super) fn retry_of(
+    platform: &Platform,
+    record: &RunRecord,
+    request: &TaskRequest,
+) -> Option<TaskRunRequest> {
+    if record.status == RunStatus::Succeeded {
+        return None;
+    }
+    let now = now_ms();
+    let attempt = Attempt {
+        number: record.attempt,
+        max: request.spec.retries + 1,
+        // Requests stored before max_age existed have no queueing time.
+        expires_ms: (request.queued_ms > 0)
+            .then(|| request.queued_ms + request.spec.max_age_ms as i64),
+    };
+    let due_ms = attempt.next_due(platform.config.event_retry_base, now)?;
+    let mut next = record.clone();
+    next.id = platform.runs.next_id('r');
+    next.status = RunStatus::Queued;
+    next.attempt += 1;
+    next.started_at_ms = now_ms();
+    next.duration_us = 0;
+    next.billed_ms = 0;
+    next.error = None;
+    next.exit_code = None;
+    Some(TaskRunRequest {
+        record: next,
+        request: serde_json::to_value(request).expect("task requests serialize"),
+        due_ms,
+        cpus_milli: request.spec.cpus_milli.unwrap_or(0),
+    })
+}
+
+/// The destination a task run that ends for good queues with its record.
+fn task_destinations(
+    platform: &Platform,
+    record: &RunRecord,
+    request: &TaskRequest,
+) -> Vec<strato_store::NewInvocation> {
+    let payload = serde_json::to_string(&request.overrides.env).unwrap_or_default();
+    crate::destinations::destinations(
+        platform,
+        &crate::destinations::Outcome {
+            app: &record.app,
+            name: &record.function,
+            on_success: &request.spec.on_success,
+            on_failure: &request.spec.on_failure,
+            max_age_ms: request.spec.max_age_ms,
+            invocation_id: &record.id,
+            payload: payload.as_bytes(),
+            attempt: record.attempt,
+            status: record.status,
+            http_status: None,
+            exit_code: record.exit_code,
+            error: record.error.as_deref(),
+        },
+    )
+}
+
+/// Records the end with what follows it in the same step: the retry
+/// (claimed by the sweeper once its backoff has passed), or, for a run
+/// that ends for good, its destination.
+pub(super) async fn finish(
+    platform: &Arc<Platform>,
+    record: RunRecord,
+    request: Option<&TaskRequest>,
+    tail: Vec<LogLine>,
+    retry: Option<TaskRunRequest>,
+) {
+    let effects: Vec<Effect> = match retry {
+        Some(retry) => vec![Effect::QueueTaskRun(retry)],
+        None => {
+            let mut effects: Vec<Effect> = request
+                .map(|request| task_destinations(platform, &record, request))
+                .unwrap_or_default()
+                .into_iter()
+                .map(Effect::Enqueue)
+                .collect();
+            if let Some(step) = request.and_then(|r| r.workflow_step.clone()) {
+                effects.push(Effect::ResumeWorkflowStep {
+                    id: step,
+                    outcome: crate::workflows::task_run_outcome(&record),
+                });
+            }
+            effects
+        }
+    };
+    let written = platform
+        .store
+        .finish_task_run(&record, &tail, &effects)
+        .await;
+    if let Err(e) = written {
+        tracing::error!(run = %record.id, error = %e, "recording a task run's end");
+        return;
+    }
+    if effects
+        .iter()
+        .any(|e| matches!(e, Effect::ResumeWorkflowStep { .. }))
+    {
+        platform.workflow_wakeup.notify_one();
+    }
+    let _ = platform.tasks.run_ended.send(record.id);
+}
+
+/// Writes output lines as they come (in batches), returning the last
+/// unwritten ones when the run's output ends.
+async fn stream_logs(
+    platform: Arc<Platform>,
+    record: RunRecord,
+    mut rx: mpsc::UnboundedReceiver<LogLine>,
+) -> Vec<LogLine> {
+    let mut batch = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => batch.push(line),
+                None => return batch,
+            },
+            _ = tick.tick(), if !batch.is_empty() => {
+                let lines = std::mem::take(&mut batch);
+                if let Err(e) = platform.store.append_logs(&record, &lines).await {
+                    tracing::error!(error = %e, "writing a task's output");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves the image and runs the container; `Err` is a setup failure
+/// told to the user as the run's error.
+async fn run_container(
+    platform: &Arc<Platform>,
+    record: &RunRecord,
+    request: &TaskRequest,
+    logs: mpsc::UnboundedSender<LogLine>,
+) -> Result<strato_oci::ContainerOutcome, String> {
+    platform.tasks.containers.check()?;
+    let spec = &request.spec;
+    let images = platform.tasks.images.clone();
+    let name = spec.image.clone();
+    let (image, rootfs) = tokio::task::spawn_blocking(move || {
+        let image = images.resolve(&name)?;
+        let rootfs = images.rootfs(&image)?;
+        Ok::<_, strato_oci::ImageError>((image, rootfs))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+
+    let o = &request.overrides;
+    let args = container_args(
+        (&image.config.entrypoint, &image.config.cmd),
+        (spec.entrypoint.as_ref(), spec.command.as_ref()),
+        (o.entrypoint.as_ref(), o.command.as_ref()),
+    );
+    if args.is_empty() {
+        return Err(format!(
+            "nothing to run: image {} has no ENTRYPOINT or CMD and the task sets no `command`",
+            spec.image
+        ));
+    }
+
+    let c = &platform.config;
+    let (api_url, s3_url, network) = match spec.network {
+        TaskNetwork::Host => (c.api_url.clone(), c.s3_url.clone(), NetworkMode::Host),
+        mode => {
+            let api = format!("http://127.0.0.1:{}", c.api_addr.port());
+            let s3 = format!("http://127.0.0.1:{}", c.s3_addr.port());
+            let net = if mode == TaskNetwork::Platform {
+                NetworkMode::Platform(vec![
+                    Forward {
+                        port: c.api_addr.port(),
+                        target: loopback_if_unspecified(c.api_addr),
+                    },
+                    Forward {
+                        port: c.s3_addr.port(),
+                        target: loopback_if_unspecified(c.s3_addr),
+                    },
+                ])
+            } else {
+                NetworkMode::None
+            };
+            (api, s3, net)
+        }
+    };
+    let mut env: BTreeMap<String, String> = image
+        .config
+        .env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.entry("PATH".into())
+        .or_insert_with(|| crate::run_env::DEFAULT_PATH.into());
+    env.insert(
+        "HOME".into(),
+        env.get("HOME").cloned().unwrap_or_else(|| "/root".into()),
+    );
+    let platform_env = platform.run_env(&record.app, &api_url, &s3_url).await;
+    env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
+    env.insert("STRATO_TASK".into(), record.function.clone());
+    env.insert("STRATO_RUN_ID".into(), record.id.clone());
+    env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
+    env.extend(spec.env.clone());
+    env.extend(o.env.clone());
+
+    let container = ContainerSpec {
+        id: record.id.clone(),
+        image_rootfs: rootfs,
+        args,
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cwd: spec
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| image.config.working_dir.clone()),
+        user: spec
+            .user
+            .clone()
+            .unwrap_or_else(|| image.config.user.clone()),
+        memory_bytes: Some(spec.memory_bytes),
+        cpus: spec.cpus_milli.map(|m| m as f64 / 1000.0),
+        pids: Some(spec.pids),
+        network,
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        stop_grace: Duration::from_millis(spec.stop_timeout_ms),
+        mounts: Vec::new(),
+    };
+    platform
+        .tasks
+        .containers
+        .run(&container, logs)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// What a container runs, by Docker's rules over the image's
+/// (ENTRYPOINT, CMD), the task's (entrypoint, command) and the run's
+/// overrides: the nearest entrypoint and the nearest command win, and an
+/// entrypoint set by the task or the run drops the image's CMD.
+fn container_args(
+    image: (&Vec<String>, &Vec<String>),
+    task: (Option<&Vec<String>>, Option<&Vec<String>>),
+    run: (Option<&Vec<String>>, Option<&Vec<String>>),
+) -> Vec<String> {
+    let entrypoint_set = run.0.or(task.0);
+    let entrypoint = entrypoint_set.unwrap_or(image.0);
+    let command = match run.1.or(task.1) {
+        Some(command) => command.as_slice(),
+        None if entrypoint_set.is_some() => &[],
+        None => image.1.as_slice(),
+    };
+    entrypoint.iter().chain(command).cloned().collect()
+}
+
+fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_args;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn container_args_follow_dockers_entrypoint_and_cmd_rules() {
+        let (ep, cmd) = (v(&["/entry.sh"]), v(&["serve", "--port", "80"]));
+        let image = (&ep, &cmd);
+        // The image alone: ENTRYPOINT + CMD.
+        assert_eq!(
+            container_args(image, (None, None), (None, None)),
+            v(&["/entry.sh", "serve", "--port", "80"])
+        );
+        // A command replaces CMD and keeps ENTRYPOINT.
+        let job = v(&["job", "1"]);
+        assert_eq!(
+            container_args(image, (None, Some(&job)), (None, None)),
+            v(&["/entry.sh", "job", "1"])
+        );
+        // A new entrypoint drops the image's CMD...
+        let sh = v(&["/bin/sh", "-c"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), None), (None, None)),
+            v(&["/bin/sh", "-c"])
+        );
+        // ...but not a command given with it.
+        let script = v(&["echo hi"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), Some(&script)), (None, None)),
+            v(&["/bin/sh", "-c", "echo hi"])
+        );
+        // The run's overrides win over the task's.
+        let other = v(&["other"]);
+        assert_eq!(
+            container_args(image, (Some(&sh), Some(&script)), (None, Some(&other))),
+            v(&["/bin/sh", "-c", "other"])
+        );
+        let run_ep = v(&["/run.sh"]);
+        assert_eq!(
+            container_args(image, (None, Some(&job)), (Some(&run_ep), None)),
+            v(&["/run.sh", "job", "1"])
+        );
+        // Nothing at all: nothing to run (the caller refuses it).
+        let none = Vec::new();
+        assert!(container_args((&none, &none), (None, None), (None, None)).is_empty());
+    }
+}
