@@ -102,6 +102,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .merge(crate::queues::routes())
         .merge(crate::invocations::routes())
         .merge(crate::nodes::routes())
+        .merge(crate::services::routes())
         .merge(crate::workflows::routes())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),

@@ -66,12 +66,20 @@ impl From<DeployError> for ApiError {
         };
         match &e {
             DeployError::RouteConflict {
-                function, route, ..
+                kind, name, route, ..
             } => {
+                // `function` or `service`: the CLI points at its line.
+                error.details.insert((*kind).into(), name.clone().into());
+                error.details.insert("route".into(), route.clone().into());
+            }
+            DeployError::ServiceNotReady { service, .. }
+            | DeployError::NothingToRun { service, .. } => {
                 error
                     .details
-                    .insert("function".into(), function.clone().into());
-                error.details.insert("route".into(), route.clone().into());
+                    .insert("service".into(), service.clone().into());
+            }
+            DeployError::MissingImage { kind, name, .. } => {
+                error.details.insert((*kind).into(), name.clone().into());
             }
             DeployError::MissingComponent { function, .. }
             | DeployError::Prepare { function, .. }

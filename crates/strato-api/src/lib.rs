@@ -23,6 +23,7 @@ mod nodes;
 mod objects;
 mod queues;
 pub mod s3;
+mod services;
 mod tasks;
 mod workflows;
 
@@ -42,12 +43,14 @@ pub async fn serve_http1(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Each connection's task holds a sender: `recv` ends when all ended.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 let conn = hyper::server::conn::http1::Builder::new()
@@ -55,7 +58,8 @@ pub async fn serve_http1(
                     .max_buf_size(64 * 1024)
                     .serve_connection(
                         hyper_util::rt::TokioIo::new(stream),
-                        hyper::service::service_fn(move |req| {
+                        hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(strato_engine::ClientAddr(peer));
                             let sent_body = has_body(&req);
                             let fut = service(req);
                             async move {
@@ -66,20 +70,31 @@ pub async fn serve_http1(
                                 Ok::<_, std::convert::Infallible>(response)
                             }
                         }),
-                    );
-                let conn = graceful.watch(conn);
+                    )
+                    // Upgrades (WebSocket) pass through to services.
+                    .with_upgrades();
+                let mut stopping = stopping_rx.clone();
+                let open = open_tx.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stopping.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                    drop(open);
                 });
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    // Idle connections close now, busy ones after their response.
+    let _ = stopping_tx.send(true);
+    drop(open_tx);
+    if tokio::time::timeout(grace, open_rx.recv()).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period");
     }
 }

@@ -221,24 +221,35 @@ fn locate(app: &LoadedApp, error: anyhow::Error) -> anyhow::Error {
     let Some(server) = error.downcast_ref::<ServerError>() else {
         return error;
     };
-    let Some(function) = server.body.get("function").and_then(|v| v.as_str()) else {
-        return error;
+    let (section, name) = match ["function", "service"]
+        .into_iter()
+        .find_map(|kind| Some((kind, server.body.get(kind)?.as_str()?)))
+    {
+        Some(found) => found,
+        None => return error,
     };
+    let routes: Option<Vec<String>> = match section {
+        "function" => app
+            .spec
+            .functions
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, f)| f.routes.iter().map(|r| r.to_string()).collect()),
+        _ => app
+            .spec
+            .services
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, s)| s.routes.iter().map(|r| r.to_string()).collect()),
+    };
+    let section = format!("{section}s.{name}");
     let key = match server.body.get("route").and_then(|v| v.as_str()) {
-        Some(route) => {
-            let spec = app
-                .spec
-                .functions
-                .iter()
-                .find(|(n, _)| n.as_str() == function);
-            let index =
-                spec.and_then(|(_, f)| f.routes.iter().position(|r| r.to_string() == route));
-            match index {
-                Some(i) => format!("functions.{function}.routes.{i}"),
-                None => format!("functions.{function}"),
-            }
-        }
-        None => format!("functions.{function}.component"),
+        Some(route) => match routes.and_then(|r| r.iter().position(|r| r == route)) {
+            Some(i) => format!("{section}.routes.{i}"),
+            None => section,
+        },
+        None if section.starts_with("functions.") => format!("{section}.component"),
+        None => section,
     };
     let located: ManifestError = app.sources.error_at(&key, server.to_string());
     anyhow!(located)

@@ -88,6 +88,8 @@ pub enum Trigger {
     Schedule,
     /// A workflow's Task state.
     Workflow,
+    /// A service's replica: one run from its start to its stop.
+    Service,
 }
 
 impl Trigger {
@@ -100,6 +102,7 @@ impl Trigger {
             Trigger::Queue => "queue",
             Trigger::Schedule => "schedule",
             Trigger::Workflow => "workflow",
+            Trigger::Service => "service",
         }
     }
 
@@ -112,6 +115,7 @@ impl Trigger {
             "queue" => Some(Trigger::Queue),
             "schedule" => Some(Trigger::Schedule),
             "workflow" => Some(Trigger::Workflow),
+            "service" => Some(Trigger::Service),
             _ => None,
         }
     }

@@ -250,11 +250,20 @@ pub struct RevisionSpec {
 }
 
 impl RevisionSpec {
-    /// Every route this revision claims, with the function claiming it.
-    pub fn routes(&self) -> impl Iterator<Item = (&Route, &FunctionName)> {
-        self.functions
+    /// Every route this revision claims, with what claims it: `("function",
+    /// NAME)` or `("service", NAME)`.
+    pub fn routes(&self) -> impl Iterator<Item = (&Route, &'static str, &str)> {
+        let functions = self.functions.iter().flat_map(|(name, f)| {
+            f.spec
+                .routes
+                .iter()
+                .map(move |r| (r, "function", name.as_str()))
+        });
+        let services = self
+            .services
             .iter()
-            .flat_map(|(name, f)| f.spec.routes.iter().map(move |r| (r, name)))
+            .flat_map(|(name, s)| s.routes.iter().map(move |r| (r, "service", name.as_str())));
+        functions.chain(services)
     }
 }
 

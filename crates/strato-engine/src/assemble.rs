@@ -30,11 +30,20 @@ impl Platform {
         let functions = self
             .prepare_functions(&revision.spec, revision.number, previous, strict)
             .await?;
+        let services = self
+            .prepare_services(&revision.spec, previous, false)
+            .await?;
+        for service in services.values() {
+            service
+                .revision
+                .store(revision.number, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(LiveApp {
             name: revision.app.clone(),
             revision: revision.number,
             spec: revision.spec.clone(),
             functions,
+            services,
             schedules: app_schedules(&revision.spec, previous, revision.deployed_at_ms),
             deployed_at_ms: revision.deployed_at_ms,
         })

@@ -21,13 +21,16 @@ use strato_core::spec::is_digest;
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(
-        "function `{function}`: route `{route}` is already served by app `{other_app}` (function `{other_function}`); pick another route or destroy that app"
+        "{kind} `{name}`: route `{route}` is already served by app `{other_app}` ({other}); pick another route or destroy that app"
     )]
     RouteConflict {
-        function: String,
+        /// `function` or `service`.
+        kind: &'static str,
+        name: String,
         route: String,
         other_app: String,
-        other_function: String,
+        /// What serves it there: ``function `f` `` or ``service `s` ``.
+        other: String,
     },
     #[error(
         "function `{function}`: component sha256:{digest} was not uploaded; upload it first (`strato deploy` does)"
@@ -54,15 +57,21 @@ pub enum DeployError {
     )]
     BucketNotEmpty(String),
     #[error(
-        "task `{task}`: image `{image}` is not in the image store; import it first (`strato image import FILE`, `strato image pull REF`)"
+        "{kind} `{name}`: image `{image}` is not in the image store; import it first (`strato image import FILE`, `strato image pull REF`)"
     )]
-    MissingImage { task: String, image: String },
+    MissingImage {
+        kind: &'static str,
+        name: String,
+        image: String,
+    },
+    #[error(
+        "service `{service}`: image `{image}` has no ENTRYPOINT or CMD; set `command` in [services.{service}]"
+    )]
+    NothingToRun { service: String, image: String },
+    #[error("service `{service}`: its replicas did not become ready, so nothing changed: {reason}")]
+    ServiceNotReady { service: String, reason: String },
     #[error("{0}")]
     BadWorkflow(String),
-    #[error(
-        "service `{0}`: container services are planned but not run by this version of Strato yet; remove [services.{0}] to deploy"
-    )]
-    ServicesNotYet(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -148,17 +157,20 @@ impl Platform {
 
     fn check_routes(&self, spec: &RevisionSpec) -> Result<(), DeployError> {
         let live = self.live();
-        for (route, function) in spec.routes() {
-            for other in live.functions.values() {
-                if other.app == spec.app.as_str() {
+        for (route, kind, name) in spec.routes() {
+            for other in live.apps.values() {
+                if other.name == spec.app.as_str() {
                     continue;
                 }
-                if other.spec.routes.contains(route) {
+                if let Some((_, other_kind, other_name)) =
+                    other.spec.routes().find(|(r, _, _)| *r == route)
+                {
                     return Err(DeployError::RouteConflict {
-                        function: function.to_string(),
+                        kind,
+                        name: name.to_string(),
                         route: route.to_string(),
-                        other_app: other.app.clone(),
-                        other_function: other.name.clone(),
+                        other_app: other.name.clone(),
+                        other: format!("{other_kind} `{other_name}`"),
                     });
                 }
             }
@@ -195,9 +207,6 @@ impl Platform {
     pub async fn deploy(self: &Arc<Self>, spec: RevisionSpec) -> Result<(i64, Plan), DeployError> {
         let _guard = self.deploy_lock.lock().await;
         crate::workflows::check_workflows(&spec).map_err(DeployError::BadWorkflow)?;
-        if let Some(name) = spec.services.keys().next() {
-            return Err(DeployError::ServicesNotYet(name.to_string()));
-        }
         let plan = self.plan(&spec).await?;
         for (name, t) in &spec.tasks {
             let (images, image) = (self.tasks.images().clone(), t.image.clone());
@@ -208,7 +217,8 @@ impl Platform {
                 .unwrap_or(false);
             if !found {
                 return Err(DeployError::MissingImage {
-                    task: name.to_string(),
+                    kind: "task",
+                    name: name.to_string(),
                     image: t.image.clone(),
                 });
             }
@@ -230,6 +240,51 @@ impl Platform {
             .prepare_functions(&spec, 0, previous.as_deref(), true)
             .await?;
 
+        // Then every new service's replicas are ready.
+        let services = self
+            .prepare_services(&spec, previous.as_deref(), true)
+            .await?;
+        let number = match self.store_revision(&spec).await {
+            Ok(number) => number,
+            Err(e) => {
+                self.discard_services(&services, previous.as_deref()).await;
+                return Err(e);
+            }
+        };
+        for service in services.values() {
+            service.revision.store(number, Ordering::Relaxed);
+        }
+        let functions = prepared
+            .into_iter()
+            .map(|f| {
+                let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
+                f.revision = number;
+                Arc::new(f)
+            })
+            .collect();
+        let schedules = crate::assemble::app_schedules(&spec, previous.as_deref(), now_ms());
+        let dropped_queues = dropped_queues(previous.as_deref(), Some(&spec));
+        self.swap_app(
+            app,
+            Some(LiveApp {
+                name: app.to_string(),
+                revision: number,
+                spec: spec.clone(),
+                functions,
+                services,
+                schedules,
+                deployed_at_ms: now_ms(),
+            }),
+        );
+        self.queues_changed(app, dropped_queues);
+        self.runs.counters.deploys.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(app = %spec.app, revision = number, "deployed");
+        Ok((number, plan))
+    }
+
+    /// Removes the buckets `spec` drops (refused if one is not empty),
+    /// declares its buckets and stores it as the app's live revision.
+    async fn store_revision(&self, spec: &RevisionSpec) -> Result<i64, DeployError> {
         // Buckets the new revision drops go first: a non-empty one stops
         // the deploy before anything changed.
         let live = self
@@ -249,36 +304,10 @@ impl Platform {
                 BucketError::BucketAlreadyExists(name) => DeployError::BucketTaken(name),
                 other => storage(other),
             })?;
-        let number = self
-            .store
-            .deploy_revision(&spec, now_ms())
+        self.store
+            .deploy_revision(spec, now_ms())
             .await
-            .map_err(storage)?;
-        let functions = prepared
-            .into_iter()
-            .map(|f| {
-                let mut f = Arc::into_inner(f).expect("freshly prepared functions are unshared");
-                f.revision = number;
-                Arc::new(f)
-            })
-            .collect();
-        let schedules = crate::assemble::app_schedules(&spec, previous.as_deref(), now_ms());
-        let dropped_queues = dropped_queues(previous.as_deref(), Some(&spec));
-        self.swap_app(
-            app,
-            Some(LiveApp {
-                name: app.to_string(),
-                revision: number,
-                spec: spec.clone(),
-                functions,
-                schedules,
-                deployed_at_ms: now_ms(),
-            }),
-        );
-        self.queues_changed(app, dropped_queues);
-        self.runs.counters.deploys.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(app = %spec.app, revision = number, "deployed");
-        Ok((number, plan))
+            .map_err(storage)
     }
 
     /// Removes an app: its routes stop answering at once; runs in flight

@@ -1,7 +1,7 @@
 //! Running functions: gateway routing, control-API invokes, concurrency
 //! limits, and recording each run.
 
-use crate::live::LiveFunction;
+use crate::live::{LiveFunction, Routed};
 use crate::platform::Platform;
 use crate::util::now_ms;
 use bytes::Bytes;
@@ -111,23 +111,27 @@ impl Platform {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BodyError>,
     {
-        let function = self
+        let routed = self
             .live
             .load()
             .routes
             .lookup(request.uri().path())
             .cloned();
-        match function {
-            Some(f) if crate::async_invoke::wants_async(request.headers()) => {
+        match routed {
+            Some(Routed::Function(f)) if crate::async_invoke::wants_async(request.headers()) => {
                 self.queue_gateway_request(&f, request).await
             }
-            Some(f) => {
+            Some(Routed::Function(f)) => {
                 self.run_function(f, request, RunContext::new(Trigger::Http))
                     .await
             }
+            Some(Routed::Service(s)) => {
+                let path = request.uri().path().to_string();
+                self.serve_service(s, &path, request).await
+            }
             None => text_response(
                 404,
-                "no deployed function serves this path; see `strato apps`",
+                "no deployed function or service serves this path; see `strato apps`",
             ),
         }
     }

@@ -1,7 +1,8 @@
 //! What is deployed, as one immutable value.
 //!
 //! A [`Live`] holds every live app ([`LiveApp`]: its functions ready on
-//! their executors, its tasks, queues and schedules) and the indexes the
+//! their executors, its services' replica pools, its tasks, queues and
+//! schedules) and the indexes the
 //! engine's components read: the route table, functions, tasks, queues and
 //! schedules by `(app, name)`, and bucket subscribers by bucket. A deploy
 //! or destroy builds the next `Live` (the same code as start-up, through
@@ -10,6 +11,7 @@
 //! queues), and requests in flight keep the functions they started with.
 
 use crate::buckets::Subscriber;
+use crate::services::LiveService;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -68,15 +70,24 @@ pub(crate) struct LiveApp {
     pub revision: i64,
     pub spec: RevisionSpec,
     pub functions: Vec<Arc<LiveFunction>>,
+    /// Its services' pools, by name.
+    pub services: BTreeMap<String, Arc<LiveService>>,
     pub schedules: BTreeMap<String, LiveSchedule>,
     pub deployed_at_ms: i64,
+}
+
+/// What a gateway route serves.
+#[derive(Clone)]
+pub(crate) enum Routed {
+    Function(Arc<LiveFunction>),
+    Service(Arc<LiveService>),
 }
 
 /// Everything live, with the indexes components read.
 #[derive(Default)]
 pub(crate) struct Live {
     pub apps: BTreeMap<String, Arc<LiveApp>>,
-    pub routes: RouteTable<Arc<LiveFunction>>,
+    pub routes: RouteTable<Routed>,
     pub functions: HashMap<Key, Arc<LiveFunction>>,
     pub tasks: HashMap<Key, LiveTask>,
     pub queues: HashMap<Key, QueueSpec>,
@@ -142,11 +153,23 @@ impl Live {
                 live.schedules.insert(key(name), schedule.clone());
             }
         }
-        live.routes = RouteTable::new(
-            live.functions
-                .values()
-                .flat_map(|f| f.spec.routes.iter().map(move |r| (r.clone(), f.clone()))),
-        );
+        let functions = live.functions.values().flat_map(|f| {
+            f.spec
+                .routes
+                .iter()
+                .map(move |r| (r.clone(), Routed::Function(f.clone())))
+        });
+        let services = apps
+            .values()
+            .flat_map(|a| a.services.values())
+            .flat_map(|s| {
+                s.launch
+                    .spec
+                    .routes
+                    .iter()
+                    .map(move |r| (r.clone(), Routed::Service(s.clone())))
+            });
+        live.routes = RouteTable::new(functions.chain(services));
         live.apps = apps;
         live
     }

@@ -78,6 +78,8 @@ pub struct Platform {
     pub(crate) in_hand: Arc<crate::lifecycle::InHand>,
     pub(crate) invocations: crate::async_invoke::Invocations,
     pub(crate) tasks: crate::tasks::Tasks,
+    /// Services' replica pools and counters.
+    pub(crate) services: crate::services::Services,
     pub(crate) queues: crate::queues::Queues,
     /// Serialises deploys and destroys so route checks and swaps don't race.
     pub(crate) deploy_lock: Mutex<()>,
@@ -130,6 +132,9 @@ impl Platform {
                 blobs.clone(),
             )));
         }
+        if config.cluster.sync_every.is_none() {
+            crate::services::end_orphaned_runs(&store).await;
+        }
         let live: LiveHandle = Arc::new(ArcSwap::from_pointee(Live::default()));
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let buckets = Buckets::open(
@@ -154,6 +159,7 @@ impl Platform {
             executors: executors.into_iter().map(|e| (e.kind(), e)).collect(),
             buckets: Arc::new(buckets),
             invocations,
+            services: crate::services::Services::new(containers.clone()),
             tasks: crate::tasks::Tasks::new(images, containers),
             queues: Default::default(),
             deploy_lock: Mutex::new(()),
@@ -221,10 +227,26 @@ impl Platform {
         self.live.load_full()
     }
 
-    /// Makes `app` (or, with `None`, its removal) live in one swap.
+    /// Makes `app` (or, with `None`, its removal) live in one swap. The
+    /// pools of services it no longer serves close: their replicas stop
+    /// once their in-flight requests end.
     pub(crate) fn swap_app(&self, name: &str, app: Option<LiveApp>) {
-        let next = self.live().with_app(name, app.map(Arc::new));
+        let before = self.live();
+        let next = before.with_app(name, app.map(Arc::new));
+        let kept = |s: &Arc<crate::services::LiveService>| {
+            next.apps
+                .get(name)
+                .is_some_and(|a| a.services.values().any(|n| Arc::ptr_eq(n, s)))
+        };
+        let closing: Vec<_> = before
+            .apps
+            .get(name)
+            .map(|a| a.services.values().filter(|s| !kept(s)).cloned().collect())
+            .unwrap_or_default();
         self.live.store(Arc::new(next));
+        for service in closing {
+            service.close();
+        }
     }
 
     /// The lease on durable work, in milliseconds.
@@ -258,6 +280,7 @@ impl Platform {
         for executor in self.executors.values() {
             executor.shutdown().await;
         }
+        self.services.shutdown().await;
         self.leave().await;
     }
 

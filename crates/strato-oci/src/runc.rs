@@ -358,6 +358,12 @@ impl ContainerRuntime {
         self.signal(id, "KILL").await;
     }
 
+    /// Asks a running container to stop (SIGTERM to all its processes);
+    /// the caller kills it if it has not ended after its grace period.
+    pub async fn terminate(&self, id: &str) {
+        self.signal(id, "TERM").await;
+    }
+
     async fn signal(&self, id: &str, signal: &str) {
         let _ = self
             .runtime_cmd()

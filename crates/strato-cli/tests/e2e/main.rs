@@ -27,6 +27,7 @@ mod s3_refusals;
 mod s3_tools;
 mod s3_versions;
 mod schedules;
+mod services;
 mod tasks;
 mod thumbnailer;
 mod workflows;

@@ -69,7 +69,7 @@ fn bad_manifests_name_file_and_line() {
 /// `[services.NAME]` is read and planned; until replicas run (issue 17),
 /// a deploy says so and changes nothing.
 #[test]
-fn services_are_planned_and_refused_at_deploy_until_they_run() {
+fn services_are_planned_and_need_their_image_at_deploy() {
     let server = Server::start();
     let app = AppDir::new(&format!(
         "[app]\nname = \"web\"\n[functions.f]\ncomponent = \"{}\"\nroutes = [\"/api/*\"]\n[services.site]\nimage = \"web/site:1\"\nroutes = [\"/*\"]\nport = 3000\nhealth = {{ path = \"/healthz\" }}\n",
@@ -79,7 +79,10 @@ fn services_are_planned_and_refused_at_deploy_until_they_run() {
     assert!(plan.contains("service site"), "{plan}");
     assert!(plan.contains("GET /healthz"), "{plan}");
     let err = server.cli_err(&["deploy", app.path()]);
-    assert!(err.contains("not run by this version"), "{err}");
+    assert!(
+        err.contains("service `site`: image `web/site:1` is not in the image store"),
+        "{err}"
+    );
     let apps = server.cli_ok(&["apps"]);
     assert!(!apps.contains("web"), "nothing was deployed: {apps}");
 }

@@ -4,15 +4,15 @@
 //! destination, a workflow step waiting for it).
 
 use super::{Reservation, TaskRequest};
+use crate::containers;
 use crate::lifecycle::Attempt;
 use crate::platform::Platform;
 use crate::util::now_ms;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use strato_core::spec::TaskNetwork;
 use strato_core::{LogLine, RunRecord, RunStatus};
-use strato_oci::{ContainerEnd, ContainerSpec, Forward, NetworkMode};
+use strato_oci::{ContainerEnd, ContainerSpec, NetworkMode};
 use strato_store::{Effect, TaskRunRequest, WorkRef};
 use tokio::sync::mpsc;
 
@@ -52,7 +52,11 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
     let marked = tokio::spawn(async move { store.start_task_run(&id, at).await });
 
     let (logs_tx, logs_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(stream_logs(platform.clone(), record.clone(), logs_rx));
+    let writer = tokio::spawn(containers::stream_logs(
+        platform.store.clone(),
+        record.clone(),
+        logs_rx,
+    ));
     let outcome = run_container(platform, &record, &request, logs_tx).await;
     let tail = writer.await.unwrap_or_default();
     if let Ok(Err(e)) = marked.await {
@@ -202,32 +206,6 @@ pub(super) async fn finish(
     let _ = platform.tasks.run_ended.send(record.id);
 }
 
-/// Writes output lines as they come (in batches), returning the last
-/// unwritten ones when the run's output ends.
-async fn stream_logs(
-    platform: Arc<Platform>,
-    record: RunRecord,
-    mut rx: mpsc::UnboundedReceiver<LogLine>,
-) -> Vec<LogLine> {
-    let mut batch = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            line = rx.recv() => match line {
-                Some(line) => batch.push(line),
-                None => return batch,
-            },
-            _ = tick.tick(), if !batch.is_empty() => {
-                let lines = std::mem::take(&mut batch);
-                if let Err(e) = platform.store.append_logs(&record, &lines).await {
-                    tracing::error!(error = %e, "writing a task's output");
-                }
-            }
-        }
-    }
-}
-
 /// Resolves the image and runs the container; `Err` is a setup failure
 /// told to the user as the run's error.
 async fn run_container(
@@ -250,7 +228,7 @@ async fn run_container(
     .map_err(|e| e.to_string())?;
 
     let o = &request.overrides;
-    let args = container_args(
+    let args = containers::container_args(
         (&image.config.entrypoint, &image.config.cmd),
         (spec.entrypoint.as_ref(), spec.command.as_ref()),
         (o.entrypoint.as_ref(), o.command.as_ref()),
@@ -266,40 +244,17 @@ async fn run_container(
     let (api_url, s3_url, network) = match spec.network {
         TaskNetwork::Host => (c.api_url.clone(), c.s3_url.clone(), NetworkMode::Host),
         mode => {
-            let api = format!("http://127.0.0.1:{}", c.api_addr.port());
-            let s3 = format!("http://127.0.0.1:{}", c.s3_addr.port());
+            let (api, s3) = containers::platform_urls(c);
             let net = if mode == TaskNetwork::Platform {
-                NetworkMode::Platform(vec![
-                    Forward {
-                        port: c.api_addr.port(),
-                        target: loopback_if_unspecified(c.api_addr),
-                    },
-                    Forward {
-                        port: c.s3_addr.port(),
-                        target: loopback_if_unspecified(c.s3_addr),
-                    },
-                ])
+                NetworkMode::Platform(containers::platform_forwards(c))
             } else {
                 NetworkMode::None
             };
             (api, s3, net)
         }
     };
-    let mut env: BTreeMap<String, String> = image
-        .config
-        .env
-        .iter()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.entry("PATH".into())
-        .or_insert_with(|| crate::run_env::DEFAULT_PATH.into());
-    env.insert(
-        "HOME".into(),
-        env.get("HOME").cloned().unwrap_or_else(|| "/root".into()),
-    );
-    let platform_env = platform.run_env(&record.app, &api_url, &s3_url).await;
-    env.extend(platform_env.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let mut env =
+        containers::base_env(platform, &record.app, &image.config.env, &api_url, &s3_url).await;
     env.insert("STRATO_TASK".into(), record.function.clone());
     env.insert("STRATO_RUN_ID".into(), record.id.clone());
     env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
@@ -334,83 +289,4 @@ async fn run_container(
         .run(&container, logs)
         .await
         .map_err(|e| e.to_string())
-}
-
-/// What a container runs, by Docker's rules over the image's
-/// (ENTRYPOINT, CMD), the task's (entrypoint, command) and the run's
-/// overrides: the nearest entrypoint and the nearest command win, and an
-/// entrypoint set by the task or the run drops the image's CMD.
-fn container_args(
-    image: (&Vec<String>, &Vec<String>),
-    task: (Option<&Vec<String>>, Option<&Vec<String>>),
-    run: (Option<&Vec<String>>, Option<&Vec<String>>),
-) -> Vec<String> {
-    let entrypoint_set = run.0.or(task.0);
-    let entrypoint = entrypoint_set.unwrap_or(image.0);
-    let command = match run.1.or(task.1) {
-        Some(command) => command.as_slice(),
-        None if entrypoint_set.is_some() => &[],
-        None => image.1.as_slice(),
-    };
-    entrypoint.iter().chain(command).cloned().collect()
-}
-
-fn loopback_if_unspecified(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    if addr.ip().is_unspecified() {
-        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::container_args;
-
-    fn v(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn container_args_follow_dockers_entrypoint_and_cmd_rules() {
-        let (ep, cmd) = (v(&["/entry.sh"]), v(&["serve", "--port", "80"]));
-        let image = (&ep, &cmd);
-        // The image alone: ENTRYPOINT + CMD.
-        assert_eq!(
-            container_args(image, (None, None), (None, None)),
-            v(&["/entry.sh", "serve", "--port", "80"])
-        );
-        // A command replaces CMD and keeps ENTRYPOINT.
-        let job = v(&["job", "1"]);
-        assert_eq!(
-            container_args(image, (None, Some(&job)), (None, None)),
-            v(&["/entry.sh", "job", "1"])
-        );
-        // A new entrypoint drops the image's CMD...
-        let sh = v(&["/bin/sh", "-c"]);
-        assert_eq!(
-            container_args(image, (Some(&sh), None), (None, None)),
-            v(&["/bin/sh", "-c"])
-        );
-        // ...but not a command given with it.
-        let script = v(&["echo hi"]);
-        assert_eq!(
-            container_args(image, (Some(&sh), Some(&script)), (None, None)),
-            v(&["/bin/sh", "-c", "echo hi"])
-        );
-        // The run's overrides win over the task's.
-        let other = v(&["other"]);
-        assert_eq!(
-            container_args(image, (Some(&sh), Some(&script)), (None, Some(&other))),
-            v(&["/bin/sh", "-c", "other"])
-        );
-        let run_ep = v(&["/run.sh"]);
-        assert_eq!(
-            container_args(image, (None, Some(&job)), (Some(&run_ep), None)),
-            v(&["/run.sh", "job", "1"])
-        );
-        // Nothing at all: nothing to run (the caller refuses it).
-        let none = Vec::new();
-        assert!(container_args((&none, &none), (None, None), (None, None)).is_empty());
-    }
 }

@@ -1,0 +1,263 @@
+//! Container services through the real binary and real runc: a busybox
+//! httpd image serving on a route, from zero replicas, scaled out and in,
+//! streaming, crashing, failing its liveness check, a deploy that never
+//! becomes ready, and a kill -9 of the server.
+
+use crate::oci_images::{Entry, busybox_layer, docker_archive, layer, require_containers, write};
+use crate::support::{AppDir, Server, client, runc_list, wait_until};
+use serde_json::Value;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// busybox's httpd serving `/www` with CGI scripts the tests drive: `env`
+/// (its environment), `stream` (three events 300 ms apart), `slow` (one
+/// second), `crash` (kills the server), `sicken`/`alive` (liveness).
+fn web_layer() -> Vec<u8> {
+    let cgi = |body: &str| format!("#!/bin/sh\n{body}\n").into_bytes();
+    let env = cgi("printf 'Content-Type: text/plain\\r\\n\\r\\n'; env");
+    let stream = cgi(
+        "printf 'Content-Type: text/event-stream\\r\\n\\r\\n'\nfor i in 1 2 3; do printf 'data: %s\\n\\n' $i; sleep 0.3; done",
+    );
+    let slow = cgi("sleep 1; printf 'Content-Type: text/plain\\r\\n\\r\\nslow done\\n'");
+    let crash = cgi("kill -9 $(cat /tmp/httpd.pid)");
+    let sicken = cgi("touch /tmp/sick; printf 'Content-Type: text/plain\\r\\n\\r\\nsick\\n'");
+    let alive = cgi(
+        "if [ -f /tmp/sick ]; then printf 'Status: 500\\r\\n\\r\\n'; else printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'; fi",
+    );
+    layer(&[
+        Entry::Symlink("bin/httpd", "busybox"),
+        Entry::Symlink("bin/kill", "busybox"),
+        Entry::Dir("www"),
+        Entry::File("www/index.html", b"hello from web\n"),
+        Entry::Dir("www/cgi-bin"),
+        Entry::File("www/cgi-bin/env", &env),
+        Entry::File("www/cgi-bin/stream", &stream),
+        Entry::File("www/cgi-bin/slow", &slow),
+        Entry::File("www/cgi-bin/crash", &crash),
+        Entry::File("www/cgi-bin/sicken", &sicken),
+        Entry::File("www/cgi-bin/alive", &alive),
+    ])
+}
+
+/// A server with `web:1` imported: busybox httpd on `$PORT`, in the
+/// background of a shell so a crash of httpd ends the container.
+fn server_with_web() -> Server {
+    require_containers();
+    let server = Server::start();
+    let archive = docker_archive("web:1", &[busybox_layer(), web_layer()], None);
+    let path = write(server.data_dir.path(), "web.tar", &archive);
+    server.cli_ok(&["image", "import", &path]);
+    server
+}
+
+const COMMAND: &str = r#"command = ["sh", "-c", "echo web listening on $PORT; httpd -f -p $PORT -h /www & echo $! > /tmp/httpd.pid; wait $!"]"#;
+
+fn services(server: &Server) -> Vec<Value> {
+    client()
+        .get(format!("{}/api/v1/services", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn replica_ids(server: &Server) -> Vec<String> {
+    services(server)
+        .iter()
+        .flat_map(|s| s["replicas"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let resp = client().get(server.url(path)).send().unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
+
+#[test]
+fn a_service_scales_from_zero_streams_scales_out_and_back_in() {
+    let server = server_with_web();
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"shop\"\n[services.web]\nimage = \"web:1\"\n{COMMAND}\nroutes = [\"/*\"]\nport = 8081\nconcurrency = 1\nmax_replicas = 3\nidle = \"2s\"\nstop_timeout = \"1s\"\n"
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+    // The deploy proved a replica ready; idle, it stops.
+    wait_until("scaled to zero", Duration::from_secs(15), || {
+        replica_ids(&server).is_empty()
+    });
+
+    // The first request is held while a replica starts, then answered.
+    let started = Instant::now();
+    let (status, body) = get(&server, "/index.html");
+    assert_eq!((status, body.as_str()), (200, "hello from web\n"));
+    eprintln!("first request from zero: {:?}", started.elapsed());
+    assert_eq!(replica_ids(&server).len(), 1);
+
+    // The app sees who asked, its port and its name.
+    let (status, env) = get(&server, "/cgi-bin/env");
+    assert_eq!(status, 200, "{env}");
+    for want in [
+        "HTTP_X_FORWARDED_FOR=127.0.0.1",
+        "HTTP_X_FORWARDED_PROTO=http",
+        "PORT=8081",
+        "STRATO_SERVICE=web",
+    ] {
+        assert!(env.contains(want), "{want} missing from {env}");
+    }
+
+    // A streamed response arrives as the app writes it.
+    let started = Instant::now();
+    let mut resp = client().get(server.url("/cgi-bin/stream")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut first = [0u8; 9];
+    resp.read_exact(&mut first).unwrap();
+    let first_at = started.elapsed();
+    assert_eq!(&first, b"data: 1\n\n");
+    let mut rest = String::new();
+    resp.read_to_string(&mut rest).unwrap();
+    let all_at = started.elapsed();
+    assert_eq!(rest, "data: 2\n\ndata: 3\n\n");
+    assert!(
+        all_at >= Duration::from_millis(600) && first_at + Duration::from_millis(400) < all_at,
+        "the first event came at {first_at:?}, the last at {all_at:?}"
+    );
+
+    // Three slow requests at once, one per replica: out to three.
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let url = server.url("/cgi-bin/slow");
+            std::thread::spawn(move || {
+                let resp = client().get(url).send().unwrap();
+                (resp.status().as_u16(), resp.text().unwrap())
+            })
+        })
+        .collect();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && seen < 3 {
+        seen = seen.max(replica_ids(&server).len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in threads {
+        assert_eq!(t.join().unwrap(), (200, "slow done\n".to_string()));
+    }
+    assert_eq!(seen, 3, "three replicas served the three requests");
+
+    // Idle again: back to zero.
+    wait_until("scaled in to zero", Duration::from_secs(20), || {
+        replica_ids(&server).is_empty()
+    });
+    let status = &services(&server)[0];
+    assert!(
+        status["requests"]["requests"].as_u64().unwrap() >= 6,
+        "{status}"
+    );
+    assert!(status["requests"]["p50_ms"].as_f64().is_some(), "{status}");
+
+    // Each replica was a run of trigger `service` with its output.
+    let runs = server.runs_eventually("app=shop", 4);
+    assert!(runs.len() >= 4, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["trigger"], "service", "{run}");
+        assert_eq!(run["function"], "web", "{run}");
+    }
+    wait_until(
+        "replica runs recorded as stopped",
+        Duration::from_secs(10),
+        || {
+            server
+                .runs("app=shop")
+                .iter()
+                .all(|r| r["status"] == "succeeded")
+        },
+    );
+    assert!(
+        server
+            .log_texts("shop")
+            .iter()
+            .any(|l| l == "web listening on 8081")
+    );
+}
+
+#[test]
+fn crashes_and_liveness_failures_are_replaced_and_a_deploy_that_never_gets_ready_changes_nothing() {
+    let server = server_with_web();
+    let manifest = |command: &str| {
+        format!(
+            "[app]\nname = \"shop\"\n[services.web]\nimage = \"web:1\"\n{command}\nroutes = [\"/*\"]\nport = 8081\nmin_replicas = 1\nstop_timeout = \"1s\"\nliveness = {{ path = \"/cgi-bin/alive\" }}\n"
+        )
+    };
+    let app = AppDir::new(&manifest(COMMAND));
+    server.cli_ok(&["deploy", app.path()]);
+    let first = replica_ids(&server);
+    assert_eq!(first.len(), 1, "min_replicas = 1");
+    assert_eq!(get(&server, "/index.html").0, 200);
+
+    // The app crashes: another replica takes its place.
+    let _ = client().get(server.url("/cgi-bin/crash")).send();
+    wait_until("a replacement replica", Duration::from_secs(20), || {
+        let ids = replica_ids(&server);
+        ids.len() == 1 && ids != first
+    });
+    assert_eq!(get(&server, "/index.html").0, 200);
+    let status = &services(&server)[0];
+    assert!(
+        status["last_failure"].as_str().unwrap().contains("exited"),
+        "{status}"
+    );
+    let crashed = server.runs_eventually("app=shop&status=failed", 1);
+    assert!(
+        crashed[0]["error"].as_str().unwrap().contains("exited"),
+        "{crashed:?}"
+    );
+
+    // It stops answering its liveness check: restarted.
+    let second = replica_ids(&server);
+    assert_eq!(get(&server, "/cgi-bin/sicken").0, 200);
+    wait_until(
+        "a restart after liveness failures",
+        Duration::from_secs(30),
+        || {
+            let ids = replica_ids(&server);
+            ids.len() == 1 && ids != second
+        },
+    );
+    let status = &services(&server)[0];
+    assert!(
+        status["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("liveness"),
+        "{status}"
+    );
+    assert_eq!(get(&server, "/index.html").0, 200);
+
+    // A revision whose replicas exit at once is refused with why; the
+    // old one serves on.
+    let serving = replica_ids(&server);
+    app.rewrite(&manifest(
+        r#"command = ["sh", "-c", "echo cannot find my config >&2; exit 3"]"#,
+    ));
+    let err = server.cli_err(&["deploy", app.path()]);
+    assert!(err.contains("did not become ready"), "{err}");
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(err.contains("cannot find my config"), "{err}");
+    assert_eq!(replica_ids(&server), serving);
+    assert_eq!(get(&server, "/index.html").0, 200);
+
+    // kill -9 of the server: its replica outlives it, and is gone once
+    // it restarts; the service serves again.
+    let state_dir = server.data_dir.path().join("runc");
+    let mut server = server;
+    server.kill9();
+    assert!(runc_list(&state_dir).contains(&serving[0]));
+    server.restart();
+    wait_until("the old replica removed", Duration::from_secs(20), || {
+        !runc_list(&state_dir).contains(&serving[0])
+    });
+    assert_eq!(get(&server, "/index.html").0, 200);
+    let ids = replica_ids(&server);
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids, serving);
+}
