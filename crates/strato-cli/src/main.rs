@@ -15,6 +15,7 @@ mod nodes;
 mod package;
 mod queues;
 mod server;
+mod services;
 mod table;
 mod tasks;
 mod up;
@@ -114,6 +115,9 @@ enum Command {
     Queue(queues::QueueArgs),
     /// List schedules with their next fire times.
     Schedules(queues::SchedulesArgs),
+    /// List services with their replicas and load; show a service's logs;
+    /// pin its replica count.
+    Services(services::ServicesArgs),
     /// List the nodes of the deployment, or drain one.
     Nodes(nodes::NodesArgs),
     /// Operator tasks: move a single-machine deployment into a cluster.
@@ -170,6 +174,7 @@ fn main() {
             Command::Image(args) => tasks::image(args).await,
             Command::Queue(args) => queues::queue(args).await,
             Command::Schedules(args) => queues::schedules(args).await,
+            Command::Services(args) => services::run(args).await,
             Command::Nodes(args) => nodes::run(args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Workflow(args) => workflow::run(args).await,

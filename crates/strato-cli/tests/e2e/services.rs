@@ -6,7 +6,7 @@
 use crate::oci_images::{Entry, busybox_layer, docker_archive, layer, require_containers, write};
 use crate::support::{AppDir, Server, client, runc_list, wait_until};
 use serde_json::Value;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// busybox's httpd serving `/www` with CGI scripts the tests drive: `env`
@@ -24,9 +24,13 @@ fn web_layer() -> Vec<u8> {
     let alive = cgi(
         "if [ -f /tmp/sick ]; then printf 'Status: 500\\r\\n\\r\\n'; else printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'; fi",
     );
+    // Answers an upgrade with 101, then echoes whatever comes.
+    let upgrade = b"#!/bin/sh\nwhile read -r line; do [ -z \"$(printf '%s' \"$line\" | tr -d '\\r')\" ] && break; done\nprintf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n'\nexec cat\n";
     layer(&[
         Entry::Symlink("bin/httpd", "busybox"),
         Entry::Symlink("bin/kill", "busybox"),
+        Entry::Symlink("bin/tr", "busybox"),
+        Entry::File("upgrade.sh", upgrade),
         Entry::Dir("www"),
         Entry::File("www/index.html", b"hello from web\n"),
         Entry::Dir("www/cgi-bin"),
@@ -260,4 +264,126 @@ fn crashes_and_liveness_failures_are_replaced_and_a_deploy_that_never_gets_ready
     let ids = replica_ids(&server);
     assert_eq!(ids.len(), 1);
     assert_ne!(ids, serving);
+}
+
+#[test]
+fn a_rolling_deploy_under_load_answers_everything_and_upgrades_splice_through() {
+    let server = server_with_web();
+    let manifest = |version: u32| {
+        format!(
+            "[app]\nname = \"shop\"\n[services.web]\nimage = \"web:1\"\n{COMMAND}\nroutes = [\"/*\"]\nport = 8081\nmin_replicas = 2\nconcurrency = 4\nmax_replicas = 4\nstop_timeout = \"1s\"\nenv = {{ VERSION = \"v{version}\" }}\n"
+        )
+    };
+    let app = AppDir::new(&manifest(1));
+    server.cli_ok(&["deploy", app.path()]);
+    assert_eq!(replica_ids(&server).len(), 2);
+
+    // Steady load across a deploy of a new revision: every request is
+    // answered 200, by the old revision and then by the new one only.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop) = (server.url("/cgi-bin/env"), stop.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = match client.get(&url).send() {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let body = r.text().unwrap_or_default();
+                            let version = body
+                                .lines()
+                                .find_map(|l| l.strip_prefix("VERSION="))
+                                .unwrap_or("")
+                                .to_string();
+                            (status, version)
+                        }
+                        Err(e) => (0, e.to_string()),
+                    };
+                    answers.push((Instant::now(), answer));
+                }
+                answers
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let old = replica_ids(&server);
+    app.rewrite(&manifest(2));
+    server.cli_ok(&["deploy", app.path()]);
+    let deployed = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers: Vec<_> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let failed: Vec<_> = answers.iter().filter(|(_, (s, _))| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert!(answers.iter().any(|(_, (_, v))| v == "v1"));
+    assert!(answers.iter().any(|(_, (_, v))| v == "v2"));
+    // Requests sent after the deploy returned meet the new revision only
+    // (a little slack for those already on their way).
+    let late = deployed + Duration::from_millis(200);
+    assert!(
+        answers
+            .iter()
+            .filter(|(at, _)| *at > late)
+            .all(|(_, (_, v))| v == "v2")
+    );
+    eprintln!("{} requests across the deploy, none failed", answers.len());
+    // The old replicas drained and stopped.
+    wait_until("the old replicas stopped", Duration::from_secs(15), || {
+        let ids = replica_ids(&server);
+        old.iter().all(|o| !ids.contains(o))
+    });
+
+    // The CLI: the table, a service's logs, pinning its replica count.
+    let table = server.cli_ok(&["services"]);
+    assert!(
+        table.contains("shop/web") && table.contains("ready"),
+        "{table}"
+    );
+    let logs = server.cli_ok(&["services", "logs", "web"]);
+    assert!(logs.contains("web listening on 8081"), "{logs}");
+    let out = server.cli_ok(&["services", "scale", "shop/web", "3"]);
+    assert!(out.contains("pinned at 3"), "{out}");
+    wait_until("three replicas", Duration::from_secs(15), || {
+        replica_ids(&server).len() == 3
+    });
+    server.cli_ok(&["services", "scale", "web", "auto"]);
+    let err = server.cli_err(&["services", "scale", "nothing", "1"]);
+    assert!(err.contains("no live service `nothing`"), "{err}");
+
+    // An upgrade (WebSocket's handshake) through the gateway: 101, then
+    // bytes both ways on the same connection.
+    let chat = AppDir::new(
+        "[app]\nname = \"chat\"\n[services.ws]\nimage = \"web:1\"\ncommand = [\"sh\", \"-c\", \"nc -ll -p $PORT -e /upgrade.sh\"]\nroutes = [\"/ws\"]\nport = 9000\n",
+    );
+    server.cli_ok(&["deploy", chat.path()]);
+    let addr = server.gateway.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: chat\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for message in [&b"ping 1\n"[..], b"a second, longer message\n"] {
+        stream.write_all(message).unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        stream.read_exact(&mut echoed).unwrap();
+        assert_eq!(echoed, message);
+    }
 }
