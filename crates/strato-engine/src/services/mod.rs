@@ -214,13 +214,17 @@ impl Drop for Lease {
         if let Some(slot) = pool
             .replicas
             .iter_mut()
-            .find(|s| s.replica.id == self.replica.id)
+            .find(|s| Arc::ptr_eq(&s.replica, &self.replica))
         {
             slot.in_flight -= 1;
             slot.last_active = Instant::now();
         }
+        // Only a waiting request cares that room freed up.
+        let waiting = pool.waiting > 0;
         drop(pool);
-        self.service.changed.send_modify(|n| *n += 1);
+        if waiting {
+            self.service.notify();
+        }
     }
 }
 
@@ -281,6 +285,7 @@ impl LiveService {
     /// or frees up.
     pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Lease, Unavailable> {
         let deadline = tokio::time::Instant::now() + HOLD_LIMIT;
+        // Subscribed before the first look, so no change after it is missed.
         let mut changed = self.changed.subscribe();
         let mut waiting = None;
         loop {
@@ -573,15 +578,10 @@ pub(crate) async fn end_orphaned_runs(store: &Arc<dyn Store>) {
 /// Runs a pool's [`LiveService::tick`] until the pool is gone or closed
 /// and empty.
 async fn run_scaler(service: Weak<LiveService>) {
-    let mut changed = match service.upgrade() {
-        Some(s) => s.changed.subscribe(),
-        None => return,
-    };
+    // On a timer, not on every change: a request's end must not cost a
+    // look at the whole pool.
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = changed.changed() => {}
-        }
+        tokio::time::sleep(TICK).await;
         let Some(service) = service.upgrade() else {
             return;
         };

@@ -177,6 +177,24 @@ struct Streamed {
     after: Option<(SendRequest<Body>, Lease)>,
 }
 
+impl Streamed {
+    /// The response was read to its end: the connection serves the next
+    /// request, and the lease ends.
+    fn finish(&mut self) {
+        if let Some((conn, lease)) = self.after.take() {
+            lease.replica.give_back(conn);
+        }
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if hyper::body::Body::is_end_stream(&self.inner) {
+            self.finish();
+        }
+    }
+}
+
 impl hyper::body::Body for Streamed {
     type Data = Bytes;
     type Error = BodyError;
@@ -187,13 +205,12 @@ impl hyper::body::Body for Streamed {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(None) => {
-                if let Some((conn, lease)) = self.after.take() {
-                    lease.replica.give_back(conn);
-                }
-            }
             // A failed body ends the exchange; the connection is dropped.
             Poll::Ready(Some(Err(_))) => self.after = None,
+            // The server stops polling once `is_end_stream` says so: the
+            // last frame ends the exchange as much as `None` does.
+            Poll::Ready(_) if self.inner.is_end_stream() => self.finish(),
+            Poll::Ready(None) => self.finish(),
             _ => {}
         }
         polled.map(|frame| frame.map(|f| f.map_err(BodyError::from)))

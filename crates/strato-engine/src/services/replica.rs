@@ -121,7 +121,11 @@ impl Replica {
             exit_code: None,
             init_us: None,
         };
-        record_run(&store, record.clone(), Vec::new()).await;
+        // Off the start's path; the end's record waits for it (an upsert).
+        let recorded = tokio::spawn({
+            let (store, record) = (store.clone(), record.clone());
+            async move { record_run(&store, record, Vec::new()).await }
+        });
 
         let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<LogLine>();
         let (store_tx, store_rx) = mpsc::unbounded_channel::<LogLine>();
@@ -146,6 +150,7 @@ impl Replica {
         tokio::spawn(async move {
             let outcome = runner.run_to_removal(&container, lines_tx).await;
             let lines = writer.await.unwrap_or_default();
+            let _ = recorded.await;
             let mut record = record;
             let end = match outcome {
                 Ok(o) => {
@@ -206,10 +211,12 @@ impl Replica {
     }
 
     /// Probes until the check passes, the container ends or
-    /// [`READY_TIMEOUT`] passes. Probes come every millisecond at first
-    /// (a replica's start is on a request's path), then less often.
+    /// [`READY_TIMEOUT`] passes. Probes come every millisecond for the
+    /// first second (a replica's start is on a request's path; a refused
+    /// connection costs microseconds), then less often.
     async fn wait_ready(&self, check: &HealthCheck) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + READY_TIMEOUT;
         let mut pause = Duration::from_millis(1);
         loop {
             if let Some(end) = self.end() {
@@ -226,7 +233,9 @@ impl Replica {
                 ));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(20));
+            if started.elapsed() > Duration::from_secs(1) {
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
         }
     }
 
