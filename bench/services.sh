@@ -36,22 +36,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-python3 - "$WORK" "$HELLO" <<'PY'
-import hashlib, io, json, os, sys, tarfile
-work, hello = sys.argv[1], sys.argv[2]
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w") as t:
-    t.add(hello, arcname="hyper-hello")
-layer = buf.getvalue()
-cfg = json.dumps({"architecture": "amd64", "os": "linux",
-    "config": {"Cmd": ["/hyper-hello", "127.0.0.1:8080"]},
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
-cname = hashlib.sha256(cfg).hexdigest() + ".json"
-manifest = json.dumps([{"Config": cname, "RepoTags": ["bench/hello:1"], "Layers": ["l/layer.tar"]}]).encode()
-with tarfile.open(os.path.join(work, "hello.tar"), "w") as t:
-    for n, b in [(cname, cfg), ("l/layer.tar", layer), ("manifest.json", manifest)]:
-        i = tarfile.TarInfo(n); i.size = len(b); t.addfile(i, io.BytesIO(b))
-PY
+python3 bench/tools/docker_archive.py "$WORK/hello.tar" bench/hello:1 \
+    '["/hyper-hello", "127.0.0.1:8080"]' '[]' "$HELLO=hyper-hello"
 
 "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18580 --api 127.0.0.1:18590 --s3 127.0.0.1:18599 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"

@@ -32,24 +32,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 # The image: a docker-archive around busybox.
-python3 - "$WORK" <<'PY'
-import hashlib, io, json, os, sys, tarfile
-work = sys.argv[1]
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w") as t:
-    t.add("/bin/busybox", arcname="bin/busybox")
-    for name in ["sh", "true"]:
-        i = tarfile.TarInfo("bin/" + name); i.type = tarfile.SYMTYPE; i.linkname = "busybox"; t.addfile(i)
-layer = buf.getvalue()
-cfg = json.dumps({"architecture": "amd64", "os": "linux",
-    "config": {"Cmd": ["true"], "Env": ["PATH=/bin"]},
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
-cname = hashlib.sha256(cfg).hexdigest() + ".json"
-manifest = json.dumps([{"Config": cname, "RepoTags": ["localhost/bench/bb:1"], "Layers": ["l/layer.tar"]}]).encode()
-with tarfile.open(os.path.join(work, "bb.tar"), "w") as t:
-    for n, b in [(cname, cfg), ("l/layer.tar", layer), ("manifest.json", manifest)]:
-        i = tarfile.TarInfo(n); i.size = len(b); t.addfile(i, io.BytesIO(b))
-PY
+python3 bench/tools/docker_archive.py "$WORK/bb.tar" localhost/bench/bb:1 '["true"]' '["PATH=/bin"]' \
+    /bin/busybox=bin/busybox 'bin/sh->busybox' 'bin/true->busybox'
 
 "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18280 --api 127.0.0.1:18290 --s3 127.0.0.1:18299 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
