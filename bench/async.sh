@@ -53,7 +53,7 @@ print("floor: %.0f queue+settle pairs/s" % (n / (time.time() - t0)))
 PY
 
 start_strato() {
-  "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18680 --api 127.0.0.1:18690 --s3 127.0.0.1:18699 >>"$WORK/strato.log" 2>&1 & SPID=$!; PIDS+=($SPID)
+  "$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18680 --api 127.0.0.1:18690 --s3 127.0.0.1:18699 --registry 127.0.0.1:18695 >>"$WORK/strato.log" 2>&1 & SPID=$!; PIDS+=($SPID)
   for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18690/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 }
 start_strato

@@ -36,7 +36,7 @@ trap cleanup EXIT
 wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 "$TOOLS/hyper-hello" 127.0.0.1:18070 & PIDS+=($!)
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 --registry 127.0.0.1:18095 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 SERVER=$!
 export STRATO_DATA_DIR="$WORK/strato"
 wait_http http://127.0.0.1:18090/api/v1/health

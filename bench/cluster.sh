@@ -51,7 +51,7 @@ node "$PEER/floor.js" "$(newdb floor)" 20000 64
 start_node() {
   local name="$1" n="$2" store="$3"
   "$STRATO" server --data-dir "$WORK/$name" --http "127.0.0.1:18${n}80" --api "127.0.0.1:18${n}90" \
-    --s3 "127.0.0.1:18${n}99" --store "$store" --blobs "$BLOBS" >>"$WORK/$name.log" 2>&1 &
+    --s3 "127.0.0.1:18${n}99" --registry "127.0.0.1:18${n}95" --store "$store" --blobs "$BLOBS" >>"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:18${n}90/api/v1/health" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "node $name did not start:"; tail -5 "$WORK/$name.log"; exit 1

@@ -47,7 +47,7 @@ if [ -z "${STRATO_ONLY:-}" ]; then
     -O pooling-async-stack-keep-resident=524288 \
     --env GREETING=Hello --addr 127.0.0.1:18072 "$HELLO" >/dev/null 2>&1 & PIDS+=($!)
 fi
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18080 --api 127.0.0.1:18090 --s3 127.0.0.1:18099 --registry 127.0.0.1:18095 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
 wait_http http://127.0.0.1:18090/api/v1/health
 "$STRATO" deploy examples/hello >/dev/null 2>&1

@@ -32,7 +32,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 "$TOOLS/hyper-hello" 127.0.0.1:18470 & PIDS+=($!)
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18480 --api 127.0.0.1:18490 --s3 127.0.0.1:18499 \
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18480 --api 127.0.0.1:18490 --s3 127.0.0.1:18499 --registry 127.0.0.1:18495 \
     --runtime-cache "${STRATO_RUNTIME_CACHE:-$HOME/.cache/strato-runtimes}" --trust-host-cas \
     >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"

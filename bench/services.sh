@@ -39,7 +39,7 @@ trap cleanup EXIT
 python3 bench/tools/docker_archive.py "$WORK/hello.tar" bench/hello:1 \
     '["/hyper-hello", "127.0.0.1:8080"]' '[]' "$HELLO=hyper-hello"
 
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18580 --api 127.0.0.1:18590 --s3 127.0.0.1:18599 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18580 --api 127.0.0.1:18590 --s3 127.0.0.1:18599 --registry 127.0.0.1:18595 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18590/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 "$STRATO" image import "$WORK/hello.tar" >/dev/null

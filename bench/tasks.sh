@@ -35,7 +35,7 @@ trap cleanup EXIT
 python3 bench/tools/docker_archive.py "$WORK/bb.tar" localhost/bench/bb:1 '["true"]' '["PATH=/bin"]' \
     /bin/busybox=bin/busybox 'bin/sh->busybox' 'bin/true->busybox'
 
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18280 --api 127.0.0.1:18290 --s3 127.0.0.1:18299 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18280 --api 127.0.0.1:18290 --s3 127.0.0.1:18299 --registry 127.0.0.1:18295 >"$WORK/strato.log" 2>&1 & PIDS+=($!)
 export STRATO_DATA_DIR="$WORK/strato"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18290/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 "$STRATO" image import "$WORK/bb.tar" >/dev/null

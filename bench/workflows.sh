@@ -95,7 +95,7 @@ PY
 measure() {
 local label="$1"; shift
 rm -rf "$WORK/strato"
-"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18780 --api 127.0.0.1:18790 --s3 127.0.0.1:18799 "$@" >>"$WORK/strato.log" 2>&1 & SPID=$!
+"$STRATO" server --data-dir "$WORK/strato" --http 127.0.0.1:18780 --api 127.0.0.1:18790 --s3 127.0.0.1:18799 --registry 127.0.0.1:18795 "$@" >>"$WORK/strato.log" 2>&1 & SPID=$!
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18790/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
 export STRATO_DATA_DIR="$WORK/strato" STRATO_URL=http://127.0.0.1:18790
 "$STRATO" deploy "$WORK/app" >/dev/null

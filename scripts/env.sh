@@ -77,14 +77,14 @@ ensure_aws_cli() {
 }
 
 # Starts `$STRATO_BIN server` on a fresh data dir (exported as $DATA and
-# STRATO_DATA_DIR, so the CLI finds it) listening on $HTTP, $API and $S3
-# (port 0: a free one), waits until it is ready and sets HTTP/API/S3 to
+# STRATO_DATA_DIR, so the CLI finds it) listening on $HTTP, $API, $S3 and
+# $REGISTRY (port 0: a free one; the registry's by default), waits until it is ready and sets HTTP/API/S3 to
 # the addresses it took (from its endpoints.json). On exit a trap stops it
 # (reporting its log if it ended badly) and removes the data dir.
 start_strato_server() {
     DATA="$(mktemp -d)"
     export STRATO_DATA_DIR="$DATA"
-    "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" > "$DATA/server.log" 2>&1 &
+    "$STRATO_BIN" server --data-dir "$DATA" --http "$HTTP" --api "$API" --s3 "$S3" --registry "${REGISTRY:-127.0.0.1:0}" > "$DATA/server.log" 2>&1 &
     SERVER=$!
     trap stop_strato_server EXIT
     for _ in $(seq 1 300); do
@@ -93,7 +93,7 @@ start_strato_server() {
         sleep 0.1
     done
     endpoint() { sed -n "s|.*\"$1\":\"http://\([^\"]*\)\".*|\1|p" "$DATA/endpoints.json"; }
-    HTTP="$(endpoint gateway)" API="$(endpoint api)" S3="$(endpoint s3)"
+    HTTP="$(endpoint gateway)" API="$(endpoint api)" S3="$(endpoint s3)" REGISTRY="$(endpoint registry)"
     curl -fsS "http://$API/api/v1/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
 }
 

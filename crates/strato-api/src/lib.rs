@@ -22,6 +22,7 @@ mod invocations;
 mod nodes;
 mod objects;
 mod queues;
+pub mod registry;
 pub mod s3;
 mod services;
 mod tasks;

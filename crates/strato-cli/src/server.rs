@@ -27,6 +27,9 @@ pub struct ServerArgs {
     /// S3 API listener.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub s3: String,
+    /// Image registry listener (the OCI Distribution API, `/v2/`).
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub registry: String,
     /// Where the database, components, compile cache and credentials live.
     #[arg(long = "data-dir", default_value = ".strato")]
     pub data_dir: PathBuf,
@@ -195,6 +198,7 @@ pub struct RunningServer {
     pub gateway: SocketAddr,
     pub api: SocketAddr,
     pub s3: SocketAddr,
+    pub registry: SocketAddr,
     pub admin_token: String,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -358,9 +362,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let gateway_listener = bind("http", &args.http)?;
     let api_listener = bind("api", &args.api)?;
     let s3_listener = bind("s3", &args.s3)?;
+    let registry_listener = bind("registry", &args.registry)?;
     let gateway = gateway_listener.local_addr()?;
     let api = api_listener.local_addr()?;
     let s3 = s3_listener.local_addr()?;
+    let registry = registry_listener.local_addr()?;
 
     let mut wasm_config = WasmConfig::new(data_dir.join("cache").join("wasm"));
     wasm_config.max_instances = args.max_instances;
@@ -463,10 +469,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         ),
     )?;
 
-    let (gateway_listener, api_listener, s3_listener) = (
+    let (gateway_listener, api_listener, s3_listener, registry_listener) = (
         listen(gateway_listener)?,
         listen(api_listener)?,
         listen(s3_listener)?,
+        listen(registry_listener)?,
     );
     let (shutdown, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -486,6 +493,12 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             REGION,
             Some(args.s3_domain.as_str()).filter(|d| !d.is_empty()),
         ),
+        stopped(rx.clone()),
+        GRACE,
+    )));
+    tasks.push(tokio::spawn(strato_api::serve_http1(
+        registry_listener,
+        strato_api::registry::service(platform.clone()),
         stopped(rx.clone()),
         GRACE,
     )));
@@ -510,6 +523,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         "gateway": format!("http://{gateway}"),
         "api": format!("http://{api}"),
         "s3": format!("http://{s3}"),
+        "registry": format!("http://{registry}"),
         "pid": std::process::id(),
     });
     std::fs::write(data_dir.join("endpoints.json"), endpoints.to_string())?;
@@ -517,6 +531,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         gateway,
         api,
         s3,
+        registry,
         admin_token: token,
         shutdown,
         tasks,
@@ -551,10 +566,11 @@ pub async fn shutdown_signal() {
 pub async fn run(args: ServerArgs) -> Result<()> {
     let server = start(&args).await?;
     println!(
-        "strato server ready: gateway http://{} · api http://{} · s3 http://{} · data {}",
+        "strato server ready: gateway http://{} · api http://{} · s3 http://{} · registry {} · data {}",
         server.gateway,
         server.api,
         server.s3,
+        server.registry,
         args.data_dir.display()
     );
     shutdown_signal().await;

@@ -21,6 +21,8 @@ pub struct UpArgs {
     api: String,
     #[arg(long, default_value = "127.0.0.1:9000")]
     s3: String,
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    registry: String,
     /// Don't watch for changes (build, deploy, serve, stream logs).
     #[arg(long)]
     no_watch: bool,
@@ -97,6 +99,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         http: args.http,
         api: args.api,
         s3: args.s3,
+        registry: args.registry,
         data_dir: dir.join(".strato"),
         max_instances: 1000,
         queue_wait: "2s".into(),

@@ -60,6 +60,33 @@ impl fmt::Display for Digest {
     }
 }
 
+/// The digest of bytes fed in pieces (a registry upload's chunks).
+#[derive(Clone, Default)]
+pub struct BlobHasher {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The digest of everything fed so far (the hasher stays usable).
+    pub fn digest(&self) -> Digest {
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(self.hasher.clone().finalize())
+        ))
+    }
+}
+
 /// Copies `reader` to `writer`, returning the digest and size of what
 /// went through.
 pub fn copy_hashed(mut reader: impl Read, mut writer: impl Write) -> io::Result<(Digest, u64)> {

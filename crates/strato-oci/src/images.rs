@@ -119,6 +119,9 @@ pub struct ImageSummary {
 pub(crate) struct Index {
     pub(crate) names: BTreeMap<String, Digest>,
     pub(crate) images: BTreeMap<Digest, ImageInfo>,
+    /// Manifests and tags pushed to Strato's registry.
+    #[serde(default)]
+    pub(crate) registry: crate::registry::RegistryIndex,
 }
 
 /// Images on local disk. Cheap to share; methods block (call them from
@@ -137,6 +140,8 @@ pub struct ImageStore {
     /// Held while an image is fetched from the catalog, likewise.
     pub(crate) fetching: Mutex<()>,
     pub(crate) catalog: OnceLock<Arc<dyn ImageCatalog>>,
+    /// Registry blobs pushed into a repository and not yet in a manifest.
+    pub(crate) pending: Mutex<crate::registry::Pending>,
 }
 
 impl ImageStore {
@@ -164,6 +169,7 @@ impl ImageStore {
             unpacking: Mutex::new(()),
             fetching: Mutex::new(()),
             catalog: OnceLock::new(),
+            pending: Mutex::default(),
         })
     }
 
@@ -173,6 +179,10 @@ impl ImageStore {
         self.root
             .join("tmp")
             .join(format!("{what}-{}", unique_suffix()))
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
     }
 
     pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -419,6 +429,8 @@ impl ImageStore {
         index.images.insert(info.id.clone(), info.clone());
         for name in names {
             index.names.insert(name.clone(), info.id.clone());
+            // The name is no longer what was pushed under it.
+            untag(&mut index, name);
         }
         self.save_index(&index)?;
         let removed = collect_unused(&mut index);
@@ -427,7 +439,7 @@ impl ImageStore {
         Ok(names.iter().map(|name| summary(name, &info)).collect())
     }
 
-    fn save_index(&self, index: &Index) -> Result<(), ImageError> {
+    pub(crate) fn save_index(&self, index: &Index) -> Result<(), ImageError> {
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
         let bytes = serde_json::to_vec_pretty(index).expect("index serializes");
@@ -479,6 +491,7 @@ impl ImageStore {
         if index.names.remove(&normal).is_none() {
             return Err(ImageError::NotFound(name.to_string()));
         }
+        untag(&mut index, &normal);
         self.save_index(&index)?;
         let removed = collect_unused(&mut index);
         drop(index);
@@ -524,9 +537,22 @@ impl ImageStore {
     }
 }
 
-/// Images no name points at, and blobs no remaining image uses.
-fn collect_unused(index: &mut Index) -> (Vec<Digest>, Vec<Digest>) {
-    let used: std::collections::HashSet<&Digest> = index.names.values().collect();
+/// Removes the registry's tag of a store name, if it has one.
+fn untag(index: &mut Index, name: &str) {
+    let repo = crate::registry::repository_of(name);
+    if let Some(tags) = index.registry.tags.get_mut(repo) {
+        tags.remove(&name[repo.len() + 1..]);
+    }
+}
+
+/// Images no name or manifest points at, and blobs no remaining image or
+/// manifest uses.
+pub(crate) fn collect_unused(index: &mut Index) -> (Vec<Digest>, Vec<Digest>) {
+    let used: std::collections::HashSet<&Digest> = index
+        .names
+        .values()
+        .chain(index.registry.images())
+        .collect();
     let gone: Vec<Digest> = index
         .images
         .keys()
@@ -546,6 +572,7 @@ fn collect_unused(index: &mut Index) -> (Vec<Digest>, Vec<Digest>) {
         .images
         .values()
         .flat_map(|i| i.layers.iter().chain(std::iter::once(&i.id)))
+        .chain(index.registry.referenced())
         .collect();
     blobs.retain(|b| !still.contains(b));
     (removed, blobs)
@@ -562,7 +589,7 @@ pub(crate) fn summary(name: &str, info: &ImageInfo) -> ImageSummary {
 }
 
 impl ImageStore {
-    fn put_blob_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(), ImageError> {
+    pub(crate) fn put_blob_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(), ImageError> {
         let path = self.blob_path(digest);
         if path.is_file() {
             return Ok(());
@@ -574,7 +601,7 @@ impl ImageStore {
 
     /// Moves a verified staged file in (a layer shared with a stored
     /// image is already there and is not written twice).
-    fn put_blob_file(&self, digest: &Digest, staged: &Path) -> Result<(), ImageError> {
+    pub(crate) fn put_blob_file(&self, digest: &Digest, staged: &Path) -> Result<(), ImageError> {
         let path = self.blob_path(digest);
         if path.is_file() {
             return Ok(());
@@ -599,7 +626,7 @@ fn diff_id_of(path: &Path) -> Result<Digest, ImageError> {
         .map_err(ImageError::read("a layer"))
 }
 
-fn image_config(config: &Value) -> ImageConfig {
+pub(crate) fn image_config(config: &Value) -> ImageConfig {
     let c = &config["config"];
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()

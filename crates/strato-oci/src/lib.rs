@@ -55,13 +55,14 @@ mod digest;
 mod images;
 mod netns;
 mod pull;
+pub mod registry;
 mod runc;
 mod seccomp;
 pub mod unpack;
 mod user;
 
 pub use catalog::ImageCatalog;
-pub use digest::Digest;
+pub use digest::{BlobHasher, Digest};
 pub use images::{ImageConfig, ImageError, ImageInfo, ImageStore, ImageSummary, normalize_name};
 pub use netns::{Forward, PlatformNetwork};
 pub use pull::{PullProgress, RegistryAuth, pull_image};

@@ -274,6 +274,8 @@ fn up_builds_deploys_streams_logs_and_redeploys_on_change() {
             "127.0.0.1:0",
             "--s3",
             "127.0.0.1:0",
+            "--registry",
+            "127.0.0.1:0",
         ])
         .arg(dir.path())
         .stdout(std::fs::File::create(&out_path).unwrap())
@@ -344,6 +346,8 @@ fn credentials_are_written_before_the_ports_accept_connections() {
                 "--http",
                 "127.0.0.1:0",
                 "--s3",
+                "127.0.0.1:0",
+                "--registry",
                 "127.0.0.1:0",
                 "--api",
                 &api,

@@ -75,6 +75,8 @@ pub struct Server {
     pub gateway: String,
     pub api: String,
     pub s3: String,
+    /// The registry's `host:port`.
+    pub registry: String,
     pub token: String,
     child: Option<Child>,
     extra_args: Vec<String>,
@@ -92,6 +94,7 @@ impl Server {
             gateway: String::new(),
             api: String::new(),
             s3: String::new(),
+            registry: String::new(),
             token: String::new(),
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -112,6 +115,8 @@ impl Server {
                 "--api",
                 "127.0.0.1:0",
                 "--s3",
+                "127.0.0.1:0",
+                "--registry",
                 "127.0.0.1:0",
                 "--data-dir",
             ])
@@ -135,6 +140,11 @@ impl Server {
                 self.gateway = v["gateway"].as_str().unwrap().to_string();
                 self.api = v["api"].as_str().unwrap().to_string();
                 self.s3 = v["s3"].as_str().unwrap().to_string();
+                self.registry = v["registry"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://")
+                    .to_string();
                 break;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
