@@ -5,7 +5,8 @@
 //! - `GET /api/v1/images`, `POST /api/v1/images?tag=NAME&rootfs=true`
 //!   (body: a docker-archive, OCI archive or rootfs tarball),
 //!   `POST /api/v1/images/pull` `{"reference":..,"username":..,"password":..}`
-//!   (answers progress as NDJSON lines), `DELETE /api/v1/images/{name}` (admin)
+//!   (answers progress as NDJSON lines), `DELETE /api/v1/images/{name}`,
+//!   `POST /api/v1/images/gc?grace=10m` (admin)
 
 use crate::control::{Caller, Ctx};
 use crate::error::ApiError;
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<Ctx> {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/images/pull", post(handle_pull_image))
+        .route("/api/v1/images/gc", post(handle_collect_garbage))
         .route(
             "/api/v1/images/{*name}",
             axum::routing::delete(handle_remove_image),
@@ -226,6 +228,32 @@ fn tokio_stream_of(
 struct RemoveQuery {
     #[serde(default)]
     force: bool,
+}
+
+#[derive(Deserialize)]
+struct GarbageQuery {
+    /// Keep unreferenced blobs younger than this (an import in flight).
+    grace: Option<String>,
+}
+
+async fn handle_collect_garbage(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<GarbageQuery>,
+) -> Result<Json<strato_oci::registry::GarbageReport>, ApiError> {
+    caller.require_admin()?;
+    let grace = match q.grace.as_deref() {
+        Some(text) => strato_core::units::parse_duration_ms(text)
+            .map_err(|e| ApiError::bad_request(format!("bad grace: {e}")))?,
+        None => 10 * 60 * 1000,
+    };
+    let images = ctx.platform.images().clone();
+    let report = tokio::task::spawn_blocking(move || {
+        images.collect_garbage(std::time::Duration::from_millis(grace))
+    })
+    .await
+    .map_err(|e| ApiError::internal("collecting image garbage", e))??;
+    Ok(Json(report))
 }
 
 async fn handle_remove_image(

@@ -378,6 +378,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         strato_engine::strato_oci::ImageStore::open(&data_dir.join("images"))
             .context("opening the image store")?,
     );
+    images.serve_registry_at(registry);
     let containers = Arc::new(
         strato_engine::strato_oci::ContainerRuntime::new(
             strato_engine::strato_oci::RuntimeConfig {

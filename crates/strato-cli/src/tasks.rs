@@ -1,4 +1,4 @@
-//! `strato task run` and `strato image import|pull|build|ls|rm`.
+//! `strato task run` and `strato image import|pull|build|ls|rm|gc`.
 
 use crate::client::Client;
 use crate::commands::{ExitCode, format_time};
@@ -192,6 +192,14 @@ enum ImageCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Delete registry manifests no tag reaches and blobs nothing uses.
+    Gc {
+        /// Keep unused blobs younger than this (imports in flight).
+        #[arg(long, default_value = "10m")]
+        grace: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Remove an image name (its layers go when no image uses them).
     Rm {
         name: String,
@@ -219,6 +227,23 @@ pub async fn image(args: ImageArgs) -> Result<()> {
         } => pull(&Client::new(&target)?, &reference, username, password).await,
         ImageCommand::Build { dir, tag, target } => build(&Client::new(&target)?, &dir, &tag).await,
         ImageCommand::Ls { output, target } => list(&Client::new(&target)?, output).await,
+        ImageCommand::Gc { grace, target } => {
+            let client = Client::new(&target)?;
+            let report = client
+                .json(
+                    client
+                        .request(reqwest::Method::POST, "/api/v1/images/gc")
+                        .query(&[("grace", grace)]),
+                )
+                .await?;
+            println!(
+                "deleted {} manifests and {} blobs ({})",
+                report["manifests"],
+                report["blobs"],
+                human_size(report["bytes"].as_u64().unwrap_or(0))
+            );
+            Ok(())
+        }
         ImageCommand::Rm {
             name,
             force,

@@ -82,6 +82,7 @@ impl ImageStore {
     /// to. With a catalog, names are the catalog's, and an image this node
     /// lacks is fetched and unpacked first.
     pub fn resolve(&self, name: &str) -> Result<ImageInfo, ImageError> {
+        let name = self.without_own_registry(name);
         let Some(catalog) = self.catalog.get() else {
             return self.resolve_local(name, true);
         };

@@ -142,6 +142,9 @@ pub struct ImageStore {
     pub(crate) catalog: OnceLock<Arc<dyn ImageCatalog>>,
     /// Registry blobs pushed into a repository and not yet in a manifest.
     pub(crate) pending: Mutex<crate::registry::Pending>,
+    /// `host:port/` prefixes naming Strato's own registry, stripped when
+    /// resolving, so a manifest may say what `docker push` said.
+    pub(crate) own_registry: OnceLock<Vec<String>>,
 }
 
 impl ImageStore {
@@ -170,6 +173,7 @@ impl ImageStore {
             fetching: Mutex::new(()),
             catalog: OnceLock::new(),
             pending: Mutex::default(),
+            own_registry: OnceLock::new(),
         })
     }
 

@@ -195,6 +195,28 @@ pub struct GarbageReport {
 pub(crate) struct Pending(HashMap<String, HashSet<Digest>>);
 
 impl ImageStore {
+    /// Tells the store its registry listens on `addr`, so that
+    /// `127.0.0.1:5000/app/web:1` (and `localhost:5000/...`) resolve to the
+    /// pushed `app/web:1`. Set once, at start.
+    pub fn serve_registry_at(&self, addr: std::net::SocketAddr) {
+        let port = addr.port();
+        let mut prefixes = vec![format!("{addr}/"), format!("localhost:{port}/")];
+        if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+            prefixes.push(format!("127.0.0.1:{port}/"));
+        }
+        let _ = self.own_registry.set(prefixes);
+    }
+
+    /// `name` without a leading prefix naming this registry.
+    pub(crate) fn without_own_registry<'a>(&self, name: &'a str) -> &'a str {
+        self.own_registry
+            .get()
+            .into_iter()
+            .flatten()
+            .find_map(|prefix| name.strip_prefix(prefix.as_str()))
+            .unwrap_or(name)
+    }
+
     /// Where blob `digest` is, if stored on this node.
     pub fn blob_file(&self, digest: &Digest) -> Option<(PathBuf, u64)> {
         let path = self.blob_path(digest);

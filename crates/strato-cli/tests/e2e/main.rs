@@ -15,6 +15,7 @@ mod lifecycle;
 mod manifests;
 mod oci_images;
 mod order_pipeline;
+mod own_registry;
 mod queues;
 mod registry;
 mod s3_access;

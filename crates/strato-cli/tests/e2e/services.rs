@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// busybox's httpd serving `/www` with CGI scripts the tests drive: `env`
 /// (its environment), `stream` (three events 300 ms apart), `slow` (one
 /// second), `crash` (kills the server), `sicken`/`alive` (liveness).
-fn web_layer() -> Vec<u8> {
+pub fn web_layer() -> Vec<u8> {
     let cgi = |body: &str| format!("#!/bin/sh\n{body}\n").into_bytes();
     let env = cgi("printf 'Content-Type: text/plain\\r\\n\\r\\n'; env");
     let stream = cgi(
@@ -54,7 +54,7 @@ fn server_with_web() -> Server {
     server
 }
 
-const COMMAND: &str = r#"command = ["sh", "-c", "echo web listening on $PORT; httpd -f -p $PORT -h /www & echo $! > /tmp/httpd.pid; wait $!"]"#;
+pub const COMMAND: &str = r#"command = ["sh", "-c", "echo web listening on $PORT; httpd -f -p $PORT -h /www & echo $! > /tmp/httpd.pid; wait $!"]"#;
 
 fn services(server: &Server) -> Vec<Value> {
     client()
