@@ -10,7 +10,10 @@
 # Stops that server, then runs the seed example, examples/thumbnailer/run.sh:
 # an .mp4 uploaded with the aws CLI starts an ffmpeg container task (runc)
 # whose thumbnail fires a second function; once with wasm handlers, once
-# with the seed's JavaScript handlers. Needs root for the containers.
+# with the seed's JavaScript handlers. Last, examples/web-service/run.sh: a
+# Python web app built with buildah, pushed to Strato's registry and run as
+# a service that starts on the first request and scales back to zero.
+# Needs root for the containers.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
@@ -94,4 +97,6 @@ echo "== the seed example: examples/thumbnailer/run.sh (a container task runs ff
 STRATO_BIN="$STRATO" "$ROOT/examples/thumbnailer/run.sh"
 echo "== the seed example with its JavaScript handlers: THUMBNAILER_APP=js run.sh"
 STRATO_BIN="$STRATO" THUMBNAILER_APP=js "$ROOT/examples/thumbnailer/run.sh"
+echo "== a web app as a container service: examples/web-service/run.sh"
+STRATO_BIN="$STRATO" "$ROOT/examples/web-service/run.sh"
 echo "== demo done"

@@ -10,14 +10,15 @@ if command -v rustup >/dev/null; then
     rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 fi
 
-# Container tests run real runc on a static busybox; the registry test
-# pushes with skopeo to Debian's docker-registry; `image build` uses
-# buildah; the thumbnailer example builds its image with mmdebstrap; the S3
-# client tests drive s3cmd and rclone; the CORS and form-upload test drives
+# Container tests run real runc on a static busybox; the registry tests
+# push with skopeo to Debian's docker-registry and with skopeo, buildah and
+# podman to Strato's own; `image build` uses buildah; the thumbnailer and
+# web-service examples make their rootfs with mmdebstrap; the S3 client
+# tests drive s3cmd and rclone; the CORS and form-upload test drives
 # headless Chromium; the PostgreSQL store and cluster tests start their own
 # PostgreSQL server (initdb in a temp dir, as the `postgres` user).
 ensure_packages runc:runc busybox-static:/bin/busybox docker-registry:docker-registry \
-    skopeo:skopeo buildah:buildah mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone \
+    skopeo:skopeo buildah:buildah podman:podman mmdebstrap:mmdebstrap curl:curl s3cmd:s3cmd rclone:rclone \
     chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver \
     postgresql:/usr/lib/postgresql
 

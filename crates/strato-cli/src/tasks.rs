@@ -177,11 +177,17 @@ enum ImageCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Build DIR's Dockerfile with buildah and import the result.
+    /// Build DIR's Dockerfile with buildah and import the result (or,
+    /// with --push, push it to the server's registry as TAG).
     Build {
         dir: PathBuf,
         #[arg(long, short = 't')]
         tag: String,
+        /// Push to Strato's registry instead of importing.
+        #[arg(long)]
+        push: bool,
+        #[command(flatten)]
+        registry: RegistryTarget,
         #[command(flatten)]
         target: Target,
     },
@@ -225,7 +231,16 @@ pub async fn image(args: ImageArgs) -> Result<()> {
             password,
             target,
         } => pull(&Client::new(&target)?, &reference, username, password).await,
-        ImageCommand::Build { dir, tag, target } => build(&Client::new(&target)?, &dir, &tag).await,
+        ImageCommand::Build {
+            dir,
+            tag,
+            push,
+            registry,
+            target,
+        } => {
+            let push = push.then(|| registry.resolve(&target)).transpose()?;
+            build(&Client::new(&target)?, &dir, &tag, push).await
+        }
         ImageCommand::Ls { output, target } => list(&Client::new(&target)?, output).await,
         ImageCommand::Gc { grace, target } => {
             let client = Client::new(&target)?;
@@ -372,7 +387,73 @@ async fn pull(
     bail!("the server ended the pull without a result")
 }
 
-async fn build(client: &Client, dir: &Path, tag: &str) -> Result<()> {
+/// Where `--push` sends an image, and with which access key.
+#[derive(clap::Args)]
+struct RegistryTarget {
+    /// The registry's `host:port` (default: the local server's, else
+    /// 127.0.0.1:5000).
+    #[arg(long, env = "STRATO_REGISTRY")]
+    registry: Option<String>,
+    /// Access key id (default: AWS_ACCESS_KEY_ID, else the local server's
+    /// admin key).
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long, env = "STRATO_REGISTRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+/// A registry address and the `id:secret` to push with.
+struct Push {
+    registry: String,
+    creds: String,
+}
+
+impl RegistryTarget {
+    fn resolve(self, target: &Target) -> Result<Push> {
+        let data_dir = target
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".strato"));
+        let registry = self
+            .registry
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| {
+                crate::client::read_endpoints(&data_dir)?["registry"]
+                    .as_str()
+                    .map(|r| r.trim_start_matches("http://").to_string())
+            })
+            .unwrap_or_else(|| "127.0.0.1:5000".to_string());
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let local = || -> Option<(String, String)> {
+            let text = std::fs::read_to_string(data_dir.join("s3.credentials")).ok()?;
+            let value = |key: &str| {
+                text.lines().find_map(|l| {
+                    l.strip_prefix(key)?
+                        .trim()
+                        .strip_prefix('=')
+                        .map(|v| v.trim().to_string())
+                })
+            };
+            Some((value("aws_access_key_id")?, value("aws_secret_access_key")?))
+        };
+        let (id, secret) = match (self.username, self.password) {
+            (Some(id), Some(secret)) => (id, secret),
+            (Some(_), None) | (None, Some(_)) => bail!("pass both --username and --password"),
+            (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(id), Some(secret)) => (id, secret),
+                _ => local().context(
+                    "no access key to push with: pass --username/--password, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run beside the server's data dir",
+                )?,
+            },
+        };
+        Ok(Push {
+            registry,
+            creds: format!("{id}:{secret}"),
+        })
+    }
+}
+
+async fn build(client: &Client, dir: &Path, tag: &str, push: Option<Push>) -> Result<()> {
     let have = std::process::Command::new("buildah")
         .arg("--version")
         .output()
@@ -395,6 +476,20 @@ async fn build(client: &Client, dir: &Path, tag: &str) -> Result<()> {
     let dir_text = dir.display().to_string();
     // chroot isolation: RUN steps need no nested runtime or cgroup setup.
     run(&["bud", "--isolation", "chroot", "-t", tag, &dir_text])?;
+    if let Some(push) = push {
+        let dest = format!("docker://{}/{tag}", push.registry);
+        // Strato's registry speaks plain HTTP on loopback by default.
+        run(&[
+            "push",
+            "--tls-verify=false",
+            "--creds",
+            &push.creds,
+            tag,
+            &dest,
+        ])?;
+        println!("pushed {}/{tag}", push.registry);
+        return Ok(());
+    }
     let dest = format!("oci-archive:{}:{tag}", archive.display());
     run(&["push", tag, &dest])?;
     let result = import(client, &archive, Some(tag), false).await;

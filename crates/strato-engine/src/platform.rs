@@ -341,6 +341,15 @@ impl Platform {
             "Functions currently routable.",
             live.functions.len() as u64,
         );
+        let replicas: Vec<(String, String, usize)> = self
+            .services_status(None)
+            .into_iter()
+            .map(|s| {
+                let ready = s.replicas.iter().filter(|r| r.state == "ready").count();
+                (s.app, s.name, ready)
+            })
+            .collect();
+        self.services.write_metrics(&mut out, &replicas);
         out
     }
 }

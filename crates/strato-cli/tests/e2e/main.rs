@@ -31,4 +31,5 @@ mod schedules;
 mod services;
 mod tasks;
 mod thumbnailer;
+mod web_service;
 mod workflows;

@@ -158,6 +158,17 @@ fn a_service_scales_from_zero_streams_scales_out_and_back_in() {
         "{status}"
     );
     assert!(status["requests"]["p50_ms"].as_f64().is_some(), "{status}");
+    // The same counters on /metrics, with the replica gauge back at zero.
+    let ok =
+        server.metric(r#"strato_service_requests_total{app="shop",service="web",class="2xx"}"#);
+    assert!(ok >= 6.0, "{ok}");
+    let count =
+        server.metric(r#"strato_service_request_duration_seconds_count{app="shop",service="web"}"#);
+    assert!(count >= ok, "{count}");
+    assert_eq!(
+        server.metric(r#"strato_service_replicas{app="shop",service="web"}"#),
+        0.0
+    );
 
     // Each replica was a run of trigger `service` with its output.
     let runs = server.runs_eventually("app=shop", 4);

@@ -118,6 +118,30 @@ impl Services {
         service
     }
 
+    /// Every service's request counters and live replicas, in Prometheus
+    /// text form (for `/metrics`); `replicas` gives (app, service, ready
+    /// replicas) of the live services.
+    pub fn write_metrics(&self, out: &mut String, replicas: &[(String, String, usize)]) {
+        let stats: Vec<_> = {
+            let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all: Vec<_> = stats.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        };
+        if !stats.is_empty() {
+            out.push_str(stats::METRIC_HELP);
+            for ((app, name), s) in &stats {
+                s.write_metrics(out, app, name);
+            }
+        }
+        out.push_str("# HELP strato_service_replicas Replicas of a live service serving now.\n# TYPE strato_service_replicas gauge\n");
+        for (app, name, n) in replicas {
+            out.push_str(&format!(
+                "strato_service_replicas{{app=\"{app}\",service=\"{name}\"}} {n}\n"
+            ));
+        }
+    }
+
     /// Stops every replica of every pool (the server is stopping).
     pub async fn shutdown(&self) {
         let pools: Vec<_> = self

@@ -19,6 +19,8 @@ pub(crate) struct ServiceStats {
     /// Answers by class: 1xx to 5xx.
     by_class: [AtomicU64; 5],
     latency: [AtomicU64; BUCKETS],
+    /// Sum of the latencies, in microseconds (a histogram's `_sum`).
+    latency_sum_us: AtomicU64,
     /// (second, requests in it), the newest last.
     recent: Mutex<VecDeque<(u64, u64)>>,
 }
@@ -28,6 +30,7 @@ impl Default for ServiceStats {
         ServiceStats {
             by_class: Default::default(),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_sum_us: AtomicU64::new(0),
             recent: Mutex::new(VecDeque::new()),
         }
     }
@@ -59,6 +62,8 @@ impl ServiceStats {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.by_class[class].fetch_add(1, Ordering::Relaxed);
         self.latency[bucket(latency)].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         match recent.back_mut() {
             Some((s, n)) if *s == now_s => *n += 1,
@@ -104,6 +109,57 @@ impl ServiceStats {
     }
 }
 
+/// Names of the Prometheus families [`ServiceStats::write_metrics`] adds to.
+pub(crate) const METRIC_HELP: &str = "\
+# HELP strato_service_requests_total Requests a service answered, by status class.
+# TYPE strato_service_requests_total counter
+# HELP strato_service_request_duration_seconds Time to a service's response head, through the gateway.
+# TYPE strato_service_request_duration_seconds histogram
+";
+
+impl ServiceStats {
+    /// Appends this service's samples in Prometheus text form: requests by
+    /// class, and the latency histogram with one bucket per power of two
+    /// of microseconds from 128 µs (the finer buckets summed into them).
+    pub fn write_metrics(&self, out: &mut String, app: &str, service: &str) {
+        use std::fmt::Write;
+        let labels = format!("app=\"{app}\",service=\"{service}\"");
+        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let n = self.by_class[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "strato_service_requests_total{{{labels},class=\"{class}\"}} {n}"
+            );
+        }
+        let mut cumulative = 0;
+        for (i, count) in self.latency.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            // Bucket i ends at 2^((i+1)/4) µs: a power of two when i+1 is a
+            // multiple of 4.
+            if (i + 1) % 4 == 0 && i + 1 >= 28 {
+                let le = bucket_upper_ms(i) / 1000.0;
+                let _ = writeln!(
+                    out,
+                    "strato_service_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "strato_service_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "strato_service_request_duration_seconds_sum{{{labels}}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "strato_service_request_duration_seconds_count{{{labels}}} {cumulative}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +183,22 @@ mod tests {
         assert_eq!(f.requests_per_second, 10.0);
         // A minute later nothing is recent.
         assert_eq!(stats.figures(200).requests_per_second, 0.0);
+
+        let mut text = String::new();
+        stats.write_metrics(&mut text, "a", "web");
+        assert!(
+            text.contains(
+                "strato_service_requests_total{app=\"a\",service=\"web\",class=\"5xx\"} 1\n"
+            ),
+            "{text}"
+        );
+        // 2 ms falls under the 2.048 ms bucket, 400 ms only under 524 ms.
+        assert!(text.contains("le=\"0.002048\"} 99\n"), "{text}");
+        assert!(text.contains("le=\"0.524288\"} 100\n"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 100\n"), "{text}");
+        assert!(
+            text.contains("_count{app=\"a\",service=\"web\"} 100\n"),
+            "{text}"
+        );
     }
 }
