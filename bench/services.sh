@@ -14,8 +14,8 @@
 #      nginx (the proxy a user would put in front) run in that namespace
 #      too, with upstream keepalive; with wrk -c32 (peak) and with
 #      bench/tools loadgen at a fixed rate (p99).
-# The registry rows (push/pull against Debian's docker-registry) come with
-# Strato's registry.
+# The registry rows (push/pull against Debian's docker-registry) are
+# bench/registry.sh.
 # Usage: bench/services.sh [N] [SECONDS]   (needs root; default 20 starts, 10 s loads)
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
