@@ -3,7 +3,7 @@
 //! `podman push` and `docker push` put images where tasks, services and
 //! Lambda image functions run them by name.
 //!
-//! A request is parsed into an [`Endpoint`] first, then authorized once
+//! A request is parsed into an `Endpoint` first, then authorized once
 //! (`auth.rs`: Docker's token flow over access keys), then handled:
 //! `blobs.rs` (reads and uploads), `manifests.rs` (manifests, tags,
 //! referrers, the catalog). The state is the image store's
