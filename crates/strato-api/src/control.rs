@@ -37,6 +37,12 @@ pub(crate) enum Caller {
     App(String),
 }
 
+/// The span a control API call comes from, if it names one: its
+/// `traceparent` (or `X-Amzn-Trace-Id`) header, else the run span its
+/// token was issued to. What the call starts is a child of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallerSpan(pub Option<strato_core::TraceContext>);
+
 impl Caller {
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self {
@@ -102,6 +108,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .merge(crate::queues::routes())
         .merge(crate::invocations::routes())
         .merge(crate::nodes::routes())
+        .merge(crate::traces::routes())
         .merge(crate::services::routes())
         .merge(crate::workflows::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -125,6 +132,7 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    let mut span = strato_engine::trace::parent_of(request.headers());
     let caller = match token {
         None => {
             return ApiError::new(
@@ -137,7 +145,10 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
             Caller::Admin
         }
         Some(t) => match ctx.platform.tokens().verify(t) {
-            Some(app_token) => Caller::App(app_token.app),
+            Some(app_token) => {
+                span = span.or(app_token.parent);
+                Caller::App(app_token.app)
+            }
             None => {
                 return ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -147,7 +158,20 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
             }
         },
     };
+    // What is forwarded (invokes, queued invocations) carries it as a
+    // header, as a caller's own `traceparent` would be.
+    if let Some(span) = &span
+        && !request
+            .headers()
+            .contains_key(strato_engine::trace::TRACEPARENT)
+        && let Ok(value) = http::HeaderValue::from_str(&span.traceparent())
+    {
+        request
+            .headers_mut()
+            .insert(strato_engine::trace::TRACEPARENT, value);
+    }
     request.extensions_mut().insert(caller);
+    request.extensions_mut().insert(CallerSpan(span));
     next.run(request).await
 }
 
@@ -279,6 +303,8 @@ struct RunsQuery {
     app: Option<String>,
     function: Option<String>,
     status: Option<String>,
+    /// Only the runs of one trace.
+    trace_id: Option<String>,
     limit: Option<usize>,
 }
 
@@ -300,6 +326,7 @@ async fn handle_list_runs(
         app: caller.scope(q.app.as_deref())?,
         function: q.function,
         status,
+        trace_id: q.trace_id,
         limit: q.limit.unwrap_or(100).min(50_000),
     };
     Ok(Json(ctx.platform.store().list_runs(&filter).await?).into_response())

@@ -26,6 +26,7 @@ pub mod registry;
 pub mod s3;
 mod services;
 mod tasks;
+mod traces;
 mod workflows;
 
 /// The body type every surface answers with.

@@ -18,6 +18,7 @@ mod server;
 mod services;
 mod table;
 mod tasks;
+mod trace;
 mod up;
 mod workflow;
 
@@ -103,6 +104,8 @@ enum Command {
     Runs(commands::RunsArgs),
     /// Show a function's logs.
     Logs(commands::LogsArgs),
+    /// Show every run of a chain of work (by run id or trace id) as a tree.
+    Trace(trace::TraceArgs),
     /// List buckets: owner, versioning, objects and sizes.
     Buckets(buckets::BucketsArgs),
     /// List, create and revoke S3 access keys.
@@ -168,6 +171,7 @@ fn main() {
             Command::Invoke(args) => commands::invoke(args).await,
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,
+            Command::Trace(args) => trace::run(args).await,
             Command::Buckets(args) => buckets::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Task(args) => tasks::task(args).await,

@@ -12,6 +12,7 @@
 //! - [`lambda`] describes Lambda functions (runtime or image, warm
 //!   environments).
 //! - [`run`] describes executions: [`RunRecord`], [`RunStatus`], [`LogLine`].
+//! - [`trace`] is the W3C trace context every run carries ([`TraceContext`]).
 //!
 //! ```
 //! let spec = strato_core::manifest::parse_manifest(
@@ -36,6 +37,7 @@ pub mod schedule;
 pub mod spec;
 pub mod target;
 pub mod time;
+pub mod trace;
 pub mod units;
 
 pub use names::{
@@ -46,3 +48,4 @@ pub use run::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
 pub use spec::{
     AppSpec, BucketEventKind, BucketSubscription, FunctionKind, FunctionSpec, RevisionSpec,
 };
+pub use trace::{RunSpan, TraceContext};

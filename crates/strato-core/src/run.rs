@@ -191,6 +191,16 @@ pub struct RunRecord {
     /// (a Lambda function's init duration), in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_us: Option<i64>,
+    /// The run's trace (32 hex digits), shared by the chain of work it is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The run's own span in that trace (16 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    /// The span that caused the run (a request's caller, the run that
+    /// wrote the object, sent the message or started the task), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
 }
 
 fn first_attempt() -> u32 {
@@ -198,6 +208,20 @@ fn first_attempt() -> u32 {
 }
 
 impl RunRecord {
+    /// Records where the run sits in its trace.
+    pub fn set_span(&mut self, span: &crate::trace::RunSpan) {
+        self.trace_id = Some(span.context.trace_hex());
+        self.span_id = Some(span.context.span_hex());
+        self.parent_span_id = span.parent.map(crate::trace::span_hex);
+    }
+
+    /// The run's own trace context, for what it causes next.
+    pub fn trace_context(&self) -> Option<crate::trace::TraceContext> {
+        let trace = crate::trace::parse_trace_id(self.trace_id.as_deref()?)?;
+        let span = u64::from_str_radix(self.span_id.as_deref()?, 16).ok()?;
+        crate::trace::TraceContext::new(trace, span, true)
+    }
+
     /// Billing rounds up to whole milliseconds, with a minimum of one.
     pub fn billed_ms_for(duration_us: i64) -> i64 {
         ((duration_us + 999) / 1000).max(1)

@@ -424,8 +424,13 @@ async fn start_task(
                         .unwrap_or_else(|| "STRATO_DESTINATION_RECORD".into()),
                     String::from_utf8_lossy(&invocation.body).into_owned(),
                 );
-                platform
-                    .queue_task(&task, overrides, head.trigger(), None, None)
+                let parent = head
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(crate::trace::TRACEPARENT))
+                    .and_then(|(_, v)| strato_core::TraceContext::parse_traceparent(v));
+                let queue = platform.queue_task(&task, overrides, head.trigger(), None, None);
+                crate::trace::caused_by(parent, queue)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -490,19 +495,17 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     let next_due = attempt_of(&invocation).next_due(platform.config.event_retry_base, now_ms());
     let last = next_due.is_none();
     let (tell, status) = oneshot::channel();
-    let cx = RunContext {
-        trigger,
-        event_id: Some(invocation.id.clone()),
-        attempt: invocation.attempts,
-        wait_for_slot: true,
-        on_status: Some(tell),
-        delivers_event: None,
-        delivers_invocation: Some((invocation.id.clone(), last)),
-        invocation_payload: invocation.body.clone(),
-        permit: Some(permit),
-        on_logs: None,
-        fence: Some(fence_of(&platform, &invocation)),
-    };
+    // The queued request's `traceparent` names who queued it.
+    let parent = crate::trace::parent_of(request.headers());
+    let mut cx = RunContext::new(trigger).caused_by(parent);
+    cx.event_id = Some(invocation.id.clone());
+    cx.attempt = invocation.attempts;
+    cx.wait_for_slot = true;
+    cx.on_status = Some(tell);
+    cx.delivers_invocation = Some((invocation.id.clone(), last));
+    cx.invocation_payload = invocation.body.clone();
+    cx.permit = Some(permit);
+    cx.fence = Some(fence_of(&platform, &invocation));
     // Boxed: the run's future is large, and a backlog waiting for slots
     // should not hold one per waiting invocation.
     let response = Box::pin(platform.run_function(function, request, cx)).await;
@@ -593,6 +596,9 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
             attempt: invocation.attempts,
             exit_code: None,
             init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
         },
         logs: Vec::new(),
     });

@@ -99,21 +99,20 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     }
     .next_due(platform.config.event_retry_base, now_ms());
     let last_attempt = next_due.is_none();
-    let cx = RunContext {
-        trigger: Trigger::Bucket,
-        event_id: Some(id),
-        attempt: event.attempts,
-        wait_for_slot: true,
-        on_status: Some(tell),
-        // The run's record settles the event (success, or a last failure)
-        // in the same transaction, so a crash never separates the two.
-        delivers_event: Some((event.id, last_attempt)),
-        delivers_invocation: None,
-        invocation_payload: Vec::new(),
-        permit: None,
-        on_logs: None,
-        fence: Some(fence_of(&platform, &event)),
-    };
+    // The write that made the event is the run's parent.
+    let parent = event
+        .traceparent
+        .as_deref()
+        .and_then(strato_core::TraceContext::parse_traceparent);
+    let mut cx = RunContext::new(Trigger::Bucket).caused_by(parent);
+    cx.event_id = Some(id);
+    cx.attempt = event.attempts;
+    cx.wait_for_slot = true;
+    cx.on_status = Some(tell);
+    // The run's record settles the event (success, or a last failure) in
+    // the same transaction, so a crash never separates the two.
+    cx.delivers_event = Some((event.id, last_attempt));
+    cx.fence = Some(fence_of(&platform, &event));
     let response = platform.run_function(function, request, cx).await;
     // Read the whole answer so the guest can finish writing it.
     let _ = response.into_body().collect().await;
@@ -175,15 +174,21 @@ async fn deliver_to_task(
     ] {
         overrides.env.insert(k.to_string(), v);
     }
-    let queued = platform
-        .queue_task(
+    let parent = event
+        .traceparent
+        .as_deref()
+        .and_then(strato_core::TraceContext::parse_traceparent);
+    let queued = crate::trace::caused_by(
+        parent,
+        platform.queue_task(
             task,
             overrides,
             Trigger::Bucket,
             Some((event.id, event_id(event.id))),
             None,
-        )
-        .await;
+        ),
+    )
+    .await;
     if let Err(e) = queued {
         tracing::error!(error = %e, event = event.id, "queueing a task for a bucket event");
         let due = now_ms() + platform.config.event_retry_base.as_millis() as i64;
@@ -289,6 +294,7 @@ mod tests {
             size: 10,
             etag: "\"abc\"".into(),
             at_ms: 0,
+            traceparent: None,
             app: "a".into(),
             function: "f".into(),
             attempts: 1,

@@ -7,7 +7,7 @@ use crate::util::now_ms;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
-use strato_core::{RunRecord, RunStatus, Trigger};
+use strato_core::{RunRecord, RunSpan, RunStatus, TraceContext, Trigger};
 use strato_executor::{
     Body, BodyError, Delivery, Invocation, Outcome, OutcomeStatus, text_response,
 };
@@ -60,6 +60,11 @@ pub(crate) struct RunContext {
     /// The lease this node holds on the work the run completes: the
     /// record settles nothing if another node took the work over.
     pub fence: Option<strato_store::Fence>,
+    /// The span that caused the run (a caller's `traceparent`, the run
+    /// that wrote the object or queued the invocation), if known.
+    pub parent: Option<TraceContext>,
+    /// The run's own span, once it has begun.
+    span: Option<RunSpan>,
 }
 
 /// How a run ended, as its record says.
@@ -97,7 +102,15 @@ impl RunContext {
             permit: None,
             on_logs: None,
             fence: None,
+            parent: None,
+            span: None,
         }
+    }
+
+    /// The context with `parent` as the span that caused the run.
+    pub(crate) fn caused_by(mut self, parent: Option<TraceContext>) -> RunContext {
+        self.parent = parent;
+        self
     }
 }
 
@@ -122,7 +135,8 @@ impl Platform {
                 self.queue_gateway_request(&f, request).await
             }
             Some(Routed::Function(f)) => {
-                self.run_function(f, request, RunContext::new(Trigger::Http))
+                let parent = crate::trace::parent_of(request.headers());
+                self.run_function(f, request, RunContext::new(Trigger::Http).caused_by(parent))
                     .await
             }
             Some(Routed::Service(s)) => {
@@ -201,9 +215,9 @@ impl Platform {
         B::Error: Into<BodyError>,
     {
         let function = self.find_function(name, only_app)?;
-        Ok(self
-            .run_function(function, request, RunContext::new(Trigger::Invoke))
-            .await)
+        let parent = crate::trace::parent_of(request.headers());
+        let cx = RunContext::new(Trigger::Invoke).caused_by(parent);
+        Ok(self.run_function(function, request, cx).await)
     }
 
     /// The live function `APP/FUNCTION` or `FUNCTION` names, if the caller
@@ -263,7 +277,7 @@ impl Platform {
     pub(crate) async fn try_run_function<B>(
         self: &Arc<Self>,
         function: Arc<LiveFunction>,
-        request: http::Request<B>,
+        mut request: http::Request<B>,
         mut cx: RunContext,
     ) -> Result<http::Response<Body>, Refused>
     where
@@ -271,6 +285,10 @@ impl Platform {
         B::Error: Into<BodyError>,
     {
         let run_id = self.runs.next_id('r');
+        // The function sees its own span as the parent of what it calls.
+        let span = crate::trace::begin(cx.parent);
+        crate::trace::set_parent(request.headers_mut(), &span.context);
+        cx.span = Some(span);
         let started_at_ms = now_ms();
         let started = Instant::now();
 
@@ -326,6 +344,12 @@ impl Platform {
         limits
             .extra_env
             .push(("STRATO_RUN_ID".into(), run_id.clone()));
+        // The run's token names its span, so what it asks of Strato's API
+        // joins its trace.
+        if let Some((_, token)) = limits.env.iter().find(|(k, _)| k == "STRATO_TOKEN") {
+            let traced = crate::tokens::TokenIssuer::in_span(token, &span.context);
+            limits.extra_env.push(("STRATO_TOKEN".into(), traced));
+        }
         self.runs.started();
         let prepared = function.prepared.clone();
         let this = self.clone();
@@ -381,6 +405,11 @@ impl Platform {
             .await;
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&span.context.traceparent()) {
+            response
+                .headers_mut()
+                .insert(crate::trace::TRACERESPONSE, v);
         }
         Ok(response)
     }
@@ -439,7 +468,7 @@ impl Platform {
         if let Some(tell) = cx.on_logs.take() {
             let _ = tell.send(logs.clone());
         }
-        let run = FinishedRun {
+        let mut run = FinishedRun {
             fence: cx.fence.take(),
             effects,
             record: RunRecord {
@@ -460,9 +489,15 @@ impl Platform {
                 attempt: cx.attempt,
                 exit_code: None,
                 init_us: init.map(|d| d.as_micros() as i64),
+                trace_id: None,
+                span_id: None,
+                parent_span_id: None,
             },
             logs,
         };
+        if let Some(span) = &cx.span {
+            run.record.set_span(span);
+        }
         // Whoever waits for the status acts on the work next (deletes
         // the messages it handled, schedules a retry): only once the
         // record (and what settles with it) is written.

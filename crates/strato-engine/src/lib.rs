@@ -50,6 +50,7 @@ mod slots;
 mod sweep;
 mod tasks;
 mod tokens;
+pub mod trace;
 mod util;
 pub mod workflows;
 

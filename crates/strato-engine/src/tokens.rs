@@ -1,6 +1,9 @@
 //! App-scoped tokens: what a run gets as `STRATO_TOKEN`. A token names its
 //! app and carries a MAC derived from the server's admin secret, so the
-//! server can verify it without storing it.
+//! server can verify it without storing it. A run's token may end in
+//! `~TRACEPARENT`, its own span: calls it makes with the token are then
+//! children of the run in its trace. That part is a hint like a
+//! `traceparent` header (any caller may send one), so the MAC leaves it out.
 
 use sha2::{Digest, Sha256};
 
@@ -14,9 +17,12 @@ pub struct TokenIssuer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppToken {
     pub app: String,
+    /// The run span the token was issued to, if it names one.
+    pub parent: Option<strato_core::TraceContext>,
 }
 
 const PREFIX: &str = "stk_app.";
+const TRACE_SEPARATOR: char = '~';
 
 impl TokenIssuer {
     pub fn new(secret: impl Into<String>) -> Self {
@@ -39,8 +45,18 @@ impl TokenIssuer {
         format!("{PREFIX}{app}.{}", self.mac(app))
     }
 
+    /// `token` (from [`TokenIssuer::issue`]) naming the span of the run
+    /// that holds it.
+    pub fn in_span(token: &str, span: &strato_core::TraceContext) -> String {
+        format!("{token}{TRACE_SEPARATOR}{}", span.traceparent())
+    }
+
     /// Verifies an app-scoped token.
     pub fn verify(&self, token: &str) -> Option<AppToken> {
+        let (token, parent) = match token.split_once(TRACE_SEPARATOR) {
+            Some((token, trace)) => (token, strato_core::TraceContext::parse_traceparent(trace)),
+            None => (token, None),
+        };
         let rest = token.strip_prefix(PREFIX)?;
         let (app, mac) = rest.rsplit_once('.')?;
         let expected = self.mac(app);
@@ -53,6 +69,7 @@ impl TokenIssuer {
                 == 0;
         same.then(|| AppToken {
             app: app.to_string(),
+            parent,
         })
     }
 }
@@ -68,8 +85,25 @@ mod tests {
         assert_eq!(
             issuer.verify(&token),
             Some(AppToken {
-                app: "hello".into()
+                app: "hello".into(),
+                parent: None,
             })
+        );
+        let span = strato_core::TraceContext::new(5, 6, true).unwrap();
+        let traced = TokenIssuer::in_span(&token, &span);
+        assert_eq!(issuer.verify(&traced).unwrap().parent, Some(span));
+        assert_eq!(issuer.verify(&traced).unwrap().app, "hello");
+        assert_eq!(
+            issuer.verify(&format!("{token}~garbage")).unwrap().parent,
+            None,
+            "a malformed context is no context, the token still holds"
+        );
+        assert_eq!(
+            issuer.verify(&TokenIssuer::in_span(
+                &token.replace("hello", "admin"),
+                &span
+            )),
+            None
         );
         assert_eq!(TokenIssuer::new("other").verify(&token), None);
         let forged = token.replace("hello", "admin");

@@ -316,13 +316,14 @@ impl Environment {
         request_id: &str,
         deadline: Duration,
         deadline_ms: i64,
+        trace_id: Option<String>,
         event: Bytes,
     ) -> Result<Answer, EnvironmentFailure> {
         let (done, answer) = oneshot::channel();
         let invocation = Invocation {
             request_id: request_id.to_string(),
             deadline_ms,
-            trace_id: None,
+            trace_id,
             event,
             done,
         };

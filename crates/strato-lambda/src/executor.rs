@@ -450,6 +450,14 @@ impl PreparedLambda {
                 return text_response(http::StatusCode::PAYLOAD_TOO_LARGE.as_u16(), &message);
             }
         };
+        // The run's span, as X-Ray writes it (`Lambda-Runtime-Trace-Id`,
+        // which runtime clients put in `_X_AMZN_TRACE_ID`).
+        let trace_id = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(strato_core::TraceContext::parse_traceparent)
+            .map(|span| span.xray());
         let delivered = events::is_delivered_event(&parts.headers);
         let event = if delivered {
             body
@@ -509,7 +517,7 @@ impl PreparedLambda {
         let started = Instant::now();
         let deadline_ms = strato_core::time::now_ms() + limits.timeout.as_millis() as i64;
         let result = env
-            .invoke(&request_id, limits.timeout, deadline_ms, event)
+            .invoke(&request_id, limits.timeout, deadline_ms, trace_id, event)
             .await;
         let duration = started.elapsed();
         logs.extend(env.take_logs());

@@ -21,7 +21,7 @@ pub(crate) const OBJECT_COLUMNS: &str =
 pub(crate) const LISTED_COLUMNS: &str =
     "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL::bytea, version_id";
 const EVENT_COLUMNS: &str =
-    "id, bucket, key, name, size, etag, at_ms, app, function, attempts, version_id";
+    "id, bucket, key, name, size, etag, at_ms, app, function, attempts, version_id, traceparent";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, headers, created_ms";
 const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms, checksum";
 
@@ -58,6 +58,7 @@ pub(crate) fn event_from_row(r: &Row) -> BucketEvent {
         function: r.get(8),
         attempts: r.get::<_, i64>(9) as u32,
         version_id: r.get(10),
+        traceparent: r.get(11),
     }
 }
 
@@ -117,8 +118,8 @@ pub(crate) async fn insert_events(
     events: &[NewBucketEvent],
 ) -> Result<Vec<BucketEvent>, StoreError> {
     let sql = format!(
-        "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner, version_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6, $9, $10, $11, $12) RETURNING {EVENT_COLUMNS}"
+        "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner, version_id, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6, $9, $10, $11, $12, $13) RETURNING {EVENT_COLUMNS}"
     );
     let mut out = Vec::with_capacity(events.len());
     for e in events {
@@ -140,6 +141,7 @@ pub(crate) async fn insert_events(
                 &attempts,
                 &e.lease_owner,
                 &object.version_id,
+                &e.traceparent,
             ],
         )
         .await?;

@@ -10,8 +10,8 @@ use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, TaskRoom, TaskRun
 use tokio_postgres::Row;
 
 /// Columns of a run, in [`run_from_row`]'s order.
-pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us";
-const RUN_COLUMN_COUNT: usize = 17;
+pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id";
+const RUN_COLUMN_COUNT: usize = 20;
 
 fn unknown(what: &'static str, value: &str) -> StoreError {
     StoreError::corrupt(what, format!("unknown value `{value}`"))
@@ -38,6 +38,9 @@ pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
         attempt: row.get::<_, i64>(14) as u32,
         exit_code: row.get::<_, Option<i64>>(15).map(|c| c as i32),
         init_us: row.get(16),
+        trace_id: row.get(17),
+        span_id: row.get(18),
+        parent_span_id: row.get(19),
     })
 }
 
@@ -49,7 +52,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
          ON CONFLICT (id) DO UPDATE SET {}",
         updates.join(", ")
     );
@@ -75,6 +78,9 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
             &i64::from(r.attempt),
             &r.exit_code.map(i64::from),
             &r.init_us,
+            &r.trace_id,
+            &r.span_id,
+            &r.parent_span_id,
         ],
     )
     .await
@@ -139,6 +145,7 @@ pub(crate) async fn list_runs(
     for (column, value) in [
         ("app", filter.app.as_ref()),
         ("function", filter.function.as_ref()),
+        ("trace_id", filter.trace_id.as_ref()),
     ] {
         if let Some(v) = value {
             args.push(v);

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, TASK_CPUS),
     (5, crate::workflows::SCHEMA),
     (6, crate::workflows::BRANCH_RESULTS),
+    (7, TRACES),
 ];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
@@ -239,6 +240,14 @@ CREATE TABLE images (
 /// The CPUs a task run asks for, for placement.
 const TASK_CPUS: &str = r#"
 ALTER TABLE task_requests ADD COLUMN cpus_milli INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Each run's place in its trace, and the context a bucket event carries
+/// from the write that caused it.
+const TRACES: &str = r#"
+ALTER TABLE runs ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT, ADD COLUMN parent_span_id TEXT;
+CREATE INDEX runs_by_trace ON runs (trace_id) WHERE trace_id IS NOT NULL;
+ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.

@@ -82,7 +82,7 @@ pub(super) const OBJECT_COLUMNS: &str =
 pub(super) const LISTED_COLUMNS: &str =
     "bucket, key, size, etag, content_type, headers, blob, modified_ms, NULL, version_id";
 const EVENT_COLUMNS: &str =
-    "id, bucket, key, name, size, etag, at_ms, app, function, attempts, version_id";
+    "id, bucket, key, name, size, etag, at_ms, app, function, attempts, version_id, traceparent";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, headers, created_ms";
 const PART_COLUMNS: &str = "upload_id, number, size, etag, blob, modified_ms, checksum";
 
@@ -119,6 +119,7 @@ pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BucketEv
         function: r.get(8)?,
         attempts: r.get(9)?,
         version_id: r.get(10)?,
+        traceparent: r.get(11)?,
     })
 }
 
@@ -166,8 +167,8 @@ pub(super) fn insert_events(
     }
     let mut stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner, version_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10, ?11, ?12) RETURNING {EVENT_COLUMNS}"
+            "INSERT INTO bucket_events (bucket, key, name, size, etag, at_ms, app, function, due_ms, lease_until_ms, attempts, lease_owner, version_id, traceparent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9, ?10, ?11, ?12, ?13) RETURNING {EVENT_COLUMNS}"
         ))
         .map_err(db("recording a bucket event"))?;
     events
@@ -187,7 +188,8 @@ pub(super) fn insert_events(
                     e.leased_until_ms,
                     attempts,
                     e.lease_owner,
-                    object.version_id
+                    object.version_id,
+                    e.traceparent
                 ],
                 event_from_row,
             )

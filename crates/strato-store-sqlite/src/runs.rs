@@ -8,10 +8,10 @@ use strato_store::{LogEntry, LogFilter, RunFilter, StoreError};
 
 /// Columns of a run, in [`run_from_row`]'s order; a query selecting more
 /// puts them after these ([`RUN_COLUMN_COUNT`] onwards).
-pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us";
+pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_COLUMN_COUNT: usize = 17;
+pub(super) const RUN_COLUMN_COUNT: usize = 20;
 
 /// A stored enum value this version does not know: refuse it rather than
 /// report a run as something it was not.
@@ -44,13 +44,16 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
         attempt: row.get(14)?,
         exit_code: row.get(15)?,
         init_us: row.get(16)?,
+        trace_id: row.get(17)?,
+        span_id: row.get(18)?,
+        parent_span_id: row.get(19)?,
     })
 }
 
 /// Writes (or overwrites) a run's record.
 pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -71,6 +74,9 @@ pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreEr
             r.attempt,
             r.exit_code,
             r.init_us,
+            r.trace_id,
+            r.span_id,
+            r.parent_span_id,
         ])
     })
     .map(|_| ())
@@ -116,6 +122,10 @@ impl super::Db {
         if let Some(status) = filter.status {
             args.push(status.as_str().to_string());
             sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(trace) = &filter.trace_id {
+            args.push(trace.clone());
+            sql.push_str(&format!(" AND trace_id = ?{}", args.len()));
         }
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));

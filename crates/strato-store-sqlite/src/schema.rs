@@ -85,6 +85,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("task_requests", "due_ms", "INTEGER NOT NULL DEFAULT 0"),
     ("task_requests", "cpus_milli", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "init_us", "INTEGER"),
+    ("runs", "trace_id", "TEXT"),
+    ("runs", "span_id", "TEXT"),
+    ("runs", "parent_span_id", "TEXT"),
+    ("bucket_events", "traceparent", "TEXT"),
     ("upload_parts", "checksum", "TEXT"),
     ("objects", "version_id", "TEXT"),
     ("bucket_events", "version_id", "TEXT"),
@@ -117,6 +121,11 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 .map_err(db("upgrading the schema"))?;
         }
     }
+    // Indexes on added columns come after the columns exist.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS runs_by_trace ON runs (trace_id) WHERE trace_id IS NOT NULL",
+    )
+    .map_err(db("indexing runs by trace"))?;
     migrate_targets(conn)
 }
 

@@ -214,6 +214,8 @@ pub struct RunFilter {
     pub app: Option<String>,
     pub function: Option<String>,
     pub status: Option<RunStatus>,
+    /// Only the runs of one trace (32 hex digits).
+    pub trace_id: Option<String>,
     pub limit: usize,
 }
 

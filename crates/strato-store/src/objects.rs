@@ -177,6 +177,9 @@ pub struct NewBucketEvent {
     pub leased_until_ms: i64,
     /// The node holding that lease.
     pub lease_owner: String,
+    /// The span that wrote the object (a W3C `traceparent`), if known:
+    /// the delivering run's parent.
+    pub traceparent: Option<String>,
 }
 
 /// A stored bucket event, as claimed by a deliverer.
@@ -196,6 +199,9 @@ pub struct BucketEvent {
     /// The version the event is about (`None`: the `null` version).
     #[serde(default)]
     pub version_id: Option<String>,
+    /// The span that wrote the object, if known.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// What a put made happen.

@@ -206,8 +206,14 @@ impl WasmEngine {
         let logs = LogCapture::new();
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))
-            .stderr(logs.pipe(LogStream::Stderr))
-            .envs(&limits.env);
+            .stderr(logs.pipe(LogStream::Stderr));
+        // A run's own variables replace the shared ones of the same name
+        // (a guest's getenv takes the first).
+        for (k, v) in limits.env.iter() {
+            if !limits.extra_env.iter().any(|(extra, _)| extra == k) {
+                wasi.env(k, v);
+            }
+        }
         for (k, v) in &limits.extra_env {
             wasi.env(k, v);
         }

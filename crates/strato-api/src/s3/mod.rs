@@ -230,7 +230,11 @@ pub fn service(
             {
                 return wrong_region(&signed, &expected_region, &request_id);
             }
-            let mut response = match service.call(post::with_filename(request).await).await {
+            // Objects written on behalf of a run make events in its trace.
+            let cause =
+                strato_engine::trace::parent_of_aws(request.headers(), request.uri().query());
+            let call = service.call(post::with_filename(request).await);
+            let mut response = match strato_engine::trace::caused_by(cause, call).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 service failed");

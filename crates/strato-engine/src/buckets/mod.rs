@@ -678,6 +678,8 @@ impl Buckets {
     /// One event per subscribed function whose filter matches.
     fn events_for(&self, bucket: &str, key: &str, name: &str) -> Vec<NewBucketEvent> {
         let now = now_ms();
+        // The writer's span (an S3 request's context) is each event's.
+        let cause = crate::trace::current_cause();
         self.live
             .load()
             .subscribers
@@ -694,6 +696,7 @@ impl Buckets {
                         // in hand (see `crate::lifecycle`).
                         leased_until_ms: now + self.lease_ms,
                         lease_owner: self.node.0.clone(),
+                        traceparent: cause.as_ref().map(|c| c.traceparent()),
                     })
                     .collect()
             })

@@ -120,6 +120,9 @@ impl Replica {
             attempt: 1,
             exit_code: None,
             init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
         };
         // Off the start's path; the end's record waits for it (an upsert).
         let recorded = tokio::spawn({

@@ -258,6 +258,17 @@ async fn run_container(
     env.insert("STRATO_TASK".into(), record.function.clone());
     env.insert("STRATO_RUN_ID".into(), record.id.clone());
     env.insert("STRATO_ATTEMPT".into(), record.attempt.to_string());
+    if let Some(span) = record.trace_context() {
+        // W3C's environment-variable carrier, and the AWS SDKs' session
+        // token (sent with every signed call) so S3 writes join the trace.
+        env.insert("TRACEPARENT".into(), span.traceparent());
+        if env.contains_key("AWS_ACCESS_KEY_ID") {
+            env.insert(
+                "AWS_SESSION_TOKEN".into(),
+                crate::trace::session_token(&span),
+            );
+        }
+    }
     env.extend(spec.env.clone());
     env.extend(o.env.clone());
 

@@ -304,7 +304,13 @@ impl Platform {
             attempt: attempt.unwrap_or(1),
             exit_code: None,
             init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
         };
+        // The run joins the trace of whatever asked for it.
+        let mut record = record;
+        record.set_span(&crate::trace::begin(crate::trace::current_cause()));
         let request = serde_json::to_value(TaskRequest {
             spec: live.spec.clone(),
             overrides,
@@ -430,6 +436,7 @@ impl Platform {
             app: app.map(str::to_string),
             function: Some(name.to_string()),
             status: None,
+            trace_id: None,
             limit: 1,
         };
         Ok(!self.store.list_runs(&filter).await?.is_empty())

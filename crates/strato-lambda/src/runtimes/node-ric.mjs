@@ -159,6 +159,12 @@ async function main() {
     const next = await runtimeApi('GET', '/invocation/next');
     requestId = next.headers['lambda-runtime-aws-request-id'];
     const deadline = Number(next.headers['lambda-runtime-deadline-ms']);
+    // As AWS's clients do: the SDKs send it on as X-Amzn-Trace-Id.
+    if (next.headers['lambda-runtime-trace-id']) {
+      env._X_AMZN_TRACE_ID = next.headers['lambda-runtime-trace-id'];
+    } else {
+      delete env._X_AMZN_TRACE_ID;
+    }
     const context = {
       awsRequestId: requestId,
       invokedFunctionArn: next.headers['lambda-runtime-invoked-function-arn'],

@@ -149,6 +149,9 @@ pub(super) fn run(
             attempt: 1,
             exit_code: None,
             init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
         },
         logs: vec![
             LogLine {
@@ -246,13 +249,27 @@ pub async fn destroy_removes_app_but_keeps_runs(store: Arc<dyn Store>) {
     );
 }
 
+/// `run` as the `span`-th span of trace `trace`, caused by span `parent`.
+fn traced(mut run: FinishedRun, trace: &str, span: u64, parent: Option<u64>) -> FinishedRun {
+    run.record.trace_id = Some(trace.into());
+    run.record.span_id = Some(format!("{span:016x}"));
+    run.record.parent_span_id = parent.map(|p| format!("{p:016x}"));
+    run
+}
+
 pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     store
         .record_runs(
             vec![
-                run("r1", "a", "f", RunStatus::Succeeded, 1),
+                traced(run("r1", "a", "f", RunStatus::Succeeded, 1), trace, 1, None),
                 run("r2", "a", "g", RunStatus::Failed, 2),
-                run("r3", "b", "f", RunStatus::TimedOut, 3),
+                traced(
+                    run("r3", "b", "f", RunStatus::TimedOut, 3),
+                    trace,
+                    2,
+                    Some(1),
+                ),
             ]
             .into(),
         )
@@ -300,8 +317,28 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
         .await,
         ["r3"]
     );
+    assert_eq!(
+        ids(RunFilter {
+            trace_id: Some(trace.into()),
+            ..Default::default()
+        })
+        .await,
+        ["r3", "r1"],
+        "a trace's runs, across apps"
+    );
     let r3 = store.get_run("r3").await.unwrap().unwrap();
-    assert_eq!(r3, run("r3", "b", "f", RunStatus::TimedOut, 3).record);
+    assert_eq!(
+        r3,
+        traced(
+            run("r3", "b", "f", RunStatus::TimedOut, 3),
+            trace,
+            2,
+            Some(1)
+        )
+        .record
+    );
+    let r2 = store.get_run("r2").await.unwrap().unwrap();
+    assert_eq!(r2, run("r2", "a", "g", RunStatus::Failed, 2).record);
     assert!(store.get_run("nope").await.unwrap().is_none());
 }
 

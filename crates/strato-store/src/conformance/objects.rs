@@ -38,6 +38,7 @@ pub(super) fn event(name: &str) -> NewBucketEvent {
         app: "app".into(),
         function: "f".into(),
         leased_until_ms: 0,
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
     }
 }
 
@@ -318,6 +319,11 @@ pub async fn bucket_events_are_leased_retried_and_finished(store: Arc<dyn Store>
     assert_eq!(
         again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
         [(first[0].id, 2), (first[1].id, 2)]
+    );
+    assert_eq!(
+        again[0].traceparent.as_deref(),
+        event("x").traceparent.as_deref(),
+        "an event keeps the context of the write that made it"
     );
     store.finish_bucket_events(&[again[0].id]).await.unwrap();
     let fence = crate::Fence {

@@ -47,6 +47,7 @@ fn deleted(name: &str) -> NewBucketEvent {
         function: "f".into(),
         leased_until_ms: 0,
         lease_owner: String::new(),
+        traceparent: None,
     }
 }
 
