@@ -75,6 +75,10 @@ echo "== strato logs on-video / ffmpeg / on-thumbnail"
 "$STRATO_BIN" logs thumbnailer/on-thumbnail --limit 5
 echo "== strato runs --app thumbnailer"
 "$STRATO_BIN" runs --app thumbnailer --limit 10
+echo "== strato trace: the chain from the upload to the thumbnail"
+LAST_RUN="$("$STRATO_BIN" runs --app thumbnailer --function on-thumbnail --limit 1 --output json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
+"$STRATO_BIN" trace "$LAST_RUN"
 echo "== aws s3 ls s3://media"
 "$AWS" --endpoint-url "http://$S3" s3 ls s3://media | tee "$DATA/listing.txt"
 if ! grep -Eq '^[0-9-]+ [0-9:]+ +[1-9][0-9]* clip\.mp4\.jpg$' "$DATA/listing.txt"; then

@@ -45,4 +45,18 @@ fn run_thumbnailer(variant: &str) {
         matches!(fields.as_slice(), [_, _, size, "clip.mp4.jpg"] if size.parse::<u64>().is_ok_and(|n| n > 0))
     });
     assert!(listed, "the thumbnail is in the bucket: {stdout}");
+    // `strato trace` shows the chain as one tree: the upload's handler,
+    // the task it started, the handler of the object the task wrote.
+    let tree: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("trace "))
+        .take(4)
+        .collect();
+    assert!(tree.first().is_some_and(|l| l.contains("· 3 runs")), "{stdout}");
+    assert!(tree[1].starts_with("thumbnailer/on-video [bucket] succeeded"), "{stdout}");
+    assert!(tree[2].starts_with("└─ thumbnailer/ffmpeg [invoke] succeeded"), "{stdout}");
+    assert!(
+        tree[3].starts_with("   └─ thumbnailer/on-thumbnail [bucket] succeeded"),
+        "{stdout}"
+    );
 }

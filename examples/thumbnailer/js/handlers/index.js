@@ -6,7 +6,9 @@ const keyOf = (record) => decodeURIComponent(record.s3.object.key.replace(/\+/g,
 
 // Each new .mp4 starts the `ffmpeg` task with the object's bucket and key,
 // through Strato's API with the run's own token (STRATO_API, STRATO_TOKEN
-// and STRATO_APP are set in every run's environment).
+// and STRATO_APP are set in every run's environment). Passing on
+// _X_AMZN_TRACE_ID, as X-Ray users do for plain HTTP calls, puts the task
+// run in this invocation's trace (the AWS SDKs do this on their own).
 exports.onNewVideo = async (event) => {
   const { STRATO_API, STRATO_TOKEN, STRATO_APP } = process.env;
   for (const record of event.Records) {
@@ -14,7 +16,11 @@ exports.onNewVideo = async (event) => {
     const key = keyOf(record);
     const response = await fetch(`${STRATO_API}/api/v1/apps/${STRATO_APP}/tasks/ffmpeg/runs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${STRATO_TOKEN}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${STRATO_TOKEN}`,
+        'content-type': 'application/json',
+        'x-amzn-trace-id': process.env._X_AMZN_TRACE_ID || '',
+      },
       body: JSON.stringify({ env: { BUCKET: bucket, KEY: key } }),
     });
     if (response.status !== 202) {
