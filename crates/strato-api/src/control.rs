@@ -37,12 +37,6 @@ pub(crate) enum Caller {
     App(String),
 }
 
-/// The span a control API call comes from, if it names one: its
-/// `traceparent` (or `X-Amzn-Trace-Id`) header, else the run span its
-/// token was issued to. What the call starts is a child of it.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct CallerSpan(pub Option<strato_core::TraceContext>);
-
 impl Caller {
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self {
@@ -132,6 +126,8 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    // The span the call comes from: its `traceparent` (or
+    // `X-Amzn-Trace-Id`) header, else the run span its token names.
     let mut span = strato_engine::trace::parent_of(request.headers());
     let caller = match token {
         None => {
@@ -171,8 +167,9 @@ async fn authenticate(State(ctx): State<Ctx>, mut request: Request, next: Next) 
             .insert(strato_engine::trace::TRACEPARENT, value);
     }
     request.extensions_mut().insert(caller);
-    request.extensions_mut().insert(CallerSpan(span));
-    next.run(request).await
+    // What the call makes durable (an object's events, a task run) joins
+    // the caller's trace.
+    strato_engine::trace::caused_by(span, next.run(request)).await
 }
 
 async fn handle_health() -> Json<serde_json::Value> {

@@ -8,7 +8,7 @@
 //!   (answers progress as NDJSON lines), `DELETE /api/v1/images/{name}`,
 //!   `POST /api/v1/images/gc?grace=10m` (admin)
 
-use crate::control::{Caller, CallerSpan, Ctx};
+use crate::control::{Caller, Ctx};
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -72,7 +72,6 @@ impl From<ImageError> for ApiError {
 async fn handle_start_task(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Caller>,
-    Extension(span): Extension<CallerSpan>,
     Path((app, task)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -91,8 +90,10 @@ async fn handle_start_task(
         Caller::Admin => None,
         Caller::App(a) => Some(a.as_str()),
     };
-    let start = ctx.platform.start_task(&app, &task, overrides, only_app);
-    let record = strato_engine::trace::caused_by(span.0, start).await?;
+    let record = ctx
+        .platform
+        .start_task(&app, &task, overrides, only_app)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(record)).into_response())
 }
 

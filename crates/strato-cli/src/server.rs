@@ -90,6 +90,11 @@ pub struct ServerArgs {
     /// older ones are removed hourly. `0` keeps them forever.
     #[arg(long, default_value = "30d")]
     pub retention: String,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL
+    /// (`http://127.0.0.1:4318`): each run is exported as a span, its
+    /// lines as log records.
+    #[arg(long = "otlp-endpoint", env = "STRATO_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Where bytes live, and how to reach them (`strato server`, `strato
@@ -432,6 +437,13 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             sse_master_key,
             lease: Duration::from_millis(lease),
             retention: (retention > 0).then(|| Duration::from_millis(retention)),
+            otlp: args
+                .otlp_endpoint
+                .clone()
+                .map(|endpoint| strato_engine::OtlpConfig {
+                    endpoint,
+                    flush_every: Duration::from_millis(200),
+                }),
             cluster: strato_engine::ClusterConfig {
                 sync_every: is_postgres(&args.store).then_some(Duration::from_millis(sync_every)),
                 addresses: serde_json::json!({

@@ -115,6 +115,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         sync_every: "500ms".into(),
         lease: "30s".into(),
         retention: "30d".into(),
+        otlp_endpoint: std::env::var("STRATO_OTLP_ENDPOINT").ok(),
     };
     let server = server::start(&server_args).await?;
     let gateway = format!("http://{}", server.gateway);

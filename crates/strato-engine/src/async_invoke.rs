@@ -213,6 +213,17 @@ impl Platform {
         priority: Priority,
     ) -> NewInvocation {
         let now = now_ms();
+        let mut head = head;
+        // The invocation keeps its caller's span in its stored request.
+        if let Some(cause) = crate::trace::current_cause()
+            && !head
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(crate::trace::TRACEPARENT))
+        {
+            head.headers
+                .push((crate::trace::TRACEPARENT.into(), cause.traceparent()));
+        }
         NewInvocation {
             id: self.runs.next_id('i'),
             app: function.app.clone(),

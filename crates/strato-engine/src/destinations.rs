@@ -28,6 +28,8 @@ pub(crate) struct Outcome<'a> {
     pub http_status: Option<u16>,
     pub exit_code: Option<i32>,
     pub error: Option<&'a str>,
+    /// The settling run's span: the destination's parent.
+    pub span: Option<strato_core::TraceContext>,
 }
 
 /// The destination invocations a settling run queues (in the same
@@ -46,6 +48,10 @@ pub(crate) fn destinations(platform: &Platform, done: &Outcome<'_>) -> Vec<NewIn
     let now = now_ms();
     let record = destination_record(done, now);
     let mut head = InvocationHead::json_post("/");
+    if let Some(span) = &done.span {
+        head.headers
+            .push((crate::trace::TRACEPARENT.into(), span.traceparent()));
+    }
     // A function destination retries as the function's own async work
     // does; a task, a queue or a webhook gets a few attempts.
     let (max_attempts, max_age_ms) = match destination {
@@ -120,6 +126,7 @@ mod tests {
             http_status: Some(500),
             exit_code: None,
             error: Some("function answered HTTP 500"),
+            span: None,
         };
         let record: serde_json::Value =
             serde_json::from_str(&destination_record(&done, 0)).unwrap();

@@ -215,7 +215,8 @@ impl Platform {
         B::Error: Into<BodyError>,
     {
         let function = self.find_function(name, only_app)?;
-        let parent = crate::trace::parent_of(request.headers());
+        let parent =
+            crate::trace::parent_of(request.headers()).or_else(crate::trace::current_cause);
         let cx = RunContext::new(Trigger::Invoke).caused_by(parent);
         Ok(self.run_function(function, request, cx).await)
     }
@@ -460,6 +461,7 @@ impl Platform {
                     http_status,
                     exit_code: None,
                     error: error.as_deref(),
+                    span: cx.span.map(|s| s.context),
                 },
             );
             effects.push(Effect::SettleInvocation(id));

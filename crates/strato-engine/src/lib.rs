@@ -40,6 +40,7 @@ mod image_catalog;
 mod invoke;
 mod lifecycle;
 mod live;
+mod otlp;
 mod platform;
 pub mod queues;
 mod run_env;
@@ -65,6 +66,7 @@ pub use event_invoke::{
 };
 pub use image_catalog::SharedImages;
 pub use invoke::{InvokeError, RUN_ID_HEADER};
+pub use otlp::OtlpConfig;
 pub use platform::{Platform, PlatformConfig};
 pub use run_env::DEFAULT_PATH;
 pub use services::{ClientAddr, ReplicaStatus, RequestFigures, ServiceStatus};

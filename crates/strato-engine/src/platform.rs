@@ -61,6 +61,9 @@ pub struct PlatformConfig {
     /// How long runs, their logs and delivered events are kept (`None`:
     /// forever).
     pub retention: Option<Duration>,
+    /// Where to export runs as OpenTelemetry spans and logs (`None`: no
+    /// export).
+    pub otlp: Option<crate::otlp::OtlpConfig>,
 }
 
 /// The engine service shared by every HTTP surface.
@@ -150,7 +153,7 @@ impl Platform {
         .map_err(|e| storage(&e))?;
         let (invocations, enqueued) = crate::async_invoke::Invocations::new();
         let platform = Arc::new(Platform {
-            runs: crate::runs::Runs::start(store.clone()),
+            runs: crate::runs::Runs::start(store.clone(), config.otlp.clone()),
             in_hand: Default::default(),
             store,
             config,

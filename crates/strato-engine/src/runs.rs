@@ -34,6 +34,8 @@ impl Counters {
 
 pub(crate) struct Runs {
     recorder: Arc<RunRecorder>,
+    /// Where finished runs go as spans, with `--otlp-endpoint`.
+    pub otlp: Option<crate::otlp::OtlpExporter>,
     pub counters: Counters,
     in_flight: AtomicUsize,
     drained: Notify,
@@ -42,9 +44,10 @@ pub(crate) struct Runs {
 
 impl Runs {
     /// Starts the recorder writing to `store`.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Runs {
+    pub(crate) fn start(store: Arc<dyn Store>, otlp: Option<crate::otlp::OtlpConfig>) -> Runs {
         Runs {
             recorder: RunRecorder::spawn(store),
+            otlp: otlp.map(crate::otlp::OtlpExporter::spawn),
             counters: Counters::default(),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -62,12 +65,21 @@ impl Runs {
 
     /// Queues a finished run for the recorder (never waits on the store).
     pub(crate) fn record(&self, run: FinishedRun) {
+        self.export(&run.record, &run.logs);
         self.recorder.record(run);
     }
 
     /// Queues a finished run; the answer comes once it is written.
     pub(crate) fn record_acked(&self, run: FinishedRun) -> tokio::sync::oneshot::Receiver<()> {
+        self.export(&run.record, &run.logs);
         self.recorder.record_acked(run)
+    }
+
+    /// Sends a finished run to the OTLP receiver, if there is one.
+    pub(crate) fn export(&self, record: &strato_core::RunRecord, logs: &[strato_core::LogLine]) {
+        if let Some(otlp) = &self.otlp {
+            otlp.export(record, logs, Vec::new());
+        }
     }
 
     pub(crate) fn started(&self) {

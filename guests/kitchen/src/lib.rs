@@ -70,6 +70,25 @@ impl wasi::exports::http::incoming_handler::Guest for Kitchen {
                     }
                 }
             }
+            // Writes `?bucket=B&key=K` (body "made by kitchen") through the
+            // control API's objects endpoint with the run's own token, as
+            // a function's code would.
+            "put" => {
+                let api = std::env::var("STRATO_API").unwrap_or_default();
+                let token = std::env::var("STRATO_TOKEN").unwrap_or_default();
+                let bucket = param("bucket").unwrap_or_default();
+                let key = param("key").unwrap_or_default();
+                let url = format!("{api}/api/v1/buckets/{bucket}/objects/{key}");
+                let auth = format!("Bearer {token}");
+                match send(Method::Put, &url, &[("authorization", &auth)], b"made by kitchen") {
+                    Ok((status, body)) => {
+                        println!("put {bucket}/{key}: {status}");
+                        let text = format!("upstream {status}: {}", String::from_utf8_lossy(&body));
+                        respond(out, status, "text/plain", text.as_bytes());
+                    }
+                    Err(err) => respond(out, 502, "text/plain", err.as_bytes()),
+                }
+            }
             "env" => {
                 let name = param("name").unwrap_or_default();
                 let value = std::env::var(&name).unwrap_or_else(|_| "<unset>".into());
@@ -193,12 +212,38 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) 
 }
 
 fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
+    send(Method::Get, url, &[], b"")
+}
+
+fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// urls")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let request = OutgoingRequest::new(Fields::new());
+    let fields = Fields::new();
+    for (name, value) in headers {
+        fields
+            .append(&name.to_string(), &value.as_bytes().to_vec())
+            .map_err(|e| format!("header {name}: {e:?}"))?;
+    }
+    let sends_body = !body.is_empty();
+    if sends_body {
+        fields
+            .append(
+                &"content-length".to_string(),
+                &body.len().to_string().into_bytes(),
+            )
+            .map_err(|e| format!("content-length: {e:?}"))?;
+    }
+    let request = OutgoingRequest::new(fields);
+    request.set_method(&method).map_err(|_| "bad method")?;
+    let outgoing = request.body().map_err(|_| "body taken")?;
     request
         .set_scheme(Some(&Scheme::Http))
         .map_err(|_| "bad scheme")?;
@@ -210,6 +255,15 @@ fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
         .map_err(|_| "bad path")?;
     let future =
         wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    {
+        let stream = outgoing.write().map_err(|_| "stream taken")?;
+        if sends_body {
+            stream
+                .blocking_write_and_flush(body)
+                .map_err(|e| format!("writing the body: {e:?}"))?;
+        }
+    }
+    OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))?;
     future.subscribe().block();
     let response = future
         .get()

@@ -152,7 +152,8 @@ pub(crate) async fn authenticate(
         Some(app) => Caller::App(app),
         None => Caller::Admin,
     };
+    let cause = strato_engine::trace::parent_of_aws(&parts.headers, parts.uri.query());
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    strato_engine::trace::caused_by(cause, next.run(request)).await
 }

@@ -31,5 +31,6 @@ mod schedules;
 mod services;
 mod tasks;
 mod thumbnailer;
+mod traces;
 mod web_service;
 mod workflows;

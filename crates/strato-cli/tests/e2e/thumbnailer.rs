@@ -52,9 +52,18 @@ fn run_thumbnailer(variant: &str) {
         .skip_while(|l| !l.starts_with("trace "))
         .take(4)
         .collect();
-    assert!(tree.first().is_some_and(|l| l.contains("· 3 runs")), "{stdout}");
-    assert!(tree[1].starts_with("thumbnailer/on-video [bucket] succeeded"), "{stdout}");
-    assert!(tree[2].starts_with("└─ thumbnailer/ffmpeg [invoke] succeeded"), "{stdout}");
+    assert!(
+        tree.first().is_some_and(|l| l.contains("· 3 runs")),
+        "{stdout}"
+    );
+    assert!(
+        tree[1].starts_with("thumbnailer/on-video [bucket] succeeded"),
+        "{stdout}"
+    );
+    assert!(
+        tree[2].starts_with("└─ thumbnailer/ffmpeg [invoke] succeeded"),
+        "{stdout}"
+    );
     assert!(
         tree[3].starts_with("   └─ thumbnailer/on-thumbnail [bucket] succeeded"),
         "{stdout}"

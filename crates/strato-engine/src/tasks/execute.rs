@@ -157,6 +157,7 @@ fn task_destinations(
             http_status: None,
             exit_code: record.exit_code,
             error: record.error.as_deref(),
+            span: record.trace_context(),
         },
     )
 }
@@ -197,6 +198,7 @@ pub(super) async fn finish(
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
     }
+    platform.runs.export(&record, &tail);
     if effects
         .iter()
         .any(|e| matches!(e, Effect::ResumeWorkflowStep { .. }))

@@ -1,0 +1,230 @@
+//! Traces: a chain of runs (a gateway request whose function writes an
+//! object through the control API with its token, whose event runs a second
+//! function) shares one trace with the caller's `traceparent`, is listed by
+//! `/api/v1/traces` and `strato trace`, and is exported over OTLP/HTTP to a
+//! receiver this test runs.
+
+use crate::support::{AppDir, Server, client, guest, wait_until};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What an OTLP/HTTP receiver was sent: (path, JSON body) per request.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A minimal OTLP/HTTP (JSON) receiver: answers every POST 200 `{}` and
+/// keeps what it was sent. Returns its base URL.
+fn otlp_receiver() -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received: Received = Arc::default();
+    let keep = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                // Keep-alive: requests one after another on a connection.
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = line.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    keep.lock().unwrap().push((path, json));
+                    writer
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (url, received)
+}
+
+/// Every span the receiver got, in the order sent.
+fn spans(received: &Received) -> Vec<Value> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path == "/v1/traces")
+        .flat_map(|(_, body)| {
+            body["resourceSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+                .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
+        })
+        .collect()
+}
+
+fn attribute(span: &Value, key: &str) -> Value {
+    span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| a["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_chain_of_runs_is_one_trace_exported_over_otlp() {
+    let (otlp, received) = otlp_receiver();
+    let server = Server::start_with(&["--otlp-endpoint", &otlp]);
+    let app = AppDir::new(&format!(
+        r#"[app]
+name = "chain"
+
+[buckets.drop]
+
+[functions.writer]
+component = "{kitchen}"
+routes = ["/w/*"]
+
+[functions.reader]
+component = "{kitchen}"
+[[functions.reader.on_bucket]]
+bucket = "drop"
+events = ["put"]
+"#,
+        kitchen = guest("kitchen")
+    ));
+    server.cli_ok(&["deploy", app.path()]);
+
+    // The caller's own span: the chain hangs from it.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = client()
+        .get(server.url("/w/put?bucket=drop&key=a.txt"))
+        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text());
+    let answered = response.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(answered.starts_with(&format!("00-{trace}-")), "{answered}");
+
+    // The store has both runs in the trace, each under its cause.
+    let runs = server.runs_eventually(&format!("trace_id={trace}"), 2);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let run_of = |function: &str| {
+        runs.iter()
+            .find(|r| r["function"] == function)
+            .unwrap_or_else(|| panic!("no {function} run in {runs:?}"))
+            .clone()
+    };
+    let (writer, reader) = (run_of("writer"), run_of("reader"));
+    assert_eq!(writer["parent_span_id"], caller_span);
+    assert_eq!(reader["parent_span_id"], writer["span_id"]);
+    assert_eq!(reader["trigger"], "bucket");
+    assert_eq!(
+        answered,
+        format!("00-{trace}-{}-01", writer["span_id"].as_str().unwrap())
+    );
+
+    // The API and the CLI show the chain.
+    let listed: Value = client()
+        .get(format!("{}/api/v1/traces/{trace}", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 2, "{listed}");
+    let tree = server.cli_ok(&["trace", reader["id"].as_str().unwrap()]);
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("trace {trace} · 2 runs")),
+        "{tree}"
+    );
+    assert!(
+        lines[1].starts_with("chain/writer [http] succeeded"),
+        "{tree}"
+    );
+    assert!(
+        lines[2].starts_with("└─ chain/reader [bucket] succeeded"),
+        "{tree}"
+    );
+    let unknown = client()
+        .get(format!("{}/api/v1/traces/{}", server.api, "1".repeat(32)))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // The receiver got both spans with their links and attributes, and
+    // the writer's log line under its span.
+    wait_until("both spans exported", Duration::from_secs(10), || {
+        spans(&received).len() >= 2
+    });
+    let exported = spans(&received);
+    let span_of = |run: &Value| {
+        exported
+            .iter()
+            .find(|s| s["spanId"] == run["span_id"])
+            .unwrap_or_else(|| panic!("no span for {run} in {exported:?}"))
+            .clone()
+    };
+    let (writer_span, reader_span) = (span_of(&writer), span_of(&reader));
+    for span in [&writer_span, &reader_span] {
+        assert_eq!(span["traceId"], trace);
+    }
+    assert_eq!(writer_span["parentSpanId"], caller_span);
+    assert_eq!(reader_span["parentSpanId"], writer_span["spanId"]);
+    assert_eq!(writer_span["name"], "chain/writer");
+    assert_eq!(writer_span["kind"], 2, "a request is a server span");
+    assert_eq!(reader_span["kind"], 5, "an event is a consumer span");
+    assert_eq!(
+        attribute(&writer_span, "faas.trigger")["stringValue"],
+        "http"
+    );
+    assert_eq!(
+        attribute(&reader_span, "faas.trigger")["stringValue"],
+        "datasource"
+    );
+    assert_eq!(
+        attribute(&reader_span, "faas.invocation_id")["stringValue"],
+        reader["id"]
+    );
+    assert!(attribute(&writer_span, "faas.coldstart")["boolValue"].is_boolean());
+    assert_eq!(writer_span["status"]["code"], 1);
+    wait_until("the writer's log exported", Duration::from_secs(10), || {
+        received.lock().unwrap().iter().any(|(path, body)| {
+            path == "/v1/logs"
+                && body.to_string().contains("put drop/a.txt: 200")
+                && body
+                    .to_string()
+                    .contains(writer["span_id"].as_str().unwrap())
+        })
+    });
+}
