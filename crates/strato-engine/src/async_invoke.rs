@@ -116,6 +116,14 @@ pub struct InvocationHead {
 }
 
 impl InvocationHead {
+    /// The span that queued the request, from its `traceparent`.
+    pub fn traceparent(&self) -> Option<strato_core::TraceContext> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(crate::trace::TRACEPARENT))
+            .and_then(|(_, v)| strato_core::TraceContext::parse_traceparent(v))
+    }
+
     /// A POST to `path` with no headers.
     pub fn post(path: &str) -> InvocationHead {
         InvocationHead {
@@ -368,7 +376,17 @@ fn start(platform: &Arc<Platform>, invocation: Invocation) {
 /// variable), a queue (a message) or a webhook (an HTTP POST); retried
 /// with backoff, given up after its attempts.
 async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
-    let delivered = match &invocation.target {
+    // What it starts joins the trace of whoever queued the invocation.
+    let parent = serde_json::from_str::<InvocationHead>(&invocation.head)
+        .ok()
+        .and_then(|head| head.traceparent());
+    let delivered = crate::trace::caused_by(parent, hand_over_once(&platform, &invocation)).await;
+    settle_hand_over(platform, invocation, delivered).await;
+}
+
+/// One attempt at handing an invocation over.
+async fn hand_over_once(platform: &Arc<Platform>, invocation: &Invocation) -> Result<(), String> {
+    match &invocation.target {
         Target::Webhook { url } => post_webhook(url, &invocation).await,
         Target::Queue { name } => {
             let entry = crate::queues::SendEntry {
@@ -393,7 +411,16 @@ async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
             .await
             .map_err(|e| e.to_string()),
         Target::Function { .. } => unreachable!("functions are run by dispatch"),
-    };
+    }
+}
+
+/// Settles an invocation after an attempt at handing it over: done, or
+/// retried, or given up.
+async fn settle_hand_over(
+    platform: Arc<Platform>,
+    invocation: Invocation,
+    delivered: Result<(), String>,
+) {
     let id = &invocation.id;
     let fence = fence_of(&platform, &invocation);
     let next = attempt_of(&invocation).next_due(platform.config.event_retry_base, now_ms());
@@ -435,13 +462,8 @@ async fn start_task(
                         .unwrap_or_else(|| "STRATO_DESTINATION_RECORD".into()),
                     String::from_utf8_lossy(&invocation.body).into_owned(),
                 );
-                let parent = head
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(crate::trace::TRACEPARENT))
-                    .and_then(|(_, v)| strato_core::TraceContext::parse_traceparent(v));
-                let queue = platform.queue_task(&task, overrides, head.trigger(), None, None);
-                crate::trace::caused_by(parent, queue)
+                platform
+                    .queue_task(&task, overrides, head.trigger(), None, None)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())

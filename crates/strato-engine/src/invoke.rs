@@ -65,6 +65,9 @@ pub(crate) struct RunContext {
     pub parent: Option<TraceContext>,
     /// The run's own span, once it has begun.
     span: Option<RunSpan>,
+    /// Spans the run is linked to besides its parent (each message of a
+    /// batch).
+    pub links: Vec<TraceContext>,
 }
 
 /// How a run ended, as its record says.
@@ -104,6 +107,7 @@ impl RunContext {
             fence: None,
             parent: None,
             span: None,
+            links: Vec::new(),
         }
     }
 
@@ -500,6 +504,8 @@ impl Platform {
         if let Some(span) = &cx.span {
             run.record.set_span(span);
         }
+        self.runs
+            .export(&run.record, &run.logs, std::mem::take(&mut cx.links));
         // Whoever waits for the status acts on the work next (deletes
         // the messages it handled, schedules a retry): only once the
         // record (and what settles with it) is written.

@@ -136,6 +136,8 @@ impl Platform {
                 body: entry.body,
                 visible_ms: now + delay,
                 expires_ms: now + spec.retention_ms as i64,
+                // The sender's span: consumers link to it.
+                traceparent: crate::trace::current_cause().map(|c| c.traceparent()),
             });
         }
         let ids = messages.iter().map(|m| m.id.clone()).collect();
@@ -494,15 +496,20 @@ impl Delivery {
             .iter()
             .map(|m| {
                 let body = String::from_utf8_lossy(&m.body);
+                let mut attributes = serde_json::json!({
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": m.sent_ms.to_string(),
+                    "ApproximateFirstReceiveTimestamp": m.first_receive_ms.to_string(),
+                });
+                // SQS's system attribute for the sender's X-Ray context.
+                if let Some(sender) = sender_span(m) {
+                    attributes["AWSTraceHeader"] = sender.xray().into();
+                }
                 serde_json::json!({
                     "messageId": m.id,
                     "receiptHandle": m.receipt,
                     "body": body,
-                    "attributes": {
-                        "ApproximateReceiveCount": m.receive_count.to_string(),
-                        "SentTimestamp": m.sent_ms.to_string(),
-                        "ApproximateFirstReceiveTimestamp": m.first_receive_ms.to_string(),
-                    },
+                    "attributes": attributes,
                     "messageAttributes": {},
                     "md5OfBody": hex::encode(md5_of(body.as_bytes())),
                     "eventSource": "aws:sqs",
@@ -535,6 +542,12 @@ impl Delivery {
         }
     }
 
+    /// The span that sent the batch's first message: the run's parent (the
+    /// run links to every message's sender).
+    fn first_sender(&self) -> Option<strato_core::TraceContext> {
+        self.batch.iter().find_map(sender_span)
+    }
+
     /// Runs the function with the batch; the receipts it handled.
     async fn to_function(&self, name: &str, event: serde_json::Value) -> Vec<String> {
         let function = self.platform.live().function(&self.app, name).cloned();
@@ -552,7 +565,8 @@ impl Delivery {
         }
         .request(event.to_string());
         let (tell, status) = tokio::sync::oneshot::channel();
-        let mut cx = RunContext::new(Trigger::Queue);
+        let mut cx = RunContext::new(Trigger::Queue).caused_by(self.first_sender());
+        cx.links = self.batch.iter().filter_map(sender_span).collect();
         cx.event_id = Some(first.id.clone());
         cx.attempt = first.receive_count;
         cx.wait_for_slot = true;
@@ -584,11 +598,10 @@ impl Delivery {
         };
         let mut overrides = crate::tasks::TaskOverrides::default();
         overrides.env.insert("SQS_EVENT".into(), event.to_string());
-        let run = match self
+        let queued = self
             .platform
-            .queue_task(&task, overrides, Trigger::Queue, None, None)
-            .await
-        {
+            .queue_task(&task, overrides, Trigger::Queue, None, None);
+        let run = match crate::trace::caused_by(self.first_sender(), queued).await {
             Ok(run) => run,
             Err(e) => {
                 tracing::error!(app = %self.app, queue = %self.queue, error = %e, "starting a consumer task");
@@ -648,4 +661,12 @@ mod tests {
         assert!(batch_item_failures(b"ok").is_empty());
         assert!(batch_item_failures(br#"{"batchItemFailures":[]}"#).is_empty());
     }
+}
+
+/// The span that sent a message, if it was sent in a trace.
+fn sender_span(message: &Message) -> Option<strato_core::TraceContext> {
+    message
+        .traceparent
+        .as_deref()
+        .and_then(strato_core::TraceContext::parse_traceparent)
 }

@@ -65,20 +65,24 @@ impl Runs {
 
     /// Queues a finished run for the recorder (never waits on the store).
     pub(crate) fn record(&self, run: FinishedRun) {
-        self.export(&run.record, &run.logs);
         self.recorder.record(run);
     }
 
     /// Queues a finished run; the answer comes once it is written.
     pub(crate) fn record_acked(&self, run: FinishedRun) -> tokio::sync::oneshot::Receiver<()> {
-        self.export(&run.record, &run.logs);
         self.recorder.record_acked(run)
     }
 
-    /// Sends a finished run to the OTLP receiver, if there is one.
-    pub(crate) fn export(&self, record: &strato_core::RunRecord, logs: &[strato_core::LogLine]) {
+    /// Sends a finished run (linked to `links` besides its parent) to the
+    /// OTLP receiver, if there is one.
+    pub(crate) fn export(
+        &self,
+        record: &strato_core::RunRecord,
+        logs: &[strato_core::LogLine],
+        links: Vec<strato_core::TraceContext>,
+    ) {
         if let Some(otlp) = &self.otlp {
-            otlp.export(record, logs, Vec::new());
+            otlp.export(record, logs, links);
         }
     }
 

@@ -275,6 +275,7 @@ impl Platform {
                         body: spec.payload.clone().into_bytes(),
                         visible_ms: now,
                         expires_ms: now + retention as i64,
+                        traceparent: None,
                     },
                 }
             }

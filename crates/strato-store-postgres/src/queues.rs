@@ -29,14 +29,15 @@ pub(crate) async fn insert_messages(
     let bodies: Vec<&[u8]> = messages.iter().map(|m| m.body.as_slice()).collect();
     let visible: Vec<i64> = messages.iter().map(|m| m.visible_ms).collect();
     let expires: Vec<i64> = messages.iter().map(|m| m.expires_ms).collect();
+    let traces: Vec<Option<&str>> = messages.iter().map(|m| m.traceparent.as_deref()).collect();
     execute(
         c,
         "sending messages",
-        "INSERT INTO queue_messages (app, queue, id, body, sent_ms, visible_ms, expires_ms)
-         SELECT $1, $2, id, body, $3, visible_ms, expires_ms
-         FROM unnest($4::text[], $5::bytea[], $6::bigint[], $7::bigint[]) WITH ORDINALITY
-           AS u(id, body, visible_ms, expires_ms, n) ORDER BY n",
-        &[&app, &queue, &now_ms, &ids, &bodies, &visible, &expires],
+        "INSERT INTO queue_messages (app, queue, id, body, sent_ms, visible_ms, expires_ms, traceparent)
+         SELECT $1, $2, id, body, $3, visible_ms, expires_ms, traceparent
+         FROM unnest($4::text[], $5::bytea[], $6::bigint[], $7::bigint[], $8::text[]) WITH ORDINALITY
+           AS u(id, body, visible_ms, expires_ms, traceparent, n) ORDER BY n",
+        &[&app, &queue, &now_ms, &ids, &bodies, &visible, &expires, &traces],
     )
     .await
     .map(drop)
@@ -85,7 +86,7 @@ pub(crate) async fn receive(
          first_receive_ms = CASE first_receive_ms WHEN 0 THEN $3 ELSE first_receive_ms END
          WHERE seq IN (SELECT seq FROM queue_messages WHERE app = $1 AND queue = $2 AND visible_ms <= $3
                        ORDER BY visible_ms, seq LIMIT $5 FOR UPDATE SKIP LOCKED)
-         RETURNING seq, id, receipt, body, sent_ms, first_receive_ms, receive_count",
+         RETURNING seq, id, receipt, body, sent_ms, first_receive_ms, receive_count, traceparent",
         &[
             &app,
             &queue,
@@ -107,6 +108,7 @@ pub(crate) async fn receive(
                     sent_ms: row.get(4),
                     first_receive_ms: row.get(5),
                     receive_count: row.get::<_, i64>(6) as u32,
+                    traceparent: row.get(7),
                 },
             )
         })

@@ -248,6 +248,7 @@ const TRACES: &str = r#"
 ALTER TABLE runs ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT, ADD COLUMN parent_span_id TEXT;
 CREATE INDEX runs_by_trace ON runs (trace_id) WHERE trace_id IS NOT NULL;
 ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
+ALTER TABLE queue_messages ADD COLUMN traceparent TEXT;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.

@@ -47,6 +47,7 @@ async fn other_nodes_changes_wake_this_node() {
         body: b"hi".to_vec(),
         visible_ms: 0,
         expires_ms: i64::MAX,
+        traceparent: None,
     };
     other
         .send_messages("woken", "q", &[message], 1)

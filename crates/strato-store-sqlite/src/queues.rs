@@ -59,8 +59,8 @@ pub(super) fn insert_messages(
 ) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO queue_messages (app, queue, id, body, sent_ms, visible_ms, expires_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO queue_messages (app, queue, id, body, sent_ms, visible_ms, expires_ms, traceparent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(db("preparing to send messages"))?;
     for m in messages {
@@ -71,7 +71,8 @@ pub(super) fn insert_messages(
             m.body,
             now_ms,
             m.visible_ms,
-            m.expires_ms
+            m.expires_ms,
+            m.traceparent
         ])
         .map_err(db("sending a message"))?;
     }
@@ -115,7 +116,7 @@ fn receive(
              first_receive_ms = CASE first_receive_ms WHEN 0 THEN ?3 ELSE first_receive_ms END
              WHERE seq IN (SELECT seq FROM queue_messages WHERE app = ?1 AND queue = ?2 AND visible_ms <= ?3
                            ORDER BY visible_ms, seq LIMIT ?5)
-             RETURNING seq, id, receipt, body, sent_ms, first_receive_ms, receive_count",
+             RETURNING seq, id, receipt, body, sent_ms, first_receive_ms, receive_count, traceparent",
         )
         .map_err(db("receiving messages"))?;
     let rows = stmt
@@ -137,6 +138,7 @@ fn receive(
                         sent_ms: row.get(4)?,
                         first_receive_ms: row.get(5)?,
                         receive_count: row.get(6)?,
+                        traceparent: row.get(7)?,
                     },
                 ))
             },

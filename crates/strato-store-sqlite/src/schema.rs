@@ -89,6 +89,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("runs", "span_id", "TEXT"),
     ("runs", "parent_span_id", "TEXT"),
     ("bucket_events", "traceparent", "TEXT"),
+    ("queue_messages", "traceparent", "TEXT"),
     ("upload_parts", "checksum", "TEXT"),
     ("objects", "version_id", "TEXT"),
     ("bucket_events", "version_id", "TEXT"),

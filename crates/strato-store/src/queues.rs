@@ -9,6 +9,9 @@ pub struct NewMessage {
     pub visible_ms: i64,
     /// Dropped after then (the queue's retention).
     pub expires_ms: i64,
+    /// The sender's span (W3C `traceparent`), if known: what consumes
+    /// the message links to it (SQS's `AWSTraceHeader`).
+    pub traceparent: Option<String>,
 }
 
 /// A received message: hidden until its visibility timeout passes,
@@ -24,6 +27,9 @@ pub struct Message {
     pub first_receive_ms: i64,
     /// Receives so far, this one included.
     pub receive_count: u32,
+    /// The sender's span, if known.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 /// What a receive needs to know about its queue.

@@ -114,6 +114,12 @@ component = "{kitchen}"
 [[functions.reader.on_bucket]]
 bucket = "drop"
 events = ["put"]
+
+[functions.worker]
+component = "{kitchen}"
+
+[queues.jobs]
+consumer = {{ function = "worker", batch_size = 10 }}
 "#,
         kitchen = guest("kitchen")
     ));
@@ -218,6 +224,47 @@ events = ["put"]
     );
     assert!(attribute(&writer_span, "faas.coldstart")["boolValue"].is_boolean());
     assert_eq!(writer_span["status"]["code"], 1);
+
+    // A message keeps its sender's span: the batch's run hangs from it and
+    // links to it; the SQS event names it as AWSTraceHeader.
+    let sender = "b7ad6b7169203331";
+    let sent = client()
+        .post(format!(
+            "{}/api/v1/apps/chain/queues/jobs/messages",
+            server.api
+        ))
+        .bearer_auth(&server.token)
+        .header("traceparent", format!("00-{trace}-{sender}-01"))
+        .body(r#"{"messages": [{"body": "job 1"}]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let runs = server.runs_eventually(&format!("trace_id={trace}"), 3);
+    let worker = runs
+        .iter()
+        .find(|r| r["function"] == "worker")
+        .unwrap_or_else(|| panic!("no worker run in the trace: {runs:?}"));
+    assert_eq!(worker["parent_span_id"], sender);
+    assert_eq!(worker["trigger"], "queue");
+    wait_until("the batch's span exported", Duration::from_secs(10), || {
+        spans(&received)
+            .iter()
+            .any(|s| s["spanId"] == worker["span_id"])
+    });
+    let batch_span = spans(&received)
+        .into_iter()
+        .find(|s| s["spanId"] == worker["span_id"])
+        .unwrap();
+    assert_eq!(batch_span["links"][0]["spanId"], sender, "{batch_span}");
+    assert_eq!(
+        attribute(&batch_span, "faas.trigger")["stringValue"],
+        "pubsub"
+    );
+    assert_eq!(
+        attribute(&batch_span, "messaging.batch.message_count")["intValue"],
+        "1"
+    );
+
     wait_until("the writer's log exported", Duration::from_secs(10), || {
         received.lock().unwrap().iter().any(|(path, body)| {
             path == "/v1/logs"

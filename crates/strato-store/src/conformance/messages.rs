@@ -11,6 +11,10 @@ fn message(id: &str, visible_ms: i64) -> NewMessage {
         body: format!("body of {id}").into_bytes(),
         visible_ms,
         expires_ms: visible_ms + 3_600_000,
+        traceparent: Some(format!(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-{:016x}-01",
+            id.len()
+        )),
     }
 }
 
@@ -50,6 +54,11 @@ pub async fn messages_are_received_hidden_deleted_and_dead_lettered(store: Arc<d
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, "m1");
     assert_eq!(got[0].body, b"body of m1");
+    assert_eq!(
+        got[0].traceparent,
+        message("m1", now).traceparent,
+        "a message keeps its sender's span"
+    );
     assert_eq!((got[0].receive_count, got[0].first_receive_ms), (1, now));
     let got2 = store
         .receive_messages("a", "jobs", now, 10, &policy)

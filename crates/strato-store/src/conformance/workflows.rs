@@ -160,6 +160,7 @@ pub async fn workflow_steps_advance_once_under_fences(store: Arc<dyn Store>) {
                 body: b"token".to_vec(),
                 visible_ms: 0,
                 expires_ms: i64::MAX,
+                traceparent: None,
             },
         }],
         ..Default::default()
