@@ -387,7 +387,7 @@ async fn hand_over(platform: Arc<Platform>, invocation: Invocation) {
 /// One attempt at handing an invocation over.
 async fn hand_over_once(platform: &Arc<Platform>, invocation: &Invocation) -> Result<(), String> {
     match &invocation.target {
-        Target::Webhook { url } => post_webhook(url, &invocation).await,
+        Target::Webhook { url } => post_webhook(url, invocation).await,
         Target::Queue { name } => {
             let entry = crate::queues::SendEntry {
                 body: invocation.body.clone(),
@@ -399,7 +399,7 @@ async fn hand_over_once(platform: &Arc<Platform>, invocation: &Invocation) -> Re
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        Target::Task { name } => start_task(&platform, &invocation, name).await,
+        Target::Task { name } => start_task(platform, invocation, name).await,
         // Named after the invocation: a repeated delivery starts none.
         Target::Workflow { name } => platform
             .start_execution_once(

@@ -650,6 +650,14 @@ fn md5_of(bytes: &[u8]) -> [u8; 16] {
     Md5::digest(bytes).into()
 }
 
+/// The span that sent a message, if it was sent in a trace.
+fn sender_span(message: &Message) -> Option<strato_core::TraceContext> {
+    message
+        .traceparent
+        .as_deref()
+        .and_then(strato_core::TraceContext::parse_traceparent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,12 +669,4 @@ mod tests {
         assert!(batch_item_failures(b"ok").is_empty());
         assert!(batch_item_failures(br#"{"batchItemFailures":[]}"#).is_empty());
     }
-}
-
-/// The span that sent a message, if it was sent in a trace.
-fn sender_span(message: &Message) -> Option<strato_core::TraceContext> {
-    message
-        .traceparent
-        .as_deref()
-        .and_then(strato_core::TraceContext::parse_traceparent)
 }
