@@ -504,8 +504,12 @@ impl Platform {
         if let Some(span) = &cx.span {
             run.record.set_span(span);
         }
-        self.runs
-            .export(&run.record, &run.logs, std::mem::take(&mut cx.links));
+        self.runs.observe(
+            "function",
+            &run.record,
+            &run.logs,
+            std::mem::take(&mut cx.links),
+        );
         // Whoever waits for the status acts on the work next (deletes
         // the messages it handled, schedules a retry): only once the
         // record (and what settles with it) is written.

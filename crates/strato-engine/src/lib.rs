@@ -44,6 +44,7 @@ mod otlp;
 mod platform;
 pub mod queues;
 mod run_env;
+mod run_metrics;
 mod runs;
 pub mod schedules;
 mod services;

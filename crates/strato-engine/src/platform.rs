@@ -353,6 +353,89 @@ impl Platform {
             })
             .collect();
         self.services.write_metrics(&mut out, &replicas);
+        self.runs.metrics.write(&mut out);
+        self.write_queue_metrics(&mut out).await;
+        self.write_node_metrics(&mut out).await;
         out
+    }
+
+    /// Each live queue's depth by state and its oldest message's age,
+    /// and each schedule's lag (its latest slot's firing after its time).
+    async fn write_queue_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let live = self.live();
+        let now = crate::util::now_ms();
+        let mut queues: Vec<_> = live.queues.keys().cloned().collect();
+        queues.sort();
+        out.push_str(
+            "# HELP strato_queue_messages Messages in a queue, by state.
+# TYPE strato_queue_messages gauge
+# HELP strato_queue_oldest_message_age_seconds Age of a queue's oldest message.
+# TYPE strato_queue_oldest_message_age_seconds gauge
+",
+        );
+        for (app, queue) in &queues {
+            let Ok(stats) = self.store.queue_stats(app, queue, now).await else {
+                continue;
+            };
+            let labels = format!("app=\"{app}\",queue=\"{queue}\"");
+            for (state, n) in [
+                ("visible", stats.visible),
+                ("in_flight", stats.in_flight),
+                ("delayed", stats.delayed),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "strato_queue_messages{{{labels},state=\"{state}\"}} {n}"
+                );
+            }
+            let age = stats.oldest_age_ms.unwrap_or(0).max(0) as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "strato_queue_oldest_message_age_seconds{{{labels}}} {age}"
+            );
+        }
+        let mut schedules: Vec<_> = live.schedules.keys().cloned().collect();
+        schedules.sort();
+        out.push_str("# HELP strato_schedule_lag_seconds How long after its time a schedule's latest slot was recorded.
+# TYPE strato_schedule_lag_seconds gauge
+");
+        for (app, schedule) in &schedules {
+            if let Ok(Some(slot)) = self.store.latest_schedule_slot(app, schedule).await {
+                let lag = (slot.recorded_ms - slot.slot_ms).max(0) as f64 / 1000.0;
+                let _ = writeln!(
+                    out,
+                    "strato_schedule_lag_seconds{{app=\"{app}\",schedule=\"{schedule}\"}} {lag}"
+                );
+            }
+        }
+    }
+
+    /// On a cluster, each node's state and heartbeat age as the store has
+    /// them.
+    async fn write_node_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let Ok(nodes) = self.store.list_nodes().await else {
+            return;
+        };
+        let now = crate::util::now_ms();
+        out.push_str(
+            "# HELP strato_node_heartbeat_age_seconds Time since a node's last heartbeat.
+# TYPE strato_node_heartbeat_age_seconds gauge
+# HELP strato_node_up Whether a node is serving (1) or draining, left or lost (0).
+# TYPE strato_node_up gauge
+",
+        );
+        for node in &nodes {
+            let age = (now - node.heartbeat_ms).max(0) as f64 / 1000.0;
+            let up = node.state == strato_store::NodeState::Active
+                && age * 1000.0 < self.config.lease.as_millis() as f64;
+            let id = node.id.as_str();
+            let _ = writeln!(
+                out,
+                "strato_node_heartbeat_age_seconds{{node=\"{id}\"}} {age}"
+            );
+            let _ = writeln!(out, "strato_node_up{{node=\"{id}\"}} {}", up as u8);
+        }
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Runs {
     recorder: Arc<RunRecorder>,
     /// Where finished runs go as spans, with `--otlp-endpoint`.
     pub otlp: Option<crate::otlp::OtlpExporter>,
+    /// Figures by function and task for `/metrics`.
+    pub metrics: crate::run_metrics::RunMetrics,
     pub counters: Counters,
     in_flight: AtomicUsize,
     drained: Notify,
@@ -48,6 +50,7 @@ impl Runs {
         Runs {
             recorder: RunRecorder::spawn(store),
             otlp: otlp.map(crate::otlp::OtlpExporter::spawn),
+            metrics: Default::default(),
             counters: Counters::default(),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -73,14 +76,17 @@ impl Runs {
         self.recorder.record_acked(run)
     }
 
-    /// Sends a finished run (linked to `links` besides its parent) to the
-    /// OTLP receiver, if there is one.
-    pub(crate) fn export(
+    /// Counts a finished run of a function or task (`kind`) and sends it
+    /// (linked to `links` besides its parent) to the OTLP receiver, if
+    /// there is one.
+    pub(crate) fn observe(
         &self,
+        kind: &'static str,
         record: &strato_core::RunRecord,
         logs: &[strato_core::LogLine],
         links: Vec<strato_core::TraceContext>,
     ) {
+        self.metrics.observe(kind, record);
         if let Some(otlp) = &self.otlp {
             otlp.export(record, logs, links);
         }

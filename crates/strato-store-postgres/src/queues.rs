@@ -299,7 +299,7 @@ pub(crate) async fn latest_slot(
         "reading a schedule's latest slot",
         "SELECT slot_ms, outcome,
            (SELECT invocation FROM schedule_slots WHERE app = $1 AND schedule = $2
-            AND outcome = 'fired' ORDER BY slot_ms DESC LIMIT 1)
+            AND outcome = 'fired' ORDER BY slot_ms DESC LIMIT 1), recorded_ms
          FROM schedule_slots WHERE app = $1 AND schedule = $2 ORDER BY slot_ms DESC LIMIT 1",
         &[&app, &schedule],
     )
@@ -308,5 +308,6 @@ pub(crate) async fn latest_slot(
         slot_ms: r.get(0),
         outcome: SlotOutcome::parse(r.get(1)).unwrap_or(SlotOutcome::Fired),
         invocation: r.get(2),
+        recorded_ms: r.get(3),
     }))
 }

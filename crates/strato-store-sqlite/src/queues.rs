@@ -394,7 +394,7 @@ impl Db {
             .query_row(
                 "SELECT slot_ms, outcome,
                    (SELECT invocation FROM schedule_slots WHERE app = ?1 AND schedule = ?2
-                    AND outcome = 'fired' ORDER BY slot_ms DESC LIMIT 1)
+                    AND outcome = 'fired' ORDER BY slot_ms DESC LIMIT 1), recorded_ms
                  FROM schedule_slots WHERE app = ?1 AND schedule = ?2 ORDER BY slot_ms DESC LIMIT 1",
                 params![app, schedule],
                 |r| {
@@ -403,6 +403,7 @@ impl Db {
                         slot_ms: r.get(0)?,
                         outcome: SlotOutcome::parse(&outcome).unwrap_or(SlotOutcome::Fired),
                         invocation: r.get(2)?,
+                        recorded_ms: r.get(3)?,
                     })
                 },
             )

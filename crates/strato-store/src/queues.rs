@@ -91,4 +91,7 @@ pub struct SlotRecord {
     /// The invocation the latest fired slot queued (this one's, if it
     /// fired): what a new slot checks for overlap.
     pub invocation: Option<String>,
+    /// When the slot was recorded (fired or skipped): its lag is this
+    /// after `slot_ms`.
+    pub recorded_ms: i64,
 }

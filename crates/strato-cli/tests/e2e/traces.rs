@@ -265,6 +265,27 @@ consumer = {{ function = "worker", batch_size = 10 }}
         "1"
     );
 
+    // The runs are counted on /metrics, by function and status, with their
+    // durations in OpenTelemetry's buckets; the queue's depth is there.
+    let metrics = client()
+        .get(format!("{}/metrics", server.api))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let writer_labels = r#"app="chain",function="writer",kind="function""#;
+    for line in [
+        format!(r#"strato_invocations_total{{{writer_labels},status="succeeded"}} 1"#),
+        format!(r#"strato_run_duration_seconds_count{{{writer_labels}}} 1"#),
+        format!(r#"strato_run_duration_seconds_bucket{{{writer_labels},le="+Inf"}} 1"#),
+        r#"strato_queue_messages{app="chain",queue="jobs",state="visible"} 0"#.to_string(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in\n{metrics}"
+        );
+    }
+
     wait_until("the writer's log exported", Duration::from_secs(10), || {
         received.lock().unwrap().iter().any(|(path, body)| {
             path == "/v1/logs"

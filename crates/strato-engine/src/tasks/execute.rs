@@ -198,7 +198,7 @@ pub(super) async fn finish(
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
     }
-    platform.runs.export(&record, &tail, Vec::new());
+    platform.runs.observe("task", &record, &tail, Vec::new());
     if effects
         .iter()
         .any(|e| matches!(e, Effect::ResumeWorkflowStep { .. }))
