@@ -103,6 +103,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .merge(crate::invocations::routes())
         .merge(crate::nodes::routes())
         .merge(crate::traces::routes())
+        .merge(crate::usage::routes())
         .merge(crate::services::routes())
         .merge(crate::workflows::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -300,7 +301,7 @@ struct RunsQuery {
     app: Option<String>,
     function: Option<String>,
     status: Option<String>,
-    /// Only the runs of one trace.
+    /// Only the runs of one trace (the other filters do not apply).
     trace_id: Option<String>,
     limit: Option<usize>,
 }
@@ -323,9 +324,12 @@ async fn handle_list_runs(
         app: caller.scope(q.app.as_deref())?,
         function: q.function,
         status,
-        trace_id: q.trace_id,
         limit: q.limit.unwrap_or(100).min(50_000),
     };
+    if let Some(trace) = &q.trace_id {
+        let runs = crate::traces::runs_in_trace(&ctx, &caller, trace, filter.limit).await?;
+        return Ok(Json(runs).into_response());
+    }
     Ok(Json(ctx.platform.store().list_runs(&filter).await?).into_response())
 }
 

@@ -27,6 +27,7 @@ pub mod s3;
 mod services;
 mod tasks;
 mod traces;
+mod usage;
 mod workflows;
 
 /// The body type every surface answers with.

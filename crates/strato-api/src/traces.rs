@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use strato_store::RunFilter;
+use strato_core::RunRecord;
 
 /// More runs than any chain a person reads; the rest are left out.
 const MAX_TRACE_RUNS: usize = 10_000;
@@ -56,23 +56,29 @@ async fn handle_get_run_trace(
     trace_of(&ctx, &caller, trace_id).await
 }
 
-async fn trace_of(ctx: &Ctx, caller: &Caller, trace_id: String) -> Result<Json<Value>, ApiError> {
-    let only_app = caller.only_app().map(str::to_string);
+/// The runs of a trace the caller may see, oldest first.
+pub(crate) async fn runs_in_trace(
+    ctx: &Ctx,
+    caller: &Caller,
+    trace_id: &str,
+    limit: usize,
+) -> Result<Vec<RunRecord>, ApiError> {
     let mut runs = ctx
         .platform
         .store()
-        .list_runs(&RunFilter {
-            app: only_app,
-            trace_id: Some(trace_id.clone()),
-            limit: MAX_TRACE_RUNS,
-            ..Default::default()
-        })
+        .runs_in_trace(&trace_id.to_ascii_lowercase(), limit)
         .await?;
+    runs.retain(|r| caller.scope(Some(&r.app)).is_ok());
+    runs.sort_by(|a, b| (a.started_at_ms, &a.id).cmp(&(b.started_at_ms, &b.id)));
+    Ok(runs)
+}
+
+async fn trace_of(ctx: &Ctx, caller: &Caller, trace_id: String) -> Result<Json<Value>, ApiError> {
+    let runs = runs_in_trace(ctx, caller, &trace_id, MAX_TRACE_RUNS).await?;
     if runs.is_empty() {
         return Err(ApiError::not_found(format!(
             "no runs in trace `{trace_id}` that this token may see"
         )));
     }
-    runs.sort_by(|a, b| (a.started_at_ms, &a.id).cmp(&(b.started_at_ms, &b.id)));
     Ok(Json(json!({ "trace_id": trace_id, "runs": runs })))
 }

@@ -20,6 +20,7 @@ mod table;
 mod tasks;
 mod trace;
 mod up;
+mod usage;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -106,6 +107,8 @@ enum Command {
     Logs(commands::LogsArgs),
     /// Show every run of a chain of work (by run id or trace id) as a tree.
     Trace(trace::TraceArgs),
+    /// What each function, task and service used: runs, GB-seconds, CPU.
+    Usage(usage::UsageArgs),
     /// List buckets: owner, versioning, objects and sizes.
     Buckets(buckets::BucketsArgs),
     /// List, create and revoke S3 access keys.
@@ -172,6 +175,7 @@ fn main() {
             Command::Runs(args) => commands::runs(args).await,
             Command::Logs(args) => commands::logs(args).await,
             Command::Trace(args) => trace::run(args).await,
+            Command::Usage(args) => usage::run(args).await,
             Command::Buckets(args) => buckets::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Task(args) => tasks::task(args).await,

@@ -201,6 +201,10 @@ pub struct RunRecord {
     /// wrote the object, sent the message or started the task), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<String>,
+    /// CPU time the run's processes used, user and system, in
+    /// microseconds (container runs, when the kernel counted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us: Option<i64>,
 }
 
 fn first_attempt() -> u32 {

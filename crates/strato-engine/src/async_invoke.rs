@@ -632,6 +632,7 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
             trace_id: None,
             span_id: None,
             parent_span_id: None,
+            cpu_us: None,
         },
         logs: Vec::new(),
     });

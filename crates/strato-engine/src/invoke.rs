@@ -291,7 +291,7 @@ impl Platform {
     {
         let run_id = self.runs.next_id('r');
         // The function sees its own span as the parent of what it calls.
-        let span = crate::trace::begin(cx.parent);
+        let span = crate::trace::begin(cx.parent, &run_id);
         crate::trace::set_parent(request.headers_mut(), &span.context);
         cx.span = Some(span);
         let started_at_ms = now_ms();
@@ -498,6 +498,7 @@ impl Platform {
                 trace_id: None,
                 span_id: None,
                 parent_span_id: None,
+                cpu_us: None,
             },
             logs,
         };

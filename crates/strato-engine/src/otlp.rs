@@ -348,6 +348,7 @@ mod tests {
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             span_id: Some(span.into()),
             parent_span_id: parent.map(str::to_string),
+            cpu_us: None,
         }
     }
 

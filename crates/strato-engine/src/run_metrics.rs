@@ -199,6 +199,7 @@ mod tests {
             trace_id: None,
             span_id: None,
             parent_span_id: None,
+            cpu_us: None,
         }
     }
 

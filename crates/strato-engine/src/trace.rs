@@ -31,9 +31,19 @@ pub fn current_cause() -> Option<TraceContext> {
     CAUSE.try_with(|c| *c).ok().flatten()
 }
 
-/// The span of a new run caused by `parent` (a new trace without one).
-pub fn begin(parent: Option<TraceContext>) -> RunSpan {
-    RunSpan::begin(parent, rand::random(), rand::random())
+/// The span of new run `run_id` caused by `parent` (without one, the run
+/// begins a trace named after it: see [`strato_core::trace::trace_id_for_run`]).
+pub fn begin(parent: Option<TraceContext>, run_id: &str) -> RunSpan {
+    let random: u64 = rand::random();
+    let trace = match parent {
+        Some(_) => 0,
+        None => strato_core::trace::trace_id_for_run(run_id, random),
+    };
+    RunSpan::begin(
+        parent,
+        trace,
+        random.rotate_left(29) ^ rand::random::<u64>(),
+    )
 }
 
 /// The context a request's headers name as its parent, if any.
@@ -107,10 +117,10 @@ mod tests {
             parent_of(&headers).unwrap().trace_hex(),
             "5759e988bd862e3fe1be46a994272793"
         );
-        let span = begin(None).context;
+        let span = begin(None, "r0000000000010000000a").context;
         set_parent(&mut headers, &span);
         assert_eq!(parent_of(&headers), Some(span));
-        let child = begin(Some(span));
+        let child = begin(Some(span), "r0000000000010000000b");
         assert_eq!(child.context.trace_id(), span.trace_id());
         assert_ne!(child.context.span_id(), span.span_id());
         assert_eq!(child.parent, Some(span.span_id()));
@@ -118,7 +128,7 @@ mod tests {
 
     #[test]
     fn an_aws_request_names_its_span_in_its_session_token() {
-        let span = begin(None).context;
+        let span = begin(None, "r0000000000010000000c").context;
         let mut headers = http::HeaderMap::new();
         assert_eq!(parent_of_aws(&headers, None), None);
         headers.insert(
@@ -141,7 +151,7 @@ mod tests {
     #[tokio::test]
     async fn the_cause_holds_within_its_scope_only() {
         assert_eq!(current_cause(), None);
-        let span = begin(None).context;
+        let span = begin(None, "r0000000000010000000d").context;
         let seen = caused_by(Some(span), async {
             tokio::task::yield_now().await;
             current_cause()

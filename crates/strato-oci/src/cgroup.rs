@@ -45,6 +45,11 @@ impl RunCgroup {
         };
         let dir = cg.memory_dir();
         fs::create_dir_all(&dir)?;
+        // CPU time is charged up the tree: this level keeps the
+        // container's total after runc removes the container's own cgroup.
+        if cg.layout == Layout::Legacy {
+            let _ = fs::create_dir_all(Path::new(ROOT).join("cpuacct").join(&cg.rel));
+        }
         if let Some(limit) = memory_bytes {
             match cg.layout {
                 Layout::Unified => {
@@ -90,6 +95,31 @@ impl RunCgroup {
                     number("memory.limit_in_bytes"),
                 );
                 exit_code == 128 + libc::SIGKILL && limit > 0 && peak + 64 * 1024 >= limit
+            }
+        }
+    }
+
+    /// CPU time the run's processes have used (user and system), if the
+    /// kernel counts it here (`cpuacct.usage` on v1, `cpu.stat` on v2).
+    pub fn cpu_usage(&self) -> Option<std::time::Duration> {
+        match self.layout {
+            Layout::Unified => {
+                let stat = fs::read_to_string(self.memory_dir().join("cpu.stat")).ok()?;
+                let usec = stat
+                    .lines()
+                    .find_map(|l| l.strip_prefix("usage_usec "))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some(std::time::Duration::from_micros(usec))
+            }
+            Layout::Legacy => {
+                let path = Path::new(ROOT)
+                    .join("cpuacct")
+                    .join(&self.rel)
+                    .join("cpuacct.usage");
+                let nanos = fs::read_to_string(path).ok()?.trim().parse().ok()?;
+                Some(std::time::Duration::from_nanos(nanos))
             }
         }
     }

@@ -124,6 +124,8 @@ pub struct ContainerOutcome {
     /// Exit code as reported (128+signal for a killed process).
     pub exit_code: i32,
     pub duration: Duration,
+    /// CPU time its processes used, when the kernel counted it.
+    pub cpu: Option<Duration>,
 }
 
 /// Drives the OCI runtime.
@@ -344,6 +346,7 @@ impl ContainerRuntime {
             end,
             exit_code,
             duration,
+            cpu: cgroup.cpu_usage(),
         })
     }
 

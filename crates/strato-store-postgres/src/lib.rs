@@ -179,6 +179,21 @@ impl Store for PostgresStore {
         runs::list_runs(&self.client().await?, filter).await
     }
 
+    async fn runs_in_trace(
+        &self,
+        trace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        runs::runs_in_trace(&self.client().await?, trace_id, limit).await
+    }
+
+    async fn usage(
+        &self,
+        filter: &strato_store::UsageFilter,
+    ) -> Result<Vec<strato_store::UsageRow>, StoreError> {
+        runs::usage(&self.client().await?, filter).await
+    }
+
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         let c = self.client().await?;
         let sql = format!("SELECT {} FROM runs WHERE id = $1", runs::RUN_COLUMNS);

@@ -6,12 +6,14 @@
 use crate::db::{Param, execute, query};
 use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
-use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, TaskRoom, TaskRunRequest};
+use strato_store::{
+    LogEntry, LogFilter, RunFilter, StoreError, TaskRoom, TaskRunRequest, UsageFilter, UsageRow,
+};
 use tokio_postgres::Row;
 
 /// Columns of a run, in [`run_from_row`]'s order.
-pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id";
-const RUN_COLUMN_COUNT: usize = 20;
+pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us";
+const RUN_COLUMN_COUNT: usize = 21;
 
 fn unknown(what: &'static str, value: &str) -> StoreError {
     StoreError::corrupt(what, format!("unknown value `{value}`"))
@@ -41,6 +43,7 @@ pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
         trace_id: row.get(17),
         span_id: row.get(18),
         parent_span_id: row.get(19),
+        cpu_us: row.get(20),
     })
 }
 
@@ -52,7 +55,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
          ON CONFLICT (id) DO UPDATE SET {}",
         updates.join(", ")
     );
@@ -81,6 +84,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
             &r.trace_id,
             &r.span_id,
             &r.parent_span_id,
+            &r.cpu_us,
         ],
     )
     .await
@@ -145,7 +149,6 @@ pub(crate) async fn list_runs(
     for (column, value) in [
         ("app", filter.app.as_ref()),
         ("function", filter.function.as_ref()),
-        ("trace_id", filter.trace_id.as_ref()),
     ] {
         if let Some(v) = value {
             args.push(v);
@@ -160,6 +163,40 @@ pub(crate) async fn list_runs(
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
     let rows = query(c, "listing runs", &sql, &args).await?;
     rows.iter().map(run_from_row).collect()
+}
+
+pub(crate) async fn runs_in_trace(
+    c: &impl GenericClient,
+    trace_id: &str,
+    limit: usize,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let sql = strato_store::runs_in_trace_sql(RUN_COLUMNS, limit);
+    let root = strato_core::trace::root_run_id(trace_id).unwrap_or_default();
+    let rows = query(c, "listing a trace's runs", &sql, &[&trace_id, &root]).await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub(crate) async fn usage(
+    c: &impl GenericClient,
+    filter: &UsageFilter,
+) -> Result<Vec<UsageRow>, StoreError> {
+    // `$2 IS NULL` needs the parameter's type spelled out.
+    let sql = strato_store::USAGE_SQL.replace("$2 IS NULL", "$2::text IS NULL");
+    let rows = query(c, "summing usage", &sql, &[&filter.since_ms, &filter.app]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| UsageRow {
+            app: r.get(0),
+            function: r.get(1),
+            runs: r.get::<_, i64>(2) as u64,
+            errors: r.get::<_, i64>(3) as u64,
+            throttles: r.get::<_, i64>(4) as u64,
+            cold_starts: r.get::<_, i64>(5) as u64,
+            billed_ms: r.get(6),
+            gb_seconds: r.get(7),
+            cpu_seconds: r.get(8),
+        })
+        .collect())
 }
 
 pub(crate) async fn read_logs(

@@ -245,8 +245,9 @@ ALTER TABLE task_requests ADD COLUMN cpus_milli INTEGER NOT NULL DEFAULT 0;
 /// Each run's place in its trace, and the context a bucket event carries
 /// from the write that caused it.
 const TRACES: &str = r#"
-ALTER TABLE runs ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT, ADD COLUMN parent_span_id TEXT;
-CREATE INDEX runs_by_trace ON runs (trace_id) WHERE trace_id IS NOT NULL;
+ALTER TABLE runs ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT, ADD COLUMN parent_span_id TEXT,
+    ADD COLUMN cpu_us BIGINT;
+CREATE INDEX runs_by_parented_trace ON runs (trace_id) WHERE parent_span_id IS NOT NULL;
 ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
 ALTER TABLE queue_messages ADD COLUMN traceparent TEXT;
 "#;

@@ -152,6 +152,24 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.list_runs(&filter)).await
     }
 
+    async fn runs_in_trace(
+        &self,
+        trace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let trace_id = trace_id.to_owned();
+        self.blocking(move |db| db.runs_in_trace(&trace_id, limit))
+            .await
+    }
+
+    async fn usage(
+        &self,
+        filter: &strato_store::UsageFilter,
+    ) -> Result<Vec<strato_store::UsageRow>, StoreError> {
+        let filter = filter.to_owned();
+        self.blocking(move |db| db.usage(&filter)).await
+    }
+
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         let id = id.to_owned();
         self.blocking(move |db| db.get_run(&id)).await

@@ -4,14 +4,14 @@
 use crate::db;
 use rusqlite::{Connection, params};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
-use strato_store::{LogEntry, LogFilter, RunFilter, StoreError};
+use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, UsageFilter, UsageRow};
 
 /// Columns of a run, in [`run_from_row`]'s order; a query selecting more
 /// puts them after these ([`RUN_COLUMN_COUNT`] onwards).
-pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id";
+pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_COLUMN_COUNT: usize = 20;
+pub(super) const RUN_COLUMN_COUNT: usize = 21;
 
 /// A stored enum value this version does not know: refuse it rather than
 /// report a run as something it was not.
@@ -47,13 +47,14 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
         trace_id: row.get(17)?,
         span_id: row.get(18)?,
         parent_span_id: row.get(19)?,
+        cpu_us: row.get(20)?,
     })
 }
 
 /// Writes (or overwrites) a run's record.
 pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -77,6 +78,7 @@ pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreEr
             r.trace_id,
             r.span_id,
             r.parent_span_id,
+            r.cpu_us,
         ])
     })
     .map(|_| ())
@@ -123,10 +125,7 @@ impl super::Db {
             args.push(status.as_str().to_string());
             sql.push_str(&format!(" AND status = ?{}", args.len()));
         }
-        if let Some(trace) = &filter.trace_id {
-            args.push(trace.clone());
-            sql.push_str(&format!(" AND trace_id = ?{}", args.len()));
-        }
+
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
         let conn = self.read();
@@ -135,6 +134,49 @@ impl super::Db {
             .query_map(rusqlite::params_from_iter(args.iter()), run_from_row)
             .map_err(db("listing runs"))?;
         rows.collect::<Result<_, _>>().map_err(db("listing runs"))
+    }
+
+    pub(crate) fn runs_in_trace(
+        &self,
+        trace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = strato_store::runs_in_trace_sql(RUN_COLUMNS, limit).replace('$', "?");
+        let root = strato_core::trace::root_run_id(trace_id).unwrap_or_default();
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .map_err(db("listing a trace's runs"))?;
+        let rows = stmt
+            .query_map(params![trace_id, root], run_from_row)
+            .map_err(db("listing a trace's runs"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing a trace's runs"))
+    }
+
+    pub(crate) fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
+        // SQLite spells `$N` as `?N` and has no DOUBLE PRECISION cast.
+        let sql = strato_store::USAGE_SQL
+            .replace('$', "?")
+            .replace("DOUBLE PRECISION", "REAL");
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&sql).map_err(db("summing usage"))?;
+        let rows = stmt
+            .query_map(params![filter.since_ms, filter.app], |r| {
+                Ok(UsageRow {
+                    app: r.get(0)?,
+                    function: r.get(1)?,
+                    runs: r.get::<_, i64>(2)? as u64,
+                    errors: r.get::<_, i64>(3)? as u64,
+                    throttles: r.get::<_, i64>(4)? as u64,
+                    cold_starts: r.get::<_, i64>(5)? as u64,
+                    billed_ms: r.get(6)?,
+                    gb_seconds: r.get(7)?,
+                    cpu_seconds: r.get(8)?,
+                })
+            })
+            .map_err(db("summing usage"))?;
+        rows.collect::<Result<_, _>>().map_err(db("summing usage"))
     }
 
     pub(crate) fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {

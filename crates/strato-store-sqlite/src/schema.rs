@@ -88,6 +88,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("runs", "trace_id", "TEXT"),
     ("runs", "span_id", "TEXT"),
     ("runs", "parent_span_id", "TEXT"),
+    ("runs", "cpu_us", "INTEGER"),
     ("bucket_events", "traceparent", "TEXT"),
     ("queue_messages", "traceparent", "TEXT"),
     ("upload_parts", "checksum", "TEXT"),
@@ -122,9 +123,12 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 .map_err(db("upgrading the schema"))?;
         }
     }
-    // Indexes on added columns come after the columns exist.
+    // Indexes on added columns come after the columns exist. Only runs
+    // with a parent are indexed by trace (a trace's root is found by id).
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS runs_by_trace ON runs (trace_id) WHERE trace_id IS NOT NULL",
+        "DROP INDEX IF EXISTS runs_by_trace;
+         CREATE INDEX IF NOT EXISTS runs_by_parented_trace ON runs (trace_id)
+           WHERE parent_span_id IS NOT NULL;",
     )
     .map_err(db("indexing runs by trace"))?;
     migrate_targets(conn)

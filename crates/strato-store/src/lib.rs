@@ -214,10 +214,63 @@ pub struct RunFilter {
     pub app: Option<String>,
     pub function: Option<String>,
     pub status: Option<RunStatus>,
-    /// Only the runs of one trace (32 hex digits).
-    pub trace_id: Option<String>,
     pub limit: usize,
 }
+
+/// The runs of trace `trace_id`, at most `limit`: those with a parent (by
+/// the partial index over them) and the root run the trace is named
+/// after ([`strato_core::trace::root_run_id`]). Shared by the backends;
+/// `$1` is the trace id, `$2` the root's run id.
+pub fn runs_in_trace_sql(columns: &str, limit: usize) -> String {
+    format!(
+        "SELECT {columns} FROM runs WHERE trace_id = $1 AND parent_span_id IS NOT NULL
+         UNION ALL
+         SELECT {columns} FROM runs WHERE id = $2 AND trace_id = $1 AND parent_span_id IS NULL
+         LIMIT {limit}"
+    )
+}
+
+/// Which finished runs a usage report sums.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub app: Option<String>,
+    /// Runs started at or after this (ms since the epoch).
+    pub since_ms: i64,
+}
+
+/// What one function, task or service of an app used: the figures a bill
+/// would use.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageRow {
+    pub app: String,
+    pub function: String,
+    /// Runs that ended (throttled ones included).
+    pub runs: u64,
+    /// Runs that failed, timed out or were killed for memory.
+    pub errors: u64,
+    pub throttles: u64,
+    pub cold_starts: u64,
+    /// Billed time (each run rounded up to a millisecond).
+    pub billed_ms: i64,
+    /// Memory limit times billed time, in GiB-seconds.
+    pub gb_seconds: f64,
+    /// CPU time container runs used (seconds), where it was counted.
+    pub cpu_seconds: f64,
+}
+
+/// SQL summing usage over `runs`, shared by the backends: a row per
+/// (app, function) of runs that ended, started at or after the first
+/// parameter, of the app in the second (when it is not NULL).
+pub const USAGE_SQL: &str = "SELECT app, function, COUNT(*),
+    SUM(CASE WHEN status IN ('failed', 'timed_out', 'oom_killed') THEN 1 ELSE 0 END),
+    SUM(CASE WHEN status = 'throttled' THEN 1 ELSE 0 END),
+    SUM(CASE WHEN cold_start THEN 1 ELSE 0 END),
+    CAST(SUM(billed_ms) AS BIGINT),
+    SUM(CAST(memory_limit_bytes AS DOUBLE PRECISION) * billed_ms) / 1073741824000.0,
+    CAST(SUM(COALESCE(cpu_us, 0)) AS DOUBLE PRECISION) / 1000000.0
+  FROM runs
+  WHERE started_at_ms >= $1 AND ($2 IS NULL OR app = $2) AND status NOT IN ('queued', 'running')
+  GROUP BY app, function ORDER BY app, function";
 
 /// Which log lines to read, oldest first.
 #[derive(Debug, Clone, Default)]
@@ -307,6 +360,15 @@ pub trait Store: Send + Sync + 'static {
     /// them so), so backends order by id.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// The runs of one trace (32 hex digits), at most `limit`, in no order.
+    async fn runs_in_trace(
+        &self,
+        trace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+    /// What each function, task and service used, summed over the runs
+    /// `filter` names.
+    async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError>;
     async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
     /// Creates a bucket owned by `app`; false if it already existed.
     async fn create_bucket(

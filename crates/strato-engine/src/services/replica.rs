@@ -123,6 +123,7 @@ impl Replica {
             trace_id: None,
             span_id: None,
             parent_span_id: None,
+            cpu_us: None,
         };
         // Off the start's path; the end's record waits for it (an upsert).
         let recorded = tokio::spawn({

@@ -67,6 +67,7 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
         Ok(o) => {
             record.duration_us = o.duration.as_micros() as i64;
             record.exit_code = Some(o.exit_code);
+            record.cpu_us = o.cpu.map(|c| c.as_micros() as i64);
             (record.status, record.error) = match o.end {
                 ContainerEnd::Exited(0) => (RunStatus::Succeeded, None),
                 ContainerEnd::Exited(code) => {

@@ -307,10 +307,12 @@ impl Platform {
             trace_id: None,
             span_id: None,
             parent_span_id: None,
+            cpu_us: None,
         };
         // The run joins the trace of whatever asked for it.
         let mut record = record;
-        record.set_span(&crate::trace::begin(crate::trace::current_cause()));
+        let span = crate::trace::begin(crate::trace::current_cause(), &record.id);
+        record.set_span(&span);
         let request = serde_json::to_value(TaskRequest {
             spec: live.spec.clone(),
             overrides,
@@ -436,7 +438,6 @@ impl Platform {
             app: app.map(str::to_string),
             function: Some(name.to_string()),
             status: None,
-            trace_id: None,
             limit: 1,
         };
         Ok(!self.store.list_runs(&filter).await?.is_empty())

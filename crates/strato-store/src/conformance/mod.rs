@@ -42,6 +42,8 @@ macro_rules! conformance_tests {
             revisions_are_numbered_and_switch_live,
             destroy_removes_app_but_keeps_runs,
             runs_filter_and_order,
+            a_trace_is_its_root_and_every_run_under_it,
+            usage_sums_what_runs_used,
             logs_follow_by_sequence,
             followers_miss_no_line_of_concurrent_writers,
             recorder_flushes_everything_on_stop,
@@ -152,6 +154,7 @@ pub(super) fn run(
             trace_id: None,
             span_id: None,
             parent_span_id: None,
+            cpu_us: None,
         },
         logs: vec![
             LogLine {
@@ -317,15 +320,6 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
         .await,
         ["r3"]
     );
-    assert_eq!(
-        ids(RunFilter {
-            trace_id: Some(trace.into()),
-            ..Default::default()
-        })
-        .await,
-        ["r3", "r1"],
-        "a trace's runs, across apps"
-    );
     let r3 = store.get_run("r3").await.unwrap().unwrap();
     assert_eq!(
         r3,
@@ -340,6 +334,125 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
     let r2 = store.get_run("r2").await.unwrap().unwrap();
     assert_eq!(r2, run("r2", "a", "g", RunStatus::Failed, 2).record);
     assert!(store.get_run("nope").await.unwrap().is_none());
+}
+
+pub async fn a_trace_is_its_root_and_every_run_under_it(store: Arc<dyn Store>) {
+    let root_id = "r018f2a3b4c5d00000007";
+    let trace = format!(
+        "{:032x}",
+        strato_core::trace::trace_id_for_run(root_id, 0xabc)
+    );
+    let other = "4bf92f3577b34da6a3ce929d0e0e4736";
+    store
+        .record_runs(
+            vec![
+                traced(
+                    run(root_id, "a", "f", RunStatus::Succeeded, 1),
+                    &trace,
+                    1,
+                    None,
+                ),
+                traced(
+                    run("r1", "a", "t", RunStatus::Succeeded, 2),
+                    &trace,
+                    2,
+                    Some(1),
+                ),
+                traced(
+                    run("r2", "b", "g", RunStatus::Failed, 3),
+                    &trace,
+                    3,
+                    Some(2),
+                ),
+                // Another trace, and a parentless run of this trace that is
+                // not the run it is named after (an imported record, say).
+                traced(run("r3", "a", "f", RunStatus::Succeeded, 4), other, 4, None),
+                traced(
+                    run("r4", "a", "f", RunStatus::Succeeded, 5),
+                    &trace,
+                    5,
+                    None,
+                ),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = store
+        .runs_in_trace(&trace, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [root_id, "r1", "r2"]);
+    assert!(store.runs_in_trace(other, 100).await.unwrap().is_empty());
+    assert_eq!(store.runs_in_trace(&trace, 2).await.unwrap().len(), 2);
+}
+
+pub async fn usage_sums_what_runs_used(store: Arc<dyn Store>) {
+    let mut cold = run("r1", "a", "f", RunStatus::Succeeded, 100);
+    cold.record.cold_start = true;
+    let mut task = run("r4", "a", "t", RunStatus::OomKilled, 100);
+    task.record.cpu_us = Some(2_500_000);
+    task.record.billed_ms = 1000;
+    let mut queued = run("r5", "a", "t", RunStatus::Queued, 100);
+    queued.record.billed_ms = 99_999;
+    store
+        .record_runs(
+            vec![
+                cold,
+                run("r2", "a", "f", RunStatus::Failed, 200),
+                run("r3", "a", "f", RunStatus::Throttled, 300),
+                task,
+                queued,
+                run("old", "a", "f", RunStatus::Succeeded, 10),
+                run("r6", "b", "f", RunStatus::Succeeded, 100),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    let rows = store
+        .usage(&crate::UsageFilter {
+            app: Some("a".into()),
+            since_ms: 50,
+        })
+        .await
+        .unwrap();
+    let mib_ms = |ms: f64| (1 << 20) as f64 * ms / 1073741824000.0;
+    assert_eq!(
+        rows,
+        [
+            crate::UsageRow {
+                app: "a".into(),
+                function: "f".into(),
+                runs: 3,
+                errors: 1,
+                throttles: 1,
+                cold_starts: 1,
+                billed_ms: 6,
+                gb_seconds: mib_ms(6.0),
+                cpu_seconds: 0.0,
+            },
+            crate::UsageRow {
+                app: "a".into(),
+                function: "t".into(),
+                runs: 1,
+                errors: 1,
+                throttles: 0,
+                cold_starts: 0,
+                billed_ms: 1000,
+                gb_seconds: mib_ms(1000.0),
+                cpu_seconds: 2.5,
+            },
+        ],
+        "runs still queued or running, older ones and other apps' are left out"
+    );
+    let all = store.usage(&crate::UsageFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].app, "b");
 }
 
 /// A follower reading `after` its last sequence number while several
