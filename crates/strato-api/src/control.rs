@@ -113,10 +113,10 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
     Router::new()
         .route("/api/v1/health", get(handle_health))
         .route("/metrics", get(handle_metrics))
-        .route("/", get(handle_index))
         .merge(authed)
         .merge(crate::aws::lambda::routes(ctx.clone()))
         .merge(crate::aws::states::routes(ctx.clone()))
+        .merge(crate::dashboard::routes(ctx.clone()))
         .with_state(ctx)
 }
 
@@ -181,13 +181,6 @@ async fn handle_metrics(State(ctx): State<Ctx>) -> impl IntoResponse {
     (
         [("content-type", "text/plain; version=0.0.4")],
         ctx.platform.metrics_text().await,
-    )
-}
-
-async fn handle_index() -> impl IntoResponse {
-    (
-        [("content-type", "text/html; charset=utf-8")],
-        "<!doctype html><title>Strato</title><h1>Strato</h1><p>Control API at <code>/api/v1/</code>, metrics at <a href=\"/metrics\">/metrics</a>. Use the <code>strato</code> CLI: <code>strato apps</code>, <code>strato runs</code>, <code>strato logs</code>.</p>",
     )
 }
 
@@ -325,6 +318,7 @@ async fn handle_list_runs(
         function: q.function,
         status,
         limit: q.limit.unwrap_or(100).min(50_000),
+        ..Default::default()
     };
     if let Some(trace) = &q.trace_id {
         let runs = crate::traces::runs_in_trace(&ctx, &caller, trace, filter.limit).await?;

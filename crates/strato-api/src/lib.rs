@@ -16,6 +16,7 @@
 
 mod aws;
 pub mod control;
+mod dashboard;
 pub mod error;
 pub mod gateway;
 mod invocations;

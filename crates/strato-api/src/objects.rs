@@ -40,7 +40,7 @@ pub(crate) fn routes() -> Router<Ctx> {
         .route("/api/v1/keys/{id}", delete(handle_revoke_key))
 }
 
-fn scope_of(caller: &Caller) -> Scope {
+pub(crate) fn scope_of(caller: &Caller) -> Scope {
     match caller {
         Caller::Admin => Scope::Admin,
         Caller::App(app) => Scope::App(app.clone()),

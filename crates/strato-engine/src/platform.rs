@@ -288,6 +288,11 @@ impl Platform {
     }
 
     /// Prometheus text exposition of the engine's counters.
+    /// Runs executing on this node now.
+    pub fn runs_in_flight(&self) -> usize {
+        self.runs.in_flight()
+    }
+
     pub async fn metrics_text(&self) -> String {
         let c = &self.runs.counters;
         let live = self.live();

@@ -143,24 +143,11 @@ pub(crate) async fn list_runs(
     c: &impl GenericClient,
     filter: &RunFilter,
 ) -> Result<Vec<RunRecord>, StoreError> {
-    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE TRUE");
-    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
-    let status = filter.status.map(|s| s.as_str());
-    for (column, value) in [
-        ("app", filter.app.as_ref()),
-        ("function", filter.function.as_ref()),
-    ] {
-        if let Some(v) = value {
-            args.push(v);
-            sql.push_str(&format!(" AND {column} = ${}", args.len()));
-        }
-    }
-    if let Some(s) = &status {
-        args.push(s);
-        sql.push_str(&format!(" AND status = ${}", args.len()));
-    }
-    let limit = if filter.limit == 0 { 100 } else { filter.limit };
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    let (sql, values) = filter.to_sql(RUN_COLUMNS, |n| format!("${n}"));
+    let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+        .iter()
+        .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
     let rows = query(c, "listing runs", &sql, &args).await?;
     rows.iter().map(run_from_row).collect()
 }

@@ -111,23 +111,7 @@ pub(super) fn insert_logs(
 
 impl super::Db {
     pub(crate) fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(app) = &filter.app {
-            args.push(app.clone());
-            sql.push_str(&format!(" AND app = ?{}", args.len()));
-        }
-        if let Some(function) = &filter.function {
-            args.push(function.clone());
-            sql.push_str(&format!(" AND function = ?{}", args.len()));
-        }
-        if let Some(status) = filter.status {
-            args.push(status.as_str().to_string());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-
-        let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        let (sql, args) = filter.to_sql(RUN_COLUMNS, |n| format!("?{n}"));
         let conn = self.read();
         let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
         let rows = stmt

@@ -214,7 +214,65 @@ pub struct RunFilter {
     pub app: Option<String>,
     pub function: Option<String>,
     pub status: Option<RunStatus>,
+    pub trigger: Option<strato_core::Trigger>,
+    /// Only runs older than this run id (the next page after it).
+    pub before: Option<String>,
+    /// Only runs with a log line containing this text.
+    pub log_text: Option<String>,
     pub limit: usize,
+}
+
+impl RunFilter {
+    /// The filter's conditions for a backend's SQL, each with `{}` where
+    /// its (text) parameter goes, in order.
+    pub fn conditions(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(app) = &self.app {
+            out.push(("app = {}", app.clone()));
+        }
+        if let Some(function) = &self.function {
+            out.push(("function = {}", function.clone()));
+        }
+        if let Some(status) = self.status {
+            out.push(("status = {}", status.as_str().to_string()));
+        }
+        if let Some(trigger) = self.trigger {
+            out.push(("trigger = {}", trigger.as_str().to_string()));
+        }
+        if let Some(before) = &self.before {
+            out.push(("id < {}", before.clone()));
+        }
+        if let Some(text) = &self.log_text {
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            out.push((
+                "id IN (SELECT run_id FROM logs WHERE line LIKE {} ESCAPE '\\')",
+                format!("%{escaped}%"),
+            ));
+        }
+        out
+    }
+
+    /// The filter as SQL over `runs` (newest first), placeholders made by
+    /// `placeholder(n)` (1-based), and its parameters.
+    pub fn to_sql(
+        &self,
+        columns: &str,
+        placeholder: impl Fn(usize) -> String,
+    ) -> (String, Vec<String>) {
+        let mut sql = format!("SELECT {columns} FROM runs WHERE 1 = 1");
+        let mut args = Vec::new();
+        for (condition, value) in self.conditions() {
+            args.push(value);
+            sql.push_str(" AND ");
+            sql.push_str(&condition.replace("{}", &placeholder(args.len())));
+        }
+        let limit = if self.limit == 0 { 100 } else { self.limit };
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        (sql, args)
+    }
 }
 
 /// The runs of trace `trace_id`, at most `limit`: those with a parent (by

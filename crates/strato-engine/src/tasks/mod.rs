@@ -437,10 +437,15 @@ impl Platform {
         let filter = strato_store::RunFilter {
             app: app.map(str::to_string),
             function: Some(name.to_string()),
-            status: None,
             limit: 1,
+            ..Default::default()
         };
         Ok(!self.store.list_runs(&filter).await?.is_empty())
+    }
+
+    /// Whether `app` has a task `name` deployed now.
+    pub fn is_live_task(&self, app: &str, name: &str) -> bool {
+        self.live_task(app, name).is_some()
     }
 
     pub(crate) fn live_task(&self, app: &str, name: &str) -> Option<LiveTask> {

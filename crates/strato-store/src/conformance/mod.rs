@@ -320,6 +320,40 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
         .await,
         ["r3"]
     );
+    assert_eq!(
+        ids(RunFilter {
+            before: Some("r3".into()),
+            ..Default::default()
+        })
+        .await,
+        ["r2", "r1"],
+        "the page after r3"
+    );
+    assert_eq!(
+        ids(RunFilter {
+            log_text: Some("r2 out".into()),
+            ..Default::default()
+        })
+        .await,
+        ["r2"]
+    );
+    assert!(
+        ids(RunFilter {
+            log_text: Some("%".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty(),
+        "the search text is literal"
+    );
+    assert!(
+        ids(RunFilter {
+            trigger: Some(Trigger::Queue),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
     let r3 = store.get_run("r3").await.unwrap().unwrap();
     assert_eq!(
         r3,
