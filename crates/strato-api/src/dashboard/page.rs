@@ -47,8 +47,7 @@ pub(crate) fn page(session: &Session, title: &str, here: &str, content: Markup) 
                         }
                         div.who {
                             span #who { (who(&session.caller)) }
-                            form.inline method="post" action="/logout" {
-                                input type="hidden" name="csrf" value=(session.csrf);
+                            form.inline method="post" action=(format!("/logout?csrf={}", session.csrf)) {
                                 button.plain type="submit" { "Log out" }
                             }
                         }

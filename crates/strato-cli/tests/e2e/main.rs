@@ -7,6 +7,7 @@ mod support;
 mod async_invoke;
 mod buckets;
 mod cluster;
+mod dashboard;
 mod events;
 mod functions;
 mod lambda;
