@@ -66,7 +66,8 @@ pub(crate) async fn stream_logs(
     mut rx: mpsc::UnboundedReceiver<LogLine>,
 ) -> Vec<LogLine> {
     let mut batch = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    // Often enough that a live tail sees a line within ~200 ms.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.tick().await;
     loop {
         tokio::select! {

@@ -248,6 +248,8 @@ const TRACES: &str = r#"
 ALTER TABLE runs ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT, ADD COLUMN parent_span_id TEXT,
     ADD COLUMN cpu_us BIGINT;
 CREATE INDEX runs_by_parented_trace ON runs (trace_id) WHERE parent_span_id IS NOT NULL;
+-- An app's newest runs, a page at a time (the dashboard's list).
+CREATE INDEX runs_by_app_id ON runs (app, id);
 ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
 ALTER TABLE queue_messages ADD COLUMN traceparent TEXT;
 "#;

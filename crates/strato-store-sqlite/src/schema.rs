@@ -128,7 +128,8 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "DROP INDEX IF EXISTS runs_by_trace;
          CREATE INDEX IF NOT EXISTS runs_by_parented_trace ON runs (trace_id)
-           WHERE parent_span_id IS NOT NULL;",
+           WHERE parent_span_id IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS runs_by_app_id ON runs (app, id);",
     )
     .map_err(db("indexing runs by trace"))?;
     migrate_targets(conn)
