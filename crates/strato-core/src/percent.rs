@@ -1,5 +1,6 @@
-//! Percent-decoding of URL parts (RFC 3986), shared by the places that read
-//! query strings by hand: SigV4's canonical query and Lambda's HTTP events.
+//! Percent-encoding and -decoding of URL parts (RFC 3986), shared by the
+//! places that read or write query strings by hand: SigV4's canonical
+//! query, Lambda's HTTP events, tag sets, the dashboard's links.
 
 /// Whether `+` means a space, as in `application/x-www-form-urlencoded`
 /// query strings, or stays a `+`, as SigV4 reads them.
@@ -33,9 +34,30 @@ pub fn decode(text: &str, plus: Plus) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Encodes every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - _ . ~`)
+/// as `%XX`: safe in a query value or a path segment.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding_keeps_only_unreserved_bytes() {
+        assert_eq!(encode("a b/é~"), "a%20b%2F%C3%A9~");
+        assert_eq!(decode(&encode("a b/é+"), Plus::Literal), "a b/é+");
+    }
 
     #[test]
     fn escapes_decode_and_plus_follows_the_flag() {

@@ -161,12 +161,7 @@ fn login_page(next: &str, error: Option<&str>) -> Html<String> {
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { "Log in · Strato" }
-                    link rel="stylesheet" href="/assets/dashboard.css";
-                }
+                (page::head("Log in"))
                 body {
                     main.login {
                         div.card {

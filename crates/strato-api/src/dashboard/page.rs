@@ -20,6 +20,19 @@ const NAV: &[(&str, &str, bool)] = &[
     ("/keys", "Keys", true),
 ];
 
+/// The `<head>` every page has: its title, the stylesheet and htmx.
+pub(crate) fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Strato" }
+            link rel="stylesheet" href="/assets/dashboard.css";
+            script src="/assets/htmx.min.js" {}
+        }
+    }
+}
+
 /// A whole page: `title`, the navigation with `here` marked, `content`.
 pub(crate) fn page(session: &Session, title: &str, here: &str, content: Markup) -> Response {
     let admin = matches!(session.caller, Caller::Admin);
@@ -28,13 +41,7 @@ pub(crate) fn page(session: &Session, title: &str, here: &str, content: Markup) 
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Strato" }
-                    link rel="stylesheet" href="/assets/dashboard.css";
-                    script src="/assets/htmx.min.js" {}
-                }
+                (head(title))
                 body hx-headers=(csrf_header) {
                     header {
                         a.brand href="/" { "Strato" }
@@ -138,19 +145,7 @@ pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
     }
 }
 
-/// Percent-encodes a query value or path segment.
-pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub(crate) use strato_core::percent::encode;
 
 #[cfg(test)]
 mod tests {

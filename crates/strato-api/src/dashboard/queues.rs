@@ -16,8 +16,7 @@ use std::collections::BTreeSet;
 pub(super) fn routes() -> Router<Ctx> {
     Router::new()
         .route("/queues", get(handle_queues))
-        .route("/queues/{app}/{queue}/redrive", post(handle_redrive))
-        .route("/queues/{app}/{queue}/purge", post(handle_purge))
+        .route("/queues/{app}/{queue}/{action}", post(handle_action))
 }
 
 #[derive(Deserialize, Default)]
@@ -82,10 +81,12 @@ async fn handle_queues(
     page(&session, "Queues", "/queues", content)
 }
 
-async fn handle_redrive(
+/// `redrive` (a dead-letter queue's messages back where they came from) or
+/// `purge` (every message deleted).
+async fn handle_action(
     State(ctx): State<Ctx>,
     Extension(session): Extension<Session>,
-    Path((app, queue)): Path<(String, String)>,
+    Path((app, queue, action)): Path<(String, String, String)>,
 ) -> Response {
     if session.caller.scope(Some(&app)).is_err() {
         return problem(
@@ -94,28 +95,27 @@ async fn handle_redrive(
             "this session may only change its own app",
         );
     }
-    match ctx.platform.redrive_queue(&app, &queue).await {
-        Ok(moved) => done(&format!(
-            "Moved {moved} messages from {queue} back to their queues."
-        )),
-        Err(e) => problem(&session, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-    }
-}
-
-async fn handle_purge(
-    State(ctx): State<Ctx>,
-    Extension(session): Extension<Session>,
-    Path((app, queue)): Path<(String, String)>,
-) -> Response {
-    if session.caller.scope(Some(&app)).is_err() {
-        return problem(
-            &session,
-            StatusCode::FORBIDDEN,
-            "this session may only change its own app",
-        );
-    }
-    match ctx.platform.purge_queue(&app, &queue).await {
-        Ok(purged) => done(&format!("Purged {purged} messages from {queue}.")),
+    let outcome = match action.as_str() {
+        "redrive" => ctx
+            .platform
+            .redrive_queue(&app, &queue)
+            .await
+            .map(|moved| format!("Moved {moved} messages from {queue} back to their queues.")),
+        "purge" => ctx
+            .platform
+            .purge_queue(&app, &queue)
+            .await
+            .map(|purged| format!("Purged {purged} messages from {queue}.")),
+        _ => {
+            return problem(
+                &session,
+                StatusCode::NOT_FOUND,
+                "queues are redriven or purged",
+            );
+        }
+    };
+    match outcome {
+        Ok(message) => done(&message),
         Err(e) => problem(&session, StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     }
 }

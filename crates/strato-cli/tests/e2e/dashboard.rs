@@ -6,7 +6,7 @@
 //! forged cross-site POST is refused. Screenshots of the screens go to
 //! `$CARGO_TARGET_DIR/dashboard-screenshots` (or a temp dir) for review.
 
-use crate::support::{AppDir, client, guest, wait_until};
+use crate::support::{AppDir, CHROME_PY, client, guest, wait_until};
 use crate::tasks::server_with_busybox;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -15,7 +15,6 @@ const SCRIPT: &str = r##"
 import http.server, json, os, socketserver, threading, time
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 dash = os.environ["DASH"]
@@ -40,13 +39,7 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 # "localhost" is another site than 127.0.0.1 to the browser.
 evil = f"http://localhost:{server.server_address[1]}/"
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,900",
-             f"--user-data-dir={os.environ['PROFILE']}"]:
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chrome()
 wait = WebDriverWait(driver, 20)
 
 def shot(name):
@@ -311,7 +304,7 @@ definition = "flow.asl.json"
     });
     let out = server.boto3_with(
         "the dashboard's browser test",
-        SCRIPT,
+        &format!("{CHROME_PY}{SCRIPT}"),
         &[
             ("DASH", &server.api),
             ("SHOTS", shots.to_str().unwrap()),

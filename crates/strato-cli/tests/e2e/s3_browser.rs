@@ -4,14 +4,13 @@
 //! exposed ETag, uploads through a presigned POST form, and is blocked by
 //! a bucket without CORS rules.
 
-use crate::support::Server;
+use crate::support::{CHROME_PY, Server};
 
 const SCRIPT: &str = r#"
 import http.server, json, os, socketserver, threading, time
 import boto3
 from botocore.config import Config
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 endpoint = os.environ["ENDPOINT"]
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -73,13 +72,7 @@ run().catch(e => { results.error = String(e); }).finally(() => {
 });
 </script></body></html>""" % json.dumps({"put": put_url, "get": get_url, "post": post, "closed": closed_url})
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             f"--user-data-dir={os.environ['PROFILE']}"]:
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chrome()
 try:
     driver.get(origin + "/")
     deadline = time.time() + 30
@@ -115,7 +108,7 @@ fn a_browser_uploads_across_origins_with_cors_and_a_form() {
     let profile = tempfile::tempdir().unwrap();
     server.boto3_with(
         "headless Chromium",
-        SCRIPT,
+        &format!("{CHROME_PY}{SCRIPT}"),
         &[("PROFILE", profile.path().to_str().unwrap())],
     );
 }

@@ -438,6 +438,23 @@ impl Server {
     }
 }
 
+/// Python that starts Debian's headless Chromium under Selenium (no browser
+/// download): `driver = chrome()`, with a fresh profile in `$PROFILE`.
+pub const CHROME_PY: &str = r#"
+import os
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+def chrome(size="1280,900"):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 f"--window-size={size}", f"--user-data-dir={os.environ['PROFILE']}"]:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+"#;
+
 /// The venv with the aws CLI and boto3 from PyPI that `scripts/test.sh`
 /// installs (`STRATO_PY`).
 pub fn py_tools() -> std::path::PathBuf {

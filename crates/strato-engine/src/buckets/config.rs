@@ -5,6 +5,7 @@
 use super::{BucketError, Buckets, Scope};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
+use strato_core::percent;
 
 /// The configuration kinds a bucket keeps.
 pub mod kind {
@@ -62,7 +63,7 @@ pub fn check_tags(tags: &[(String, String)], max: usize) -> Result<Tags, BucketE
 /// Tags as the `x-amz-tagging` header and query strings write them.
 pub fn encode_tags(tags: &Tags) -> String {
     tags.iter()
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .map(|(k, v)| format!("{}={}", percent::encode(k), percent::encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -76,19 +77,6 @@ pub fn decode_tags(text: &str) -> Vec<(String, String)> {
             (form_decode(k), form_decode(v))
         })
         .collect()
-}
-
-fn form_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn form_decode(text: &str) -> String {
