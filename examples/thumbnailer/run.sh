@@ -79,6 +79,12 @@ echo "== strato trace: the chain from the upload to the thumbnail"
 LAST_RUN="$("$STRATO_BIN" runs --app thumbnailer --function on-thumbnail --limit 1 --output json |
     python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
 "$STRATO_BIN" trace "$LAST_RUN"
+# A check to run against the live server before it stops (the test suite
+# follows the chain in a browser): LAST_RUN, API and STRATO_DATA_DIR are set.
+if [ -n "${THUMBNAILER_THEN:-}" ]; then
+    echo "== $THUMBNAILER_THEN"
+    LAST_RUN="$LAST_RUN" API="$API" bash -c "$THUMBNAILER_THEN"
+fi
 echo "== aws s3 ls s3://media"
 "$AWS" --endpoint-url "http://$S3" s3 ls s3://media | tee "$DATA/listing.txt"
 if ! grep -Eq '^[0-9-]+ [0-9:]+ +[1-9][0-9]* clip\.mp4\.jpg$' "$DATA/listing.txt"; then

@@ -213,12 +213,20 @@ fn container_tasks_nested_executions_timeouts_and_idempotency_keys() {
     let id = id_of(&start(&server, "flaky", json!({})));
     let done = wait_for_end(&server, &id, wait);
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    let keys: Vec<String> = runs_of(&server, "inc")
-        .iter()
-        .filter_map(|r| r["event_id"].as_str())
-        .filter(|k| k.starts_with(&format!("{id}:")))
-        .map(str::to_string)
-        .collect();
+    // Runs are recorded in batches off the run's path: the last attempt's
+    // record may land a few milliseconds after the execution ends.
+    let attempts = || -> Vec<String> {
+        runs_of(&server, "inc")
+            .iter()
+            .filter_map(|r| r["event_id"].as_str())
+            .filter(|k| k.starts_with(&format!("{id}:")))
+            .map(str::to_string)
+            .collect()
+    };
+    crate::support::wait_until("three recorded attempts", Duration::from_secs(5), || {
+        attempts().len() >= 3
+    });
+    let keys = attempts();
     assert_eq!(keys.len(), 3, "three attempts: {keys:?}");
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
 }
