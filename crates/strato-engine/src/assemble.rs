@@ -142,6 +142,7 @@ impl Platform {
             },
             permits,
             async_slots,
+            figures: self.runs.metrics.figures("function", app, name),
         }))
     }
 

@@ -292,7 +292,15 @@ impl Platform {
         let run_id = self.runs.next_id('r');
         // The function sees its own span as the parent of what it calls.
         let span = crate::trace::begin(cx.parent, &run_id);
-        crate::trace::set_parent(request.headers_mut(), &span.context);
+        // Written once: the guest's `traceparent`, the answer's
+        // `traceresponse` and the run's token all name this span.
+        let traceparent = span.context.traceparent();
+        let span_header = http::HeaderValue::from_str(&traceparent).ok();
+        if let Some(v) = &span_header {
+            request
+                .headers_mut()
+                .insert(crate::trace::TRACEPARENT, v.clone());
+        }
         cx.span = Some(span);
         let started_at_ms = now_ms();
         let started = Instant::now();
@@ -352,7 +360,7 @@ impl Platform {
         // The run's token names its span, so what it asks of Strato's API
         // joins its trace.
         if let Some((_, token)) = limits.env.iter().find(|(k, _)| k == "STRATO_TOKEN") {
-            let traced = crate::tokens::TokenIssuer::in_span(token, &span.context);
+            let traced = crate::tokens::TokenIssuer::in_span(token, &traceparent);
             limits.extra_env.push(("STRATO_TOKEN".into(), traced));
         }
         self.runs.started();
@@ -411,7 +419,7 @@ impl Platform {
         if let Ok(v) = http::HeaderValue::from_str(&run_id) {
             response.headers_mut().insert(RUN_ID_HEADER, v);
         }
-        if let Ok(v) = http::HeaderValue::from_str(&span.context.traceparent()) {
+        if let Some(v) = span_header {
             response
                 .headers_mut()
                 .insert(crate::trace::TRACERESPONSE, v);
@@ -506,7 +514,7 @@ impl Platform {
             run.record.set_span(span);
         }
         self.runs.observe(
-            "function",
+            &function.figures,
             &run.record,
             &run.logs,
             std::mem::take(&mut cx.links),

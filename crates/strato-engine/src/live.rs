@@ -44,6 +44,8 @@ pub struct LiveFunction {
     pub permits: Arc<Semaphore>,
     /// Async work waiting for `permits`, by priority (paired with them).
     pub async_slots: Arc<crate::slots::AsyncSlots>,
+    /// Its figures for `/metrics`, kept across revisions.
+    pub(crate) figures: Arc<crate::run_metrics::Figures>,
 }
 
 /// A task of a live revision.

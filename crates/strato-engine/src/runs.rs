@@ -76,17 +76,17 @@ impl Runs {
         self.recorder.record_acked(run)
     }
 
-    /// Counts a finished run of a function or task (`kind`) and sends it
-    /// (linked to `links` besides its parent) to the OTLP receiver, if
-    /// there is one.
+    /// Counts a finished run in its function's or task's `figures` and
+    /// sends it (linked to `links` besides its parent) to the OTLP
+    /// receiver, if there is one.
     pub(crate) fn observe(
         &self,
-        kind: &'static str,
+        figures: &crate::run_metrics::Figures,
         record: &strato_core::RunRecord,
         logs: &[strato_core::LogLine],
         links: Vec<strato_core::TraceContext>,
     ) {
-        self.metrics.observe(kind, record);
+        figures.observe(record);
         if let Some(otlp) = &self.otlp {
             otlp.export(record, logs, links);
         }

@@ -45,10 +45,14 @@ impl TokenIssuer {
         format!("{PREFIX}{app}.{}", self.mac(app))
     }
 
-    /// `token` (from [`TokenIssuer::issue`]) naming the span of the run
-    /// that holds it.
-    pub fn in_span(token: &str, span: &strato_core::TraceContext) -> String {
-        format!("{token}{TRACE_SEPARATOR}{}", span.traceparent())
+    /// `token` (from [`TokenIssuer::issue`]) naming the span (its
+    /// `traceparent`) of the run that holds it.
+    pub fn in_span(token: &str, traceparent: &str) -> String {
+        let mut out = String::with_capacity(token.len() + 1 + traceparent.len());
+        out.push_str(token);
+        out.push(TRACE_SEPARATOR);
+        out.push_str(traceparent);
+        out
     }
 
     /// Verifies an app-scoped token.
@@ -90,7 +94,7 @@ mod tests {
             })
         );
         let span = strato_core::TraceContext::new(5, 6, true).unwrap();
-        let traced = TokenIssuer::in_span(&token, &span);
+        let traced = TokenIssuer::in_span(&token, &span.traceparent());
         assert_eq!(issuer.verify(&traced).unwrap().parent, Some(span));
         assert_eq!(issuer.verify(&traced).unwrap().app, "hello");
         assert_eq!(
@@ -101,7 +105,7 @@ mod tests {
         assert_eq!(
             issuer.verify(&TokenIssuer::in_span(
                 &token.replace("hello", "admin"),
-                &span
+                &span.traceparent()
             )),
             None
         );

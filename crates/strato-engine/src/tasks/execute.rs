@@ -199,7 +199,11 @@ pub(super) async fn finish(
         tracing::error!(run = %record.id, error = %e, "recording a task run's end");
         return;
     }
-    platform.runs.observe("task", &record, &tail, Vec::new());
+    let figures = platform
+        .runs
+        .metrics
+        .figures("task", &record.app, &record.function);
+    platform.runs.observe(&figures, &record, &tail, Vec::new());
     if effects
         .iter()
         .any(|e| matches!(e, Effect::ResumeWorkflowStep { .. }))
