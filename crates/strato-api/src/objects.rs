@@ -139,6 +139,24 @@ async fn handle_put_object(
     Path((bucket, key)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let meta = put_from_request(&ctx, &caller, &bucket, &key, request).await?;
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "bucket": meta.bucket, "key": meta.key, "size": meta.size, "etag": meta.etag })),
+    )
+        .into_response())
+}
+
+/// Stores a request's body as `bucket/key` for `caller`, with its
+/// `Content-Type` kept and its `Content-Length` checked (the objects API
+/// and the dashboard's uploads).
+pub(crate) async fn put_from_request(
+    ctx: &Ctx,
+    caller: &Caller,
+    bucket: &str,
+    key: &str,
+    request: Request,
+) -> Result<strato_store::ObjectMeta, strato_engine::buckets::BucketError> {
     let (content_type, length) = {
         let header = |name: &str| {
             request
@@ -156,13 +174,12 @@ async fn handle_put_object(
         .into_body()
         .into_data_stream()
         .map_err(|e| e.to_string());
-    let meta = ctx
-        .platform
+    ctx.platform
         .buckets()
         .put_object(
-            &bucket,
-            &key,
-            &scope_of(&caller),
+            bucket,
+            key,
+            &scope_of(caller),
             body,
             ObjectHeaders {
                 content_type,
@@ -173,12 +190,7 @@ async fn handle_put_object(
                 ..Default::default()
             },
         )
-        .await?;
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "bucket": meta.bucket, "key": meta.key, "size": meta.size, "etag": meta.etag })),
-    )
-        .into_response())
+        .await
 }
 
 async fn handle_delete_object(

@@ -12,10 +12,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Router};
-use futures::TryStreamExt;
 use maud::html;
 use serde::Deserialize;
-use strato_engine::buckets::{ListRequest, ObjectHeaders, UploadChecks};
+use strato_engine::buckets::ListRequest;
 
 pub(super) fn routes() -> Router<Ctx> {
     Router::new()
@@ -201,41 +200,8 @@ async fn handle_upload(
     Query(q): Query<KeyQuery>,
     request: Request,
 ) -> Response {
-    let (content_type, length) = {
-        let header = |name: header::HeaderName| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        (
-            header(header::CONTENT_TYPE),
-            header(header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
-        )
-    };
-    let body = request
-        .into_body()
-        .into_data_stream()
-        .map_err(|e| e.to_string());
-    let stored = ctx
-        .platform
-        .buckets()
-        .put_object(
-            &bucket,
-            &q.key,
-            &scope_of(&session.caller),
-            body,
-            ObjectHeaders {
-                content_type,
-                headers: Default::default(),
-            },
-            UploadChecks {
-                length,
-                ..Default::default()
-            },
-        )
-        .await;
+    let stored =
+        crate::objects::put_from_request(&ctx, &session.caller, &bucket, &q.key, request).await;
     match stored {
         Ok(meta) => (
             StatusCode::OK,

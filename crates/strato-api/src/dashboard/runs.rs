@@ -209,7 +209,7 @@ async fn handle_run(
             }
             @if is_task && ended {
                 form.inline method="post" action=(format!("/runs/{}/rerun?csrf={}", run.id, session.csrf)) {
-                    p { button type="submit" { "Run the task again" } }
+                    p { button type="submit" { "Run the task again" } " " span.muted { "(with its manifest's settings; a run's own overrides are not kept)" } }
                 }
             }
         }

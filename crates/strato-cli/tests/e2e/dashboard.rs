@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const SCRIPT: &str = r##"
-import http.server, json, os, socketserver, threading, time
+import json, os, time
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,20 +24,8 @@ env = json.loads(os.environ["FIXTURES"])
 # Another site: a page that posts to the dashboard on its own.
 forged = {"html": """<!doctype html><form id=f method=post action="%s/queues/shop/dead/redrive"></form>
 <script>document.getElementById('f').submit()</script>""" % dash}
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = forged["html"].encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = socketserver.TCPServer(("127.0.0.1", 0), Handler)
-threading.Thread(target=server.serve_forever, daemon=True).start()
 # "localhost" is another site than 127.0.0.1 to the browser.
-evil = f"http://localhost:{server.server_address[1]}/"
+evil = f"http://localhost:{serve_page(forged)}/"
 
 driver = chrome()
 wait = WebDriverWait(driver, 20)

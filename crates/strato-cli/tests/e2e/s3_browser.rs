@@ -7,7 +7,7 @@
 use crate::support::{CHROME_PY, Server};
 
 const SCRIPT: &str = r#"
-import http.server, json, os, socketserver, threading, time
+import json, os, time
 import boto3
 from botocore.config import Config
 from selenium import webdriver
@@ -19,19 +19,7 @@ s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
 
 # The page is served from another origin: a port of its own.
 page = {"html": ""}
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = page["html"].encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = socketserver.TCPServer(("127.0.0.1", 0), Handler)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-origin = f"http://127.0.0.1:{server.server_address[1]}"
+origin = f"http://127.0.0.1:{serve_page(page)}"
 
 s3.create_bucket(Bucket="web")
 s3.create_bucket(Bucket="closed")
@@ -81,7 +69,6 @@ try:
     results = json.loads(driver.find_element("id", "out").text)
 finally:
     driver.quit()
-    server.shutdown()
 print(results)
 assert "error" not in results, results
 assert results["put"] == 200 and results["get"] == 200, results

@@ -439,11 +439,30 @@ impl Server {
 }
 
 /// Python that starts Debian's headless Chromium under Selenium (no browser
-/// download): `driver = chrome()`, with a fresh profile in `$PROFILE`.
+/// download): `driver = chrome()`, with a fresh profile in `$PROFILE`; and
+/// `serve_page(page)`, a page of another origin.
 pub const CHROME_PY: &str = r#"
 import os
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+
+def serve_page(page):
+    """Serves page["html"] (as it is when asked) on a port of its own: a
+    page of another origin. Returns the port."""
+    import http.server, socketserver, threading
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page["html"].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    server = socketserver.TCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
 
 def chrome(size="1280,900"):
     options = webdriver.ChromeOptions()
