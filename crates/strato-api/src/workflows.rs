@@ -131,6 +131,7 @@ async fn handle_list(
         workflow: q.workflow,
         status,
         before: q.before,
+        trace_id: None,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let list = ctx.platform.list_executions(&filter).await?;

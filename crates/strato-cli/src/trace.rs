@@ -31,11 +31,29 @@ pub async fn run(args: TraceArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&trace)?);
         return Ok(());
     }
-    let runs = trace["runs"].as_array().cloned().unwrap_or_default();
-    for line in render(trace["trace_id"].as_str().unwrap_or("?"), &runs) {
+    let mut spans = trace["runs"].as_array().cloned().unwrap_or_default();
+    let now = strato_core::time::now_ms();
+    if let Some(executions) = trace["executions"].as_array() {
+        spans.extend(executions.iter().map(|e| execution_span(e, now)));
+    }
+    spans.sort_by_key(|s| s["started_at_ms"].as_i64());
+    for line in render(trace["trace_id"].as_str().unwrap_or("?"), &spans) {
         println!("{line}");
     }
     Ok(())
+}
+
+/// A workflow execution drawn as a run is: its Task states' runs hang
+/// from it, and it from what started it.
+fn execution_span(e: &Value, now_ms: i64) -> Value {
+    let started = e["started_ms"].as_i64().unwrap_or(now_ms);
+    let stopped = e["stopped_ms"].as_i64().unwrap_or(now_ms);
+    serde_json::json!({
+        "id": e["id"], "app": e["app"], "function": e["workflow"], "trigger": "execution",
+        "status": e["status"], "started_at_ms": started,
+        "duration_us": (stopped - started).max(0) * 1000, "error": e["error"],
+        "span_id": e["span_id"], "parent_span_id": e["parent_span_id"],
+    })
 }
 
 /// The trace as lines: a header, then each run under the run that caused
@@ -57,12 +75,14 @@ fn render(trace_id: &str, runs: &[Value]) -> Vec<String> {
         let parent = run["parent_span_id"].as_str().filter(|p| spans.contains(p));
         children.entry(parent).or_default().push(run);
     }
-    let mut lines = vec![format!(
-        "trace {trace_id} · {} run{} · {} ms",
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" },
-        end - start
-    )];
+    let executions = runs.iter().filter(|r| r["trigger"] == "execution").count();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let count = runs.len() - executions;
+    let mut head = format!("trace {trace_id} · {count} run{}", plural(count));
+    if executions > 0 {
+        head += &format!(" · {executions} execution{}", plural(executions));
+    }
+    let mut lines = vec![format!("{head} · {} ms", end - start)];
     fn walk<'a>(
         parent: Option<&'a str>,
         prefix: &str,
@@ -139,6 +159,31 @@ mod tests {
                 "├─ thumbnailer/ffmpeg [bucket] succeeded r2 +10ms 2.0ms",
                 "│  └─ thumbnailer/on-thumbnail [bucket] succeeded r3 +500ms 2.0ms",
                 "└─ thumbnailer/audit [bucket] succeeded r4 +20ms 2.0ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_workflows_runs_hang_under_its_execution() {
+        let execution = json!({"id": "x1", "app": "shop", "workflow": "orders",
+            "status": "SUCCEEDED", "started_ms": 1000, "stopped_ms": 1030, "error": null,
+            "span_id": "e", "parent_span_id": "a"});
+        let runs = vec![
+            json!({"id": "r1", "app": "shop", "function": "checkout", "trigger": "http",
+                   "status": "succeeded", "started_at_ms": 990, "duration_us": 5000,
+                   "span_id": "a", "parent_span_id": null}),
+            execution_span(&execution, 5000),
+            json!({"id": "r2", "app": "shop", "function": "charge", "trigger": "workflow",
+                   "status": "succeeded", "started_at_ms": 1010, "duration_us": 3000,
+                   "span_id": "b", "parent_span_id": "e"}),
+        ];
+        assert_eq!(
+            render("t", &runs),
+            [
+                "trace t · 2 runs · 1 execution · 40 ms",
+                "shop/checkout [http] succeeded r1 +0ms 5.0ms",
+                "└─ shop/orders [execution] SUCCEEDED x1 +10ms 30.0ms",
+                "   └─ shop/charge [workflow] succeeded r2 +20ms 3.0ms",
             ]
         );
     }

@@ -221,9 +221,7 @@ impl RunRecord {
 
     /// The run's own trace context, for what it causes next.
     pub fn trace_context(&self) -> Option<crate::trace::TraceContext> {
-        let trace = crate::trace::parse_trace_id(self.trace_id.as_deref()?)?;
-        let span = u64::from_str_radix(self.span_id.as_deref()?, 16).ok()?;
-        crate::trace::TraceContext::new(trace, span, true)
+        crate::trace::context_of(self.trace_id.as_deref()?, self.span_id.as_deref()?)
     }
 
     /// Billing rounds up to whole milliseconds, with a minimum of one.

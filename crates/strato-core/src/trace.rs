@@ -173,6 +173,13 @@ pub fn trace_id_for_run(run_id: &str, random: u64) -> u128 {
     .max(1)
 }
 
+/// The (sampled) context of a recorded span, from its hex ids.
+pub fn context_of(trace_hex: &str, span_hex: &str) -> Option<TraceContext> {
+    let trace = parse_trace_id(trace_hex)?;
+    let span = u64::from_str_radix(span_hex, 16).ok()?;
+    TraceContext::new(trace, span, true)
+}
+
 /// The id of the run that began trace `trace_hex`, if Strato began it.
 pub fn root_run_id(trace_hex: &str) -> Option<String> {
     let digits = trace_hex.get(..20)?;

@@ -80,7 +80,7 @@ impl Platform {
         envelope: Option<CloudEvent>,
     ) -> Result<EventAnswer, InvokeError> {
         let function = self.find_function(name, only_app)?;
-        let mut cx = RunContext::new(trigger);
+        let mut cx = RunContext::new(trigger).caused_by(crate::trace::current_cause());
         // A given envelope's id is the run's event (a workflow task's
         // idempotency key).
         cx.event_id = envelope.as_ref().map(|e| e.id.clone());

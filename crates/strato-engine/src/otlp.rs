@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, TraceContext, Trigger};
+use strato_store::{Execution, ExecutionEnd, ExecutionStatus};
 use tokio::sync::mpsc;
 
 /// Where and how spans go.
@@ -28,11 +29,14 @@ pub struct OtlpConfig {
     pub flush_every: Duration,
 }
 
-/// One finished run to export.
+/// One finished run to export, or a workflow execution (kept as a run's
+/// record is, so both batch alike).
 struct Exported {
     record: RunRecord,
     logs: Vec<LogLine>,
     links: Vec<TraceContext>,
+    /// The execution's name, when the span is a workflow execution.
+    execution: Option<String>,
 }
 
 /// Most runs buffered for export; past it, spans are dropped (counted).
@@ -68,11 +72,58 @@ impl OtlpExporter {
         if record.trace_id.is_none() {
             return;
         }
-        let item = Exported {
+        self.queue(Exported {
             record: record.clone(),
             logs: logs.to_vec(),
             links,
+            execution: None,
+        });
+    }
+
+    /// Queues an ended workflow execution as the span its Task states'
+    /// runs hang from.
+    pub(crate) fn export_execution(&self, e: &Execution, end: &ExecutionEnd) {
+        if e.trace_id.is_none() {
+            return;
+        }
+        let record = RunRecord {
+            id: e.id.clone(),
+            app: e.app.clone(),
+            function: e.workflow.clone(),
+            revision: e.revision,
+            trigger: Trigger::Workflow,
+            status: match end.status {
+                ExecutionStatus::Succeeded => RunStatus::Succeeded,
+                ExecutionStatus::TimedOut => RunStatus::TimedOut,
+                ExecutionStatus::Running | ExecutionStatus::Failed | ExecutionStatus::Aborted => {
+                    RunStatus::Failed
+                }
+            },
+            started_at_ms: e.started_ms,
+            duration_us: (end.stopped_ms - e.started_ms).max(0) * 1000,
+            cold_start: false,
+            memory_limit_bytes: 0,
+            billed_ms: 0,
+            http_status: None,
+            error: end.error.clone(),
+            event_id: None,
+            attempt: 1,
+            exit_code: None,
+            init_us: None,
+            trace_id: e.trace_id.clone(),
+            span_id: e.span_id.clone(),
+            parent_span_id: e.parent_span_id.clone(),
+            cpu_us: None,
         };
+        self.queue(Exported {
+            record,
+            logs: Vec::new(),
+            links: Vec::new(),
+            execution: Some(e.name.clone()),
+        });
+    }
+
+    fn queue(&self, item: Exported) {
         if self.tx.try_send(item).is_err() {
             self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -177,11 +228,63 @@ fn nanos(ms: i64) -> i64 {
     ms.saturating_mul(1_000_000)
 }
 
-/// One run as an OTLP span.
+/// One run (or workflow execution) as an OTLP span.
 fn span(item: &Exported) -> Value {
     let r = &item.record;
     let start = nanos(r.started_at_ms);
     let end = start + r.duration_us.max(0) * 1000;
+    let attributes = match &item.execution {
+        Some(name) => execution_attributes(r, name),
+        None => run_attributes(item),
+    };
+    let ok = r.status == RunStatus::Succeeded;
+    let mut status = json!({ "code": if ok { 1 } else { 2 } });
+    if let Some(error) = &r.error {
+        status["message"] = json!(error);
+    }
+    let kind = match item.execution {
+        Some(_) => 1,
+        None => span_kind(r.trigger),
+    };
+    let mut span = json!({
+        "traceId": r.trace_id,
+        "spanId": r.span_id,
+        "name": format!("{}/{}", r.app, r.function),
+        "kind": kind,
+        "startTimeUnixNano": start.to_string(),
+        "endTimeUnixNano": end.to_string(),
+        "attributes": attributes,
+        "status": status,
+    });
+    if let Some(parent) = &r.parent_span_id {
+        span["parentSpanId"] = json!(parent);
+    }
+    if !item.links.is_empty() {
+        span["links"] = item
+            .links
+            .iter()
+            .map(|l| json!({ "traceId": l.trace_hex(), "spanId": l.span_hex() }))
+            .collect();
+    }
+    span
+}
+
+/// A workflow execution's attributes (Strato's own: OpenTelemetry has no
+/// workflow conventions yet).
+fn execution_attributes(r: &RunRecord, name: &str) -> Vec<Value> {
+    vec![
+        attr("strato.app", json!(r.app)),
+        attr("strato.workflow", json!(r.function)),
+        attr("strato.execution.id", json!(r.id)),
+        attr("strato.execution.name", json!(name)),
+        attr("strato.status", json!(r.status.as_str())),
+    ]
+}
+
+/// A run's attributes, by the FaaS (and, for queue batches, messaging)
+/// conventions.
+fn run_attributes(item: &Exported) -> Vec<Value> {
+    let r = &item.record;
     let mut attributes = vec![
         attr("faas.trigger", json!(faas_trigger(r.trigger))),
         attr("faas.invocation_id", json!(r.id)),
@@ -213,32 +316,7 @@ fn span(item: &Exported) -> Value {
             json!(item.links.len()),
         ));
     }
-    let ok = r.status == RunStatus::Succeeded;
-    let mut status = json!({ "code": if ok { 1 } else { 2 } });
-    if let Some(error) = &r.error {
-        status["message"] = json!(error);
-    }
-    let mut span = json!({
-        "traceId": r.trace_id,
-        "spanId": r.span_id,
-        "name": format!("{}/{}", r.app, r.function),
-        "kind": span_kind(r.trigger),
-        "startTimeUnixNano": start.to_string(),
-        "endTimeUnixNano": end.to_string(),
-        "attributes": attributes,
-        "status": status,
-    });
-    if let Some(parent) = &r.parent_span_id {
-        span["parentSpanId"] = json!(parent);
-    }
-    if !item.links.is_empty() {
-        span["links"] = item
-            .links
-            .iter()
-            .map(|l| json!({ "traceId": l.trace_hex(), "spanId": l.span_hex() }))
-            .collect();
-    }
-    span
+    attributes
 }
 
 /// The resource a batch's spans or logs come from: one per app.
@@ -371,6 +449,7 @@ mod tests {
                 text: "oops".into(),
             }],
             links: vec![link],
+            execution: None,
         }];
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
@@ -420,6 +499,7 @@ mod tests {
             record: record("r2", Trigger::Http, "00f067aa0ba902b7", None),
             logs: Vec::new(),
             links: Vec::new(),
+            execution: None,
         }];
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
@@ -427,5 +507,31 @@ mod tests {
         assert!(span.get("links").is_none());
         assert_eq!(span["kind"], 2);
         assert!(logs_request(&batch).is_none());
+    }
+
+    #[test]
+    fn an_execution_is_an_internal_span_named_for_its_workflow() {
+        let mut record = record("x1", Trigger::Workflow, "00f067aa0ba902b8", Some("aa"));
+        record.function = "orders".into();
+        let batch = vec![Exported {
+            record,
+            logs: Vec::new(),
+            links: Vec::new(),
+            execution: Some("order-7".into()),
+        }];
+        let request = traces_request(&batch);
+        let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(
+            (span["name"].as_str(), span["kind"].as_i64()),
+            (Some("shop/orders"), Some(1))
+        );
+        let keys: Vec<&str> = span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["key"].as_str())
+            .collect();
+        assert!(keys.contains(&"strato.execution.name"), "{keys:?}");
+        assert!(!keys.contains(&"faas.trigger"), "{keys:?}");
     }
 }

@@ -92,6 +92,17 @@ impl Runs {
         }
     }
 
+    /// An ended workflow execution, as a span with `--otlp-endpoint`.
+    pub(crate) fn execution_ended(
+        &self,
+        execution: &strato_store::Execution,
+        end: &strato_store::ExecutionEnd,
+    ) {
+        if let Some(otlp) = &self.otlp {
+            otlp.export_execution(execution, end);
+        }
+    }
+
     pub(crate) fn started(&self) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
     }

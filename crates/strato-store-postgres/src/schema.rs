@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, crate::workflows::SCHEMA),
     (6, crate::workflows::BRANCH_RESULTS),
     (7, TRACES),
+    (8, EXECUTION_TRACES),
 ];
 
 /// The key of the advisory lock that serializes migrations ("strato" in
@@ -252,6 +253,13 @@ CREATE INDEX runs_by_parented_trace ON runs (trace_id) WHERE parent_span_id IS N
 CREATE INDEX runs_by_app_id ON runs (app, id);
 ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
 ALTER TABLE queue_messages ADD COLUMN traceparent TEXT;
+"#;
+
+/// Migration 8: an execution's span, so its Task states' runs hang from it.
+const EXECUTION_TRACES: &str = r#"
+ALTER TABLE executions ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT,
+    ADD COLUMN parent_span_id TEXT;
+CREATE INDEX executions_by_trace ON executions (trace_id) WHERE trace_id IS NOT NULL;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.

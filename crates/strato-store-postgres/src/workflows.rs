@@ -67,7 +67,7 @@ CREATE TABLE workflow_results (
 CREATE INDEX workflow_results_by_execution ON workflow_results (execution);
 "#;
 
-const COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent";
+const COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent, trace_id, span_id, parent_span_id";
 
 fn json_of(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -90,6 +90,9 @@ fn execution_from_row(r: &Row) -> Execution {
         started_ms: r.get(10),
         stopped_ms: r.get(11),
         parent: r.get(12),
+        trace_id: r.get(13),
+        span_id: r.get(14),
+        parent_span_id: r.get(15),
     }
 }
 
@@ -103,7 +106,7 @@ pub(crate) async fn start(
         tx,
         "starting an execution",
         &format!(
-            "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT DO NOTHING"
         ),
         &[
@@ -120,6 +123,9 @@ pub(crate) async fn start(
             &e.started_ms,
             &e.stopped_ms,
             &e.parent,
+            &e.trace_id,
+            &e.span_id,
+            &e.parent_span_id,
         ],
     )
     .await?;
@@ -522,6 +528,18 @@ pub(crate) async fn list(
     c: &impl GenericClient,
     f: &ExecutionFilter,
 ) -> Result<Vec<Execution>, StoreError> {
+    if let Some(trace_id) = &f.trace_id {
+        let rows = query(
+            c,
+            "listing a trace's executions",
+            &format!(
+                "SELECT {COLUMNS} FROM executions WHERE trace_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            &[trace_id, &(f.limit.max(1) as i64)],
+        )
+        .await?;
+        return Ok(rows.iter().map(execution_from_row).collect());
+    }
     let rows = query(
         c,
         "listing executions",

@@ -105,6 +105,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "archived_ms",
         "INTEGER NOT NULL DEFAULT 0",
     ),
+    ("executions", "trace_id", "TEXT"),
+    ("executions", "span_id", "TEXT"),
+    ("executions", "parent_span_id", "TEXT"),
 ];
 
 /// Brings a database written by an older Strato up to this schema.
@@ -129,7 +132,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         "DROP INDEX IF EXISTS runs_by_trace;
          CREATE INDEX IF NOT EXISTS runs_by_parented_trace ON runs (trace_id)
            WHERE parent_span_id IS NOT NULL;
-         CREATE INDEX IF NOT EXISTS runs_by_app_id ON runs (app, id);",
+         CREATE INDEX IF NOT EXISTS runs_by_app_id ON runs (app, id);
+         CREATE INDEX IF NOT EXISTS executions_by_trace ON executions (trace_id)
+           WHERE trace_id IS NOT NULL;",
     )
     .map_err(db("indexing runs by trace"))?;
     migrate_targets(conn)

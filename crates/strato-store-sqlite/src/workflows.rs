@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS workflow_results (
 CREATE INDEX IF NOT EXISTS workflow_results_by_execution ON workflow_results (execution);
 "#;
 
-const EXECUTION_COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent";
+const EXECUTION_COLUMNS: &str = "id, app, workflow, revision, name, status, input, output, error, cause, started_ms, stopped_ms, parent, trace_id, span_id, parent_span_id";
 
 fn json_of(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -83,6 +83,9 @@ fn execution_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Execution> {
         started_ms: r.get(10)?,
         stopped_ms: r.get(11)?,
         parent: r.get(12)?,
+        trace_id: r.get(13)?,
+        span_id: r.get(14)?,
+        parent_span_id: r.get(15)?,
     })
 }
 
@@ -95,7 +98,7 @@ pub(crate) fn start(
 ) -> Result<bool, StoreError> {
     let inserted = tx
         .prepare_cached(&format!(
-            "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -111,7 +114,10 @@ pub(crate) fn start(
                 e.cause,
                 e.started_ms,
                 e.stopped_ms,
-                e.parent
+                e.parent,
+                e.trace_id,
+                e.span_id,
+                e.parent_span_id
             ])
         })
         .map_err(db("starting an execution"))?;
@@ -451,6 +457,20 @@ impl Db {
         f: &ExecutionFilter,
     ) -> Result<Vec<Execution>, StoreError> {
         let conn = self.read();
+        if let Some(trace_id) = &f.trace_id {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE trace_id = ?1
+                     ORDER BY id DESC LIMIT ?2"
+                ))
+                .map_err(db("listing a trace's executions"))?;
+            let rows = stmt
+                .query_map(params![trace_id, f.limit.max(1) as i64], execution_from_row)
+                .map_err(db("listing a trace's executions"))?;
+            return rows
+                .collect::<Result<_, _>>()
+                .map_err(db("listing a trace's executions"));
+        }
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {EXECUTION_COLUMNS} FROM executions

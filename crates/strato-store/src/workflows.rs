@@ -58,6 +58,19 @@ pub struct Execution {
     /// The step of another execution waiting for its end (a nested
     /// `states:startExecution.sync`), resumed with it.
     pub parent: Option<String>,
+    /// Its span, as a run's record keeps one (32 and 16 hex digits): the
+    /// runs its Task states make hang from it, and it from whatever
+    /// started it.
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+}
+
+impl Execution {
+    /// Its own trace context: the parent of the runs its states make.
+    pub fn trace_context(&self) -> Option<strato_core::TraceContext> {
+        strato_core::trace::context_of(self.trace_id.as_deref()?, self.span_id.as_deref()?)
+    }
 }
 
 /// An execution to start, with its first events and steps.
@@ -165,5 +178,8 @@ pub struct ExecutionFilter {
     pub status: Option<ExecutionStatus>,
     /// Only executions with ids below this (paging).
     pub before: Option<String>,
+    /// Only the executions of this trace (32 hex digits); the other
+    /// fields are then ignored.
+    pub trace_id: Option<String>,
     pub limit: usize,
 }

@@ -296,6 +296,7 @@ impl Ops<'_> {
                 workflow: Some(workflow),
                 status,
                 before,
+                trace_id: None,
                 limit: limit + 1,
             })
             .await?;

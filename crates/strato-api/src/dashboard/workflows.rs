@@ -37,6 +37,7 @@ async fn handle_executions(
         workflow: None,
         status: ExecutionStatus::parse(&q.status),
         before: None,
+        trace_id: None,
         limit: 200,
     };
     let executions = match ctx.platform.list_executions(&filter).await {

@@ -120,9 +120,19 @@ component = "{kitchen}"
 
 [queues.jobs]
 consumer = {{ function = "worker", batch_size = 10 }}
+
+[workflows.twice]
+definition = "twice.asl.json"
 "#,
         kitchen = guest("kitchen")
     ));
+    app.write(
+        "twice.asl.json",
+        r#"{"StartAt": "One", "States": {
+  "One": {"Type": "Task", "Resource": "worker", "Parameters": {"step": "inc", "n": 1}, "Next": "Two"},
+  "Two": {"Type": "Task", "Resource": "worker", "Parameters": {"step": "inc", "n.$": "$.n"}, "End": true}
+}}"#,
+    );
     server.cli_ok(&["deploy", app.path()]);
 
     // The caller's own span: the chain hangs from it.
@@ -285,6 +295,69 @@ consumer = {{ function = "worker", batch_size = 10 }}
             "no `{line}` in\n{metrics}"
         );
     }
+
+    // A workflow execution is a span of the trace that started it; its
+    // Task states' runs hang from it.
+    let starter = "c7ad6b7169203332";
+    let started = client()
+        .post(format!(
+            "{}/api/v1/apps/chain/workflows/twice/executions?wait=30s",
+            server.api
+        ))
+        .bearer_auth(&server.token)
+        .header("traceparent", format!("00-{trace}-{starter}-01"))
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), 201);
+    let execution: Value = started.json().unwrap();
+    assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
+    assert_eq!(execution["trace_id"], trace);
+    assert_eq!(execution["parent_span_id"], starter);
+    let runs: Vec<Value> = server
+        .runs_eventually(&format!("trace_id={trace}"), 5)
+        .into_iter()
+        .filter(|r| r["trigger"] == "workflow")
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["parent_span_id"], execution["span_id"], "{run}");
+    }
+    let listed: Value = client()
+        .get(format!("{}/api/v1/traces/{trace}", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed["executions"][0]["id"], execution["id"], "{listed}");
+    let tree = server.cli_ok(&["trace", trace]);
+    assert!(tree.contains(" · 1 execution · "), "{tree}");
+    assert!(
+        tree.lines()
+            .any(|l| l.starts_with("chain/twice [execution] SUCCEEDED")),
+        "{tree}"
+    );
+    assert!(
+        tree.lines()
+            .any(|l| l.starts_with("├─ chain/worker [workflow] succeeded")),
+        "{tree}"
+    );
+    wait_until("the execution's span exported", Duration::from_secs(10), || {
+        spans(&received)
+            .iter()
+            .any(|s| s["spanId"] == execution["span_id"])
+    });
+    let execution_span = spans(&received)
+        .into_iter()
+        .find(|s| s["spanId"] == execution["span_id"])
+        .unwrap();
+    assert_eq!(execution_span["parentSpanId"], starter);
+    assert_eq!(execution_span["name"], "chain/twice");
+    assert_eq!(
+        attribute(&execution_span, "strato.execution.id")["stringValue"],
+        execution["id"]
+    );
 
     wait_until("the writer's log exported", Duration::from_secs(10), || {
         received.lock().unwrap().iter().any(|(path, body)| {

@@ -82,7 +82,10 @@ pub(crate) async fn run(
         let Some(execution) = execution.filter(|e| e.status == ExecutionStatus::Running) else {
             continue;
         };
-        match turn(&platform, &step, &execution).await {
+        // What a step starts (a run, a message, a nested execution)
+        // hangs from the execution's span.
+        let cause = execution.trace_context();
+        match crate::trace::caused_by(cause, turn(&platform, &step, &execution)).await {
             Ok(Some(advance)) => {
                 let fence = Fence {
                     work: WorkRef::WorkflowStep(step.id.clone()),
@@ -90,7 +93,8 @@ pub(crate) async fn run(
                     attempt: step.attempts,
                 };
                 match platform.store.advance_workflow(&fence, &advance).await {
-                    Ok(true) if advance.end.is_some() => {
+                    Ok(true) if let Some(end) = &advance.end => {
+                        platform.runs.execution_ended(&execution, end);
                         let _ = platform.execution_ended.send(advance.execution.clone());
                     }
                     Ok(true) => {

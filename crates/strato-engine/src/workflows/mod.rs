@@ -242,6 +242,9 @@ impl Platform {
             return Err(WorkflowError::AlreadyExists(name));
         }
         let now = now_ms();
+        // Its span hangs from whatever started it (an API call, a run's
+        // event, a parent execution's step), or begins a trace.
+        let span = crate::trace::begin(crate::trace::current_cause(), &id);
         let execution = Execution {
             id: id.clone(),
             app: app.into(),
@@ -256,6 +259,9 @@ impl Platform {
             started_ms: now,
             stopped_ms: None,
             parent,
+            trace_id: Some(span.context.trace_hex()),
+            span_id: Some(span.context.span_hex()),
+            parent_span_id: span.parent.map(strato_core::trace::span_hex),
         };
         let mut steps = vec![WorkflowStep {
             id: self.runs.next_id('w'),
@@ -373,6 +379,9 @@ impl Platform {
             .end_execution(id, &end, &[history::execution_aborted(now, &error, &cause)])
             .await
             .map_err(storage)?;
+        if stopped {
+            self.runs.execution_ended(&execution, &end);
+        }
         // A parent waiting for it (`startExecution.sync`) fails with it.
         if stopped && let Some(parent) = &execution.parent {
             let failure = strato_workflow::StatesError::new(error, cause);

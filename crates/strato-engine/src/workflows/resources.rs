@@ -342,7 +342,7 @@ fn send_message(
             body: body.into_bytes(),
             visible_ms: now + spec.delay_ms as i64,
             expires_ms: now + spec.retention_ms as i64,
-            traceparent: None,
+            traceparent: crate::trace::current_cause().map(|c| c.traceparent()),
         },
     };
     Ok((effect, json!({"MessageId": id, "MD5OfMessageBody": md5})))

@@ -22,6 +22,9 @@ pub(super) fn execution(id: &str, name: &str) -> Execution {
         started_ms: 100,
         stopped_ms: None,
         parent: None,
+        trace_id: None,
+        span_id: None,
+        parent_span_id: None,
     }
 }
 
@@ -309,6 +312,11 @@ pub async fn executions_are_listed_stopped_and_resumed_by_runs(store: Arc<dyn St
         if id == "e3" {
             e.workflow = "refunds".into();
         }
+        if id != "e2" {
+            e.trace_id = Some(format!("{:032x}", 7));
+            e.span_id = Some(format!("{:016x}", id.len() + 10));
+            e.parent_span_id = (id == "e3").then(|| format!("{:016x}", 3));
+        }
         let parked = step(&format!("{id}-wait"), id, 1 << 40);
         store
             .start_execution(&e, &[event("ExecutionStarted", 1)], &[parked])
@@ -341,6 +349,23 @@ pub async fn executions_are_listed_stopped_and_resumed_by_runs(store: Arc<dyn St
         ..orders
     };
     assert_eq!(listed(page).await, ["e1"]);
+    // A trace's executions, whatever else the filter says.
+    let traced = ExecutionFilter {
+        trace_id: Some(format!("{:032x}", 7)),
+        workflow: Some("orders".into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(traced).await, ["e3", "e1"]);
+    let e3 = store.get_execution("e3").await.unwrap().unwrap();
+    assert_eq!(
+        (e3.span_id.as_deref(), e3.parent_span_id.as_deref()),
+        (Some("000000000000000c"), Some("0000000000000003"))
+    );
+    let untraced = ExecutionFilter {
+        trace_id: Some(format!("{:032x}", 8)),
+        ..Default::default()
+    };
+    assert!(listed(untraced).await.is_empty());
 
     // StopExecution: aborted once, its steps gone.
     let aborted = ExecutionEnd {
