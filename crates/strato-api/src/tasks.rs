@@ -2,6 +2,10 @@
 //!
 //! - `POST /api/v1/apps/{app}/tasks/{task}/runs` `{"env":{..},"command":[..],"entrypoint":[..]}`
 //!   answers 202 with the queued run (app tokens: their own app's tasks)
+//! - `POST /api/v1/runs/{id}/cancel` cancels a queued or running task
+//!   run: 200 `{"id", "status": "ended"}` if it had not started (it is
+//!   recorded failed), 202 `{"id", "status": "stopping"}` while its
+//!   container is stopped (SIGTERM, then SIGKILL after its stop timeout)
 //! - `GET /api/v1/images`, `POST /api/v1/images?tag=NAME&rootfs=true`
 //!   (body: a docker-archive, OCI archive or rootfs tarball),
 //!   `POST /api/v1/images/pull` `{"reference":..,"username":..,"password":..}`
@@ -20,7 +24,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use strato_engine::strato_oci::{self, ImageConfig, ImageError, RegistryAuth};
-use strato_engine::{TaskError, TaskOverrides};
+use strato_engine::{CancelError, Cancelled, TaskError, TaskOverrides};
 use tokio::io::AsyncWriteExt;
 
 pub(crate) fn routes() -> Router<Ctx> {
@@ -35,6 +39,7 @@ pub(crate) fn routes() -> Router<Ctx> {
                 .post(handle_import_image)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/v1/runs/{id}/cancel", post(handle_cancel_run))
         .route("/api/v1/images/pull", post(handle_pull_image))
         .route("/api/v1/images/gc", post(handle_collect_garbage))
         .route(
@@ -54,6 +59,34 @@ impl From<TaskError> for ApiError {
             TaskError::Storage(_) => ApiError::internal("queueing a task run", e),
         }
     }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        match &e {
+            CancelError::NoSuchRun(_) => ApiError::not_found(e.to_string()),
+            CancelError::NotCancellable(_)
+            | CancelError::Ended { .. }
+            | CancelError::HeldElsewhere(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            CancelError::Storage(_) => ApiError::internal("cancelling a task run", e),
+        }
+    }
+}
+
+async fn handle_cancel_run(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let cancelled = ctx.platform.cancel_task_run(&id, caller.only_app()).await?;
+    Ok(match cancelled {
+        Cancelled::Ended => Json(serde_json::json!({"id": id, "status": "ended"})).into_response(),
+        Cancelled::Stopping => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"id": id, "status": "stopping"})),
+        )
+            .into_response(),
+    })
 }
 
 impl From<ImageError> for ApiError {

@@ -37,6 +37,14 @@ enum TaskCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Cancel a queued or running task run: `strato task cancel RUN_ID`
+    /// (a running one gets SIGTERM, then SIGKILL after its stop timeout).
+    Cancel {
+        /// The run's id (`strato runs`).
+        run: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 pub async fn task(args: TaskArgs) -> Result<()> {
@@ -83,6 +91,17 @@ pub async fn task(args: TaskArgs) -> Result<()> {
                 return Ok(());
             }
             wait_for_run(&client, &id).await
+        }
+        TaskCommand::Cancel { run, target } => {
+            let client = Client::new(&target)?;
+            let answer = client
+                .json(client.request(reqwest::Method::POST, &format!("/api/v1/runs/{run}/cancel")))
+                .await?;
+            match answer["status"].as_str() {
+                Some("stopping") => println!("{run}: stopping its container"),
+                _ => println!("{run}: cancelled before it started"),
+            }
+            Ok(())
         }
     }
 }

@@ -74,5 +74,5 @@ pub use services::{ClientAddr, ReplicaStatus, RequestFigures, ServiceStatus};
 pub use strato_blob::{BlobStore, S3BlobConfig};
 pub use strato_executor::{Body, BodyError, FunctionExecutor, boxed, full_body, text_response};
 pub use strato_oci;
-pub use tasks::{TaskError, TaskOverrides};
+pub use tasks::{CancelError, Cancelled, TaskError, TaskOverrides};
 pub use tokens::{AppToken, TokenIssuer};

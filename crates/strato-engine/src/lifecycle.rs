@@ -37,6 +37,11 @@ impl InHand {
         self.lock().len()
     }
 
+    /// Whether this node holds `work`.
+    pub(crate) fn holds(&self, work: &WorkRef) -> bool {
+        self.lock().contains(work)
+    }
+
     pub(crate) fn all(&self) -> Vec<WorkRef> {
         self.lock().iter().cloned().collect()
     }

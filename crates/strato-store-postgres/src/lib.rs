@@ -573,6 +573,35 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn cancel_task_run(
+        &self,
+        finished: &RunRecord,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c, "starting to cancel a task run").await?;
+        // A claim holds the row locked until it commits its lease; this
+        // waits for it and then finds the lease taken.
+        let freed = execute(
+            &tx,
+            "cancelling a task run",
+            "DELETE FROM task_requests WHERE run_id = $1 AND lease_until_ms <= $2",
+            &[&finished.id, &now_ms],
+        )
+        .await?;
+        if freed == 0 {
+            return Ok(false);
+        }
+        runs::insert_run(&tx, finished).await?;
+        work::apply(&tx, effects, finished.started_at_ms).await?;
+        commit(tx, "committing a cancelled task run").await?;
+        if effects.iter().any(queues_work) {
+            self.outbox.work();
+        }
+        Ok(true)
+    }
+
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         runs::select_task_runs(&self.client().await?, "ORDER BY r.id", &[]).await
     }

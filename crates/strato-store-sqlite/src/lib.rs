@@ -503,6 +503,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn cancel_task_run(
+        &self,
+        finished: &RunRecord,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let finished = finished.to_owned();
+        let effects = effects.to_owned();
+        self.blocking(move |db| db.cancel_task_run(&finished, &effects, now_ms))
+            .await
+    }
+
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         self.blocking(move |db| db.unfinished_task_runs()).await
     }

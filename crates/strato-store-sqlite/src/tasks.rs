@@ -112,6 +112,31 @@ impl Db {
         tx.commit().map_err(db("committing a finished task run"))
     }
 
+    pub(crate) fn cancel_task_run(
+        &self,
+        finished: &RunRecord,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.write();
+        let tx = conn
+            .transaction()
+            .map_err(db("starting to cancel a task run"))?;
+        let freed = tx
+            .execute(
+                "DELETE FROM task_requests WHERE run_id = ?1 AND lease_until_ms <= ?2",
+                params![finished.id, now_ms],
+            )
+            .map_err(db("cancelling a task run"))?;
+        if freed == 0 {
+            return Ok(false);
+        }
+        insert_run(&tx, finished)?;
+        crate::effects::apply(&tx, effects, finished.started_at_ms)?;
+        tx.commit().map_err(db("committing a cancelled task run"))?;
+        Ok(true)
+    }
+
     pub(crate) fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
         select_task_runs(&self.read(), "ORDER BY r.id", [])
     }

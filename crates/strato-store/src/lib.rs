@@ -623,6 +623,17 @@ pub trait Store: Send + Sync + 'static {
         logs: &[LogLine],
         effects: &[Effect],
     ) -> Result<(), StoreError>;
+    /// Ends a task run no node holds (queued, its lease free: a retry
+    /// waiting for its time, a run waiting for room) as `finished`, with
+    /// `effects`, in one transaction; false, with nothing written, if a
+    /// node holds it at `now_ms` or it has ended. What cancelling a queued
+    /// run does: it and a claim never both take the run.
+    async fn cancel_task_run(
+        &self,
+        finished: &RunRecord,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Task runs queued or running, oldest first, whoever holds them.
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Queues async invocations durably. Those due now are stored leased

@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Ctx> {
         .route("/runs/{id}", get(handle_run))
         .route("/runs/{id}/tail", get(handle_tail))
         .route("/runs/{id}/rerun", post(handle_rerun))
+        .route("/runs/{id}/cancel", post(handle_cancel))
 }
 
 #[derive(Deserialize, Default)]
@@ -207,6 +208,11 @@ async fn handle_run(
                 @if let Some(t) = &run.trace_id { dt { "Trace" } dd { a #trace-link href=(format!("/traces/{t}")) { (t) } } }
                 @if let Some(e) = &run.error { dt { "Error" } dd.error #run-error { (e) } }
             }
+            @if is_task && !ended {
+                form.inline method="post" action=(format!("/runs/{}/cancel?csrf={}", run.id, session.csrf)) {
+                    p { button #cancel type="submit" { "Cancel the run" } " " span.muted { "(a running container gets SIGTERM, then SIGKILL after its stop timeout)" } }
+                }
+            }
             @if is_task && ended {
                 form.inline method="post" action=(format!("/runs/{}/rerun?csrf={}", run.id, session.csrf)) {
                     p { button type="submit" { "Run the task again" } " " span.muted { "(with its manifest's settings; a run's own overrides are not kept)" } }
@@ -340,6 +346,28 @@ fn async_stream_lines(
             }
         },
     )
+}
+
+async fn handle_cancel(
+    State(ctx): State<Ctx>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    let run = match visible_run(&ctx, &session, &id).await {
+        Ok(run) => run,
+        Err(response) => return response,
+    };
+    match ctx
+        .platform
+        .cancel_task_run(&run.id, session.caller.only_app())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/runs/{}", run.id)).into_response(),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            problem(&session, e.status, &e.message)
+        }
+    }
 }
 
 async fn handle_rerun(

@@ -343,11 +343,15 @@ definition = "twice.asl.json"
             .any(|l| l.starts_with("├─ chain/worker [workflow] succeeded")),
         "{tree}"
     );
-    wait_until("the execution's span exported", Duration::from_secs(10), || {
-        spans(&received)
-            .iter()
-            .any(|s| s["spanId"] == execution["span_id"])
-    });
+    wait_until(
+        "the execution's span exported",
+        Duration::from_secs(10),
+        || {
+            spans(&received)
+                .iter()
+                .any(|s| s["spanId"] == execution["span_id"])
+        },
+    );
     let execution_span = spans(&received)
         .into_iter()
         .find(|s| s["spanId"] == execution["span_id"])

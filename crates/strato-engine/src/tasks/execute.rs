@@ -57,7 +57,12 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
         record.clone(),
         logs_rx,
     ));
-    let outcome = run_container(platform, &record, &request, logs_tx).await;
+    // A run cancelled while it waited to start does not start.
+    let outcome = if platform.tasks.is_cancelled(&record.id) {
+        Err(super::cancel::BEFORE_START.to_string())
+    } else {
+        run_container(platform, &record, &request, logs_tx).await
+    };
     let tail = writer.await.unwrap_or_default();
     if let Ok(Err(e)) = marked.await {
         tracing::error!(error = %e, run = %record.id, "marking a task run running");
@@ -95,8 +100,17 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
         }
     }
     record.billed_ms = RunRecord::billed_ms_for(record.duration_us);
+    let cancelled = platform.tasks.take_cancelled(&record.id);
+    // (One that ended well before its stop landed keeps its success.)
+    if cancelled && record.status != RunStatus::Succeeded && record.exit_code.is_some() {
+        record.status = RunStatus::Failed;
+        record.error = Some(super::cancel::WHILE_RUNNING.into());
+    }
     platform.runs.counters.count(record.status);
-    let retry = retry_of(platform, &record, &request);
+    let retry = match cancelled {
+        true => None,
+        false => retry_of(platform, &record, &request),
+    };
     finish(platform, record, Some(&request), tail, retry).await;
     platform.runs.finished();
 }
@@ -175,21 +189,7 @@ pub(super) async fn finish(
 ) {
     let effects: Vec<Effect> = match retry {
         Some(retry) => vec![Effect::QueueTaskRun(retry)],
-        None => {
-            let mut effects: Vec<Effect> = request
-                .map(|request| task_destinations(platform, &record, request))
-                .unwrap_or_default()
-                .into_iter()
-                .map(Effect::Enqueue)
-                .collect();
-            if let Some(step) = request.and_then(|r| r.workflow_step.clone()) {
-                effects.push(Effect::ResumeWorkflowStep {
-                    id: step,
-                    outcome: crate::workflows::task_run_outcome(&record),
-                });
-            }
-            effects
-        }
+        None => end_effects(platform, &record, request),
     };
     let written = platform
         .store
@@ -211,6 +211,28 @@ pub(super) async fn finish(
         platform.workflow_wakeup.notify_one();
     }
     let _ = platform.tasks.run_ended.send(record.id);
+}
+
+/// What a run's end for good commits with it: its destination, and the
+/// workflow step waiting for it.
+pub(super) fn end_effects(
+    platform: &Platform,
+    record: &RunRecord,
+    request: Option<&TaskRequest>,
+) -> Vec<Effect> {
+    let mut effects: Vec<Effect> = request
+        .map(|request| task_destinations(platform, record, request))
+        .unwrap_or_default()
+        .into_iter()
+        .map(Effect::Enqueue)
+        .collect();
+    if let Some(step) = request.and_then(|r| r.workflow_step.clone()) {
+        effects.push(Effect::ResumeWorkflowStep {
+            id: step,
+            outcome: crate::workflows::task_run_outcome(record),
+        });
+    }
+    effects
 }
 
 /// Resolves the image and runs the container; `Err` is a setup failure

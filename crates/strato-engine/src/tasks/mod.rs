@@ -25,7 +25,10 @@ use strato_core::{RunRecord, RunStatus, Trigger};
 use strato_oci::{ContainerRuntime, ImageStore};
 use strato_store::{Effect, NodeState, TaskRoom, TaskRunRequest, WorkRef};
 
+mod cancel;
 mod execute;
+
+pub use cancel::{CancelError, Cancelled};
 
 use execute::{finish, retry_of, spawn_execute};
 
@@ -81,6 +84,9 @@ pub(crate) struct Tasks {
     run_ended: tokio::sync::broadcast::Sender<String>,
     /// Memory and CPUs held by the task runs executing on this node.
     reserved: Arc<std::sync::Mutex<TaskRoom>>,
+    /// Runs this node executes that were cancelled: they end failed,
+    /// with no retry.
+    cancelled: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Memory and CPUs held for a task run executing on this node; given back
@@ -101,6 +107,7 @@ impl Tasks {
             images,
             containers,
             run_ended: tokio::sync::broadcast::channel(1024).0,
+            cancelled: Default::default(),
             reserved: Arc::new(std::sync::Mutex::new(TaskRoom {
                 memory_bytes: 0,
                 cpus_milli: 0,

@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             leases_belong_to_the_node_that_took_them,
             task_runs_are_durable_from_queue_to_end,
             task_runs_are_leased_claimed_and_renewed,
+            queued_task_runs_cancel_unless_a_node_holds_them,
             invocations_are_claimed_by_rank_leased_retried_and_settled,
             messages_are_received_hidden_deleted_and_dead_lettered,
             schedule_slots_fire_once_and_queue_their_work,

@@ -126,6 +126,71 @@ pub async fn task_runs_are_durable_from_queue_to_end(store: Arc<dyn Store>) {
     assert_eq!(claimed[0].body, b"record");
 }
 
+pub async fn queued_task_runs_cancel_unless_a_node_holds_them(store: Arc<dyn Store>) {
+    let a = NodeId("node-a".into());
+    let task_run = |id: &str| TaskRunRequest {
+        record: run(id, "a", "ffmpeg", RunStatus::Queued, 10).record,
+        request: serde_json::json!({"id": id}),
+        due_ms: 5_000,
+        cpus_milli: 0,
+    };
+    // c1 waits unleased (a retry, due later); c2 is leased to node a.
+    store
+        .enqueue_task_run(&task_run("c1"), &[], &a, 0)
+        .await
+        .unwrap();
+    store
+        .enqueue_task_run(&task_run("c2"), &[], &a, 10_000)
+        .await
+        .unwrap();
+    let cancelled = |id: &str| {
+        let mut r = run(id, "a", "ffmpeg", RunStatus::Failed, 10).record;
+        r.error = Some("cancelled".into());
+        r
+    };
+    let next = task_run("c3");
+    assert!(
+        !store
+            .cancel_task_run(&cancelled("c2"), &[], 1_000)
+            .await
+            .unwrap(),
+        "node a holds c2"
+    );
+    assert!(
+        store
+            .cancel_task_run(&cancelled("c1"), &[Effect::QueueTaskRun(next)], 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .cancel_task_run(&cancelled("c1"), &[], 1_000)
+            .await
+            .unwrap(),
+        "c1 has ended"
+    );
+    let c1 = store.get_run("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (c1.status, c1.error.as_deref()),
+        (RunStatus::Failed, Some("cancelled"))
+    );
+    let left: Vec<String> = store
+        .unfinished_task_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
+    assert_eq!(left, ["c2", "c3"], "the effects commit with the cancel");
+    // Once node a's lease runs out, c2 is no one's and cancels.
+    assert!(
+        store
+            .cancel_task_run(&cancelled("c2"), &[], 10_001)
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn task_runs_are_leased_claimed_and_renewed(store: Arc<dyn Store>) {
     let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
     let task_run = |id: &str, due_ms: i64| TaskRunRequest {
