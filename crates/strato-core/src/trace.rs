@@ -158,10 +158,12 @@ pub fn span_hex(span_id: u64) -> String {
 }
 
 /// The id of a trace a run begins: the run id's 20 hex digits (`r` and
-/// a millisecond time and counter, see the engine's run ids) then 12
-/// random ones. The trace's root run is then found by its id, so runs need
-/// an index by trace only when they have a parent (most gateway requests
-/// do not: indexing every run cost 15 % of gateway throughput).
+/// a millisecond time and counter, see the engine's run ids) then the
+/// low 12 of `random` (the run's span id). The trace's root run is then
+/// found by its id, so runs need an index by trace only when they have a
+/// parent (most gateway requests do not: indexing every run cost 15 % of
+/// gateway throughput), and its record need not keep the trace id at all
+/// (see [`crate::RunRecord::stored_trace_id`]).
 pub fn trace_id_for_run(run_id: &str, random: u64) -> u128 {
     let digits = run_id.get(1..21).filter(|d| is_hex(d));
     let high = digits.and_then(|d| u128::from_str_radix(d, 16).ok());

@@ -34,16 +34,12 @@ pub fn current_cause() -> Option<TraceContext> {
 /// The span of new run `run_id` caused by `parent` (without one, the run
 /// begins a trace named after it: see [`strato_core::trace::trace_id_for_run`]).
 pub fn begin(parent: Option<TraceContext>, run_id: &str) -> RunSpan {
-    let random: u64 = rand::random();
+    let span_id = rand::random::<u64>().max(1);
     let trace = match parent {
         Some(_) => 0,
-        None => strato_core::trace::trace_id_for_run(run_id, random),
+        None => strato_core::trace::trace_id_for_run(run_id, span_id),
     };
-    RunSpan::begin(
-        parent,
-        trace,
-        random.rotate_left(29) ^ rand::random::<u64>(),
-    )
+    RunSpan::begin(parent, trace, span_id)
 }
 
 /// The context a request's headers name as its parent, if any.

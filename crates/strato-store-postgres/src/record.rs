@@ -218,7 +218,7 @@ async fn insert_records(tx: &Transaction<'_>, records: &[RunRecord]) -> Result<(
             &col(|r| i64::from(r.attempt)),
             &opt(|r| r.exit_code.map(i64::from)),
             &opt(|r| r.init_us),
-            &opt_text(|r| r.trace_id.as_deref()),
+            &opt_text(|r| r.stored_trace_id()),
             &opt_text(|r| r.span_id.as_deref()),
             &opt_text(|r| r.parent_span_id.as_deref()),
             &opt(|r| r.cpu_us),

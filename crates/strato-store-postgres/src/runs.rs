@@ -22,7 +22,7 @@ fn unknown(what: &'static str, value: &str) -> StoreError {
 pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
     let trigger: String = row.get(4);
     let status: String = row.get(5);
-    Ok(RunRecord {
+    let mut record = RunRecord {
         id: row.get(0),
         app: row.get(1),
         function: row.get(2),
@@ -44,7 +44,9 @@ pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
         span_id: row.get(18),
         parent_span_id: row.get(19),
         cpu_us: row.get(20),
-    })
+    };
+    record.fill_trace_id();
+    Ok(record)
 }
 
 /// Writes (or overwrites) a run's record.
@@ -81,7 +83,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
             &i64::from(r.attempt),
             &r.exit_code.map(i64::from),
             &r.init_us,
-            &r.trace_id,
+            &r.stored_trace_id(),
             &r.span_id,
             &r.parent_span_id,
             &r.cpu_us,
@@ -143,6 +145,28 @@ pub(crate) async fn list_runs(
     c: &impl GenericClient,
     filter: &RunFilter,
 ) -> Result<Vec<RunRecord>, StoreError> {
+    let Some(app) = filter.app.as_deref().filter(|_| filter.per_function()) else {
+        return list_runs_by_sql(c, filter).await;
+    };
+    let functions = query(
+        c,
+        "listing an app's functions",
+        strato_store::APP_FUNCTIONS_SQL,
+        &[&app],
+    )
+    .await?;
+    let mut lists = Vec::with_capacity(functions.len());
+    for row in &functions {
+        let function: String = row.get(0);
+        lists.push(list_runs_by_sql(c, &filter.for_function(&function)).await?);
+    }
+    Ok(filter.merge_newest(lists))
+}
+
+async fn list_runs_by_sql(
+    c: &impl GenericClient,
+    filter: &RunFilter,
+) -> Result<Vec<RunRecord>, StoreError> {
     let (sql, values) = filter.to_sql(RUN_COLUMNS, |n| format!("${n}"));
     let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
         .iter()
@@ -160,7 +184,12 @@ pub(crate) async fn runs_in_trace(
     let sql = strato_store::runs_in_trace_sql(RUN_COLUMNS, limit);
     let root = strato_core::trace::root_run_id(trace_id).unwrap_or_default();
     let rows = query(c, "listing a trace's runs", &sql, &[&trace_id, &root]).await?;
-    rows.iter().map(run_from_row).collect()
+    let runs: Vec<RunRecord> = rows.iter().map(run_from_row).collect::<Result<_, _>>()?;
+    // The root named by the trace id is in it only if its span says so.
+    Ok(runs
+        .into_iter()
+        .filter(|r| r.trace_id.as_deref() == Some(trace_id))
+        .collect())
 }
 
 pub(crate) async fn usage(

@@ -255,11 +255,15 @@ ALTER TABLE bucket_events ADD COLUMN traceparent TEXT;
 ALTER TABLE queue_messages ADD COLUMN traceparent TEXT;
 "#;
 
-/// Migration 8: an execution's span, so its Task states' runs hang from it.
+/// Migration 8: an execution's span, so its Task states' runs hang from
+/// it; no `(app, id)` index over runs.
 const EXECUTION_TRACES: &str = r#"
 ALTER TABLE executions ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT,
     ADD COLUMN parent_span_id TEXT;
 CREATE INDEX executions_by_trace ON executions (trace_id) WHERE trace_id IS NOT NULL;
+-- An app's runs list function by function (see RunFilter::per_function):
+-- this index cost every run's write more than it saved.
+DROP INDEX runs_by_app_id;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.

@@ -26,7 +26,7 @@ fn unknown_value(column: usize, value: &str) -> rusqlite::Error {
 pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let trigger: String = row.get(4)?;
     let status: String = row.get(5)?;
-    Ok(RunRecord {
+    let mut record = RunRecord {
         id: row.get(0)?,
         app: row.get(1)?,
         function: row.get(2)?,
@@ -48,7 +48,9 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
         span_id: row.get(18)?,
         parent_span_id: row.get(19)?,
         cpu_us: row.get(20)?,
-    })
+    };
+    record.fill_trace_id();
+    Ok(record)
 }
 
 /// Writes (or overwrites) a run's record.
@@ -75,7 +77,7 @@ pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreEr
             r.attempt,
             r.exit_code,
             r.init_us,
-            r.trace_id,
+            r.stored_trace_id(),
             r.span_id,
             r.parent_span_id,
             r.cpu_us,
@@ -111,9 +113,31 @@ pub(super) fn insert_logs(
 
 impl super::Db {
     pub(crate) fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let Some(app) = filter.app.as_deref().filter(|_| filter.per_function()) else {
+            return self.list_runs_by_sql(filter);
+        };
+        let functions: Vec<String> = {
+            let conn = self.read();
+            let mut stmt = conn
+                .prepare_cached(&strato_store::APP_FUNCTIONS_SQL.replace('$', "?"))
+                .map_err(db("listing an app's functions"))?;
+            let rows = stmt
+                .query_map([app], |r| r.get(0))
+                .map_err(db("listing an app's functions"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(db("listing an app's functions"))?
+        };
+        let lists = functions
+            .iter()
+            .map(|f| self.list_runs_by_sql(&filter.for_function(f)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(filter.merge_newest(lists))
+    }
+
+    fn list_runs_by_sql(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let (sql, args) = filter.to_sql(RUN_COLUMNS, |n| format!("?{n}"));
         let conn = self.read();
-        let mut stmt = conn.prepare(&sql).map_err(db("listing runs"))?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(db("listing runs"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), run_from_row)
             .map_err(db("listing runs"))?;
@@ -134,8 +158,14 @@ impl super::Db {
         let rows = stmt
             .query_map(params![trace_id, root], run_from_row)
             .map_err(db("listing a trace's runs"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(db("listing a trace's runs"))
+        let runs: Vec<RunRecord> = rows
+            .collect::<Result<_, _>>()
+            .map_err(db("listing a trace's runs"))?;
+        // The root named by the trace id is in it only if its span says so.
+        Ok(runs
+            .into_iter()
+            .filter(|r| r.trace_id.as_deref() == Some(trace_id))
+            .collect())
     }
 
     pub(crate) fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {

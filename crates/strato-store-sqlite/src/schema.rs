@@ -128,11 +128,13 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     // Indexes on added columns come after the columns exist. Only runs
     // with a parent are indexed by trace (a trace's root is found by id).
+    // An app's runs list function by function: an `(app, id)` index cost
+    // every run's write more than it saved (see `RunFilter::per_function`).
     conn.execute_batch(
         "DROP INDEX IF EXISTS runs_by_trace;
+         DROP INDEX IF EXISTS runs_by_app_id;
          CREATE INDEX IF NOT EXISTS runs_by_parented_trace ON runs (trace_id)
            WHERE parent_span_id IS NOT NULL;
-         CREATE INDEX IF NOT EXISTS runs_by_app_id ON runs (app, id);
          CREATE INDEX IF NOT EXISTS executions_by_trace ON executions (trace_id)
            WHERE trace_id IS NOT NULL;",
     )

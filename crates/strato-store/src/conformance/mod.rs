@@ -330,6 +330,36 @@ pub async fn runs_filter_and_order(store: Arc<dyn Store>) {
         ["r2", "r1"],
         "the page after r3"
     );
+    // An app's runs come newest first across its functions, a page at a
+    // time (merged function by function).
+    store
+        .record_runs(
+            vec![
+                run("r4", "a", "f", RunStatus::Succeeded, 4),
+                run("r5", "a", "h", RunStatus::Succeeded, 5),
+                run("r6", "a", "g", RunStatus::Failed, 6),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    let app_a = |before: Option<&str>| RunFilter {
+        app: Some("a".into()),
+        before: before.map(str::to_string),
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(ids(app_a(None)).await, ["r6", "r5"]);
+    assert_eq!(ids(app_a(Some("r5"))).await, ["r4", "r2"]);
+    assert_eq!(ids(app_a(Some("r2"))).await, ["r1"]);
+    assert_eq!(
+        ids(RunFilter {
+            status: Some(RunStatus::Failed),
+            ..app_a(None)
+        })
+        .await,
+        ["r6", "r2"]
+    );
     assert_eq!(
         ids(RunFilter {
             log_text: Some("r2 out".into()),
@@ -381,17 +411,19 @@ pub async fn a_trace_is_its_root_and_every_run_under_it(store: Arc<dyn Store>) {
     store
         .record_runs(
             vec![
+                // The root's trace id follows from its id and span: its
+                // row need not keep it.
                 traced(
                     run(root_id, "a", "f", RunStatus::Succeeded, 1),
                     &trace,
-                    1,
+                    0xabc,
                     None,
                 ),
                 traced(
                     run("r1", "a", "t", RunStatus::Succeeded, 2),
                     &trace,
                     2,
-                    Some(1),
+                    Some(0xabc),
                 ),
                 traced(
                     run("r2", "b", "g", RunStatus::Failed, 3),
@@ -422,6 +454,8 @@ pub async fn a_trace_is_its_root_and_every_run_under_it(store: Arc<dyn Store>) {
         .collect();
     ids.sort();
     assert_eq!(ids, [root_id, "r1", "r2"]);
+    let root = store.get_run(root_id).await.unwrap().unwrap();
+    assert_eq!(root.trace_id.as_deref(), Some(trace.as_str()));
     assert!(store.runs_in_trace(other, 100).await.unwrap().is_empty());
     assert_eq!(store.runs_in_trace(&trace, 2).await.unwrap().len(), 2);
 }
