@@ -205,6 +205,12 @@ pub struct RunRecord {
     /// microseconds (container runs, when the kernel counted it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_us: Option<i64>,
+    /// How long the work waited between being accepted and the run's
+    /// start, in microseconds: an async invocation, bucket event or
+    /// message since it was queued, written or sent (across retries, as
+    /// Lambda's event age counts), a task run since it was queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_us: Option<i64>,
 }
 
 fn first_attempt() -> u32 {

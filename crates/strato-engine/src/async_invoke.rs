@@ -532,6 +532,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     let parent = crate::trace::parent_of(request.headers());
     let mut cx = RunContext::new(trigger).caused_by(parent);
     cx.event_id = Some(invocation.id.clone());
+    cx.accepted_ms = Some(invocation.created_ms);
     cx.attempt = invocation.attempts;
     cx.wait_for_slot = true;
     cx.on_status = Some(tell);
@@ -633,6 +634,7 @@ fn settle_without_running(platform: &Platform, invocation: &Invocation, why: &st
             span_id: None,
             parent_span_id: None,
             cpu_us: None,
+            queued_us: None,
         },
         logs: Vec::new(),
     });

@@ -106,6 +106,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         .and_then(strato_core::TraceContext::parse_traceparent);
     let mut cx = RunContext::new(Trigger::Bucket).caused_by(parent);
     cx.event_id = Some(id);
+    cx.accepted_ms = Some(event.at_ms);
     cx.attempt = event.attempts;
     cx.wait_for_slot = true;
     cx.on_status = Some(tell);

@@ -68,6 +68,9 @@ pub(crate) struct RunContext {
     /// Spans the run is linked to besides its parent (each message of a
     /// batch).
     pub links: Vec<TraceContext>,
+    /// When the work it does was accepted (an invocation queued, an event
+    /// written, a message sent): its record's queued time counts from it.
+    pub accepted_ms: Option<i64>,
 }
 
 /// How a run ended, as its record says.
@@ -108,6 +111,7 @@ impl RunContext {
             parent: None,
             span: None,
             links: Vec::new(),
+            accepted_ms: None,
         }
     }
 
@@ -292,10 +296,10 @@ impl Platform {
         let run_id = self.runs.next_id('r');
         // The function sees its own span as the parent of what it calls.
         let span = crate::trace::begin(cx.parent, &run_id);
-        // Written once: the guest's `traceparent`, the answer's
-        // `traceresponse` and the run's token all name this span.
-        let traceparent = span.context.traceparent();
-        let span_header = http::HeaderValue::from_str(&traceparent).ok();
+        // Written once: the guest's `traceparent` (which the host also
+        // puts on the guest's outbound requests) and the answer's
+        // `traceresponse` name this span.
+        let span_header = http::HeaderValue::from_str(&span.context.traceparent()).ok();
         if let Some(v) = &span_header {
             request
                 .headers_mut()
@@ -357,12 +361,6 @@ impl Platform {
         limits
             .extra_env
             .push(("STRATO_RUN_ID".into(), run_id.clone()));
-        // The run's token names its span, so what it asks of Strato's API
-        // joins its trace.
-        if let Some((_, token)) = limits.env.iter().find(|(k, _)| k == "STRATO_TOKEN") {
-            let traced = crate::tokens::TokenIssuer::in_span(token, &traceparent);
-            limits.extra_env.push(("STRATO_TOKEN".into(), traced));
-        }
         self.runs.started();
         let prepared = function.prepared.clone();
         let this = self.clone();
@@ -507,6 +505,7 @@ impl Platform {
                 span_id: None,
                 parent_span_id: None,
                 cpu_us: None,
+                queued_us: cx.accepted_ms.map(|at| (started_at_ms - at).max(0) * 1000),
             },
             logs,
         };

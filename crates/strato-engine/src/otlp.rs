@@ -114,6 +114,7 @@ impl OtlpExporter {
             span_id: e.span_id.clone(),
             parent_span_id: e.parent_span_id.clone(),
             cpu_us: None,
+            queued_us: None,
         };
         self.queue(Exported {
             record,
@@ -427,6 +428,7 @@ mod tests {
             span_id: Some(span.into()),
             parent_span_id: parent.map(str::to_string),
             cpu_us: None,
+            queued_us: None,
         }
     }
 

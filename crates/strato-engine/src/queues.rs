@@ -568,6 +568,7 @@ impl Delivery {
         let mut cx = RunContext::new(Trigger::Queue).caused_by(self.first_sender());
         cx.links = self.batch.iter().filter_map(sender_span).collect();
         cx.event_id = Some(first.id.clone());
+        cx.accepted_ms = self.batch.iter().map(|m| m.sent_ms).min();
         cx.attempt = first.receive_count;
         cx.wait_for_slot = true;
         cx.on_status = Some(tell);

@@ -224,6 +224,7 @@ mod tests {
             span_id: None,
             parent_span_id: None,
             cpu_us: None,
+            queued_us: None,
         }
     }
 

@@ -1,9 +1,11 @@
 //! App-scoped tokens: what a run gets as `STRATO_TOKEN`. A token names its
 //! app and carries a MAC derived from the server's admin secret, so the
-//! server can verify it without storing it. A run's token may end in
-//! `~TRACEPARENT`, its own span: calls it makes with the token are then
-//! children of the run in its trace. That part is a hint like a
-//! `traceparent` header (any caller may send one), so the MAC leaves it out.
+//! server can verify it without storing it. A token may end in
+//! `~TRACEPARENT`: calls made with it are then children of that span (for
+//! a client that can set its token but no header; a wasm run's outbound
+//! requests carry its `traceparent` header instead). That part is a hint
+//! like a `traceparent` header (any caller may send one), so the MAC
+//! leaves it out.
 
 use sha2::{Digest, Sha256};
 
@@ -47,6 +49,7 @@ impl TokenIssuer {
 
     /// `token` (from [`TokenIssuer::issue`]) naming the span (its
     /// `traceparent`) of the run that holds it.
+    #[cfg(test)]
     pub fn in_span(token: &str, traceparent: &str) -> String {
         let mut out = String::with_capacity(token.len() + 1 + traceparent.len());
         out.push_str(token);

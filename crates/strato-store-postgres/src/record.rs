@@ -191,7 +191,7 @@ async fn insert_records(tx: &Transaction<'_>, records: &[RunRecord]) -> Result<(
     let sql = format!(
         "INSERT INTO runs ({}) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
            $7::bigint[], $8::bigint[], $9::bool[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[],
-           $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[])
+           $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[], $22::bigint[])
          ON CONFLICT (id) DO UPDATE SET {}",
         runs::RUN_COLUMNS,
         updates.join(", ")
@@ -222,6 +222,7 @@ async fn insert_records(tx: &Transaction<'_>, records: &[RunRecord]) -> Result<(
             &opt_text(|r| r.span_id.as_deref()),
             &opt_text(|r| r.parent_span_id.as_deref()),
             &opt(|r| r.cpu_us),
+            &opt(|r| r.queued_us),
         ],
     )
     .await

@@ -12,8 +12,8 @@ use strato_store::{
 use tokio_postgres::Row;
 
 /// Columns of a run, in [`run_from_row`]'s order.
-pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us";
-const RUN_COLUMN_COUNT: usize = 21;
+pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us, queued_us";
+const RUN_COLUMN_COUNT: usize = strato_store::column_count(RUN_COLUMNS);
 
 fn unknown(what: &'static str, value: &str) -> StoreError {
     StoreError::corrupt(what, format!("unknown value `{value}`"))
@@ -44,6 +44,7 @@ pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
         span_id: row.get(18),
         parent_span_id: row.get(19),
         cpu_us: row.get(20),
+        queued_us: row.get(21),
     };
     record.fill_trace_id();
     Ok(record)
@@ -57,7 +58,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+        "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          ON CONFLICT (id) DO UPDATE SET {}",
         updates.join(", ")
     );
@@ -87,6 +88,7 @@ pub(crate) async fn insert_run(c: &impl GenericClient, r: &RunRecord) -> Result<
             &r.span_id,
             &r.parent_span_id,
             &r.cpu_us,
+            &r.queued_us,
         ],
     )
     .await

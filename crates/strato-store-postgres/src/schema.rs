@@ -261,6 +261,7 @@ const EXECUTION_TRACES: &str = r#"
 ALTER TABLE executions ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT,
     ADD COLUMN parent_span_id TEXT;
 CREATE INDEX executions_by_trace ON executions (trace_id) WHERE trace_id IS NOT NULL;
+ALTER TABLE runs ADD COLUMN queued_us BIGINT;
 -- An app's runs list function by function (see RunFilter::per_function):
 -- this index cost every run's write more than it saved.
 DROP INDEX runs_by_app_id;

@@ -8,10 +8,10 @@ use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, UsageFilter, Usag
 
 /// Columns of a run, in [`run_from_row`]'s order; a query selecting more
 /// puts them after these ([`RUN_COLUMN_COUNT`] onwards).
-pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us";
+pub(super) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us, queued_us";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_COLUMN_COUNT: usize = 21;
+pub(super) const RUN_COLUMN_COUNT: usize = strato_store::column_count(RUN_COLUMNS);
 
 /// A stored enum value this version does not know: refuse it rather than
 /// report a run as something it was not.
@@ -48,6 +48,7 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
         span_id: row.get(18)?,
         parent_span_id: row.get(19)?,
         cpu_us: row.get(20)?,
+        queued_us: row.get(21)?,
     };
     record.fill_trace_id();
     Ok(record)
@@ -56,7 +57,7 @@ pub(super) fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecor
 /// Writes (or overwrites) a run's record.
 pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        "INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -81,6 +82,7 @@ pub(super) fn insert_run(conn: &Connection, r: &RunRecord) -> Result<(), StoreEr
             r.span_id,
             r.parent_span_id,
             r.cpu_us,
+            r.queued_us,
         ])
     })
     .map(|_| ())

@@ -105,6 +105,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
         "archived_ms",
         "INTEGER NOT NULL DEFAULT 0",
     ),
+    ("runs", "queued_us", "INTEGER"),
     ("executions", "trace_id", "TEXT"),
     ("executions", "span_id", "TEXT"),
     ("executions", "parent_span_id", "TEXT"),

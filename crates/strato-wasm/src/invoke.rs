@@ -204,6 +204,7 @@ impl WasmEngine {
                 .expect("the slot semaphore is never closed"),
         };
         let logs = LogCapture::new();
+        let traceparent = request.headers().get("traceparent").cloned();
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))
             .stderr(logs.pipe(LogStream::Stderr));
@@ -224,6 +225,7 @@ impl WasmEngine {
             hooks: OutboundPolicy {
                 rules: limits.outbound.clone(),
                 logs: logs.clone(),
+                traceparent,
             },
             limiter: MemoryLimiter {
                 limit: limits.memory_bytes as usize,

@@ -196,6 +196,7 @@ async fn handle_run(
                 dt { "Status" } dd { span #run-status class=(format!("status {}", run.status)) { (run.status.as_str()) } }
                 dt { "Trigger" } dd { (run.trigger.as_str()) }
                 dt { "Attempt" } dd { (run.attempt) }
+                @if let Some(q) = run.queued_us { dt { "Queued" } dd #queued { (duration_us(q)) } }
                 dt { "Started (UTC)" } dd { (time(run.started_at_ms)) }
                 dt { "Duration" } dd { (duration_us(run.duration_us)) }
                 dt { "Cold start" } dd { @if run.cold_start { "yes" } @else { "no" }

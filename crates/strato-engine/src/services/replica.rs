@@ -124,6 +124,7 @@ impl Replica {
             span_id: None,
             parent_span_id: None,
             cpu_us: None,
+            queued_us: None,
         };
         // Off the start's path; the end's record waits for it (an upsert).
         let recorded = tokio::spawn({

@@ -44,7 +44,10 @@ async fn execute(platform: &Arc<Platform>, mut record: RunRecord, request: serde
         }
     };
     record.status = RunStatus::Running;
-    record.started_at_ms = now_ms();
+    // A queued record's start is when it was queued.
+    let now = now_ms();
+    record.queued_us = Some((now - record.started_at_ms).max(0) * 1000);
+    record.started_at_ms = now;
     // Marking the run running is written while the container starts; the
     // end is written only after it (the later write must win).
     let store = platform.store.clone();

@@ -315,6 +315,7 @@ impl Platform {
             span_id: None,
             parent_span_id: None,
             cpu_us: None,
+            queued_us: None,
         };
         // The run joins the trace of whatever asked for it.
         let mut record = record;
