@@ -42,7 +42,7 @@ page() {  # median of 7 requests, ms
         curl -s -o /dev/null -b "$WORK/cookies" -w '%{time_total}\n' "http://127.0.0.1:18290$1"
     done | sort -n | sed -n 4p | awk '{printf "%.1f", $1 * 1000}'
 }
-curl -s -b "$WORK/cookies" "http://127.0.0.1:18290/runs?app=big" | grep -c 'href="/runs/r' | xargs echo "  rows on the first page:"
+curl -s -b "$WORK/cookies" "http://127.0.0.1:18290/runs?app=big" | grep -o 'href="/runs/r[0-9a-f]*"' | sort -u | wc -l | xargs echo "  rows on the first page:"
 echo "runs list, app with $RUNS runs (median of 7, ms):"
 echo "  first page:                    $(page '/runs?app=big')"
 echo "  a page halfway down (before=): $(page "/runs?app=big&before=$DEEP")"
