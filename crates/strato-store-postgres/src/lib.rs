@@ -37,6 +37,7 @@ mod queues;
 mod record;
 mod runs;
 mod schema;
+mod tasks;
 pub mod testkit;
 mod versions;
 mod work;
@@ -502,15 +503,7 @@ impl Store for PostgresStore {
         owner: &NodeId,
         lease_until_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting to queue a task run").await?;
-        runs::queue_task_run(&tx, run, owner.as_str(), lease_until_ms).await?;
-        work::apply(&tx, effects, run.record.started_at_ms).await?;
-        commit(tx, "committing a task run").await?;
-        if lease_until_ms == 0 || effects.iter().any(queues_work) {
-            self.outbox.work();
-        }
-        Ok(())
+        tasks::enqueue(self, run, effects, owner, lease_until_ms).await
     }
 
     async fn claim_task_runs(
@@ -521,24 +514,29 @@ impl Store for PostgresStore {
         limit: usize,
         room: TaskRoom,
     ) -> Result<Vec<TaskRunRequest>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting to claim task runs").await?;
-        let claimed =
-            runs::claim_task_runs(&tx, owner.as_str(), now_ms, lease_ms, limit, room).await?;
-        commit(tx, "committing claimed task runs").await?;
-        Ok(claimed)
+        tasks::claim(self, owner, now_ms, lease_ms, limit, room).await
     }
 
     async fn start_task_run(&self, id: &str, started_at_ms: i64) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "starting a task run",
-            "UPDATE runs SET status = 'running', started_at_ms = $2 WHERE id = $1",
-            &[&id, &started_at_ms],
-        )
-        .await
-        .map(drop)
+        tasks::start(self, id, started_at_ms).await
+    }
+
+    async fn finish_task_run(
+        &self,
+        finished: &RunRecord,
+        logs: &[LogLine],
+        effects: &[Effect],
+    ) -> Result<(), StoreError> {
+        tasks::finish(self, finished, logs, effects).await
+    }
+
+    async fn cancel_task_run(
+        &self,
+        finished: &RunRecord,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        tasks::cancel(self, finished, effects, now_ms).await
     }
 
     async fn append_logs(&self, run: &RunRecord, lines: &[LogLine]) -> Result<(), StoreError> {
@@ -548,62 +546,8 @@ impl Store for PostgresStore {
         commit(tx, "committing log lines").await
     }
 
-    async fn finish_task_run(
-        &self,
-        finished: &RunRecord,
-        logs: &[LogLine],
-        effects: &[Effect],
-    ) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting to finish a task run").await?;
-        runs::insert_run(&tx, finished).await?;
-        execute(
-            &tx,
-            "finishing a task run",
-            "DELETE FROM task_requests WHERE run_id = $1",
-            &[&finished.id],
-        )
-        .await?;
-        work::apply(&tx, effects, finished.started_at_ms).await?;
-        runs::insert_logs(&tx, finished, logs).await?;
-        commit(tx, "committing a finished task run").await?;
-        if effects.iter().any(queues_work) {
-            self.outbox.work();
-        }
-        Ok(())
-    }
-
-    async fn cancel_task_run(
-        &self,
-        finished: &RunRecord,
-        effects: &[Effect],
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = begin(&mut c, "starting to cancel a task run").await?;
-        // A claim holds the row locked until it commits its lease; this
-        // waits for it and then finds the lease taken.
-        let freed = execute(
-            &tx,
-            "cancelling a task run",
-            "DELETE FROM task_requests WHERE run_id = $1 AND lease_until_ms <= $2",
-            &[&finished.id, &now_ms],
-        )
-        .await?;
-        if freed == 0 {
-            return Ok(false);
-        }
-        runs::insert_run(&tx, finished).await?;
-        work::apply(&tx, effects, finished.started_at_ms).await?;
-        commit(tx, "committing a cancelled task run").await?;
-        if effects.iter().any(queues_work) {
-            self.outbox.work();
-        }
-        Ok(true)
-    }
-
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError> {
-        runs::select_task_runs(&self.client().await?, "ORDER BY r.id", &[]).await
+        tasks::select_task_runs(&self.client().await?, "ORDER BY r.id", &[]).await
     }
 
     async fn enqueue_invocations(

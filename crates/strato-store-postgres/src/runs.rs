@@ -6,14 +6,12 @@
 use crate::db::{Param, execute, query};
 use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::{LogLine, LogStream, RunRecord, RunStatus, Trigger};
-use strato_store::{
-    LogEntry, LogFilter, RunFilter, StoreError, TaskRoom, TaskRunRequest, UsageFilter, UsageRow,
-};
+use strato_store::{LogEntry, LogFilter, RunFilter, StoreError, UsageFilter, UsageRow};
 use tokio_postgres::Row;
 
 /// Columns of a run, in [`run_from_row`]'s order.
 pub(crate) const RUN_COLUMNS: &str = "id, app, function, revision, trigger, status, started_at_ms, duration_us, cold_start, memory_limit_bytes, billed_ms, http_status, error, event_id, attempt, exit_code, init_us, trace_id, span_id, parent_span_id, cpu_us, queued_us";
-const RUN_COLUMN_COUNT: usize = strato_store::column_count(RUN_COLUMNS);
+pub(crate) const RUN_COLUMN_COUNT: usize = strato_store::column_count(RUN_COLUMNS);
 
 fn unknown(what: &'static str, value: &str) -> StoreError {
     StoreError::corrupt(what, format!("unknown value `{value}`"))
@@ -261,107 +259,4 @@ pub(crate) async fn read_logs(
         lines.reverse();
     }
     Ok(lines)
-}
-
-/// A task run's queued record and its request, leased to `owner` until
-/// `lease_until_ms` (0: unleased).
-pub(crate) async fn queue_task_run(
-    tx: &Transaction<'_>,
-    run: &TaskRunRequest,
-    owner: &str,
-    lease_until_ms: i64,
-) -> Result<(), StoreError> {
-    insert_run(tx, &run.record).await?;
-    execute(
-        tx,
-        "queueing a task run",
-        "INSERT INTO task_requests (run_id, request, lease_owner, lease_until_ms, due_ms, cpus_milli)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (run_id) DO UPDATE SET request = excluded.request, lease_owner = excluded.lease_owner,
-         lease_until_ms = excluded.lease_until_ms, due_ms = excluded.due_ms, cpus_milli = excluded.cpus_milli",
-        &[
-            &run.record.id,
-            &run.request.to_string(),
-            &owner,
-            &lease_until_ms,
-            &run.due_ms,
-            &(run.cpus_milli as i32),
-        ],
-    )
-    .await
-    .map(drop)
-}
-
-/// The query for unfinished task runs matching `tail` (a clause over `r`,
-/// the run, and `q`, its request).
-fn task_runs_sql(tail: &str) -> String {
-    let columns: Vec<String> = RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
-    format!(
-        "SELECT {}, q.request, q.due_ms, q.cpus_milli FROM task_requests q JOIN runs r ON r.id = q.run_id {tail}",
-        columns.join(", ")
-    )
-}
-
-/// Unfinished task runs matching `tail` (see [`task_runs_sql`]).
-pub(crate) async fn select_task_runs(
-    c: &impl GenericClient,
-    tail: &str,
-    params: &[Param<'_>],
-) -> Result<Vec<TaskRunRequest>, StoreError> {
-    let rows = query(
-        c,
-        "listing unfinished task runs",
-        &task_runs_sql(tail),
-        params,
-    )
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let record = run_from_row(row)?;
-            let request: String = row.get(RUN_COLUMN_COUNT);
-            let request = serde_json::from_str(&request).map_err(|e| {
-                StoreError::corrupt("task request", format!("run {}: {e}", record.id))
-            })?;
-            Ok(TaskRunRequest {
-                record,
-                request,
-                due_ms: row.get(RUN_COLUMN_COUNT + 1),
-                cpus_milli: row.get::<_, i32>(RUN_COLUMN_COUNT + 2) as u32,
-            })
-        })
-        .collect()
-}
-
-/// Claims due task runs: locks them (skipping those another claimer is
-/// taking) and leases them to `owner`.
-pub(crate) async fn claim_task_runs(
-    tx: &Transaction<'_>,
-    owner: &str,
-    now_ms: i64,
-    lease_ms: i64,
-    limit: usize,
-    room: TaskRoom,
-) -> Result<Vec<TaskRunRequest>, StoreError> {
-    let max_memory = i64::try_from(room.memory_bytes).unwrap_or(i64::MAX);
-    let max_cpus = i32::try_from(room.cpus_milli).unwrap_or(i32::MAX);
-    let claimed = select_task_runs(
-        tx,
-        "WHERE q.lease_until_ms <= $1 AND q.due_ms <= $1
-         AND (r.status = 'running' OR (r.memory_limit_bytes <= $3 AND q.cpus_milli <= $4))
-         ORDER BY r.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
-        &[&now_ms, &(limit as i64), &max_memory, &max_cpus],
-    )
-    .await?;
-    if claimed.is_empty() {
-        return Ok(claimed);
-    }
-    let ids: Vec<&str> = claimed.iter().map(|r| r.record.id.as_str()).collect();
-    execute(
-        tx,
-        "leasing task runs",
-        "UPDATE task_requests SET lease_owner = $2, lease_until_ms = $3 WHERE run_id = ANY($1)",
-        &[&ids, &owner, &(now_ms + lease_ms)],
-    )
-    .await?;
-    Ok(claimed)
 }

@@ -4,7 +4,7 @@
 //! nodes claiming at once never wait for each other nor take the same row.
 
 use crate::db::{execute, query, query_one};
-use crate::{objects, queues, runs};
+use crate::{objects, queues, tasks};
 use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::invocation::Priority;
 use strato_core::target::Target;
@@ -309,7 +309,7 @@ pub(crate) async fn apply(
             Effect::SettleEvent(id) => objects::settle_event(tx, *id, now_ms).await?,
             Effect::SettleInvocation(id) => settle(tx, id).await?,
             Effect::Enqueue(new) => insert(tx, std::slice::from_ref(new), now_ms, 0, "").await?,
-            Effect::QueueTaskRun(run) => runs::queue_task_run(tx, run, "", 0).await?,
+            Effect::QueueTaskRun(run) => tasks::queue_task_run(tx, run, "", 0).await?,
             Effect::SendMessage {
                 app,
                 queue,

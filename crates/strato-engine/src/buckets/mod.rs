@@ -10,17 +10,21 @@
 pub mod access;
 mod checksum;
 pub mod config;
+mod error;
 mod keys;
 pub mod lifecycle;
 mod listing;
 mod multipart;
+mod read;
 pub mod sse;
 mod versions;
 
 pub use checksum::{ChecksumAlgorithm, ChecksumCheck, Expected, TrailerReader, UploadChecksum};
+pub use error::BucketError;
 pub use keys::{KeyError, KeyRing};
 pub use listing::{ListPage, ListRequest, Listed};
 pub use multipart::{CompletedPart, PART_SIZES_HEADER, part_range};
+use read::open_sealed_blob;
 pub use versions::Deleted;
 
 use crate::util::now_ms;
@@ -30,139 +34,13 @@ use futures::Stream;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
-use strato_blob::{BlobError, BlobStore};
+use strato_blob::BlobStore;
 use strato_core::BucketSubscription;
 use strato_core::s3names::{validate_bucket_name, validate_object_key};
 use strato_store::{
-    BucketDeletion, BucketEvent, BucketInfo, ConditionFailure, NewBucketEvent, ObjectMeta, Store,
-    WriteCondition,
+    BucketDeletion, BucketEvent, BucketInfo, NewBucketEvent, ObjectMeta, Store, WriteCondition,
 };
 use tokio::sync::mpsc;
-
-/// What failed in a bucket operation; the S3 and control APIs map these to
-/// their own error codes in one place each.
-#[derive(Debug, thiserror::Error)]
-pub enum BucketError {
-    #[error("bucket `{0}` does not exist")]
-    NoSuchBucket(String),
-    #[error("no object `{key}` in bucket `{bucket}`")]
-    NoSuchKey { bucket: String, key: String },
-    #[error("bucket `{0}` already exists and belongs to someone else")]
-    BucketAlreadyExists(String),
-    #[error("bucket `{0}` already exists and is yours")]
-    BucketAlreadyOwnedByYou(String),
-    #[error("bucket `{0}` is not empty; delete its objects first (or `strato destroy --force`)")]
-    BucketNotEmpty(String),
-    #[error("{0}")]
-    InvalidBucketName(String),
-    #[error("{0}")]
-    InvalidKey(String),
-    #[error("{0}")]
-    KeyTooLong(String),
-    #[error("the body's MD5 does not match Content-MD5")]
-    BadDigest,
-    #[error("The {} you specified did not match the calculated checksum.", .0.name())]
-    BadChecksum(ChecksumAlgorithm),
-    /// A checksum that does not fit its upload (S3's InvalidRequest).
-    #[error("{0}")]
-    ChecksumMismatch(String),
-    #[error("the body ended after {got} of {expected} bytes")]
-    IncompleteBody { expected: u64, got: u64 },
-    #[error("the body is larger than its declared {0} bytes")]
-    BodyTooLong(u64),
-    #[error("an object sent in one request may be at most 5 GiB; use a multipart upload")]
-    EntityTooLarge,
-    #[error("no multipart upload `{0}`")]
-    NoSuchUpload(String),
-    #[error("{0}")]
-    InvalidPart(String),
-    #[error("parts must be listed in ascending order")]
-    InvalidPartOrder,
-    #[error("part {0} is smaller than 5 MiB; only the last part may be")]
-    EntityTooSmall(u32),
-    #[error(
-        "these credentials may not use bucket `{0}`; use a key of the app that declares it, or an admin key (`strato keys`)"
-    )]
-    AccessDenied(String),
-    #[error("reading the request body failed: {0}")]
-    Body(String),
-    #[error("storage failed: {0}")]
-    Storage(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("at least one of the preconditions you specified did not hold")]
-    PreconditionFailed,
-    #[error("no version `{version_id}` of `{key}`")]
-    NoSuchVersion { key: String, version_id: String },
-    #[error("{0}")]
-    InvalidTag(String),
-    #[error("{0}")]
-    MalformedPolicy(String),
-    /// A feature Strato does not offer (S3's NotImplemented).
-    #[error("{0}")]
-    NotSupported(String),
-    /// Encryption parameters that are wrong or missing (S3's
-    /// InvalidRequest / InvalidArgument).
-    #[error("{0}")]
-    InvalidEncryption(String),
-    /// An SSE-C key other than the one the object was stored with.
-    #[error("the customer key given is not the one the object was stored with")]
-    WrongCustomerKey,
-    /// No object: a delete marker is the key's newest version (S3: 404
-    /// NoSuchKey, with `x-amz-delete-marker: true`).
-    #[error("no object `{key}`: a delete marker hides it")]
-    HiddenByMarker {
-        key: String,
-        version_id: Option<String>,
-    },
-    /// The version asked for is a delete marker (S3: 405).
-    #[error("version `{version_id}` of `{key}` is a delete marker")]
-    DeleteMarker { key: String, version_id: String },
-}
-
-impl BucketError {
-    /// The error for a write whose condition did not hold.
-    pub fn unmet(failure: ConditionFailure, bucket: &str, key: &str) -> BucketError {
-        match failure {
-            ConditionFailure::Missing => BucketError::NoSuchKey {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-            },
-            ConditionFailure::Mismatch => BucketError::PreconditionFailed,
-        }
-    }
-}
-
-impl From<strato_store::StoreError> for BucketError {
-    fn from(e: strato_store::StoreError) -> Self {
-        match e {
-            _ if e.kind() == strato_store::StoreErrorKind::Conflict => {
-                BucketError::Conflict(e.to_string())
-            }
-            other => BucketError::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<strato_core::s3names::S3NameError> for BucketError {
-    fn from(e: strato_core::s3names::S3NameError) -> Self {
-        use strato_core::s3names::S3NameError;
-        match e {
-            S3NameError::KeyTooLong => BucketError::KeyTooLong(e.to_string()),
-            S3NameError::Key(_) => BucketError::InvalidKey(e.to_string()),
-            S3NameError::Bucket { .. } => BucketError::InvalidBucketName(e.to_string()),
-        }
-    }
-}
-
-impl From<BlobError> for BucketError {
-    fn from(e: BlobError) -> Self {
-        match e {
-            BlobError::Upload(msg) => BucketError::Body(msg),
-            other => BucketError::Storage(other.to_string()),
-        }
-    }
-}
 
 /// Who is asking: the admin (every bucket), one app (its own buckets),
 /// or a request an ACL or a bucket policy grants (see [`access`]: decided
@@ -703,182 +581,6 @@ impl Buckets {
             .unwrap_or_default()
     }
 
-    /// An object's metadata.
-    pub async fn head_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        scope: &Scope,
-    ) -> Result<ObjectMeta, BucketError> {
-        let info = self.bucket(bucket, scope)?;
-        if let Some(object) = self.store.get_object(bucket, key).await? {
-            return Ok(object);
-        }
-        // In a versioned bucket, S3 says when a delete marker hides the key.
-        if info.versioning != strato_store::Versioning::Unversioned {
-            let newest = self
-                .store
-                .list_object_versions(bucket, key, &Default::default(), 1)
-                .await?
-                .into_iter()
-                .find(|v| v.meta.key == key && v.delete_marker && v.latest);
-            if let Some(marker) = newest {
-                return Err(BucketError::HiddenByMarker {
-                    key: key.to_string(),
-                    version_id: marker.meta.version_id,
-                });
-            }
-        }
-        Err(BucketError::NoSuchKey {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        })
-    }
-
-    /// The bytes of an object (a byte range of them), opened if it is
-    /// encrypted with SSE-S3. An SSE-C object needs
-    /// [`Buckets::read_object_with_key`].
-    pub async fn read_object(
-        &self,
-        meta: &ObjectMeta,
-        range: Option<Range<u64>>,
-    ) -> Result<ObjectStream, BucketError> {
-        self.read_object_with_key(meta, range, None).await
-    }
-
-    /// [`Buckets::read_object`] with the customer's key of an SSE-C object.
-    pub async fn read_object_with_key(
-        &self,
-        meta: &ObjectMeta,
-        range: Option<Range<u64>>,
-        customer: Option<&sse::CustomerKey>,
-    ) -> Result<ObjectStream, BucketError> {
-        use futures::TryStreamExt;
-        let cipher = sse::cipher_for_read(&self.master, &meta.headers, customer)?;
-        if meta.size == 0 {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
-        if let Some(cipher) = cipher {
-            return self.read_sealed(meta, range, cipher).await;
-        }
-        if let Some(data) = &meta.inline {
-            let bytes = Bytes::copy_from_slice(match &range {
-                Some(r) => &data[r.start as usize..(r.end as usize).min(data.len())],
-                None => data,
-            });
-            return Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })));
-        }
-        if meta.size <= SMALL_OBJECT_BYTES as u64 && self.blobs.has_fast_path() {
-            let (blobs, id) = (self.blobs.clone(), meta.blob.clone());
-            let bytes = tokio::task::spawn_blocking(move || blobs.read_small(&id, range))
-                .await
-                .map_err(|e| BucketError::Storage(e.to_string()))??;
-            return Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })));
-        }
-        let stream = self.blobs.get(&meta.blob, range).await?;
-        Ok(Box::pin(stream.map_err(BucketError::from)))
-    }
-
-    /// Checks that a request may read an object: with the right customer
-    /// key for an SSE-C object, with none for any other (HEAD, which
-    /// reads no bytes).
-    pub fn check_customer_key(
-        &self,
-        meta: &ObjectMeta,
-        customer: Option<&sse::CustomerKey>,
-    ) -> Result<(), BucketError> {
-        sse::cipher_for_read(&self.master, &meta.headers, customer).map(|_| ())
-    }
-
-    /// Opens the chunks of a sealed object that cover `range`.
-    pub(super) async fn read_sealed(
-        &self,
-        meta: &ObjectMeta,
-        range: Option<Range<u64>>,
-        cipher: sse::BlobCipher,
-    ) -> Result<ObjectStream, BucketError> {
-        use futures::StreamExt;
-        let range = range.unwrap_or(0..meta.size);
-        let Some(data) = &meta.inline else {
-            return open_sealed_blob(
-                self.blobs.clone(),
-                meta.blob.clone(),
-                meta.size,
-                range,
-                cipher,
-            )
-            .await;
-        };
-        let (blob_range, first) = sse::BlobCipher::blob_range(&range, meta.size);
-        let part = data
-            .get(blob_range.start as usize..blob_range.end as usize)
-            .map(Bytes::copy_from_slice)
-            .ok_or_else(|| BucketError::Storage("an encrypted object is short".into()))?;
-        let sealed = futures::stream::once(async move { Ok(part) });
-        let opened = cipher
-            .open_stream(sse::BlobCipher::prefix_of(data)?, sealed, range, first)
-            .map(|c| c.map_err(BucketError::Storage));
-        Ok(Box::pin(opened))
-    }
-
-    /// Copies an object (`src`, as read with [`Buckets::head_version`]);
-    /// `headers` replaces the metadata (REPLACE) or, when `None`, the
-    /// source's is kept (COPY). The bytes stream from blob to blob.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn copy_object(
-        &self,
-        src: &ObjectMeta,
-        source_key: Option<&sse::CustomerKey>,
-        target: (&str, &str),
-        scope: &Scope,
-        headers: Option<ObjectHeaders>,
-        condition: &WriteCondition,
-        encryption: &sse::Encryption,
-    ) -> Result<ObjectMeta, BucketError> {
-        let info = self.bucket(target.0, scope)?;
-        validate_object_key(target.1).map_err(BucketError::from)?;
-        self.precheck(target.0, target.1, condition).await?;
-        let body = self.read_object_with_key(src, None, source_key).await?;
-        let sealing = self.sealing(&info, encryption);
-        let (stored, _) = self
-            .store_checked_blob(
-                body,
-                &UploadChecks {
-                    length: Some(src.size),
-                    ..Default::default()
-                },
-                sealing.cipher.as_ref(),
-            )
-            .await?;
-        let mut headers = headers.unwrap_or(ObjectHeaders {
-            content_type: src.content_type.clone(),
-            headers: src.headers.clone(),
-        });
-        // The copy is sealed as its own request says, not as its source.
-        sse::strip(&mut headers.headers);
-        headers.headers.extend(sealing.headers);
-        let meta = ObjectMeta {
-            bucket: target.0.to_string(),
-            key: target.1.to_string(),
-            size: stored.size,
-            // A multipart source keeps its ETag, as S3 does for a copy of
-            // unchanged bytes; otherwise it is the MD5.
-            etag: if src.etag.contains('-') {
-                src.etag.clone()
-            } else {
-                format!("\"{}\"", hex::encode(stored.md5))
-            },
-            content_type: headers.content_type,
-            headers: headers.headers,
-            blob: stored.id,
-            modified_ms: now_ms(),
-            version_id: versions::new_version_id(&info),
-            inline: None,
-        };
-        self.commit_object(meta, "ObjectCreated:Copy", condition)
-            .await
-    }
-
     /// The blob store object bytes (and, on a cluster, artifacts) live in.
     pub(crate) fn blobs(&self) -> &BlobStore {
         &self.blobs
@@ -923,27 +625,6 @@ impl Buckets {
 /// How old an unreferenced shared blob must be to be deleted: longer than
 /// any upload takes between storing its bytes and committing its metadata.
 pub const SHARED_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
-
-/// The plaintext `range` of a sealed blob holding `size` bytes.
-pub(super) async fn open_sealed_blob(
-    blobs: BlobStore,
-    blob: String,
-    size: u64,
-    range: Range<u64>,
-    cipher: sse::BlobCipher,
-) -> Result<ObjectStream, BucketError> {
-    use futures::{StreamExt, TryStreamExt};
-    let (blob_range, first) = sse::BlobCipher::blob_range(&range, size);
-    let head = blobs.read_all(&blob, Some(0..8)).await?;
-    let sealed = blobs
-        .get(&blob, Some(blob_range))
-        .await?
-        .map_err(|e| e.to_string());
-    let opened = cipher
-        .open_stream(sse::BlobCipher::prefix_of(&head)?, sealed, range, first)
-        .map(|c| c.map_err(BucketError::Storage));
-    Ok(Box::pin(opened))
-}
 
 /// S3's limit for one PUT (and one part).
 pub(super) const MAX_SINGLE_PUT_BYTES: u64 = 5 << 30;
