@@ -86,6 +86,7 @@ pub fn router(platform: Arc<Platform>, config: ControlConfig) -> Router {
         .route("/api/v1/deploy", post(handle_deploy))
         .route("/api/v1/runs", get(handle_list_runs))
         .route("/api/v1/runs/{id}", get(handle_get_run))
+        .route("/api/v1/runs/{id}/payload", get(handle_get_run_payload))
         .route("/api/v1/logs", get(handle_logs))
         .route("/api/v1/functions/{function}/invoke", any(handle_invoke))
         .route(
@@ -353,6 +354,31 @@ async fn handle_get_run(
         .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
     caller.scope(Some(&run.app))?;
     Ok(Json(run).into_response())
+}
+
+/// The event an event-driven run was given (or a task run's overrides),
+/// its first 64 KiB, as it was kept with the run's record.
+async fn handle_get_run_payload(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = ctx.platform.store();
+    let run = store
+        .get_run(&id)
+        .await?
+        .filter(|r| caller.scope(Some(&r.app)).is_ok())
+        .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
+    let body = store.run_payload(&run.id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "run `{id}` kept no payload (gateway requests' bodies are not kept)"
+        ))
+    })?;
+    let kind = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => "application/json",
+        Err(_) => "application/octet-stream",
+    };
+    Ok(([(http::header::CONTENT_TYPE, kind)], body).into_response())
 }
 
 #[derive(Deserialize)]

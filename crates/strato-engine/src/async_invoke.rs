@@ -533,6 +533,7 @@ async fn dispatch(platform: Arc<Platform>, invocation: Invocation, _held: HandGu
     let mut cx = RunContext::new(trigger).caused_by(parent);
     cx.event_id = Some(invocation.id.clone());
     cx.accepted_ms = Some(invocation.created_ms);
+    cx.keep_payload(&invocation.body);
     cx.attempt = invocation.attempts;
     cx.wait_for_slot = true;
     cx.on_status = Some(tell);

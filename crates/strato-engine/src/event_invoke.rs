@@ -84,6 +84,7 @@ impl Platform {
         // A given envelope's id is the run's event (a workflow task's
         // idempotency key).
         cx.event_id = envelope.as_ref().map(|e| e.id.clone());
+        cx.keep_payload(&event);
         let request = envelope
             .unwrap_or_else(|| self.invoke_event_envelope())
             .request(event);

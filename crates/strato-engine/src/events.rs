@@ -80,7 +80,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         return;
     };
     let id = event_id(event.id);
-    let body = event_payload(&event, &platform.config.region);
+    let body = bytes::Bytes::from(event_payload(&event, &platform.config.region));
     // Event deliveries are POSTs to `/`, as Lambda-style handlers expect.
     let request = CloudEvent {
         id: id.clone(),
@@ -89,7 +89,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
         time_ms: event.at_ms,
         subject: Some(event.key.clone()),
     }
-    .request(body);
+    .request(body.clone());
     let (tell, status) = oneshot::channel();
     // Decided before the run, which settles the event when it is last.
     let next_due = Attempt {
@@ -107,6 +107,7 @@ async fn deliver(platform: Arc<Platform>, event: BucketEvent) {
     let mut cx = RunContext::new(Trigger::Bucket).caused_by(parent);
     cx.event_id = Some(id);
     cx.accepted_ms = Some(event.at_ms);
+    cx.keep_payload(&body);
     cx.attempt = event.attempts;
     cx.wait_for_slot = true;
     cx.on_status = Some(tell);

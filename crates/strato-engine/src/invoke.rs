@@ -71,6 +71,10 @@ pub(crate) struct RunContext {
     /// When the work it does was accepted (an invocation queued, an event
     /// written, a message sent): its record's queued time counts from it.
     pub accepted_ms: Option<i64>,
+    /// The start of the event the run is given, kept with its record for
+    /// its page (event-driven runs only: a gateway request's body is not
+    /// kept).
+    payload: Option<Vec<u8>>,
 }
 
 /// How a run ended, as its record says.
@@ -112,7 +116,13 @@ impl RunContext {
             span: None,
             links: Vec::new(),
             accepted_ms: None,
+            payload: None,
         }
+    }
+
+    /// Keeps the start of `event` with the run's record.
+    pub(crate) fn keep_payload(&mut self, event: &[u8]) {
+        self.payload = Some(event[..event.len().min(strato_store::MAX_KEPT_PAYLOAD)].to_vec());
     }
 
     /// The context with `parent` as the span that caused the run.
@@ -448,6 +458,12 @@ impl Platform {
         // destination that follows.
         let settles = status == RunStatus::Succeeded;
         let mut effects = Vec::new();
+        if let Some(body) = cx.payload.take() {
+            effects.push(Effect::KeepPayload {
+                run_id: run_id.to_string(),
+                body,
+            });
+        }
         if let Some((event, last)) = cx.delivers_event
             && (settles || last)
         {

@@ -556,6 +556,7 @@ impl Delivery {
             return Vec::new();
         };
         let first = &self.batch[0];
+        let event = bytes::Bytes::from(event.to_string());
         let request = CloudEvent {
             id: first.id.clone(),
             kind: "com.amazonaws.sqs.message".into(),
@@ -563,12 +564,13 @@ impl Delivery {
             time_ms: now_ms(),
             subject: None,
         }
-        .request(event.to_string());
+        .request(event.clone());
         let (tell, status) = tokio::sync::oneshot::channel();
         let mut cx = RunContext::new(Trigger::Queue).caused_by(self.first_sender());
         cx.links = self.batch.iter().filter_map(sender_span).collect();
         cx.event_id = Some(first.id.clone());
         cx.accepted_ms = self.batch.iter().map(|m| m.sent_ms).min();
+        cx.keep_payload(&event);
         cx.attempt = first.receive_count;
         cx.wait_for_slot = true;
         cx.on_status = Some(tell);

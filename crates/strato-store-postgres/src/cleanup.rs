@@ -40,6 +40,15 @@ pub(crate) async fn clean_up(
         &run_id_bound(before_ms),
     )
     .await?;
+    // Not counted: each goes with a run counted above.
+    in_batches(
+        c,
+        "cleaning up run payloads",
+        "DELETE FROM run_payloads WHERE run_id IN
+           (SELECT run_id FROM run_payloads WHERE run_id < $1 ORDER BY run_id LIMIT $2)",
+        &run_id_bound(before_ms),
+    )
+    .await?;
     // Log lines are in time order by sequence: each batch looks at the
     // oldest lines only, and a batch with younger ones among them is the
     // last.

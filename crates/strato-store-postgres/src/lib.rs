@@ -202,6 +202,18 @@ impl Store for PostgresStore {
         row.as_ref().map(runs::run_from_row).transpose()
     }
 
+    async fn run_payload(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "reading a run's payload",
+            "SELECT body FROM run_payloads WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         runs::read_logs(&self.client().await?, filter).await
     }

@@ -262,6 +262,10 @@ ALTER TABLE executions ADD COLUMN trace_id TEXT, ADD COLUMN span_id TEXT,
     ADD COLUMN parent_span_id TEXT;
 CREATE INDEX executions_by_trace ON executions (trace_id) WHERE trace_id IS NOT NULL;
 ALTER TABLE runs ADD COLUMN queued_us BIGINT;
+CREATE TABLE run_payloads (
+    run_id TEXT COLLATE "C" PRIMARY KEY,
+    body BYTEA NOT NULL
+);
 -- An app's runs list function by function (see RunFilter::per_function):
 -- this index cost every run's write more than it saved.
 DROP INDEX runs_by_app_id;

@@ -326,6 +326,16 @@ pub(crate) async fn apply(
             Effect::StartExecution(new) => {
                 crate::workflows::start(tx, &new.execution, &new.events, &new.steps).await?;
             }
+            Effect::KeepPayload { run_id, body } => {
+                execute(
+                    tx,
+                    "keeping a run's payload",
+                    "INSERT INTO run_payloads (run_id, body) VALUES ($1, $2)
+                     ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
+                    &[run_id, body],
+                )
+                .await?;
+            }
         }
     }
     Ok(())

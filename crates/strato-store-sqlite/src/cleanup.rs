@@ -37,12 +37,21 @@ impl Db {
                    AND status NOT IN ('queued', 'running') ORDER BY id LIMIT ?2)",
                 &run_id_bound(before_ms),
             )?,
-            log_lines: self.in_batches(
+            // Not counted: each goes with a run counted above.
+            log_lines: {
+                self.in_batches(
+                    "cleaning up run payloads",
+                    "DELETE FROM run_payloads WHERE run_id IN
+                       (SELECT run_id FROM run_payloads WHERE run_id < ?1 ORDER BY run_id LIMIT ?2)",
+                    &run_id_bound(before_ms),
+                )?;
+                self.in_batches(
                 "cleaning up logs",
                 "DELETE FROM logs WHERE seq IN (SELECT seq FROM (SELECT seq, ts_ms FROM logs ORDER BY seq LIMIT ?2)
                    WHERE ts_ms < ?1)",
                 &before_ms,
-            )?,
+            )?
+            },
             events: self.in_batches(
                 "cleaning up bucket events",
                 "DELETE FROM bucket_events WHERE id IN (SELECT id FROM bucket_events WHERE done = 1 AND due_ms < ?1 LIMIT ?2)",

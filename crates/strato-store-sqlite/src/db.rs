@@ -293,6 +293,13 @@ impl Db {
             .map_err(db("reading a run"))
     }
 
+    pub(crate) fn run_payload(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read()
+            .prepare_cached("SELECT body FROM run_payloads WHERE run_id = ?1")
+            .and_then(|mut s| s.query_row([run_id], |r| r.get(0)).optional())
+            .map_err(db("reading a run's payload"))
+    }
+
     pub(crate) fn create_bucket(
         &self,
         name: &str,

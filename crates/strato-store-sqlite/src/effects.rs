@@ -31,6 +31,13 @@ pub(crate) fn apply(tx: &Connection, effects: &[Effect], now_ms: i64) -> Result<
             Effect::StartExecution(new) => {
                 crate::workflows::start(tx, &new.execution, &new.events, &new.steps)?;
             }
+            Effect::KeepPayload { run_id, body } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO run_payloads (run_id, body) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![run_id, body]))
+                .map_err(db("keeping a run's payload"))?;
+            }
         }
     }
     Ok(())

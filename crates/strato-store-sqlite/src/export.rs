@@ -24,6 +24,7 @@ pub const TABLES: &[&str] = &[
     "upload_parts",
     "bucket_events",
     "runs",
+    "run_payloads",
     "logs",
     "task_requests",
     "invocations",

@@ -175,6 +175,11 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.get_run(&id)).await
     }
 
+    async fn run_payload(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.blocking(move |db| db.run_payload(&run_id)).await
+    }
+
     async fn read_logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         let filter = filter.to_owned();
         self.blocking(move |db| db.read_logs(&filter)).await

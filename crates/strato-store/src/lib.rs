@@ -139,11 +139,18 @@ pub enum Effect {
     /// A Parallel branch or Map item ended (see [`BranchEnd`]); recorded
     /// once per child, however often its last step is repeated.
     EndWorkflowBranch(BranchEnd),
+    /// A run's event (the start of its payload, at most
+    /// [`MAX_KEPT_PAYLOAD`] bytes), kept for its page (see
+    /// [`Store::run_payload`]); cleaned up with old runs.
+    KeepPayload { run_id: String, body: Vec<u8> },
     /// An execution started with the step that starts it (a nested
     /// `states:startExecution`): its row, first events and steps, as
     /// [`Store::start_execution`]; nothing if the name is taken.
     StartExecution(Box<NewExecution>),
 }
+
+/// The most of a run's payload that is kept.
+pub const MAX_KEPT_PAYLOAD: usize = 64 << 10;
 
 /// The id of a node (one `strato server` process and its successors on
 /// the same data dir). Leases on durable work name their owner, so a node
@@ -491,6 +498,9 @@ pub trait Store: Send + Sync + 'static {
         effects: &[Effect],
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+    /// The payload a run's record kept ([`Effect::KeepPayload`]): the
+    /// event of an event-driven run, a task run's overrides.
+    async fn run_payload(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Task runs queued or running, oldest first, whoever holds them.
     async fn unfinished_task_runs(&self) -> Result<Vec<TaskRunRequest>, StoreError>;
     /// Queues async invocations durably. Those due now are stored leased

@@ -188,6 +188,19 @@ async fn handle_run(
     };
     let ended = !matches!(run.status, RunStatus::Queued | RunStatus::Running);
     let is_task = ctx.platform.is_live_task(&run.app, &run.function);
+    let payload = ctx
+        .platform
+        .store()
+        .run_payload(&run.id)
+        .await
+        .ok()
+        .flatten()
+        .map(
+            |body| match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+                Err(_) => String::from_utf8_lossy(&body).into_owned(),
+            },
+        );
     let content = html! {
         h1 { "Run " (run.id) }
         div.card {
@@ -223,6 +236,10 @@ async fn handle_run(
         @if attempts.len() > 1 {
             h2 { "Attempts of " (run.event_id.as_deref().unwrap_or("")) }
             div.card.scroll { (runs_table(&attempts)) }
+        }
+        @if let Some(text) = &payload {
+            h2 { @if is_task { "Overrides" } @else { "Event" } " " span.muted { "(its first 64 KiB)" } }
+            pre.log #payload { (text) }
         }
         h2 { "Log " span.muted #tail-status { @if ended { "" } @else { "connecting…" } } }
         pre.log #log data-tail=(format!("/runs/{}/tail?after={last_seq}", run.id)) {

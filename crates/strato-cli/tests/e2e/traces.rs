@@ -256,6 +256,26 @@ definition = "twice.asl.json"
         .unwrap_or_else(|| panic!("no worker run in the trace: {runs:?}"));
     assert_eq!(worker["parent_span_id"], sender);
     assert_eq!(worker["trigger"], "queue");
+    // The batch's run kept its event and how long the message waited;
+    // a gateway request's body is not kept.
+    assert!(worker["queued_us"].as_i64().unwrap() >= 0, "{worker}");
+    let payload = |id: &Value| {
+        client()
+            .get(format!(
+                "{}/api/v1/runs/{}/payload",
+                server.api,
+                id.as_str().unwrap()
+            ))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+    };
+    let event = payload(&worker["id"]).text().unwrap();
+    assert!(
+        event.contains("job 1") && event.contains("aws:sqs"),
+        "{event}"
+    );
+    assert_eq!(payload(&writer["id"]).status(), 404);
     wait_until("the batch's span exported", Duration::from_secs(10), || {
         spans(&received)
             .iter()
@@ -323,6 +343,8 @@ definition = "twice.asl.json"
     for run in &runs {
         assert_eq!(run["parent_span_id"], execution["span_id"], "{run}");
     }
+    let step: Value = payload(&runs[0]["id"]).json().unwrap();
+    assert_eq!(step["step"], "inc", "{step}");
     let listed: Value = client()
         .get(format!("{}/api/v1/traces/{trace}", server.api))
         .bearer_auth(&server.token)

@@ -109,7 +109,8 @@ impl Platform {
         record.error = Some(BEFORE_START.into());
         record.duration_us = 0;
         record.billed_ms = 0;
-        let effects = super::execute::end_effects(self, &record, Some(&request));
+        let mut effects = super::execute::end_effects(self, &record, Some(&request));
+        effects.extend(super::execute::kept_overrides(&record, &request));
         if !self
             .store
             .cancel_task_run(&record, &effects, now_ms())

@@ -190,10 +190,11 @@ pub(super) async fn finish(
     tail: Vec<LogLine>,
     retry: Option<TaskRunRequest>,
 ) {
-    let effects: Vec<Effect> = match retry {
+    let mut effects: Vec<Effect> = match retry {
         Some(retry) => vec![Effect::QueueTaskRun(retry)],
         None => end_effects(platform, &record, request),
     };
+    effects.extend(request.and_then(|r| kept_overrides(&record, r)));
     let written = platform
         .store
         .finish_task_run(&record, &tail, &effects)
@@ -214,6 +215,20 @@ pub(super) async fn finish(
         platform.workflow_wakeup.notify_one();
     }
     let _ = platform.tasks.run_ended.send(record.id);
+}
+
+/// What the run was asked to do beyond its spec (environment, command,
+/// entrypoint: a bucket event's or a queue batch's variables, say), kept
+/// with its record for its page.
+pub(super) fn kept_overrides(record: &RunRecord, request: &TaskRequest) -> Option<Effect> {
+    if request.overrides == Default::default() {
+        return None;
+    }
+    let text = serde_json::to_vec(&request.overrides).ok()?;
+    Some(Effect::KeepPayload {
+        run_id: record.id.clone(),
+        body: text[..text.len().min(strato_store::MAX_KEPT_PAYLOAD)].to_vec(),
+    })
 }
 
 /// What a run's end for good commits with it: its destination, and the

@@ -305,6 +305,10 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
     let (old, new) = (10 * day, 40 * day);
     let with_logs = |id: &str, at: i64, status: RunStatus| {
         let mut r = run(id, "a", "f", status, at);
+        r.effects.push(crate::Effect::KeepPayload {
+            run_id: id.into(),
+            body: format!("{{\"event\": \"{id}\"}}").into_bytes(),
+        });
         r.logs = (0..3)
             .map(|i| LogLine {
                 ts_ms: at,
@@ -329,6 +333,12 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
+    let old_id = crate::run_id_bound(old);
+    assert_eq!(
+        store.run_payload(&old_id).await.unwrap(),
+        Some(format!("{{\"event\": \"{old_id}\"}}").into_bytes()),
+        "a run's kept payload is written with its record"
+    );
     // An old task run still queued is not history.
     let queued = crate::TaskRunRequest {
         record: run(
@@ -443,6 +453,14 @@ pub async fn old_history_is_cleaned_up(store: Arc<dyn Store>) {
             .is_empty()
     );
     assert_eq!(store.pending_bucket_events().await.unwrap(), 1);
+    assert_eq!(store.run_payload(&old_id).await.unwrap(), None);
+    assert!(
+        store
+            .run_payload(&crate::run_id_bound(new))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let left: Vec<String> = store
         .list_runs(&RunFilter {
             limit: 10,
