@@ -29,14 +29,38 @@ pub struct OtlpConfig {
     pub flush_every: Duration,
 }
 
-/// One finished run to export, or a workflow execution (kept as a run's
-/// record is, so both batch alike).
+/// One finished run to export, a workflow execution or a service's
+/// request (each kept as a run's record is, so all batch alike).
 struct Exported {
     record: RunRecord,
     logs: Vec<LogLine>,
     links: Vec<TraceContext>,
-    /// The execution's name, when the span is a workflow execution.
-    execution: Option<String>,
+    shape: Shape,
+}
+
+/// What an exported span stands for.
+enum Shape {
+    Run,
+    /// A workflow execution, by name.
+    Execution(String),
+    /// A request a service's replica (the record's id) answered.
+    Request {
+        method: String,
+        path: String,
+    },
+}
+
+/// A request a service answered, to export as a span.
+pub(crate) struct ServedRequest<'a> {
+    pub app: &'a str,
+    pub service: &'a str,
+    pub replica: &'a str,
+    pub span: &'a strato_core::RunSpan,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub started_at_ms: i64,
+    pub duration_us: i64,
 }
 
 /// Most runs buffered for export; past it, spans are dropped (counted).
@@ -76,7 +100,7 @@ impl OtlpExporter {
             record: record.clone(),
             logs: logs.to_vec(),
             links,
-            execution: None,
+            shape: Shape::Run,
         });
     }
 
@@ -120,7 +144,49 @@ impl OtlpExporter {
             record,
             logs: Vec::new(),
             links: Vec::new(),
-            execution: Some(e.name.clone()),
+            shape: Shape::Execution(e.name.clone()),
+        });
+    }
+
+    /// Queues a request a service answered, as a server span.
+    pub(crate) fn export_request(&self, r: &ServedRequest<'_>) {
+        let mut record = RunRecord {
+            id: r.replica.to_string(),
+            app: r.app.to_string(),
+            function: r.service.to_string(),
+            revision: 0,
+            trigger: Trigger::Service,
+            status: if r.status < 500 {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
+            },
+            started_at_ms: r.started_at_ms,
+            duration_us: r.duration_us,
+            cold_start: false,
+            memory_limit_bytes: 0,
+            billed_ms: 0,
+            http_status: Some(r.status),
+            error: None,
+            event_id: None,
+            attempt: 1,
+            exit_code: None,
+            init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
+            cpu_us: None,
+            queued_us: None,
+        };
+        record.set_span(r.span);
+        self.queue(Exported {
+            record,
+            logs: Vec::new(),
+            links: Vec::new(),
+            shape: Shape::Request {
+                method: r.method.to_string(),
+                path: r.path.to_string(),
+            },
         });
     }
 
@@ -234,18 +300,20 @@ fn span(item: &Exported) -> Value {
     let r = &item.record;
     let start = nanos(r.started_at_ms);
     let end = start + r.duration_us.max(0) * 1000;
-    let attributes = match &item.execution {
-        Some(name) => execution_attributes(r, name),
-        None => run_attributes(item),
+    let attributes = match &item.shape {
+        Shape::Run => run_attributes(item),
+        Shape::Execution(name) => execution_attributes(r, name),
+        Shape::Request { method, path } => request_attributes(r, method, path),
     };
     let ok = r.status == RunStatus::Succeeded;
     let mut status = json!({ "code": if ok { 1 } else { 2 } });
     if let Some(error) = &r.error {
         status["message"] = json!(error);
     }
-    let kind = match item.execution {
-        Some(_) => 1,
-        None => span_kind(r.trigger),
+    let kind = match item.shape {
+        Shape::Run => span_kind(r.trigger),
+        Shape::Execution(_) => 1,
+        Shape::Request { .. } => 2,
     };
     let mut span = json!({
         "traceId": r.trace_id,
@@ -268,6 +336,18 @@ fn span(item: &Exported) -> Value {
             .collect();
     }
     span
+}
+
+/// A service request's attributes, by the HTTP server conventions.
+fn request_attributes(r: &RunRecord, method: &str, path: &str) -> Vec<Value> {
+    vec![
+        attr("http.request.method", json!(method)),
+        attr("url.path", json!(path)),
+        attr("http.response.status_code", json!(r.http_status)),
+        attr("strato.app", json!(r.app)),
+        attr("strato.service", json!(r.function)),
+        attr("strato.replica", json!(r.id)),
+    ]
 }
 
 /// A workflow execution's attributes (Strato's own: OpenTelemetry has no
@@ -451,7 +531,7 @@ mod tests {
                 text: "oops".into(),
             }],
             links: vec![link],
-            execution: None,
+            shape: Shape::Run,
         }];
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
@@ -501,7 +581,7 @@ mod tests {
             record: record("r2", Trigger::Http, "00f067aa0ba902b7", None),
             logs: Vec::new(),
             links: Vec::new(),
-            execution: None,
+            shape: Shape::Run,
         }];
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
@@ -512,6 +592,38 @@ mod tests {
     }
 
     #[test]
+    fn a_service_request_is_a_server_span_with_http_attributes() {
+        let mut record = record("r9", Trigger::Service, "00f067aa0ba902b9", None);
+        record.http_status = Some(404);
+        let batch = vec![Exported {
+            record,
+            logs: Vec::new(),
+            links: Vec::new(),
+            shape: Shape::Request {
+                method: "GET".into(),
+                path: "/x".into(),
+            },
+        }];
+        let request = traces_request(&batch);
+        let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(span["kind"], 2);
+        let value = |key: &str| {
+            span["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["key"] == key)
+                .map(|a| a["value"].clone())
+        };
+        assert_eq!(value("url.path"), Some(json!({"stringValue": "/x"})));
+        assert_eq!(
+            value("http.response.status_code"),
+            Some(json!({"intValue": "404"}))
+        );
+        assert_eq!(value("faas.trigger"), None);
+    }
+
+    #[test]
     fn an_execution_is_an_internal_span_named_for_its_workflow() {
         let mut record = record("x1", Trigger::Workflow, "00f067aa0ba902b8", Some("aa"));
         record.function = "orders".into();
@@ -519,7 +631,7 @@ mod tests {
             record,
             logs: Vec::new(),
             links: Vec::new(),
-            execution: Some("order-7".into()),
+            shape: Shape::Execution("order-7".into()),
         }];
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];

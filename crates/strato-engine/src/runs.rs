@@ -92,6 +92,18 @@ impl Runs {
         }
     }
 
+    /// A request a service answered, as a span with `--otlp-endpoint`.
+    pub(crate) fn request_served(&self, request: &crate::otlp::ServedRequest<'_>) {
+        if let Some(otlp) = &self.otlp {
+            otlp.export_request(request);
+        }
+    }
+
+    /// Whether spans are exported at all.
+    pub(crate) fn exports_spans(&self) -> bool {
+        self.otlp.is_some()
+    }
+
     /// An ended workflow execution, as a span with `--otlp-endpoint`.
     pub(crate) fn execution_ended(
         &self,

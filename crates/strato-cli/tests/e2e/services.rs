@@ -110,6 +110,26 @@ fn a_service_scales_from_zero_streams_scales_out_and_back_in() {
         assert!(env.contains(want), "{want} missing from {env}");
     }
 
+    // A request is a span of its caller's trace: the app sees it as
+    // `traceparent`, the answer names it in `traceresponse`.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let resp = client()
+        .get(server.url("/cgi-bin/env"))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .unwrap();
+    let answered = resp.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let env = resp.text().unwrap();
+    assert!(answered.starts_with(&format!("00-{trace}-")), "{answered}");
+    assert!(
+        env.contains(&format!("HTTP_TRACEPARENT={answered}")),
+        "the app saw the request's span: {env}"
+    );
+    assert!(!answered.contains("00f067aa0ba902b7"), "a span of its own");
+
     // A streamed response arrives as the app writes it.
     let started = Instant::now();
     let mut resp = client().get(server.url("/cgi-bin/stream")).send().unwrap();

@@ -740,13 +740,25 @@ impl crate::platform::Platform {
         &self,
         mut service: Arc<LiveService>,
         path: &str,
-        request: http::Request<B>,
+        mut request: http::Request<B>,
     ) -> http::Response<Body>
     where
         B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<strato_executor::BodyError>,
     {
         let started = Instant::now();
+        // A request is a span of its caller's trace (or begins one; a
+        // service's replica is one run for its whole life, so requests are
+        // not runs): the replica gets it as `traceparent`, the answer names
+        // it in `traceresponse`, and `--otlp-endpoint` receives it.
+        let span = crate::trace::begin(crate::trace::parent_of(request.headers()), "");
+        let traceparent = http::HeaderValue::from_str(&span.context.traceparent()).ok();
+        if let Some(v) = &traceparent {
+            request
+                .headers_mut()
+                .insert(crate::trace::TRACEPARENT, v.clone());
+        }
+        let (started_at_ms, method) = (now_ms(), request.method().clone());
         let lease = loop {
             match service.acquire().await {
                 Ok(lease) => break lease,
@@ -768,12 +780,30 @@ impl crate::platform::Platform {
                 }
             }
         };
-        let response = proxy::forward(lease, request).await;
-        service.stats.record(
-            response.status().as_u16(),
-            started.elapsed(),
-            now_ms() as u64 / 1000,
-        );
+        let replica = lease.replica.id.clone();
+        let mut response = proxy::forward(lease, request).await;
+        let status = response.status().as_u16();
+        service
+            .stats
+            .record(status, started.elapsed(), now_ms() as u64 / 1000);
+        if let Some(v) = traceparent {
+            response
+                .headers_mut()
+                .insert(crate::trace::TRACERESPONSE, v);
+        }
+        if self.runs.exports_spans() {
+            self.runs.request_served(&crate::otlp::ServedRequest {
+                app: &service.launch.app,
+                service: &service.launch.name,
+                replica: &replica,
+                span: &span,
+                method: method.as_str(),
+                path,
+                status,
+                started_at_ms,
+                duration_us: started.elapsed().as_micros() as i64,
+            });
+        }
         response
     }
 }
