@@ -218,6 +218,35 @@ fn first_attempt() -> u32 {
 }
 
 impl RunRecord {
+    /// A record of `app`'s `function` with its figures still zero and its
+    /// details unset: a start for struct-update syntax.
+    pub fn blank(id: &str, app: &str, function: &str, trigger: Trigger) -> RunRecord {
+        RunRecord {
+            id: id.to_string(),
+            app: app.to_string(),
+            function: function.to_string(),
+            revision: 0,
+            trigger,
+            status: RunStatus::Queued,
+            started_at_ms: 0,
+            duration_us: 0,
+            cold_start: false,
+            memory_limit_bytes: 0,
+            billed_ms: 0,
+            http_status: None,
+            error: None,
+            event_id: None,
+            attempt: 1,
+            exit_code: None,
+            init_us: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
+            cpu_us: None,
+            queued_us: None,
+        }
+    }
+
     /// Records where the run sits in its trace.
     pub fn set_span(&mut self, span: &crate::trace::RunSpan) {
         self.trace_id = Some(span.context.trace_hex());

@@ -111,11 +111,7 @@ impl OtlpExporter {
             return;
         }
         let record = RunRecord {
-            id: e.id.clone(),
-            app: e.app.clone(),
-            function: e.workflow.clone(),
             revision: e.revision,
-            trigger: Trigger::Workflow,
             status: match end.status {
                 ExecutionStatus::Succeeded => RunStatus::Succeeded,
                 ExecutionStatus::TimedOut => RunStatus::TimedOut,
@@ -125,20 +121,11 @@ impl OtlpExporter {
             },
             started_at_ms: e.started_ms,
             duration_us: (end.stopped_ms - e.started_ms).max(0) * 1000,
-            cold_start: false,
-            memory_limit_bytes: 0,
-            billed_ms: 0,
-            http_status: None,
             error: end.error.clone(),
-            event_id: None,
-            attempt: 1,
-            exit_code: None,
-            init_us: None,
             trace_id: e.trace_id.clone(),
             span_id: e.span_id.clone(),
             parent_span_id: e.parent_span_id.clone(),
-            cpu_us: None,
-            queued_us: None,
+            ..RunRecord::blank(&e.id, &e.app, &e.workflow, Trigger::Workflow)
         };
         self.queue(Exported {
             record,
@@ -151,11 +138,6 @@ impl OtlpExporter {
     /// Queues a request a service answered, as a server span.
     pub(crate) fn export_request(&self, r: &ServedRequest<'_>) {
         let mut record = RunRecord {
-            id: r.replica.to_string(),
-            app: r.app.to_string(),
-            function: r.service.to_string(),
-            revision: 0,
-            trigger: Trigger::Service,
             status: if r.status < 500 {
                 RunStatus::Succeeded
             } else {
@@ -163,20 +145,8 @@ impl OtlpExporter {
             },
             started_at_ms: r.started_at_ms,
             duration_us: r.duration_us,
-            cold_start: false,
-            memory_limit_bytes: 0,
-            billed_ms: 0,
             http_status: Some(r.status),
-            error: None,
-            event_id: None,
-            attempt: 1,
-            exit_code: None,
-            init_us: None,
-            trace_id: None,
-            span_id: None,
-            parent_span_id: None,
-            cpu_us: None,
-            queued_us: None,
+            ..RunRecord::blank(r.replica, r.app, r.service, Trigger::Service)
         };
         record.set_span(r.span);
         self.queue(Exported {
@@ -512,6 +482,16 @@ mod tests {
         }
     }
 
+    /// The value of a span's attribute `key`, if it has one.
+    fn attribute_of(span: &Value, key: &str) -> Option<Value> {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+    }
+
     #[test]
     fn a_run_is_a_span_with_faas_attributes() {
         let link = TraceContext::parse_traceparent(
@@ -543,14 +523,7 @@ mod tests {
         assert_eq!(span["endTimeUnixNano"], "1700000000002500000");
         assert_eq!(span["status"], json!({"code": 2, "message": "boom"}));
         assert_eq!(span["links"][0]["spanId"], "b7ad6b7169203331");
-        let attribute = |key: &str| {
-            span["attributes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["key"] == key)
-                .map(|a| a["value"].clone())
-        };
+        let attribute = |key: &str| attribute_of(span, key);
         assert_eq!(
             attribute("faas.trigger"),
             Some(json!({"stringValue": "pubsub"}))
@@ -607,14 +580,7 @@ mod tests {
         let request = traces_request(&batch);
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
         assert_eq!(span["kind"], 2);
-        let value = |key: &str| {
-            span["attributes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["key"] == key)
-                .map(|a| a["value"].clone())
-        };
+        let value = |key: &str| attribute_of(span, key);
         assert_eq!(value("url.path"), Some(json!({"stringValue": "/x"})));
         assert_eq!(
             value("http.response.status_code"),
