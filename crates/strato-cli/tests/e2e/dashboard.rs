@@ -1,6 +1,6 @@
 //! The dashboard in a real browser: headless Chromium driven by Selenium
 //! logs in, sees an app's runs, reads a failed run's error and log, watches
-//! a task's live tail receive new lines, follows a chain on one trace
+//! a task's live tail receive new lines and cancels it, follows a chain on one trace
 //! waterfall, redrives a dead-letter queue, uploads, downloads and deletes
 //! an object, sees a workflow's graph; an app token sees only its app; a
 //! forged cross-site POST is refused. Screenshots of the screens go to
@@ -76,6 +76,13 @@ try:
     wait.until(lambda d: d.find_element(By.ID, "log").text.count("tick") >= first + 3)
     check("the live tail receives new lines (%d, then more)" % first, True)
     shot("live-tail")
+    driver.find_element(By.ID, "cancel").click()
+    def cancelled(d):
+        d.get(dash + "/runs/" + env["task_run"])
+        return d.find_element(By.ID, "run-status").text == "failed"
+    wait.until(cancelled)
+    check("a running task is cancelled from its page", text("#run-error").startswith("cancelled"))
+    check("and its page shows how long it was queued", len(text("#queued")) > 0)
 
     driver.get(dash + "/traces/" + env["trace_id"])
     rows = driver.find_elements(By.CSS_SELECTOR, "#waterfall .row")
@@ -178,6 +185,7 @@ events = ["put"]
 [tasks.ticker]
 image = "bb:1"
 command = ["sh", "-c", "for i in $(seq 1 60); do echo tick $i; sleep 0.25; done"]
+stop_timeout = "1s"
 
 [queues.jobs]
 visibility_timeout = "1s"
