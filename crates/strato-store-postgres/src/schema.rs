@@ -268,7 +268,7 @@ CREATE TABLE run_payloads (
 );
 -- An app's runs list function by function (see RunFilter::per_function):
 -- this index cost every run's write more than it saved.
-DROP INDEX runs_by_app_id;
+DROP INDEX IF EXISTS runs_by_app_id;
 "#;
 
 /// Applies the migrations this database lacks, under an advisory lock.
