@@ -7,7 +7,7 @@ use crate::server::{BlobArgs, open_blobs};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::sync::Arc;
-use strato_store::Store;
+use strato_store::prelude::*;
 
 #[derive(clap::Args)]
 pub struct AdminArgs {

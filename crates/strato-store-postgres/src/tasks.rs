@@ -10,7 +10,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use strato_core::{LogLine, RunRecord};
 use strato_store::{Effect, NodeId, StoreError, TaskRoom, TaskRunRequest};
 
-/// See `Store::enqueue_task_run`.
+/// See `WorkStore::enqueue_task_run`.
 pub(crate) async fn enqueue(
     store: &PostgresStore,
     run: &TaskRunRequest,
@@ -29,7 +29,7 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
-/// See `Store::claim_task_runs`.
+/// See `WorkStore::claim_task_runs`.
 pub(crate) async fn claim(
     store: &PostgresStore,
     owner: &NodeId,
@@ -45,7 +45,7 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
-/// See `Store::start_task_run`.
+/// See `WorkStore::start_task_run`.
 pub(crate) async fn start(
     store: &PostgresStore,
     id: &str,
@@ -62,7 +62,7 @@ pub(crate) async fn start(
     .map(drop)
 }
 
-/// See `Store::finish_task_run`.
+/// See `WorkStore::finish_task_run`.
 pub(crate) async fn finish(
     store: &PostgresStore,
     finished: &RunRecord,
@@ -88,7 +88,7 @@ pub(crate) async fn finish(
     Ok(())
 }
 
-/// See `Store::cancel_task_run`.
+/// See `WorkStore::cancel_task_run`.
 pub(crate) async fn cancel(
     store: &PostgresStore,
     finished: &RunRecord,

@@ -6,6 +6,7 @@ use super::PostgresStore;
 use crate::testkit::TestCluster;
 use std::sync::{Arc, OnceLock};
 use strato_store::Store;
+use strato_store::prelude::*;
 
 fn cluster() -> &'static TestCluster {
     static CLUSTER: OnceLock<TestCluster> = OnceLock::new();

@@ -84,7 +84,7 @@ pub(super) fn settle(conn: &Connection, id: &str) -> Result<(), StoreError> {
         .map_err(db("settling an invocation"))
 }
 
-/// Inserts invocations (see `Store::enqueue_invocations`); `owner` takes
+/// Inserts invocations (see `WorkStore::enqueue_invocations`); `owner` takes
 /// the leases of those stored leased.
 pub(super) fn insert(
     tx: &Connection,

@@ -5,6 +5,7 @@ use super::SqliteStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use strato_store::Store;
+use strato_store::prelude::*;
 
 /// Keeps every test's database directory alive for the test binary's run.
 fn fresh_dir() -> std::path::PathBuf {

@@ -89,7 +89,7 @@ fn execution_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Execution> {
     })
 }
 
-/// Starts an execution (see `Store::start_execution`).
+/// Starts an execution (see `WorkflowStore::start_execution`).
 pub(crate) fn start(
     tx: &Connection,
     e: &Execution,

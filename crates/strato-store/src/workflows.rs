@@ -114,7 +114,7 @@ pub struct HistoryEvent {
 /// A pending step of an execution: what the engine is to do next (its
 /// `step`, opaque to the store), due at `due_ms`. A step parked until an
 /// outside answer (a task token, a function's result) is due at its
-/// deadline and resumed earlier by [`crate::Store::resume_workflow_step`].
+/// deadline and resumed earlier by [`crate::WorkflowStore::resume_workflow_step`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowStep {
     pub id: String,

@@ -4,9 +4,10 @@
 //! spliced byte for byte. Hop-by-hop headers stay on their hop;
 //! `X-Forwarded-For`, `-Proto` and `-Host` say where the request came
 //! from. The replica's connection goes back to its pool when the response
-//! has been read to its end.
+//! has been read to its end. Each request is a span of its caller's trace.
 
-use super::Lease;
+use super::{Lease, LiveService, Unavailable};
+use crate::util::now_ms;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_body_util::BodyExt;
@@ -14,8 +15,84 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use strato_executor::{Body, BodyError, text_response};
+
+impl crate::platform::Platform {
+    /// Serves a gateway request with `service`'s replicas.
+    pub(crate) async fn serve_service<B>(
+        &self,
+        mut service: Arc<LiveService>,
+        path: &str,
+        mut request: http::Request<B>,
+    ) -> http::Response<Body>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<strato_executor::BodyError>,
+    {
+        let started = Instant::now();
+        // A request is a span of its caller's trace (or begins one; a
+        // service's replica is one run for its whole life, so requests are
+        // not runs): the replica gets it as `traceparent`, the answer names
+        // it in `traceresponse`, and `--otlp-endpoint` receives it.
+        let span = crate::trace::begin(crate::trace::parent_of(request.headers()), "");
+        let traceparent = http::HeaderValue::from_str(&span.context.traceparent()).ok();
+        if let Some(v) = &traceparent {
+            request
+                .headers_mut()
+                .insert(crate::trace::TRACEPARENT, v.clone());
+        }
+        let (started_at_ms, method) = (now_ms(), request.method().clone());
+        let lease = loop {
+            match service.acquire().await {
+                Ok(lease) => break lease,
+                // A deploy moved the route meanwhile: the new revision.
+                Err(Unavailable::Replaced) => match self.live.load().routes.lookup(path) {
+                    Some(crate::live::Routed::Service(next)) if !Arc::ptr_eq(next, &service) => {
+                        service = next.clone();
+                    }
+                    _ => return Unavailable::Replaced.response(),
+                },
+                Err(other) => {
+                    let response = other.response();
+                    service.stats.record(
+                        response.status().as_u16(),
+                        started.elapsed(),
+                        now_ms() as u64 / 1000,
+                    );
+                    return response;
+                }
+            }
+        };
+        let replica = lease.replica.id.clone();
+        let mut response = forward(lease, request).await;
+        let status = response.status().as_u16();
+        service
+            .stats
+            .record(status, started.elapsed(), now_ms() as u64 / 1000);
+        if let Some(v) = traceparent {
+            response
+                .headers_mut()
+                .insert(crate::trace::TRACERESPONSE, v);
+        }
+        if self.runs.exports_spans() {
+            self.runs.request_served(&crate::otlp::ServedRequest {
+                app: &service.launch.app,
+                service: &service.launch.name,
+                replica: &replica,
+                span: &span,
+                method: method.as_str(),
+                path,
+                status,
+                started_at_ms,
+                duration_us: started.elapsed().as_micros() as i64,
+            });
+        }
+        response
+    }
+}
 
 /// The address a request came from, put in its extensions by the listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! interpreter (`strato_workflow`) what the state does, does the work
 //! (calls a function, sends a message) and commits the history events,
 //! the next step (or the end) and any effects in one fenced transaction
-//! (`Store::advance_workflow`): a crash repeats a step's work (tasks run
+//! (`WorkflowStore::advance_workflow`): a crash repeats a step's work (tasks run
 //! at least once), never its transition. Wait states are steps due at
 //! their time; a task waiting for its token is a step due at its
 //! deadline, resumed earlier by `SendTaskSuccess`/`SendTaskFailure`.
