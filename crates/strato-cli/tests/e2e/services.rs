@@ -418,3 +418,45 @@ fn a_rolling_deploy_under_load_answers_everything_and_upgrades_splice_through() 
         assert_eq!(echoed, message);
     }
 }
+
+#[test]
+fn a_replica_still_stopping_when_the_server_stops_is_stopped_too() {
+    // An app that ignores SIGTERM and a long stop timeout: an idle
+    // replica taken out of service is still stopping for 60 s.
+    let mut server = server_with_web();
+    let app = AppDir::new(
+        "[app]\nname = \"slow\"\n[services.web]\nimage = \"web:1\"\ncommand = [\"sh\", \"-c\", \"trap '' TERM; httpd -f -p $PORT -h /www & wait\"]\nroutes = [\"/*\"]\nport = 8081\nidle = \"1s\"\nstop_timeout = \"60s\"\n",
+    );
+    server.cli_ok(&["deploy", app.path()]);
+    wait_until(
+        "the idle replica taken out",
+        Duration::from_secs(15),
+        || {
+            replica_ids(&server).is_empty()
+                && server.log().contains("stopping an idle service replica")
+        },
+    );
+    let state = server.data_dir.path().join("runc");
+    assert!(
+        runc_list(&state).contains("running"),
+        "still stopping: {}",
+        runc_list(&state)
+    );
+    let started = Instant::now();
+    server.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a short grace at shutdown"
+    );
+    assert!(
+        !runc_list(&state).contains("running"),
+        "no container outlives the server: {}",
+        runc_list(&state)
+    );
+    let data = server.data_dir.path().to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&data)),
+        "no mount outlives the server: {mounts}"
+    );
+}

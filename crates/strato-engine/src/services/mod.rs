@@ -183,6 +183,10 @@ struct Pool {
     /// Replaced by a deploy, removed, or the server is stopping: it
     /// takes no more requests and its replicas stop once idle.
     closed: bool,
+    /// Replicas taken out of service that are still stopping (a grace
+    /// period can be long): a server stopping meanwhile stops them too,
+    /// rather than leaving their containers running.
+    stopping: Vec<Arc<Replica>>,
 }
 
 struct Slot {
@@ -474,7 +478,12 @@ impl LiveService {
         let replicas: Vec<_> = {
             let mut pool = self.lock();
             pool.closed = true;
-            pool.replicas.drain(..).map(|s| s.replica).collect()
+            let stopping: Vec<_> = pool.stopping.clone();
+            pool.replicas
+                .drain(..)
+                .map(|s| s.replica)
+                .chain(stopping)
+                .collect()
         };
         futures::future::join_all(replicas.iter().map(|r| r.stop_within(SHUTDOWN_GRACE))).await;
         self.notify();
@@ -560,7 +569,15 @@ impl LiveService {
         }
         for replica in stop {
             tracing::info!(app = %self.launch.app, service = %self.launch.name, replica = %replica.id, "stopping an idle service replica");
-            tokio::spawn(async move { replica.stop().await });
+            self.lock().stopping.push(replica.clone());
+            let service = self.clone();
+            tokio::spawn(async move {
+                replica.stop().await;
+                service
+                    .lock()
+                    .stopping
+                    .retain(|r| !Arc::ptr_eq(r, &replica));
+            });
         }
         true
     }
