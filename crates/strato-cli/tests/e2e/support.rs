@@ -300,6 +300,48 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        remove_containers(self.data_dir.path());
+    }
+}
+
+/// Removes what a killed server left of its containers (replicas, Lambda
+/// environments, task runs) and their mounts. A server restarted on the
+/// same data dir would clean them up itself; a test's data dir is going
+/// away, and without this each test left them running on the machine.
+fn remove_containers(data_dir: &std::path::Path) {
+    let state = data_dir.join("runc");
+    if state.exists() {
+        let listed = std::process::Command::new("runc")
+            .arg("--root")
+            .arg(&state)
+            .args(["list", "-q"])
+            .output();
+        for id in listed
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+        {
+            let _ = std::process::Command::new("runc")
+                .arg("--root")
+                .arg(&state)
+                .args(["delete", "--force", id])
+                .output();
+        }
+    }
+    let data = data_dir.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|t| t.starts_with(data.as_str()))
+        .collect();
+    // The deepest first.
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for target in targets {
+        if let Ok(c) = std::ffi::CString::new(target) {
+            // SAFETY: `c` is a valid path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
     }
 }
 
