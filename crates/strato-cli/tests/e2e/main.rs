@@ -30,6 +30,7 @@ mod s3_tools;
 mod s3_versions;
 mod schedules;
 mod services;
+mod task_cancel;
 mod tasks;
 mod thumbnailer;
 mod traces;

@@ -19,7 +19,7 @@ pub(crate) fn server_with_busybox(extra: &[&str]) -> Server {
     server
 }
 
-fn deploy(server: &Server, manifest: &str) -> AppDir {
+pub(crate) fn deploy(server: &Server, manifest: &str) -> AppDir {
     let app = AppDir::new(manifest);
     server.cli_ok(&["deploy", app.path()]);
     app
@@ -37,7 +37,7 @@ fn run_wait(server: &Server, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn get_run(server: &Server, id: &str) -> Value {
+pub(crate) fn get_run(server: &Server, id: &str) -> Value {
     client()
         .get(format!("{}/api/v1/runs/{id}", server.api))
         .bearer_auth(&server.token)
@@ -47,7 +47,7 @@ fn get_run(server: &Server, id: &str) -> Value {
         .unwrap()
 }
 
-fn start(server: &Server, app: &str, task: &str, body: Value) -> String {
+pub(crate) fn start(server: &Server, app: &str, task: &str, body: Value) -> String {
     let resp = client()
         .post(format!(
             "{}/api/v1/apps/{app}/tasks/{task}/runs",
@@ -63,7 +63,7 @@ fn start(server: &Server, app: &str, task: &str, body: Value) -> String {
     run["id"].as_str().unwrap().to_string()
 }
 
-fn wait_final(server: &Server, id: &str, limit: Duration) -> Value {
+pub(crate) fn wait_final(server: &Server, id: &str, limit: Duration) -> Value {
     let mut last = Value::Null;
     wait_until(&format!("run {id} to end"), limit, || {
         last = get_run(server, id);
@@ -72,7 +72,7 @@ fn wait_final(server: &Server, id: &str, limit: Duration) -> Value {
     last
 }
 
-fn run_logs(server: &Server, id: &str) -> String {
+pub(crate) fn run_logs(server: &Server, id: &str) -> String {
     let lines: Vec<Value> = client()
         .get(format!("{}/api/v1/logs?run={id}&limit=1000", server.api))
         .bearer_auth(&server.token)
@@ -753,72 +753,4 @@ command = ["sh", "-c", "unshare -U true; echo unshare=$?; mount -t tmpfs none /m
     );
     // And mount's EPERM, as busybox words it.
     assert!(err.contains("mount: permission denied"), "{err}");
-}
-
-#[test]
-fn cancelled_runs_stop_or_never_start_and_are_not_retried() {
-    // Room for one 200 MiB run at a time: a second waits, unleased.
-    let server = server_with_busybox(&["--node-memory", "300MiB"]);
-    deploy(
-        &server,
-        r#"
-[app]
-name = "cx"
-[tasks.long]
-image = "bb:1"
-memory = "200MiB"
-command = ["sh", "-c", "echo started; sleep 60"]
-retries = 2
-stop_timeout = "1s"
-"#,
-    );
-    let first = start(&server, "cx", "long", Value::Null);
-    wait_until("the first run to start", Duration::from_secs(20), || {
-        run_logs(&server, &first).contains("started")
-    });
-    let second = start(&server, "cx", "long", Value::Null);
-    assert_eq!(get_run(&server, &second)["status"], "queued");
-
-    // The waiting one ends at once, never started.
-    let out = server.cli_ok(&["task", "cancel", &second]);
-    assert!(out.contains("cancelled before it started"), "{out}");
-    let ended = get_run(&server, &second);
-    assert_eq!(ended["status"], "failed", "{ended}");
-    assert_eq!(ended["error"], "cancelled before it started");
-
-    // The running one is stopped, and not retried.
-    let t0 = Instant::now();
-    let cancel = |id: &str| {
-        client()
-            .post(format!("{}/api/v1/runs/{id}/cancel", server.api))
-            .bearer_auth(&server.token)
-            .send()
-            .unwrap()
-    };
-    assert_eq!(cancel(&first).status(), 202);
-    let stopped = wait_final(&server, &first, Duration::from_secs(20));
-    assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "stopped, not slept out"
-    );
-    assert_eq!(stopped["status"], "failed", "{stopped}");
-    assert!(
-        stopped["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("cancelled: stopped"),
-        "{stopped}"
-    );
-    let again = cancel(&first);
-    assert_eq!(again.status(), 409);
-    assert!(again.text().unwrap().contains("already ended"));
-    std::thread::sleep(Duration::from_secs(2));
-    let runs: Vec<Value> = client()
-        .get(format!("{}/api/v1/runs?app=cx", server.api))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(runs.len(), 2, "no retries of cancelled runs: {runs:?}");
 }

@@ -103,28 +103,12 @@ impl Replica {
             mounts: Vec::new(),
         };
         let record = RunRecord {
-            id: id.clone(),
-            app: launch.app.clone(),
-            function: launch.name.clone(),
             revision,
-            trigger: Trigger::Service,
             status: RunStatus::Running,
             started_at_ms: now_ms(),
-            duration_us: 0,
             cold_start: true,
             memory_limit_bytes: launch.spec.memory_bytes,
-            billed_ms: 0,
-            http_status: None,
-            error: None,
-            event_id: None,
-            attempt: 1,
-            exit_code: None,
-            init_us: None,
-            trace_id: None,
-            span_id: None,
-            parent_span_id: None,
-            cpu_us: None,
-            queued_us: None,
+            ..RunRecord::blank(&id, &launch.app, &launch.name, Trigger::Service)
         };
         // Off the start's path; the end's record waits for it (an upsert).
         let recorded = tokio::spawn({

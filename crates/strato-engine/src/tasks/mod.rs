@@ -293,32 +293,16 @@ impl Platform {
         attempt: Option<u32>,
         workflow_step: Option<String>,
     ) -> TaskRunRequest {
-        let record = RunRecord {
-            id: self.runs.next_id('r'),
-            app: live.app.clone(),
-            function: live.name.clone(),
+        let id = self.runs.next_id('r');
+        let mut record = RunRecord {
             revision: live.revision,
-            trigger,
-            status: RunStatus::Queued,
             started_at_ms: now_ms(),
-            duration_us: 0,
-            cold_start: false,
             memory_limit_bytes: live.spec.memory_bytes,
-            billed_ms: 0,
-            http_status: None,
-            error: None,
             event_id,
             attempt: attempt.unwrap_or(1),
-            exit_code: None,
-            init_us: None,
-            trace_id: None,
-            span_id: None,
-            parent_span_id: None,
-            cpu_us: None,
-            queued_us: None,
+            ..RunRecord::blank(&id, &live.app, &live.name, trigger)
         };
         // The run joins the trace of whatever asked for it.
-        let mut record = record;
         let span = crate::trace::begin(crate::trace::current_cause(), &record.id);
         record.set_span(&span);
         let request = serde_json::to_value(TaskRequest {
